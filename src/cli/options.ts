@@ -1,0 +1,35 @@
+/** Parsing of machine options shared by the vmrs commands (QEMU's spellings and meanings). */
+import { readFileSync, statSync } from 'node:fs';
+
+export class UsageError extends Error {}
+
+/** `-m` sizes as QEMU takes them: a plain number is MiB; suffixes K, M, G (case-insensitive, optional B/iB). */
+export function parseMemorySize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text);
+  if (!m) throw new UsageError(`invalid memory size '${text}' (examples: 256, 256M, 1G)`);
+  const n = parseFloat(m[1]);
+  const unit = m[2].toLowerCase();
+  const mult =
+    unit === 'k' ? 1024 : unit === 'g' ? 1024 ** 3 : unit === 't' ? 1024 ** 4 : 1024 * 1024;
+  const bytes = Math.floor((n * mult) / 4096) * 4096;
+  if (bytes < 1024 * 1024) throw new UsageError(`memory size '${text}' is too small (at least 1M)`);
+  if (bytes > 16 * 1024 ** 3) throw new UsageError(`memory size '${text}' is too large (at most 16G)`);
+  return bytes;
+}
+
+/** Read an image file given on the command line, with one clear error when it cannot be read. */
+export function readImage(what: string, path: string): Uint8Array {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new UsageError(`${what} '${path}' does not exist`);
+  }
+  if (!st.isFile()) throw new UsageError(`${what} '${path}' is not a regular file`);
+  if (st.size === 0) throw new UsageError(`${what} '${path}' is empty`);
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new UsageError(`${what} '${path}' cannot be read: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,102 @@
+/** `vmrs run`: boot a machine with the console on stdio. */
+import type { Command } from 'commander';
+import { parseMemorySize, readImage, UsageError } from './options.js';
+import { VirtMachine, type VirtConfig } from '../machine/virt.js';
+import { StdioConsole } from '../host/stdio-console.js';
+import { RunLoop } from '../host/run-loop.js';
+import { findFirmware } from '../host/firmware.js';
+import { ensureDefaultGuest } from '../host/default-guest.js';
+
+export interface MachineOptions {
+  bios?: string;
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  memory: string;
+  insnsPerTick: string;
+  quiet?: boolean;
+}
+
+export const DEFAULT_APPEND = 'console=ttyS0 earlycon=sbi';
+
+export function addMachineOptions(cmd: Command): Command {
+  return cmd
+    .option('--bios <file>', "M-mode firmware (ELF or binary), or 'none' to start the kernel in M-mode (default: OpenSBI fw_dynamic)")
+    .option('--kernel <file>', 'Linux Image or ELF (default: the default guest, built on first use)')
+    .option('--initrd <file>', 'initial ramdisk (default: the default guest\'s initramfs when no --kernel is given)')
+    .option('--append <cmdline>', 'kernel command line', undefined)
+    .option('-m, --memory <size>', 'guest RAM (e.g. 256M, 1G; a plain number is MiB)', '256M')
+    .option('--insns-per-tick <n>', 'guest instructions per 10 MHz timer tick', '10')
+    .option('-q, --quiet', 'no progress messages from vmrs itself');
+}
+
+/** Resolve the options into a machine configuration (reads the images; throws UsageError on bad input). */
+export async function machineConfig(opts: MachineOptions, log: (s: string) => void): Promise<VirtConfig> {
+  const memoryBytes = parseMemorySize(opts.memory);
+  const ipt = Number(opts.insnsPerTick);
+  if (!Number.isInteger(ipt) || ipt < 1 || ipt > 1000)
+    throw new UsageError(`--insns-per-tick must be an integer from 1 to 1000`);
+  let kernelPath = opts.kernel;
+  let initrdPath = opts.initrd;
+  let append = opts.append;
+  if (!kernelPath) {
+    if (opts.bios === 'none') throw new UsageError("--bios none needs --kernel");
+    const guest = await ensureDefaultGuest({ log });
+    kernelPath = guest.kernel;
+    if (!initrdPath) initrdPath = guest.initrd;
+  }
+  if (append === undefined) append = opts.kernel ? DEFAULT_APPEND : `${DEFAULT_APPEND} quiet`;
+  let bios: Uint8Array | 'none';
+  let biosName: string;
+  if (opts.bios === 'none') {
+    bios = 'none';
+    biosName = 'none';
+  } else {
+    biosName = opts.bios ?? findFirmware('fw_dynamic');
+    bios = readImage('firmware', biosName);
+  }
+  return {
+    memoryBytes,
+    bios,
+    biosName,
+    kernel: readImage('kernel', kernelPath!),
+    kernelName: kernelPath,
+    initrd: initrdPath ? readImage('initrd', initrdPath) : undefined,
+    initrdName: initrdPath,
+    append,
+    insnsPerTick: ipt,
+    rtcStartUnixNs: Date.now() * 1e6,
+  };
+}
+
+export async function runCommand(opts: MachineOptions): Promise<number> {
+  const log = (s: string) => {
+    if (!opts.quiet) process.stderr.write(`[vmrs] ${s}\n`);
+  };
+  const config = await machineConfig(opts, log);
+  let loop: RunLoop | undefined;
+  let vm: VirtMachine | undefined;
+  const console = new StdioConsole({
+    onInput: (bytes) => {
+      vm?.queueConsoleInput(bytes);
+      loop?.notifyInput();
+    },
+    onQuit: () => loop?.stop({ kind: 'poweroff', status: 0 }),
+  });
+  vm = new VirtMachine(config, (b) => console.write(b));
+  loop = new RunLoop(vm, { afterSlice: () => console.flush() });
+  const onSignal = () => loop?.stop({ kind: 'poweroff', status: 130 });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  console.start();
+  try {
+    const exit = await loop.run();
+    console.flush();
+    if (exit.kind === 'fail') log(`guest reported failure (code ${exit.status})`);
+    return exit.status;
+  } finally {
+    console.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

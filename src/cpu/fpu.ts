@@ -1,0 +1,346 @@
+/**
+ * F and D extensions. Interim implementation: round-to-nearest-even through
+ * host doubles with NaN canonicalisation and the common flags; directed
+ * rounding modes are not yet exact.
+ */
+const f64 = new Float64Array(1);
+const i32 = new Int32Array(f64.buffer);
+const f32 = new Float32Array(1);
+const i32s = new Int32Array(f32.buffer);
+
+const NV = 16,
+  DZ = 8,
+  OF = 4,
+  UF = 2,
+  NX = 1;
+
+const TWO32 = 4294967296;
+
+export class FpUnit {
+  readonly fr = new Int32Array(64);
+  fflags = 0;
+  frm = 0;
+
+  private getD(r: number): number {
+    i32[0] = this.fr[2 * r];
+    i32[1] = this.fr[2 * r + 1];
+    return f64[0];
+  }
+  private isSNaND(r: number): boolean {
+    const hi = this.fr[2 * r + 1];
+    return (hi & 0x7ff00000) === 0x7ff00000 && (hi & 0x80000) === 0 && ((hi & 0xfffff) | this.fr[2 * r]) !== 0;
+  }
+  private getS(r: number): number {
+    if (this.fr[2 * r + 1] !== -1) return NaN; // not NaN-boxed
+    i32s[0] = this.fr[2 * r];
+    return f32[0];
+  }
+  private isSNaNS(r: number): boolean {
+    if (this.fr[2 * r + 1] !== -1) return false;
+    const b = this.fr[2 * r];
+    return (b & 0x7f800000) === 0x7f800000 && (b & 0x400000) === 0 && (b & 0x3fffff) !== 0;
+  }
+  private setD(r: number, v: number): void {
+    if (v !== v) {
+      this.fr[2 * r] = 0;
+      this.fr[2 * r + 1] = 0x7ff80000;
+      return;
+    }
+    f64[0] = v;
+    this.fr[2 * r] = i32[0];
+    this.fr[2 * r + 1] = i32[1];
+  }
+  private setS(r: number, v: number): void {
+    this.fr[2 * r + 1] = -1;
+    if (v !== v) {
+      this.fr[2 * r] = 0x7fc00000;
+      return;
+    }
+    f32[0] = v;
+    this.fr[2 * r] = i32s[0];
+  }
+  private flagsD(exact: number, r: number): void {
+    if (r !== exact) this.fflags |= NX;
+    if (!isFinite(r) && isFinite(exact)) this.fflags |= OF | NX;
+  }
+
+  execute(insn: number, xl: Int32Array, xh: Int32Array): boolean {
+    const op = insn & 0x7f;
+    const rd = (insn >>> 7) & 31,
+      rs1 = (insn >>> 15) & 31,
+      rs2 = (insn >>> 20) & 31,
+      rs3 = insn >>> 27;
+    let rm = (insn >>> 12) & 7;
+    if (rm === 7) rm = this.frm;
+    const fmt = (insn >>> 25) & 3;
+    if (fmt > 1) return false;
+    const dbl = fmt === 1;
+    const get = (r: number) => (dbl ? this.getD(r) : this.getS(r));
+    const set = (r: number, v: number) => (dbl ? this.setD(r, v) : this.setS(r, dbl ? v : Math.fround(v)));
+    const snan = (r: number) => (dbl ? this.isSNaND(r) : this.isSNaNS(r));
+    if (op !== 0x53) {
+      if (rm > 4) return false;
+      const a = get(rs1),
+        b = get(rs2),
+        c = get(rs3);
+      if (snan(rs1) || snan(rs2) || snan(rs3)) this.fflags |= NV;
+      let p = a * b;
+      if (op === 0x4b || op === 0x4f) p = -p;
+      const addend = op === 0x47 || op === 0x4f ? -c : c;
+      if ((Math.abs(a) === Infinity && b === 0) || (Math.abs(b) === Infinity && a === 0)) this.fflags |= NV;
+      const r = p + addend;
+      if (r !== r && a === a && b === b && c === c) this.fflags |= NV;
+      set(rd, r);
+      return true;
+    }
+    const f7 = insn >>> 25;
+    switch (f7 >>> 2) {
+      case 0: // FADD
+      case 1: // FSUB
+      case 2: // FMUL
+      case 3: {
+        // FDIV
+        if (rm > 4) return false;
+        const a = get(rs1),
+          b = get(rs2);
+        if (snan(rs1) || snan(rs2)) this.fflags |= NV;
+        const k = f7 >>> 2;
+        const r = k === 0 ? a + b : k === 1 ? a - b : k === 2 ? a * b : a / b;
+        if (r !== r && a === a && b === b) this.fflags |= NV;
+        if (k === 3 && b === 0 && a === a && a !== 0 && isFinite(a)) this.fflags |= DZ;
+        const rr = dbl ? r : Math.fround(r);
+        if (r === r) this.flagsD(r, rr);
+        set(rd, rr);
+        return true;
+      }
+      case 11: {
+        // FSQRT
+        if (rs2 !== 0 || rm > 4) return false;
+        const a = get(rs1);
+        if (snan(rs1) || a < 0) this.fflags |= NV;
+        const r = Math.sqrt(a);
+        const rr = dbl ? r : Math.fround(r);
+        if (rr === rr && rr * rr !== a) this.fflags |= NX;
+        set(rd, rr);
+        return true;
+      }
+      case 4: {
+        // FSGNJ
+        const w = dbl ? 2 * rs1 + 1 : 2 * rs1;
+        const v = dbl ? this.fr[2 * rs1 + 1] : this.fr[2 * rs1 + 1] === -1 ? this.fr[2 * rs1] : 0x7fc00000;
+        const s2 = dbl ? this.fr[2 * rs2 + 1] : this.fr[2 * rs2 + 1] === -1 ? this.fr[2 * rs2] : 0x7fc00000;
+        let sign: number;
+        if (rm === 0) sign = s2 & 0x80000000;
+        else if (rm === 1) sign = ~s2 & 0x80000000;
+        else if (rm === 2) sign = (v ^ s2) & 0x80000000;
+        else return false;
+        const nv = (v & 0x7fffffff) | sign;
+        if (dbl) {
+          this.fr[2 * rd] = this.fr[2 * rs1];
+          this.fr[2 * rd + 1] = nv;
+        } else {
+          this.fr[2 * rd] = nv;
+          this.fr[2 * rd + 1] = -1;
+        }
+        void w;
+        return true;
+      }
+      case 5: {
+        // FMIN/FMAX
+        const a = get(rs1),
+          b = get(rs2);
+        if (snan(rs1) || snan(rs2)) this.fflags |= NV;
+        let r: number;
+        if (a !== a && b !== b) r = NaN;
+        else if (a !== a) r = b;
+        else if (b !== b) r = a;
+        else if (rm === 0) r = a < b || (a === b && Object.is(a, -0)) ? a : b;
+        else if (rm === 1) r = a > b || (a === b && Object.is(a, 0)) ? a : b;
+        else return false;
+        set(rd, r);
+        return true;
+      }
+      case 8: {
+        // FCVT.S.D / FCVT.D.S
+        if (dbl && rs2 === 0) {
+          const a = this.getS(rs1);
+          if (this.isSNaNS(rs1)) this.fflags |= NV;
+          this.setD(rd, a);
+          return true;
+        }
+        if (!dbl && rs2 === 1) {
+          const a = this.getD(rs1);
+          if (this.isSNaND(rs1)) this.fflags |= NV;
+          const r = Math.fround(a);
+          if (r === r) this.flagsD(a, r);
+          this.setS(rd, r);
+          return true;
+        }
+        return false;
+      }
+      case 20: {
+        // FEQ/FLT/FLE
+        const a = get(rs1),
+          b = get(rs2);
+        let r: boolean;
+        if (rm === 2) {
+          if (snan(rs1) || snan(rs2)) this.fflags |= NV;
+          r = a === b;
+        } else if (rm === 1 || rm === 0) {
+          if (a !== a || b !== b) this.fflags |= NV;
+          r = rm === 1 ? a < b : a <= b;
+        } else return false;
+        xl[rd] = r ? 1 : 0;
+        xh[rd] = 0;
+        return true;
+      }
+      case 24: {
+        // FCVT.W/WU/L/LU from float
+        let a = get(rs1);
+        if (rm > 4) return false;
+        const t = rs2;
+        const orig = a;
+        a = roundInt(a, rm);
+        let lo = 0,
+          hi = 0;
+        let invalid = false;
+        if (t === 0) {
+          if (a !== a || a > 2147483647) (lo = 0x7fffffff), (invalid = true);
+          else if (a < -2147483648) (lo = -0x80000000), (invalid = true);
+          else lo = a | 0;
+          hi = lo >> 31;
+        } else if (t === 1) {
+          if (a !== a || a > 4294967295) (lo = -1), (invalid = true);
+          else if (a < 0) (lo = 0), (invalid = a !== 0 || Object.is(a, -0) ? a < 0 : false);
+          else lo = a >>> 0;
+          lo |= 0;
+          hi = lo >> 31;
+        } else if (t === 2) {
+          if (a !== a || a >= 9223372036854775808) (lo = -1), (hi = 0x7fffffff), (invalid = true);
+          else if (a < -9223372036854775808) (lo = 0), (hi = -0x80000000), (invalid = true);
+          else [lo, hi] = splitInt(a);
+        } else if (t === 3) {
+          if (a !== a || a >= 18446744073709551616) (lo = -1), (hi = -1), (invalid = true);
+          else if (a < 0) (lo = 0), (hi = 0), (invalid = true);
+          else [lo, hi] = splitInt(a);
+        } else return false;
+        if (invalid) this.fflags |= NV;
+        else if (a !== orig) this.fflags |= NX;
+        xl[rd] = lo;
+        xh[rd] = hi;
+        return true;
+      }
+      case 26: {
+        // FCVT.S/D.W/WU/L/LU from integer
+        const lo = xl[rs1],
+          hi = xh[rs1];
+        let v: number;
+        if (rs2 === 0) v = lo;
+        else if (rs2 === 1) v = lo >>> 0;
+        else if (rs2 === 2) v = hi * TWO32 + (lo >>> 0);
+        else if (rs2 === 3) v = (hi >>> 0) * TWO32 + (lo >>> 0);
+        else return false;
+        const r = dbl ? v : Math.fround(v);
+        if (r !== v) this.fflags |= NX;
+        set(rd, r);
+        return true;
+      }
+      case 28: {
+        if (rs2 !== 0) return false;
+        if (rm === 0) {
+          // FMV.X.W / FMV.X.D
+          if (dbl) {
+            xl[rd] = this.fr[2 * rs1];
+            xh[rd] = this.fr[2 * rs1 + 1];
+          } else {
+            xl[rd] = this.fr[2 * rs1];
+            xh[rd] = this.fr[2 * rs1] >> 31;
+          }
+          return true;
+        }
+        if (rm === 1) {
+          // FCLASS
+          xl[rd] = dbl ? classD(this.fr[2 * rs1], this.fr[2 * rs1 + 1]) : this.fr[2 * rs1 + 1] === -1 ? classS(this.fr[2 * rs1]) : 1 << 9;
+          xh[rd] = 0;
+          return true;
+        }
+        return false;
+      }
+      case 30: {
+        // FMV.W.X / FMV.D.X
+        if (rs2 !== 0 || rm !== 0) return false;
+        this.fr[2 * rd] = xl[rs1];
+        this.fr[2 * rd + 1] = dbl ? xh[rs1] : -1;
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+function roundInt(a: number, rm: number): number {
+  if (a !== a || !isFinite(a)) return a;
+  switch (rm) {
+    case 1:
+      return Math.trunc(a);
+    case 2:
+      return Math.floor(a);
+    case 3:
+      return Math.ceil(a);
+    case 4: {
+      const t = Math.trunc(a);
+      return Math.abs(a - t) >= 0.5 ? t + Math.sign(a) : t;
+    }
+    default: {
+      const f = Math.floor(a);
+      const d = a - f;
+      if (d > 0.5) return f + 1;
+      if (d < 0.5) return f;
+      return f % 2 === 0 ? f : f + 1;
+    }
+  }
+}
+
+function splitInt(a: number): [number, number] {
+  const neg = a < 0;
+  const m = Math.abs(a);
+  let lo = m % TWO32,
+    hi = Math.floor(m / TWO32);
+  if (neg) {
+    lo = -lo;
+    hi = ~hi + (lo === 0 ? 1 : 0);
+  }
+  return [lo | 0, hi | 0];
+}
+
+function classD(lo: number, hi: number): number {
+  const sign = hi < 0;
+  const exp = (hi >>> 20) & 0x7ff;
+  const mant = (hi & 0xfffff) | lo;
+  if (exp === 0x7ff) {
+    if (mant === 0) return sign ? 1 << 0 : 1 << 7;
+    return hi & 0x80000 ? 1 << 9 : 1 << 8;
+  }
+  if (exp === 0) {
+    if (mant === 0) return sign ? 1 << 3 : 1 << 4;
+    return sign ? 1 << 2 : 1 << 5;
+  }
+  return sign ? 1 << 1 : 1 << 6;
+}
+
+function classS(b: number): number {
+  const sign = b < 0;
+  const exp = (b >>> 23) & 0xff;
+  const mant = b & 0x7fffff;
+  if (exp === 0xff) {
+    if (mant === 0) return sign ? 1 << 0 : 1 << 7;
+    return b & 0x400000 ? 1 << 9 : 1 << 8;
+  }
+  if (exp === 0) {
+    if (mant === 0) return sign ? 1 << 3 : 1 << 4;
+    return sign ? 1 << 2 : 1 << 5;
+  }
+  return sign ? 1 << 1 : 1 << 6;
+}
+
+void UF;

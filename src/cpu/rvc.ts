@@ -1,0 +1,204 @@
+/**
+ * The C extension as a table: every 16-bit encoding maps to the 32-bit
+ * instruction it stands for (unpriv spec chapter 16, RV64 column), or 0 when
+ * it is illegal/reserved. The executor then decodes only 32-bit forms; it
+ * keeps the length (2) for the next PC and for jal/jalr link values.
+ */
+const OP_IMM = 0x13,
+  OP_IMM32 = 0x1b,
+  OP = 0x33,
+  OP32 = 0x3b,
+  LUI = 0x37,
+  LOAD = 0x03,
+  STORE = 0x23,
+  LOAD_FP = 0x07,
+  STORE_FP = 0x27,
+  JAL = 0x6f,
+  JALR = 0x67,
+  BRANCH = 0x63,
+  SYSTEM = 0x73;
+
+function iType(op: number, f3: number, rd: number, rs1: number, imm: number): number {
+  return ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
+}
+function sType(op: number, f3: number, rs1: number, rs2: number, imm: number): number {
+  return (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 0x1f) << 7) | op;
+}
+function rType(op: number, f3: number, f7: number, rd: number, rs1: number, rs2: number): number {
+  return (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
+}
+function bType(f3: number, rs1: number, rs2: number, imm: number): number {
+  return (
+    (((imm >> 12) & 1) << 31) |
+    (((imm >> 5) & 0x3f) << 25) |
+    (rs2 << 20) |
+    (rs1 << 15) |
+    (f3 << 12) |
+    (((imm >> 1) & 0xf) << 8) |
+    (((imm >> 11) & 1) << 7) |
+    BRANCH
+  );
+}
+function jType(rd: number, imm: number): number {
+  return (
+    (((imm >> 20) & 1) << 31) |
+    (((imm >> 1) & 0x3ff) << 21) |
+    (((imm >> 11) & 1) << 20) |
+    (((imm >> 12) & 0xff) << 12) |
+    (rd << 7) |
+    JAL
+  );
+}
+
+const bit = (x: number, i: number) => (x >> i) & 1;
+const bits = (x: number, hi: number, lo: number) => (x >> lo) & ((1 << (hi - lo + 1)) - 1);
+const sext = (v: number, width: number) => (v << (32 - width)) >> (32 - width);
+
+/** Expand one 16-bit instruction; 0 = illegal. */
+export function expandCompressed(c: number): number {
+  const op = c & 3;
+  const f3 = bits(c, 15, 13);
+  const rdp = bits(c, 4, 2) + 8; // rd'/rs2'
+  const rs1p = bits(c, 9, 7) + 8; // rs1'/rd'
+  const rd = bits(c, 11, 7);
+  const rs2 = bits(c, 6, 2);
+  const imm6 = sext((bit(c, 12) << 5) | bits(c, 6, 2), 6);
+  if (op === 0) {
+    switch (f3) {
+      case 0: {
+        // C.ADDI4SPN
+        const imm =
+          (bits(c, 12, 11) << 4) | (bits(c, 10, 7) << 6) | (bit(c, 6) << 2) | (bit(c, 5) << 3);
+        return imm === 0 ? 0 : iType(OP_IMM, 0, rdp, 2, imm);
+      }
+      case 1: // C.FLD
+        return iType(LOAD_FP, 3, rdp, rs1p, (bits(c, 12, 10) << 3) | (bits(c, 6, 5) << 6));
+      case 2: // C.LW
+        return iType(LOAD, 2, rdp, rs1p, (bits(c, 12, 10) << 3) | (bit(c, 6) << 2) | (bit(c, 5) << 6));
+      case 3: // C.LD
+        return iType(LOAD, 3, rdp, rs1p, (bits(c, 12, 10) << 3) | (bits(c, 6, 5) << 6));
+      case 5: // C.FSD
+        return sType(STORE_FP, 3, rs1p, rdp, (bits(c, 12, 10) << 3) | (bits(c, 6, 5) << 6));
+      case 6: // C.SW
+        return sType(STORE, 2, rs1p, rdp, (bits(c, 12, 10) << 3) | (bit(c, 6) << 2) | (bit(c, 5) << 6));
+      case 7: // C.SD
+        return sType(STORE, 3, rs1p, rdp, (bits(c, 12, 10) << 3) | (bits(c, 6, 5) << 6));
+      default:
+        return 0;
+    }
+  }
+  if (op === 1) {
+    switch (f3) {
+      case 0: // C.ADDI (C.NOP when rd=0)
+        return iType(OP_IMM, 0, rd, rd, imm6);
+      case 1: // C.ADDIW
+        return rd === 0 ? 0 : iType(OP_IMM32, 0, rd, rd, imm6);
+      case 2: // C.LI
+        return iType(OP_IMM, 0, rd, 0, imm6);
+      case 3:
+        if (rd === 2) {
+          // C.ADDI16SP
+          const imm = sext(
+            (bit(c, 12) << 9) |
+              (bit(c, 6) << 4) |
+              (bit(c, 5) << 6) |
+              (bits(c, 4, 3) << 7) |
+              (bit(c, 2) << 5),
+            10,
+          );
+          return imm === 0 ? 0 : iType(OP_IMM, 0, 2, 2, imm);
+        } else {
+          // C.LUI
+          if (imm6 === 0) return 0;
+          return ((imm6 << 12) & 0xfffff000) | (rd << 7) | LUI;
+        }
+      case 4: {
+        const f2 = bits(c, 11, 10);
+        const shamt = (bit(c, 12) << 5) | bits(c, 6, 2);
+        if (f2 === 0) return iType(OP_IMM, 5, rs1p, rs1p, shamt); // C.SRLI
+        if (f2 === 1) return iType(OP_IMM, 5, rs1p, rs1p, shamt | 0x400); // C.SRAI
+        if (f2 === 2) return iType(OP_IMM, 7, rs1p, rs1p, imm6); // C.ANDI
+        const f = bits(c, 6, 5);
+        if (bit(c, 12) === 0) {
+          if (f === 0) return rType(OP, 0, 0x20, rs1p, rs1p, rdp); // C.SUB
+          if (f === 1) return rType(OP, 4, 0, rs1p, rs1p, rdp); // C.XOR
+          if (f === 2) return rType(OP, 6, 0, rs1p, rs1p, rdp); // C.OR
+          return rType(OP, 7, 0, rs1p, rs1p, rdp); // C.AND
+        }
+        if (f === 0) return rType(OP32, 0, 0x20, rs1p, rs1p, rdp); // C.SUBW
+        if (f === 1) return rType(OP32, 0, 0, rs1p, rs1p, rdp); // C.ADDW
+        return 0;
+      }
+      case 5: {
+        // C.J
+        const imm = sext(
+          (bit(c, 12) << 11) |
+            (bit(c, 11) << 4) |
+            (bits(c, 10, 9) << 8) |
+            (bit(c, 8) << 10) |
+            (bit(c, 7) << 6) |
+            (bit(c, 6) << 7) |
+            (bits(c, 5, 3) << 1) |
+            (bit(c, 2) << 5),
+          12,
+        );
+        return jType(0, imm);
+      }
+      default: {
+        // C.BEQZ / C.BNEZ
+        const imm = sext(
+          (bit(c, 12) << 8) |
+            (bits(c, 11, 10) << 3) |
+            (bits(c, 6, 5) << 6) |
+            (bits(c, 4, 3) << 1) |
+            (bit(c, 2) << 5),
+          9,
+        );
+        return bType(f3 === 6 ? 0 : 1, rs1p, 0, imm);
+      }
+    }
+  }
+  if (op === 2) {
+    switch (f3) {
+      case 0: {
+        // C.SLLI
+        const shamt = (bit(c, 12) << 5) | bits(c, 6, 2);
+        return iType(OP_IMM, 1, rd, rd, shamt);
+      }
+      case 1: // C.FLDSP
+        return iType(LOAD_FP, 3, rd, 2, (bit(c, 12) << 5) | (bits(c, 6, 5) << 3) | (bits(c, 4, 2) << 6));
+      case 2: // C.LWSP
+        if (rd === 0) return 0;
+        return iType(LOAD, 2, rd, 2, (bit(c, 12) << 5) | (bits(c, 6, 4) << 2) | (bits(c, 3, 2) << 6));
+      case 3: // C.LDSP
+        if (rd === 0) return 0;
+        return iType(LOAD, 3, rd, 2, (bit(c, 12) << 5) | (bits(c, 6, 5) << 3) | (bits(c, 4, 2) << 6));
+      case 4:
+        if (bit(c, 12) === 0) {
+          if (rs2 === 0) return rd === 0 ? 0 : iType(JALR, 0, 0, rd, 0); // C.JR
+          return rType(OP, 0, 0, rd, 0, rs2); // C.MV
+        }
+        if (rs2 === 0) {
+          if (rd === 0) return 0x00100073; // C.EBREAK
+          return iType(JALR, 0, 1, rd, 0); // C.JALR
+        }
+        return rType(OP, 0, 0, rd, rd, rs2); // C.ADD
+      case 5: // C.FSDSP
+        return sType(STORE_FP, 3, 2, rs2, (bits(c, 12, 10) << 3) | (bits(c, 9, 7) << 6));
+      case 6: // C.SWSP
+        return sType(STORE, 2, 2, rs2, (bits(c, 12, 9) << 2) | (bits(c, 8, 7) << 6));
+      case 7: // C.SDSP
+        return sType(STORE, 3, 2, rs2, (bits(c, 12, 10) << 3) | (bits(c, 9, 7) << 6));
+    }
+  }
+  return 0;
+}
+
+/** rvcTable[c] = expandCompressed(c) for every 16-bit c (quadrant 3 entries are unused). */
+export const rvcTable: Int32Array = (() => {
+  const t = new Int32Array(65536);
+  for (let c = 0; c < 65536; c++) if ((c & 3) !== 3) t[c] = expandCompressed(c);
+  return t;
+})();
+
+void SYSTEM;

@@ -1,0 +1,214 @@
+/**
+ * The boot loader: puts firmware, kernel, initrd and device tree in RAM the
+ * way QEMU's virt machine does (hw/riscv/boot.c), and builds the reset
+ * vector that enters the firmware with a0 = hartid, a1 = DTB and
+ * a2 = fw_dynamic_info.
+ */
+import type { Bus } from './bus.js';
+import { BootRom } from '../devices/boot-rom.js';
+import { isElf, parseElf, type ElfImage } from './elf.js';
+import { kernelKind, parseLinuxImageHeader } from './kernel-image.js';
+import { buildVirtDtb } from './virt-dtb.js';
+import { TIMEBASE_HZ } from './clock.js';
+
+export const ISA_STRING = 'rv64imafdc_zicsr_zifencei_sstc';
+const MiB = 1024 * 1024;
+const FW_DYNAMIC_MAGIC = 0x4942534f;
+
+export interface BootOptions {
+  bios: Uint8Array | 'none';
+  biosName: string;
+  kernel?: Uint8Array;
+  kernelName?: string;
+  initrd?: Uint8Array;
+  initrdName?: string;
+  append: string;
+  harts: number;
+  virtioSlots?: number[];
+  mmuType?: string;
+}
+
+export interface BootInfo {
+  bootRom: { device: BootRom; size: number };
+  resetPc: number;
+  dtbAddr: number;
+  dtb: Uint8Array;
+  kernelStart?: number;
+  kernelEnd?: number;
+  initrdStart?: number;
+  initrdEnd?: number;
+  tohost?: number;
+  fromhost?: number;
+}
+
+interface Placed {
+  name: string;
+  start: number;
+  end: number;
+}
+
+const alignUp = (x: number, a: number) => Math.ceil(x / a) * a;
+const alignDown = (x: number, a: number) => Math.floor(x / a) * a;
+const mib = (n: number) => `${Math.ceil(n / MiB)} MiB`;
+
+function loadElf(bus: Bus, elf: ElfImage, name: string, placed: Placed[]): { start: number; end: number } {
+  let start = Infinity,
+    end = 0;
+  for (const seg of elf.segments) {
+    if (seg.memsz === 0) continue;
+    if (!bus.isRam(seg.paddr, seg.memsz))
+      throw new Error(
+        `${name}: segment at 0x${seg.paddr.toString(16)} (${seg.memsz} bytes) is outside RAM ` +
+          `(0x${bus.ramBase.toString(16)}..0x${(bus.ramBase + bus.ramSize).toString(16)}); ` +
+          `more memory (-m) may help`,
+      );
+    bus.writeBytes(seg.paddr, seg.data);
+    bus.ram8.fill(0, seg.paddr - bus.ramBase + seg.data.length, seg.paddr - bus.ramBase + seg.memsz);
+    start = Math.min(start, seg.paddr);
+    end = Math.max(end, seg.paddr + seg.memsz);
+  }
+  if (start === Infinity) throw new Error(`${name}: ELF has no loadable segments`);
+  claim(placed, name, start, end);
+  return { start, end };
+}
+
+function claim(placed: Placed[], name: string, start: number, end: number): void {
+  for (const p of placed) {
+    if (start < p.end && p.start < end)
+      throw new Error(
+        `${name} (0x${start.toString(16)}..0x${end.toString(16)}) overlaps ${p.name} ` +
+          `(0x${p.start.toString(16)}..0x${p.end.toString(16)})`,
+      );
+  }
+  placed.push({ name, start, end });
+}
+
+export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
+  const ramEnd = bus.ramBase + bus.ramSize;
+  const placed: Placed[] = [];
+  let tohost: number | undefined;
+  let fromhost: number | undefined;
+  const noteHtif = (elf: ElfImage) => {
+    if (tohost === undefined && elf.symbols.has('tohost')) {
+      tohost = elf.symbols.get('tohost');
+      fromhost = elf.symbols.get('fromhost');
+    }
+  };
+
+  // Firmware at the start of RAM.
+  let firmwareEntry = bus.ramBase;
+  let firmwareEnd = bus.ramBase;
+  if (opts.bios !== 'none') {
+    if (isElf(opts.bios)) {
+      const elf = parseElf(opts.bios, opts.biosName);
+      const r = loadElf(bus, elf, `firmware ${opts.biosName}`, placed);
+      firmwareEntry = elf.entry;
+      firmwareEnd = r.end;
+      noteHtif(elf);
+    } else {
+      if (opts.bios.length > bus.ramSize)
+        throw new Error(`${mib(bus.ramSize)} of RAM is too small for firmware ${opts.biosName}`);
+      bus.writeBytes(bus.ramBase, opts.bios);
+      firmwareEnd = bus.ramBase + opts.bios.length;
+      claim(placed, `firmware ${opts.biosName}`, bus.ramBase, firmwareEnd);
+    }
+  }
+
+  // Kernel: an Image at the first 2 MiB boundary after the firmware (4 MiB
+  // alignment is what QEMU uses for RV32; RV64 uses 2 MiB).
+  let kernelStart: number | undefined;
+  let kernelEnd: number | undefined;
+  let kernelEntry: number | undefined;
+  if (opts.kernel) {
+    const name = opts.kernelName ?? 'kernel';
+    const kind = kernelKind(opts.kernel, name);
+    if (kind === 'elf') {
+      const elf = parseElf(opts.kernel, name);
+      const r = loadElf(bus, elf, `kernel ${name}`, placed);
+      kernelStart = r.start;
+      kernelEnd = r.end;
+      kernelEntry = elf.entry;
+      noteHtif(elf);
+    } else {
+      const hdr = parseLinuxImageHeader(opts.kernel)!;
+      kernelStart = opts.bios === 'none' ? bus.ramBase : alignUp(Math.max(firmwareEnd, bus.ramBase + 1), 2 * MiB);
+      const size = Math.max(hdr.imageSize, opts.kernel.length);
+      kernelEnd = kernelStart + size;
+      if (kernelEnd > ramEnd)
+        throw new Error(
+          `${mib(bus.ramSize)} of RAM is too small for kernel ${name} (needs at least ${mib(kernelEnd - bus.ramBase)})`,
+        );
+      bus.writeBytes(kernelStart, opts.kernel);
+      claim(placed, `kernel ${name}`, kernelStart, kernelEnd);
+      kernelEntry = kernelStart;
+    }
+  } else if (opts.bios === 'none') {
+    throw new Error('--bios none needs a --kernel to run');
+  }
+
+  // initrd: halfway into small RAMs, at 128 MiB past the kernel otherwise (QEMU's rule).
+  let initrdStart: number | undefined;
+  let initrdEnd: number | undefined;
+  if (opts.initrd) {
+    const base = kernelStart ?? bus.ramBase;
+    initrdStart = alignDown(base + Math.min(bus.ramSize / 2, 128 * MiB), 4096);
+    if (kernelEnd !== undefined && initrdStart < kernelEnd) initrdStart = alignUp(kernelEnd, 4096);
+    initrdEnd = initrdStart + opts.initrd.length;
+    if (initrdEnd > ramEnd - 2 * MiB)
+      throw new Error(
+        `${mib(bus.ramSize)} of RAM is too small for kernel+initrd+DTB ` +
+          `(needs at least ${mib(initrdEnd + 2 * MiB - bus.ramBase)})`,
+      );
+    bus.writeBytes(initrdStart, opts.initrd);
+    claim(placed, `initrd ${opts.initrdName ?? ''}`.trim(), initrdStart, initrdEnd);
+  }
+
+  // Device tree: top of RAM (below 3 GiB), aligned down to 2 MiB.
+  const dtb = buildVirtDtb({
+    ramBase: bus.ramBase,
+    ramSize: bus.ramSize,
+    harts: opts.harts,
+    isa: ISA_STRING,
+    mmuType: opts.mmuType ?? 'riscv,sv39',
+    bootargs: opts.append,
+    initrd: initrdStart !== undefined ? { start: initrdStart, end: initrdEnd! } : undefined,
+    virtioSlots: opts.virtioSlots ?? [],
+    timebase: TIMEBASE_HZ,
+  });
+  const dtbAddr = alignDown(Math.min(ramEnd, 0xc0000000) - dtb.length, 2 * MiB);
+  if (dtbAddr < bus.ramBase) throw new Error(`${mib(bus.ramSize)} of RAM is too small for the device tree`);
+  claim(placed, 'device tree', dtbAddr, dtbAddr + dtb.length);
+  bus.writeBytes(dtbAddr, dtb);
+
+  // Reset vector (QEMU's reset_vec for RV64) and fw_dynamic_info.
+  const start = opts.bios === 'none' ? kernelEntry! : firmwareEntry;
+  const rom = new Uint8Array(0x1000);
+  const dv = new DataView(rom.buffer);
+  const code = [0x00000297, 0x02828613, 0xf1402573, 0x0202b583, 0x0182b283, 0x00028067];
+  code.forEach((w, i) => dv.setUint32(i * 4, w, true));
+  const u64 = (o: number, v: number) => {
+    dv.setUint32(o, v >>> 0, true);
+    dv.setUint32(o + 4, Math.floor(v / 4294967296), true);
+  };
+  u64(24, start);
+  u64(32, dtbAddr);
+  u64(40, FW_DYNAMIC_MAGIC);
+  u64(48, 2); // version
+  u64(56, kernelEntry ?? 0); // next_addr
+  u64(64, 1); // next_mode: S
+  u64(72, 0); // options
+  u64(80, 0); // boot_hart
+  const device = new BootRom(rom);
+  return {
+    bootRom: { device, size: device.size },
+    resetPc: 0x1000,
+    dtbAddr,
+    dtb,
+    kernelStart,
+    kernelEnd,
+    initrdStart,
+    initrdEnd,
+    tohost,
+    fromhost,
+  };
+}

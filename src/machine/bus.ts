@@ -1,0 +1,107 @@
+import type { MmioDevice } from '../devices/device.js';
+
+interface Region {
+  base: number;
+  size: number;
+  dev: MmioDevice;
+}
+
+/**
+ * The physical address space: one RAM block plus MMIO windows. Physical
+ * addresses are plain non-negative numbers (at most 56 bits, exact in a double).
+ *
+ * The CPU reaches RAM directly through the typed-array views (its TLB holds
+ * offsets into them); everything else comes here through load/store, which
+ * report an access fault through `fault` instead of throwing, so the caller
+ * can raise the architectural exception.
+ */
+export class Bus {
+  readonly ram: ArrayBuffer;
+  readonly ram8: Uint8Array;
+  readonly ram16: Uint16Array;
+  readonly ram32: Int32Array;
+  private regions: Region[] = [];
+  /** Set by load/store when the address hits neither RAM nor a device. */
+  fault = false;
+  /** Set by store when an MMIO write happened (the CPU ends its slice on it). */
+  mmioWritten = false;
+
+  constructor(
+    readonly ramBase: number,
+    readonly ramSize: number,
+  ) {
+    if (ramSize % 4096 !== 0) throw new Error('RAM size must be a multiple of 4 KiB');
+    this.ram = new ArrayBuffer(ramSize);
+    this.ram8 = new Uint8Array(this.ram);
+    this.ram16 = new Uint16Array(this.ram);
+    this.ram32 = new Int32Array(this.ram);
+  }
+
+  attach(base: number, size: number, dev: MmioDevice): void {
+    for (const r of this.regions) {
+      if (base < r.base + r.size && r.base < base + size)
+        throw new Error(`${dev.name} at 0x${base.toString(16)} overlaps ${r.dev.name}`);
+    }
+    this.regions.push({ base, size, dev });
+    this.regions.sort((a, b) => a.base - b.base);
+  }
+
+  /** True when [paddr, paddr+len) lies wholly in RAM. */
+  isRam(paddr: number, len: number): boolean {
+    return paddr >= this.ramBase && paddr + len <= this.ramBase + this.ramSize;
+  }
+
+  private find(paddr: number, width: number): Region | undefined {
+    for (const r of this.regions) {
+      if (paddr >= r.base && paddr + width <= r.base + r.size) return r;
+    }
+    return undefined;
+  }
+
+  /** Load 1, 2 or 4 bytes (zero-extended, as an unsigned number). Sets `fault` when nothing answers. */
+  load(paddr: number, width: 1 | 2 | 4): number {
+    if (this.isRam(paddr, width)) {
+      const off = paddr - this.ramBase;
+      let v = 0;
+      for (let i = width - 1; i >= 0; i--) v = v * 256 + this.ram8[off + i];
+      return v;
+    }
+    const r = this.find(paddr, width);
+    if (!r) {
+      this.fault = true;
+      return 0;
+    }
+    return r.dev.read(paddr - r.base, width) >>> 0;
+  }
+
+  /** Store the low 1, 2 or 4 bytes of `value`. Sets `fault` when nothing answers. */
+  store(paddr: number, width: 1 | 2 | 4, value: number): void {
+    if (this.isRam(paddr, width)) {
+      const off = paddr - this.ramBase;
+      for (let i = 0; i < width; i++) this.ram8[off + i] = (value >>> (8 * i)) & 0xff;
+      return;
+    }
+    const r = this.find(paddr, width);
+    if (!r) {
+      this.fault = true;
+      return;
+    }
+    this.mmioWritten = true;
+    r.dev.write(paddr - r.base, width, value >>> 0);
+  }
+
+  /** Copy bytes into RAM (loaders); throws when the range is not RAM. */
+  writeBytes(paddr: number, data: Uint8Array): void {
+    if (!this.isRam(paddr, data.length))
+      throw new Error(
+        `image of ${data.length} bytes at 0x${paddr.toString(16)} does not fit in RAM ` +
+          `(0x${this.ramBase.toString(16)}..0x${(this.ramBase + this.ramSize).toString(16)})`,
+      );
+    this.ram8.set(data, paddr - this.ramBase);
+  }
+
+  readBytes(paddr: number, len: number): Uint8Array {
+    if (!this.isRam(paddr, len)) throw new Error(`0x${paddr.toString(16)} is not RAM`);
+    return this.ram8.slice(paddr - this.ramBase, paddr - this.ramBase + len);
+  }
+}
