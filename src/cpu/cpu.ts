@@ -209,7 +209,7 @@ export class Cpu {
   }
 
   /** Sstc: STIP follows time >= stimecmp while menvcfg.STCE is set. */
-  private updateSstc(): void {
+  updateSstc(): void {
     if ((this.csrHi[CSR.menvcfg] & MENVCFG_STCE_HI) === 0) return;
     if (this.timeNow() >= this.stimecmpTicks()) this.mip |= MIP_STIP;
     else this.mip &= ~MIP_STIP;
@@ -860,11 +860,11 @@ export class Cpu {
    * change which interrupts are deliverable.
    */
   run(max: number): number {
+    this.updateSstc();
     if (this.wfi) {
       if ((this.mip & this.mie) === 0) return 0;
       this.wfi = false;
     }
-    this.updateSstc();
     this.takeInterrupt();
 
     const xl = this.xl,

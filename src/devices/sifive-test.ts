@@ -12,7 +12,8 @@ export class SifiveTest implements MmioDevice {
   }
 
   write(offset: number, width: 1 | 2 | 4, value: number): void {
-    if (offset !== 0 || width !== 4) return;
+    // OpenSBI writes the 16-bit command with writew; codes come with 32-bit writes.
+    if (offset !== 0 || width === 1) return;
     const cmd = value & 0xffff;
     if (cmd === 0x5555) this.onExit('poweroff', 0);
     else if (cmd === 0x3333) this.onExit('fail', value >>> 16 || 1);

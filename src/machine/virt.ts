@@ -121,13 +121,18 @@ export class VirtMachine {
     if (bytes.length) this.consoleIn.push(bytes);
   }
 
-  hasPendingConsoleInput(): boolean {
-    return this.consoleIn.length > 0;
+  /** Console input is waiting and the UART can take some of it now. */
+  hasDeliverableConsoleInput(): boolean {
+    return this.consoleIn.length > 0 && this.uart.rxListening() && this.uart.rxSpace() > 0;
   }
 
   /** The next virtual-time deadline (mtime ticks) at which a device or the hart's Sstc timer fires. */
   nextDeadline(): number {
-    return Math.min(this.clint.nextDeadline(0), this.cpu.stimecmpTicks(), this.rtc.nextDeadline());
+    const now = this.now();
+    let best = Infinity;
+    for (const d of [this.clint.nextDeadline(0), this.cpu.stimecmpTicks(), this.rtc.nextDeadline()])
+      if (d > now && d < best) best = d;
+    return best;
   }
 
   now(): number {
@@ -144,6 +149,7 @@ export class VirtMachine {
   private updateDevices(): void {
     this.clint.update();
     this.rtc.update();
+    this.cpu.updateSstc();
   }
 
   private feedConsole(): void {
@@ -187,6 +193,7 @@ export class VirtMachine {
       if (this.exit) return { result: 'exit', executed };
       if (cpu.wfi && n === 0) {
         this.updateDevices();
+        this.feedConsole();
         if (cpu.wfi && !cpu.interruptPending()) return { result: 'idle', executed };
       }
     }
