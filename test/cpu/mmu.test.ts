@@ -1,0 +1,150 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CSR } from '../../src/cpu/csr-numbers.js';
+import { PRIV_M, PRIV_S } from '../../src/cpu/cpu.js';
+import { xreg, writeWords, type BareMachine } from '../helpers/bare-machine.js';
+import * as A from './asm.js';
+import { machineWith, enter, csr, pc, setX, step, MTRAP, STRAP } from './harness.js';
+
+// A small Sv39 tree (priv spec 4.4): a gigapage mapping the code/data 1 GiB at
+// 0x80000000 to itself, and 4 KiB pages low in the address space.
+const ROOT = 0x80100000;
+const L1 = 0x80101000;
+const L0 = 0x80102000;
+const ROOT48 = 0x80103000; // Sv48: one more level on top of ROOT
+const PAGE = 0x80200000; // physical pages the test maps
+
+const V = 1n,
+  R = 2n,
+  W = 4n,
+  X = 8n,
+  U = 16n,
+  AC = 64n,
+  D = 128n;
+const pte = (pa: number, flags: bigint): bigint => (BigInt(pa >>> 12) << 10n) | flags;
+
+function put64(m: BareMachine, addr: number, v: bigint): void {
+  writeWords(m, addr, [Number(v & 0xffffffffn), Number(v >> 32n)]);
+}
+function get64(m: BareMachine, addr: number): bigint {
+  const o = (addr - 0x80000000) >>> 2;
+  return (BigInt(m.bus.ram32[o + 1] >>> 0) << 32n) | BigInt(m.bus.ram32[o] >>> 0);
+}
+const l0 = (vpn0: number): number => L0 + 8 * vpn0;
+
+function pagedMachine(words: number[], mode: 8 | 9 = 8): BareMachine {
+  const m = machineWith(words);
+  put64(m, ROOT + 8 * 2, pte(0x80000000, V | R | W | X | AC | D));
+  put64(m, ROOT + 8 * 0, pte(L1, V));
+  put64(m, L1 + 8 * 0, pte(L0, V));
+  put64(m, l0(1), pte(PAGE, V | R | W)); // A and D clear: hardware sets them
+  put64(m, l0(2), pte(PAGE + 0x1000, V | R | W | U | AC | D));
+  put64(m, l0(3), pte(PAGE + 0x2000, V | X | AC)); // execute-only
+  put64(m, l0(4), pte(PAGE + 0x3000, V | R | AC)); // read-only
+  // A 2 MiB leaf whose physical page number is not 2 MiB aligned.
+  put64(m, L1 + 8 * 1, pte(PAGE + 0x1000, V | R | AC));
+  put64(m, ROOT48, pte(ROOT, V));
+  writeWords(m, PAGE, [0x11111111, 0x22222222]);
+  writeWords(m, PAGE + 0x1000, [0x33333333, 0]);
+  writeWords(m, PAGE + 0x2000, [0x44444444, 0]);
+  const root = mode === 8 ? ROOT : ROOT48;
+  m.cpu.csrWrite(CSR.satp, root >>> 12, mode << 28);
+  enter(m, PRIV_S);
+  return m;
+}
+
+test('Sv39 load/store through a 4 KiB page; hardware sets A then D', () => {
+  const m = pagedMachine([A.ld(11, 10, 0), A.sd(11, 10, 8), A.SPIN]);
+  setX(m, 10, 0x1000n);
+  step(m, 1);
+  assert.equal(xreg(m, 11), 0x2222222211111111n);
+  assert.equal(get64(m, l0(1)) & (AC | D), AC, 'load sets A only');
+  step(m, 1);
+  assert.equal(get64(m, l0(1)) & (AC | D), AC | D, 'store sets D');
+  assert.equal(get64(m, PAGE + 8), 0x2222222211111111n);
+});
+
+test('Sv48 walks one more level to the same pages', () => {
+  const m = pagedMachine([A.ld(11, 10, 0), A.SPIN], 9);
+  setX(m, 10, 0x1000n);
+  step(m, 1);
+  assert.equal(xreg(m, 11), 0x2222222211111111n);
+});
+
+function expectFault(m: BareMachine, cause: bigint, tval: bigint, where = MTRAP): void {
+  step(m, 2);
+  assert.equal(pc(m), where);
+  const c = where === MTRAP ? CSR.mcause : CSR.scause;
+  const t = where === MTRAP ? CSR.mtval : CSR.stval;
+  assert.equal(csr(m, c), cause);
+  assert.equal(csr(m, t), tval);
+}
+
+test('S-mode access to a U page faults unless SUM is set', () => {
+  const m = pagedMachine([A.ld(11, 10, 0), A.SPIN]);
+  setX(m, 10, 0x2008n);
+  expectFault(m, 13n, 0x2008n);
+
+  const ok = pagedMachine([A.ld(11, 10, 0), A.SPIN]);
+  ok.cpu.csrWrite(CSR.mstatus, 1 << 18, 0); // SUM
+  setX(ok, 10, 0x2000n);
+  step(ok, 1);
+  assert.equal(xreg(ok, 11), 0x33333333n);
+});
+
+test('loads from an execute-only page need MXR', () => {
+  const m = pagedMachine([A.lw(11, 10, 0), A.SPIN]);
+  setX(m, 10, 0x3000n);
+  expectFault(m, 13n, 0x3000n);
+
+  const ok = pagedMachine([A.lw(11, 10, 0), A.SPIN]);
+  ok.cpu.csrWrite(CSR.mstatus, 1 << 19, 0); // MXR
+  setX(ok, 10, 0x3000n);
+  step(ok, 1);
+  assert.equal(xreg(ok, 11), 0x44444444n);
+});
+
+test('a store to a read-only page is a store page fault, delegable to S', () => {
+  const m = pagedMachine([A.sw(0, 10, 4), A.SPIN]);
+  m.cpu.csrWrite(CSR.medeleg, 1 << 15, 0);
+  setX(m, 10, 0x4000n);
+  expectFault(m, 15n, 0x4004n, STRAP);
+  assert.equal(m.cpu.priv, PRIV_S);
+});
+
+test('a misaligned superpage is a page fault', () => {
+  const m = pagedMachine([A.ld(11, 10, 0), A.SPIN]);
+  setX(m, 10, 0x200000n);
+  expectFault(m, 13n, 0x200000n);
+});
+
+test('a non-canonical address is a page fault with the full address in tval', () => {
+  const m = pagedMachine([A.ld(11, 10, 0), A.SPIN]);
+  setX(m, 10, 0x8000001000n); // bit 39 set, bits 63:40 clear
+  expectFault(m, 13n, 0x8000001000n);
+});
+
+test('an unmapped page faults on fetch with cause 12', () => {
+  const m = pagedMachine([A.SPIN]);
+  m.cpu.setPc(0x5000, 0);
+  expectFault(m, 12n, 0x5000n);
+});
+
+test('M-mode loads go through the MMU with MPRV=1 and MPP=S (OpenSBI does this)', () => {
+  const m = pagedMachine([A.ld(11, 10, 0), A.SPIN]);
+  enter(m, PRIV_M);
+  m.cpu.csrWrite(CSR.mstatus, (1 << 17) | (1 << 11), 0);
+  setX(m, 10, 0x1000n);
+  step(m, 1);
+  assert.equal(xreg(m, 11), 0x2222222211111111n);
+});
+
+test('sfence.vma makes page-table changes visible', () => {
+  const m = pagedMachine([A.ld(11, 10, 0), A.SFENCE_VMA, A.ld(12, 10, 0), A.SPIN]);
+  setX(m, 10, 0x1000n);
+  step(m, 1);
+  put64(m, l0(1), pte(PAGE + 0x1000, V | R | W | AC | D));
+  step(m, 2);
+  assert.equal(xreg(m, 11), 0x2222222211111111n);
+  assert.equal(xreg(m, 12), 0x33333333n);
+});
