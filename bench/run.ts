@@ -71,8 +71,21 @@ async function benchQemu(): Promise<void> {
     return;
   }
   const g = await ensureDefaultGuest({});
-  const args = ['-M', 'virt', '-m', '256M', '-nographic', '-bios', findFirmware('fw_dynamic'),
-    '-kernel', g.kernel, '-initrd', g.initrd, '-append', 'console=ttyS0 quiet'];
+  const args = [
+    '-M',
+    'virt',
+    '-m',
+    '256M',
+    '-nographic',
+    '-bios',
+    findFirmware('fw_dynamic'),
+    '-kernel',
+    g.kernel,
+    '-initrd',
+    g.initrd,
+    '-append',
+    'console=ttyS0 quiet',
+  ];
   const child = spawn(qemu, args, { stdio: 'pipe' });
   let text = '';
   const t0 = performance.now();
@@ -103,6 +116,8 @@ async function benchQemu(): Promise<void> {
   console.log(`qemu  workload (md5sum 4 MiB): ${fmt((tWork - tBoot) / 1000, 2)} s`);
 }
 
-const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : '';
+const only = process.argv.includes('--only')
+  ? process.argv[process.argv.indexOf('--only') + 1]
+  : '';
 if (!only || only === 'boot' || only === 'workload') await benchVmrs();
 if (!only || only === 'qemu') await benchQemu();

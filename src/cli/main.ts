@@ -28,7 +28,9 @@ addMachineOptions(
 const guest = program.command('guest').description('the default guest image');
 guest
   .command('build')
-  .description('build the default guest (Linux 6.1 + busybox) if it is not cached, and print its paths')
+  .description(
+    'build the default guest (Linux 6.1 + busybox) if it is not cached, and print its paths',
+  )
   .action(async () => {
     process.exitCode = await guestBuildCommand();
   });

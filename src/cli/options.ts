@@ -13,7 +13,8 @@ export function parseMemorySize(text: string): number {
     unit === 'k' ? 1024 : unit === 'g' ? 1024 ** 3 : unit === 't' ? 1024 ** 4 : 1024 * 1024;
   const bytes = Math.floor((n * mult) / 4096) * 4096;
   if (bytes < 1024 * 1024) throw new UsageError(`memory size '${text}' is too small (at least 1M)`);
-  if (bytes > 16 * 1024 ** 3) throw new UsageError(`memory size '${text}' is too large (at most 16G)`);
+  if (bytes > 16 * 1024 ** 3)
+    throw new UsageError(`memory size '${text}' is too large (at most 16G)`);
   return bytes;
 }
 

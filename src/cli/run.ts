@@ -21,9 +21,18 @@ export const DEFAULT_APPEND = 'console=ttyS0 earlycon=sbi';
 
 export function addMachineOptions(cmd: Command): Command {
   return cmd
-    .option('--bios <file>', "M-mode firmware (ELF or binary), or 'none' to start the kernel in M-mode (default: OpenSBI fw_dynamic)")
-    .option('--kernel <file>', 'Linux Image or ELF (default: the default guest, built on first use)')
-    .option('--initrd <file>', 'initial ramdisk (default: the default guest\'s initramfs when no --kernel is given)')
+    .option(
+      '--bios <file>',
+      "M-mode firmware (ELF or binary), or 'none' to start the kernel in M-mode (default: OpenSBI fw_dynamic)",
+    )
+    .option(
+      '--kernel <file>',
+      'Linux Image or ELF (default: the default guest, built on first use)',
+    )
+    .option(
+      '--initrd <file>',
+      "initial ramdisk (default: the default guest's initramfs when no --kernel is given)",
+    )
     .option('--append <cmdline>', 'kernel command line', undefined)
     .option('-m, --memory <size>', 'guest RAM (e.g. 256M, 1G; a plain number is MiB)', '256M')
     .option('--insns-per-tick <n>', 'guest instructions per 10 MHz timer tick', '10')
@@ -31,7 +40,10 @@ export function addMachineOptions(cmd: Command): Command {
 }
 
 /** Resolve the options into a machine configuration (reads the images; throws UsageError on bad input). */
-export async function machineConfig(opts: MachineOptions, log: (s: string) => void): Promise<VirtConfig> {
+export async function machineConfig(
+  opts: MachineOptions,
+  log: (s: string) => void,
+): Promise<VirtConfig> {
   const memoryBytes = parseMemorySize(opts.memory);
   const ipt = Number(opts.insnsPerTick);
   if (!Number.isInteger(ipt) || ipt < 1 || ipt > 1000)
@@ -40,7 +52,7 @@ export async function machineConfig(opts: MachineOptions, log: (s: string) => vo
   let initrdPath = opts.initrd;
   let append = opts.append;
   if (!kernelPath) {
-    if (opts.bios === 'none') throw new UsageError("--bios none needs --kernel");
+    if (opts.bios === 'none') throw new UsageError('--bios none needs --kernel');
     const guest = await ensureDefaultGuest({ log });
     kernelPath = guest.kernel;
     if (!initrdPath) initrdPath = guest.initrd;
@@ -74,18 +86,20 @@ export async function runCommand(opts: MachineOptions): Promise<number> {
     if (!opts.quiet) process.stderr.write(`[vmrs] ${s}\n`);
   };
   const config = await machineConfig(opts, log);
-  let loop: RunLoop | undefined;
-  let vm: VirtMachine | undefined;
+  // The console is created first so that its callbacks can reach the machine made after it.
+  const ref: { loop?: RunLoop; vm?: VirtMachine } = {};
   const console = new StdioConsole({
     onInput: (bytes) => {
-      vm?.queueConsoleInput(bytes);
-      loop?.notifyInput();
+      ref.vm?.queueConsoleInput(bytes);
+      ref.loop?.notifyInput();
     },
-    onQuit: () => loop?.stop({ kind: 'poweroff', status: 0 }),
+    onQuit: () => ref.loop?.stop({ kind: 'poweroff', status: 0 }),
   });
-  vm = new VirtMachine(config, (b) => console.write(b));
-  loop = new RunLoop(vm, { afterSlice: () => console.flush() });
-  const onSignal = () => loop?.stop({ kind: 'poweroff', status: 130 });
+  const vm = new VirtMachine(config, (b) => console.write(b));
+  const loop = new RunLoop(vm, { afterSlice: () => console.flush() });
+  ref.vm = vm;
+  ref.loop = loop;
+  const onSignal = () => loop.stop({ kind: 'poweroff', status: 130 });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   console.start();

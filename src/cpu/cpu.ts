@@ -122,9 +122,21 @@ export class Cpu {
   private satpPpn = 0; // root page number
   /** Set by translate() on failure: the exception cause. */
   private xlateCause = 0;
-  private readonly tlbTagLo = [new Int32Array(TLB_SIZE), new Int32Array(TLB_SIZE), new Int32Array(TLB_SIZE)];
-  private readonly tlbTagHi = [new Int32Array(TLB_SIZE), new Int32Array(TLB_SIZE), new Int32Array(TLB_SIZE)];
-  private readonly tlbOff = [new Uint32Array(TLB_SIZE), new Uint32Array(TLB_SIZE), new Uint32Array(TLB_SIZE)];
+  private readonly tlbTagLo = [
+    new Int32Array(TLB_SIZE),
+    new Int32Array(TLB_SIZE),
+    new Int32Array(TLB_SIZE),
+  ];
+  private readonly tlbTagHi = [
+    new Int32Array(TLB_SIZE),
+    new Int32Array(TLB_SIZE),
+    new Int32Array(TLB_SIZE),
+  ];
+  private readonly tlbOff = [
+    new Uint32Array(TLB_SIZE),
+    new Uint32Array(TLB_SIZE),
+    new Uint32Array(TLB_SIZE),
+  ];
   // Fetch page cache: the page the PC is in.
   private fVpn = -1;
   private fHi = 0;
@@ -227,7 +239,8 @@ export class Cpu {
     const priv = this.priv;
     this.wfi = false;
     this.resAddr = -1;
-    const deleg = priv <= PRIV_S && (((interrupt ? this.mideleg : this.medeleg) >>> cause) & 1) !== 0;
+    const deleg =
+      priv <= PRIV_S && (((interrupt ? this.mideleg : this.medeleg) >>> cause) & 1) !== 0;
     const causeHi = interrupt ? 0x80000000 | 0 : 0;
     let ms = this.mstatus;
     if (deleg) {
@@ -237,7 +250,10 @@ export class Cpu {
       this.csrHi[CSR.sepc] = this.pcHi;
       this.csrLo[CSR.stval] = tvalLo;
       this.csrHi[CSR.stval] = tvalHi;
-      ms = (ms & ~(MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_SIE)) | ((ms & MSTATUS_SIE) << 4) | (priv << 8);
+      ms =
+        (ms & ~(MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_SIE)) |
+        ((ms & MSTATUS_SIE) << 4) |
+        (priv << 8);
       this.mstatus = ms;
       this.setPriv(PRIV_S);
       this.jumpToVector(this.csrLo[CSR.stvec], this.csrHi[CSR.stvec], cause, interrupt);
@@ -313,12 +329,18 @@ export class Cpu {
     if (priv === PRIV_M || this.satpMode === 0) {
       // Bare: physical addresses are 56 bits at most.
       if (vHi >>> 0 >= 0x1000000) {
-        this.xlateCause = access === ACC_FETCH ? EXC_INSN_ACCESS : access === ACC_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS;
+        this.xlateCause =
+          access === ACC_FETCH
+            ? EXC_INSN_ACCESS
+            : access === ACC_WRITE
+              ? EXC_STORE_ACCESS
+              : EXC_LOAD_ACCESS;
         return -1;
       }
       return (vHi >>> 0) * TWO32 + (vLo >>> 0);
     }
-    const pageFault = access === ACC_FETCH ? EXC_INSN_PAGE : access === ACC_WRITE ? EXC_STORE_PAGE : EXC_LOAD_PAGE;
+    const pageFault =
+      access === ACC_FETCH ? EXC_INSN_PAGE : access === ACC_WRITE ? EXC_STORE_PAGE : EXC_LOAD_PAGE;
     const levels = this.satpMode === 9 ? 4 : 3;
     // Canonical check: bits above the VA width equal its top bit.
     const top = levels === 4 ? vHi >> 15 : vHi >> 6;
@@ -337,13 +359,18 @@ export class Cpu {
       else vpn = ((vLo >>> shift) | (vHi << (32 - shift))) & 0x1ff;
       const pteAddr = a + vpn * 8;
       if (!(pteAddr >= this.ramBase && pteAddr + 8 <= this.ramBase + this.ramSize)) {
-        this.xlateCause = access === ACC_FETCH ? EXC_INSN_ACCESS : access === ACC_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS;
+        this.xlateCause =
+          access === ACC_FETCH
+            ? EXC_INSN_ACCESS
+            : access === ACC_WRITE
+              ? EXC_STORE_ACCESS
+              : EXC_LOAD_ACCESS;
         return -1;
       }
       const pi = (pteAddr - this.ramBase) >>> 2;
       let pteLo = ram32[pi];
       const pteHi = ram32[pi + 1];
-      if ((pteLo & 1) === 0 || ((pteLo & 6) === 4) || (pteHi & 0xffc00000) !== 0) {
+      if ((pteLo & 1) === 0 || (pteLo & 6) === 4 || (pteHi & 0xffc00000) !== 0) {
         // invalid, W without R, or reserved/Svpbmt/Svnapot bits set
         this.xlateCause = pageFault;
         return -1;
@@ -562,7 +589,7 @@ export class Cpu {
         return -1;
       }
     }
-    return (lowHalf | (highHalf << 16)) | 0;
+    return lowHalf | (highHalf << 16) | 0;
   }
 
   // ------------------------------------------------------------------ CSRs
@@ -581,7 +608,7 @@ export class Cpu {
   }
 
   private setCvNum(v: number): void {
-    this.cvLo = v % TWO32 | 0;
+    this.cvLo = (v % TWO32) | 0;
     this.cvHi = Math.floor(v / TWO32) | 0;
   }
 
@@ -596,7 +623,10 @@ export class Cpu {
       case CSR.fcsr: {
         if ((this.mstatus & MSTATUS_FS) === 0) return false;
         const f = this.fpu;
-        this.setCv(num === CSR.fflags ? f.fflags : num === CSR.frm ? f.frm : (f.frm << 5) | f.fflags, 0);
+        this.setCv(
+          num === CSR.fflags ? f.fflags : num === CSR.frm ? f.frm : (f.frm << 5) | f.fflags,
+          0,
+        );
         return true;
       }
       case CSR.cycle:
@@ -695,7 +725,11 @@ export class Cpu {
       this.setCv(lo[num], hi[num]);
       return true;
     }
-    if ((num >= 0xc03 && num <= 0xc1f) || (num >= 0xb03 && num <= 0xb1f) || (num >= 0x323 && num <= 0x33f)) {
+    if (
+      (num >= 0xc03 && num <= 0xc1f) ||
+      (num >= 0xb03 && num <= 0xb1f) ||
+      (num >= 0x323 && num <= 0x33f)
+    ) {
       if (num >= 0xc03 && num <= 0xc1f && !this.counterAllowed(num)) return false;
       this.setCv(0, 0);
       return true;
@@ -944,7 +978,10 @@ export class Cpu {
         case 0x6f: {
           // JAL
           const imm =
-            ((insn >> 11) & 0xfff00000) | (insn & 0xff000) | ((insn >>> 9) & 0x800) | ((insn >>> 20) & 0x7fe);
+            ((insn >> 11) & 0xfff00000) |
+            (insn & 0xff000) |
+            ((insn >>> 9) & 0x800) |
+            ((insn >>> 20) & 0x7fe);
           const tLo = (pcLo + imm) | 0;
           const tHi = (pcHi + (imm >> 31) + (tLo >>> 0 < pcLo >>> 0 ? 1 : 0)) | 0;
           xl[rd] = npLo;
@@ -1156,7 +1193,7 @@ export class Cpu {
               break;
             }
             case 1: {
-              if ((insn >>> 26) !== 0) {
+              if (insn >>> 26 !== 0) {
                 illegal = true;
                 break;
               }
@@ -1562,10 +1599,14 @@ export class Cpu {
     }
     if (insn === 0x10200073) {
       // SRET
-      if (priv < PRIV_S || (priv === PRIV_S && (this.mstatus & MSTATUS_TSR) !== 0)) return illegal();
+      if (priv < PRIV_S || (priv === PRIV_S && (this.mstatus & MSTATUS_TSR) !== 0))
+        return illegal();
       let ms = this.mstatus;
       const spp = (ms & MSTATUS_SPP) >>> 8;
-      ms = (ms & ~(MSTATUS_SIE | MSTATUS_SPP | MSTATUS_MPRV)) | ((ms & MSTATUS_SPIE) >>> 4) | MSTATUS_SPIE;
+      ms =
+        (ms & ~(MSTATUS_SIE | MSTATUS_SPP | MSTATUS_MPRV)) |
+        ((ms & MSTATUS_SPIE) >>> 4) |
+        MSTATUS_SPIE;
       this.mstatus = ms;
       this.flushTlb();
       this.setPriv(spp);
@@ -1576,7 +1617,8 @@ export class Cpu {
     }
     if (insn === 0x10500073) {
       // WFI (priv spec 3.3.3): TW traps it below M; U-mode may never wait.
-      if (priv === PRIV_U || (priv === PRIV_S && (this.mstatus & MSTATUS_TW) !== 0)) return illegal();
+      if (priv === PRIV_U || (priv === PRIV_S && (this.mstatus & MSTATUS_TW) !== 0))
+        return illegal();
       // Advance past the WFI, then halt until an interrupt is pending.
       const lo = (this.pcLo + len) | 0;
       this.pcHi = lo >>> 0 < this.pcLo >>> 0 ? (this.pcHi + 1) | 0 : this.pcHi;
@@ -1586,7 +1628,8 @@ export class Cpu {
     }
     if (insn >>> 25 === 0x09 && ((insn >>> 7) & 0x1f) === 0) {
       // SFENCE.VMA
-      if (priv === PRIV_U || (priv === PRIV_S && (this.mstatus & MSTATUS_TVM) !== 0)) return illegal();
+      if (priv === PRIV_U || (priv === PRIV_S && (this.mstatus & MSTATUS_TVM) !== 0))
+        return illegal();
       this.flushTlb();
       return 3;
     }

@@ -28,7 +28,11 @@ export class FpUnit {
   }
   private isSNaND(r: number): boolean {
     const hi = this.fr[2 * r + 1];
-    return (hi & 0x7ff00000) === 0x7ff00000 && (hi & 0x80000) === 0 && ((hi & 0xfffff) | this.fr[2 * r]) !== 0;
+    return (
+      (hi & 0x7ff00000) === 0x7ff00000 &&
+      (hi & 0x80000) === 0 &&
+      ((hi & 0xfffff) | this.fr[2 * r]) !== 0
+    );
   }
   private getS(r: number): number {
     if (this.fr[2 * r + 1] !== -1) return NaN; // not NaN-boxed
@@ -76,7 +80,8 @@ export class FpUnit {
     if (fmt > 1) return false;
     const dbl = fmt === 1;
     const get = (r: number) => (dbl ? this.getD(r) : this.getS(r));
-    const set = (r: number, v: number) => (dbl ? this.setD(r, v) : this.setS(r, dbl ? v : Math.fround(v)));
+    const set = (r: number, v: number) =>
+      dbl ? this.setD(r, v) : this.setS(r, dbl ? v : Math.fround(v));
     const snan = (r: number) => (dbl ? this.isSNaND(r) : this.isSNaNS(r));
     if (op !== 0x53) {
       if (rm > 4) return false;
@@ -85,10 +90,21 @@ export class FpUnit {
         c = get(rs3);
       if (snan(rs1) || snan(rs2) || snan(rs3)) this.fflags |= NV;
       let p = a * b;
-      if (op === 0x4b || op === 0x4f) p = -p;
+      let e = isFinite(p) ? productError(a, b, p) : 0;
+      if (op === 0x4b || op === 0x4f) {
+        p = -p;
+        e = -e;
+      }
       const addend = op === 0x47 || op === 0x4f ? -c : c;
-      if ((Math.abs(a) === Infinity && b === 0) || (Math.abs(b) === Infinity && a === 0)) this.fflags |= NV;
-      const r = p + addend;
+      if ((Math.abs(a) === Infinity && b === 0) || (Math.abs(b) === Infinity && a === 0))
+        this.fflags |= NV;
+      // p + e is the exact product; adding the error last keeps what a separate multiply loses.
+      const s0 = p + addend;
+      let r = e !== 0 && isFinite(s0) ? s0 + e : s0;
+      const lost = isFinite(r) ? sumError(p, addend, s0) + (r !== s0 ? sumError(s0, e, r) : e) : 0;
+      const rr = dbl ? r : Math.fround(r);
+      if (rr === rr && isFinite(rr) && (lost !== 0 || rr !== r)) this.fflags |= NX;
+      r = rr;
       if (r !== r && a === a && b === b && c === c) this.fflags |= NV;
       set(rd, r);
       return true;
@@ -109,7 +125,13 @@ export class FpUnit {
         if (r !== r && a === a && b === b) this.fflags |= NV;
         if (k === 3 && b === 0 && a === a && a !== 0 && isFinite(a)) this.fflags |= DZ;
         const rr = dbl ? r : Math.fround(r);
-        if (r === r) this.flagsD(r, rr);
+        if (r === r) {
+          if (inexact(k, a, b, r) || rr !== r) this.fflags |= NX;
+          if (!isFinite(rr) && isFinite(a) && isFinite(b) && !(k === 3 && b === 0))
+            this.fflags |= OF | NX;
+          const tiny = dbl ? 2.2250738585072014e-308 : 1.1754943508222875e-38;
+          if (rr !== 0 && Math.abs(rr) < tiny && this.fflags & NX) this.fflags |= UF;
+        }
         set(rd, rr);
         return true;
       }
@@ -120,15 +142,24 @@ export class FpUnit {
         if (snan(rs1) || a < 0) this.fflags |= NV;
         const r = Math.sqrt(a);
         const rr = dbl ? r : Math.fround(r);
-        if (rr === rr && rr * rr !== a) this.fflags |= NX;
+        if (rr === rr && isFinite(rr) && (rr * rr !== a || productError(rr, rr, rr * rr) !== 0))
+          this.fflags |= NX;
         set(rd, rr);
         return true;
       }
       case 4: {
         // FSGNJ
         const w = dbl ? 2 * rs1 + 1 : 2 * rs1;
-        const v = dbl ? this.fr[2 * rs1 + 1] : this.fr[2 * rs1 + 1] === -1 ? this.fr[2 * rs1] : 0x7fc00000;
-        const s2 = dbl ? this.fr[2 * rs2 + 1] : this.fr[2 * rs2 + 1] === -1 ? this.fr[2 * rs2] : 0x7fc00000;
+        const v = dbl
+          ? this.fr[2 * rs1 + 1]
+          : this.fr[2 * rs1 + 1] === -1
+            ? this.fr[2 * rs1]
+            : 0x7fc00000;
+        const s2 = dbl
+          ? this.fr[2 * rs2 + 1]
+          : this.fr[2 * rs2 + 1] === -1
+            ? this.fr[2 * rs2]
+            : 0x7fc00000;
         let sign: number;
         if (rm === 0) sign = s2 & 0x80000000;
         else if (rm === 1) sign = ~s2 & 0x80000000;
@@ -201,28 +232,44 @@ export class FpUnit {
         const t = rs2;
         const orig = a;
         a = roundInt(a, rm);
+        // Out-of-range and NaN inputs saturate and raise NV (unpriv spec 11.7, table 11.4).
         let lo = 0,
           hi = 0;
-        let invalid = false;
+        let invalid = true;
+        const nan = a !== a;
         if (t === 0) {
-          if (a !== a || a > 2147483647) (lo = 0x7fffffff), (invalid = true);
-          else if (a < -2147483648) (lo = -0x80000000), (invalid = true);
-          else lo = a | 0;
+          if (nan || a > 2147483647) lo = 0x7fffffff;
+          else if (a < -2147483648) lo = -0x80000000;
+          else {
+            lo = a | 0;
+            invalid = false;
+          }
           hi = lo >> 31;
         } else if (t === 1) {
-          if (a !== a || a > 4294967295) (lo = -1), (invalid = true);
-          else if (a < 0) (lo = 0), (invalid = a !== 0 || Object.is(a, -0) ? a < 0 : false);
-          else lo = a >>> 0;
-          lo |= 0;
+          if (nan || a > 4294967295) lo = -1;
+          else if (a < 0) lo = 0;
+          else {
+            lo = (a >>> 0) | 0;
+            invalid = false;
+          }
           hi = lo >> 31;
         } else if (t === 2) {
-          if (a !== a || a >= 9223372036854775808) (lo = -1), (hi = 0x7fffffff), (invalid = true);
-          else if (a < -9223372036854775808) (lo = 0), (hi = -0x80000000), (invalid = true);
-          else [lo, hi] = splitInt(a);
+          if (nan || a >= 9223372036854775808) {
+            lo = -1;
+            hi = 0x7fffffff;
+          } else if (a < -9223372036854775808) hi = -0x80000000;
+          else {
+            [lo, hi] = splitInt(a);
+            invalid = false;
+          }
         } else if (t === 3) {
-          if (a !== a || a >= 18446744073709551616) (lo = -1), (hi = -1), (invalid = true);
-          else if (a < 0) (lo = 0), (hi = 0), (invalid = true);
-          else [lo, hi] = splitInt(a);
+          if (nan || a >= 18446744073709551616) {
+            lo = -1;
+            hi = -1;
+          } else if (a >= 0) {
+            [lo, hi] = splitInt(a);
+            invalid = false;
+          }
         } else return false;
         if (invalid) this.fflags |= NV;
         else if (a !== orig) this.fflags |= NX;
@@ -234,14 +281,14 @@ export class FpUnit {
         // FCVT.S/D.W/WU/L/LU from integer
         const lo = xl[rs1],
           hi = xh[rs1];
-        let v: number;
-        if (rs2 === 0) v = lo;
-        else if (rs2 === 1) v = lo >>> 0;
-        else if (rs2 === 2) v = hi * TWO32 + (lo >>> 0);
-        else if (rs2 === 3) v = (hi >>> 0) * TWO32 + (lo >>> 0);
-        else return false;
+        let hiPart = 0;
+        const loPart = rs2 >= 2 ? lo >>> 0 : rs2 === 0 ? lo : lo >>> 0;
+        if (rs2 === 2) hiPart = hi * TWO32;
+        else if (rs2 === 3) hiPart = (hi >>> 0) * TWO32;
+        else if (rs2 > 3) return false;
+        const v = hiPart + loPart;
         const r = dbl ? v : Math.fround(v);
-        if (r !== v) this.fflags |= NX;
+        if (r !== v || sumError(hiPart, loPart, v) !== 0) this.fflags |= NX;
         set(rd, r);
         return true;
       }
@@ -260,7 +307,11 @@ export class FpUnit {
         }
         if (rm === 1) {
           // FCLASS
-          xl[rd] = dbl ? classD(this.fr[2 * rs1], this.fr[2 * rs1 + 1]) : this.fr[2 * rs1 + 1] === -1 ? classS(this.fr[2 * rs1]) : 1 << 9;
+          xl[rd] = dbl
+            ? classD(this.fr[2 * rs1], this.fr[2 * rs1 + 1])
+            : this.fr[2 * rs1 + 1] === -1
+              ? classS(this.fr[2 * rs1])
+              : 1 << 9;
           xh[rd] = 0;
           return true;
         }
@@ -275,6 +326,40 @@ export class FpUnit {
       }
     }
     return false;
+  }
+}
+
+const SPLIT = 134217729; // 2^27 + 1, Veltkamp splitting
+/** Error of the product a*b against its rounded value p (Dekker), for finite values. */
+function productError(a: number, b: number, p: number): number {
+  let t = SPLIT * a;
+  const ah = t - (t - a),
+    al = a - ah;
+  t = SPLIT * b;
+  const bh = t - (t - b),
+    bl = b - bh;
+  return ah * bh - p + ah * bl + al * bh + al * bl;
+}
+/** Error of the sum a+b against its rounded value s (Knuth TwoSum). */
+function sumError(a: number, b: number, s: number): number {
+  const bb = s - a;
+  return a - (s - bb) + (b - bb);
+}
+/** Was the double-precision result r of op k (0 add, 1 sub, 2 mul, 3 div) on a, b inexact? */
+function inexact(k: number, a: number, b: number, r: number): boolean {
+  if (!isFinite(r) || !isFinite(a) || !isFinite(b)) return false;
+  switch (k) {
+    case 0:
+      return sumError(a, b, r) !== 0;
+    case 1:
+      return sumError(a, -b, r) !== 0;
+    case 2:
+      return productError(a, b, r) !== 0;
+    default: {
+      if (b === 0) return false;
+      const p = r * b;
+      return p !== a || productError(r, b, p) !== 0;
+    }
   }
 }
 

@@ -46,8 +46,8 @@ export function mul64(aLo: number, aHi: number, bLo: number, bHi: number): void 
   const mid = a1 * b0 + a0 * b1; // < 2^33
   const low = lo00 + (mid % 65536) * 65536; // < 2^49
   const carry = Math.floor(low / TWO32) + Math.floor(mid / 65536) + a1 * b1;
-  r64[0] = low % TWO32 | 0;
-  r64[1] = (carry % TWO32 | 0) + Math.imul(aLo, bHi) + Math.imul(aHi, bLo);
+  r64[0] = (low % TWO32) | 0;
+  r64[1] = ((carry % TWO32) | 0) + Math.imul(aLo, bHi) + Math.imul(aHi, bLo);
 }
 
 function highFromLimbs(): void {
@@ -106,9 +106,9 @@ function divmodu(aLo: number, aHi: number, bLo: number, bHi: number): void {
       q += 1;
       r -= b;
     }
-    qLo = q % TWO32 | 0;
+    qLo = (q % TWO32) | 0;
     qHi = Math.floor(q / TWO32) | 0;
-    remLo = r % TWO32 | 0;
+    remLo = (r % TWO32) | 0;
     remHi = Math.floor(r / TWO32) | 0;
     return;
   }
@@ -233,7 +233,7 @@ export function divw(a: number, b: number): number {
 export function remw(a: number, b: number): number {
   if (b === 0) return a;
   if (a === -0x80000000 && b === -1) return 0;
-  return a % b | 0;
+  return (a % b) | 0;
 }
 export function divuw(a: number, b: number): number {
   if (b === 0) return -1;
@@ -241,5 +241,5 @@ export function divuw(a: number, b: number): number {
 }
 export function remuw(a: number, b: number): number {
   if (b === 0) return a;
-  return (a >>> 0) % (b >>> 0) | 0;
+  return ((a >>> 0) % (b >>> 0)) | 0;
 }

@@ -22,7 +22,9 @@ function iType(op: number, f3: number, rd: number, rs1: number, imm: number): nu
   return ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
 }
 function sType(op: number, f3: number, rs1: number, rs2: number, imm: number): number {
-  return (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 0x1f) << 7) | op;
+  return (
+    (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 0x1f) << 7) | op
+  );
 }
 function rType(op: number, f3: number, f7: number, rd: number, rs1: number, rs2: number): number {
   return (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
@@ -74,13 +76,25 @@ export function expandCompressed(c: number): number {
       case 1: // C.FLD
         return iType(LOAD_FP, 3, rdp, rs1p, (bits(c, 12, 10) << 3) | (bits(c, 6, 5) << 6));
       case 2: // C.LW
-        return iType(LOAD, 2, rdp, rs1p, (bits(c, 12, 10) << 3) | (bit(c, 6) << 2) | (bit(c, 5) << 6));
+        return iType(
+          LOAD,
+          2,
+          rdp,
+          rs1p,
+          (bits(c, 12, 10) << 3) | (bit(c, 6) << 2) | (bit(c, 5) << 6),
+        );
       case 3: // C.LD
         return iType(LOAD, 3, rdp, rs1p, (bits(c, 12, 10) << 3) | (bits(c, 6, 5) << 6));
       case 5: // C.FSD
         return sType(STORE_FP, 3, rs1p, rdp, (bits(c, 12, 10) << 3) | (bits(c, 6, 5) << 6));
       case 6: // C.SW
-        return sType(STORE, 2, rs1p, rdp, (bits(c, 12, 10) << 3) | (bit(c, 6) << 2) | (bit(c, 5) << 6));
+        return sType(
+          STORE,
+          2,
+          rs1p,
+          rdp,
+          (bits(c, 12, 10) << 3) | (bit(c, 6) << 2) | (bit(c, 5) << 6),
+        );
       case 7: // C.SD
         return sType(STORE, 3, rs1p, rdp, (bits(c, 12, 10) << 3) | (bits(c, 6, 5) << 6));
       default:
@@ -166,13 +180,31 @@ export function expandCompressed(c: number): number {
         return iType(OP_IMM, 1, rd, rd, shamt);
       }
       case 1: // C.FLDSP
-        return iType(LOAD_FP, 3, rd, 2, (bit(c, 12) << 5) | (bits(c, 6, 5) << 3) | (bits(c, 4, 2) << 6));
+        return iType(
+          LOAD_FP,
+          3,
+          rd,
+          2,
+          (bit(c, 12) << 5) | (bits(c, 6, 5) << 3) | (bits(c, 4, 2) << 6),
+        );
       case 2: // C.LWSP
         if (rd === 0) return 0;
-        return iType(LOAD, 2, rd, 2, (bit(c, 12) << 5) | (bits(c, 6, 4) << 2) | (bits(c, 3, 2) << 6));
+        return iType(
+          LOAD,
+          2,
+          rd,
+          2,
+          (bit(c, 12) << 5) | (bits(c, 6, 4) << 2) | (bits(c, 3, 2) << 6),
+        );
       case 3: // C.LDSP
         if (rd === 0) return 0;
-        return iType(LOAD, 3, rd, 2, (bit(c, 12) << 5) | (bits(c, 6, 5) << 3) | (bits(c, 4, 2) << 6));
+        return iType(
+          LOAD,
+          3,
+          rd,
+          2,
+          (bit(c, 12) << 5) | (bits(c, 6, 5) << 3) | (bits(c, 4, 2) << 6),
+        );
       case 4:
         if (bit(c, 12) === 0) {
           if (rs2 === 0) return rd === 0 ? 0 : iType(JALR, 0, 0, rd, 0); // C.JR

@@ -3,7 +3,13 @@
  * +0x4000, mtime at +0xBFF8. mtime is the machine's virtual time and is
  * read-only here (writes are ignored: guest time is derived from icount).
  */
-import { MIP_MSIP, MIP_MTIP, type HartInterruptLines, type MmioDevice, type TimeSource } from './device.js';
+import {
+  MIP_MSIP,
+  MIP_MTIP,
+  type HartInterruptLines,
+  type MmioDevice,
+  type TimeSource,
+} from './device.js';
 
 const TWO32 = 4294967296;
 
@@ -33,7 +39,8 @@ export class Clint implements MmioDevice {
   /** Re-evaluate MTIP for every hart against the current time. */
   update(): void {
     const now = this.time.now();
-    for (let h = 0; h < this.harts; h++) this.lines.setPending(h, MIP_MTIP, now >= this.nextDeadline(h));
+    for (let h = 0; h < this.harts; h++)
+      this.lines.setPending(h, MIP_MTIP, now >= this.nextDeadline(h));
   }
 
   read(offset: number, width: 1 | 2 | 4): number {

@@ -4,7 +4,13 @@
  * +0x200000 + 0x1000*ctx. Two contexts per hart: 2h is M-mode (MEIP), 2h+1
  * is S-mode (SEIP). Sources are level-triggered.
  */
-import { MIP_MEIP, MIP_SEIP, type HartInterruptLines, type IrqLine, type MmioDevice } from './device.js';
+import {
+  MIP_MEIP,
+  MIP_SEIP,
+  type HartInterruptLines,
+  type IrqLine,
+  type MmioDevice,
+} from './device.js';
 
 export class Plic implements MmioDevice {
   readonly name = 'plic';
@@ -34,7 +40,8 @@ export class Plic implements MmioDevice {
   }
 
   irq(source: number): IrqLine {
-    if (source < 1 || source > this.numSources) throw new Error(`PLIC source ${source} out of range`);
+    if (source < 1 || source > this.numSources)
+      throw new Error(`PLIC source ${source} out of range`);
     return { set: (lvl: boolean) => this.setLevel(source, lvl) };
   }
 

@@ -99,7 +99,13 @@ export class Uart16550 implements MmioDevice {
       case 6:
         // DCD, DSR, CTS asserted; in loopback they follow MCR (OUT2, OUT1, DTR, RTS).
         if (this.mcr & 0x10)
-          return (((this.mcr & 8) << 4) | ((this.mcr & 4) << 4) | ((this.mcr & 1) << 5) | ((this.mcr & 2) << 3)) & 0xf0;
+          return (
+            (((this.mcr & 8) << 4) |
+              ((this.mcr & 4) << 4) |
+              ((this.mcr & 1) << 5) |
+              ((this.mcr & 2) << 3)) &
+            0xf0
+          );
         return 0xb0;
       case 7:
         return this.scr;

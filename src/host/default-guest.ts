@@ -87,7 +87,10 @@ function paths(dir: string): DefaultGuest {
 }
 
 /** The cached build for this recipe, if complete. */
-export function findCachedGuest(recipeDir: string, cacheDir = cacheRoot()): DefaultGuest | undefined {
+export function findCachedGuest(
+  recipeDir: string,
+  cacheDir = cacheRoot(),
+): DefaultGuest | undefined {
   const dir = join(cacheDir, 'guests', `default-${recipeDigest(recipeDir).slice(0, 16)}`);
   if (!existsSync(join(dir, DONE_MARKER))) return undefined;
   const p = paths(dir);
@@ -95,7 +98,12 @@ export function findCachedGuest(recipeDir: string, cacheDir = cacheRoot()): Defa
   return p;
 }
 
-function runBuild(script: string, outDir: string, logFile: string, log: (s: string) => void): Promise<void> {
+function runBuild(
+  script: string,
+  outDir: string,
+  logFile: string,
+  log: (s: string) => void,
+): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn('bash', [script, outDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
@@ -113,7 +121,12 @@ function runBuild(script: string, outDir: string, logFile: string, log: (s: stri
     child.on('exit', (code) => {
       writeFileSync(logFile, err);
       if (code === 0) resolvePromise();
-      else reject(new Error(`building the default guest failed (see ${logFile}):\n${err.trim().split('\n').slice(-12).join('\n')}`));
+      else
+        reject(
+          new Error(
+            `building the default guest failed (see ${logFile}):\n${err.trim().split('\n').slice(-12).join('\n')}`,
+          ),
+        );
     });
   });
 }
@@ -155,7 +168,12 @@ export async function ensureDefaultGuest(opts: EnsureOptions = {}): Promise<Defa
     log(`building the default guest (first use; cached in ${final})`);
     const tmp = `${final}.build`;
     mkdirSync(tmp, { recursive: true });
-    await runBuild(join(recipeDir, 'build.sh'), tmp, join(guestsDir, `default-${digest}.stderr.log`), log);
+    await runBuild(
+      join(recipeDir, 'build.sh'),
+      tmp,
+      join(guestsDir, `default-${digest}.stderr.log`),
+      log,
+    );
     rmSync(join(tmp, 'work'), { recursive: true, force: true });
     writeFileSync(join(tmp, DONE_MARKER), `${digest}\n`);
     rmSync(final, { recursive: true, force: true });

@@ -92,10 +92,13 @@ export class RunLoop {
     const waitMs = deadline === Infinity ? 1000 : ((deadline - host) * 1000) / TIMEBASE_HZ;
     if (waitMs >= 1) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.wake = undefined;
-          resolve();
-        }, Math.min(waitMs, 1000));
+        const timer = setTimeout(
+          () => {
+            this.wake = undefined;
+            resolve();
+          },
+          Math.min(waitMs, 1000),
+        );
         this.wake = () => {
           clearTimeout(timer);
           resolve();

@@ -88,7 +88,9 @@ export class StdioConsole {
           return;
         } else if (b === CTRL_A) out.push(CTRL_A);
         else if (b === 0x68 || b === 0x48) {
-          this.output.write('\r\nC-a x    exit vmrs\r\nC-a C-a  send C-a\r\nC-a h    this help\r\n');
+          this.output.write(
+            '\r\nC-a x    exit vmrs\r\nC-a C-a  send C-a\r\nC-a h    this help\r\n',
+          );
         }
         continue;
       }

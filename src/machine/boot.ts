@@ -51,7 +51,12 @@ const alignUp = (x: number, a: number) => Math.ceil(x / a) * a;
 const alignDown = (x: number, a: number) => Math.floor(x / a) * a;
 const mib = (n: number) => `${Math.ceil(n / MiB)} MiB`;
 
-function loadElf(bus: Bus, elf: ElfImage, name: string, placed: Placed[]): { start: number; end: number } {
+function loadElf(
+  bus: Bus,
+  elf: ElfImage,
+  name: string,
+  placed: Placed[],
+): { start: number; end: number } {
   let start = Infinity,
     end = 0;
   for (const seg of elf.segments) {
@@ -63,7 +68,11 @@ function loadElf(bus: Bus, elf: ElfImage, name: string, placed: Placed[]): { sta
           `more memory (-m) may help`,
       );
     bus.writeBytes(seg.paddr, seg.data);
-    bus.ram8.fill(0, seg.paddr - bus.ramBase + seg.data.length, seg.paddr - bus.ramBase + seg.memsz);
+    bus.ram8.fill(
+      0,
+      seg.paddr - bus.ramBase + seg.data.length,
+      seg.paddr - bus.ramBase + seg.memsz,
+    );
     start = Math.min(start, seg.paddr);
     end = Math.max(end, seg.paddr + seg.memsz);
   }
@@ -131,7 +140,10 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
       noteHtif(elf);
     } else {
       const hdr = parseLinuxImageHeader(opts.kernel)!;
-      kernelStart = opts.bios === 'none' ? bus.ramBase : alignUp(Math.max(firmwareEnd, bus.ramBase + 1), 2 * MiB);
+      kernelStart =
+        opts.bios === 'none'
+          ? bus.ramBase
+          : alignUp(Math.max(firmwareEnd, bus.ramBase + 1), 2 * MiB);
       const size = Math.max(hdr.imageSize, opts.kernel.length);
       kernelEnd = kernelStart + size;
       if (kernelEnd > ramEnd)
@@ -176,7 +188,8 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
     timebase: TIMEBASE_HZ,
   });
   const dtbAddr = alignDown(Math.min(ramEnd, 0xc0000000) - dtb.length, 2 * MiB);
-  if (dtbAddr < bus.ramBase) throw new Error(`${mib(bus.ramSize)} of RAM is too small for the device tree`);
+  if (dtbAddr < bus.ramBase)
+    throw new Error(`${mib(bus.ramSize)} of RAM is too small for the device tree`);
   claim(placed, 'device tree', dtbAddr, dtbAddr + dtb.length);
   bus.writeBytes(dtbAddr, dtb);
 

@@ -17,7 +17,9 @@ export interface ElfImage {
 }
 
 export function isElf(data: Uint8Array): boolean {
-  return data.length >= 4 && data[0] === 0x7f && data[1] === 0x45 && data[2] === 0x4c && data[3] === 0x46;
+  return (
+    data.length >= 4 && data[0] === 0x7f && data[1] === 0x45 && data[2] === 0x4c && data[3] === 0x46
+  );
 }
 
 export function parseElf(data: Uint8Array, name = 'image'): ElfImage {
@@ -28,9 +30,11 @@ export function parseElf(data: Uint8Array, name = 'image'): ElfImage {
   if (!class64) throw new Error(`${name} is a 32-bit ELF; vmrs runs RV64 programs`);
   if (data[5] !== 1) throw new Error(`${name} is a big-endian ELF; RISC-V is little-endian`);
   const machine = dv.getUint16(18, true);
-  if (machine !== EM_RISCV) throw new Error(`${name} is an ELF for machine ${machine}, not RISC-V (243)`);
+  if (machine !== EM_RISCV)
+    throw new Error(`${name} is an ELF for machine ${machine}, not RISC-V (243)`);
   const u64 = (o: number) => {
-    if (o + 8 > data.length) throw new Error(`${name}: ELF structure points past the end of the file`);
+    if (o + 8 > data.length)
+      throw new Error(`${name}: ELF structure points past the end of the file`);
     return dv.getUint32(o + 4, true) * 4294967296 + dv.getUint32(o, true);
   };
   const entry = u64(24);
@@ -43,14 +47,16 @@ export function parseElf(data: Uint8Array, name = 'image'): ElfImage {
   const segments: ElfSegment[] = [];
   for (let i = 0; i < phnum; i++) {
     const o = phoff + i * phentsize;
-    if (o + 56 > data.length) throw new Error(`${name}: program header ${i} is past the end of the file`);
+    if (o + 56 > data.length)
+      throw new Error(`${name}: program header ${i} is past the end of the file`);
     if (dv.getUint32(o, true) !== 1) continue; // PT_LOAD
     const offset = u64(o + 8);
     const vaddr = u64(o + 16);
     const paddr = u64(o + 24);
     const filesz = u64(o + 32);
     const memsz = u64(o + 40);
-    if (offset + filesz > data.length) throw new Error(`${name}: segment ${i} is past the end of the file`);
+    if (offset + filesz > data.length)
+      throw new Error(`${name}: segment ${i} is past the end of the file`);
     segments.push({ paddr, vaddr, data: data.subarray(offset, offset + filesz), memsz });
   }
   const symbols = new Map<string, number>();

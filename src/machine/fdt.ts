@@ -7,7 +7,11 @@ export interface FdtNode {
   children: FdtNode[];
 }
 
-export function node(name: string, props: [string, FdtValue][] = [], children: FdtNode[] = []): FdtNode {
+export function node(
+  name: string,
+  props: [string, FdtValue][] = [],
+  children: FdtNode[] = [],
+): FdtNode {
   return { name, props, children };
 }
 
@@ -60,7 +64,8 @@ export function buildDtb(root: FdtNode): Uint8Array {
   const strings: number[] = [];
   const strOff = new Map<string, number>();
   const enc = new TextEncoder();
-  const pushU32 = (x: number) => struct.push((x >>> 24) & 0xff, (x >>> 16) & 0xff, (x >>> 8) & 0xff, x & 0xff);
+  const pushU32 = (x: number) =>
+    struct.push((x >>> 24) & 0xff, (x >>> 16) & 0xff, (x >>> 8) & 0xff, x & 0xff);
   const pushBytes = (b: Uint8Array) => {
     for (const x of b) struct.push(x);
     while (struct.length % 4) struct.push(0);

@@ -37,6 +37,7 @@ export function buildVirtDtb(cfg: VirtDtbConfig): Uint8Array {
         ],
         [
           node('interrupt-controller', [
+            ['#address-cells', [0]],
             ['#interrupt-cells', [1]],
             ['interrupt-controller', null],
             ['compatible', 'riscv,cpu-intc'],
@@ -126,15 +127,12 @@ export function buildVirtDtb(cfg: VirtDtbConfig): Uint8Array {
       ['model', 'riscv-virtio,qemu'],
     ],
     [
-      node(
-        'poweroff',
-        [
-          ['value', [0x5555]],
-          ['offset', [0]],
-          ['regmap', [testPhandle]],
-          ['compatible', 'syscon-poweroff'],
-        ],
-      ),
+      node('poweroff', [
+        ['value', [0x5555]],
+        ['offset', [0]],
+        ['regmap', [testPhandle]],
+        ['compatible', 'syscon-poweroff'],
+      ]),
       node('reboot', [
         ['value', [0x7777]],
         ['offset', [0]],
@@ -153,7 +151,20 @@ export function buildVirtDtb(cfg: VirtDtbConfig): Uint8Array {
           ['#size-cells', [0]],
           ['timebase-frequency', [cfg.timebase]],
         ],
-        [...cpus, node('cpu-map', [], [node('cluster0', [], cpus.map((_, h) => node(`core${h}`, [['cpu', [2 + 2 * h]]])))])],
+        [
+          ...cpus,
+          node(
+            'cpu-map',
+            [],
+            [
+              node(
+                'cluster0',
+                [],
+                cpus.map((_, h) => node(`core${h}`, [['cpu', [2 + 2 * h]]])),
+              ),
+            ],
+          ),
+        ],
       ),
       node(
         'soc',

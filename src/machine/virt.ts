@@ -91,7 +91,8 @@ export class VirtMachine {
     this.uart = new Uart16550(this.plic.irq(UART0_IRQ), consoleOut);
     this.rtc = new GoldfishRtc(this.plic.irq(RTC_IRQ), time, config.rtcStartUnixNs);
     this.test = new SifiveTest((kind, code) => {
-      if (!this.exit) this.exit = { kind, status: kind === 'poweroff' ? 0 : kind === 'reset' ? 0 : code };
+      if (!this.exit)
+        this.exit = { kind, status: kind === 'poweroff' ? 0 : kind === 'reset' ? 0 : code };
     });
     this.boot = setupBoot(this.bus, {
       bios: config.bios,

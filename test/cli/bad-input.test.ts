@@ -23,19 +23,28 @@ function assertOneLineError(r: { status: number | null; stderr: string }, patter
 }
 
 test('a missing kernel image', () => {
-  assertOneLineError(vmrs('run', '--kernel', join(dir, 'nope'), '--bios', 'none'), /does not exist/);
+  assertOneLineError(
+    vmrs('run', '--kernel', join(dir, 'nope'), '--bios', 'none'),
+    /does not exist/,
+  );
 });
 
 test('a missing firmware image', () => {
   const k = join(dir, 'k.bin');
   writeFileSync(k, new Uint8Array(4096));
-  assertOneLineError(vmrs('run', '--bios', join(dir, 'nofw'), '--kernel', k), /firmware .* does not exist/);
+  assertOneLineError(
+    vmrs('run', '--bios', join(dir, 'nofw'), '--kernel', k),
+    /firmware .* does not exist/,
+  );
 });
 
 test('a kernel that is neither a Linux Image nor an ELF', () => {
   const k = join(dir, 'text.txt');
   writeFileSync(k, 'this is not a kernel\n'.repeat(100));
-  assertOneLineError(vmrs('run', '--bios', 'none', '--kernel', k), /not a RISC-V Linux Image or ELF/);
+  assertOneLineError(
+    vmrs('run', '--bios', 'none', '--kernel', k),
+    /not a RISC-V Linux Image or ELF/,
+  );
 });
 
 test('an empty image', () => {
@@ -55,9 +64,15 @@ test('too little memory for the image', () => {
   img.set(new TextEncoder().encode('RSC\x05'), 0x38);
   const k = join(dir, 'Image');
   writeFileSync(k, img);
-  assertOneLineError(vmrs('run', '--bios', 'none', '--kernel', k, '-m', '16M'), /too small|does not fit/);
+  assertOneLineError(
+    vmrs('run', '--bios', 'none', '--kernel', k, '-m', '16M'),
+    /too small|does not fit/,
+  );
 });
 
 test('an invalid memory size', () => {
-  assertOneLineError(vmrs('run', '--bios', 'none', '--kernel', '/dev/null', '-m', 'lots'), /invalid memory size/);
+  assertOneLineError(
+    vmrs('run', '--bios', 'none', '--kernel', '/dev/null', '-m', 'lots'),
+    /invalid memory size/,
+  );
 });

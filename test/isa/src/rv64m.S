@@ -1,0 +1,35 @@
+#include "harness.h"
+/* RV64M: products, quotients, remainders, W forms, division by zero and overflow. */
+TEST_BEGIN
+  TEST_RR(2, mul, 0x0000000200000001 * 0 + 0xfffffffe00000001, 0xffffffff, 0xffffffff)
+  TEST_RR(3, mul, -6, 2, -3)
+  TEST_RR(4, mulh, -1, -1, 1)
+  TEST_RR(5, mulh, 0x3fffffffffffffff, 0x7fffffffffffffff, 0x7fffffffffffffff)
+  TEST_RR(6, mulhu, 0xfffffffffffffffe, -1, -1)
+  TEST_RR(7, mulhsu, -1, -1, 1)
+  TEST_RR(8, mulhsu, 0xffffffffffffffff, -1, -1)
+  TEST_RR(9, mulh, 0x4000000000000000, 0x8000000000000000, 0x8000000000000000)
+  TEST_RR(10, mulw, 0xffffffff80000000, 0x40000000, 2)
+  TEST_RR(11, mulw, 1, 0x1ffffffff, 0x1ffffffff)
+  TEST_RR(12, div, -3, 7, -2)
+  TEST_RR(13, div, 3, -7, -2)
+  TEST_RR(14, div, -1, 5, 0)                            /* by zero */
+  TEST_RR(15, div, 0x8000000000000000, 0x8000000000000000, -1) /* overflow */
+  TEST_RR(16, divu, 0x7fffffffffffffff, -1, 2)
+  TEST_RR(17, divu, -1, 5, 0)
+  TEST_RR(18, rem, 1, 7, -2)
+  TEST_RR(19, rem, -1, -7, 2)
+  TEST_RR(20, rem, 5, 5, 0)
+  TEST_RR(21, rem, 0, 0x8000000000000000, -1)
+  TEST_RR(22, remu, 1, -1, 2)
+  TEST_RR(23, remu, 5, 5, 0)
+  TEST_RR(24, divw, 0xffffffff80000000, 0x80000000, -1)
+  TEST_RR(25, divw, -1, 5, 0)
+  TEST_RR(26, divuw, 0x7fffffff, 0xffffffff, 2)
+  TEST_RR(27, remw, 0, 0x80000000, -1)
+  TEST_RR(28, remuw, 1, 0xffffffff, 2)
+  TEST_RR(29, remw, 5, 0x100000005, 0)
+  TEST_RR(30, divu, 0x123456789, 0x123456789abcdef0 / 0x1000 * 0 + 0x123456789000, 0x1000)
+  TEST_RR(31, divu, 0x0000000100000001, 0xffffffffffffffff, 0xffffffff)
+  TEST_RR(32, remu, 0xfffffffe, 0xfffffffffffffffe, 0x100000001 * 0 + 0xffffffff * 0 + 0x1ffffffff * 0 + 0xffffffff00000001 * 0 + 0x100000000)
+TEST_END
