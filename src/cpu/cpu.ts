@@ -84,6 +84,23 @@ const ALL_INTS = 0xaaa;
 const MEDELEG_MASK = 0xb3ff;
 const MENVCFG_STCE_HI = 1 << 31; // bit 63
 
+/** CSRs whose writes can make an interrupt deliverable (the board re-checks between slices). */
+const SLICE_ENDING_CSR = new Uint8Array(4096);
+for (const c of [
+  CSR.mstatus,
+  CSR.sstatus,
+  CSR.mie,
+  CSR.sie,
+  CSR.mip,
+  CSR.sip,
+  CSR.mideleg,
+  CSR.stimecmp,
+  CSR.menvcfg,
+  CSR.mcycle,
+  CSR.minstret,
+])
+  SLICE_ENDING_CSR[c] = 1;
+
 export class Cpu {
   readonly xl = new Int32Array(32);
   readonly xh = new Int32Array(32);
@@ -1494,7 +1511,8 @@ export class Cpu {
               illegal = true;
               break;
             }
-            stop = true; // interrupts, translation or time may have changed
+            // End the slice when deliverable interrupts or time may have changed.
+            if (SLICE_ENDING_CSR[csr]) stop = true;
           }
           xl[rd] = oldLo;
           xh[rd] = oldHi;

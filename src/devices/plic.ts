@@ -46,7 +46,9 @@ export class Plic implements MmioDevice {
   }
 
   private setLevel(src: number, lvl: boolean): void {
-    this.level[src] = lvl ? 1 : 0;
+    const v = lvl ? 1 : 0;
+    if (this.level[src] === v) return; // devices re-assert their lines often; only edges matter
+    this.level[src] = v;
     if (lvl && !this.claimed[src]) this.pending[src] = 1;
     else if (!lvl) this.pending[src] = 0;
     this.update();
