@@ -1,7 +1,12 @@
 /**
- * F and D extensions. Interim implementation: round-to-nearest-even through
- * host doubles with NaN canonicalisation and the common flags; directed
- * rounding modes are not yet exact.
+ * F and D extensions on bit patterns (f registers are Int32 pairs; singles
+ * NaN-boxed). Arithmetic uses host doubles, which are IEEE round-to-nearest-
+ * even, and error-free transformations (TwoSum, Dekker's product) to find the
+ * sign of the rounding error; that error drives the inexact flag and the
+ * directed rounding modes (RTZ, RDN, RUP, RMM). NaN results are always the
+ * canonical NaN. Known gaps: fused multiply-add adds the product's error term
+ * after the sum, so a result can be off by one ulp when both roundings
+ * interact; underflow is flagged on tiny inexact results of +,-,*,/.
  */
 const f64 = new Float64Array(1);
 const i32 = new Int32Array(f64.buffer);
@@ -102,7 +107,8 @@ export class FpUnit {
       const s0 = p + addend;
       let r = e !== 0 && isFinite(s0) ? s0 + e : s0;
       const lost = isFinite(r) ? sumError(p, addend, s0) + (r !== s0 ? sumError(s0, e, r) : e) : 0;
-      const rr = dbl ? r : Math.fround(r);
+      let rr = dbl ? r : Math.fround(r);
+      if (rr === rr) rr = roundTo(rr, r, isFinite(r) ? lost : 1, rm, dbl);
       if (rr === rr && isFinite(rr) && (lost !== 0 || rr !== r)) this.fflags |= NX;
       r = rr;
       if (r !== r && a === a && b === b && c === c) this.fflags |= NV;
@@ -124,11 +130,12 @@ export class FpUnit {
         const r = k === 0 ? a + b : k === 1 ? a - b : k === 2 ? a * b : a / b;
         if (r !== r && a === a && b === b) this.fflags |= NV;
         if (k === 3 && b === 0 && a === a && a !== 0 && isFinite(a)) this.fflags |= DZ;
-        const rr = dbl ? r : Math.fround(r);
+        let rr = dbl ? r : Math.fround(r);
         if (r === r) {
+          const overflowed = !isFinite(rr) && isFinite(a) && isFinite(b) && !(k === 3 && b === 0);
+          rr = roundTo(rr, r, overflowed ? 1 : residual(k, a, b, r), rm, dbl);
           if (inexact(k, a, b, r) || rr !== r) this.fflags |= NX;
-          if (!isFinite(rr) && isFinite(a) && isFinite(b) && !(k === 3 && b === 0))
-            this.fflags |= OF | NX;
+          if (overflowed) this.fflags |= OF | NX;
           const tiny = dbl ? 2.2250738585072014e-308 : 1.1754943508222875e-38;
           if (rr !== 0 && Math.abs(rr) < tiny && this.fflags & NX) this.fflags |= UF;
         }
@@ -141,7 +148,8 @@ export class FpUnit {
         const a = get(rs1);
         if (snan(rs1) || a < 0) this.fflags |= NV;
         const r = Math.sqrt(a);
-        const rr = dbl ? r : Math.fround(r);
+        let rr = dbl ? r : Math.fround(r);
+        rr = roundTo(rr, r, residual(4, a, 0, r), rm, dbl);
         if (rr === rr && isFinite(rr) && (rr * rr !== a || productError(rr, rr, rr * rr) !== 0))
           this.fflags |= NX;
         set(rd, rr);
@@ -193,6 +201,7 @@ export class FpUnit {
       }
       case 8: {
         // FCVT.S.D / FCVT.D.S
+        if (rm > 4) return false;
         if (dbl && rs2 === 0) {
           const a = this.getS(rs1);
           if (this.isSNaNS(rs1)) this.fflags |= NV;
@@ -202,7 +211,16 @@ export class FpUnit {
         if (!dbl && rs2 === 1) {
           const a = this.getD(rs1);
           if (this.isSNaND(rs1)) this.fflags |= NV;
-          const r = Math.fround(a);
+          const r =
+            a === a
+              ? roundTo(
+                  Math.fround(a),
+                  a,
+                  isFinite(Math.fround(a)) || !isFinite(a) ? 0 : 1,
+                  rm,
+                  false,
+                )
+              : a;
           if (r === r) this.flagsD(a, r);
           this.setS(rd, r);
           return true;
@@ -279,6 +297,7 @@ export class FpUnit {
       }
       case 26: {
         // FCVT.S/D.W/WU/L/LU from integer
+        if (rm > 4) return false;
         const lo = xl[rs1],
           hi = xh[rs1];
         let hiPart = 0;
@@ -287,7 +306,7 @@ export class FpUnit {
         else if (rs2 === 3) hiPart = (hi >>> 0) * TWO32;
         else if (rs2 > 3) return false;
         const v = hiPart + loPart;
-        const r = dbl ? v : Math.fround(v);
+        const r = roundTo(dbl ? v : Math.fround(v), v, sumError(hiPart, loPart, v), rm, dbl);
         if (r !== v || sumError(hiPart, loPart, v) !== 0) this.fflags |= NX;
         set(rd, r);
         return true;
@@ -359,6 +378,98 @@ function inexact(k: number, a: number, b: number, r: number): boolean {
       if (b === 0) return false;
       const p = r * b;
       return p !== a || productError(r, b, p) !== 0;
+    }
+  }
+}
+
+/** Sign of (exact result - r) for op k on doubles a, b whose rounded result is r; 0 when exact. */
+function residual(k: number, a: number, b: number, r: number): number {
+  if (!isFinite(r) || !isFinite(a) || !isFinite(b)) return 0;
+  switch (k) {
+    case 0:
+      return sumError(a, b, r);
+    case 1:
+      return sumError(a, -b, r);
+    case 2:
+      return productError(a, b, r);
+    case 3: {
+      if (b === 0) return 0;
+      const p = r * b;
+      const rem = a - p - productError(r, b, p);
+      return b > 0 ? rem : -rem;
+    }
+    default: {
+      // square root: a - r*r has the sign of (sqrt(a) - r)
+      const p = r * r;
+      return a - p - productError(r, r, p);
+    }
+  }
+}
+
+const bits64 = new Float64Array(1);
+const bits64i = new Int32Array(bits64.buffer);
+const bits32 = new Float32Array(1);
+const bits32i = new Int32Array(bits32.buffer);
+
+/** The neighbour of x toward +inf (up=true) or -inf, in double or single precision. */
+function step(x: number, up: boolean, dbl: boolean): number {
+  if (x === 0) {
+    const tiny = dbl ? 5e-324 : 1.401298464324817e-45;
+    return up ? tiny : -tiny;
+  }
+  const away = x > 0 === up; // moving away from zero grows the magnitude
+  if (dbl) {
+    bits64[0] = x;
+    let lo = bits64i[0] >>> 0,
+      hi = bits64i[1];
+    if (away) {
+      lo = (lo + 1) >>> 0;
+      if (lo === 0) hi++;
+    } else {
+      if (lo === 0) hi--;
+      lo = (lo - 1) >>> 0;
+    }
+    bits64i[0] = lo | 0;
+    bits64i[1] = hi;
+    return bits64[0];
+  }
+  bits32[0] = x;
+  bits32i[0] += away ? 1 : -1;
+  return bits32[0];
+}
+
+/**
+ * Apply a static rounding mode to a round-to-nearest-even result `r` (already
+ * in the target precision), given `err` = exact - d where d is the double
+ * result r came from (unpriv spec 11.2 rounding modes).
+ */
+function roundTo(r: number, d: number, err: number, rm: number, dbl: boolean): number {
+  if (rm === 0 || r !== r) return r;
+  // sign of (exact - r)
+  const diff = d - r; // exact in double
+  const off = diff !== 0 ? diff : err;
+  if (off === 0) return r;
+  if (!isFinite(r)) {
+    // overflow: directed modes may give the largest finite number instead
+    const max = dbl ? Number.MAX_VALUE : 3.4028234663852886e38;
+    if (rm === 1 || (rm === 2 && r > 0) || (rm === 3 && r < 0)) return r > 0 ? max : -max;
+    return r;
+  }
+  switch (rm) {
+    case 1: // RTZ
+      return (off < 0 && r > 0) || (off > 0 && r < 0) ? step(r, off > 0, dbl) : r;
+    case 2: // RDN
+      return off < 0 ? step(r, false, dbl) : r;
+    case 3: // RUP
+      return off > 0 ? step(r, true, dbl) : r;
+    default: {
+      // RMM differs from RNE only on ties, which it breaks away from zero.
+      const other = step(r, off > 0, dbl);
+      const tie =
+        diff !== 0
+          ? err === 0 && Math.abs(other - r) === 2 * Math.abs(diff)
+          : Math.abs(other - r) === 2 * Math.abs(err);
+      return tie && Math.abs(other) > Math.abs(r) ? other : r;
     }
   }
 }

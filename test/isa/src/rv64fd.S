@@ -164,6 +164,58 @@ TEST_BEGIN
   fcvt.s.d f3, f1
   FBITS_S(56, f3, 0x3dcccccd)
   FLAGS_IS(57, 1)
+  /* directed rounding: 1 + 2^-53 is a tie between 1 and 1 + 2^-52 */
+  LOAD_D(f1, 0x3ff0000000000000)
+  LOAD_D(f2, 0x3ca0000000000000)
+  fadd.d f3, f1, f2, rne
+  FBITS_D(61, f3, 0x3ff0000000000000)
+  fadd.d f3, f1, f2, rmm
+  FBITS_D(62, f3, 0x3ff0000000000001)
+  fadd.d f3, f1, f2, rup
+  FBITS_D(63, f3, 0x3ff0000000000001)
+  fadd.d f3, f1, f2, rdn
+  FBITS_D(64, f3, 0x3ff0000000000000)
+  fadd.d f3, f1, f2, rtz
+  FBITS_D(65, f3, 0x3ff0000000000000)
+  FLAGS_IS(66, 1)
+  fneg.d f1, f1
+  fneg.d f2, f2
+  fadd.d f3, f1, f2, rdn
+  FBITS_D(67, f3, 0xbff0000000000001)
+  fadd.d f3, f1, f2, rup
+  FBITS_D(68, f3, 0xbff0000000000000)
+  fadd.d f3, f1, f2, rtz
+  FBITS_D(69, f3, 0xbff0000000000000)
+  /* 1/3 up and down; the dynamic mode comes from frm */
+  LOAD_D(f1, 0x3ff0000000000000)
+  LOAD_D(f2, 0x4008000000000000)
+  fdiv.d f3, f1, f2, rup
+  FBITS_D(70, f3, 0x3fd5555555555556)
+  csrwi frm, 2
+  fdiv.d f3, f1, f2
+  FBITS_D(71, f3, 0x3fd5555555555555)
+  csrwi frm, 0
+  /* overflow toward zero gives the largest finite number */
+  LOAD_D(f1, 0x7fefffffffffffff)
+  LOAD_D(f2, 0x4000000000000000)
+  fmul.d f3, f1, f2, rtz
+  FBITS_D(72, f3, 0x7fefffffffffffff)
+  FLAGS_IS(73, 5)
+  /* single precision, up */
+  LOAD_S(f1, 0x3f800000)
+  LOAD_S(f2, 0x33800000)
+  fadd.s f3, f1, f2, rup
+  FBITS_S(74, f3, 0x3f800001)
+  csrwi fflags, 0
+  /* sqrt(2) down and up differ by one ulp */
+  LOAD_D(f1, 0x4000000000000000)
+  fsqrt.d f3, f1, rdn
+  fsqrt.d f4, f1, rup
+  fmv.x.d t0, f3
+  fmv.x.d t1, f4
+  sub t1, t1, t0
+  CHECK(75, t1, 1)
+  csrwi fflags, 0
   /* mstatus.FS: dirty after an F write; Off makes F instructions illegal */
   csrr a1, mstatus
   srli a1, a1, 13
