@@ -154,6 +154,12 @@ export class Cpu {
     new Uint32Array(TLB_SIZE),
     new Uint32Array(TLB_SIZE),
   ];
+  /**
+   * TLB tags carry the privilege they were filled under in bits 20-21 (above
+   * the 20-bit VPN), so a trap or xRET need not flush: `dataTag` is that of
+   * the effective data privilege (MPRV/MPP considered).
+   */
+  private dataTag = PRIV_M << 20;
   // Fetch page cache: the page the PC is in.
   private fVpn = -1;
   private fHi = 0;
@@ -207,6 +213,7 @@ export class Cpu {
     this.wfi = false;
     this.resAddr = -1;
     this.flushTlb();
+    this.updateTags();
   }
 
   setPc(lo: number, hi: number): void {
@@ -304,10 +311,16 @@ export class Cpu {
   }
 
   private setPriv(p: number): void {
-    if (p !== this.priv) {
-      this.priv = p;
-      this.flushTlb();
-    }
+    this.priv = p;
+    this.fVpn = -1;
+    this.updateTags();
+  }
+
+  private updateTags(): void {
+    let p = this.priv;
+    if (p === PRIV_M && (this.mstatus & MSTATUS_MPRV) !== 0)
+      p = (this.mstatus & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
+    this.dataTag = p << 20;
   }
 
   /** Deliver the highest-priority enabled pending interrupt, if any (priv spec 3.1.9). */
@@ -432,7 +445,7 @@ export class Cpu {
     if (page < this.ramBase || page + 4096 > this.ramBase + this.ramSize) return;
     const vpn = vLo >>> 12;
     const idx = vpn & TLB_MASK;
-    this.tlbTagLo[access][idx] = vpn;
+    this.tlbTagLo[access][idx] = vpn | (access === ACC_FETCH ? this.priv << 20 : this.dataTag);
     this.tlbTagHi[access][idx] = vHi;
     this.tlbOff[access][idx] = page - this.ramBase;
   }
@@ -560,7 +573,13 @@ export class Cpu {
 
   /** Fetch slow path: returns the raw instruction bits (16 or 32) or -1 with exc set. */
   private fetchSlow(pcLo: number, pcHi: number): number {
-    const pa = this.translate(pcLo, pcHi, ACC_FETCH);
+    const fvpn = pcLo >>> 12;
+    const fidx = fvpn & TLB_MASK;
+    const pa =
+      this.tlbTagLo[ACC_FETCH][fidx] === (fvpn | (this.priv << 20)) &&
+      this.tlbTagHi[ACC_FETCH][fidx] === pcHi
+        ? this.ramBase + this.tlbOff[ACC_FETCH][fidx] + (pcLo & 0xfff)
+        : this.translate(pcLo, pcHi, ACC_FETCH);
     if (pa < 0) {
       this.fault(this.xlateCause, pcLo, pcHi);
       return -1;
@@ -891,7 +910,8 @@ export class Cpu {
     // MPP is WARL: the reserved value 2 becomes U.
     if ((n & MSTATUS_MPP) === 2 << MSTATUS_MPP_SHIFT) n &= ~MSTATUS_MPP;
     this.mstatus = n;
-    if ((old ^ n) & (MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_MPP)) this.flushTlb();
+    if ((old ^ n) & (MSTATUS_SUM | MSTATUS_MXR)) this.flushTlb();
+    this.updateTags();
   }
 
   /** The value a debugger or test sees for a CSR, ignoring privilege; undefined if absent. */
@@ -935,6 +955,7 @@ export class Cpu {
       pcHi = this.pcHi;
     let n = 0;
     let stop = false;
+    let dTag = this.dataTag;
 
     while (n < max) {
       // ---- fetch
@@ -954,6 +975,7 @@ export class Cpu {
           this.trap(this.exc, false, this.excTvalLo, this.excTvalHi);
           pcLo = this.pcLo;
           pcHi = this.pcHi;
+          dTag = this.dataTag;
           continue;
         }
       }
@@ -966,6 +988,7 @@ export class Cpu {
           this.trap(EXC_ILLEGAL, false, raw & 0xffff, 0);
           pcLo = this.pcLo;
           pcHi = this.pcHi;
+          dTag = this.dataTag;
           continue;
         }
       } else insn = raw;
@@ -1080,7 +1103,7 @@ export class Cpu {
             illegal = true;
             break;
           }
-          if (rTagLo[idx] === vpn && rTagHi[idx] === aHi && (aLo & (size - 1)) === 0) {
+          if (rTagLo[idx] === (vpn | dTag) && rTagHi[idx] === aHi && (aLo & (size - 1)) === 0) {
             const off = rOff[idx] + (aLo & 0xfff);
             switch (f3) {
               case 0:
@@ -1120,6 +1143,7 @@ export class Cpu {
               this.trap(cause, false, this.excTvalLo, this.excTvalHi);
               pcLo = this.pcLo;
               pcHi = this.pcHi;
+              dTag = this.dataTag;
               continue;
             }
             switch (f3) {
@@ -1163,7 +1187,7 @@ export class Cpu {
           const idx = vpn & TLB_MASK;
           const size = 1 << f3;
           const sLo = xl[rs2];
-          if (wTagLo[idx] === vpn && wTagHi[idx] === aHi && (aLo & (size - 1)) === 0) {
+          if (wTagLo[idx] === (vpn | dTag) && wTagHi[idx] === aHi && (aLo & (size - 1)) === 0) {
             const off = wOff[idx] + (aLo & 0xfff);
             switch (f3) {
               case 0:
@@ -1191,6 +1215,7 @@ export class Cpu {
               this.trap(this.exc, false, this.excTvalLo, this.excTvalHi);
               pcLo = this.pcLo;
               pcHi = this.pcHi;
+              dTag = this.dataTag;
               continue;
             }
             if (bus.mmioWritten) stop = true;
@@ -1467,6 +1492,7 @@ export class Cpu {
               // trapped (pc already moved to the handler)
               pcLo = this.pcLo;
               pcHi = this.pcHi;
+              dTag = this.dataTag;
               continue;
             }
             if (r === 1) {
@@ -1527,6 +1553,7 @@ export class Cpu {
           if (r < 0) {
             pcLo = this.pcLo;
             pcHi = this.pcHi;
+            dTag = this.dataTag;
             continue;
           }
           if (r === 0) illegal = true;
@@ -1545,6 +1572,7 @@ export class Cpu {
           if (!this.fpLoadStore(insn, f3)) {
             pcLo = this.pcLo;
             pcHi = this.pcHi;
+            dTag = this.dataTag;
             continue;
           }
           break;
@@ -1566,6 +1594,7 @@ export class Cpu {
         this.trap(EXC_ILLEGAL, false, len === 2 ? raw & 0xffff : raw, 0);
         pcLo = this.pcLo;
         pcHi = this.pcHi;
+        dTag = this.dataTag;
         continue;
       }
       xl[0] = 0;
@@ -1608,7 +1637,6 @@ export class Cpu {
       ms = (ms & ~(MSTATUS_MIE | MSTATUS_MPP)) | ((ms & MSTATUS_MPIE) >>> 4) | MSTATUS_MPIE;
       if (mpp !== PRIV_M) ms &= ~MSTATUS_MPRV;
       this.mstatus = ms;
-      this.flushTlb();
       this.setPriv(mpp);
       this.pcLo = this.csrLo[CSR.mepc];
       this.pcHi = this.csrHi[CSR.mepc];
@@ -1626,7 +1654,6 @@ export class Cpu {
         ((ms & MSTATUS_SPIE) >>> 4) |
         MSTATUS_SPIE;
       this.mstatus = ms;
-      this.flushTlb();
       this.setPriv(spp);
       this.pcLo = this.csrLo[CSR.sepc];
       this.pcHi = this.csrHi[CSR.sepc];
