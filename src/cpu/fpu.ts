@@ -95,7 +95,7 @@ export class FpUnit {
         c = get(rs3);
       if (snan(rs1) || snan(rs2) || snan(rs3)) this.fflags |= NV;
       let p = a * b;
-      let e = isFinite(p) ? productError(a, b, p) : 0;
+      let e = isFinite(p) && p !== 0 ? productError(a, b, p) : 0; // a*b = p + e exactly
       if (op === 0x4b || op === 0x4f) {
         p = -p;
         e = -e;
@@ -103,14 +103,30 @@ export class FpUnit {
       const addend = op === 0x47 || op === 0x4f ? -c : c;
       if ((Math.abs(a) === Infinity && b === 0) || (Math.abs(b) === Infinity && a === 0))
         this.fflags |= NV;
-      // p + e is the exact product; adding the error last keeps what a separate multiply loses.
-      const s0 = p + addend;
-      let r = e !== 0 && isFinite(s0) ? s0 + e : s0;
-      const lost = isFinite(r) ? sumError(p, addend, s0) + (r !== s0 ? sumError(s0, e, r) : e) : 0;
-      let rr = dbl ? r : Math.fround(r);
-      if (rr === rr) rr = roundTo(rr, r, isFinite(r) ? lost : 1, rm, dbl);
-      if (rr === rr && isFinite(rr) && (lost !== 0 || rr !== r)) this.fflags |= NX;
-      r = rr;
+      let r: number;
+      if (!isFinite(p) || !isFinite(addend)) {
+        r = p + addend; // infinities and NaNs: no rounding to speak of
+        if (!dbl) r = Math.fround(r);
+      } else {
+        // Fused, one rounding (Boldo & Melquiond): the low parts are summed in
+        // round-to-odd so that the final round-to-nearest is the correct one.
+        const th = addend + p;
+        const tl = sumError(addend, p, th);
+        const v0 = tl + e;
+        const ve = sumError(tl, e, v0);
+        const v = ve === 0 ? v0 : roundOdd(v0, ve);
+        const d = th + v;
+        const de = sumError(th, v, d);
+        // sign of (exact - d)
+        const lost = de !== 0 ? de : ve;
+        // to single via a round-to-odd double, which then rounds correctly again
+        const dOdd = dbl || lost === 0 || !isFinite(d) ? d : roundOdd(d, lost);
+        const rn = dbl ? d : Math.fround(dOdd); // the round-to-nearest-even result
+        const overflowed = !isFinite(rn);
+        r = roundTo(rn, dOdd, overflowed ? 1 : lost, rm, dbl);
+        if (r === r && (lost !== 0 || rn !== dOdd || r !== rn)) this.fflags |= NX;
+        if (overflowed) this.fflags |= OF | NX;
+      }
       if (r !== r && a === a && b === b && c === c) this.fflags |= NV;
       set(rd, r);
       return true;
@@ -395,8 +411,8 @@ function residual(k: number, a: number, b: number, r: number): number {
     case 3: {
       if (b === 0) return 0;
       const p = r * b;
-      const rem = a - p - productError(r, b, p);
-      return b > 0 ? rem : -rem;
+      // exact - r = (a - r*b) / b; the remainder is exact, and at a tie the quotient is too
+      return (a - p - productError(r, b, p)) / b;
     }
     default: {
       // square root: a - r*r has the sign of (sqrt(a) - r)
@@ -410,6 +426,16 @@ const bits64 = new Float64Array(1);
 const bits64i = new Int32Array(bits64.buffer);
 const bits32 = new Float32Array(1);
 const bits32i = new Int32Array(bits32.buffer);
+
+/** Round-to-odd of x = s + err (s = RN(x), err != 0): the neighbour of x with an odd last bit. */
+function roundOdd(s: number, err: number): number {
+  if (!isFinite(s)) return s;
+  // toward zero first
+  const rz = err < 0 === s > 0 && s !== 0 ? step(s, s < 0, true) : s;
+  bits64[0] = rz;
+  if (bits64i[0] & 1) return rz;
+  return step(rz, rz > 0 || (rz === 0 && err > 0), true);
+}
 
 /** The neighbour of x toward +inf (up=true) or -inf, in double or single precision. */
 function step(x: number, up: boolean, dbl: boolean): number {
