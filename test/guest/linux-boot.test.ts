@@ -5,7 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GuestSession } from '../helpers/guest-session.js';
+import { ensureDefaultGuest } from '../../src/host/default-guest.js';
+import { findFirmware } from '../../src/host/firmware.js';
 
 test('default Linux guest boots to a shell, runs commands and powers off', async () => {
   const vm = new GuestSession(['run', '-q']);
@@ -31,5 +37,86 @@ test('default Linux guest boots to a shell, runs commands and powers off', async
     assert.equal(status, 0, `exit status; stderr: ${vm.stderr}`);
   } finally {
     vm.kill();
+  }
+});
+
+test('--append and --initrd given by the user reach the guest', async () => {
+  const guest = await ensureDefaultGuest({});
+  // An extra cpio archive appended to the default one: Linux unpacks both.
+  const dir = mkdtempSync(join(tmpdir(), 'vmrs-initrd-'));
+  mkdirSync(join(dir, 'root'));
+  writeFileSync(join(dir, 'root', 'vmrs-marker'), 'from the user initrd\n');
+  const extra = execSync('find vmrs-marker | cpio -o -H newc --quiet | gzip -9n', {
+    cwd: join(dir, 'root'),
+  });
+  const initrd = join(dir, 'initrd.cpio.gz');
+  writeFileSync(initrd, Buffer.concat([readFileSync(guest.initrd), extra]));
+  const vm = new GuestSession([
+    'run',
+    '-q',
+    '--kernel',
+    guest.kernel,
+    '--initrd',
+    initrd,
+    '--append',
+    'console=ttyS0 quiet vmrs.test=append-works',
+  ]);
+  try {
+    await vm.waitFor(/[#$] $/m);
+    assert.match(await vm.shell('cat /proc/cmdline'), /vmrs\.test=append-works/);
+    assert.match(await vm.shell('cat /vmrs-marker'), /from the user initrd/);
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0);
+  } finally {
+    vm.kill();
+  }
+});
+
+test('the same kernel and initramfs boot on QEMU virt with the same firmware', async (t) => {
+  if (spawnSync('qemu-system-riscv64', ['--version']).status !== 0) {
+    t.skip('qemu-system-riscv64 is not installed');
+    return;
+  }
+  const guest = await ensureDefaultGuest({});
+  const qemu = spawn(
+    'qemu-system-riscv64',
+    [
+      '-M',
+      'virt',
+      '-m',
+      '256M',
+      '-nographic',
+      '-bios',
+      findFirmware('fw_dynamic'),
+      '-kernel',
+      guest.kernel,
+      '-initrd',
+      guest.initrd,
+      '-append',
+      'console=ttyS0 quiet',
+    ],
+    { stdio: 'pipe' },
+  );
+  let out = '';
+  const done = new Promise<number | null>((res) => qemu.on('exit', (c) => res(c)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`QEMU did not reach a prompt:\n${out.slice(-1500)}`)),
+        300_000,
+      );
+      qemu.stdout.on('data', (d: Buffer) => {
+        out += d.toString('latin1');
+        if (/[#$] $/.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    qemu.stdin.write('uname -m; poweroff -f\n');
+    await done;
+    assert.match(out, /riscv64/);
+  } finally {
+    qemu.kill('SIGKILL');
   }
 });
