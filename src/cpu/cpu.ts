@@ -930,7 +930,9 @@ export class Cpu {
    * Returns early on WFI, MMIO stores, and CSR writes or xRETs that may
    * change which interrupts are deliverable.
    */
-  run(max: number): number {
+  run(maxInsns: number): number {
+    // A small integer keeps the loop's comparison on the fast path (a double here deoptimizes it).
+    const max = maxInsns >= 0x7fffffff ? 0x7fffffff : maxInsns | 0;
     this.updateSstc();
     if (this.wfi) {
       if ((this.mip & this.mie) === 0) return 0;
