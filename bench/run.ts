@@ -9,10 +9,9 @@
  *   npm run bench [-- --only boot|workload]
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { VirtMachine } from '../src/machine/virt.js';
 import { machineConfig } from '../src/cli/run.js';
-import { findFirmware } from '../src/host/firmware.js';
+import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
 
 const WORKLOAD = 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum; echo WORKLOAD-$((40+2))';
@@ -65,28 +64,13 @@ async function benchVmrs(): Promise<void> {
 }
 
 async function benchQemu(): Promise<void> {
-  const qemu = '/usr/bin/qemu-system-riscv64';
-  if (!existsSync(qemu)) {
+  if (!qemuAvailable()) {
     console.log('qemu  (qemu-system-riscv64 not installed: skipped)');
     return;
   }
   const g = await ensureDefaultGuest({});
-  const args = [
-    '-M',
-    'virt',
-    '-m',
-    '256M',
-    '-nographic',
-    '-bios',
-    findFirmware('fw_dynamic'),
-    '-kernel',
-    g.kernel,
-    '-initrd',
-    g.initrd,
-    '-append',
-    'console=ttyS0 quiet',
-  ];
-  const child = spawn(qemu, args, { stdio: 'pipe' });
+  const args = qemuVirtArgs(g.kernel, g.initrd);
+  const child = spawn(QEMU_BINARY, args, { stdio: 'pipe' });
   let text = '';
   const t0 = performance.now();
   let tBoot = 0;

@@ -84,6 +84,15 @@ const ALL_INTS = 0xaaa;
 const MEDELEG_MASK = 0xb3ff;
 const MENVCFG_STCE_HI = 1 << 31; // bit 63
 
+/** The access-fault exception for an access type (priv spec table 3.6). */
+function accessFaultCause(access: number): number {
+  return access === ACC_FETCH
+    ? EXC_INSN_ACCESS
+    : access === ACC_WRITE
+      ? EXC_STORE_ACCESS
+      : EXC_LOAD_ACCESS;
+}
+
 /** CSRs whose writes can make an interrupt deliverable (the board re-checks between slices). */
 const SLICE_ENDING_CSR = new Uint8Array(4096);
 for (const c of [
@@ -359,12 +368,7 @@ export class Cpu {
     if (priv === PRIV_M || this.satpMode === 0) {
       // Bare: physical addresses are 56 bits at most.
       if (vHi >>> 0 >= 0x1000000) {
-        this.xlateCause =
-          access === ACC_FETCH
-            ? EXC_INSN_ACCESS
-            : access === ACC_WRITE
-              ? EXC_STORE_ACCESS
-              : EXC_LOAD_ACCESS;
+        this.xlateCause = accessFaultCause(access);
         return -1;
       }
       return (vHi >>> 0) * TWO32 + (vLo >>> 0);
@@ -389,12 +393,7 @@ export class Cpu {
       else vpn = ((vLo >>> shift) | (vHi << (32 - shift))) & 0x1ff;
       const pteAddr = a + vpn * 8;
       if (!(pteAddr >= this.ramBase && pteAddr + 8 <= this.ramBase + this.ramSize)) {
-        this.xlateCause =
-          access === ACC_FETCH
-            ? EXC_INSN_ACCESS
-            : access === ACC_WRITE
-              ? EXC_STORE_ACCESS
-              : EXC_LOAD_ACCESS;
+        this.xlateCause = accessFaultCause(access);
         return -1;
       }
       const pi = (pteAddr - this.ramBase) >>> 2;

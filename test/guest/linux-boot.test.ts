@@ -5,13 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execSync, spawn, spawnSync } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestSession } from '../helpers/guest-session.js';
 import { ensureDefaultGuest } from '../../src/host/default-guest.js';
-import { findFirmware } from '../../src/host/firmware.js';
+import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../../src/host/qemu.js';
 
 test('default Linux guest boots to a shell, runs commands and powers off', async () => {
   const vm = new GuestSession(['run', '-q']);
@@ -73,30 +73,12 @@ test('--append and --initrd given by the user reach the guest', async () => {
 });
 
 test('the same kernel and initramfs boot on QEMU virt with the same firmware', async (t) => {
-  if (spawnSync('qemu-system-riscv64', ['--version']).status !== 0) {
+  if (!qemuAvailable()) {
     t.skip('qemu-system-riscv64 is not installed');
     return;
   }
   const guest = await ensureDefaultGuest({});
-  const qemu = spawn(
-    'qemu-system-riscv64',
-    [
-      '-M',
-      'virt',
-      '-m',
-      '256M',
-      '-nographic',
-      '-bios',
-      findFirmware('fw_dynamic'),
-      '-kernel',
-      guest.kernel,
-      '-initrd',
-      guest.initrd,
-      '-append',
-      'console=ttyS0 quiet',
-    ],
-    { stdio: 'pipe' },
-  );
+  const qemu = spawn(QEMU_BINARY, qemuVirtArgs(guest.kernel, guest.initrd), { stdio: 'pipe' });
   let out = '';
   const done = new Promise<number | null>((res) => qemu.on('exit', (c) => res(c)));
   try {
