@@ -201,5 +201,35 @@ s_mcsr_handler:
   csrr a2, minstret
   sub a2, a2, a1
   CHECK(39, a2, 3)
+  /* unmapped physical addresses: access faults with mtval = the address */
+  SET_TRAP_HOOK(load_fault_handler)
+  li TESTNUM, 40
+  li s1, 0x40000000
+  ld a1, 8(s1)
+  j fail
+load_fault_handler:
+  csrr t0, mcause
+  CHECK(41, t0, 5)
+  csrr t0, mtval
+  addi t1, s1, 8
+  li TESTNUM, 42
+  bne t0, t1, fail
+  SET_TRAP_HOOK(store_fault_handler)
+  li TESTNUM, 43
+  sw a1, 0(s1)
+  j fail
+store_fault_handler:
+  csrr t0, mcause
+  CHECK(44, t0, 7)
+  SET_TRAP_HOOK(fetch_fault_handler)
+  li TESTNUM, 45
+  jr s1
+  j fail
+fetch_fault_handler:
+  csrr t0, mcause
+  CHECK(46, t0, 1)
+  csrr t0, mepc
+  li TESTNUM, 47
+  bne t0, s1, fail
   CLEAR_TRAP_HOOK
 TEST_END
