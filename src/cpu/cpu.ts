@@ -1618,10 +1618,6 @@ export class Cpu {
    */
   private system(insn: number, raw: number, len: number): number {
     const priv = this.priv;
-    const illegal = () => {
-      this.trap(EXC_ILLEGAL, false, len === 2 ? raw & 0xffff : raw, 0);
-      return -1;
-    };
     if (insn === 0x00000073) {
       this.trap(EXC_ECALL_U + priv, false, 0, 0);
       return -1;
@@ -1632,7 +1628,7 @@ export class Cpu {
     }
     if (insn === 0x30200073) {
       // MRET (priv spec 3.3.2)
-      if (priv < PRIV_M) return illegal();
+      if (priv < PRIV_M) return this.illegalInstruction(raw, len);
       let ms = this.mstatus;
       const mpp = (ms & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
       ms = (ms & ~(MSTATUS_MIE | MSTATUS_MPP)) | ((ms & MSTATUS_MPIE) >>> 4) | MSTATUS_MPIE;
@@ -1647,7 +1643,7 @@ export class Cpu {
     if (insn === 0x10200073) {
       // SRET
       if (priv < PRIV_S || (priv === PRIV_S && (this.mstatus & MSTATUS_TSR) !== 0))
-        return illegal();
+        return this.illegalInstruction(raw, len);
       let ms = this.mstatus;
       const spp = (ms & MSTATUS_SPP) >>> 8;
       ms =
@@ -1664,7 +1660,7 @@ export class Cpu {
     if (insn === 0x10500073) {
       // WFI (priv spec 3.3.3): TW traps it below M; U-mode may never wait.
       if (priv === PRIV_U || (priv === PRIV_S && (this.mstatus & MSTATUS_TW) !== 0))
-        return illegal();
+        return this.illegalInstruction(raw, len);
       // Advance past the WFI, then halt until an interrupt is pending.
       const lo = (this.pcLo + len) | 0;
       this.pcHi = lo >>> 0 < this.pcLo >>> 0 ? (this.pcHi + 1) | 0 : this.pcHi;
@@ -1675,11 +1671,17 @@ export class Cpu {
     if (insn >>> 25 === 0x09 && ((insn >>> 7) & 0x1f) === 0) {
       // SFENCE.VMA
       if (priv === PRIV_U || (priv === PRIV_S && (this.mstatus & MSTATUS_TVM) !== 0))
-        return illegal();
+        return this.illegalInstruction(raw, len);
       this.flushTlb();
       return 3;
     }
-    return illegal();
+    return this.illegalInstruction(raw, len);
+  }
+
+  /** Raise an illegal-instruction trap; mtval holds the instruction's own bits. Returns -1. */
+  private illegalInstruction(raw: number, len: number): number {
+    this.trap(EXC_ILLEGAL, false, len === 2 ? raw & 0xffff : raw, 0);
+    return -1;
   }
 
   /** LR/SC/AMO. Returns 1 ok, 0 illegal, -1 trapped. */
