@@ -10,6 +10,10 @@ RECIPE=$(cd "$(dirname "$0")" && pwd)
 JOBS=$(nproc 2>/dev/null || echo 2)
 CROSS=riscv64-linux-gnu-
 mkdir -p "$OUT/logs" "$OUT/work"
+# Reproducible output: the same recipe gives the same bytes on any machine
+# (recordings will carry image digests).
+export SOURCE_DATE_EPOCH=1704067200 KCONFIG_NOTIMESTAMP=1
+export KBUILD_BUILD_TIMESTAMP='2024-01-01' KBUILD_BUILD_USER=vmrs KBUILD_BUILD_HOST=vmrs
 OUT=$(cd "$OUT" && pwd)
 WORK="$OUT/work"
 
@@ -50,7 +54,6 @@ if [ ! -f "$WORK/kernel.done" ]; then
   mkdir -p "$WORK/linux"
   tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$WORK/linux" --strip-components=1
   say "configuring and building the kernel (2/4, about 2-3 minutes)"
-  export KBUILD_BUILD_TIMESTAMP='2024-01-01' KBUILD_BUILD_USER=vmrs KBUILD_BUILD_HOST=vmrs
   K="make -C $WORK/linux ARCH=riscv CROSS_COMPILE=$CROSS"
   run_logged kernel-config bash -c "$K tinyconfig && cd $WORK/linux && ./scripts/kconfig/merge_config.sh -m .config $RECIPE/kernel.config && $K olddefconfig"
   # Every option of the fragment must have survived olddefconfig.
@@ -101,6 +104,9 @@ cp "$RECIPE/udhcpc.script" "$ROOT/etc/udhcpc.script"
 chmod 755 "$ROOT/init" "$ROOT/etc/udhcpc.script"
 echo 'root:x:0:0:root:/root:/bin/sh' > "$ROOT/etc/passwd"
 echo 'root:x:0:' > "$ROOT/etc/group"
+# gen_init_cpio takes regular files' mtimes from the disk: pin them too.
+find "$ROOT" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+chmod -R u=rwX,go=rX "$ROOT"
 printf 'nod /dev/console 600 0 0 c 5 1\nnod /dev/null 666 0 0 c 1 3\n' > "$WORK/devnodes.list"
 run_logged initramfs bash -c "cd $WORK/linux && ./usr/gen_initramfs.sh -u squash -g squash -o $WORK/initramfs.cpio $ROOT $WORK/devnodes.list"
 gzip -9n < "$WORK/initramfs.cpio" > "$OUT/initramfs.cpio.gz.tmp"
