@@ -1,0 +1,37 @@
+/**
+ * The interfaces between the virtio devices (core, no Node APIs) and their
+ * host backends (src/host/). Devices see only these.
+ */
+
+/** A host I/O failure a backend reports; the device turns it into VIRTIO_BLK_S_IOERR. */
+export class BlockIoError extends Error {}
+
+/**
+ * A disk as virtio-blk sees it: synchronous byte-addressed I/O on an image of
+ * fixed size. Contents are a function of the base image and the guest's own
+ * writes only (DESIGN rule 4), so disk reads never go through the gate.
+ */
+export interface BlockStore {
+  /** Capacity in bytes, a multiple of 512. */
+  readonly size: number;
+  /** Writes are refused (the device answers VIRTIO_BLK_S_IOERR and advertises VIRTIO_BLK_F_RO). */
+  readonly readOnly: boolean;
+  /** Fill `dest` from byte `offset`. offset + dest.length <= size. Throws BlockIoError. */
+  read(offset: number, dest: Uint8Array): void;
+  /** Write `src` at byte `offset`. offset + src.length <= size. Throws BlockIoError. */
+  write(offset: number, src: Uint8Array): void;
+  /** Make earlier writes durable. Throws BlockIoError. */
+  flush(): void;
+  /** Release host resources; further calls are errors. */
+  close(): void;
+}
+
+/**
+ * The guest-to-host half of a network link. Frames from the host to the
+ * guest do not come this way: they enter through the gate
+ * (VirtMachine.queueNetFrame), so that record and replay see them.
+ */
+export interface FrameSink {
+  /** An Ethernet frame (no FCS) the guest transmitted. Must not block; may drop. */
+  send(frame: Uint8Array): void;
+}
