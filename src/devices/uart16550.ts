@@ -1,8 +1,13 @@
 /**
- * NS16550A UART. Transmission is immediate (deterministic); received bytes
- * enter a 16-byte FIFO only when the board hands them in through receive().
+ * NS16550A UART. Transmission is immediate (deterministic). Host input
+ * (through the gate) waits in a queue and moves into the 16-byte receive
+ * FIFO only on guest actions — reading RBR, enabling the receive interrupt
+ * or the FIFO — never on host timing, so replay feeds the same bytes at the
+ * same instructions. Input is held until a driver enables the receive
+ * interrupt: Linux's 8250 start-up resets the FIFO and would drop it.
  */
 import type { IrqLine, MmioDevice } from './device.js';
+import { HostInputQueue } from './virtio/host-input-queue.js';
 
 const IER_RDI = 1,
   IER_THRI = 2;
@@ -25,6 +30,7 @@ export class Uart16550 implements MmioDevice {
   private rxCount = 0;
   /** THR-empty interrupt pending (cleared by reading IIR or writing THR). */
   private thrIpending = false;
+  private readonly input = new HostInputQueue(1 << 16, 1 << 20);
 
   constructor(
     private readonly irq: IrqLine,
@@ -45,7 +51,27 @@ export class Uart16550 implements MmioDevice {
     return (this.ier & IER_RDI) !== 0;
   }
 
-  /** Push host input; returns how many bytes were accepted. */
+  /** Host input (from the gate): queued, then fed to the FIFO as the guest makes room. */
+  queueInput(bytes: Uint8Array): void {
+    if (bytes.length && this.input.push(bytes)) this.refill();
+  }
+
+  /** Host input not yet in the FIFO. */
+  hasPendingInput(): boolean {
+    return this.input.length > 0;
+  }
+
+  private refill(): void {
+    if (!this.rxListening()) return;
+    while (this.input.length && this.rxSpace() > 0) {
+      const head = this.input.peek()!;
+      const n = this.receive(head);
+      if (n === head.length) this.input.shift();
+      else this.input.replaceHead(head.subarray(n));
+    }
+  }
+
+  /** Push bytes into the FIFO; returns how many were accepted. */
   receive(bytes: Uint8Array, offset = 0): number {
     let n = 0;
     while (offset + n < bytes.length && this.rxSpace() > 0) {
@@ -77,6 +103,7 @@ export class Uart16550 implements MmioDevice {
         const b = this.rx[this.rxHead];
         this.rxHead = (this.rxHead + 1) % FIFO_SIZE;
         this.rxCount--;
+        this.refill();
         this.updateIrq();
         return b;
       }
@@ -137,6 +164,7 @@ export class Uart16550 implements MmioDevice {
         // Enabling THRI with an empty holding register raises THRE at once (Linux tests this).
         if (value & IER_THRI && !(this.ier & IER_THRI)) this.thrIpending = true;
         this.ier = value & 0x0f;
+        this.refill();
         this.updateIrq();
         return;
       case 2:
@@ -145,6 +173,7 @@ export class Uart16550 implements MmioDevice {
           this.rxCount = 0;
         }
         this.fcr = value & 0xc9;
+        this.refill();
         this.updateIrq();
         return;
       case 3:

@@ -76,13 +76,6 @@ export class RunLoop {
     const vm = this.vm;
     const deadline = vm.nextDeadline();
     const host = this.hostTicks();
-    const now = vm.now();
-    if (vm.hasDeliverableConsoleInput()) {
-      // Input is waiting for the UART: let time move on to the present and deliver it.
-      vm.advanceTimeTo(Math.min(deadline, Math.max(now + 1, host)));
-      await new Promise<void>((r) => setImmediate(r));
-      return;
-    }
     if (deadline <= host) {
       // The guest is behind the host: catch up at once.
       vm.advanceTimeTo(deadline);

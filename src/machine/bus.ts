@@ -25,6 +25,8 @@ export class Bus {
   fault = false;
   /** Set by store when an MMIO write happened (the CPU ends its slice on it). */
   mmioWritten = false;
+  /** Called after a device wrote guest RAM by DMA (code caches watch it). */
+  onDmaWrite: ((paddr: number, len: number) => void) | undefined;
 
   constructor(
     readonly ramBase: number,
@@ -88,6 +90,10 @@ export class Bus {
     }
     this.mmioWritten = true;
     r.dev.write(paddr - r.base, width, value >>> 0);
+  }
+
+  noteDmaWrite(paddr: number, len: number): void {
+    this.onDmaWrite?.(paddr, len);
   }
 
   /** Copy bytes into RAM (loaders); throws when the range is not RAM. */

@@ -19,6 +19,19 @@ import { SifiveTest } from '../devices/sifive-test.js';
 import { Htif } from '../devices/htif.js';
 import { setupBoot, type BootInfo } from './boot.js';
 import type { HartInterruptLines, TimeSource } from '../devices/device.js';
+import { VirtioMmio } from '../devices/virtio/mmio.js';
+import { GuestRam } from '../devices/virtio/guest-ram.js';
+import { VirtioBlk } from '../devices/virtio/blk.js';
+import { VirtioNet } from '../devices/virtio/net.js';
+import { VirtioRng } from '../devices/virtio/rng.js';
+import { VirtioConsole } from '../devices/virtio/console.js';
+import type {
+  BlockStore,
+  ByteSink,
+  EntropySource,
+  FrameSink,
+} from '../devices/virtio/backends.js';
+import type { VirtioDeviceModel } from '../devices/virtio/device-model.js';
 
 export const RAM_BASE = 0x80000000;
 export const BOOT_ROM_BASE = 0x1000;
@@ -28,8 +41,18 @@ export const CLINT_BASE = 0x2000000;
 export const PLIC_BASE = 0xc000000;
 export const UART0_BASE = 0x10000000;
 export const VIRTIO_BASE = 0x10001000;
+export const VIRTIO_SLOTS = 8;
+/** virtio-mmio slot n is at VIRTIO_BASE + 0x1000·n with PLIC source VIRTIO_IRQ + n. */
+export const VIRTIO_IRQ = 1;
 export const UART0_IRQ = 10;
 export const RTC_IRQ = 11;
+
+/** A virtio device to plug into the next free slot, with its host backend. */
+export type VirtioSpec =
+  | { kind: 'blk'; store: BlockStore; serial?: string }
+  | { kind: 'net'; sink: FrameSink; mac: Uint8Array; linkUp?: boolean }
+  | { kind: 'rng'; source: EntropySource }
+  | { kind: 'console'; sink: ByteSink };
 
 /** Longest run of instructions between two looks at the board (HTIF, host input). */
 const MAX_SLICE = 1 << 16;
@@ -47,6 +70,8 @@ export interface VirtConfig {
   insnsPerTick: number;
   /** Wall-clock time the RTC starts from (a host input: recorded later by the gate). */
   rtcStartUnixNs: number;
+  /** virtio devices, in slot order from slot 0. */
+  virtio?: VirtioSpec[];
 }
 
 export type ExitKind = 'poweroff' | 'fail' | 'reset' | 'htif';
@@ -70,9 +95,12 @@ export class VirtMachine {
   readonly test: SifiveTest;
   readonly boot: BootInfo;
   readonly htif: Htif | undefined;
+  /** All eight virtio-mmio slots; empty ones answer DeviceID 0. */
+  readonly virtio: VirtioMmio[] = [];
+  readonly nics: VirtioNet[] = [];
+  readonly disks: VirtioBlk[] = [];
+  hvc: VirtioConsole | undefined;
   exit: GuestExit | undefined;
-  /** Console input waiting for room in the UART's receive FIFO. */
-  private consoleIn: Uint8Array[] = [];
 
   constructor(
     readonly config: VirtConfig,
@@ -103,6 +131,7 @@ export class VirtMachine {
       initrdName: config.initrdName,
       append: config.append,
       harts: 1,
+      virtioSlots: Array.from({ length: VIRTIO_SLOTS }, (_, i) => i),
     });
     this.bus.attach(BOOT_ROM_BASE, this.boot.bootRom.size, this.boot.bootRom.device);
     this.bus.attach(SIFIVE_TEST_BASE, 0x1000, this.test);
@@ -110,6 +139,15 @@ export class VirtMachine {
     this.bus.attach(CLINT_BASE, 0x10000, this.clint);
     this.bus.attach(PLIC_BASE, 0x600000, this.plic);
     this.bus.attach(UART0_BASE, 0x100, this.uart);
+    const specs = config.virtio ?? [];
+    if (specs.length > VIRTIO_SLOTS) throw new Error(`at most ${VIRTIO_SLOTS} virtio devices`);
+    const ram = new GuestRam(this.bus);
+    for (let slot = 0; slot < VIRTIO_SLOTS; slot++) {
+      const model = specs[slot] ? this.makeVirtio(specs[slot]) : undefined;
+      const t = new VirtioMmio(slot, ram, this.plic.irq(VIRTIO_IRQ + slot), time, model);
+      this.bus.attach(VIRTIO_BASE + 0x1000 * slot, 0x1000, t);
+      this.virtio.push(t);
+    }
     this.htif =
       this.boot.tohost !== undefined
         ? new Htif(this.bus, this.boot.tohost, this.boot.fromhost, consoleOut)
@@ -117,14 +155,48 @@ export class VirtMachine {
     cpu.reset(this.boot.resetPc, 0);
   }
 
-  /** Host input for the console; delivered to the UART as its FIFO has room. */
-  queueConsoleInput(bytes: Uint8Array): void {
-    if (bytes.length) this.consoleIn.push(bytes);
+  private makeVirtio(spec: VirtioSpec): VirtioDeviceModel {
+    switch (spec.kind) {
+      case 'blk': {
+        const d = new VirtioBlk(spec.store, spec.serial);
+        this.disks.push(d);
+        return d;
+      }
+      case 'net': {
+        const d = new VirtioNet(spec.sink, spec.mac, spec.linkUp ?? true);
+        this.nics.push(d);
+        return d;
+      }
+      case 'rng':
+        return new VirtioRng(spec.source);
+      case 'console':
+        if (this.hvc) throw new Error('only one virtio console');
+        this.hvc = new VirtioConsole(spec.sink);
+        return this.hvc;
+    }
   }
 
-  /** Console input is waiting and the UART can take some of it now. */
-  hasDeliverableConsoleInput(): boolean {
-    return this.consoleIn.length > 0 && this.uart.rxListening() && this.uart.rxSpace() > 0;
+  // --- Host inputs. Each takes effect at the current instruction boundary;
+  // --- the gate (src/replay) is the only caller in a recording.
+
+  /** Console bytes for the UART (ttyS0). */
+  queueConsoleInput(bytes: Uint8Array): void {
+    this.uart.queueInput(bytes);
+  }
+
+  /** Console bytes for the virtio console (hvc0). */
+  queueHvcInput(bytes: Uint8Array): void {
+    this.hvc?.deliver(bytes);
+  }
+
+  /** A network frame from the host for NIC `nic`. */
+  queueNetFrame(nic: number, frame: Uint8Array): void {
+    this.nics[nic]?.deliver(frame);
+  }
+
+  /** Link state of NIC `nic` changed on the host side. */
+  setNetLink(nic: number, up: boolean): void {
+    this.nics[nic]?.setLink(up);
   }
 
   /** The next virtual-time deadline (mtime ticks) at which a device or the hart's Sstc timer fires. */
@@ -133,6 +205,10 @@ export class VirtMachine {
     let best = Infinity;
     for (const d of [this.clint.nextDeadline(0), this.cpu.stimecmpTicks(), this.rtc.nextDeadline()])
       if (d > now && d < best) best = d;
+    for (const t of this.virtio) {
+      const d = t.nextDeadline();
+      if (d < best) best = d > now ? d : now + 1;
+    }
     return best;
   }
 
@@ -150,20 +226,9 @@ export class VirtMachine {
   private updateDevices(): void {
     this.clint.update();
     this.rtc.update();
+    const now = this.now();
+    for (const t of this.virtio) t.update(now);
     this.cpu.updateSstc();
-  }
-
-  private feedConsole(): void {
-    if (!this.uart.rxListening()) return;
-    while (this.consoleIn.length) {
-      const head = this.consoleIn[0];
-      const n = this.uart.receive(head);
-      if (n === head.length) this.consoleIn.shift();
-      else {
-        if (n > 0) this.consoleIn[0] = head.subarray(n);
-        break;
-      }
-    }
   }
 
   /**
@@ -176,7 +241,6 @@ export class VirtMachine {
     let executed = 0;
     while (executed < budget) {
       if (this.exit) return { result: 'exit', executed };
-      this.feedConsole();
       this.updateDevices();
       let limit = Math.min(budget - executed, MAX_SLICE);
       const deadline = this.nextDeadline();
@@ -194,7 +258,6 @@ export class VirtMachine {
       if (this.exit) return { result: 'exit', executed };
       if (cpu.wfi && n === 0) {
         this.updateDevices();
-        this.feedConsole();
         if (cpu.wfi && !cpu.interruptPending()) return { result: 'idle', executed };
       }
     }

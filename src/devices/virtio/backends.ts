@@ -35,3 +35,16 @@ export interface FrameSink {
   /** An Ethernet frame (no FCS) the guest transmitted. Must not block; may drop. */
   send(frame: Uint8Array): void;
 }
+
+/**
+ * Where virtio-rng's bytes come from. In a recording this is the gate: it
+ * reads the host's cryptographic source and logs, or replays from the log.
+ */
+export interface EntropySource {
+  fill(dest: Uint8Array): void;
+}
+
+/** The guest-to-host half of a byte-stream console (virtio-console output). */
+export interface ByteSink {
+  write(bytes: Uint8Array): void;
+}

@@ -1,0 +1,177 @@
+/**
+ * virtio-blk (virtio 1.2 §5.2) on a BlockStore: read, write, flush and
+ * get-id. Requests are carried out when the driver notifies and returned
+ * after a fixed virtual delay, so timing never depends on the host disk.
+ * Data moves directly between the store and guest RAM, without copies.
+ */
+import { BlockIoError, type BlockStore } from './backends.js';
+import type { VirtioDeviceModel, VirtioHost } from './device-model.js';
+import { CompletionQueue } from './completions.js';
+import type { DescriptorChain } from './virtqueue.js';
+
+const F_SIZE_MAX = 1;
+const F_SEG_MAX = 2;
+const F_RO = 5;
+const F_BLK_SIZE = 6;
+const F_FLUSH = 9;
+
+const T_IN = 0;
+const T_OUT = 1;
+const T_FLUSH = 4;
+const T_GET_ID = 8;
+
+export const BLK_S_OK = 0;
+export const BLK_S_IOERR = 1;
+export const BLK_S_UNSUPP = 2;
+
+const QUEUE_SIZE = 256;
+const SEG_MAX = QUEUE_SIZE - 2;
+/** Largest segment we advertise; larger requests are refused, which bounds host work per request. */
+const SIZE_MAX = 1 << 20;
+const REQUEST_MAX = SEG_MAX * SIZE_MAX;
+/** Virtual time from notify to completion: 20 µs in 10 MHz ticks. */
+export const BLK_COMPLETION_TICKS = 200;
+
+export interface BlkStats {
+  reads: number;
+  writes: number;
+  flushes: number;
+  errors: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+export class VirtioBlk implements VirtioDeviceModel {
+  readonly deviceId = 2;
+  readonly name = 'virtio-blk';
+  readonly features: number[];
+  readonly queueSizes = [QUEUE_SIZE];
+  readonly config = new Uint8Array(60);
+  readonly stats: BlkStats = {
+    reads: 0,
+    writes: 0,
+    flushes: 0,
+    errors: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+  };
+  private host!: VirtioHost;
+  private readonly done = new CompletionQueue();
+  private readonly serial: Uint8Array;
+
+  constructor(
+    private readonly store: BlockStore,
+    serial = '',
+  ) {
+    this.features = [F_SIZE_MAX, F_SEG_MAX, F_BLK_SIZE, F_FLUSH];
+    if (store.readOnly) this.features.push(F_RO);
+    const dv = new DataView(this.config.buffer);
+    const sectors = Math.floor(store.size / 512);
+    dv.setUint32(0, sectors % 0x100000000, true); // capacity (§5.2.4)
+    dv.setUint32(4, Math.floor(sectors / 0x100000000), true);
+    dv.setUint32(8, SIZE_MAX, true);
+    dv.setUint32(12, SEG_MAX, true);
+    dv.setUint32(20, 512, true); // blk_size
+    this.serial = new TextEncoder().encode(serial).subarray(0, 20);
+  }
+
+  attach(host: VirtioHost): void {
+    this.host = host;
+  }
+
+  reset(): void {
+    this.done.clear();
+  }
+
+  nextDeadline(): number {
+    return this.done.nextDeadline();
+  }
+
+  update(now: number): void {
+    this.done.complete(this.host, now);
+  }
+
+  notify(q: number): void {
+    const queue = this.host.queue(q);
+    const due = this.host.now() + BLK_COMPLETION_TICKS;
+    for (let chain = queue.pop(); chain; chain = queue.pop()) {
+      const written = this.execute(chain);
+      this.done.add(due, q, chain.head, written);
+    }
+  }
+
+  /** Carry out one request; returns the bytes written into the driver's buffers. */
+  private execute(chain: DescriptorChain): number {
+    // §5.2.6: a 16-byte header the device reads, the data, and a status byte it writes last.
+    if (chain.readableBytes < 16 || chain.writableBytes < 1) {
+      this.host.fail('virtio-blk: request without header or status byte');
+      return 0;
+    }
+    const hdr = chain.readAll(16);
+    const dv = new DataView(hdr.buffer);
+    const type = dv.getUint32(0, true);
+    const sector = dv.getUint32(8, true) + dv.getUint32(12, true) * 0x100000000;
+    const statusAt = chain.writableBytes - 1;
+    let status = BLK_S_OK;
+    let written = 1;
+    try {
+      if (chain.badBuffer) status = BLK_S_IOERR;
+      else if (type === T_IN) {
+        const len = chain.writableBytes - 1;
+        status = this.checkRange(sector, len);
+        if (status === BLK_S_OK) {
+          const views = chain.writableViews(0, len);
+          let off = sector * 512;
+          for (const v of views) {
+            this.store.read(off, v.view);
+            off += v.view.length;
+          }
+          chain.noteWritten(views);
+          written += len;
+          this.stats.reads++;
+          this.stats.bytesRead += len;
+        }
+      } else if (type === T_OUT) {
+        const len = chain.readableBytes - 16;
+        status = this.store.readOnly ? BLK_S_IOERR : this.checkRange(sector, len);
+        if (status === BLK_S_OK) {
+          let off = sector * 512;
+          let skip = 16;
+          for (let i = 0; i < chain.readAddr.length; i++) {
+            const l = chain.readLen[i];
+            if (skip >= l) {
+              skip -= l;
+              continue;
+            }
+            this.store.write(off, this.host.ram.view(chain.readAddr[i] + skip, l - skip));
+            off += l - skip;
+            skip = 0;
+          }
+          this.stats.writes++;
+          this.stats.bytesWritten += len;
+        }
+      } else if (type === T_FLUSH) {
+        this.store.flush();
+        this.stats.flushes++;
+      } else if (type === T_GET_ID) {
+        const n = Math.min(20, chain.writableBytes - 1);
+        const id = new Uint8Array(n);
+        id.set(this.serial.subarray(0, n));
+        written += chain.writeAt(0, id);
+      } else status = BLK_S_UNSUPP;
+    } catch (e) {
+      if (!(e instanceof BlockIoError)) throw e;
+      status = BLK_S_IOERR;
+    }
+    if (status !== BLK_S_OK) this.stats.errors++;
+    chain.writeAt(statusAt, Uint8Array.of(status));
+    return written;
+  }
+
+  /** Data length and sector range checks (§5.2.6.1): whole sectors, inside the disk, not huge. */
+  private checkRange(sector: number, len: number): number {
+    if (len % 512 !== 0 || len > REQUEST_MAX) return BLK_S_IOERR;
+    if (sector * 512 + len > this.store.size) return BLK_S_IOERR;
+    return BLK_S_OK;
+  }
+}

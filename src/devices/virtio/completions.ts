@@ -1,0 +1,54 @@
+/**
+ * Requests a device has finished but returns to the driver only at a fixed
+ * virtual time later (DESIGN rule 4: completion never depends on host I/O
+ * timing). Plain data, in due order, so a snapshot can save it.
+ */
+import type { VirtioHost } from './device-model.js';
+
+export class CompletionQueue {
+  private due: number[] = [];
+  private queue: number[] = [];
+  private head: number[] = [];
+  private written: number[] = [];
+
+  /** Return `head` on queue `q` with `written` bytes at tick `at` (not before earlier entries). */
+  add(at: number, q: number, head: number, written: number): void {
+    const n = this.due.length;
+    this.due.push(n && this.due[n - 1] > at ? this.due[n - 1] : at);
+    this.queue.push(q);
+    this.head.push(head);
+    this.written.push(written);
+  }
+
+  get length(): number {
+    return this.due.length;
+  }
+
+  nextDeadline(): number {
+    return this.due.length ? this.due[0] : Infinity;
+  }
+
+  /** Return everything due by `now`, interrupting once per queue touched. */
+  complete(host: VirtioHost, now: number): void {
+    let n = 0;
+    while (n < this.due.length && this.due[n] <= now) n++;
+    if (n === 0) return;
+    let touched = 0;
+    for (let i = 0; i < n; i++) {
+      host.queue(this.queue[i]).push(this.head[i], this.written[i]);
+      touched |= 1 << this.queue[i];
+    }
+    this.due.splice(0, n);
+    this.queue.splice(0, n);
+    this.head.splice(0, n);
+    this.written.splice(0, n);
+    for (let q = 0; touched; q++, touched >>>= 1) if (touched & 1) host.returned(q);
+  }
+
+  clear(): void {
+    this.due = [];
+    this.queue = [];
+    this.head = [];
+    this.written = [];
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Host input waiting for the guest to post receive buffers (network frames,
+ * console bytes). Input enters at an instruction boundary through the gate;
+ * it leaves only when the guest gives buffers — both deterministic — so a
+ * replay that injects at the same icounts sees the same deliveries. Bounded
+ * like a real device's FIFO: beyond the bound, input is dropped and counted.
+ */
+export class HostInputQueue {
+  private items: Uint8Array[] = [];
+  private bytes = 0;
+  dropped = 0;
+
+  constructor(
+    private readonly maxItems: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  push(item: Uint8Array): boolean {
+    if (this.items.length >= this.maxItems || this.bytes + item.length > this.maxBytes) {
+      this.dropped++;
+      return false;
+    }
+    this.items.push(item);
+    this.bytes += item.length;
+    return true;
+  }
+
+  peek(): Uint8Array | undefined {
+    return this.items[0];
+  }
+
+  shift(): Uint8Array | undefined {
+    const it = this.items.shift();
+    if (it) this.bytes -= it.length;
+    return it;
+  }
+
+  /** Replace the head with its unconsumed tail (byte streams). */
+  replaceHead(rest: Uint8Array): void {
+    this.bytes -= this.items[0].length - rest.length;
+    this.items[0] = rest;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.bytes = 0;
+  }
+}
