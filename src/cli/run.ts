@@ -6,6 +6,10 @@ import { StdioConsole } from '../host/stdio-console.js';
 import { RunLoop } from '../host/run-loop.js';
 import { findFirmware } from '../host/firmware.js';
 import { ensureDefaultGuest } from '../host/default-guest.js';
+import { randomFillSync } from 'node:crypto';
+import type { GuestExit } from '../machine/virt.js';
+import { Gate, type EventSink } from '../replay/gate.js';
+import { openDevices, parseDevices, type ParsedDevices } from './devices.js';
 
 export interface MachineOptions {
   bios?: string;
@@ -15,7 +19,13 @@ export interface MachineOptions {
   memory: string;
   insnsPerTick: string;
   quiet?: boolean;
+  drive?: string[];
+  net?: string[];
+  rng?: boolean;
+  hvc?: string;
 }
+
+const collect = (v: string, prev: string[]) => [...prev, v];
 
 export const DEFAULT_APPEND = 'console=ttyS0 earlycon=sbi';
 
@@ -36,6 +46,23 @@ export function addMachineOptions(cmd: Command): Command {
     .option('--append <cmdline>', 'kernel command line', undefined)
     .option('-m, --memory <size>', 'guest RAM (e.g. 256M, 1G; a plain number is MiB)', '256M')
     .option('--insns-per-tick <n>', 'guest instructions per 10 MHz timer tick', '10')
+    .option(
+      '--drive <spec>',
+      'virtio disk: file=IMG[,format=raw][,readonly=on][,snapshot=on][,overlay=FILE][,serial=S] (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--net <spec>',
+      'virtio NIC: user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... (passt) | socket,listen=PATH | socket,connect=PATH; [,mac=M] (repeatable)',
+      collect,
+      [],
+    )
+    .option('--rng', 'virtio-rng entropy device, fed from the host (/dev/hwrng in the guest)')
+    .option(
+      '--hvc <target>',
+      "virtio console hvc0: 'stdio' (the interactive console instead of ttyS0) or file=PATH (output only)",
+    )
     .option('-q, --quiet', 'no progress messages from vmrs itself');
 }
 
@@ -43,6 +70,7 @@ export function addMachineOptions(cmd: Command): Command {
 export async function machineConfig(
   opts: MachineOptions,
   log: (s: string) => void,
+  devices?: ParsedDevices,
 ): Promise<VirtConfig> {
   const memoryBytes = parseMemorySize(opts.memory);
   const ipt = Number(opts.insnsPerTick);
@@ -57,7 +85,11 @@ export async function machineConfig(
     kernelPath = guest.kernel;
     if (!initrdPath) initrdPath = guest.initrd;
   }
-  if (append === undefined) append = opts.kernel ? DEFAULT_APPEND : `${DEFAULT_APPEND} quiet`;
+  if (append === undefined) {
+    append = opts.kernel ? DEFAULT_APPEND : `${DEFAULT_APPEND} quiet`;
+    // The last console= is /dev/console, where the default guest's shell runs.
+    if (devices?.hvc?.kind === 'stdio') append += ' console=hvc0';
+  }
   let bios: Uint8Array | 'none';
   let biosName: string;
   if (opts.bios === 'none') {
@@ -81,36 +113,75 @@ export async function machineConfig(
   };
 }
 
-export async function runCommand(opts: MachineOptions): Promise<number> {
+export interface RunHooks {
+  /** Where gate events go (record mode). */
+  sink?: EventSink;
+  /** The machine is built and about to run. */
+  started?(vm: VirtMachine, gate: Gate): void;
+  /** The run ended (before devices are closed). */
+  ended?(vm: VirtMachine, exit: GuestExit): void;
+}
+
+export async function runCommand(opts: MachineOptions, hooks: RunHooks = {}): Promise<number> {
   const log = (s: string) => {
     if (!opts.quiet) process.stderr.write(`[vmrs] ${s}\n`);
   };
-  const config = await machineConfig(opts, log);
-  // The console is created first so that its callbacks can reach the machine made after it.
+  const parsed = parseDevices(opts);
+  const config = await machineConfig(opts, log, parsed);
+  const gate = new Gate((b) => randomFillSync(b), hooks.sink);
+  // The console and backends are created first so that their callbacks can reach the machine made after them.
   const ref: { loop?: RunLoop; vm?: VirtMachine } = {};
+  const hvcOnStdio = parsed.hvc?.kind === 'stdio';
   const console = new StdioConsole({
     onInput: (bytes) => {
-      ref.vm?.queueConsoleInput(bytes);
+      if (!ref.vm) return;
+      if (hvcOnStdio) gate.hvc(bytes);
+      else gate.console(bytes);
       ref.loop?.notifyInput();
     },
     onQuit: () => ref.loop?.stop({ kind: 'poweroff', status: 0 }),
   });
-  const vm = new VirtMachine(config, (b) => console.write(b));
-  const loop = new RunLoop(vm, { afterSlice: () => console.flush() });
-  ref.vm = vm;
-  ref.loop = loop;
-  const onSignal = () => loop.stop({ kind: 'poweroff', status: 130 });
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  console.start();
+  const devices = await openDevices(
+    parsed,
+    {
+      onFrame: (nic, frame) => {
+        if (!ref.vm) return;
+        gate.netFrame(nic, frame);
+        ref.loop?.notifyInput();
+      },
+      onLink: (nic, up) => {
+        if (!ref.vm) return;
+        gate.netLink(nic, up);
+        ref.loop?.notifyInput();
+      },
+      stdioSink: { write: (b) => console.writeBytes(b) },
+      log,
+    },
+    gate,
+  );
   try {
-    const exit = await loop.run();
-    console.flush();
-    if (exit.kind === 'fail') log(`guest reported failure (code ${exit.status})`);
-    return exit.status;
+    const vm = new VirtMachine({ ...config, virtio: devices.specs }, (b) => console.write(b));
+    gate.attach(vm);
+    const loop = new RunLoop(vm, gate, { afterSlice: () => console.flush() });
+    ref.vm = vm;
+    ref.loop = loop;
+    const onSignal = () => loop.stop({ kind: 'poweroff', status: 130 });
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    hooks.started?.(vm, gate);
+    console.start();
+    try {
+      const exit = await loop.run();
+      console.flush();
+      hooks.ended?.(vm, exit);
+      if (exit.kind === 'fail') log(`guest reported failure (code ${exit.status})`);
+      return exit.status;
+    } finally {
+      console.stop();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   } finally {
-    console.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    await devices.close();
   }
 }

@@ -4,6 +4,7 @@
  * sleeping, so guest time tracks host time (DESIGN rules 2 and 5).
  */
 import type { VirtMachine, GuestExit } from '../machine/virt.js';
+import type { Gate } from '../replay/gate.js';
 import { TIMEBASE_HZ } from '../machine/clock.js';
 
 /** Host milliseconds of guest execution between two turns of the event loop. */
@@ -24,6 +25,7 @@ export class RunLoop {
 
   constructor(
     private readonly vm: VirtMachine,
+    private readonly gate: Gate,
     private readonly hooks: RunLoopHooks = {},
   ) {}
 
@@ -78,7 +80,7 @@ export class RunLoop {
     const host = this.hostTicks();
     if (deadline <= host) {
       // The guest is behind the host: catch up at once.
-      vm.advanceTimeTo(deadline);
+      this.gate.idleJump(deadline);
       await new Promise<void>((r) => setImmediate(r));
       return;
     }
@@ -99,6 +101,6 @@ export class RunLoop {
       });
     }
     const after = this.hostTicks();
-    vm.advanceTimeTo(Math.min(deadline, Math.max(vm.now(), after)));
+    this.gate.idleJump(Math.min(deadline, Math.max(vm.now(), after)));
   }
 }

@@ -47,6 +47,10 @@ export class StdioConsole {
     this.outBuf[this.outLen++] = byte;
   }
 
+  writeBytes(bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.length; i++) this.write(bytes[i]);
+  }
+
   flush(): void {
     if (this.outLen === 0) return;
     this.output.write(this.outBuf.slice(0, this.outLen));

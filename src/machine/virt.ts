@@ -25,12 +25,7 @@ import { VirtioBlk } from '../devices/virtio/blk.js';
 import { VirtioNet } from '../devices/virtio/net.js';
 import { VirtioRng } from '../devices/virtio/rng.js';
 import { VirtioConsole } from '../devices/virtio/console.js';
-import type {
-  BlockStore,
-  ByteSink,
-  EntropySource,
-  FrameSink,
-} from '../devices/virtio/backends.js';
+import type { BlockStore, ByteSink, EntropySource, FrameSink } from '../devices/virtio/backends.js';
 import type { VirtioDeviceModel } from '../devices/virtio/device-model.js';
 
 export const RAM_BASE = 0x80000000;

@@ -1,0 +1,115 @@
+/**
+ * The virtio devices the command line asks for (--drive, --net, --rng,
+ * --hvc), opened with their host backends, in slot order.
+ */
+import { appendFileSync, openSync, closeSync } from 'node:fs';
+import type { VirtioSpec } from '../machine/virt.js';
+import type { ByteSink, EntropySource } from '../devices/virtio/backends.js';
+import { parseDriveOption, type DriveSpec } from '../host/drive-options.js';
+import { describeDrive, openDrive } from '../host/drive.js';
+import { parseNetOption, type NetSpec } from '../host/net-options.js';
+import { openNetBackend, type NetBackend } from '../host/net-backend.js';
+import { UsageError } from './options.js';
+
+export interface DeviceOptions {
+  drive?: string[];
+  net?: string[];
+  rng?: boolean;
+  hvc?: string;
+}
+
+export type HvcTarget = { kind: 'stdio' } | { kind: 'file'; path: string };
+
+export interface ParsedDevices {
+  drives: DriveSpec[];
+  nets: NetSpec[];
+  rng: boolean;
+  hvc: HvcTarget | undefined;
+}
+
+/** Parse without opening anything: bad specs fail before the guest is built. */
+export function parseDevices(opts: DeviceOptions): ParsedDevices {
+  const drives = (opts.drive ?? []).map(parseDriveOption);
+  const nets = (opts.net ?? []).map(parseNetOption);
+  let hvc: HvcTarget | undefined;
+  if (opts.hvc !== undefined) {
+    if (opts.hvc === 'stdio') hvc = { kind: 'stdio' };
+    else if (opts.hvc.startsWith('file=') && opts.hvc.length > 5)
+      hvc = { kind: 'file', path: opts.hvc.slice(5) };
+    else throw new UsageError(`--hvc: expected 'stdio' or 'file=PATH', not '${opts.hvc}'`);
+  }
+  const n = drives.length + nets.length + (opts.rng ? 1 : 0) + (hvc ? 1 : 0);
+  if (n > 8) throw new UsageError(`too many virtio devices (${n}); the virt board has 8 slots`);
+  return { drives, nets, rng: !!opts.rng, hvc };
+}
+
+export interface DeviceHooks {
+  /** A frame from the host for NIC `nic` (to pass through the gate). */
+  onFrame(nic: number, frame: Uint8Array): void;
+  onLink(nic: number, up: boolean): void;
+  /** hvc0 output when it is on stdio. */
+  stdioSink: ByteSink;
+  log(s: string): void;
+}
+
+export interface OpenDevices {
+  specs: VirtioSpec[];
+  nets: NetBackend[];
+  close(): Promise<void>;
+}
+
+/** Default MAC of NIC n: QEMU's 52:54:00:12:34:56, counting up. */
+function defaultMac(n: number): Uint8Array {
+  return Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56 + n);
+}
+
+export async function openDevices(
+  p: ParsedDevices,
+  hooks: DeviceHooks,
+  entropy: EntropySource,
+): Promise<OpenDevices> {
+  const specs: VirtioSpec[] = [];
+  const closers: (() => Promise<void> | void)[] = [];
+  const nets: NetBackend[] = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await c();
+  };
+  try {
+    for (const d of p.drives) {
+      const store = openDrive(d);
+      closers.push(() => store.close());
+      hooks.log(`disk vd${String.fromCharCode(97 + specs.length)}: ${describeDrive(d)}`);
+      specs.push({ kind: 'blk', store, serial: d.serial });
+    }
+    for (const [i, n] of p.nets.entries()) {
+      const backend = await openNetBackend(n, {
+        onFrame: (f) => hooks.onFrame(i, f),
+        onLink: (up) => hooks.onLink(i, up),
+        log: hooks.log,
+      });
+      closers.push(() => backend.close());
+      nets.push(backend);
+      specs.push({
+        kind: 'net',
+        sink: backend,
+        mac: n.mac ?? defaultMac(i),
+        linkUp: backend.linkUp,
+      });
+    }
+    if (p.rng) specs.push({ kind: 'rng', source: entropy });
+    if (p.hvc) {
+      let sink: ByteSink;
+      if (p.hvc.kind === 'stdio') sink = hooks.stdioSink;
+      else {
+        const path = p.hvc.path;
+        closeSync(openSync(path, 'w'));
+        sink = { write: (b) => appendFileSync(path, b) };
+      }
+      specs.push({ kind: 'console', sink });
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { specs, nets, close };
+}

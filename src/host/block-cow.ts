@@ -1,0 +1,301 @@
+/**
+ * Copy-on-write disks over a base image that is never written:
+ *
+ * - MemoryCowStore (`snapshot=on`): written clusters live in memory and
+ *   vanish at exit. Memory grows with what the guest writes.
+ * - OverlayStore (`overlay=F`): written clusters go to an overlay file, which
+ *   later runs (and recordings) reopen. Its format:
+ *
+ *     offset  size  field
+ *     0       8     magic "VMRSOVL1"
+ *     8       4     version (1), little-endian like every field
+ *     12      4     log2 of the cluster size (16: 64 KiB — big enough to keep
+ *                   the table small, small enough that a 512-byte write
+ *                   copies little)
+ *     16      8     virtual size in bytes (= the base's usable size)
+ *     24      8     base image size in bytes
+ *     32      32    SHA-256 of the base image: an overlay refuses a changed base
+ *     64      4     number of table entries (clusters of the virtual disk)
+ *     4096    4·n   cluster table: entry i = offset of cluster i's data in
+ *                   units of the cluster size, 0 = not written (read the base)
+ *     ...           data clusters, cluster-aligned, appended as written
+ *
+ *   A write puts the data first and the table entry after, so a crash
+ *   leaves at worst an unreferenced cluster, never a table entry that
+ *   points at garbage.
+ */
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync } from 'node:fs';
+import { BlockIoError, type BlockStore } from '../devices/virtio/backends.js';
+import { DriveError } from './drive-options.js';
+import { openImage, preadFull, pwriteFull } from './block-file.js';
+import { fileDigest } from './file-digest.js';
+
+const CLUSTER_BITS = 16;
+const CLUSTER = 1 << CLUSTER_BITS;
+const MAGIC = 'VMRSOVL1';
+const VERSION = 1;
+const TABLE_OFFSET = 4096;
+
+/** Where written clusters are kept. */
+abstract class CowStore implements BlockStore {
+  protected readonly baseFd: number;
+  readonly size: number;
+  private readonly scratch = new Uint8Array(CLUSTER);
+
+  constructor(
+    readonly basePath: string,
+    readonly readOnly: boolean,
+  ) {
+    const img = openImage(basePath, false);
+    this.baseFd = img.fd;
+    this.size = img.size;
+  }
+
+  /** Read written cluster `c` into dest at cluster offset `off`; false if not written. */
+  protected abstract readCluster(c: number, off: number, dest: Uint8Array): boolean;
+  /** Write into cluster `c` (already written before: `existing`) at cluster offset `off`. */
+  protected abstract writeCluster(c: number, off: number, src: Uint8Array): boolean;
+  /** Store a whole new cluster. */
+  protected abstract newCluster(c: number, data: Uint8Array): void;
+  abstract flush(): void;
+  protected abstract closeOverlay(): void;
+
+  read(offset: number, dest: Uint8Array): void {
+    try {
+      let pos = 0;
+      while (pos < dest.length) {
+        const at = offset + pos;
+        const c = Math.floor(at / CLUSTER);
+        const off = at - c * CLUSTER;
+        const n = Math.min(CLUSTER - off, dest.length - pos);
+        const part = dest.subarray(pos, pos + n);
+        if (!this.readCluster(c, off, part)) preadFull(this.baseFd, part, at);
+        pos += n;
+      }
+    } catch (e) {
+      if (e instanceof BlockIoError) throw e;
+      throw new BlockIoError(`read: ${(e as Error).message}`);
+    }
+  }
+
+  write(offset: number, src: Uint8Array): void {
+    if (this.readOnly) throw new BlockIoError('read-only disk');
+    try {
+      let pos = 0;
+      while (pos < src.length) {
+        const at = offset + pos;
+        const c = Math.floor(at / CLUSTER);
+        const off = at - c * CLUSTER;
+        const n = Math.min(CLUSTER - off, src.length - pos);
+        const part = src.subarray(pos, pos + n);
+        if (!this.writeCluster(c, off, part)) {
+          // First write to this cluster: start from the base's bytes.
+          const buf = this.scratch;
+          const len = Math.min(CLUSTER, this.size - c * CLUSTER);
+          buf.fill(0);
+          preadFull(this.baseFd, buf.subarray(0, len), c * CLUSTER);
+          buf.set(part, off);
+          this.newCluster(c, buf);
+        }
+        pos += n;
+      }
+    } catch (e) {
+      if (e instanceof BlockIoError) throw e;
+      throw new BlockIoError(`write: ${(e as Error).message}`);
+    }
+  }
+
+  close(): void {
+    this.closeOverlay();
+    closeSync(this.baseFd);
+  }
+}
+
+export class MemoryCowStore extends CowStore {
+  private readonly clusters = new Map<number, Uint8Array>();
+
+  protected readCluster(c: number, off: number, dest: Uint8Array): boolean {
+    const data = this.clusters.get(c);
+    if (!data) return false;
+    dest.set(data.subarray(off, off + dest.length));
+    return true;
+  }
+
+  protected writeCluster(c: number, off: number, src: Uint8Array): boolean {
+    const data = this.clusters.get(c);
+    if (!data) return false;
+    data.set(src, off);
+    return true;
+  }
+
+  protected newCluster(c: number, data: Uint8Array): void {
+    this.clusters.set(c, data.slice());
+  }
+
+  /** Bytes held in memory. */
+  get bytesUsed(): number {
+    return this.clusters.size * CLUSTER;
+  }
+
+  flush(): void {}
+
+  protected closeOverlay(): void {
+    this.clusters.clear();
+  }
+}
+
+export interface OverlayInfo {
+  version: number;
+  clusterSize: number;
+  virtualSize: number;
+  baseSize: number;
+  baseDigest: string;
+  allocatedClusters: number;
+}
+
+export class OverlayStore extends CowStore {
+  private readonly fd: number;
+  private readonly table: Uint32Array;
+  private nextCluster: number;
+
+  /**
+   * Open or create `overlayPath` over `basePath`. The base's digest is
+   * checked against the overlay's header unless `baseDigest` is given by a
+   * caller that has just computed it.
+   */
+  constructor(
+    basePath: string,
+    readonly overlayPath: string,
+    readOnly: boolean,
+    baseDigest?: string,
+  ) {
+    super(basePath, readOnly);
+    const digest = baseDigest ?? fileDigest(basePath);
+    const baseSize = fstatSync(this.baseFd).size;
+    const entries = Math.ceil(this.size / CLUSTER);
+    this.table = new Uint32Array(entries);
+    const tableBytes = entries * 4;
+    const dataStart = Math.ceil((TABLE_OFFSET + tableBytes) / CLUSTER) * CLUSTER;
+    if (!existsSync(overlayPath)) {
+      this.fd = openSync(overlayPath, 'w+');
+      const hdr = new Uint8Array(TABLE_OFFSET);
+      const dv = new DataView(hdr.buffer);
+      hdr.set(new TextEncoder().encode(MAGIC), 0);
+      dv.setUint32(8, VERSION, true);
+      dv.setUint32(12, CLUSTER_BITS, true);
+      dv.setBigUint64(16, BigInt(this.size), true);
+      dv.setBigUint64(24, BigInt(baseSize), true);
+      hdr.set(Buffer.from(digest, 'hex'), 32);
+      dv.setUint32(64, entries, true);
+      pwriteFull(this.fd, hdr, 0);
+      pwriteFull(this.fd, new Uint8Array(this.table.buffer), TABLE_OFFSET);
+      fsyncSync(this.fd);
+      this.nextCluster = dataStart / CLUSTER;
+      return;
+    }
+    try {
+      this.fd = openSync(overlayPath, readOnly ? 'r' : 'r+');
+    } catch (e) {
+      throw new DriveError(`cannot open overlay '${overlayPath}': ${(e as Error).message}`);
+    }
+    const info = readHeader(this.fd, overlayPath);
+    const bad = (why: string) => {
+      closeSync(this.fd);
+      return new DriveError(`overlay '${overlayPath}': ${why}`);
+    };
+    if (info.baseSize !== baseSize || info.baseDigest !== digest)
+      throw bad(
+        `its base image '${basePath}' has changed since the overlay was made (digest differs)`,
+      );
+    if (info.virtualSize !== this.size || info.entries !== entries)
+      throw bad('size does not match its base image');
+    const fileSize = fstatSync(this.fd).size;
+    if (fileSize < TABLE_OFFSET + tableBytes) throw bad('truncated cluster table');
+    preadFull(this.fd, new Uint8Array(this.table.buffer), TABLE_OFFSET);
+    let maxCluster = dataStart / CLUSTER - 1;
+    for (let i = 0; i < entries; i++) {
+      const e = this.table[i];
+      if (e === 0) continue;
+      if (e * CLUSTER < dataStart || (e + 1) * CLUSTER > fileSize)
+        throw bad(`cluster table entry ${i} points outside the file`);
+      if (e > maxCluster) maxCluster = e;
+    }
+    this.nextCluster = Math.max(maxCluster + 1, Math.ceil(fileSize / CLUSTER));
+  }
+
+  protected readCluster(c: number, off: number, dest: Uint8Array): boolean {
+    const e = this.table[c];
+    if (!e) return false;
+    preadFull(this.fd, dest, e * CLUSTER + off);
+    return true;
+  }
+
+  protected writeCluster(c: number, off: number, src: Uint8Array): boolean {
+    const e = this.table[c];
+    if (!e) return false;
+    pwriteFull(this.fd, src, e * CLUSTER + off);
+    return true;
+  }
+
+  protected newCluster(c: number, data: Uint8Array): void {
+    const e = this.nextCluster++;
+    pwriteFull(this.fd, data, e * CLUSTER);
+    this.table[c] = e;
+    pwriteFull(this.fd, new Uint8Array(this.table.buffer, c * 4, 4), TABLE_OFFSET + c * 4);
+  }
+
+  flush(): void {
+    try {
+      fsyncSync(this.fd);
+    } catch (e) {
+      throw new BlockIoError(`flush: ${(e as Error).message}`);
+    }
+  }
+
+  protected closeOverlay(): void {
+    closeSync(this.fd);
+  }
+}
+
+interface Header extends OverlayInfo {
+  entries: number;
+}
+
+function readHeader(fd: number, path: string): Header {
+  const hdr = new Uint8Array(TABLE_OFFSET);
+  preadFull(fd, hdr, 0);
+  const dv = new DataView(hdr.buffer);
+  if (new TextDecoder().decode(hdr.subarray(0, 8)) !== MAGIC)
+    throw new DriveError(`'${path}' is not a vmrs overlay (bad magic)`);
+  const version = dv.getUint32(8, true);
+  if (version !== VERSION)
+    throw new DriveError(`overlay '${path}': unsupported version ${version}`);
+  if (dv.getUint32(12, true) !== CLUSTER_BITS)
+    throw new DriveError(`overlay '${path}': unsupported cluster size`);
+  return {
+    version,
+    clusterSize: CLUSTER,
+    virtualSize: Number(dv.getBigUint64(16, true)),
+    baseSize: Number(dv.getBigUint64(24, true)),
+    baseDigest: Buffer.from(hdr.subarray(32, 64)).toString('hex'),
+    entries: dv.getUint32(64, true),
+    allocatedClusters: 0,
+  };
+}
+
+/** Header fields and how much of the disk the overlay holds. */
+export function overlayInfo(path: string): OverlayInfo {
+  const fd = openSync(path, 'r');
+  try {
+    const h = readHeader(fd, path);
+    const table = new Uint32Array(h.entries);
+    preadFull(fd, new Uint8Array(table.buffer), TABLE_OFFSET);
+    let n = 0;
+    for (const e of table) if (e) n++;
+    const { entries: _entries, ...info } = h;
+    void _entries;
+    return { ...info, allocatedClusters: n };
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,22 @@
+/** Open the BlockStore a `--drive` asks for. */
+import type { BlockStore } from '../devices/virtio/backends.js';
+import type { DriveSpec } from './drive-options.js';
+import { RawFileStore } from './block-file.js';
+import { MemoryCowStore, OverlayStore } from './block-cow.js';
+
+export function openDrive(spec: DriveSpec, baseDigest?: string): BlockStore {
+  if (spec.snapshot) return new MemoryCowStore(spec.file, spec.readOnly);
+  if (spec.overlay) return new OverlayStore(spec.file, spec.overlay, spec.readOnly, baseDigest);
+  return new RawFileStore(spec.file, spec.readOnly);
+}
+
+export function describeDrive(spec: DriveSpec): string {
+  const mode = spec.snapshot
+    ? 'snapshot: writes kept in memory'
+    : spec.overlay
+      ? `writes go to overlay ${spec.overlay}`
+      : spec.readOnly
+        ? 'read-only'
+        : 'read-write';
+  return `${spec.file} (${mode})`;
+}
