@@ -2,9 +2,12 @@
  * The virtio devices the command line asks for (--drive, --net, --rng,
  * --hvc), opened with their host backends, in slot order.
  */
-import { appendFileSync, openSync, closeSync } from 'node:fs';
+import { appendFileSync, openSync, closeSync, existsSync, statSync } from 'node:fs';
+import { DriveError } from '../host/drive-options.js';
+import { MemoryCowStore, OverlayStore } from '../host/block-cow.js';
+import { fileDigest } from '../host/file-digest.js';
 import type { VirtioSpec } from '../machine/virt.js';
-import type { ByteSink, EntropySource } from '../devices/virtio/backends.js';
+import type { BlockStore, ByteSink, EntropySource } from '../devices/virtio/backends.js';
 import { parseDriveOption, type DriveSpec } from '../host/drive-options.js';
 import { describeDrive, openDrive } from '../host/drive.js';
 import { parseNetOption, type NetSpec } from '../host/net-options.js';
@@ -52,9 +55,19 @@ export interface DeviceHooks {
   log(s: string): void;
 }
 
+/** A disk as a recording names it: its base image and that image's digest. */
+export interface DiskInfo {
+  path: string;
+  size: number;
+  sha256: string;
+  serial: string;
+  readOnly: boolean;
+}
+
 export interface OpenDevices {
   specs: VirtioSpec[];
   nets: NetBackend[];
+  disks: DiskInfo[];
   close(): Promise<void>;
 }
 
@@ -67,8 +80,10 @@ export async function openDevices(
   p: ParsedDevices,
   hooks: DeviceHooks,
   entropy: EntropySource,
+  mode: 'run' | 'record' = 'run',
 ): Promise<OpenDevices> {
   const specs: VirtioSpec[] = [];
+  const disks: DiskInfo[] = [];
   const closers: (() => Promise<void> | void)[] = [];
   const nets: NetBackend[] = [];
   const close = async () => {
@@ -76,9 +91,36 @@ export async function openDevices(
   };
   try {
     for (const d of p.drives) {
-      const store = openDrive(d);
+      const name = `vd${String.fromCharCode(97 + specs.length)}`;
+      let store: BlockStore;
+      if (mode === 'record') {
+        // A recording must be able to start again from the same disk: the base image
+        // is never written; writes go to memory, or to a new overlay the user names.
+        if (!existsSync(d.file)) throw new DriveError(`disk image '${d.file}' does not exist`);
+        const sha256 = fileDigest(d.file);
+        if (d.overlay) {
+          if (existsSync(d.overlay))
+            throw new UsageError(
+              `--drive overlay=${d.overlay}: when recording, the overlay must be a new file (the replay starts from the base image)`,
+            );
+          store = new OverlayStore(d.file, d.overlay, d.readOnly, sha256);
+        } else {
+          store = new MemoryCowStore(d.file, d.readOnly);
+          if (!d.snapshot && !d.readOnly)
+            hooks.log(
+              `${name}: writes are kept in memory while recording (add overlay=FILE to keep them)`,
+            );
+        }
+        disks.push({
+          path: d.file,
+          size: statSync(d.file).size,
+          sha256,
+          serial: d.serial,
+          readOnly: d.readOnly,
+        });
+      } else store = openDrive(d);
       closers.push(() => store.close());
-      hooks.log(`disk vd${String.fromCharCode(97 + specs.length)}: ${describeDrive(d)}`);
+      hooks.log(`disk ${name}: ${describeDrive(d)}`);
       specs.push({ kind: 'blk', store, serial: d.serial });
     }
     for (const [i, n] of p.nets.entries()) {
@@ -111,5 +153,5 @@ export async function openDevices(
     await close();
     throw e;
   }
-  return { specs, nets, close };
+  return { specs, nets, disks, close };
 }

@@ -6,12 +6,16 @@
 import { Command, CommanderError } from 'commander';
 import { addMachineOptions, runCommand } from './run.js';
 import { guestBuildCommand } from './guest.js';
+import { recordCommand } from './record.js';
+import { replayCommand } from './replay.js';
+import { inspectCommand } from './inspect.js';
+import { VMRS_VERSION } from './version.js';
 
 const program = new Command();
 program
   .name('vmrs')
   .description('A RISC-V virtual machine with deterministic record and replay')
-  .version('0.1.0')
+  .version(VMRS_VERSION)
   .exitOverride()
   .showHelpAfterError();
 
@@ -24,6 +28,36 @@ addMachineOptions(
 ).action(async (opts) => {
   process.exitCode = await runCommand(opts);
 });
+
+addMachineOptions(
+  program
+    .command('record')
+    .description('run a guest as `vmrs run` does and record everything that enters it')
+    .requiredOption('-o, --output <file>', 'the recording to write')
+    .option('--embed', 'put the firmware, kernel, initrd and disk images inside the recording')
+    .option('--digest-interval <n>', 'instructions between state digests (0: none)', '10000000'),
+).action(async (opts) => {
+  process.exitCode = await recordCommand(opts);
+});
+
+program
+  .command('replay')
+  .description('re-execute a recording exactly, from its log alone')
+  .argument('<file>', 'a recording made by vmrs record')
+  .option('--no-verify', 'do not check state digests')
+  .option('-q, --quiet', 'no progress messages from vmrs itself')
+  .action(async (file: string, opts: { verify: boolean; quiet?: boolean }) => {
+    process.exitCode = await replayCommand(file, opts);
+  });
+
+program
+  .command('inspect')
+  .description('show what a recording holds')
+  .argument('<file>', 'a recording made by vmrs record')
+  .option('--json', 'machine-readable output')
+  .action((file: string, opts: { json?: boolean }) => {
+    process.exitCode = inspectCommand(file, opts);
+  });
 
 const guest = program.command('guest').description('the default guest image');
 guest

@@ -7,9 +7,9 @@ import { RunLoop } from '../host/run-loop.js';
 import { findFirmware } from '../host/firmware.js';
 import { ensureDefaultGuest } from '../host/default-guest.js';
 import { randomFillSync } from 'node:crypto';
-import type { GuestExit } from '../machine/virt.js';
-import { Gate, type EventSink } from '../replay/gate.js';
-import { openDevices, parseDevices, type ParsedDevices } from './devices.js';
+import { Gate } from '../replay/gate.js';
+import type { Recorder } from '../replay/recorder.js';
+import { openDevices, parseDevices, type DiskInfo, type ParsedDevices } from './devices.js';
 
 export interface MachineOptions {
   bios?: string;
@@ -113,22 +113,24 @@ export async function machineConfig(
   };
 }
 
-export interface RunHooks {
-  /** Where gate events go (record mode). */
-  sink?: EventSink;
-  /** The machine is built and about to run. */
-  started?(vm: VirtMachine, gate: Gate): void;
-  /** The run ended (before devices are closed). */
-  ended?(vm: VirtMachine, exit: GuestExit): void;
+/** What record mode adds to a run: a recorder, and disks that keep their base images unchanged. */
+export interface RecordMode {
+  /** Build the recorder once the machine's configuration and devices are known. */
+  makeRecorder(config: VirtConfig, devices: ParsedDevices, disks: DiskInfo[]): Recorder;
+  /** Called about once a second: cut a chunk so a killed recording loses little. */
+  flushEvery?: number;
 }
 
-export async function runCommand(opts: MachineOptions, hooks: RunHooks = {}): Promise<number> {
+export async function runCommand(opts: MachineOptions, record?: RecordMode): Promise<number> {
   const log = (s: string) => {
     if (!opts.quiet) process.stderr.write(`[vmrs] ${s}\n`);
   };
   const parsed = parseDevices(opts);
   const config = await machineConfig(opts, log, parsed);
-  const gate = new Gate((b) => randomFillSync(b), hooks.sink);
+  const sink: { recorder?: Recorder } = {};
+  const gate = new Gate((b) => randomFillSync(b), {
+    append: (ev) => sink.recorder?.append(ev),
+  });
   // The console and backends are created first so that their callbacks can reach the machine made after them.
   const ref: { loop?: RunLoop; vm?: VirtMachine } = {};
   const hvcOnStdio = parsed.hvc?.kind === 'stdio';
@@ -139,7 +141,7 @@ export async function runCommand(opts: MachineOptions, hooks: RunHooks = {}): Pr
       else gate.console(bytes);
       ref.loop?.notifyInput();
     },
-    onQuit: () => ref.loop?.stop({ kind: 'poweroff', status: 0 }),
+    onQuit: () => ref.loop?.stop({ kind: 'stopped', status: 0 }),
   });
   const devices = await openDevices(
     parsed,
@@ -158,22 +160,36 @@ export async function runCommand(opts: MachineOptions, hooks: RunHooks = {}): Pr
       log,
     },
     gate,
+    record ? 'record' : 'run',
   );
   try {
+    const recorder = record?.makeRecorder(config, parsed, devices.disks);
+    sink.recorder = recorder;
     const vm = new VirtMachine({ ...config, virtio: devices.specs }, (b) => console.write(b));
     gate.attach(vm);
-    const loop = new RunLoop(vm, gate, { afterSlice: () => console.flush() });
+    recorder?.attach(vm);
+    let lastFlush = performance.now();
+    const loop = new RunLoop(vm, gate, {
+      afterSlice: () => {
+        console.flush();
+        if (recorder && performance.now() - lastFlush > (record?.flushEvery ?? 1000)) {
+          recorder.flush();
+          lastFlush = performance.now();
+        }
+      },
+      nextStop: recorder ? () => recorder.nextDigestAt : undefined,
+      atStop: recorder ? () => recorder.digestNow() : undefined,
+    });
     ref.vm = vm;
     ref.loop = loop;
-    const onSignal = () => loop.stop({ kind: 'poweroff', status: 130 });
+    const onSignal = () => loop.stop({ kind: 'stopped', status: 130 });
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    hooks.started?.(vm, gate);
     console.start();
     try {
       const exit = await loop.run();
       console.flush();
-      hooks.ended?.(vm, exit);
+      recorder?.end(exit);
       if (exit.kind === 'fail') log(`guest reported failure (code ${exit.status})`);
       return exit.status;
     } finally {

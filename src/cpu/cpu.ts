@@ -181,6 +181,7 @@ export class Cpu {
   private excTvalLo = 0;
   private excTvalHi = 0;
 
+  private readonly dirtyPages: Uint8Array;
   private readonly ram8: Uint8Array;
   private readonly ram16: Uint16Array;
   private readonly ram32: Int32Array;
@@ -193,6 +194,7 @@ export class Cpu {
     readonly hartId = 0,
   ) {
     this.ram8 = bus.ram8;
+    this.dirtyPages = bus.dirtyPages;
     this.ram16 = bus.ram16;
     this.ram32 = bus.ram32;
     this.ramBase = bus.ramBase;
@@ -429,6 +431,7 @@ export class Cpu {
       if ((pteLo & need) !== need) {
         pteLo |= need;
         ram32[pi] = pteLo;
+        this.dirtyPages[pi >>> 10] = 1;
       }
       // Physical address: PPN with the low levels taken from the VA.
       const pageInSuper = level === 0 ? 0 : ((vLo >>> 12) | (vHi << 20)) & (lowPages - 1);
@@ -447,6 +450,38 @@ export class Cpu {
     this.tlbTagLo[access][idx] = vpn | (access === ACC_FETCH ? this.priv << 20 : this.dataTag);
     this.tlbTagHi[access][idx] = vHi;
     this.tlbOff[access][idx] = page - this.ramBase;
+    // Pages enter the write TLB before the fast path writes them: note them for state digests.
+    if (access === ACC_WRITE) this.dirtyPages[(page - this.ramBase) >>> 12] = 1;
+  }
+
+  /** Architectural state outside the register files, as words for state digests. */
+  digestWords(): Int32Array {
+    const w = new Int32Array(8192 + 16);
+    w.set(this.csrLo, 0);
+    w.set(this.csrHi, 4096);
+    const extra = [
+      this.mstatus,
+      this.mip,
+      this.mie,
+      this.medeleg,
+      this.mideleg,
+      this.mcounteren,
+      this.scounteren,
+      this.mcountinhibit,
+      this.wfi ? 1 : 0,
+      this.resAddr | 0,
+      this.cycleOffset | 0,
+      this.instretOffset | 0,
+      this.satpMode,
+      this.satpPpn | 0,
+    ];
+    w.set(extra, 8192);
+    return w;
+  }
+
+  /** Forget write translations, so the next write to each page marks it dirty again. */
+  flushWriteTlb(): void {
+    this.tlbTagLo[ACC_WRITE].fill(-1);
   }
 
   private fault(cause: number, vLo: number, vHi: number): void {
@@ -1729,6 +1764,7 @@ export class Cpu {
       if (this.resAddr === pa) {
         ram32[wi] = xl[rs2];
         if (size === 8) ram32[wi + 1] = xh[rs2];
+        this.dirtyPages[wi >>> 10] = 1;
         xl[rd] = 0;
       } else xl[rd] = 1;
       xh[rd] = 0;
@@ -1775,6 +1811,7 @@ export class Cpu {
     }
     ram32[wi] = nLo;
     if (size === 8) ram32[wi + 1] = nHi;
+    this.dirtyPages[wi >>> 10] = 1;
     if (this.resAddr === pa) this.resAddr = -1;
     xl[rd] = oLo;
     xh[rd] = oHi;

@@ -51,7 +51,6 @@ export function parseDriveOption(spec: string): DriveSpec {
   if (snapshot && overlay)
     throw new DriveError('--drive: snapshot=on and overlay= exclude each other');
   const serial = fields.get('serial') ?? basename(file).slice(0, 20);
-  // eslint-disable-next-line no-control-regex
   if (serial.length > 20 || /[^\x20-\x7e]/.test(serial))
     throw new DriveError('--drive: serial must be at most 20 printable ASCII characters');
   return {

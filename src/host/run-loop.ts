@@ -15,6 +15,9 @@ const FIRST_BUDGET = 200_000;
 export interface RunLoopHooks {
   /** Called after every slice (flush console output, etc.). */
   afterSlice?(): void;
+  /** An icount the loop must stop at exactly (state digests), and what to do there. */
+  nextStop?(): number;
+  atStop?(): void;
 }
 
 export class RunLoop {
@@ -55,8 +58,13 @@ export class RunLoop {
     let budget = FIRST_BUDGET;
     for (;;) {
       if (this.stopped) return this.stopped;
+      let slice = budget;
+      if (this.hooks.nextStop) {
+        if (vm.cpu.icount >= this.hooks.nextStop()) this.hooks.atStop?.();
+        slice = Math.max(1, Math.min(budget, this.hooks.nextStop() - vm.cpu.icount));
+      }
       const t0 = performance.now();
-      const { result, executed } = vm.runSlice(budget);
+      const { result, executed } = vm.runSlice(slice);
       const dt = performance.now() - t0;
       this.hooks.afterSlice?.();
       if (result === 'exit') return vm.exit!;

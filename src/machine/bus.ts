@@ -27,6 +27,13 @@ export class Bus {
   mmioWritten = false;
   /** Called after a device wrote guest RAM by DMA (code caches watch it). */
   onDmaWrite: ((paddr: number, len: number) => void) | undefined;
+  /**
+   * One byte per 4 KiB RAM page, set when the page may have been written
+   * since the flag was last cleared (state digests hash only those pages).
+   * The CPU sets it when a page enters its write TLB, so whoever clears
+   * flags must also flush the CPU's write TLB.
+   */
+  readonly dirtyPages: Uint8Array;
 
   constructor(
     readonly ramBase: number,
@@ -37,6 +44,18 @@ export class Bus {
     this.ram8 = new Uint8Array(this.ram);
     this.ram16 = new Uint16Array(this.ram);
     this.ram32 = new Int32Array(this.ram);
+    this.dirtyPages = new Uint8Array(ramSize / 4096).fill(1);
+  }
+
+  /** Flag the RAM pages of [paddr, paddr+len) as written. */
+  markDirty(paddr: number, len: number): void {
+    if (len <= 0) return;
+    const first = Math.max(0, Math.floor((paddr - this.ramBase) / 4096));
+    const last = Math.min(
+      this.dirtyPages.length - 1,
+      Math.floor((paddr + len - 1 - this.ramBase) / 4096),
+    );
+    for (let p = first; p <= last; p++) this.dirtyPages[p] = 1;
   }
 
   attach(base: number, size: number, dev: MmioDevice): void {
@@ -81,6 +100,7 @@ export class Bus {
     if (this.isRam(paddr, width)) {
       const off = paddr - this.ramBase;
       for (let i = 0; i < width; i++) this.ram8[off + i] = (value >>> (8 * i)) & 0xff;
+      this.dirtyPages[off >>> 12] = 1;
       return;
     }
     const r = this.find(paddr, width);
@@ -93,6 +113,7 @@ export class Bus {
   }
 
   noteDmaWrite(paddr: number, len: number): void {
+    this.markDirty(paddr, len);
     this.onDmaWrite?.(paddr, len);
   }
 
@@ -104,6 +125,7 @@ export class Bus {
           `(0x${this.ramBase.toString(16)}..0x${(this.ramBase + this.ramSize).toString(16)})`,
       );
     this.ram8.set(data, paddr - this.ramBase);
+    this.markDirty(paddr, data.length);
   }
 
   readBytes(paddr: number, len: number): Uint8Array {

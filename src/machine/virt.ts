@@ -69,7 +69,7 @@ export interface VirtConfig {
   virtio?: VirtioSpec[];
 }
 
-export type ExitKind = 'poweroff' | 'fail' | 'reset' | 'htif';
+export type ExitKind = 'poweroff' | 'fail' | 'reset' | 'htif' | 'stopped';
 
 export interface GuestExit {
   kind: ExitKind;
@@ -245,6 +245,9 @@ export class VirtMachine {
       }
       const n = cpu.run(limit);
       executed += n;
+      // Deadlines reached at the end of this slice take effect here, before the host can add
+      // input at this icount — the same order in a recording and in its replay.
+      this.updateDevices();
       if (this.bus.mmioWritten) this.bus.mmioWritten = false;
       if (this.htif) {
         const code = this.htif.poll();

@@ -76,3 +76,33 @@ test('an invalid memory size', () => {
     /invalid memory size/,
   );
 });
+
+test('a disk image that does not exist, and bad --drive / --net / --hvc specs', () => {
+  const k = join(dir, 'k2.bin');
+  writeFileSync(k, new Uint8Array(4096));
+  const base = ['run', '--bios', 'none', '--kernel', k];
+  assertOneLineError(
+    vmrs(...base, '--drive', join(dir, 'nodisk.img')),
+    /disk image .* does not exist/,
+  );
+  assertOneLineError(vmrs(...base, '--drive', 'file=x.img,fromat=raw'), /unknown key 'fromat'/);
+  assertOneLineError(vmrs(...base, '--drive', 'file=x.img,format=qcow2'), /format 'qcow2'/);
+  assertOneLineError(vmrs(...base, '--net', 'user,hostfwd=tcp::x-:80'), /bad hostfwd/);
+  assertOneLineError(vmrs(...base, '--net', 'socket'), /listen=PATH or connect=PATH/);
+  assertOneLineError(vmrs(...base, '--net', 'user,mac=01:00:00:00:00:01'), /multicast/);
+  assertOneLineError(vmrs(...base, '--hvc', 'tty'), /--hvc/);
+  const tiny = join(dir, 'tiny.img');
+  writeFileSync(tiny, new Uint8Array(100));
+  assertOneLineError(vmrs(...base, '--drive', tiny), /smaller than one 512-byte sector/);
+});
+
+test('--net user without passt installed says how to install it', () => {
+  const k = join(dir, 'k3.bin');
+  writeFileSync(k, new Uint8Array(4096));
+  const r = spawnSync(
+    process.execPath,
+    [VMRS_BIN, 'run', '--bios', 'none', '--kernel', k, '--net', 'user'],
+    { encoding: 'utf8', input: '', env: { ...process.env, PATH: join(dir, 'empty-path') } },
+  );
+  assertOneLineError(r, /passt is not installed; install it with: sudo apt-get install passt/);
+});

@@ -1,0 +1,85 @@
+/** `vmrs inspect FILE [--json]`: what a recording holds. */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { UsageError } from './options.js';
+import { RecordingFormatError, readRecording } from '../replay/log-format.js';
+import { END_KINDS, EVENT_NAMES, EventType } from '../replay/events.js';
+import { TIMEBASE_HZ } from '../machine/clock.js';
+
+export function inspectCommand(file: string, opts: { json?: boolean }): number {
+  if (!existsSync(file)) throw new UsageError(`recording '${file}' does not exist`);
+  let rec;
+  try {
+    rec = readRecording(new Uint8Array(readFileSync(file)));
+  } catch (e) {
+    if (e instanceof RecordingFormatError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
+  const h = rec.header;
+  const byType: Record<string, { count: number; bytes: number }> = {};
+  let idleTicks = 0;
+  let lastIcount = 0;
+  let end: { kind: string; status: number } | undefined;
+  for (const ev of rec.events) {
+    const name = EVENT_NAMES[ev.type] ?? `type-${ev.type}`;
+    const t = (byType[name] ??= { count: 0, bytes: 0 });
+    t.count++;
+    t.bytes += ev.data.length;
+    lastIcount = ev.icount;
+    if (ev.type === EventType.IdleJump)
+      idleTicks = ev.value - Math.floor(ev.icount / h.machine.insnsPerTick);
+    if (ev.type === EventType.End) end = { kind: END_KINDS[ev.arg] ?? 'stopped', status: ev.value };
+  }
+  const guestSeconds = (Math.floor(lastIcount / h.machine.insnsPerTick) + idleTicks) / TIMEBASE_HZ;
+  const info = {
+    file,
+    fileBytes: statSync(file).size,
+    formatVersion: h.formatVersion,
+    vmrsVersion: h.vmrsVersion,
+    created: new Date(h.createdUnixMs).toISOString(),
+    machine: h.machine,
+    rtcStart: new Date(h.machine.rtcStartUnixNs / 1e6).toISOString(),
+    images: { bios: h.bios, kernel: h.kernel, initrd: h.initrd ?? null },
+    devices: h.devices,
+    instructions: lastIcount,
+    guestSeconds,
+    digestInterval: h.digestInterval,
+    events: byType,
+    chunks: rec.chunks,
+    complete: end !== undefined && !rec.damage,
+    end: end ?? null,
+    damage: rec.damage ?? null,
+  };
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+    return 0;
+  }
+  const img = (what: string, r: typeof h.kernel | 'none' | undefined) =>
+    r === undefined
+      ? ''
+      : r === 'none'
+        ? `  ${what.padEnd(8)} none\n`
+        : `  ${what.padEnd(8)} ${r.path} (${r.size} bytes, sha256 ${r.sha256.slice(0, 16)}…${r.embedded ? ', embedded' : ''})\n`;
+  let s = `recording ${file} (${info.fileBytes} bytes, format ${h.formatVersion}, vmrs ${h.vmrsVersion}, made ${info.created})\n`;
+  s += `machine   ${h.machine.memoryBytes / 1048576} MiB RAM, ${h.machine.insnsPerTick} instructions per tick, console on ${h.machine.consoleOn}\n`;
+  s += `          append "${h.machine.append}"\n`;
+  s += `          RTC started at ${info.rtcStart}\n`;
+  s += 'images\n' + img('bios', h.bios) + img('kernel', h.kernel) + img('initrd', h.initrd);
+  for (const d of h.devices)
+    s +=
+      d.kind === 'blk'
+        ? `  disk     ${d.disk.path} (${d.disk.size} bytes, sha256 ${d.disk.sha256.slice(0, 16)}…${d.disk.readOnly ? ', read-only' : ''})\n`
+        : d.kind === 'net'
+          ? `  net      ${d.backend}, mac ${d.mac}\n`
+          : `  ${d.kind}\n`;
+  s += `guest     ${lastIcount} instructions, ${guestSeconds.toFixed(3)} s of guest time\n`;
+  s += `digests   every ${h.digestInterval} instructions\n`;
+  s += `events    (${rec.chunks} chunks)\n`;
+  for (const [name, t] of Object.entries(byType))
+    s += `  ${name.padEnd(10)} ${String(t.count).padStart(8)} events ${String(t.bytes).padStart(10)} bytes\n`;
+  s += end
+    ? `end       guest ${end.kind}, status ${end.status}\n`
+    : 'end       none: the recording was cut short\n';
+  if (rec.damage) s += `damage    ${rec.damage}\n`;
+  process.stdout.write(s);
+  return 0;
+}

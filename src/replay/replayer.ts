@@ -1,0 +1,175 @@
+/**
+ * The replayer: re-executes a recording from its log alone. It runs the
+ * machine to each logged event's icount and applies it there, hands
+ * entropy out through the ReplayGate, checks state digests, and stops —
+ * never hangs — at the first sign of divergence, saying where and what.
+ */
+import type { VirtMachine } from '../machine/virt.js';
+import { END_KINDS, EVENT_NAMES, EventType, isPull, type RecordedEvent } from './events.js';
+import type { ReplayGate } from './replay-gate.js';
+import { StateDigester, describeDigestDifference } from './state-digest.js';
+
+export interface Divergence {
+  icount: number;
+  pc: string;
+  reason: string;
+  details: string[];
+}
+
+export type ReplayStatus =
+  | { state: 'running' }
+  | { state: 'done'; exitKind: string; status: number; icount: number }
+  /** The log ended without an end marker (recorder killed, or damage): replayed up to here. */
+  | { state: 'truncated'; icount: number }
+  | { state: 'diverged'; divergence: Divergence };
+
+/** A test-only change to the machine at an icount, to prove divergences are caught. */
+export interface Perturbation {
+  icount: number;
+  apply(vm: VirtMachine): void;
+}
+
+export class Replayer {
+  private next = 0;
+  private readonly digester: StateDigester;
+  digestsChecked = 0;
+  status: ReplayStatus = { state: 'running' };
+
+  constructor(
+    private readonly vm: VirtMachine,
+    private readonly events: readonly RecordedEvent[],
+    private readonly gate: ReplayGate,
+    private readonly verify = true,
+    private perturb?: Perturbation,
+  ) {
+    this.digester = new StateDigester(vm);
+    this.skipPull();
+  }
+
+  private skipPull(): void {
+    while (this.next < this.events.length && isPull(this.events[this.next].type)) this.next++;
+  }
+
+  /** Index of the first pull event after `i`'s predecessors that is still unconsumed, if any precede `i`. */
+  private unconsumedPullBefore(i: number): RecordedEvent | undefined {
+    const c = this.gate.cursor;
+    return c < i && c < this.events.length ? this.events[c] : undefined;
+  }
+
+  private pc(): string {
+    const c = this.vm.cpu;
+    return (
+      '0x' +
+      (c.pcHi >>> 0).toString(16).padStart(8, '0') +
+      (c.pcLo >>> 0).toString(16).padStart(8, '0')
+    );
+  }
+
+  private diverge(reason: string, details: string[] = []): ReplayStatus {
+    this.status = {
+      state: 'diverged',
+      divergence: { icount: this.vm.cpu.icount, pc: this.pc(), reason, details },
+    };
+    return this.status;
+  }
+
+  /**
+   * Replay for at most about `budget` instructions (so a caller can let its
+   * output drain between steps); returns the status.
+   */
+  step(budget: number): ReplayStatus {
+    if (this.status.state !== 'running') return this.status;
+    const vm = this.vm;
+    const cpu = vm.cpu;
+    let spent = 0;
+    while (spent < budget) {
+      const ev = this.events[this.next];
+      if (!ev) return (this.status = { state: 'truncated', icount: cpu.icount });
+      let target = ev.icount;
+      const p = this.perturb;
+      if (p && p.icount < target) target = p.icount;
+      if (cpu.icount > target)
+        return this.diverge(
+          `the machine passed icount ${target} of a recorded ${EVENT_NAMES[ev.type]} event`,
+        );
+      while (cpu.icount < target) {
+        const r = vm.runSlice(Math.min(target - cpu.icount, budget - spent + 1));
+        spent += r.executed;
+        if (this.gate.divergence) return this.diverge(this.gate.divergence);
+        if (r.result === 'exit')
+          if (cpu.icount !== ev.icount || ev.type !== EventType.End)
+            return this.diverge(
+              `the guest exited (${vm.exit?.kind}) at icount ${cpu.icount}, but the recording goes on to icount ${ev.icount}`,
+            );
+          else break;
+        if (r.result === 'idle' && cpu.icount < target)
+          return this.diverge(
+            `the guest went idle at icount ${cpu.icount}; the recording's next event (${EVENT_NAMES[ev.type]}) is at icount ${ev.icount}`,
+          );
+        if (spent >= budget && cpu.icount < target) return this.status;
+      }
+      if (p && cpu.icount === p.icount) {
+        p.apply(vm);
+        this.perturb = undefined;
+        continue;
+      }
+      const missed = this.unconsumedPullBefore(this.next);
+      if (missed)
+        return this.diverge(
+          `the recording has ${EVENT_NAMES[missed.type]} requested at icount ${missed.icount}, which the replayed guest never asked for`,
+        );
+      this.next++;
+      this.skipPull();
+      switch (ev.type) {
+        case EventType.Console:
+          vm.queueConsoleInput(ev.data);
+          break;
+        case EventType.Hvc:
+          vm.queueHvcInput(ev.data);
+          break;
+        case EventType.NetFrame:
+          vm.queueNetFrame(ev.arg, ev.data);
+          break;
+        case EventType.NetLink:
+          vm.setNetLink(ev.arg, ev.value === 1);
+          break;
+        case EventType.IdleJump:
+          vm.advanceTimeTo(ev.value);
+          break;
+        case EventType.Digest:
+          if (this.verify) {
+            const now = this.digester.take();
+            this.digestsChecked++;
+            if (!equalBytes(now, ev.data))
+              return this.diverge(
+                `state digest mismatch at icount ${ev.icount}`,
+                describeDigestDifference(ev.data, now, vm.bus.ramBase),
+              );
+          }
+          break;
+        case EventType.End: {
+          const kind = END_KINDS[ev.arg] ?? 'stopped';
+          if (kind !== 'stopped' && (!vm.exit || vm.exit.kind !== kind))
+            return this.diverge(
+              `the recording ends with the guest's ${kind} at icount ${ev.icount}, but the replayed guest did not exit there`,
+            );
+          return (this.status = {
+            state: 'done',
+            exitKind: kind,
+            status: ev.value,
+            icount: cpu.icount,
+          });
+        }
+        default:
+          return this.diverge(`unknown event type ${ev.type as number} in the recording`);
+      }
+    }
+    return this.status;
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,168 @@
+/**
+ * The virtio devices under the default Linux guest, used as a person would:
+ * a disk written in one boot and read in the next (and left untouched by
+ * snapshot=on and overlays), entropy, the second console, networking through
+ * passt both ways, and two VMs on one wire.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { createServer as netServer, type AddressInfo } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GuestSession } from '../helpers/guest-session.js';
+import { fileDigest } from '../../src/host/file-digest.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-virtio-'));
+const PROMPT = /[#$] $/m;
+
+function mkExt2(name: string, mib = 16): string {
+  const path = join(dir, name);
+  execFileSync('dd', ['if=/dev/zero', `of=${path}`, 'bs=1M', `count=${mib}`], { stdio: 'ignore' });
+  execFileSync('mke2fs', ['-q', '-t', 'ext2', '-F', path], { stdio: 'ignore' });
+  return path;
+}
+
+async function boot(args: string[], body: (vm: GuestSession) => Promise<void>): Promise<void> {
+  const vm = new GuestSession(['run', '-q', ...args]);
+  try {
+    await vm.waitFor(PROMPT);
+    await body(vm);
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0, `exit status; stderr: ${vm.stderr}`);
+  } finally {
+    vm.kill();
+  }
+}
+
+async function freePort(): Promise<number> {
+  const s = netServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+test('disk: written in one boot, read in the next; snapshot=on and overlays leave the base as it was', async () => {
+  const img = mkExt2('disk.img');
+  await boot(['--drive', `file=${img}`], async (vm) => {
+    assert.match(await vm.shell('ls /mnt'), /lost\+found/);
+    await vm.shell('echo first-boot > /mnt/a.txt; sync');
+  });
+  const afterFirst = fileDigest(img);
+
+  await boot(
+    ['--drive', `file=${img},snapshot=on`, '--drive', `file=${img},readonly=on`],
+    async (vm) => {
+      assert.equal((await vm.shell('cat /mnt/a.txt')).trim(), 'first-boot');
+      await vm.shell('echo in-snapshot > /mnt/b.txt; sync');
+      assert.equal((await vm.shell('cat /mnt/b.txt')).trim(), 'in-snapshot');
+      // vdb is read-only: the kernel refuses writes to it.
+      assert.match(await vm.shell('cat /sys/block/vdb/ro'), /^1/m);
+      assert.match(
+        await vm.shell('dd if=/dev/zero of=/dev/vdb bs=512 count=1 2>&1; echo rc=$?'),
+        /rc=[1-9]/,
+      );
+    },
+  );
+  assert.equal(fileDigest(img), afterFirst, 'snapshot=on left the base image unchanged');
+
+  const ovl = join(dir, 'disk.ovl');
+  await boot(['--drive', `file=${img},overlay=${ovl}`], async (vm) => {
+    assert.match(await vm.shell('ls /mnt'), /a\.txt/);
+    assert.doesNotMatch(await vm.shell('ls /mnt'), /b\.txt/);
+    await vm.shell(
+      'dd if=/dev/urandom of=/mnt/big bs=1k count=300 2>/dev/null; md5sum /mnt/big > /mnt/big.md5; echo in-overlay > /mnt/c.txt; sync',
+    );
+  });
+  assert.equal(fileDigest(img), afterFirst, 'the overlay left the base image unchanged');
+  assert.ok(existsSync(ovl));
+
+  await boot(['--drive', `file=${img},overlay=${ovl}`], async (vm) => {
+    assert.equal((await vm.shell('cat /mnt/c.txt')).trim(), 'in-overlay');
+    assert.match(await vm.shell('md5sum -c /mnt/big.md5'), /OK/);
+  });
+});
+
+test('entropy from /dev/hwrng and the virtio console as a second console', async () => {
+  const hvcOut = join(dir, 'hvc.txt');
+  await boot(['--rng', '--hvc', `file=${hvcOut}`], async (vm) => {
+    assert.equal(
+      (await vm.shell('cat /sys/class/misc/hw_random/rng_current')).trim(),
+      'virtio_rng.0',
+    );
+    assert.equal((await vm.shell('head -c 64 /dev/hwrng | wc -c')).trim(), '64');
+    const hex = await vm.shell('head -c 32 /dev/hwrng | od -An -tx1 | tr -d " \\n"');
+    assert.match(hex.trim(), /^[0-9a-f]{64}$/);
+    assert.notEqual(hex.trim(), '0'.repeat(64));
+    await vm.shell('echo through-hvc0 > /dev/hvc0');
+  });
+  assert.match(readFileSync(hvcOut, 'utf8'), /through-hvc0/);
+});
+
+test('--hvc stdio puts the interactive console on hvc0', async () => {
+  await boot(['--hvc', 'stdio'], async (vm) => {
+    assert.match(await vm.shell('cat /proc/consoles'), /hvc0/);
+    assert.match(await vm.shell('tty'), /hvc0|console/);
+  });
+});
+
+test('network through passt: DHCP, a guest server reached by port forward, a host server reached by the guest', async (t) => {
+  if (
+    !existsSync('/usr/bin/passt') &&
+    !process.env.PATH?.split(':').some((d) => existsSync(join(d, 'passt')))
+  ) {
+    t.skip('passt is not installed');
+    return;
+  }
+  const hostPort = await freePort();
+  const page = 'hello from the host ' + Math.random().toString(36).slice(2);
+  const server = createServer((_, res) => res.end(page));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const serverPort = (server.address() as AddressInfo).port;
+  try {
+    await boot(['--net', `user,hostfwd=tcp::${hostPort}-:80`], async (vm) => {
+      assert.match(await vm.shell('ip -4 addr show eth0'), /inet \d+\.\d+\.\d+\.\d+/);
+      await vm.shell(
+        'mkdir -p /www && echo guest-page-$((6*7)) > /www/index.html && httpd -p 80 -h /www',
+      );
+      // passt forwards to the guest once it has seen a frame from it (DHCP did that).
+      const res = await fetch(`http://127.0.0.1:${hostPort}/`);
+      assert.equal((await res.text()).trim(), 'guest-page-42');
+      // The guest reaches the host's loopback through the gateway address (passt maps it).
+      const got = await vm.shell(
+        `wget -q -O - http://$(ip route | awk '/default/ {print $3}'):${serverPort}/`,
+      );
+      assert.equal(got.trim(), page);
+    });
+  } finally {
+    server.close();
+  }
+});
+
+test('two VMs on a socket wire ping each other', async () => {
+  const wire = join(dir, 'wire.sock');
+  const a = new GuestSession(['run', '-q', '--net', `socket,listen=${wire},mac=52:54:00:00:00:0a`]);
+  const b = new GuestSession([
+    'run',
+    '-q',
+    '--net',
+    `socket,connect=${wire},mac=52:54:00:00:00:0b`,
+  ]);
+  try {
+    await Promise.all([a.waitFor(PROMPT), b.waitFor(PROMPT)]);
+    await a.shell('ip addr add 10.9.0.1/24 dev eth0; ip link set eth0 up');
+    await b.shell('ip addr add 10.9.0.2/24 dev eth0; ip link set eth0 up');
+    assert.match(await b.shell('ping -c 3 -W 5 10.9.0.1'), / 0% packet loss/);
+    assert.match(await a.shell('ping -c 2 -W 5 10.9.0.2'), / 0% packet loss/);
+    a.type('poweroff -f\n');
+    b.type('poweroff -f\n');
+    assert.equal(await a.exited, 0);
+    assert.equal(await b.exited, 0);
+  } finally {
+    a.kill();
+    b.kill();
+  }
+});
