@@ -6,13 +6,17 @@
  * on the same images.
  *
  * Idle time (WFI) is skipped at once here so the figures measure execution.
- *   npm run bench [-- --only boot|workload]
+ * Then device throughput (bench/devices.ts) and record/replay figures
+ * (bench/record-replay.ts).
+ *   npm run bench [-- --only cpu|qemu|devices|record]
  */
 import { spawn } from 'node:child_process';
 import { VirtMachine } from '../src/machine/virt.js';
 import { machineConfig } from '../src/cli/run.js';
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
+import { benchDevices } from './devices.js';
+import { benchRecordReplay } from './record-replay.js';
 
 const WORKLOAD = 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum; echo WORKLOAD-$((40+2))';
 const WORKLOAD_DONE = 'WORKLOAD-42';
@@ -103,5 +107,7 @@ async function benchQemu(): Promise<void> {
 const only = process.argv.includes('--only')
   ? process.argv[process.argv.indexOf('--only') + 1]
   : '';
-if (!only || only === 'boot' || only === 'workload') await benchVmrs();
+if (!only || only === 'cpu' || only === 'boot' || only === 'workload') await benchVmrs();
 if (!only || only === 'qemu') await benchQemu();
+if (!only || only === 'devices') await benchDevices();
+if (!only || only === 'record') await benchRecordReplay();

@@ -182,6 +182,12 @@ export class Cpu {
   private excTvalHi = 0;
 
   private readonly dirtyPages: Uint8Array;
+  /**
+   * RAM offset of a page whose stores end the current run() right after
+   * them, as MMIO writes do (-1: none). HTIF's tohost lives in RAM; watching
+   * it makes a bare program's exit land at an exact icount.
+   */
+  watchPage = -1;
   private readonly ram8: Uint8Array;
   private readonly ram16: Uint16Array;
   private readonly ram32: Int32Array;
@@ -445,6 +451,8 @@ export class Cpu {
   private tlbInsert(access: number, vLo: number, vHi: number, paddr: number): void {
     const page = paddr - (paddr % 4096);
     if (page < this.ramBase || page + 4096 > this.ramBase + this.ramSize) return;
+    // Stores to the watched page take the slow path, which stops the slice after them.
+    if (access === ACC_WRITE && page - this.ramBase === this.watchPage) return;
     const vpn = vLo >>> 12;
     const idx = vpn & TLB_MASK;
     this.tlbTagLo[access][idx] = vpn | (access === ACC_FETCH ? this.priv << 20 : this.dataTag);
@@ -587,6 +595,10 @@ export class Cpu {
       const r8 = this.ram8;
       for (let i = 0; i < size; i++) r8[off + i] = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
       if (this.resAddr >= 0 && Math.abs(this.resAddr - pa) < 8) this.resAddr = -1;
+      if (off - (off & 0xfff) === this.watchPage) {
+        this.dirtyPages[off >>> 12] = 1;
+        this.bus.mmioWritten = true;
+      }
       return;
     }
     if ((pa & (size - 1)) !== 0) {
@@ -1611,6 +1623,7 @@ export class Cpu {
             dTag = this.dataTag;
             continue;
           }
+          if (bus.mmioWritten) stop = true;
           break;
         }
         case 0x53:

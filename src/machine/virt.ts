@@ -147,6 +147,8 @@ export class VirtMachine {
       this.boot.tohost !== undefined
         ? new Htif(this.bus, this.boot.tohost, this.boot.fromhost, consoleOut)
         : undefined;
+    if (this.boot.tohost !== undefined && this.bus.isRam(this.boot.tohost, 8))
+      cpu.watchPage = (this.boot.tohost - this.bus.ramBase) & ~0xfff;
     cpu.reset(this.boot.resetPc, 0);
   }
 

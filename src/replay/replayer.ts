@@ -7,7 +7,12 @@
 import type { VirtMachine } from '../machine/virt.js';
 import { END_KINDS, EVENT_NAMES, EventType, isPull, type RecordedEvent } from './events.js';
 import type { ReplayGate } from './replay-gate.js';
-import { StateDigester, describeDigestDifference } from './state-digest.js';
+import {
+  RecordedBlocks,
+  StateDigester,
+  describeDigestDifference,
+  digestsMatch,
+} from './state-digest.js';
 
 export interface Divergence {
   icount: number;
@@ -32,6 +37,7 @@ export interface Perturbation {
 export class Replayer {
   private next = 0;
   private readonly digester: StateDigester;
+  private readonly recordedBlocks: RecordedBlocks;
   digestsChecked = 0;
   status: ReplayStatus = { state: 'running' };
 
@@ -43,6 +49,7 @@ export class Replayer {
     private perturb?: Perturbation,
   ) {
     this.digester = new StateDigester(vm);
+    this.recordedBlocks = new RecordedBlocks(this.digester.blockHash.length);
     this.skipPull();
   }
 
@@ -97,7 +104,7 @@ export class Replayer {
         spent += r.executed;
         if (this.gate.divergence) return this.diverge(this.gate.divergence);
         if (r.result === 'exit')
-          if (cpu.icount !== ev.icount || ev.type !== EventType.End)
+          if (cpu.icount !== ev.icount)
             return this.diverge(
               `the guest exited (${vm.exit?.kind}) at icount ${cpu.icount}, but the recording goes on to icount ${ev.icount}`,
             );
@@ -140,10 +147,17 @@ export class Replayer {
           if (this.verify) {
             const now = this.digester.take();
             this.digestsChecked++;
-            if (!equalBytes(now, ev.data))
+            this.recordedBlocks.apply(ev.data);
+            if (!digestsMatch(ev.data, now))
               return this.diverge(
                 `state digest mismatch at icount ${ev.icount}`,
-                describeDigestDifference(ev.data, now, vm.bus.ramBase),
+                describeDigestDifference(
+                  ev.data,
+                  now,
+                  vm.bus.ramBase,
+                  this.recordedBlocks.hash,
+                  this.digester.blockHash,
+                ),
               );
           }
           break;
@@ -166,10 +180,4 @@ export class Replayer {
     }
     return this.status;
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -9,6 +9,7 @@
  * the FP registers and CSRs, and one hash per 16 MiB region of RAM.
  */
 import type { VirtMachine } from '../machine/virt.js';
+import { CSR } from '../cpu/csr-numbers.js';
 
 const REGION_PAGES = 4096; // 16 MiB
 
@@ -23,6 +24,39 @@ function hashWords(words: Int32Array, from: number, to: number, seed: number): n
   return h;
 }
 
+/** CSRs named in a digest, so a mismatch says which one differs. */
+const NAMED_CSRS = [
+  'mstatus',
+  'mepc',
+  'mcause',
+  'mtval',
+  'mtvec',
+  'mie',
+  'mip',
+  'medeleg',
+  'mideleg',
+  'mscratch',
+  'sepc',
+  'scause',
+  'stval',
+  'stvec',
+  'sscratch',
+  'satp',
+  'stimecmp',
+] as const;
+
+const BLOCK_PAGES = 256; // 1 MiB
+const CORE_WORDS = 71; // pc, priv, region count, x0..x31, fp, csr and time hashes
+
+/**
+ * A digest, as Int32 words:
+ *   pcLo pcHi priv nRegions x0lo x0hi .. x31hi fpHash csrHash timeHash
+ *   region[nRegions] (16 MiB each) csr[NAMED_CSRS] (lo, hi)
+ *   nBlocks (index, hash)[nBlocks] — the 1 MiB blocks whose pages were written
+ *   since the previous digest, so a reader that follows the digests in order
+ *   knows every block's hash and can say which MiB of RAM differs.
+ * Two digests of the same machine state agree on everything before nBlocks.
+ */
 export interface DigestFields {
   pcLo: number;
   pcHi: number;
@@ -33,13 +67,22 @@ export interface DigestFields {
   csrHash: number;
   timeHash: number;
   regions: Int32Array;
+  /** NAMED_CSRS values as (lo, hi) pairs. */
+  csrs: Int32Array;
+  /** Bytes of the digest that must match (everything before the block list). */
+  coreBytes: number;
+  /** Changed blocks: index, hash pairs. */
+  blocks: Int32Array;
 }
 
 export class StateDigester {
   private readonly pageHash: Int32Array;
+  /** Hash of each 1 MiB block of RAM, as of the last digest. */
+  readonly blockHash: Int32Array;
 
   constructor(private readonly vm: VirtMachine) {
     this.pageHash = new Int32Array(vm.bus.dirtyPages.length);
+    this.blockHash = new Int32Array(Math.ceil(vm.bus.dirtyPages.length / BLOCK_PAGES));
   }
 
   /** Digest of the machine as it is now (call at an instruction boundary). */
@@ -48,10 +91,23 @@ export class StateDigester {
     const bus = vm.bus;
     const dirty = bus.dirtyPages;
     const ram32 = bus.ram32;
-    for (let p = 0; p < dirty.length; p++) {
-      if (!dirty[p]) continue;
-      this.pageHash[p] = hashWords(ram32, p * 1024, p * 1024 + 1024, 0x2545f491 ^ p);
-      dirty[p] = 0;
+    const changed: number[] = [];
+    for (let b = 0; b < this.blockHash.length; b++) {
+      const from = b * BLOCK_PAGES;
+      const to = Math.min(dirty.length, from + BLOCK_PAGES);
+      let any = false;
+      for (let p = from; p < to; p++) {
+        if (!dirty[p]) continue;
+        this.pageHash[p] = hashWords(ram32, p * 1024, p * 1024 + 1024, 0x2545f491 ^ p);
+        dirty[p] = 0;
+        any = true;
+      }
+      if (!any) continue;
+      const h = hashWords(this.pageHash, from, to, b);
+      if (h !== this.blockHash[b]) {
+        this.blockHash[b] = h;
+        changed.push(b, h);
+      }
     }
     vm.cpu.flushWriteTlb();
     const regions = new Int32Array(Math.ceil(dirty.length / REGION_PAGES));
@@ -64,7 +120,9 @@ export class StateDigester {
       );
     const cpu = vm.cpu;
     const st = cpu.digestWords();
-    const out = new Int32Array(4 + 64 + 3 + regions.length);
+    const csrAt = CORE_WORDS + regions.length;
+    const blocksAt = csrAt + 2 * NAMED_CSRS.length;
+    const out = new Int32Array(blocksAt + 1 + changed.length);
     out[0] = cpu.pcLo;
     out[1] = cpu.pcHi;
     out[2] = cpu.priv;
@@ -79,15 +137,26 @@ export class StateDigester {
       mix(vm.clock.idleTicks | 0, Math.floor(vm.clock.idleTicks / 2 ** 32)),
       vm.now() | 0,
     );
-    out.set(regions, 71);
+    out.set(regions, CORE_WORDS);
+    NAMED_CSRS.forEach((name, i) => {
+      const v = cpu.readCsr(CSR[name]);
+      out[csrAt + 2 * i] = v?.lo ?? 0;
+      out[csrAt + 2 * i + 1] = v?.hi ?? 0;
+    });
+    out[blocksAt] = changed.length / 2;
+    out.set(changed, blocksAt + 1);
     return new Uint8Array(out.buffer);
   }
 }
 
 export function decodeDigest(d: Uint8Array): DigestFields | undefined {
-  if (d.length < 71 * 4 || d.length % 4) return undefined;
+  if (d.length < CORE_WORDS * 4 || d.length % 4) return undefined;
   const w = new Int32Array(d.slice().buffer);
-  if (w[3] !== w.length - 71) return undefined;
+  const nRegions = w[3];
+  const csrAt = CORE_WORDS + nRegions;
+  const blocksAt = csrAt + 2 * NAMED_CSRS.length;
+  if (nRegions < 0 || blocksAt >= w.length || w.length !== blocksAt + 1 + 2 * w[blocksAt])
+    return undefined;
   return {
     pcLo: w[0],
     pcHi: w[1],
@@ -96,22 +165,55 @@ export function decodeDigest(d: Uint8Array): DigestFields | undefined {
     fpHash: w[68],
     csrHash: w[69],
     timeHash: w[70],
-    regions: w.slice(71),
+    regions: w.slice(CORE_WORDS, csrAt),
+    csrs: w.slice(csrAt, blocksAt),
+    coreBytes: blocksAt * 4,
+    blocks: w.slice(blocksAt + 1),
   };
+}
+
+/** The part of two digests that must be equal for the machines to be equal. */
+export function digestsMatch(recorded: Uint8Array, replayed: Uint8Array): boolean {
+  const a = decodeDigest(recorded);
+  const b = decodeDigest(replayed);
+  if (!a || !b || a.coreBytes !== b.coreBytes) return false;
+  for (let i = 0; i < a.coreBytes; i++) if (recorded[i] !== replayed[i]) return false;
+  return true;
+}
+
+/**
+ * The recording's view of RAM, block by block, kept up to date from the
+ * recorded digests in order (each lists the blocks that changed).
+ */
+export class RecordedBlocks {
+  readonly hash: Int32Array;
+  constructor(blocks: number) {
+    this.hash = new Int32Array(blocks);
+  }
+  apply(recorded: Uint8Array): void {
+    const d = decodeDigest(recorded);
+    if (!d) return;
+    for (let i = 0; i + 1 < d.blocks.length; i += 2)
+      if (d.blocks[i] >= 0 && d.blocks[i] < this.hash.length)
+        this.hash[d.blocks[i]] = d.blocks[i + 1];
+  }
 }
 
 const hex64 = (lo: number, hi: number) =>
   '0x' + (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
+const hex = (n: number) => '0x' + n.toString(16);
 
 /** What differs between a recorded and a replayed digest, in words a person can act on. */
 export function describeDigestDifference(
   recorded: Uint8Array,
   replayed: Uint8Array,
   ramBase: number,
+  recordedBlocks?: Int32Array,
+  replayedBlocks?: Int32Array,
 ): string[] {
   const a = decodeDigest(recorded);
   const b = decodeDigest(replayed);
-  if (!a || !b) return ['digest format differs'];
+  if (!a || !b || a.regions.length !== b.regions.length) return ['digest format differs'];
   const out: string[] = [];
   if (a.pcLo !== b.pcLo || a.pcHi !== b.pcHi)
     out.push(`pc: recorded ${hex64(a.pcLo, a.pcHi)}, replayed ${hex64(b.pcLo, b.pcHi)}`);
@@ -122,14 +224,40 @@ export function describeDigestDifference(
         `x${i}: recorded ${hex64(a.x[2 * i], a.x[2 * i + 1])}, replayed ${hex64(b.x[2 * i], b.x[2 * i + 1])}`,
       );
   if (a.fpHash !== b.fpHash) out.push('floating-point registers or fcsr differ');
-  if (a.csrHash !== b.csrHash) out.push('CSRs differ');
-  if (a.timeHash !== b.timeHash) out.push('virtual time differs');
-  for (let r = 0; r < Math.min(a.regions.length, b.regions.length); r++)
-    if (a.regions[r] !== b.regions[r]) {
-      const lo = ramBase + r * REGION_PAGES * 4096;
-      out.push(
-        `RAM differs in 0x${lo.toString(16)}..0x${(lo + REGION_PAGES * 4096 - 1).toString(16)}`,
-      );
+  let namedCsrDiffers = false;
+  NAMED_CSRS.forEach((name, i) => {
+    const [alo, ahi, blo, bhi] = [
+      a.csrs[2 * i],
+      a.csrs[2 * i + 1],
+      b.csrs[2 * i],
+      b.csrs[2 * i + 1],
+    ];
+    if (alo !== blo || ahi !== bhi) {
+      namedCsrDiffers = true;
+      out.push(`${name}: recorded ${hex64(alo, ahi)}, replayed ${hex64(blo, bhi)}`);
     }
+  });
+  if (a.csrHash !== b.csrHash && !namedCsrDiffers) out.push('other CSRs or hart state differ');
+  if (a.timeHash !== b.timeHash) out.push('virtual time differs');
+  const blockBytes = BLOCK_PAGES * 4096;
+  for (let r = 0; r < a.regions.length; r++) {
+    if (a.regions[r] === b.regions[r]) continue;
+    const lo = ramBase + r * REGION_PAGES * 4096;
+    const inRegion: string[] = [];
+    if (recordedBlocks && replayedBlocks) {
+      const first = (r * REGION_PAGES) / BLOCK_PAGES;
+      const last = Math.min(recordedBlocks.length, ((r + 1) * REGION_PAGES) / BLOCK_PAGES);
+      for (let k = first; k < last; k++)
+        if (recordedBlocks[k] !== replayedBlocks[k]) {
+          const blo = ramBase + k * blockBytes;
+          inRegion.push(`${hex(blo)}..${hex(blo + blockBytes - 1)}`);
+        }
+    }
+    out.push(
+      inRegion.length
+        ? `RAM differs in ${inRegion.length > 6 ? inRegion.slice(0, 6).join(', ') + ` and ${inRegion.length - 6} more MiB` : inRegion.join(', ')}`
+        : `RAM differs in ${hex(lo)}..${hex(lo + REGION_PAGES * 4096 - 1)}`,
+    );
+  }
   return out.length ? out : ['digests differ'];
 }

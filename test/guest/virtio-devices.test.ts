@@ -144,10 +144,19 @@ test('network through passt: DHCP, a guest server reached by port forward, a hos
 
 test('two VMs on a socket wire ping each other', async () => {
   const wire = join(dir, 'wire.sock');
-  const a = new GuestSession(['run', '-q', '--net', `socket,listen=${wire},mac=52:54:00:00:00:0a`]);
+  // vmrs.nodhcp: no DHCP server on this wire; addresses are set by hand below.
+  const noDhcp = ['--append', 'console=ttyS0 quiet vmrs.nodhcp'];
+  const a = new GuestSession([
+    'run',
+    '-q',
+    ...noDhcp,
+    '--net',
+    `socket,listen=${wire},mac=52:54:00:00:00:0a`,
+  ]);
   const b = new GuestSession([
     'run',
     '-q',
+    ...noDhcp,
     '--net',
     `socket,connect=${wire},mac=52:54:00:00:00:0b`,
   ]);

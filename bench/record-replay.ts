@@ -1,0 +1,209 @@
+/**
+ * Record/replay figures on the default guest, through the `vmrs` command:
+ *   - record overhead against `vmrs run` (boot + md5sum of 4 MiB + poweroff),
+ *   - replay speed against record on the same workload,
+ *   - log bytes per guest-second: a boot, an idle shell, a network transfer,
+ *   - idle replay speed against real time,
+ *   - QEMU's own record/replay (-icount rr=record) on the same boot, where installed.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { PROMPT, VMRS, fmt, runVmrs, type Step } from './cli-session.js';
+import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
+import { ensureDefaultGuest } from '../src/host/default-guest.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-bench-rr-'));
+const WORKLOAD = 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum; echo WORKLOAD-$((40+2))\n';
+
+const workloadSteps: Step[] = [
+  { waitFor: PROMPT, send: WORKLOAD, mark: 'boot' },
+  { waitFor: /WORKLOAD-42/ },
+  { waitFor: PROMPT, send: 'poweroff -f\n', mark: 'workload' },
+];
+
+interface Info {
+  fileBytes: number;
+  guestSeconds: number;
+  instructions: number;
+  events: Record<string, { count: number; bytes: number }>;
+}
+
+function inspect(file: string): Info {
+  const r = spawnSync(process.execPath, [VMRS, 'inspect', '--json', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`inspect failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Info;
+}
+
+async function replayWall(file: string): Promise<number> {
+  const r = await runVmrs(['replay', '-q', file]);
+  if (r.status !== 0) throw new Error(`replay of ${file} failed (${r.status}): ${r.stderr}`);
+  return r.wallSeconds;
+}
+
+async function best<T extends { wallSeconds: number }>(
+  times: number,
+  f: () => Promise<T>,
+): Promise<T> {
+  let b: T | undefined;
+  for (let i = 0; i < times; i++) {
+    const r = await f();
+    if (!b || r.wallSeconds < b.wallSeconds) b = r;
+  }
+  return b!;
+}
+
+async function overhead(): Promise<void> {
+  const run = await best(2, () => runVmrs(['run', '-q'], workloadSteps));
+  const file = join(dir, 'workload.vmrs');
+  const rec = await best(2, () => runVmrs(['record', '-q', '-o', file], workloadSteps));
+  const rep = await replayWall(file);
+  const info = inspect(file);
+  console.log(
+    `run     boot+workload: ${fmt(run.wallSeconds, 2)} s wall (${fmt(info.instructions / 1e6)} M instructions)`,
+  );
+  console.log(
+    `record  boot+workload: ${fmt(rec.wallSeconds, 2)} s wall, overhead ${fmt((rec.wallSeconds / run.wallSeconds - 1) * 100)} % (target <= 5 %)`,
+  );
+  console.log(
+    `replay  boot+workload: ${fmt(rep, 2)} s wall, ${fmt(rec.wallSeconds / rep, 2)}x the speed of record (target >= 1x)`,
+  );
+}
+
+async function logRates(): Promise<void> {
+  // A boot alone; then the same boot followed by an idle shell.
+  const bootFile = join(dir, 'boot.vmrs');
+  const boot = await runVmrs(
+    ['record', '-q', '-o', bootFile],
+    [{ waitFor: PROMPT, send: 'poweroff -f\n' }],
+  );
+  if (boot.status !== 0) throw new Error(`boot recording failed: ${boot.stderr}`);
+  const b = inspect(bootFile);
+  console.log(
+    `log     boot: ${b.fileBytes} bytes for ${fmt(b.guestSeconds, 2)} guest-s = ${fmt(b.fileBytes / b.guestSeconds, 0)} B/guest-s`,
+  );
+  const idleFile = join(dir, 'idle.vmrs');
+  const idleReal = 30;
+  await runVmrs(
+    ['record', '-q', '-o', idleFile],
+    [{ waitFor: PROMPT, send: 'poweroff -f\n', pauseMs: idleReal * 1000 }],
+  );
+  const i = inspect(idleFile);
+  const idleSecs = i.guestSeconds - b.guestSeconds;
+  console.log(
+    `log     idle shell: ${i.fileBytes - b.fileBytes} bytes for ${fmt(idleSecs, 1)} guest-s = ${fmt((i.fileBytes - b.fileBytes) / idleSecs, 0)} B/guest-s`,
+  );
+  const tBoot = await replayWall(bootFile);
+  const tIdle = await replayWall(idleFile);
+  console.log(
+    `replay  idle shell: ${fmt(idleSecs, 1)} guest-s replayed in ${fmt(tIdle - tBoot, 2)} s = ${fmt(idleSecs / Math.max(tIdle - tBoot, 0.01), 0)}x real time (target >= 50x)`,
+  );
+
+  // A network transfer: 10 MB from a host server to the guest.
+  if (!(process.env.PATH ?? '').split(':').some((d) => d && statSafe(join(d, 'passt')))) {
+    console.log('log     network transfer: passt not installed, skipped');
+    return;
+  }
+  const payload = randomBytes(10 << 20);
+  const server = createServer((_, res) => res.end(payload));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const netBoot = join(dir, 'net-boot.vmrs');
+    await runVmrs(
+      ['record', '-q', '--net', 'user', '-o', netBoot],
+      [{ waitFor: PROMPT, send: 'poweroff -f\n' }],
+    );
+    const netFile = join(dir, 'net.vmrs');
+    const r = await runVmrs(
+      ['record', '-q', '--net', 'user', '-o', netFile],
+      [
+        {
+          waitFor: PROMPT,
+          send: `wget -q -O - http://$(ip route | awk '/default/ {print $3}'):${port}/ | md5sum; echo NET-$((1+1))\n`,
+          mark: 'start',
+        },
+        { waitFor: /NET-2/, mark: 'done' },
+        { waitFor: PROMPT, send: 'poweroff -f\n' },
+      ],
+    );
+    const nb = inspect(netBoot);
+    const n = inspect(netFile);
+    const secs = n.guestSeconds - nb.guestSeconds;
+    console.log(
+      `log     network transfer (10 MiB in): ${n.fileBytes - nb.fileBytes} bytes for ${fmt(secs, 2)} guest-s = ${fmt((n.fileBytes - nb.fileBytes) / secs / 1e6, 2)} MB/guest-s ` +
+        `(${fmt((n.fileBytes - nb.fileBytes) / (10 << 20), 2)} log bytes per byte moved; ${fmt(10 / (r.marks.done - r.marks.start), 2)} MiB/s wall while recording)`,
+    );
+  } finally {
+    server.close();
+  }
+}
+
+function statSafe(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function qemuRecord(): Promise<void> {
+  if (!qemuAvailable()) {
+    console.log('qemu    (qemu-system-riscv64 not installed: rr comparison skipped)');
+    return;
+  }
+  const g = await ensureDefaultGuest({});
+  const rrfile = join(dir, 'qemu-boot.rr');
+  const args = [
+    ...qemuVirtArgs(g.kernel, g.initrd),
+    '-icount',
+    `shift=0,rr=record,rrfile=${rrfile}`,
+  ];
+  const t0 = performance.now();
+  await new Promise<void>((resolveQ, reject) => {
+    const child = spawn(QEMU_BINARY, args, { stdio: 'pipe' });
+    let text = '';
+    let sent = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`QEMU rr=record did not finish; output tail: ${text.slice(-500)}`));
+    }, 600_000);
+    child.stdout.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (!sent && /[#$] $/.test(text)) {
+        sent = true;
+        child.stdin.write('poweroff -f\n');
+      }
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolveQ();
+    });
+  });
+  const wall = (performance.now() - t0) / 1000;
+  console.log(
+    `qemu    boot under -icount shift=0,rr=record: log ${statSync(rrfile).size} bytes, ${fmt(wall, 2)} s wall`,
+  );
+  const r0 = performance.now();
+  const rep = spawnSync(
+    QEMU_BINARY,
+    [...qemuVirtArgs(g.kernel, g.initrd), '-icount', `shift=0,rr=replay,rrfile=${rrfile}`],
+    {
+      timeout: 600_000,
+      input: '',
+    },
+  );
+  console.log(
+    `qemu    rr=replay of that boot: ${rep.status === 0 ? 'exit 0' : `status ${rep.status}`}, ${fmt((performance.now() - r0) / 1000, 2)} s wall`,
+  );
+}
+
+export async function benchRecordReplay(): Promise<void> {
+  await overhead();
+  await logRates();
+  await qemuRecord();
+}

@@ -1,0 +1,294 @@
+/**
+ * Record and replay, end to end, the way a user runs them: `vmrs record`
+ * with a person (or a host program) interacting with the default guest at
+ * random moments, then `vmrs replay` of the file — several times — with
+ * its console output compared byte for byte and every state digest,
+ * including the final one, verified.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { createServer as netServer, type AddressInfo } from 'node:net';
+import { randomBytes, createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
+import { fileDigest } from '../../src/host/file-digest.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-rr-'));
+const PROMPT = /[#$] $/m;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const randomDelay = (maxMs: number) => sleep(Math.floor(Math.random() * maxMs));
+
+interface Recording {
+  file: string;
+  output: string;
+  status: number | null;
+}
+
+let n = 0;
+async function record(
+  args: string[],
+  body: (vm: GuestSession) => Promise<void>,
+  name = `rec${n++}`,
+): Promise<Recording> {
+  const file = join(dir, `${name}.vmrs`);
+  const vm = new GuestSession(['record', '-q', '-o', file, ...args]);
+  try {
+    await vm.waitFor(PROMPT);
+    await body(vm);
+    vm.type('poweroff -f\n');
+    const status = await vm.exited;
+    assert.equal(status, 0, `record exit status; stderr: ${vm.stderr}`);
+    return { file, output: vm.output, status };
+  } finally {
+    vm.kill();
+  }
+}
+
+interface ReplayResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function replay(file: string, extra: string[] = [], env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [VMRS_BIN, 'replay', file, ...extra], {
+    env,
+    encoding: 'latin1',
+    maxBuffer: 1 << 28,
+    timeout: 1_200_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr } as ReplayResult;
+}
+
+/** Replay `times` times: same console bytes, same exit status, all digests verified each time. */
+function assertReplays(rec: Recording, times = 2, env?: NodeJS.ProcessEnv): void {
+  for (let i = 0; i < times; i++) {
+    const r = replay(rec.file, [], env);
+    assert.equal(r.status, rec.status, `replay ${i + 1} exit status; stderr: ${r.stderr}`);
+    assert.match(r.stderr, /replay complete: \d+ instructions .* (\d+) state digests verified/);
+    const verified = Number(/(\d+) state digests verified/.exec(r.stderr)![1]);
+    assert.ok(verified >= 2, 'at least the first and the final digest were checked');
+    if (r.stdout !== rec.output) {
+      let at = 0;
+      while (r.stdout[at] === rec.output[at]) at++;
+      assert.fail(
+        `replay ${i + 1} output differs from the recording at byte ${at}:\n` +
+          `recorded: ${JSON.stringify(rec.output.slice(Math.max(0, at - 80), at + 80))}\n` +
+          `replayed: ${JSON.stringify(r.stdout.slice(Math.max(0, at - 80), at + 80))}`,
+      );
+    }
+  }
+}
+
+function hasPasst(): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, 'passt')));
+}
+
+async function freePort(): Promise<number> {
+  const s = netServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+test('a boot and an interactive session typed at random delays replay exactly, repeatedly', async () => {
+  for (let round = 0; round < 2; round++) {
+    const rec = await record(['--rng'], async (vm) => {
+      // Keystrokes one at a time, as a person types, with the guest busy or idle in between.
+      for (const line of ['echo typed-$((6*7))', 'uname -a', 'ls / | wc -l', 'cat /proc/uptime']) {
+        for (const ch of line + '\n') {
+          vm.type(ch);
+          await randomDelay(120);
+        }
+        await vm.waitFor(PROMPT);
+        await randomDelay(1500);
+      }
+      assert.match(vm.output, /typed-42/);
+      // Entropy from the device and from the kernel's pool, time and sleeping.
+      await vm.shell('head -c 48 /dev/hwrng | md5sum; head -c 48 /dev/urandom | md5sum');
+      const t = await vm.shell('date +%s; sleep 2; date +%s; cat /proc/uptime');
+      const [a, b] = t.trim().split('\n').map(Number);
+      assert.ok(b - a >= 2 && b - a <= 4, `sleep 2 took ${b - a} guest seconds`);
+      await randomDelay(2000);
+      await vm.shell('date');
+    });
+    assertReplays(rec, 2);
+  }
+});
+
+test('a guest HTTP server receiving requests from the host at random times, and a guest download, replay without the network', async (t) => {
+  if (!hasPasst()) {
+    t.skip('passt is not installed');
+    return;
+  }
+  const hostPort = await freePort();
+  const payload = randomBytes(3 << 20);
+  const md5 = createHash('md5').update(payload).digest('hex');
+  const server = createServer((_, res) => res.end(payload));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const serverPort = (server.address() as AddressInfo).port;
+  let rec: Recording;
+  try {
+    rec = await record(['--net', `user,hostfwd=tcp::${hostPort}-:80`], async (vm) => {
+      await vm.shell(
+        'mkdir -p /www && echo guest-page-$((6*7)) > /www/index.html && httpd -p 80 -h /www',
+      );
+      for (let i = 0; i < 4; i++) {
+        await randomDelay(1500);
+        const res = await fetch(`http://127.0.0.1:${hostPort}/`);
+        assert.equal((await res.text()).trim(), 'guest-page-42');
+      }
+      const got = await vm.shell(
+        `wget -q -O - http://$(ip route | awk '/default/ {print $3}'):${serverPort}/ | md5sum`,
+      );
+      assert.equal(got.trim().split(/\s+/)[0], md5);
+    });
+  } finally {
+    server.close();
+  }
+  // No passt on the PATH, the host server gone: replay needs neither.
+  assertReplays(rec, 2, { ...process.env, PATH: '/nonexistent' });
+  const inspect = execFileSync(process.execPath, [VMRS_BIN, 'inspect', rec.file, '--json'], {
+    encoding: 'utf8',
+  });
+  const info = JSON.parse(inspect) as { events: Record<string, { count: number }> };
+  assert.ok(info.events['net-frame'].count > 100, 'the download came in as logged frames');
+});
+
+test('a disk written during the recording: the base image is untouched, replay starts from it', async () => {
+  const img = join(dir, 'disk.img');
+  execFileSync('dd', ['if=/dev/zero', `of=${img}`, 'bs=1M', 'count=16'], { stdio: 'ignore' });
+  execFileSync('mke2fs', ['-q', '-t', 'ext2', '-F', img], { stdio: 'ignore' });
+  const before = fileDigest(img);
+  const rec = await record(['--drive', `file=${img}`], async (vm) => {
+    await vm.shell(
+      'dd if=/dev/urandom of=/mnt/data bs=1k count=200 2>/dev/null; md5sum /mnt/data; sync; ls -l /mnt',
+    );
+    await randomDelay(1000);
+    await vm.shell('md5sum /mnt/data; rm /mnt/data; sync');
+  });
+  assert.equal(fileDigest(img), before, 'recording left the base image as it was');
+  assertReplays(rec, 1);
+  assert.equal(fileDigest(img), before, 'replay left the base image as it was');
+
+  // An embedded recording carries the disk: it replays after the image is changed.
+  const emb = await record(['--embed', '--drive', `file=${img}`], async (vm) => {
+    await vm.shell('echo embedded > /mnt/e.txt; sync; cat /mnt/e.txt');
+  });
+  writeFileSync(img, Buffer.alloc(4096, 0xee), { flag: 'r+' });
+  assertReplays(emb, 1);
+  // The by-path recording now refuses the changed image, clearly.
+  const r = replay(rec.file);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /disk image .* is not the one recorded/);
+  assert.equal(r.stdout, '');
+});
+
+test('a divergence forced during replay is reported with its icount and pc within one digest interval', async () => {
+  const interval = 2_000_000;
+  const rec = await record(['--digest-interval', String(interval)], async (vm) => {
+    await vm.shell('echo hello');
+  });
+  const total = Number(
+    /guest\s+(\d+) instructions/.exec(
+      execFileSync(process.execPath, [VMRS_BIN, 'inspect', rec.file], { encoding: 'utf8' }),
+    )?.[1] ?? NaN,
+  );
+  assert.ok(total > 10 * interval, `the session ran ${total} instructions`);
+  // Changes that stay: the stack pointer (saved and restored, never recomputed), and bytes of
+  // the kernel's text (written once at boot). A change the guest overwrites at once is no divergence.
+  for (const spec of ['x2', 'ram:0x80200000', 'ram:0x80400000']) {
+    const at = Math.floor(total * (0.3 + Math.random() * 0.5));
+    const r = replay(rec.file, [], { ...process.env, VMRS_TEST_PERTURB: `${spec}@${at}` });
+    assert.equal(r.status, 2, `perturb ${spec}@${at}: ${r.stderr}`);
+    const m = /replay diverged at icount (\d+), pc (0x[0-9a-f]{16}): (.*)/.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    const icount = Number(m[1]);
+    assert.ok(icount >= at && icount <= at + interval, `found at ${icount}, changed at ${at}`);
+    if (/digest mismatch/.test(m[3]))
+      assert.match(
+        r.stderr,
+        spec.startsWith('ram')
+          ? new RegExp(`RAM differs in 0x${spec.slice(6, 9)}00000\\.\\.0x${spec.slice(6, 9)}fffff`)
+          : /\n {2}(x\d+|pc): recorded 0x[0-9a-f]{16}, replayed 0x[0-9a-f]{16}\n/,
+      );
+    assert.ok(r.stdout.length <= rec.output.length);
+  }
+});
+
+test('a recorder killed mid-run replays up to its last whole chunk and says where it ends', async () => {
+  const file = join(dir, 'killed.vmrs');
+  const vm = new GuestSession(['record', '-q', '-o', file]);
+  try {
+    await vm.waitFor(PROMPT);
+    await vm.shell('echo before-the-kill');
+    await sleep(2500); // the recorder cuts a chunk every second
+  } finally {
+    vm.kill();
+  }
+  await vm.exited;
+  const r = replay(file);
+  assert.equal(r.status, 3, r.stderr);
+  assert.match(r.stderr, /ends at icount \d+ without an end marker/);
+  assert.ok(vm.output.startsWith(r.stdout), 'replayed output is a prefix of what was recorded');
+  assert.match(r.stdout, /before-the-kill/);
+});
+
+test('damaged recordings and wrong images: a clear error or a replay up to the damage, never a false success', async () => {
+  const kernelCopy = join(dir, 'Image');
+  const paths = execFileSync(process.execPath, [VMRS_BIN, 'guest', 'build'], { encoding: 'utf8' });
+  const guest = {
+    kernel: /^kernel\s+(.+)$/m.exec(paths)![1],
+    initrd: /^initrd\s+(.+)$/m.exec(paths)![1],
+  };
+  writeFileSync(kernelCopy, readFileSync(guest.kernel));
+  const rec = await record(
+    ['--kernel', kernelCopy, '--initrd', guest.initrd, '--append', 'console=ttyS0 quiet'],
+    async (vm) => {
+      await vm.shell('echo one; sleep 1; echo two');
+    },
+  );
+  const data = readFileSync(rec.file);
+  const size = statSync(rec.file).size;
+
+  // Truncated to half: replays to the damage, exit 3.
+  const half = join(dir, 'half.vmrs');
+  writeFileSync(half, data.subarray(0, size >> 1));
+  let r = replay(half);
+  assert.equal(r.status, 3, r.stderr);
+  assert.match(r.stderr, /truncated|without an end marker/);
+  assert.ok(rec.output.startsWith(r.stdout));
+
+  // One flipped byte near the end: never a success.
+  const flipped = join(dir, 'flipped.vmrs');
+  const f = Buffer.from(data);
+  f[size - 10] ^= 0x55;
+  writeFileSync(flipped, f);
+  r = replay(flipped);
+  assert.equal(r.status, 3, r.stderr);
+  assert.match(r.stderr, /corrupt|checksum/);
+
+  // Not a recording at all; a missing one.
+  const junk = join(dir, 'junk.vmrs');
+  writeFileSync(junk, 'hello');
+  r = replay(junk);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /not a vmrs recording/);
+  r = replay(join(dir, 'nope.vmrs'));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /does not exist/);
+
+  // The kernel changed after recording: refused before anything runs.
+  const k = readFileSync(kernelCopy);
+  k[k.length - 1] ^= 1;
+  writeFileSync(kernelCopy, k);
+  r = replay(rec.file);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /kernel .* is not the one recorded/);
+  assert.equal(r.stdout, '');
+});
