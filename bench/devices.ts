@@ -73,7 +73,7 @@ async function download(): Promise<void> {
     );
     if (r.status !== 0) throw new Error(`net bench failed: ${r.stderr}`);
     console.log(
-      `net     10 MiB host -> guest over HTTP through passt: ${fmt(10 / (r.marks.e - r.marks.s), 2)} MB/s (host wall time)`,
+      `net     10 MiB host -> guest over HTTP through passt: ${fmt(10 / (r.marks.e - r.marks.s), 2)} MiB/s (host wall time)`,
     );
   } finally {
     server.close();

@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -151,54 +151,62 @@ function statSafe(p: string): boolean {
   }
 }
 
-async function qemuRecord(): Promise<void> {
+/** QEMU arguments for rr: the serial port on stdio without the monitor mux (rr=replay fails with -nographic). */
+function qemuRrArgs(kernel: string, initrd: string, mode: string, rrfile: string): string[] {
+  const args = qemuVirtArgs(kernel, initrd).filter((a) => a !== '-nographic');
+  return [
+    ...args,
+    '-display',
+    'none',
+    '-serial',
+    'stdio',
+    '-monitor',
+    'none',
+    '-icount',
+    `shift=0,rr=${mode},rrfile=${rrfile}`,
+  ];
+}
+
+export async function qemuRecord(): Promise<void> {
   if (!qemuAvailable()) {
     console.log('qemu    (qemu-system-riscv64 not installed: rr comparison skipped)');
     return;
   }
   const g = await ensureDefaultGuest({});
   const rrfile = join(dir, 'qemu-boot.rr');
-  const args = [
-    ...qemuVirtArgs(g.kernel, g.initrd),
-    '-icount',
-    `shift=0,rr=record,rrfile=${rrfile}`,
-  ];
+  // QEMU logs how many bytes each console write got through; a pipe read by this process
+  // would make that timing-dependent and the replay fail, so its output goes to a file.
+  const outFile = join(dir, 'qemu-record.out');
+  const outFd = openSync(outFile, 'w');
   const t0 = performance.now();
-  await new Promise<void>((resolveQ, reject) => {
-    const child = spawn(QEMU_BINARY, args, { stdio: 'pipe' });
-    let text = '';
-    let sent = false;
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`QEMU rr=record did not finish; output tail: ${text.slice(-500)}`));
-    }, 600_000);
-    child.stdout.on('data', (d: Buffer) => {
-      text += d.toString('latin1');
-      if (!sent && /[#$] $/.test(text)) {
-        sent = true;
-        child.stdin.write('poweroff -f\n');
-      }
-    });
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolveQ();
-    });
+  const child = spawn(QEMU_BINARY, qemuRrArgs(g.kernel, g.initrd, 'record', rrfile), {
+    stdio: ['pipe', outFd, 'pipe'],
   });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  let sent = false;
+  while (child.exitCode === null && performance.now() - t0 < 600_000) {
+    await new Promise((r) => setTimeout(r, 200));
+    if (!sent && /[#$] $/.test(readFileSync(outFile, 'latin1'))) {
+      sent = true;
+      child.stdin!.write('poweroff -f\n');
+    }
+  }
+  if (child.exitCode === null) child.kill('SIGKILL');
+  await exited;
+  closeSync(outFd);
+  const text = readFileSync(outFile, 'latin1');
   const wall = (performance.now() - t0) / 1000;
   console.log(
     `qemu    boot under -icount shift=0,rr=record: log ${statSync(rrfile).size} bytes, ${fmt(wall, 2)} s wall`,
   );
   const r0 = performance.now();
-  const rep = spawnSync(
-    QEMU_BINARY,
-    [...qemuVirtArgs(g.kernel, g.initrd), '-icount', `shift=0,rr=replay,rrfile=${rrfile}`],
-    {
-      timeout: 600_000,
-      input: '',
-    },
-  );
+  const rep = spawnSync(QEMU_BINARY, qemuRrArgs(g.kernel, g.initrd, 'replay', rrfile), {
+    timeout: 600_000,
+    input: '',
+    encoding: 'latin1',
+  });
   console.log(
-    `qemu    rr=replay of that boot: ${rep.status === 0 ? 'exit 0' : `status ${rep.status}`}, ${fmt((performance.now() - r0) / 1000, 2)} s wall`,
+    `qemu    rr=replay of that boot: ${rep.status === 0 && rep.stdout === text ? 'same output' : `status ${rep.status}, output ${rep.stdout === text ? 'same' : 'differs'}`}, ${fmt((performance.now() - r0) / 1000, 2)} s wall`,
   );
 }
 

@@ -8,7 +8,7 @@
  * Idle time (WFI) is skipped at once here so the figures measure execution.
  * Then device throughput (bench/devices.ts) and record/replay figures
  * (bench/record-replay.ts).
- *   npm run bench [-- --only cpu|qemu|devices|record]
+ *   npm run bench [-- --only cpu|qemu|devices|record|qemu-rr]
  */
 import { spawn } from 'node:child_process';
 import { VirtMachine } from '../src/machine/virt.js';
@@ -16,7 +16,7 @@ import { machineConfig } from '../src/cli/run.js';
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
 import { benchDevices } from './devices.js';
-import { benchRecordReplay } from './record-replay.js';
+import { benchRecordReplay, qemuRecord } from './record-replay.js';
 
 const WORKLOAD = 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum; echo WORKLOAD-$((40+2))';
 const WORKLOAD_DONE = 'WORKLOAD-42';
@@ -111,3 +111,4 @@ if (!only || only === 'cpu' || only === 'boot' || only === 'workload') await ben
 if (!only || only === 'qemu') await benchQemu();
 if (!only || only === 'devices') await benchDevices();
 if (!only || only === 'record') await benchRecordReplay();
+if (only === 'qemu-rr') await qemuRecord();

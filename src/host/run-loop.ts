@@ -11,6 +11,8 @@ import { TIMEBASE_HZ } from '../machine/clock.js';
 const SLICE_MS = 20;
 /** Instructions per slice before we learn the real speed. */
 const FIRST_BUDGET = 200_000;
+/** Longest sleep in one go while the guest idles (the loop looks at host input and stop requests in between). */
+const MAX_IDLE_WAIT_MS = 1000;
 
 export interface RunLoopHooks {
   /** Called after every slice (flush console output, etc.). */
@@ -81,7 +83,13 @@ export class RunLoop {
     }
   }
 
-  /** Guest waits for an interrupt: sleep until its next deadline or host input, then jump time. */
+  /**
+   * Guest waits for an interrupt: sleep until its next deadline or host
+   * input, then jump virtual time. Each jump is an event in a recording, so
+   * there is one per wait: when the host timer fires the deadline has come
+   * (host timers are ms-grained; virtual time may run ahead of the host by
+   * that much, and the next wait absorbs it), never a run of small steps.
+   */
   private async idle(): Promise<void> {
     const vm = this.vm;
     const deadline = vm.nextDeadline();
@@ -92,7 +100,8 @@ export class RunLoop {
       await new Promise<void>((r) => setImmediate(r));
       return;
     }
-    const waitMs = deadline === Infinity ? 1000 : ((deadline - host) * 1000) / TIMEBASE_HZ;
+    const waitMs = deadline === Infinity ? Infinity : ((deadline - host) * 1000) / TIMEBASE_HZ;
+    let byInput = false;
     if (waitMs >= 1) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(
@@ -100,15 +109,18 @@ export class RunLoop {
             this.wake = undefined;
             resolve();
           },
-          Math.min(waitMs, 1000),
+          Math.min(waitMs, MAX_IDLE_WAIT_MS),
         );
         this.wake = () => {
+          byInput = true;
           clearTimeout(timer);
           resolve();
         };
       });
     }
-    const after = this.hostTicks();
-    this.gate.idleJump(Math.min(deadline, Math.max(vm.now(), after)));
+    if (byInput || waitMs > MAX_IDLE_WAIT_MS)
+      // Input came, or a long wait is cut into pieces: time moves to now.
+      this.gate.idleJump(Math.min(deadline, Math.max(vm.now(), this.hostTicks())));
+    else this.gate.idleJump(deadline);
   }
 }
