@@ -65,9 +65,14 @@ function replay(file: string, extra: string[] = [], env: NodeJS.ProcessEnv = pro
 }
 
 /** Replay `times` times: same console bytes, same exit status, all digests verified each time. */
-function assertReplays(rec: Recording, times = 2, env?: NodeJS.ProcessEnv): void {
+function assertReplays(rec: Recording, times = 2, env: NodeJS.ProcessEnv = process.env): void {
   for (let i = 0; i < times; i++) {
-    const r = replay(rec.file, [], env);
+    // Nothing of the host may leak into the guest: the second replay runs in another time zone and locale.
+    const r = replay(
+      rec.file,
+      [],
+      i % 2 ? { ...env, TZ: 'Pacific/Chatham', LANG: 'tr_TR.UTF-8', LC_ALL: 'tr_TR.UTF-8' } : env,
+    );
     assert.equal(r.status, rec.status, `replay ${i + 1} exit status; stderr: ${r.stderr}`);
     assert.match(r.stderr, /replay complete: \d+ instructions .* (\d+) state digests verified/);
     const verified = Number(/(\d+) state digests verified/.exec(r.stderr)![1]);
@@ -217,7 +222,6 @@ test('a divergence forced during replay is reported with its icount and pc withi
           ? new RegExp(`RAM differs in 0x${spec.slice(6, 9)}00000\\.\\.0x${spec.slice(6, 9)}fffff`)
           : /\n {2}(x\d+|pc): recorded 0x[0-9a-f]{16}, replayed 0x[0-9a-f]{16}\n/,
       );
-    assert.ok(r.stdout.length <= rec.output.length);
   }
 });
 
