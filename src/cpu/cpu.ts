@@ -93,8 +93,8 @@ function accessFaultCause(access: number): number {
       : EXC_LOAD_ACCESS;
 }
 
-/** CSRs whose writes can make an interrupt deliverable (the board re-checks between slices). */
-const SLICE_ENDING_CSR = new Uint8Array(4096);
+/** CSRs whose writes can make an interrupt deliverable or move the Sstc timer (run() re-checks after them). */
+const IRQ_AFFECTING_CSR = new Uint8Array(4096);
 for (const c of [
   CSR.mstatus,
   CSR.sstatus,
@@ -108,7 +108,7 @@ for (const c of [
   CSR.mcycle,
   CSR.minstret,
 ])
-  SLICE_ENDING_CSR[c] = 1;
+  IRQ_AFFECTING_CSR[c] = 1;
 
 export class Cpu {
   readonly xl = new Int32Array(32);
@@ -973,8 +973,9 @@ export class Cpu {
 
   /**
    * Execute at most `max` retired instructions; returns how many retired.
-   * Returns early on WFI, MMIO stores, and CSR writes or xRETs that may
-   * change which interrupts are deliverable.
+   * Returns early on WFI and MMIO stores (a device may have raised an
+   * interrupt); after CSR writes, xRETs and SFENCE.VMA that may change which
+   * interrupts are deliverable it checks for one in place.
    */
   run(maxInsns: number): number {
     // A small integer keeps the loop's comparison on the fast path (a double here deoptimizes it).
@@ -1003,6 +1004,7 @@ export class Cpu {
       pcHi = this.pcHi;
     let n = 0;
     let stop = false;
+    let irqCheck = false;
     let dTag = this.dataTag;
 
     while (n < max) {
@@ -1548,7 +1550,9 @@ export class Cpu {
               npLo = this.pcLo;
               npHi = this.pcHi;
             }
-            if (r !== 0) stop = true;
+            // WFI ends the slice; after xRET or SFENCE.VMA interrupts may have become deliverable.
+            if (this.wfi) stop = true;
+            else if (r !== 0) irqCheck = true;
             break;
           }
           // CSR instructions
@@ -1585,8 +1589,8 @@ export class Cpu {
               illegal = true;
               break;
             }
-            // End the slice when deliverable interrupts or time may have changed.
-            if (SLICE_ENDING_CSR[csr]) stop = true;
+            // Deliverable interrupts or the Sstc timer may have changed: look after this instruction.
+            if (IRQ_AFFECTING_CSR[csr]) irqCheck = true;
           }
           xl[rd] = oldLo;
           xh[rd] = oldHi;
@@ -1651,6 +1655,20 @@ export class Cpu {
       pcLo = npLo;
       pcHi = npHi;
       n++;
+      if (irqCheck) {
+        // Exactly what a new run() would do here, without leaving the loop: the same
+        // instruction boundary whatever the slicing, so replay stays exact.
+        irqCheck = false;
+        this.pcLo = pcLo;
+        this.pcHi = pcHi;
+        this.icount = base + n;
+        this.updateSstc();
+        if (this.takeInterrupt()) {
+          pcLo = this.pcLo;
+          pcHi = this.pcHi;
+        }
+        dTag = this.dataTag;
+      }
       if (stop) break;
     }
     this.pcLo = pcLo;

@@ -200,10 +200,15 @@ export class VirtMachine {
   nextDeadline(): number {
     const now = this.now();
     let best = Infinity;
-    for (const d of [this.clint.nextDeadline(0), this.cpu.stimecmpTicks(), this.rtc.nextDeadline()])
-      if (d > now && d < best) best = d;
-    for (const t of this.virtio) {
-      const d = t.nextDeadline();
+    const clint = this.clint.nextDeadline(0);
+    if (clint > now && clint < best) best = clint;
+    const sstc = this.cpu.stimecmpTicks();
+    if (sstc > now && sstc < best) best = sstc;
+    const rtc = this.rtc.nextDeadline();
+    if (rtc > now && rtc < best) best = rtc;
+    const virtio = this.virtio;
+    for (let i = 0; i < virtio.length; i++) {
+      const d = virtio[i].nextDeadline();
       if (d < best) best = d > now ? d : now + 1;
     }
     return best;
@@ -224,7 +229,8 @@ export class VirtMachine {
     this.clint.update();
     this.rtc.update();
     const now = this.now();
-    for (const t of this.virtio) t.update(now);
+    const virtio = this.virtio;
+    for (let i = 0; i < virtio.length; i++) virtio[i].update(now);
     this.cpu.updateSstc();
   }
 
