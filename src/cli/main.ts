@@ -46,7 +46,8 @@ program
   .argument('<file>', 'a recording made by vmrs record')
   .option('--no-verify', 'do not check state digests')
   .option('-q, --quiet', 'no progress messages from vmrs itself')
-  .action(async (file: string, opts: { verify: boolean; quiet?: boolean }) => {
+  .option('--to <icount>', 'stop at this instruction count and print the machine state')
+  .action(async (file: string, opts: { verify: boolean; quiet?: boolean; to?: string }) => {
     process.exitCode = await replayCommand(file, opts);
   });
 

@@ -62,6 +62,7 @@ import {
   MSTATUS_WRITABLE,
   SSTATUS_MASK,
 } from './csr-numbers.js';
+import { loadFields, saveFields, sub, type State } from '../snapshot/state.js';
 
 export const PRIV_U = 0;
 export const PRIV_S = 1;
@@ -109,6 +110,32 @@ for (const c of [
   CSR.minstret,
 ])
   IRQ_AFFECTING_CSR[c] = 1;
+
+const CPU_FIELDS = [
+  'xl',
+  'xh',
+  'pcLo',
+  'pcHi',
+  'priv',
+  'icount',
+  'wfi',
+  'mstatus',
+  'mip',
+  'mie',
+  'medeleg',
+  'mideleg',
+  'mcounteren',
+  'scounteren',
+  'mcountinhibit',
+  'csrLo',
+  'csrHi',
+  'cycleOffset',
+  'instretOffset',
+  'resAddr',
+  'satpMode',
+  'satpPpn',
+] as const;
+const FPU_FIELDS = ['fr', 'fflags', 'frm'] as const;
 
 export class Cpu {
   readonly xl = new Int32Array(32);
@@ -485,6 +512,22 @@ export class Cpu {
     ];
     w.set(extra, 8192);
     return w;
+  }
+
+  /** The hart's architectural state (TLBs and caches are not state: they are flushed on load). */
+  saveState(): State {
+    return {
+      ...saveFields(this, CPU_FIELDS),
+      fpu: saveFields(this.fpu, FPU_FIELDS),
+    };
+  }
+
+  loadState(s: State): void {
+    loadFields(this, s, CPU_FIELDS, 'cpu');
+    loadFields(this.fpu, sub(s, 'fpu', 'cpu'), FPU_FIELDS, 'cpu.fpu');
+    this.flushTlb();
+    this.updateTags();
+    this.exc = -1;
   }
 
   /** Forget write translations, so the next write to each page marks it dirty again. */

@@ -10,6 +10,7 @@ import {
   type MmioDevice,
   type TimeSource,
 } from './device.js';
+import { loadFields, saveFields, type State } from '../snapshot/state.js';
 
 const TWO32 = 4294967296;
 
@@ -27,6 +28,14 @@ export class Clint implements MmioDevice {
     this.msip = new Uint8Array(harts);
     this.cmpLo = new Uint32Array(harts).fill(0xffffffff);
     this.cmpHi = new Uint32Array(harts).fill(0xffffffff);
+  }
+
+  saveState(): State {
+    return saveFields(this, ['msip', 'cmpLo', 'cmpHi']);
+  }
+
+  loadState(s: State): void {
+    loadFields(this, s, ['msip', 'cmpLo', 'cmpHi'], 'clint');
   }
 
   /** mtimecmp of `hart` in ticks; +Infinity when out of reach of a double. */

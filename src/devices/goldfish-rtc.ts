@@ -5,6 +5,7 @@
  * deadline the board stops at (nextDeadline).
  */
 import type { IrqLine, MmioDevice, TimeSource } from './device.js';
+import { loadFields, saveFields, type State } from '../snapshot/state.js';
 
 const NS_PER_TICK = 100n;
 const MASK32 = 0xffffffffn;
@@ -26,6 +27,27 @@ export class GoldfishRtc implements MmioDevice {
     startUnixNs: number | bigint,
   ) {
     this.startNs = typeof startUnixNs === 'bigint' ? startUnixNs : BigInt(Math.floor(startUnixNs));
+  }
+
+  saveState(): State {
+    return saveFields(this, [
+      'offsetNs',
+      'latchedHigh',
+      'alarmHigh',
+      'alarmNs',
+      'irqEnabled',
+      'alarmFired',
+      'irqPending',
+    ]);
+  }
+
+  loadState(s: State): void {
+    loadFields(
+      this,
+      s,
+      ['offsetNs', 'latchedHigh', 'alarmHigh', 'alarmNs', 'irqEnabled', 'alarmFired', 'irqPending'],
+      'rtc',
+    );
   }
 
   private nowNs(): bigint {

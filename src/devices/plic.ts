@@ -11,6 +11,7 @@ import {
   type IrqLine,
   type MmioDevice,
 } from './device.js';
+import { loadFields, saveFields, type State } from '../snapshot/state.js';
 
 export class Plic implements MmioDevice {
   readonly name = 'plic';
@@ -37,6 +38,14 @@ export class Plic implements MmioDevice {
     this.contexts = 2 * harts;
     this.enable = new Uint32Array(this.contexts * this.words);
     this.threshold = new Uint32Array(this.contexts);
+  }
+
+  saveState(): State {
+    return saveFields(this, ['priority', 'level', 'pending', 'claimed', 'enable', 'threshold']);
+  }
+
+  loadState(s: State): void {
+    loadFields(this, s, ['priority', 'level', 'pending', 'claimed', 'enable', 'threshold'], 'plic');
   }
 
   irq(source: number): IrqLine {

@@ -8,6 +8,7 @@
  */
 import type { IrqLine, MmioDevice } from './device.js';
 import { HostInputQueue } from './virtio/host-input-queue.js';
+import { loadFields, saveFields, sub, type State } from '../snapshot/state.js';
 
 const IER_RDI = 1,
   IER_THRI = 2;
@@ -15,6 +16,20 @@ const LSR_DR = 0x01,
   LSR_THRE = 0x20,
   LSR_TEMT = 0x40;
 const FIFO_SIZE = 16;
+
+const UART_FIELDS = [
+  'ier',
+  'lcr',
+  'mcr',
+  'scr',
+  'dll',
+  'dlm',
+  'fcr',
+  'rx',
+  'rxHead',
+  'rxCount',
+  'thrIpending',
+];
 
 export class Uart16550 implements MmioDevice {
   readonly name = 'uart16550';
@@ -36,6 +51,15 @@ export class Uart16550 implements MmioDevice {
     private readonly irq: IrqLine,
     private readonly output: (byte: number) => void,
   ) {}
+
+  saveState(): State {
+    return { ...saveFields(this, UART_FIELDS), input: this.input.saveState() };
+  }
+
+  loadState(s: State): void {
+    loadFields(this, s, UART_FIELDS, 'uart');
+    this.input.loadState(sub(s, 'input', 'uart'));
+  }
 
   private get fifoEnabled(): boolean {
     return (this.fcr & 1) !== 0;

@@ -29,6 +29,8 @@ import { BlockIoError, type BlockStore } from '../devices/virtio/backends.js';
 import { DriveError } from './drive-options.js';
 import { openImage, preadFull, pwriteFull } from './block-file.js';
 import { fileDigest } from './file-digest.js';
+import type { State } from '../snapshot/state.js';
+import { loadClusters, saveClusters } from './cluster-state.js';
 
 const CLUSTER_BITS = 16;
 const CLUSTER = 1 << CLUSTER_BITS;
@@ -130,6 +132,15 @@ export class MemoryCowStore extends CowStore {
 
   protected newCluster(c: number, data: Uint8Array): void {
     this.clusters.set(c, data.slice());
+  }
+
+  /** The written clusters (copied: the store goes on changing). */
+  saveState(): State {
+    return saveClusters(this.clusters, CLUSTER);
+  }
+
+  loadState(s: State): void {
+    loadClusters(this.clusters, CLUSTER, s);
   }
 
   /** Bytes held in memory. */

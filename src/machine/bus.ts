@@ -47,6 +47,29 @@ export class Bus {
     this.dirtyPages = new Uint8Array(ramSize / 4096).fill(1);
   }
 
+  private readonly dirtyListeners: Uint8Array[] = [];
+
+  /** A bitmap (one byte per page) that collectDirty() will OR written pages into. */
+  addDirtyListener(): Uint8Array {
+    const map = new Uint8Array(this.dirtyPages.length).fill(1);
+    this.dirtyListeners.push(map);
+    return map;
+  }
+
+  /**
+   * Hand the pages written since the last call to every listener, and clear
+   * the flags. The caller must also flush the CPU's write TLB (see dirtyPages).
+   */
+  collectDirty(): void {
+    const d = this.dirtyPages;
+    const ls = this.dirtyListeners;
+    for (let p = 0; p < d.length; p++) {
+      if (!d[p]) continue;
+      for (let i = 0; i < ls.length; i++) ls[i][p] = 1;
+      d[p] = 0;
+    }
+  }
+
   /** Flag the RAM pages of [paddr, paddr+len) as written. */
   markDirty(paddr: number, len: number): void {
     if (len <= 0) return;

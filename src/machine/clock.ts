@@ -4,6 +4,8 @@
  *
  *   mtime = floor(icount / insnsPerTick) + idleTicks
  */
+import { SnapshotError, loadFields, type State } from '../snapshot/state.js';
+
 export const TIMEBASE_HZ = 10_000_000;
 
 export class VirtualClock {
@@ -13,6 +15,18 @@ export class VirtualClock {
   constructor(readonly insnsPerTick: number) {
     if (!(insnsPerTick >= 1) || !Number.isInteger(insnsPerTick))
       throw new Error('insnsPerTick must be a positive integer');
+  }
+
+  saveState(): State {
+    return { idleTicks: this.idleTicks, insnsPerTick: this.insnsPerTick };
+  }
+
+  loadState(s: State): void {
+    if (s.insnsPerTick !== this.insnsPerTick)
+      throw new SnapshotError(
+        `the snapshot's machine runs ${String(s.insnsPerTick)} instructions per tick, this one ${this.insnsPerTick}`,
+      );
+    loadFields(this, s, ['idleTicks'], 'clock');
   }
 
   ticksAt(icount: number): number {

@@ -27,6 +27,7 @@ import { VirtioRng } from '../devices/virtio/rng.js';
 import { VirtioConsole } from '../devices/virtio/console.js';
 import type { BlockStore, ByteSink, EntropySource, FrameSink } from '../devices/virtio/backends.js';
 import type { VirtioDeviceModel } from '../devices/virtio/device-model.js';
+import { SnapshotError, sub, type State } from '../snapshot/state.js';
 
 export const RAM_BASE = 0x80000000;
 export const BOOT_ROM_BASE = 0x1000;
@@ -216,6 +217,48 @@ export class VirtMachine {
 
   now(): number {
     return this.clock.ticksAt(this.cpu.icount);
+  }
+
+  /** Pass the pages written since the last call to the bus's dirty listeners (digests, checkpoints). */
+  collectDirty(): void {
+    this.bus.collectDirty();
+    // Pages re-enter the write TLB, and are flagged again, on their next write.
+    this.cpu.flushWriteTlb();
+  }
+
+  /** The whole machine's state except RAM (see src/snapshot/). */
+  saveState(): State {
+    return {
+      clock: this.clock.saveState(),
+      cpu: this.cpu.saveState(),
+      clint: this.clint.saveState(),
+      plic: this.plic.saveState(),
+      uart: this.uart.saveState(),
+      rtc: this.rtc.saveState(),
+      virtio: this.virtio.map((v) => v.saveState()),
+    };
+  }
+
+  /**
+   * Put a saved state back (RAM separately); the machine then runs on
+   * exactly as the saved one would. `ramFlagged`: whoever restored RAM
+   * flagged the pages it changed; otherwise every page counts as written.
+   */
+  loadState(s: State, ramFlagged = false): void {
+    const virtio = s.virtio;
+    if (!Array.isArray(virtio) || virtio.length !== this.virtio.length)
+      throw new SnapshotError('the snapshot has another set of virtio slots');
+    this.clock.loadState(sub(s, 'clock', 'machine'));
+    this.cpu.loadState(sub(s, 'cpu', 'machine'));
+    this.clint.loadState(sub(s, 'clint', 'machine'));
+    this.plic.loadState(sub(s, 'plic', 'machine'));
+    this.uart.loadState(sub(s, 'uart', 'machine'));
+    this.rtc.loadState(sub(s, 'rtc', 'machine'));
+    this.virtio.forEach((v, i) => v.loadState(virtio[i] as State));
+    this.exit = undefined;
+    this.bus.mmioWritten = false;
+    if (!ramFlagged) this.bus.dirtyPages.fill(1);
+    this.cpu.flushWriteTlb();
   }
 
   /** Idle jump: advance virtual time to `ticks` without executing (DESIGN rule 5). */

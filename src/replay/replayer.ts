@@ -7,6 +7,8 @@
 import type { VirtMachine } from '../machine/virt.js';
 import { END_KINDS, EVENT_NAMES, EventType, isPull, type RecordedEvent } from './events.js';
 import type { ReplayGate } from './replay-gate.js';
+import type { State } from '../snapshot/state.js';
+import { RamPages, pagesBytes, type PageRefs } from '../snapshot/ram-pages.js';
 import {
   RecordedBlocks,
   StateDigester,
@@ -23,10 +25,30 @@ export interface Divergence {
 
 export type ReplayStatus =
   | { state: 'running' }
+  /** Reached the icount asked for (runTo / seek); replay can go on from here. */
+  | { state: 'paused'; icount: number }
   | { state: 'done'; exitKind: string; status: number; icount: number }
   /** The log ended without an end marker (recorder killed, or damage): replayed up to here. */
   | { state: 'truncated'; icount: number }
   | { state: 'diverged'; divergence: Divergence };
+
+/** A moment of the replay kept to seek back to. */
+interface Checkpoint {
+  icount: number;
+  next: number;
+  gateCursor: number;
+  digestsChecked: number;
+  machine: State;
+  ram: PageRefs;
+  recordedBlocks: Int32Array;
+}
+
+export interface CheckpointOptions {
+  /** Instructions between checkpoints (doubled whenever the budget is reached). */
+  interval: number;
+  /** Bytes of page copies the checkpoints may hold. */
+  memoryBudget: number;
+}
 
 /** A test-only change to the machine at an icount, to prove divergences are caught. */
 export interface Perturbation {
@@ -40,6 +62,14 @@ export class Replayer {
   private readonly recordedBlocks: RecordedBlocks;
   digestsChecked = 0;
   status: ReplayStatus = { state: 'running' };
+  /** Stop here (runTo); Infinity: run to the end. */
+  private stopAt = Infinity;
+  private readonly checkpoints: Checkpoint[] = [];
+  private ram: RamPages | undefined;
+  private checkpointOpts: CheckpointOptions | undefined;
+  private nextCheckpointAt = Infinity;
+  /** Bytes of RAM copies the checkpoints hold (recounted when thinning). */
+  checkpointBytes = 0;
 
   constructor(
     private readonly vm: VirtMachine,
@@ -51,6 +81,99 @@ export class Replayer {
     this.digester = new StateDigester(vm);
     this.recordedBlocks = new RecordedBlocks(this.digester.blockHash.length);
     this.skipPull();
+  }
+
+  /** Keep checkpoints while replaying, so seek() can go back. Call before the first step. */
+  enableCheckpoints(opts: CheckpointOptions): void {
+    this.checkpointOpts = { ...opts };
+    this.ram = new RamPages(this.vm);
+    this.nextCheckpointAt = this.vm.cpu.icount;
+  }
+
+  get checkpointCount(): number {
+    return this.checkpoints.length;
+  }
+
+  private takeCheckpoint(): void {
+    const opts = this.checkpointOpts!;
+    const icount = this.vm.cpu.icount;
+    const last = this.checkpoints[this.checkpoints.length - 1];
+    if (!last || last.icount < icount) {
+      const { refs, copied } = this.ram!.capture();
+      this.checkpoints.push({
+        icount,
+        next: this.next,
+        gateCursor: this.gate.cursor,
+        digestsChecked: this.digestsChecked,
+        machine: this.vm.saveState(),
+        ram: refs,
+        recordedBlocks: this.recordedBlocks.hash.slice(),
+      });
+      this.checkpointBytes += copied * 4096;
+      if (this.checkpointBytes > opts.memoryBudget && this.checkpoints.length > 2) {
+        // Over budget: keep every other checkpoint (always the first) and space them twice as far.
+        const kept = this.checkpoints.filter(
+          (_, i) => i % 2 === 0 || i === this.checkpoints.length - 1,
+        );
+        this.checkpoints.length = 0;
+        this.checkpoints.push(...kept);
+        opts.interval *= 2;
+        this.checkpointBytes = pagesBytes(this.checkpoints.map((c) => c.ram));
+      }
+    }
+    this.nextCheckpointAt = icount + opts.interval;
+  }
+
+  /** Go back to the latest checkpoint at or before `icount`. */
+  private restoreBefore(icount: number): void {
+    let best: Checkpoint | undefined;
+    for (const c of this.checkpoints) if (c.icount <= icount) best = c;
+    if (!best) throw new Error(`no checkpoint at or before icount ${icount}`);
+    this.ram!.restore(best.ram);
+    this.vm.loadState(best.machine, true);
+    this.next = best.next;
+    this.gate.cursor = best.gateCursor;
+    this.gate.divergence = undefined;
+    this.digestsChecked = best.digestsChecked;
+    this.recordedBlocks.hash.set(best.recordedBlocks);
+    this.status = { state: 'running' };
+    const opts = this.checkpointOpts!;
+    const later = this.checkpoints.find((c) => c.icount > best.icount);
+    this.nextCheckpointAt = later ? later.icount : best.icount + opts.interval;
+  }
+
+  /**
+   * Put the machine at `icount` (within the recording), going back to a
+   * checkpoint when it lies behind — or ahead by more than a checkpoint.
+   * Returns the status there: 'paused' when reached.
+   */
+  seek(icount: number): ReplayStatus {
+    if (!this.checkpointOpts) throw new Error('seek needs checkpoints (enableCheckpoints)');
+    const cpu = this.vm.cpu;
+    let nearest = -1;
+    for (const c of this.checkpoints) if (c.icount <= icount) nearest = c.icount;
+    if (icount < cpu.icount || nearest > cpu.icount || this.status.state !== 'running')
+      if (nearest >= 0) this.restoreBefore(icount);
+    return this.runTo(icount);
+  }
+
+  /** Make step() stop with 'paused' at `icount` (Infinity: don't). */
+  pauseAt(icount: number): void {
+    this.stopAt = icount;
+  }
+
+  /** Replay forwards to `icount` (or the end, or a divergence, if first). */
+  runTo(icount: number): ReplayStatus {
+    if (icount < this.vm.cpu.icount)
+      throw new Error(
+        `icount ${icount} is behind the machine (${this.vm.cpu.icount}): seek() goes back`,
+      );
+    this.stopAt = icount;
+    let st: ReplayStatus;
+    do st = this.step(50_000_000);
+    while (st.state === 'running');
+    this.stopAt = Infinity;
+    return st;
   }
 
   private skipPull(): void {
@@ -95,6 +218,8 @@ export class Replayer {
       let target = ev.icount;
       const p = this.perturb;
       if (p && p.icount < target) target = p.icount;
+      if (this.stopAt < target) target = this.stopAt;
+      if (this.nextCheckpointAt < target) target = this.nextCheckpointAt;
       if (cpu.icount > target)
         return this.diverge(
           `the machine passed icount ${target} of a recorded ${EVENT_NAMES[ev.type]} event`,
@@ -114,6 +239,13 @@ export class Replayer {
             `the guest went idle at icount ${cpu.icount}; the recording's next event (${EVENT_NAMES[ev.type]}) is at icount ${ev.icount}`,
           );
         if (spent >= budget && cpu.icount < target) return this.status;
+      }
+      if (cpu.icount === this.nextCheckpointAt) {
+        this.takeCheckpoint();
+        continue;
+      }
+      if (cpu.icount === this.stopAt && cpu.icount < ev.icount) {
+        return { state: 'paused', icount: cpu.icount };
       }
       if (p && cpu.icount === p.icount) {
         p.apply(vm);

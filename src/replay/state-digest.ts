@@ -80,7 +80,11 @@ export class StateDigester {
   /** Hash of each 1 MiB block of RAM, as of the last digest. */
   readonly blockHash: Int32Array;
 
+  /** Pages written since the last digest. */
+  private readonly dirty: Uint8Array;
+
   constructor(private readonly vm: VirtMachine) {
+    this.dirty = vm.bus.addDirtyListener();
     this.pageHash = new Int32Array(vm.bus.dirtyPages.length);
     this.blockHash = new Int32Array(Math.ceil(vm.bus.dirtyPages.length / BLOCK_PAGES));
   }
@@ -89,7 +93,8 @@ export class StateDigester {
   take(): Uint8Array {
     const vm = this.vm;
     const bus = vm.bus;
-    const dirty = bus.dirtyPages;
+    vm.collectDirty();
+    const dirty = this.dirty;
     const ram32 = bus.ram32;
     const changed: number[] = [];
     for (let b = 0; b < this.blockHash.length; b++) {
@@ -109,7 +114,6 @@ export class StateDigester {
         changed.push(b, h);
       }
     }
-    vm.cpu.flushWriteTlb();
     const regions = new Int32Array(Math.ceil(dirty.length / REGION_PAGES));
     for (let r = 0; r < regions.length; r++)
       regions[r] = hashWords(

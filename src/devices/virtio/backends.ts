@@ -2,6 +2,7 @@
  * The interfaces between the virtio devices (core, no Node APIs) and their
  * host backends (src/host/). Devices see only these.
  */
+import type { State } from '../../snapshot/state.js';
 
 /** A host I/O failure a backend reports; the device turns it into VIRTIO_BLK_S_IOERR. */
 export class BlockIoError extends Error {}
@@ -24,6 +25,12 @@ export interface BlockStore {
   flush(): void;
   /** Release host resources; further calls are errors. */
   close(): void;
+  /**
+   * The guest's writes so far, for snapshots (absent: the store cannot be
+   * snapshotted, e.g. an image written in place).
+   */
+  saveState?(): State;
+  loadState?(s: State): void;
 }
 
 /**

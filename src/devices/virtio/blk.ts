@@ -8,6 +8,7 @@ import { BlockIoError, type BlockStore } from './backends.js';
 import type { VirtioDeviceModel, VirtioHost } from './device-model.js';
 import { CompletionQueue } from './completions.js';
 import type { DescriptorChain } from './virtqueue.js';
+import { SnapshotError, loadFields, sub, type State } from '../../snapshot/state.js';
 
 const F_SIZE_MAX = 1;
 const F_SEG_MAX = 2;
@@ -58,6 +59,26 @@ export class VirtioBlk implements VirtioDeviceModel {
   private host!: VirtioHost;
   private readonly done = new CompletionQueue();
   private readonly serial: Uint8Array;
+
+  saveState(): State {
+    if (!this.store.saveState)
+      throw new SnapshotError(
+        'a disk written in place cannot be snapshotted: use snapshot=on or overlay=FILE',
+      );
+    return {
+      config: this.config.slice(),
+      done: this.done.saveState(),
+      store: this.store.saveState(),
+    };
+  }
+
+  loadState(s: State): void {
+    if (!this.store.loadState)
+      throw new SnapshotError("this disk cannot take a snapshot's state (written in place)");
+    loadFields(this, s, ['config'], 'virtio-blk');
+    this.done.loadState(sub(s, 'done', 'virtio-blk'));
+    this.store.loadState(sub(s, 'store', 'virtio-blk'));
+  }
 
   constructor(
     private readonly store: BlockStore,

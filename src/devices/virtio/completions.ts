@@ -4,12 +4,21 @@
  * timing). Plain data, in due order, so a snapshot can save it.
  */
 import type { VirtioHost } from './device-model.js';
+import { loadFields, saveFields, type State } from '../../snapshot/state.js';
 
 export class CompletionQueue {
   private due: number[] = [];
   private queue: number[] = [];
   private head: number[] = [];
   private written: number[] = [];
+
+  saveState(): State {
+    return saveFields(this, ['due', 'queue', 'head', 'written']);
+  }
+
+  loadState(s: State): void {
+    loadFields(this, s, ['due', 'queue', 'head', 'written'], 'completions');
+  }
 
   /** Return `head` on queue `q` with `written` bytes at tick `at` (not before earlier entries). */
   add(at: number, q: number, head: number, written: number): void {

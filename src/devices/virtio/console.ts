@@ -7,6 +7,7 @@ import type { ByteSink } from './backends.js';
 import type { VirtioDeviceModel, VirtioHost } from './device-model.js';
 import { CompletionQueue } from './completions.js';
 import { HostInputQueue } from './host-input-queue.js';
+import { loadFields, sub, type State } from '../../snapshot/state.js';
 
 const RX = 0;
 const TX = 1;
@@ -27,6 +28,21 @@ export class VirtioConsole implements VirtioDeviceModel {
   dropped = 0;
 
   constructor(private readonly sink: ByteSink) {}
+
+  saveState(): State {
+    return {
+      config: this.config.slice(),
+      dropped: this.dropped,
+      txDone: this.txDone.saveState(),
+      incoming: this.incoming.saveState(),
+    };
+  }
+
+  loadState(s: State): void {
+    loadFields(this, s, ['config', 'dropped'], 'virtio-console');
+    this.txDone.loadState(sub(s, 'txDone', 'virtio-console'));
+    this.incoming.loadState(sub(s, 'incoming', 'virtio-console'));
+  }
 
   attach(host: VirtioHost): void {
     this.host = host;

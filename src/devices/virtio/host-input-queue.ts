@@ -5,6 +5,7 @@
  * replay that injects at the same icounts sees the same deliveries. Bounded
  * like a real device's FIFO: beyond the bound, input is dropped and counted.
  */
+import { loadFields, saveFields, type State } from '../../snapshot/state.js';
 export class HostInputQueue {
   private items: Uint8Array[] = [];
   private bytes = 0;
@@ -14,6 +15,14 @@ export class HostInputQueue {
     private readonly maxItems: number,
     private readonly maxBytes: number,
   ) {}
+
+  saveState(): State {
+    return saveFields(this, ['items', 'bytes', 'dropped']);
+  }
+
+  loadState(s: State): void {
+    loadFields(this, s, ['items', 'bytes', 'dropped'], 'input queue');
+  }
 
   push(item: Uint8Array): boolean {
     if (this.items.length >= this.maxItems || this.bytes + item.length > this.maxBytes) {

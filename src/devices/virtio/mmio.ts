@@ -14,6 +14,7 @@ import {
   type VirtioDeviceModel,
   type VirtioHost,
 } from './device-model.js';
+import { SnapshotError, loadFields, saveFields, sub, type State } from '../../snapshot/state.js';
 
 const MAGIC = 0x74726976; // "virt"
 const VENDOR_ID = 0x554d4551; // "QEMU", as QEMU's transports say
@@ -62,6 +63,17 @@ export const enum Reg {
   Config = 0x100,
 }
 
+const MMIO_FIELDS = [
+  'accepted',
+  'deviceFeaturesSel',
+  'driverFeaturesSel',
+  'queueSel',
+  'status',
+  'interruptStatus',
+  'configGeneration',
+  'failure',
+];
+
 export class VirtioMmio implements MmioDevice, VirtioHost {
   readonly name: string;
   private readonly queues: SplitVirtqueue[];
@@ -75,6 +87,30 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
   private configGeneration = 0;
   /** Why the device last set DEVICE_NEEDS_RESET (for diagnostics). */
   failure: string | undefined;
+
+  saveState(): State {
+    return {
+      ...saveFields(this, MMIO_FIELDS),
+      device: this.model?.name ?? null,
+      queues: this.queues.map((q) => q.saveState()),
+      model: this.model ? this.model.saveState() : null,
+    };
+  }
+
+  loadState(s: State): void {
+    const device = this.model?.name ?? null;
+    if (s.device !== device)
+      throw new SnapshotError(
+        `virtio slot ${this.slot}: the snapshot has ${String(s.device ?? 'no device')}, this machine ${device ?? 'none'}`,
+      );
+    loadFields(this, s, MMIO_FIELDS, this.name);
+    this.failure = (this.failure as string | null) ?? undefined;
+    const qs = s.queues;
+    if (!Array.isArray(qs) || qs.length !== this.queues.length)
+      throw new SnapshotError(`${this.name}: the snapshot's queues do not match`);
+    this.queues.forEach((q, i) => q.loadState(qs[i] as State));
+    if (this.model) this.model.loadState(sub(s, 'model', this.name));
+  }
 
   constructor(
     readonly slot: number,

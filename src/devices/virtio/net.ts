@@ -8,6 +8,7 @@ import type { FrameSink } from './backends.js';
 import type { VirtioDeviceModel, VirtioHost } from './device-model.js';
 import { CompletionQueue } from './completions.js';
 import { HostInputQueue } from './host-input-queue.js';
+import { loadFields, sub, type State } from '../../snapshot/state.js';
 
 const F_MTU = 3;
 const F_MAC = 5;
@@ -72,6 +73,20 @@ export class VirtioNet implements VirtioDeviceModel {
   reset(): void {
     this.txDone.clear();
     this.incoming.clear();
+  }
+
+  saveState(): State {
+    return {
+      config: this.config.slice(),
+      txDone: this.txDone.saveState(),
+      incoming: this.incoming.saveState(),
+    };
+  }
+
+  loadState(s: State): void {
+    loadFields(this, s, ['config'], 'virtio-net');
+    this.txDone.loadState(sub(s, 'txDone', 'virtio-net'));
+    this.incoming.loadState(sub(s, 'incoming', 'virtio-net'));
   }
 
   get linkUp(): boolean {

@@ -5,6 +5,7 @@
 import type { EntropySource } from './backends.js';
 import type { VirtioDeviceModel, VirtioHost } from './device-model.js';
 import { CompletionQueue } from './completions.js';
+import { loadFields, sub, type State } from '../../snapshot/state.js';
 
 /** Most bytes given per request: bounds host work whatever the guest asks. */
 const MAX_REQUEST = 4096;
@@ -22,6 +23,15 @@ export class VirtioRng implements VirtioDeviceModel {
   private readonly done = new CompletionQueue();
 
   constructor(private readonly source: EntropySource) {}
+
+  saveState(): State {
+    return { bytesGiven: this.bytesGiven, done: this.done.saveState() };
+  }
+
+  loadState(s: State): void {
+    loadFields(this, s, ['bytesGiven'], 'virtio-rng');
+    this.done.loadState(sub(s, 'done', 'virtio-rng'));
+  }
 
   attach(host: VirtioHost): void {
     this.host = host;

@@ -11,6 +11,7 @@
  * device fails just that request.
  */
 import { DmaError, type GuestRam } from './guest-ram.js';
+import { loadFields, saveFields, type State } from '../../snapshot/state.js';
 
 export class VirtqueueError extends Error {}
 
@@ -135,6 +136,41 @@ export class SplitVirtqueue {
     readonly maxSize: number,
     private readonly ram: GuestRam,
   ) {}
+
+  saveState(): State {
+    return saveFields(this, [
+      'num',
+      'ready',
+      'descAddr',
+      'availAddr',
+      'usedAddr',
+      'eventIdx',
+      'indirect',
+      'lastAvail',
+      'usedIdx',
+      'signalledUsed',
+    ]);
+  }
+
+  loadState(s: State): void {
+    loadFields(
+      this,
+      s,
+      [
+        'num',
+        'ready',
+        'descAddr',
+        'availAddr',
+        'usedAddr',
+        'eventIdx',
+        'indirect',
+        'lastAvail',
+        'usedIdx',
+        'signalledUsed',
+      ],
+      `virtqueue ${this.index}`,
+    );
+  }
 
   reset(): void {
     this.num = 0;

@@ -1,0 +1,155 @@
+/**
+ * Opening a recording for replay: read and check the file, find and verify
+ * its images, build the machine as it was recorded (devices fed only from
+ * the log) and the replayer. Shared by `vmrs replay` and the tests/tools
+ * that seek in a replay.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { UsageError } from './options.js';
+import {
+  RecordingFormatError,
+  readRecording,
+  type ImageRef,
+  type ParsedRecording,
+} from '../replay/log-format.js';
+import { ReplayGate } from '../replay/replay-gate.js';
+import { Replayer, type Perturbation } from '../replay/replayer.js';
+import { VirtMachine, type VirtConfig, type VirtioSpec } from '../machine/virt.js';
+import { bytesDigest } from '../host/file-digest.js';
+import { MemoryCowStore } from '../host/block-cow.js';
+import { fileDigest } from '../host/file-digest.js';
+import { BytesCowStore } from '../host/block-bytes.js';
+
+export interface OpenedReplay {
+  rec: ParsedRecording;
+  vm: VirtMachine;
+  gate: ReplayGate;
+  replayer: Replayer;
+}
+
+/** Throws UsageError for a missing or unreadable file and for missing or changed images. */
+export function openReplay(
+  file: string,
+  opts: { verify: boolean; log: (s: string) => void; stdout: (byte: number) => void },
+): OpenedReplay {
+  const { log, stdout } = opts;
+  if (!existsSync(file)) throw new UsageError(`recording '${file}' does not exist`);
+  let rec: ParsedRecording;
+  try {
+    rec = readRecording(new Uint8Array(readFileSync(file)));
+  } catch (e) {
+    if (e instanceof RecordingFormatError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
+  const h = rec.header;
+  if (rec.damage) log(`warning: ${rec.damage}; replaying the ${rec.chunks} whole chunks before it`);
+  const gate = new ReplayGate(rec.events);
+  const virtio: VirtioSpec[] = [];
+  h.devices.forEach((d, i) => {
+    switch (d.kind) {
+      case 'blk': {
+        if (d.disk.embedded) {
+          const data = loadImage(rec, `disk${i}`, 'disk image', d.disk);
+          virtio.push({
+            kind: 'blk',
+            store: new BytesCowStore(data, d.disk.readOnly),
+            serial: d.disk.serial,
+          });
+        } else {
+          if (!existsSync(d.disk.path))
+            throw new UsageError(`disk image '${d.disk.path}' used by the recording is not there`);
+          if (fileDigest(d.disk.path) !== d.disk.sha256)
+            throw new UsageError(
+              `disk image '${d.disk.path}' is not the one recorded (its digest differs)`,
+            );
+          virtio.push({
+            kind: 'blk',
+            store: new MemoryCowStore(d.disk.path, d.disk.readOnly),
+            serial: d.disk.serial,
+          });
+        }
+        break;
+      }
+      case 'net': {
+        const mac = Uint8Array.from(d.mac.split(':'), (x) => parseInt(x, 16));
+        virtio.push({ kind: 'net', sink: { send: () => {} }, mac, linkUp: d.linkUp });
+        break;
+      }
+      case 'rng':
+        virtio.push({ kind: 'rng', source: gate });
+        break;
+      case 'console':
+        virtio.push({
+          kind: 'console',
+          sink: { write: d.target === 'stdio' ? (b) => b.forEach(stdout) : () => {} },
+        });
+        break;
+    }
+  });
+  const config: VirtConfig = {
+    memoryBytes: h.machine.memoryBytes,
+    bios: h.bios === 'none' ? 'none' : loadImage(rec, 'bios', 'firmware', h.bios),
+    biosName: h.bios === 'none' ? 'none' : h.bios.path,
+    kernel: loadImage(rec, 'kernel', 'kernel', h.kernel),
+    kernelName: h.kernel.path,
+    initrd: h.initrd ? loadImage(rec, 'initrd', 'initrd', h.initrd) : undefined,
+    initrdName: h.initrd?.path,
+    append: h.machine.append,
+    insnsPerTick: h.machine.insnsPerTick,
+    rtcStartUnixNs: h.machine.rtcStartUnixNs,
+    virtio,
+  };
+  const vm = new VirtMachine(config, stdout);
+  gate.attach(vm);
+  const replayer = new Replayer(
+    vm,
+    rec.events,
+    gate,
+    opts.verify,
+    parsePerturbation(process.env.VMRS_TEST_PERTURB),
+  );
+  return { rec, vm, gate, replayer };
+}
+
+function loadImage(rec: ParsedRecording, name: string, what: string, ref: ImageRef): Uint8Array {
+  let data: Uint8Array | undefined;
+  if (ref.embedded) {
+    data = rec.images.get(name);
+    if (!data)
+      throw new UsageError(
+        `the recording says its ${what} is embedded, but it is not there (damaged file?)`,
+      );
+  } else {
+    if (!existsSync(ref.path))
+      throw new UsageError(
+        `${what} '${ref.path}' used by the recording is not there (record with --embed to carry images)`,
+      );
+    data = new Uint8Array(readFileSync(ref.path));
+  }
+  const d = bytesDigest(data);
+  if (d !== ref.sha256)
+    throw new UsageError(
+      `${what} '${ref.path}' is not the one recorded (sha256 ${d.slice(0, 16)}…, recorded ${ref.sha256.slice(0, 16)}…)`,
+    );
+  return data;
+}
+
+function parsePerturbation(spec: string | undefined): Perturbation | undefined {
+  // Test-only (VMRS_TEST_PERTURB): "x5@ICOUNT" flips a register's low bit, "ram:ADDR@ICOUNT" a RAM byte.
+  if (!spec) return undefined;
+  const m = /^(?:x(\d+)|ram:(0x[0-9a-f]+))@(\d+)$/i.exec(spec);
+  if (!m) throw new UsageError(`VMRS_TEST_PERTURB: bad spec '${spec}'`);
+  const icount = Number(m[3]);
+  if (m[1] !== undefined) {
+    const r = Number(m[1]);
+    return { icount, apply: (vm) => void (vm.cpu.xl[r] ^= 1) };
+  }
+  const addr = Number(m[2]);
+  return {
+    icount,
+    apply: (vm) => {
+      vm.bus.ram8[addr - vm.bus.ramBase] ^= 1;
+      vm.bus.markDirty(addr, 1);
+    },
+  };
+}

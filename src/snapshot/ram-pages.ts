@@ -1,0 +1,87 @@
+/**
+ * RAM as an array of immutable 4 KiB page copies, shared between
+ * successive captures: a capture copies only the pages written since the
+ * previous one (the bus's dirty-page flags), so checkpoints taken every few
+ * million instructions cost what the guest wrote in between, not all of RAM.
+ */
+import type { VirtMachine } from '../machine/virt.js';
+
+const PAGE = 4096;
+/** The one copy of an all-zero page. */
+const ZERO = new Uint8Array(PAGE);
+
+export type PageRefs = Uint8Array[];
+
+function isZero(ram32: Int32Array, page: number): boolean {
+  const from = page * 1024;
+  for (let i = from; i < from + 1024; i++) if (ram32[i] !== 0) return false;
+  return true;
+}
+
+export class RamPages {
+  /** Pages as of the last capture or restore. */
+  private latest: PageRefs;
+  /** Pages written since then. */
+  private readonly dirty: Uint8Array;
+
+  constructor(private readonly vm: VirtMachine) {
+    this.dirty = vm.bus.addDirtyListener();
+    this.latest = new Array<Uint8Array>(this.dirty.length).fill(ZERO);
+  }
+
+  /** RAM now, sharing unchanged pages with earlier captures. Returns the refs and how many pages were copied. */
+  capture(): { refs: PageRefs; copied: number } {
+    const vm = this.vm;
+    vm.collectDirty();
+    const { ram8, ram32 } = vm.bus;
+    const dirty = this.dirty;
+    const latest = this.latest.slice();
+    let copied = 0;
+    for (let p = 0; p < dirty.length; p++) {
+      if (!dirty[p]) continue;
+      dirty[p] = 0;
+      if (isZero(ram32, p)) {
+        latest[p] = ZERO;
+        continue;
+      }
+      const old = latest[p];
+      const cur = ram8.subarray(p * PAGE, p * PAGE + PAGE);
+      // A written page that holds what it held: keep sharing the old copy.
+      if (old !== ZERO && equalPage(old, cur)) continue;
+      latest[p] = cur.slice();
+      copied++;
+    }
+    this.latest = latest;
+    return { refs: latest, copied };
+  }
+
+  /** Make RAM hold `refs`, copying only the pages that differ from what it holds now. */
+  restore(refs: PageRefs): void {
+    const vm = this.vm;
+    vm.collectDirty();
+    const { ram8 } = vm.bus;
+    const dirty = this.dirty;
+    for (let p = 0; p < refs.length; p++) {
+      if (!dirty[p] && refs[p] === this.latest[p]) continue;
+      dirty[p] = 0;
+      ram8.set(refs[p], p * PAGE);
+      vm.bus.markDirty(vm.bus.ramBase + p * PAGE, PAGE);
+    }
+    this.latest = refs.slice();
+    // The pages just flagged are what RAM already holds as `latest`: collect and drop them here.
+    vm.collectDirty();
+    dirty.fill(0);
+  }
+}
+
+function equalPage(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < PAGE; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Bytes of page copies held by a set of captures (shared copies counted once). */
+export function pagesBytes(all: Iterable<PageRefs>): number {
+  const seen = new Set<Uint8Array>();
+  for (const refs of all) for (const r of refs) if (r !== ZERO) seen.add(r);
+  return seen.size * PAGE;
+}

@@ -1,0 +1,128 @@
+/**
+ * Checkpoints and seeking in a replay: a machine put back at a checkpoint
+ * and run forwards is the machine the uninterrupted replay had at every
+ * icount — here for a guest in the middle of disk, network and entropy
+ * activity, sought backwards and forwards in random order.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
+import { openReplay } from '../../src/cli/open-replay.js';
+import { StateDigester, digestsMatch } from '../../src/replay/state-digest.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-seek-'));
+const PROMPT = /[#$] $/m;
+
+const hasPasst = () =>
+  (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, 'passt')));
+
+async function recordBusyGuest(): Promise<string> {
+  const file = join(dir, 'busy.vmrs');
+  const img = join(dir, 'disk.img');
+  execFileSync('dd', ['if=/dev/zero', `of=${img}`, 'bs=1M', 'count=8'], { stdio: 'ignore' });
+  execFileSync('mke2fs', ['-q', '-t', 'ext2', '-F', img], { stdio: 'ignore' });
+  const payload = randomBytes(1 << 20);
+  const server = createServer((_, res) => res.end(payload));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const net = hasPasst() ? ['--net', 'user'] : [];
+  const vm = new GuestSession([
+    'record',
+    '-q',
+    '-o',
+    file,
+    '--rng',
+    '--drive',
+    `file=${img}`,
+    ...net,
+  ]);
+  try {
+    await vm.waitFor(PROMPT);
+    // Disk, network and entropy at once, then more of each while the first is settling.
+    const fetchCmd = net.length
+      ? `wget -q -O /mnt/dl http://$(ip route | awk '/default/ {print $3}'):${port}/ &`
+      : '';
+    await vm.shell(
+      `${fetchCmd} dd if=/dev/hwrng of=/mnt/rnd bs=1k count=64 2>/dev/null; sync; wait; md5sum /mnt/*`,
+    );
+    await vm.shell('cat /mnt/rnd /mnt/rnd > /mnt/twice; sync; ls -l /mnt');
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0, vm.stderr);
+  } finally {
+    vm.kill();
+    server.close();
+  }
+  return file;
+}
+
+test('seeking back and forth through checkpoints gives the states of the uninterrupted replay', async () => {
+  const file = await recordBusyGuest();
+  const quiet = { verify: true, log: () => {}, stdout: () => {} };
+
+  // The uninterrupted replay: digests at a set of random icounts.
+  const ref = openReplay(file, quiet);
+  const total = Number(
+    /guest\s+(\d+) instructions/.exec(
+      spawnSync(process.execPath, [VMRS_BIN, 'inspect', file], { encoding: 'utf8' }).stdout,
+    )![1],
+  );
+  const points = Array.from({ length: 12 }, () => Math.floor(Math.random() * total)).sort(
+    (a, b) => a - b,
+  );
+  const refDigester = new StateDigester(ref.vm);
+  const expected = new Map<number, Uint8Array>();
+  for (const p of points) {
+    const st = ref.replayer.runTo(p);
+    assert.equal(st.state, 'paused', JSON.stringify(st));
+    expected.set(p, refDigester.take());
+  }
+  assert.equal(ref.replayer.runTo(Number.MAX_SAFE_INTEGER).state, 'done');
+
+  // A replay with checkpoints, sought in random order (backwards too), then run to the end.
+  const sk = openReplay(file, quiet);
+  sk.replayer.enableCheckpoints({ interval: 5_000_000, memoryBudget: 256 << 20 });
+  const digester = new StateDigester(sk.vm);
+  const order = [...points].sort(() => Math.random() - 0.5);
+  for (const p of order) {
+    const st = sk.replayer.seek(p);
+    assert.equal(st.state, 'paused', `seek to ${p}: ${JSON.stringify(st)}`);
+    assert.equal(sk.vm.cpu.icount, p);
+    assert.ok(digestsMatch(expected.get(p)!, digester.take()), `state at ${p} after seeking`);
+  }
+  assert.ok(sk.replayer.checkpointCount >= 2, 'checkpoints were taken');
+  // Back to the first point and on to the end: every recorded digest still matches.
+  sk.replayer.seek(points[0]);
+  const end = sk.replayer.runTo(Number.MAX_SAFE_INTEGER);
+  assert.equal(end.state, 'done', JSON.stringify(end));
+});
+
+test('vmrs replay --to stops at an icount and prints the state there', async () => {
+  const file = join(dir, 'short.vmrs');
+  const vm = new GuestSession(['record', '-q', '-o', file]);
+  try {
+    await vm.waitFor(PROMPT);
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0);
+  } finally {
+    vm.kill();
+  }
+  const r = spawnSync(process.execPath, [VMRS_BIN, 'replay', file, '--to', '50000000'], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /icount 50000000 {2}pc 0x[0-9a-f]{16} {2}privilege [MSU]/);
+  assert.match(r.stderr, /x2\/sp 0x[0-9a-f]{16}/);
+  assert.match(r.stderr, /sepc 0x[0-9a-f]{16}/);
+  const bad = spawnSync(process.execPath, [VMRS_BIN, 'replay', file, '--to', 'soon'], {
+    encoding: 'utf8',
+  });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--to must be an instruction count/);
+});
