@@ -118,7 +118,17 @@ export async function openDevices(
           serial: d.serial,
           readOnly: d.readOnly,
         });
-      } else store = openDrive(d);
+      } else {
+        store = openDrive(d);
+        // The base's digest is taken when a snapshot needs it (only copy-on-write disks can be saved).
+        disks.push({
+          path: d.file,
+          size: store.size,
+          sha256: '',
+          serial: d.serial,
+          readOnly: d.readOnly,
+        });
+      }
       closers.push(() => store.close());
       hooks.log(`disk ${name}: ${describeDrive(d)}`);
       specs.push({ kind: 'blk', store, serial: d.serial });

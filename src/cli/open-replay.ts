@@ -6,16 +6,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { UsageError } from './options.js';
-import {
-  RecordingFormatError,
-  readRecording,
-  type ImageRef,
-  type ParsedRecording,
-} from '../replay/log-format.js';
+import { RecordingFormatError, readRecording, type ParsedRecording } from '../replay/log-format.js';
 import { ReplayGate } from '../replay/replay-gate.js';
 import { Replayer, type Perturbation } from '../replay/replayer.js';
 import { VirtMachine, type VirtConfig, type VirtioSpec } from '../machine/virt.js';
-import { bytesDigest } from '../host/file-digest.js';
+import { configFromDescription, loadImage } from './machine-description.js';
+import { readSnapshot, restoreSnapshot } from '../snapshot/snapshot-file.js';
+import { SnapshotError } from '../snapshot/state.js';
 import { MemoryCowStore } from '../host/block-cow.js';
 import { fileDigest } from '../host/file-digest.js';
 import { BytesCowStore } from '../host/block-bytes.js';
@@ -49,7 +46,7 @@ export function openReplay(
     switch (d.kind) {
       case 'blk': {
         if (d.disk.embedded) {
-          const data = loadImage(rec, `disk${i}`, 'disk image', d.disk);
+          const data = loadImage(rec.images, `disk${i}`, 'disk image', d.disk);
           virtio.push({
             kind: 'blk',
             store: new BytesCowStore(data, d.disk.readOnly),
@@ -86,20 +83,18 @@ export function openReplay(
         break;
     }
   });
-  const config: VirtConfig = {
-    memoryBytes: h.machine.memoryBytes,
-    bios: h.bios === 'none' ? 'none' : loadImage(rec, 'bios', 'firmware', h.bios),
-    biosName: h.bios === 'none' ? 'none' : h.bios.path,
-    kernel: loadImage(rec, 'kernel', 'kernel', h.kernel),
-    kernelName: h.kernel.path,
-    initrd: h.initrd ? loadImage(rec, 'initrd', 'initrd', h.initrd) : undefined,
-    initrdName: h.initrd?.path,
-    append: h.machine.append,
-    insnsPerTick: h.machine.insnsPerTick,
-    rtcStartUnixNs: h.machine.rtcStartUnixNs,
-    virtio,
-  };
+  const config: VirtConfig = { ...configFromDescription(h, rec.images), virtio };
   const vm = new VirtMachine(config, stdout);
+  if (h.snapshot) {
+    // The recording started from a snapshot, not a boot.
+    const bytes = loadImage(rec.images, 'snapshot', 'snapshot', h.snapshot);
+    try {
+      restoreSnapshot(vm, readSnapshot(bytes));
+    } catch (e) {
+      if (e instanceof SnapshotError) throw new UsageError(`${h.snapshot.path}: ${e.message}`);
+      throw e;
+    }
+  }
   gate.attach(vm);
   const replayer = new Replayer(
     vm,
@@ -109,29 +104,6 @@ export function openReplay(
     parsePerturbation(process.env.VMRS_TEST_PERTURB),
   );
   return { rec, vm, gate, replayer };
-}
-
-function loadImage(rec: ParsedRecording, name: string, what: string, ref: ImageRef): Uint8Array {
-  let data: Uint8Array | undefined;
-  if (ref.embedded) {
-    data = rec.images.get(name);
-    if (!data)
-      throw new UsageError(
-        `the recording says its ${what} is embedded, but it is not there (damaged file?)`,
-      );
-  } else {
-    if (!existsSync(ref.path))
-      throw new UsageError(
-        `${what} '${ref.path}' used by the recording is not there (record with --embed to carry images)`,
-      );
-    data = new Uint8Array(readFileSync(ref.path));
-  }
-  const d = bytesDigest(data);
-  if (d !== ref.sha256)
-    throw new UsageError(
-      `${what} '${ref.path}' is not the one recorded (sha256 ${d.slice(0, 16)}…, recorded ${ref.sha256.slice(0, 16)}…)`,
-    );
-  return data;
 }
 
 function parsePerturbation(spec: string | undefined): Perturbation | undefined {

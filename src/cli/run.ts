@@ -10,6 +10,18 @@ import { randomFillSync } from 'node:crypto';
 import { Gate } from '../replay/gate.js';
 import type { Recorder } from '../replay/recorder.js';
 import { openDevices, parseDevices, type DiskInfo, type ParsedDevices } from './devices.js';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { SnapshotError } from '../snapshot/state.js';
+import {
+  SNAPSHOT_VERSION,
+  captureSnapshot,
+  readSnapshot,
+  restoreSnapshot,
+  type Snapshot,
+} from '../snapshot/snapshot-file.js';
+import { configFromDescription, describeMachine } from './machine-description.js';
+import { fileDigest } from '../host/file-digest.js';
+import { VMRS_VERSION } from './version.js';
 
 export interface MachineOptions {
   bios?: string;
@@ -23,6 +35,10 @@ export interface MachineOptions {
   net?: string[];
   rng?: boolean;
   hvc?: string;
+  /** Start from this snapshot instead of booting (machine options come from it). */
+  loadSnapshot?: string;
+  /** Save the machine here when the run ends. */
+  saveSnapshotOnExit?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -62,6 +78,14 @@ export function addMachineOptions(cmd: Command): Command {
     .option(
       '--hvc <target>',
       "virtio console hvc0: 'stdio' (the interactive console instead of ttyS0) or file=PATH (output only)",
+    )
+    .option(
+      '--load-snapshot <file>',
+      'start from a snapshot instead of booting (memory, images and kernel command line come from it; give the same devices)',
+    )
+    .option(
+      '--save-snapshot-on-exit <file>',
+      'when the run ends (Ctrl-A X, a signal, or the guest stops), save the machine to this file',
     )
     .option('-q, --quiet', 'no progress messages from vmrs itself');
 }
@@ -113,10 +137,49 @@ export async function machineConfig(
   };
 }
 
+/** A snapshot file read and checked, with its bytes (a recording may embed them). */
+export interface OpenedSnapshot {
+  path: string;
+  bytes: Uint8Array;
+  snap: Snapshot;
+}
+
+export function openSnapshot(path: string): OpenedSnapshot {
+  if (!existsSync(path)) throw new UsageError(`snapshot '${path}' does not exist`);
+  const bytes = new Uint8Array(readFileSync(path));
+  try {
+    return { path, bytes, snap: readSnapshot(bytes) };
+  } catch (e) {
+    if (e instanceof SnapshotError) throw new UsageError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The disks given now must be the snapshot's bases: its state holds only the writes on top. */
+function checkSnapshotDisks(snap: Snapshot, disks: DiskInfo[]): void {
+  const refs = snap.header.devices.filter((d) => d.kind === 'blk');
+  if (refs.length !== disks.length)
+    throw new UsageError(
+      `the snapshot has ${refs.length} disk(s); give the same --drive options (${disks.length} given)`,
+    );
+  refs.forEach((r, i) => {
+    const d = disks[i];
+    if (r.kind === 'blk' && (d.sha256 || fileDigest(d.path)) !== r.disk.sha256)
+      throw new UsageError(
+        `disk ${i} ('${d.path}') is not the image the snapshot was taken over ('${r.disk.path}')`,
+      );
+  });
+}
+
 /** What record mode adds to a run: a recorder, and disks that keep their base images unchanged. */
 export interface RecordMode {
   /** Build the recorder once the machine's configuration and devices are known. */
-  makeRecorder(config: VirtConfig, devices: ParsedDevices, disks: DiskInfo[]): Recorder;
+  makeRecorder(
+    config: VirtConfig,
+    devices: ParsedDevices,
+    disks: DiskInfo[],
+    snapshot: OpenedSnapshot | undefined,
+  ): Recorder;
   /** Called about once a second: cut a chunk so a killed recording loses little. */
   flushEvery?: number;
 }
@@ -126,7 +189,10 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     if (!opts.quiet) process.stderr.write(`[vmrs] ${s}\n`);
   };
   const parsed = parseDevices(opts);
-  const config = await machineConfig(opts, log, parsed);
+  const snapshot = opts.loadSnapshot ? openSnapshot(opts.loadSnapshot) : undefined;
+  const config = snapshot
+    ? configFromDescription(snapshot.snap.header, new Map())
+    : await machineConfig(opts, log, parsed);
   const sink: { recorder?: Recorder } = {};
   const gate = new Gate((b) => randomFillSync(b), {
     append: (ev) => sink.recorder?.append(ev),
@@ -163,9 +229,26 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     record ? 'record' : 'run',
   );
   try {
-    const recorder = record?.makeRecorder(config, parsed, devices.disks);
+    if (snapshot) checkSnapshotDisks(snapshot.snap, devices.disks);
+    if (opts.saveSnapshotOnExit)
+      devices.specs.forEach((s, i) => {
+        if (s.kind === 'blk' && !s.store.saveState)
+          throw new UsageError(
+            `--save-snapshot-on-exit: disk ${i} is written in place and cannot be saved; use snapshot=on`,
+          );
+      });
+    const recorder = record?.makeRecorder(config, parsed, devices.disks, snapshot);
     sink.recorder = recorder;
     const vm = new VirtMachine({ ...config, virtio: devices.specs }, (b) => console.write(b));
+    if (snapshot) {
+      try {
+        restoreSnapshot(vm, snapshot.snap);
+      } catch (e) {
+        if (e instanceof SnapshotError) throw new UsageError(`${opts.loadSnapshot}: ${e.message}`);
+        throw e;
+      }
+      log(`started from snapshot ${opts.loadSnapshot} at icount ${vm.cpu.icount}`);
+    }
     gate.attach(vm);
     recorder?.attach(vm);
     let lastFlush = performance.now();
@@ -190,6 +273,21 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       const exit = await loop.run();
       console.flush();
       recorder?.end(exit);
+      if (opts.saveSnapshotOnExit) {
+        const bytes = captureSnapshot(vm, {
+          formatVersion: SNAPSHOT_VERSION,
+          vmrsVersion: VMRS_VERSION,
+          createdUnixMs: Date.now(),
+          ...describeMachine(config, parsed, devices.disks, false, new Map()),
+        });
+        // Written aside and renamed: an existing snapshot is never left half-overwritten.
+        const tmp = `${opts.saveSnapshotOnExit}.tmp-${process.pid}`;
+        writeFileSync(tmp, bytes);
+        renameSync(tmp, opts.saveSnapshotOnExit);
+        log(
+          `saved snapshot at icount ${vm.cpu.icount} to ${opts.saveSnapshotOnExit} (${(bytes.length / 1048576).toFixed(1)} MiB)`,
+        );
+      }
       if (exit.kind === 'fail') log(`guest reported failure (code ${exit.status})`);
       return exit.status;
     } finally {

@@ -51,24 +51,28 @@ export type DeviceRef =
   | { kind: 'rng' }
   | { kind: 'console'; target: string };
 
+export interface MachineInfo {
+  memoryBytes: number;
+  append: string;
+  insnsPerTick: number;
+  rtcStartUnixNs: number;
+  /** Which console got stdio input: the UART or hvc0. */
+  consoleOn: 'uart' | 'hvc';
+}
+
 export interface RecordingHeader {
   formatVersion: number;
   vmrsVersion: string;
   createdUnixMs: number;
-  machine: {
-    memoryBytes: number;
-    append: string;
-    insnsPerTick: number;
-    rtcStartUnixNs: number;
-    /** Which console got stdio input: the UART or hvc0. */
-    consoleOn: 'uart' | 'hvc';
-  };
+  machine: MachineInfo;
   bios: ImageRef | 'none';
   kernel: ImageRef;
   initrd?: ImageRef;
   devices: DeviceRef[];
   /** Instructions between state digests (0: none). */
   digestInterval: number;
+  /** The machine started from this snapshot (image name 'snapshot') instead of a boot. */
+  snapshot?: ImageRef;
 }
 
 // --- little helpers

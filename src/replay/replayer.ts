@@ -157,6 +157,20 @@ export class Replayer {
     return this.runTo(icount);
   }
 
+  /**
+   * The machine was put at `icount` from elsewhere (a snapshot taken in
+   * another replay of this recording, between events): go on from there.
+   */
+  resumeAt(icount: number): void {
+    const at = this.events.findIndex((e) => e.icount >= icount);
+    this.next = at < 0 ? this.events.length : at;
+    this.skipPull();
+    let c = at < 0 ? this.events.length : at;
+    while (c < this.events.length && !isPull(this.events[c].type)) c++;
+    this.gate.cursor = c;
+    this.status = { state: 'running' };
+  }
+
   /** Make step() stop with 'paused' at `icount` (Infinity: don't). */
   pauseAt(icount: number): void {
     this.stopAt = icount;

@@ -1,0 +1,115 @@
+/**
+ * The machine as recordings and snapshots describe it: configuration,
+ * images by path and digest (or embedded), and devices by slot. Written when
+ * recording or saving; read back to rebuild the same machine.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { UsageError } from './options.js';
+import type { DeviceRef, ImageRef, MachineInfo } from '../replay/log-format.js';
+import type { VirtConfig } from '../machine/virt.js';
+import type { DiskInfo, ParsedDevices } from './devices.js';
+import { bytesDigest, fileDigest } from '../host/file-digest.js';
+
+export interface MachineDescription {
+  machine: MachineInfo;
+  bios: ImageRef | 'none';
+  kernel: ImageRef;
+  initrd?: ImageRef;
+  devices: DeviceRef[];
+}
+
+const hexMac = (m: Uint8Array) => Array.from(m, (b) => b.toString(16).padStart(2, '0')).join(':');
+
+/** Describe a machine; with `embed`, image bytes go into `images` under the names the refs use. */
+export function describeMachine(
+  config: VirtConfig,
+  parsed: ParsedDevices,
+  disks: DiskInfo[],
+  embed: boolean,
+  images: Map<string, Uint8Array>,
+): MachineDescription {
+  const ref = (name: string, path: string, data: Uint8Array): ImageRef => {
+    if (embed) images.set(name, data);
+    return { path, size: data.length, sha256: bytesDigest(data), embedded: embed };
+  };
+  const devices: DeviceRef[] = [];
+  for (const [i, d] of disks.entries()) {
+    if (embed) images.set(`disk${i}`, new Uint8Array(readFileSync(d.path)));
+    devices.push({
+      kind: 'blk',
+      disk: { ...d, sha256: d.sha256 || fileDigest(d.path), embedded: embed },
+    });
+  }
+  parsed.nets.forEach((n, i) =>
+    devices.push({
+      kind: 'net',
+      mac: hexMac(n.mac ?? Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, 0x56 + i)),
+      linkUp: true,
+      backend: n.kind === 'user' ? 'user' : `socket ${n.mode}`,
+    }),
+  );
+  if (parsed.rng) devices.push({ kind: 'rng' });
+  if (parsed.hvc)
+    devices.push({ kind: 'console', target: parsed.hvc.kind === 'stdio' ? 'stdio' : 'file' });
+  return {
+    machine: {
+      memoryBytes: config.memoryBytes,
+      append: config.append,
+      insnsPerTick: config.insnsPerTick,
+      rtcStartUnixNs: config.rtcStartUnixNs,
+      consoleOn: parsed.hvc?.kind === 'stdio' ? 'hvc' : 'uart',
+    },
+    bios: config.bios === 'none' ? 'none' : ref('bios', config.biosName, config.bios),
+    kernel: ref('kernel', config.kernelName ?? 'kernel', config.kernel!),
+    initrd: config.initrd ? ref('initrd', config.initrdName ?? 'initrd', config.initrd) : undefined,
+    devices,
+  };
+}
+
+/** An image a description refers to: embedded, or found by path; its digest must match. */
+export function loadImage(
+  images: Map<string, Uint8Array>,
+  name: string,
+  what: string,
+  ref: ImageRef,
+): Uint8Array {
+  let data: Uint8Array | undefined;
+  if (ref.embedded) {
+    data = images.get(name);
+    if (!data)
+      throw new UsageError(
+        `the ${what} is said to be embedded, but it is not there (damaged file?)`,
+      );
+  } else {
+    if (!existsSync(ref.path))
+      throw new UsageError(
+        `${what} '${ref.path}' is not there (record with --embed to carry images)`,
+      );
+    data = new Uint8Array(readFileSync(ref.path));
+  }
+  const d = bytesDigest(data);
+  if (d !== ref.sha256)
+    throw new UsageError(
+      `${what} '${ref.path}' is not the one recorded (sha256 ${d.slice(0, 16)}…, recorded ${ref.sha256.slice(0, 16)}…)`,
+    );
+  return data;
+}
+
+/** The machine configuration of a description (devices are added by the caller). */
+export function configFromDescription(
+  d: MachineDescription,
+  images: Map<string, Uint8Array>,
+): VirtConfig {
+  return {
+    memoryBytes: d.machine.memoryBytes,
+    bios: d.bios === 'none' ? 'none' : loadImage(images, 'bios', 'firmware', d.bios),
+    biosName: d.bios === 'none' ? 'none' : d.bios.path,
+    kernel: loadImage(images, 'kernel', 'kernel', d.kernel),
+    kernelName: d.kernel.path,
+    initrd: d.initrd ? loadImage(images, 'initrd', 'initrd', d.initrd) : undefined,
+    initrdName: d.initrd?.path,
+    append: d.machine.append,
+    insnsPerTick: d.machine.insnsPerTick,
+    rtcStartUnixNs: d.machine.rtcStartUnixNs,
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * A machine snapshot on disk. Little-endian:
+ *
+ *   "VMRSSNAP" u32 version
+ *   u32 jsonLength, json, u32 crc32(json)     header: machine description,
+ *                                              icount, and the machine's state
+ *                                              as named fields (src/snapshot/state.ts)
+ *   u32 rawLength, u32 storedLength, u32 crc32(stored), stored = deflate(raw)
+ *   raw = page bitmap (1 bit per 4 KiB page of RAM: not all zero), then those pages
+ *
+ * A snapshot is refused whole — bad magic, another version, a checksum that
+ * fails, fields of another machine shape — never half-applied.
+ */
+import { deflateSync, inflateSync } from 'fflate';
+import { crc32 } from '../replay/crc32.js';
+import type { DeviceRef, ImageRef, MachineInfo } from '../replay/log-format.js';
+import type { VirtMachine } from '../machine/virt.js';
+import { SnapshotError, stateFromJson, stateToJson, type State } from './state.js';
+
+export const SNAPSHOT_VERSION = 1;
+const MAGIC = new TextEncoder().encode('VMRSSNAP');
+const PAGE = 4096;
+
+export interface SnapshotHeader {
+  formatVersion: number;
+  vmrsVersion: string;
+  createdUnixMs: number;
+  machine: MachineInfo;
+  bios: ImageRef | 'none';
+  kernel: ImageRef;
+  initrd?: ImageRef;
+  devices: DeviceRef[];
+  icount: number;
+}
+
+export interface Snapshot {
+  header: SnapshotHeader;
+  state: State;
+  /** RAM pages that are not all zero, by page number. */
+  pages: Map<number, Uint8Array>;
+}
+
+/** The machine as it is now (call between slices). */
+export function captureSnapshot(
+  vm: VirtMachine,
+  header: Omit<SnapshotHeader, 'icount'>,
+): Uint8Array {
+  const state = vm.saveState();
+  const json = new TextEncoder().encode(
+    stateToJson({ header: { ...header, icount: vm.cpu.icount } as never, state }),
+  );
+  const ram32 = vm.bus.ram32;
+  const pages = vm.bus.ram8.length / PAGE;
+  const bitmap = new Uint8Array(Math.ceil(pages / 8));
+  let used = 0;
+  for (let p = 0; p < pages; p++) {
+    for (let i = p * 1024; i < p * 1024 + 1024; i++)
+      if (ram32[i] !== 0) {
+        bitmap[p >> 3] |= 1 << (p & 7);
+        used++;
+        break;
+      }
+  }
+  const raw = new Uint8Array(bitmap.length + used * PAGE);
+  raw.set(bitmap);
+  let at = bitmap.length;
+  for (let p = 0; p < pages; p++)
+    if (bitmap[p >> 3] & (1 << (p & 7))) {
+      raw.set(vm.bus.ram8.subarray(p * PAGE, p * PAGE + PAGE), at);
+      at += PAGE;
+    }
+  const stored = deflateSync(raw, { level: 1 });
+  const out = new Uint8Array(8 + 4 + 4 + json.length + 4 + 12 + stored.length);
+  const dv = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  dv.setUint32(8, SNAPSHOT_VERSION, true);
+  dv.setUint32(12, json.length, true);
+  out.set(json, 16);
+  let o = 16 + json.length;
+  dv.setUint32(o, crc32(json), true);
+  dv.setUint32(o + 4, raw.length, true);
+  dv.setUint32(o + 8, stored.length, true);
+  dv.setUint32(o + 12, crc32(stored), true);
+  o += 16;
+  out.set(stored, o);
+  return out;
+}
+
+export function readSnapshot(file: Uint8Array): Snapshot {
+  if (file.length < 16 || !MAGIC.every((b, i) => file[i] === b))
+    throw new SnapshotError('not a vmrs snapshot (bad magic)');
+  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const version = dv.getUint32(8, true);
+  if (version !== SNAPSHOT_VERSION)
+    throw new SnapshotError(
+      `snapshot format version ${version} is not supported (this vmrs reads ${SNAPSHOT_VERSION})`,
+    );
+  const jlen = dv.getUint32(12, true);
+  if (16 + jlen + 16 > file.length) throw new SnapshotError('truncated snapshot (header)');
+  const json = file.subarray(16, 16 + jlen);
+  let o = 16 + jlen;
+  if (dv.getUint32(o, true) !== crc32(json))
+    throw new SnapshotError('corrupt snapshot header (checksum mismatch)');
+  let parsed: State;
+  try {
+    parsed = stateFromJson(new TextDecoder().decode(json));
+  } catch (e) {
+    throw new SnapshotError(`corrupt snapshot header (${(e as Error).message})`);
+  }
+  const header = parsed.header as unknown as SnapshotHeader;
+  const state = parsed.state as State;
+  if (
+    typeof header !== 'object' ||
+    header === null ||
+    typeof header.icount !== 'number' ||
+    typeof header.machine !== 'object' ||
+    typeof state !== 'object' ||
+    state === null
+  )
+    throw new SnapshotError('corrupt snapshot header (fields missing)');
+  const rawLen = dv.getUint32(o + 4, true);
+  const storedLen = dv.getUint32(o + 8, true);
+  const sum = dv.getUint32(o + 12, true);
+  o += 16;
+  if (o + storedLen > file.length) throw new SnapshotError('truncated snapshot (memory)');
+  const stored = file.subarray(o, o + storedLen);
+  if (crc32(stored) !== sum) throw new SnapshotError('corrupt snapshot memory (checksum mismatch)');
+  const pageCount = header.machine.memoryBytes / PAGE;
+  const bitmapLen = Math.ceil(pageCount / 8);
+  if (!Number.isInteger(pageCount) || rawLen < bitmapLen || rawLen > bitmapLen + pageCount * PAGE)
+    throw new SnapshotError('corrupt snapshot memory (impossible length)');
+  let raw: Uint8Array;
+  try {
+    raw = inflateSync(stored, { out: new Uint8Array(rawLen) });
+  } catch {
+    throw new SnapshotError('corrupt snapshot memory (does not decompress)');
+  }
+  if (raw.length !== rawLen) throw new SnapshotError('corrupt snapshot memory (length)');
+  const pages = new Map<number, Uint8Array>();
+  let at = bitmapLen;
+  for (let p = 0; p < pageCount; p++)
+    if (raw[p >> 3] & (1 << (p & 7))) {
+      if (at + PAGE > raw.length) throw new SnapshotError('corrupt snapshot memory (pages)');
+      pages.set(p, raw.subarray(at, at + PAGE));
+      at += PAGE;
+    }
+  if (at !== raw.length) throw new SnapshotError('corrupt snapshot memory (pages)');
+  return { header, state, pages };
+}
+
+/** Put a snapshot into a machine built from the same description. */
+export function restoreSnapshot(vm: VirtMachine, snap: Snapshot): void {
+  if (vm.bus.ram8.length !== snap.header.machine.memoryBytes)
+    throw new SnapshotError(
+      `the snapshot is of a machine with ${snap.header.machine.memoryBytes / 1048576} MiB of RAM, this one has ${vm.bus.ram8.length / 1048576} MiB`,
+    );
+  vm.loadState(snap.state);
+  const ram8 = vm.bus.ram8;
+  ram8.fill(0);
+  for (const [p, data] of snap.pages) ram8.set(data, p * PAGE);
+  if (vm.cpu.icount !== snap.header.icount)
+    throw new SnapshotError('corrupt snapshot (icount does not match the state)');
+}

@@ -1,0 +1,166 @@
+/**
+ * Machine snapshots: a snapshot taken in the middle of disk and network
+ * activity, restored into a fresh machine, runs on exactly as the original
+ * did (every later state digest of the recording matches); `vmrs run`
+ * saves and loads them; a recording can start from one; bad snapshot files
+ * are refused with a clear error.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
+import { openReplay } from '../../src/cli/open-replay.js';
+import {
+  captureSnapshot,
+  readSnapshot,
+  restoreSnapshot,
+} from '../../src/snapshot/snapshot-file.js';
+import { SnapshotError } from '../../src/snapshot/state.js';
+import { readRecording } from '../../src/replay/log-format.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-snap-'));
+const PROMPT = /[#$] $/m;
+const hasPasst = () =>
+  (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, 'passt')));
+
+function vmrs(args: string[], input?: string) {
+  return spawnSync(process.execPath, [VMRS_BIN, ...args], {
+    encoding: 'latin1',
+    input,
+    timeout: 600_000,
+  });
+}
+
+test('a snapshot taken amid disk and network activity continues exactly as the original', async () => {
+  const img = join(dir, 'disk.img');
+  execFileSync('dd', ['if=/dev/zero', `of=${img}`, 'bs=1M', 'count=8'], { stdio: 'ignore' });
+  execFileSync('mke2fs', ['-q', '-t', 'ext2', '-F', img], { stdio: 'ignore' });
+  const payload = randomBytes(2 << 20);
+  const server = createServer((_, res) => res.end(payload));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const net = hasPasst() ? ['--net', 'user'] : [];
+  const file = join(dir, 'busy.vmrs');
+  const vm = new GuestSession(['record', '-q', '-o', file, '--drive', `file=${img}`, ...net]);
+  let activityFrom = 0;
+  try {
+    await vm.waitFor(PROMPT);
+    const fetchCmd = net.length
+      ? `wget -q -O /mnt/dl http://$(ip route | awk '/default/ {print $3}'):${port}/ &`
+      : '';
+    await vm.shell(
+      `${fetchCmd} dd if=/dev/urandom of=/mnt/r bs=1k count=512 2>/dev/null; sync; wait`,
+    );
+    await vm.shell('md5sum /mnt/*');
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0, vm.stderr);
+  } finally {
+    vm.kill();
+    server.close();
+  }
+  // Where the activity is: the first network frame (or console input) after the prompt.
+  const rec = readRecording(new Uint8Array(readFileSync(file)));
+  const busy = rec.events.filter((e) => e.type === 3 || e.type === 1);
+  activityFrom = busy[0].icount;
+  const end = rec.events[rec.events.length - 1].icount;
+  const quiet = { verify: true, log: () => {}, stdout: () => {} };
+  for (let k = 0; k < 3; k++) {
+    // A moment inside the activity that no event falls on.
+    let at: number;
+    do at = activityFrom + Math.floor(Math.random() * (end - activityFrom) * 0.8);
+    while (rec.events.some((e) => e.icount === at));
+    const a = openReplay(file, quiet);
+    assert.equal(a.replayer.runTo(at).state, 'paused');
+    const snapBytes = captureSnapshot(a.vm, {
+      formatVersion: 1,
+      vmrsVersion: 'test',
+      createdUnixMs: 0,
+      machine: rec.header.machine,
+      bios: rec.header.bios,
+      kernel: rec.header.kernel,
+      initrd: rec.header.initrd,
+      devices: rec.header.devices,
+    });
+    // A fresh machine of the same recording, started from the snapshot instead of icount 0.
+    const b = openReplay(file, quiet);
+    restoreSnapshot(b.vm, readSnapshot(snapBytes));
+    b.replayer.resumeAt(at);
+    const st = b.replayer.runTo(Number.MAX_SAFE_INTEGER);
+    assert.equal(st.state, 'done', `restored at ${at}: ${JSON.stringify(st)}`);
+    assert.ok(b.replayer.digestsChecked >= 1, 'the final digest was checked');
+  }
+});
+
+test('vmrs run saves a snapshot on exit and starts from it; a recording can start from one', async () => {
+  const snap = join(dir, 'shell.snap');
+  const vm = new GuestSession(['run', '-q', '--rng', '--save-snapshot-on-exit', snap]);
+  try {
+    await vm.waitFor(PROMPT);
+    await vm.shell('echo kept-in-ram > /tmp/mark; head -c 8 /dev/hwrng > /tmp/rnd');
+    vm.child.kill('SIGTERM');
+    await vm.exited;
+  } finally {
+    vm.kill();
+  }
+  assert.ok(existsSync(snap), vm.stderr);
+
+  const r = vmrs(['run', '-q', '--rng', '--load-snapshot', snap], 'cat /tmp/mark\npoweroff -f\n');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /kept-in-ram/);
+
+  // Other devices than the snapshot's: refused, with what differs.
+  const wrong = vmrs(['run', '-q', '--load-snapshot', snap], 'poweroff -f\n');
+  assert.equal(wrong.status, 1);
+  assert.match(wrong.stderr, /virtio slot 0: the snapshot has virtio-rng, this machine none/);
+
+  // A recording that starts from the snapshot replays, also with the snapshot embedded and gone.
+  const copy = join(dir, 'copy.snap');
+  writeFileSync(copy, readFileSync(snap));
+  for (const embed of [false, true]) {
+    const file = join(dir, `from-snap-${embed}.vmrs`);
+    const input = 'cat /tmp/mark; md5sum /tmp/rnd; head -c 16 /dev/hwrng | md5sum\npoweroff -f\n';
+    const recd = vmrs(
+      ['record', '-q', '-o', file, '--rng', '--load-snapshot', copy, ...(embed ? ['--embed'] : [])],
+      input,
+    );
+    assert.equal(recd.status, 0, recd.stderr);
+    assert.match(recd.stdout, /kept-in-ram/);
+    if (embed) rmSync(copy);
+    const rep = vmrs(['replay', '-q', file]);
+    assert.equal(rep.status, 0, rep.stderr);
+    assert.equal(rep.stdout, recd.stdout);
+  }
+});
+
+test('bad snapshot files: a clear error, nothing started', () => {
+  const good = readFileSync(join(dir, 'shell.snap'));
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['junk', new TextEncoder().encode('not a snapshot at all'), /bad magic/],
+    ['truncated', good.subarray(0, good.length - 1000), /truncated/],
+    ['flipped', Uint8Array.from(good, (b, i) => (i === good.length - 50 ? b ^ 1 : b)), /checksum/],
+    ['header', Uint8Array.from(good, (b, i) => (i === 40 ? b ^ 1 : b)), /checksum|corrupt/],
+    [
+      'version',
+      Uint8Array.from(good, (b, i) => (i === 8 ? 9 : b)),
+      /snapshot format version 9 is not supported/,
+    ],
+  ];
+  for (const [name, bytes, msg] of cases) {
+    const f = join(dir, `${name}.snap`);
+    writeFileSync(f, bytes);
+    const r = vmrs(['run', '-q', '--rng', '--load-snapshot', f], 'poweroff -f\n');
+    assert.equal(r.status, 1, `${name}: ${r.stderr}`);
+    assert.match(r.stderr, msg, name);
+    assert.equal(r.stdout, '', `${name}: nothing ran`);
+    assert.throws(() => readSnapshot(bytes), SnapshotError);
+  }
+  const missing = vmrs(['run', '--load-snapshot', join(dir, 'nope.snap')]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /does not exist/);
+});
