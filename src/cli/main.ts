@@ -7,7 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { addMachineOptions, runCommand } from './run.js';
 import { guestBuildCommand } from './guest.js';
 import { recordCommand } from './record.js';
-import { replayCommand } from './replay.js';
+import { replayCommand, type ReplayOptions } from './replay.js';
 import { inspectCommand } from './inspect.js';
 import { VMRS_VERSION } from './version.js';
 
@@ -47,7 +47,18 @@ program
   .option('--no-verify', 'do not check state digests')
   .option('-q, --quiet', 'no progress messages from vmrs itself')
   .option('--to <icount>', 'stop at this instruction count and print the machine state')
-  .action(async (file: string, opts: { verify: boolean; quiet?: boolean; to?: string }) => {
+  .option(
+    '--gdb <port>',
+    'serve GDB on this TCP port; the replay waits at its start until GDB attaches',
+  )
+  .option('--gdb-host <address>', 'address the GDB port listens on', '127.0.0.1')
+  .option(
+    '--checkpoint-interval <n>',
+    'instructions between checkpoints for going back (doubled when memory runs short)',
+    '20000000',
+  )
+  .option('--checkpoint-memory <size>', 'memory the checkpoints may use', '512M')
+  .action(async (file: string, opts: ReplayOptions) => {
     process.exitCode = await replayCommand(file, opts);
   });
 

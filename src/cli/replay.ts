@@ -6,12 +6,20 @@
 import { UsageError } from './options.js';
 import { openReplay } from './open-replay.js';
 import { describeMachineState } from './state-report.js';
+import { GdbStub } from '../gdb/gdb-server.js';
+import { ReplayTarget } from '../gdb/replay-target.js';
+import { parseMemorySize } from './options.js';
 
 export interface ReplayOptions {
   verify: boolean;
   quiet?: boolean;
   /** Stop at this icount and print the machine's state. */
   to?: string;
+  /** Serve GDB on this port (the replay waits at its first instruction). */
+  gdb?: string;
+  gdbHost: string;
+  checkpointInterval: string;
+  checkpointMemory: string;
 }
 
 /** Exit statuses of `vmrs replay` itself when it can't finish as recorded. */
@@ -23,11 +31,51 @@ export async function replayCommand(file: string, opts: ReplayOptions): Promise<
     if (!opts.quiet) process.stderr.write(`[vmrs] ${s}\n`);
   };
   const out: number[] = [];
+  // Under GDB the machine goes back and forth: print console output only the first time through.
+  let printedUpTo = -1;
   const { rec, vm, replayer } = openReplay(file, {
     verify: opts.verify,
     log,
-    stdout: (b) => out.push(b),
+    stdout: (b) => {
+      if (vm.cpu.icount >= printedUpTo) {
+        printedUpTo = vm.cpu.icount;
+        out.push(b);
+      }
+    },
   });
+  if (opts.gdb !== undefined) {
+    const port = Number(opts.gdb);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UsageError('--gdb needs a TCP port number');
+    const interval = Number(opts.checkpointInterval);
+    if (!Number.isSafeInteger(interval) || interval < 1000)
+      throw new UsageError(
+        '--checkpoint-interval must be a whole number of instructions (at least 1000)',
+      );
+    replayer.enableCheckpoints({
+      interval,
+      memoryBudget: parseMemorySize(opts.checkpointMemory),
+    });
+    const stub = new GdbStub(new ReplayTarget(vm, replayer), log);
+    const flushOut = setInterval(() => {
+      if (out.length) {
+        process.stdout.write(Buffer.from(out));
+        out.length = 0;
+      }
+    }, 50);
+    try {
+      await stub.serve(port, opts.gdbHost, (p) =>
+        log(
+          `waiting for GDB on ${opts.gdbHost}:${p} at icount ${vm.cpu.icount} (gdb-multiarch -ex 'target remote ${opts.gdbHost}:${p}')`,
+        ),
+      );
+    } finally {
+      clearInterval(flushOut);
+      if (out.length) process.stdout.write(Buffer.from(out));
+    }
+    log('GDB detached');
+    return 0;
+  }
   const flush = async () => {
     if (!out.length) return;
     const chunk = Buffer.from(out);

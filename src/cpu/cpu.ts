@@ -201,6 +201,29 @@ export class Cpu {
   private fHi = 0;
   private fOff = 0;
 
+  // Debugging (GDB). Breakpoints are virtual PCs; watchpoints virtual ranges. Pages
+  // holding either never enter the TLBs or the fetch cache, so every access to them
+  // takes a slow path where it is checked; the fast paths stay as they are.
+  /** Why run() stopped for the debugger: 0 it did not, 1 breakpoint, 2 watchpoint. */
+  debugHit = 0;
+  /** Breakpoints and watchpoints stop run() (off while a debugger seeks). */
+  debugArmed = true;
+  private bpCount = 0;
+  private readonly bpLo = new Int32Array(256);
+  private readonly bpHi = new Int32Array(256);
+  /** Do not stop at this (icount, pc) again: the breakpoint a continue starts from. */
+  private bpSkipIcount = -1;
+  private bpSkipLo = 0;
+  private bpSkipHi = 0;
+  private wpCount = 0;
+  private readonly wpLo = new Int32Array(64);
+  private readonly wpHi = new Int32Array(64);
+  private readonly wpLen = new Int32Array(64);
+  /** 1 write, 2 read, 3 access. */
+  private readonly wpKind = new Uint8Array(64);
+  /** The last watchpoint hit: its index, the access address, and the icount before the accessing instruction. */
+  watchHit = { index: -1, addrLo: 0, addrHi: 0, write: false, icount: 0 };
+
   /** Scratch for slow loads: high word of the value. */
   private ldHi = 0;
   /** Exception raised by a memory helper (-1 = none). */
@@ -480,6 +503,7 @@ export class Cpu {
     if (page < this.ramBase || page + 4096 > this.ramBase + this.ramSize) return;
     // Stores to the watched page take the slow path, which stops the slice after them.
     if (access === ACC_WRITE && page - this.ramBase === this.watchPage) return;
+    if (this.bpCount + this.wpCount !== 0 && this.debugPage(vLo, vHi, access === ACC_FETCH)) return;
     const vpn = vLo >>> 12;
     const idx = vpn & TLB_MASK;
     this.tlbTagLo[access][idx] = vpn | (access === ACC_FETCH ? this.priv << 20 : this.dataTag);
@@ -530,6 +554,88 @@ export class Cpu {
     this.exc = -1;
   }
 
+  /** Replace the breakpoints (virtual PCs as lo/hi words). */
+  setBreakpoints(pcs: readonly { lo: number; hi: number }[]): void {
+    if (pcs.length > this.bpLo.length)
+      throw new RangeError(`at most ${this.bpLo.length} breakpoints`);
+    pcs.forEach((p, i) => {
+      this.bpLo[i] = p.lo;
+      this.bpHi[i] = p.hi;
+    });
+    this.bpCount = pcs.length;
+    this.flushTlb();
+  }
+
+  /** Replace the watchpoints: kind 1 write, 2 read, 3 access. */
+  setWatchpoints(wps: readonly { lo: number; hi: number; len: number; kind: number }[]): void {
+    if (wps.length > this.wpLo.length)
+      throw new RangeError(`at most ${this.wpLo.length} watchpoints`);
+    wps.forEach((w, i) => {
+      this.wpLo[i] = w.lo;
+      this.wpHi[i] = w.hi;
+      this.wpLen[i] = w.len;
+      this.wpKind[i] = w.kind;
+    });
+    this.wpCount = wps.length;
+    this.flushTlb();
+  }
+
+  /** The next run() does not stop at the breakpoint at this icount and pc (resuming from it). */
+  skipBreakpointOnce(icount: number, lo: number, hi: number): void {
+    this.bpSkipIcount = icount;
+    this.bpSkipLo = lo;
+    this.bpSkipHi = hi;
+  }
+
+  /** Is there a breakpoint (fetch) or watchpoint (data) on this virtual page? */
+  private debugPage(vLo: number, vHi: number, fetch: boolean): boolean {
+    const page = vLo >>> 12;
+    if (fetch) {
+      for (let i = 0; i < this.bpCount; i++)
+        if (this.bpHi[i] === vHi && this.bpLo[i] >>> 12 === page) return true;
+      return false;
+    }
+    for (let i = 0; i < this.wpCount; i++) {
+      if (this.wpHi[i] !== vHi) continue;
+      const first = this.wpLo[i] >>> 12;
+      const last = ((this.wpLo[i] >>> 0) + Math.max(1, this.wpLen[i]) - 1) / 4096;
+      if (page >= first && page <= Math.floor(last)) return true;
+    }
+    return false;
+  }
+
+  private breakpointAt(pcLo: number, pcHi: number, icount: number): boolean {
+    for (let i = 0; i < this.bpCount; i++)
+      if (this.bpLo[i] === pcLo && this.bpHi[i] === pcHi) {
+        if (icount === this.bpSkipIcount && pcLo === this.bpSkipLo && pcHi === this.bpSkipHi)
+          return false;
+        return true;
+      }
+    return false;
+  }
+
+  /** A data access that went through the slow path: does it hit a watchpoint? */
+  private checkWatch(vLo: number, vHi: number, size: number, write: boolean): void {
+    const a = vLo >>> 0;
+    for (let i = 0; i < this.wpCount; i++) {
+      const k = this.wpKind[i];
+      if (this.wpHi[i] !== vHi || (write ? (k & 1) === 0 : (k & 2) === 0)) continue;
+      const w = this.wpLo[i] >>> 0;
+      if (a < w + this.wpLen[i] && w < a + size) {
+        this.debugHit = 2;
+        const h = this.watchHit;
+        h.index = i;
+        h.addrLo = vLo;
+        h.addrHi = vHi;
+        h.write = write;
+        h.icount = this.icount;
+        // End the slice after this instruction, as an MMIO store does.
+        this.bus.mmioWritten = true;
+        return;
+      }
+    }
+  }
+
   /** Forget write translations, so the next write to each page marks it dirty again. */
   flushWriteTlb(): void {
     this.tlbTagLo[ACC_WRITE].fill(-1);
@@ -577,6 +683,7 @@ export class Cpu {
     }
     const pa = this.xlateData(vLo, vHi, ACC_READ);
     if (pa < 0) return 0;
+    if (this.wpCount !== 0 && this.debugArmed) this.checkWatch(vLo, vHi, size, false);
     if (pa >= this.ramBase && pa + size <= this.ramBase + this.ramSize) {
       const off = pa - this.ramBase;
       const r8 = this.ram8;
@@ -633,15 +740,15 @@ export class Cpu {
     }
     const pa = this.xlateData(vLo, vHi, ACC_WRITE);
     if (pa < 0) return;
+    if (this.wpCount !== 0 && this.debugArmed) this.checkWatch(vLo, vHi, size, true);
     if (pa >= this.ramBase && pa + size <= this.ramBase + this.ramSize) {
       const off = pa - this.ramBase;
       const r8 = this.ram8;
       for (let i = 0; i < size; i++) r8[off + i] = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
       if (this.resAddr >= 0 && Math.abs(this.resAddr - pa) < 8) this.resAddr = -1;
-      if (off - (off & 0xfff) === this.watchPage) {
-        this.dirtyPages[off >>> 12] = 1;
-        this.bus.mmioWritten = true;
-      }
+      // Pages kept out of the write TLB (tohost, watchpoints) are flagged here, not by tlbInsert.
+      this.dirtyPages[off >>> 12] = 1;
+      if (off - (off & 0xfff) === this.watchPage) this.bus.mmioWritten = true;
       return;
     }
     if ((pa & (size - 1)) !== 0) {
@@ -677,7 +784,8 @@ export class Cpu {
     let lowHalf: number;
     if (inRam) {
       this.tlbInsert(ACC_FETCH, pcLo, pcHi, pa);
-      this.fVpn = pcLo >>> 12;
+      // A page with a breakpoint is fetched through here every time (see debugPage).
+      this.fVpn = this.bpCount !== 0 && this.debugPage(pcLo, pcHi, true) ? -1 : pcLo >>> 12;
       this.fHi = pcHi;
       this.fOff = pa - (pa % 4096) - this.ramBase;
       lowHalf = this.ram16[(pa - this.ramBase) >>> 1];
@@ -1063,6 +1171,10 @@ export class Cpu {
         this.pcLo = pcLo;
         this.pcHi = pcHi;
         this.exc = -1;
+        if (this.bpCount !== 0 && this.debugArmed && this.breakpointAt(pcLo, pcHi, base + n)) {
+          this.debugHit = 1;
+          break;
+        }
         raw = this.fetchSlow(pcLo, pcHi);
         if (this.exc >= 0) {
           this.trap(this.exc, false, this.excTvalLo, this.excTvalHi);
@@ -1239,6 +1351,7 @@ export class Cpu {
               dTag = this.dataTag;
               continue;
             }
+            if (bus.mmioWritten) stop = true; // a watchpoint hit
             switch (f3) {
               case 0:
                 vLo = (vLo << 24) >> 24;
@@ -1652,6 +1765,7 @@ export class Cpu {
             continue;
           }
           if (r === 0) illegal = true;
+          if (bus.mmioWritten) stop = true; // a watchpoint hit
           break;
         }
         case 0x07:
@@ -1821,6 +1935,11 @@ export class Cpu {
     if (!(pa >= this.ramBase && pa + size <= this.ramBase + this.ramSize)) {
       this.trap(isLr ? EXC_LOAD_ACCESS : EXC_STORE_ACCESS, false, aLo, aHi);
       return -1;
+    }
+    if (this.wpCount !== 0 && this.debugArmed) {
+      // An AMO reads and writes; LR only reads; SC writes (the store may then not happen).
+      if (f5 !== 3) this.checkWatch(aLo, aHi, size, false);
+      if (!isLr) this.checkWatch(aLo, aHi, size, true);
     }
     const wi = (pa - this.ramBase) >>> 2;
     const ram32 = this.ram32;

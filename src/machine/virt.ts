@@ -78,7 +78,8 @@ export interface GuestExit {
   status: number;
 }
 
-export type SliceResult = 'budget' | 'idle' | 'exit';
+/** 'debug': a breakpoint or watchpoint stopped the hart (cpu.debugHit says which). */
+export type SliceResult = 'budget' | 'idle' | 'exit' | 'debug';
 
 export class VirtMachine {
   readonly bus: Bus;
@@ -305,6 +306,7 @@ export class VirtMachine {
         if (code !== undefined && !this.exit) this.exit = { kind: 'htif', status: code };
       }
       if (this.exit) return { result: 'exit', executed };
+      if (cpu.debugHit !== 0) return { result: 'debug', executed };
       if (cpu.wfi && n === 0) {
         this.updateDevices();
         if (cpu.wfi && !cpu.interruptPending()) return { result: 'idle', executed };

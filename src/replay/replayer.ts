@@ -26,7 +26,7 @@ export interface Divergence {
 export type ReplayStatus =
   | { state: 'running' }
   /** Reached the icount asked for (runTo / seek); replay can go on from here. */
-  | { state: 'paused'; icount: number }
+  | { state: 'paused'; icount: number; debug?: boolean }
   | { state: 'done'; exitKind: string; status: number; icount: number }
   /** The log ended without an end marker (recorder killed, or damage): replayed up to here. */
   | { state: 'truncated'; icount: number }
@@ -176,6 +176,16 @@ export class Replayer {
     this.stopAt = icount;
   }
 
+  /** Where the replay can go back to: the first checkpoint's icount. */
+  get startIcount(): number {
+    return this.checkpoints.length ? this.checkpoints[0].icount : this.vm.cpu.icount;
+  }
+
+  /** icounts of the checkpoints, oldest first. */
+  checkpointIcounts(): number[] {
+    return this.checkpoints.map((c) => c.icount);
+  }
+
   /** Replay forwards to `icount` (or the end, or a divergence, if first). */
   runTo(icount: number): ReplayStatus {
     if (icount < this.vm.cpu.icount)
@@ -248,6 +258,7 @@ export class Replayer {
               `the guest exited (${vm.exit?.kind}) at icount ${cpu.icount}, but the recording goes on to icount ${ev.icount}`,
             );
           else break;
+        if (r.result === 'debug') return { state: 'paused', icount: cpu.icount, debug: true };
         if (r.result === 'idle' && cpu.icount < target)
           return this.diverge(
             `the guest went idle at icount ${cpu.icount}; the recording's next event (${EVENT_NAMES[ev.type]}) is at icount ${ev.icount}`,

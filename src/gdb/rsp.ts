@@ -1,0 +1,110 @@
+/**
+ * The GDB remote serial protocol's framing (GDB manual, "Overview" of the
+ * remote protocol): `$data#cc` packets with a two-hex-digit modulo-256
+ * checksum, `+`/`-` acknowledgements (until QStartNoAckMode), `}`-escaping
+ * of `$ # } *`, and a bare 0x03 byte to interrupt a running target.
+ * Bytes that fit none of these are ignored; a packet longer than the limit
+ * drops the connection rather than growing without end.
+ */
+export const MAX_PACKET = 1 << 20;
+
+export interface RspHandlers {
+  packet(data: string): void;
+  interrupt(): void;
+  /** The peer sent something the protocol can't carry (oversized packet). */
+  abuse(reason: string): void;
+}
+
+export class RspCodec {
+  noAck = false;
+  private buf = '';
+  private inPacket = false;
+
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly on: RspHandlers,
+  ) {}
+
+  /** Bytes from the socket (latin1: one char per byte). */
+  feed(chunk: string): void {
+    for (let i = 0; i < chunk.length; i++) {
+      const ch = chunk[i];
+      if (!this.inPacket) {
+        if (ch === '$') {
+          this.inPacket = true;
+          this.buf = '';
+        } else if (ch === '\x03') this.on.interrupt();
+        // '+', '-' and noise between packets are ignored.
+        continue;
+      }
+      this.buf += ch;
+      const n = this.buf.length;
+      if (n >= 3 && this.buf[n - 3] === '#') {
+        const body = this.buf.slice(0, n - 3);
+        const sum = parseInt(this.buf.slice(n - 2), 16);
+        this.inPacket = false;
+        this.buf = '';
+        if (Number.isNaN(sum) || sum !== checksum(body)) {
+          if (!this.noAck) this.write('-');
+          continue;
+        }
+        if (!this.noAck) this.write('+');
+        this.on.packet(unescape(body));
+      } else if (n > MAX_PACKET) {
+        this.inPacket = false;
+        this.buf = '';
+        this.on.abuse(`packet longer than ${MAX_PACKET} bytes`);
+        return;
+      }
+    }
+  }
+
+  send(data: string): void {
+    const body = escape(data);
+    this.write(`$${body}#${checksum(body).toString(16).padStart(2, '0')}`);
+  }
+}
+
+export function checksum(s: string): number {
+  let sum = 0;
+  for (let i = 0; i < s.length; i++) sum = (sum + s.charCodeAt(i)) & 0xff;
+  return sum;
+}
+
+function escape(s: string): string {
+  return s.replace(/[$#}*]/g, (c) => '}' + String.fromCharCode(c.charCodeAt(0) ^ 0x20));
+}
+
+/**
+ * Undo `}` escapes. The `#` that ends a packet can't be escaped data, so a
+ * packet's body never holds a raw `#`; run-length encoding (`*`) is only
+ * sent by stubs, never by GDB, and is not expected here.
+ */
+function unescape(s: string): string {
+  if (!s.includes('}')) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '}' && i + 1 < s.length) {
+      out += String.fromCharCode(s.charCodeAt(++i) ^ 0x20);
+    } else out += s[i];
+  }
+  return out;
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+export function fromHex(s: string): Uint8Array {
+  if (s.length % 2 || /[^0-9a-fA-F]/.test(s)) throw new RangeError('bad hex');
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+/** A 64-bit register value (lo, hi words) as GDB wants it: 8 bytes little-endian in hex. */
+export function reg64Hex(lo: number, hi: number): string {
+  const b = new Uint8Array(8);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, lo >>> 0, true);
+  dv.setUint32(4, hi >>> 0, true);
+  return toHex(b);
+}
