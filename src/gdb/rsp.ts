@@ -25,37 +25,55 @@ export class RspCodec {
     private readonly on: RspHandlers,
   ) {}
 
-  /** Bytes from the socket (latin1: one char per byte). */
+  /** Checksum characters still expected after '#' (0: not after '#'). */
+  private sumLeft = 0;
+  private sumText = '';
+
+  /** Bytes from the socket (latin1: one char per byte). Linear in the input, whatever it is. */
   feed(chunk: string): void {
-    for (let i = 0; i < chunk.length; i++) {
-      const ch = chunk[i];
+    let i = 0;
+    while (i < chunk.length) {
       if (!this.inPacket) {
+        const ch = chunk[i++];
         if (ch === '$') {
           this.inPacket = true;
           this.buf = '';
+          this.sumLeft = 0;
         } else if (ch === '\x03') this.on.interrupt();
         // '+', '-' and noise between packets are ignored.
         continue;
       }
-      this.buf += ch;
-      const n = this.buf.length;
-      if (n >= 3 && this.buf[n - 3] === '#') {
-        const body = this.buf.slice(0, n - 3);
-        const sum = parseInt(this.buf.slice(n - 2), 16);
-        this.inPacket = false;
-        this.buf = '';
-        if (Number.isNaN(sum) || sum !== checksum(body)) {
-          if (!this.noAck) this.write('-');
-          continue;
+      if (this.sumLeft === 0) {
+        // Body: take everything up to '#' in one piece.
+        const hash = chunk.indexOf('#', i);
+        const end = hash < 0 ? chunk.length : hash;
+        this.buf += chunk.slice(i, end);
+        i = end;
+        if (this.buf.length > MAX_PACKET) {
+          this.inPacket = false;
+          this.buf = '';
+          this.on.abuse(`packet longer than ${MAX_PACKET} bytes`);
+          return;
         }
-        if (!this.noAck) this.write('+');
-        this.on.packet(unescape(body));
-      } else if (n > MAX_PACKET) {
-        this.inPacket = false;
-        this.buf = '';
-        this.on.abuse(`packet longer than ${MAX_PACKET} bytes`);
-        return;
+        if (hash >= 0) {
+          i++;
+          this.sumLeft = 2;
+          this.sumText = '';
+        }
+        continue;
       }
+      this.sumText += chunk[i++];
+      if (--this.sumLeft > 0) continue;
+      const body = this.buf;
+      const sum = parseInt(this.sumText, 16);
+      this.inPacket = false;
+      this.buf = '';
+      if (!/^[0-9a-fA-F]{2}$/.test(this.sumText) || sum !== checksum(body)) {
+        if (!this.noAck) this.write('-');
+        continue;
+      }
+      if (!this.noAck) this.write('+');
+      this.on.packet(unescape(body));
     }
   }
 

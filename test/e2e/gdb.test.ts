@@ -1,0 +1,264 @@
+/**
+ * Debugging a replay with Debian's gdb-multiarch in batch mode, with the
+ * default guest kernel's symbols: breakpoints, registers and a variable,
+ * reverse-stepi, reverse-continue to an earlier breakpoint hit, a
+ * watchpoint on a kernel variable reverse-continued to its last writer,
+ * and forward execution reaching the same states again. Then hostile
+ * packets: error replies, never a crash.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VMRS_BIN } from '../helpers/guest-session.js';
+import { checksum } from '../../src/gdb/rsp.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-gdb-'));
+const haveGdb = spawnSync('gdb-multiarch', ['--version']).status === 0;
+
+let recording: string | undefined;
+let vmlinux = '';
+function theRecording(): string {
+  if (recording) return recording;
+  const paths = spawnSync(process.execPath, [VMRS_BIN, 'guest', 'build'], { encoding: 'utf8' });
+  vmlinux = /^vmlinux\s+(.+)$/m.exec(paths.stdout)![1];
+  const file = join(dir, 'session.vmrs');
+  const r = spawnSync(process.execPath, [VMRS_BIN, 'record', '-q', '-o', file], {
+    input: 'ls / > /dev/null; cat /proc/uptime; sleep 1; echo done\npoweroff -f\n',
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  recording = file;
+  return file;
+}
+
+/** Start `vmrs replay --gdb 0` and return its port. */
+async function startStub(
+  file: string,
+): Promise<{ port: number; child: ChildProcess; err: () => string }> {
+  const child = spawn(
+    process.execPath,
+    [VMRS_BIN, 'replay', file, '--gdb', '0', '--checkpoint-interval', '10000000'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let err = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', () => reject(new Error(`replay --gdb exited: ${err}`)));
+  });
+  return { port, child, err: () => err };
+}
+
+/** Run gdb-multiarch in batch mode; returns its output split at `echo @@name` markers. */
+function gdb(port: number, commands: string[]): Map<string, string> {
+  const args = [
+    '-batch',
+    '-nx',
+    '-ex',
+    `file ${vmlinux}`,
+    '-ex',
+    `target remote 127.0.0.1:${port}`,
+  ];
+  for (const c of commands) args.push('-ex', c);
+  args.push('-ex', 'detach');
+  // One file for stdout and stderr, so monitor output (stderr) stays in order.
+  const log = join(dir, `gdb-${Date.now()}.log`);
+  const fd = openSync(log, 'w');
+  spawnSync('gdb-multiarch', args, { stdio: ['ignore', fd, fd], timeout: 600_000 });
+  closeSync(fd);
+  const out = readFileSync(log, 'utf8');
+  const parts = new Map<string, string>();
+  const re = /@@(\w+)\n([\s\S]*?)(?=@@\w+\n|$)/g;
+  for (let m = re.exec(out); m; m = re.exec(out)) parts.set(m[1], m[2]);
+  parts.set('all', out);
+  return parts;
+}
+
+const mark = (name: string) => `echo @@${name}\\n`;
+const icountOf = (s: string | undefined) => Number(/icount (\d+)/.exec(s ?? '')?.[1] ?? NaN);
+const regsOf = (s: string | undefined) =>
+  (s ?? '')
+    .split('\n')
+    .filter((l) => /^\w+\s+0x[0-9a-f]+/.test(l))
+    .map((l) => l.split(/\s+/).slice(0, 2).join(' '))
+    .join('\n');
+
+test(
+  'gdb: breakpoints, registers, reverse-stepi and reverse-continue, and forward again',
+  { skip: !haveGdb && 'gdb-multiarch is not installed' },
+  async () => {
+    const { port, child, err } = await startStub(theRecording());
+    try {
+      const o = gdb(port, [
+        'break do_sys_openat2',
+        'continue',
+        mark('hit1'),
+        'monitor icount',
+        'info registers pc sp a0',
+        'p (unsigned long)jiffies',
+        mark('before'),
+        'info registers',
+        'stepi',
+        mark('after'),
+        'info registers',
+        'reverse-stepi',
+        mark('back'),
+        'info registers',
+        'monitor icount',
+        'continue',
+        mark('hit2'),
+        'monitor icount',
+        'info registers',
+        'reverse-continue',
+        mark('rev'),
+        'monitor icount',
+        'info registers pc',
+        'continue',
+        mark('again'),
+        'monitor icount',
+        'info registers',
+      ]);
+      const all = o.get('all')!;
+      assert.match(all, /Breakpoint 1, 0x[0-9a-f]+ in do_sys_openat2/, all);
+      const i1 = icountOf(o.get('hit1'));
+      assert.ok(i1 > 0, all);
+      assert.match(o.get('hit1')!, /pc\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <do_sys_openat2/);
+      assert.match(o.get('hit1')!, /\$1 = \d+/, 'a kernel variable reads');
+      // reverse-stepi: the previous pc and every register as they were.
+      assert.notEqual(regsOf(o.get('after')), regsOf(o.get('before')));
+      assert.equal(regsOf(o.get('back')), regsOf(o.get('before')));
+      assert.equal(icountOf(o.get('back')), i1);
+      // reverse-continue goes back to the earlier hit; continue comes forward to the same state.
+      const i2 = icountOf(o.get('hit2'));
+      assert.ok(i2 > i1, all);
+      assert.equal(icountOf(o.get('rev')), i1, all);
+      assert.match(o.get('rev')!, /<do_sys_openat2/);
+      assert.equal(icountOf(o.get('again')), i2);
+      assert.equal(regsOf(o.get('again')), regsOf(o.get('hit2')));
+    } finally {
+      child.kill();
+    }
+    void err;
+  },
+);
+
+test(
+  'gdb: a watchpoint on a kernel variable, forwards and reverse-continued to its last writer',
+  { skip: !haveGdb && 'gdb-multiarch is not installed' },
+  async () => {
+    const { port, child } = await startStub(theRecording());
+    try {
+      const o = gdb(port, [
+        'break do_sys_openat2',
+        'continue',
+        'delete',
+        'watch *(unsigned long*)&jiffies',
+        mark('w1'),
+        'continue',
+        'monitor icount',
+        mark('w2'),
+        'continue',
+        'monitor icount',
+        mark('rw'),
+        'reverse-continue',
+        'monitor icount',
+        'x/i $pc',
+        'p (unsigned long)jiffies',
+        mark('stepped'),
+        'stepi',
+        'p (unsigned long)jiffies',
+      ]);
+      const all = o.get('all')!;
+      const vals = (s: string | undefined) => {
+        const m = /Old value = (\d+)\s+New value = (\d+)/.exec(s ?? '');
+        return m ? [Number(m[1]), Number(m[2])] : [];
+      };
+      const [a, b] = vals(o.get('w1'));
+      assert.equal(b, a + 1, all);
+      const [c, d] = vals(o.get('w2'));
+      assert.deepEqual([c, d], [b, b + 1], all);
+      // Backwards: stopped at the store that wrote the last value, which is not yet written.
+      const rw = o.get('rw')!;
+      assert.deepEqual(vals(rw), [b + 1, b], all);
+      assert.match(rw, /=> 0x[0-9a-f]+ <[\w.]+\+\d+>:\s+(c\.)?s[dw]\s/, 'the pc is a store');
+      assert.match(rw, new RegExp(`\\$\\d+ = ${b}\\b`));
+      assert.ok(icountOf(rw) < icountOf(o.get('w2')));
+      // One step forward performs the write again.
+      assert.match(o.get('stepped')!, new RegExp(`\\$\\d+ = ${b + 1}\\b`), all);
+    } finally {
+      child.kill();
+    }
+  },
+);
+
+/** Raw RSP over TCP: send packets, collect replies. */
+async function rawSession(port: number, sends: (string | Buffer)[]): Promise<string> {
+  const sock = connect(port, '127.0.0.1');
+  let got = '';
+  sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  sock.on('error', () => {}); // the stub may drop a hostile client
+  await new Promise<void>((r) => sock.on('connect', () => r()));
+  for (const s of sends) {
+    sock.write(s);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  sock.destroy();
+  return got;
+}
+const pkt = (s: string) => `$${s}#${checksum(s).toString(16).padStart(2, '0')}`;
+
+test(
+  'gdb: malformed and hostile packets get error replies, never a crash',
+  { skip: false },
+  async () => {
+    const { port, child } = await startStub(theRecording());
+    try {
+      const got = await rawSession(port, [
+        pkt('m zz,10'),
+        pkt('mffffffffffffffffff,10'),
+        pkt('m0,100000000'),
+        pkt('pzz'),
+        pkt('Z9,0,0'),
+        pkt('Z2,80000000,0'),
+        pkt('X80000000,4:ab'),
+        pkt('M80000000,2:0102'),
+        pkt('G00'),
+        pkt('qXfer:features:read:target.xml:zz,yy'),
+        pkt('qRcmd,zz'),
+        pkt('qRcmd,' + Buffer.from('seek -5').toString('hex')),
+        '$m0,4#00', // bad checksum: '-'
+        'garbage without a dollar',
+        pkt('?'),
+        pkt('m1000,4'),
+      ]);
+      assert.match(got, /\$E01#/, 'errors are replied');
+      assert.ok(got.includes('-'), 'a bad checksum is NAKed');
+      // Still answering after all that: the stop reason and the boot ROM's first word.
+      assert.match(got, /\$T05thread:1;#/);
+      assert.match(got, /\$[0-9a-f]{8}#[0-9a-f]{2}$/);
+      // An endless packet closes the connection; the process is not hurt.
+      const { port: p2, child: c2 } = await startStub(theRecording());
+      try {
+        await rawSession(p2, ['$', Buffer.alloc(1100 * 1024, 0x61)]);
+        const status =
+          c2.exitCode ??
+          (await new Promise<number | null>((r) => c2.on('exit', (code) => r(code))));
+        assert.equal(status, 0, 'the replay ends normally when its debugger goes away');
+      } finally {
+        c2.kill();
+      }
+    } finally {
+      child.kill();
+    }
+  },
+);
