@@ -24,7 +24,12 @@ addMachineOptions(
     .command('run')
     .description(
       'boot a guest (by default: OpenSBI + the default Linux guest) with the console on this terminal',
-    ),
+    )
+    .option(
+      '--gdb <port>',
+      'serve GDB on this TCP port; the guest waits until GDB attaches and continues',
+    )
+    .option('--gdb-host <address>', 'address the GDB port listens on', '127.0.0.1'),
 ).action(async (opts) => {
   process.exitCode = await runCommand(opts);
 });

@@ -22,6 +22,8 @@ import {
 import { configFromDescription, describeMachine } from './machine-description.js';
 import { fileDigest } from '../host/file-digest.js';
 import { VMRS_VERSION } from './version.js';
+import { GdbStub } from '../gdb/gdb-server.js';
+import { LiveTarget } from '../gdb/live-target.js';
 
 export interface MachineOptions {
   bios?: string;
@@ -39,6 +41,9 @@ export interface MachineOptions {
   loadSnapshot?: string;
   /** Save the machine here when the run ends. */
   saveSnapshotOnExit?: string;
+  /** `vmrs run --gdb PORT`: serve GDB; the guest waits for it to attach and continue. */
+  gdb?: string;
+  gdbHost?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -262,7 +267,35 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       },
       nextStop: recorder ? () => recorder.nextDigestAt : undefined,
       atStop: recorder ? () => recorder.digestNow() : undefined,
+      onDebugStop: () => debugTarget?.debugStopped(),
     });
+    let debugTarget: LiveTarget | undefined;
+    if (opts.gdb !== undefined) {
+      const port = Number(opts.gdb);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError('--gdb needs a TCP port number');
+      const host = opts.gdbHost ?? '127.0.0.1';
+      debugTarget = new LiveTarget(vm, loop);
+      const target = debugTarget;
+      loop.pause();
+      new GdbStub(target, log)
+        .serve(port, host, (p) =>
+          log(`waiting for GDB on ${host}:${p} (gdb-multiarch -ex 'target remote ${host}:${p}')`),
+        )
+        .then(
+          () => {
+            // The debugger left: the guest runs on, free of breakpoints.
+            vm.cpu.setBreakpoints([]);
+            vm.cpu.setWatchpoints([]);
+            log('GDB detached; the guest runs on');
+            loop.resume();
+          },
+          (e: Error) => {
+            log(`GDB port: ${e.message}`);
+            loop.stop({ kind: 'stopped', status: 1 });
+          },
+        );
+    }
     ref.vm = vm;
     ref.loop = loop;
     const onSignal = () => loop.stop({ kind: 'stopped', status: 130 });
@@ -271,6 +304,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     console.start();
     try {
       const exit = await loop.run();
+      debugTarget?.exited(`the guest stopped (${exit.kind})`);
       console.flush();
       recorder?.end(exit);
       if (opts.saveSnapshotOnExit) {

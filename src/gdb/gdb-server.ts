@@ -256,6 +256,7 @@ export class GdbStub {
       case 's':
         return this.run(() => t.step());
       case 'b':
+        if (!t.reversible) return 'E01';
         if (p === 'bc') return this.run(() => t.reverseResume());
         if (p === 'bs') return this.run(() => t.reverseStep());
         return '';

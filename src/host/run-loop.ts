@@ -20,11 +20,16 @@ export interface RunLoopHooks {
   /** An icount the loop must stop at exactly (state digests), and what to do there. */
   nextStop?(): number;
   atStop?(): void;
+  /** A breakpoint or watchpoint stopped the hart; the loop is now paused. */
+  onDebugStop?(): void;
 }
 
 export class RunLoop {
   private stopped: GuestExit | undefined;
   private wake: (() => void) | undefined;
+  /** Held by a debugger: the guest does not run, and its clock does not move. */
+  private paused = false;
+  private unpause: (() => void) | undefined;
   private startHostNs = 0n;
   private startTicks = 0;
 
@@ -45,6 +50,26 @@ export class RunLoop {
   stop(exit: GuestExit): void {
     this.stopped = exit;
     this.notifyInput();
+    this.unpause?.();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Hold the guest (a debugger stopped it); takes effect between slices. */
+  pause(): void {
+    this.paused = true;
+    this.notifyInput();
+  }
+
+  /** Let the guest run again; its clock goes on from where it stopped. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const u = this.unpause;
+    this.unpause = undefined;
+    u?.();
   }
 
   /** Virtual ticks that correspond to the host time elapsed since start. */
@@ -60,6 +85,13 @@ export class RunLoop {
     let budget = FIRST_BUDGET;
     for (;;) {
       if (this.stopped) return this.stopped;
+      if (this.paused) {
+        await new Promise<void>((r) => (this.unpause = r));
+        // Host time spent paused is not guest time.
+        this.startHostNs = process.hrtime.bigint();
+        this.startTicks = vm.now();
+        continue;
+      }
       let slice = budget;
       if (this.hooks.nextStop) {
         if (vm.cpu.icount >= this.hooks.nextStop()) this.hooks.atStop?.();
@@ -70,6 +102,11 @@ export class RunLoop {
       const dt = performance.now() - t0;
       this.hooks.afterSlice?.();
       if (result === 'exit') return vm.exit!;
+      if (result === 'debug') {
+        this.paused = true;
+        this.hooks.onDebugStop?.();
+        continue;
+      }
       if (result === 'idle') {
         await this.idle();
         continue;

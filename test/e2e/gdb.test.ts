@@ -262,3 +262,57 @@ test(
     }
   },
 );
+
+test(
+  'gdb on a live machine (vmrs run --gdb): the guest waits, stops at a breakpoint, takes register writes, runs on when GDB detaches',
+  { skip: !haveGdb && 'gdb-multiarch is not installed' },
+  async () => {
+    theRecording(); // builds/finds the guest, sets vmlinux
+    const child = spawn(process.execPath, [VMRS_BIN, 'run', '--gdb', '0'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.stderr!.on('data', (d: Buffer) => {
+          err += d.toString();
+          const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on('exit', () => reject(new Error(`run --gdb exited: ${err}`)));
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(out, '', 'the guest waits for the debugger before its first instruction');
+      const o = gdb(port, [
+        'break do_sys_openat2',
+        mark('hit'),
+        'continue',
+        'info registers pc',
+        'set $t0 = 0x1234',
+        'p/x $t0',
+        'stepi',
+        'info registers pc',
+        'reverse-stepi',
+        'delete',
+      ]);
+      const hit = o.get('hit')!;
+      assert.match(hit, /Breakpoint 1, 0x[0-9a-f]+ in do_sys_openat2/);
+      assert.match(hit, /\$1 = 0x1234/);
+      assert.match(hit, /pc\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <do_sys_openat2\+\d+>/, 'stepi moved on');
+      assert.match(hit, /does not support this command|cannot run backwards|Remote failure/i);
+      // Detached: the guest boots on to its shell.
+      const deadline = Date.now() + 300_000;
+      while (!/[#$] $/m.test(out) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
+      child.stdin!.write('poweroff -f\n');
+      const code = await new Promise<number | null>((r) =>
+        child.exitCode !== null ? r(child.exitCode) : child.on('exit', (c) => r(c)),
+      );
+      assert.equal(code, 0, err);
+    } finally {
+      child.kill();
+    }
+  },
+);
