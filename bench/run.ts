@@ -8,7 +8,8 @@
  * Idle time (WFI) is skipped at once here so the figures measure execution.
  * Then device throughput (bench/devices.ts) and record/replay figures
  * (bench/record-replay.ts).
- *   npm run bench [-- --only cpu|qemu|devices|record|qemu-rr]
+ * and time travel (bench/time-travel.ts).
+ *   npm run bench [-- --only cpu|qemu|devices|record|qemu-rr|time-travel]
  */
 import { spawn } from 'node:child_process';
 import { VirtMachine } from '../src/machine/virt.js';
@@ -17,6 +18,7 @@ import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
 import { benchDevices } from './devices.js';
 import { benchRecordReplay, qemuRecord } from './record-replay.js';
+import { benchTimeTravel } from './time-travel.js';
 
 const WORKLOAD = 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum; echo WORKLOAD-$((40+2))';
 const WORKLOAD_DONE = 'WORKLOAD-42';
@@ -112,3 +114,4 @@ if (!only || only === 'qemu') await benchQemu();
 if (!only || only === 'devices') await benchDevices();
 if (!only || only === 'record') await benchRecordReplay();
 if (only === 'qemu-rr') await qemuRecord();
+if (!only || only === 'time-travel') await benchTimeTravel();

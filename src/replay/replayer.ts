@@ -32,6 +32,10 @@ export type ReplayStatus =
   | { state: 'truncated'; icount: number }
   | { state: 'diverged'; divergence: Divergence };
 
+/** A seek further than twice this past a checkpoint leaves a checkpoint this far before its target. */
+const LOCAL_GAP = 200_000;
+const MAX_LOCAL = 16;
+
 /** A moment of the replay kept to seek back to. */
 interface Checkpoint {
   icount: number;
@@ -65,6 +69,8 @@ export class Replayer {
   /** Stop here (runTo); Infinity: run to the end. */
   private stopAt = Infinity;
   private readonly checkpoints: Checkpoint[] = [];
+  /** Checkpoints added where seek() went (see addLocalCheckpoint), oldest first. */
+  private readonly locals: Checkpoint[] = [];
   private ram: RamPages | undefined;
   private checkpointOpts: CheckpointOptions | undefined;
   private nextCheckpointAt = Infinity;
@@ -154,7 +160,38 @@ export class Replayer {
     for (const c of this.checkpoints) if (c.icount <= icount) nearest = c.icount;
     if (icount < cpu.icount || nearest > cpu.icount || this.status.state !== 'running')
       if (nearest >= 0) this.restoreBefore(icount);
+    if (icount - cpu.icount > 2 * LOCAL_GAP) {
+      // A debugger that went here tends to step back from here: keep a checkpoint close by.
+      const st = this.runTo(icount - LOCAL_GAP);
+      if (st.state !== 'paused') return st;
+      this.addLocalCheckpoint();
+    }
     return this.runTo(icount);
+  }
+
+  /** A checkpoint here, between the periodic ones; the oldest of these go first. */
+  private addLocalCheckpoint(): void {
+    const icount = this.vm.cpu.icount;
+    if (this.checkpoints.some((c) => c.icount === icount)) return;
+    const { refs, copied } = this.ram!.capture();
+    const c: Checkpoint = {
+      icount,
+      next: this.next,
+      gateCursor: this.gate.cursor,
+      digestsChecked: this.digestsChecked,
+      machine: this.vm.saveState(),
+      ram: refs,
+      recordedBlocks: this.recordedBlocks.hash.slice(),
+    };
+    const at = this.checkpoints.findIndex((x) => x.icount > icount);
+    this.checkpoints.splice(at < 0 ? this.checkpoints.length : at, 0, c);
+    this.checkpointBytes += copied * 4096;
+    this.locals.push(c);
+    if (this.locals.length > MAX_LOCAL) {
+      const old = this.locals.shift()!;
+      const i = this.checkpoints.indexOf(old);
+      if (i > 0) this.checkpoints.splice(i, 1);
+    }
   }
 
   /**

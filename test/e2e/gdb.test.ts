@@ -127,6 +127,12 @@ test(
         mark('again'),
         'monitor icount',
         'info registers',
+        mark('finish'),
+        'finish',
+        'monitor icount',
+        mark('rfinish'),
+        'reverse-finish',
+        'monitor icount',
       ]);
       const all = o.get('all')!;
       assert.match(all, /Breakpoint 1, 0x[0-9a-f]+ in do_sys_openat2/, all);
@@ -145,6 +151,9 @@ test(
       assert.match(o.get('rev')!, /<do_sys_openat2/);
       assert.equal(icountOf(o.get('again')), i2);
       assert.equal(regsOf(o.get('again')), regsOf(o.get('hit2')));
+      // finish runs to the caller; reverse-finish comes back into the function (to its breakpoint).
+      assert.ok(icountOf(o.get('finish')) > i2, all);
+      assert.equal(icountOf(o.get('rfinish')), i2, all);
     } finally {
       child.kill();
     }
