@@ -63,6 +63,11 @@ program
     '20000000',
   )
   .option('--checkpoint-memory <size>', 'memory the checkpoints may use', '512M')
+  .option(
+    '--save-snapshot <file>',
+    'with --to: save the machine there (a replay can start from it)',
+  )
+  .option('--from-snapshot <file>', 'start from a snapshot saved by --to N --save-snapshot')
   .action(async (file: string, opts: ReplayOptions) => {
     process.exitCode = await replayCommand(file, opts);
   });

@@ -9,6 +9,12 @@ import { describeMachineState } from './state-report.js';
 import { GdbStub } from '../gdb/gdb-server.js';
 import { ReplayTarget } from '../gdb/replay-target.js';
 import { parseMemorySize } from './options.js';
+import { renameSync, writeFileSync } from 'node:fs';
+import { bytesDigest } from '../host/file-digest.js';
+import { SNAPSHOT_VERSION, captureSnapshot, restoreSnapshot } from '../snapshot/snapshot-file.js';
+import { SnapshotError } from '../snapshot/state.js';
+import { openSnapshot } from './run.js';
+import { VMRS_VERSION } from './version.js';
 
 export interface ReplayOptions {
   verify: boolean;
@@ -20,6 +26,10 @@ export interface ReplayOptions {
   gdbHost: string;
   checkpointInterval: string;
   checkpointMemory: string;
+  /** With --to: save the machine there. */
+  saveSnapshot?: string;
+  /** Start from a snapshot saved by --to N --save-snapshot (a position in this recording). */
+  fromSnapshot?: string;
 }
 
 /** Exit statuses of `vmrs replay` itself when it can't finish as recorded. */
@@ -43,6 +53,25 @@ export async function replayCommand(file: string, opts: ReplayOptions): Promise<
       }
     },
   });
+  const recordingId = bytesDigest(new TextEncoder().encode(JSON.stringify(rec.header)));
+  if (opts.saveSnapshot && opts.to === undefined)
+    throw new UsageError('--save-snapshot needs --to ICOUNT (where to take it)');
+  if (opts.fromSnapshot) {
+    const { snap } = openSnapshot(opts.fromSnapshot);
+    if (snap.header.replayOf?.recording !== recordingId)
+      throw new UsageError(
+        `${opts.fromSnapshot} was not taken in a replay of ${file} (use vmrs run --load-snapshot for other snapshots)`,
+      );
+    try {
+      restoreSnapshot(vm, snap);
+    } catch (e) {
+      if (e instanceof SnapshotError) throw new UsageError(`${opts.fromSnapshot}: ${e.message}`);
+      throw e;
+    }
+    replayer.resumeAt(snap.header.icount);
+    printedUpTo = vm.cpu.icount;
+    log(`replaying from icount ${vm.cpu.icount} (snapshot ${opts.fromSnapshot})`);
+  }
   if (opts.gdb !== undefined) {
     const port = Number(opts.gdb);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -103,6 +132,24 @@ export async function replayCommand(file: string, opts: ReplayOptions): Promise<
       case 'paused':
         log(`stopped at icount ${st.icount} as asked (${secs.toFixed(2)} s)`);
         process.stderr.write(describeMachineState(vm));
+        if (opts.saveSnapshot) {
+          const h = rec.header;
+          const bytes = captureSnapshot(vm, {
+            formatVersion: SNAPSHOT_VERSION,
+            vmrsVersion: VMRS_VERSION,
+            createdUnixMs: Date.now(),
+            machine: h.machine,
+            bios: h.bios,
+            kernel: h.kernel,
+            initrd: h.initrd,
+            devices: h.devices,
+            replayOf: { recording: recordingId, icount: vm.cpu.icount },
+          });
+          const tmp = `${opts.saveSnapshot}.tmp-${process.pid}`;
+          writeFileSync(tmp, bytes);
+          renameSync(tmp, opts.saveSnapshot);
+          log(`saved snapshot at icount ${vm.cpu.icount} to ${opts.saveSnapshot}`);
+        }
         return 0;
       case 'done':
         log(

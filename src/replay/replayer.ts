@@ -196,15 +196,16 @@ export class Replayer {
 
   /**
    * The machine was put at `icount` from elsewhere (a snapshot taken in
-   * another replay of this recording, between events): go on from there.
+   * another replay of this recording, paused there): go on from there.
    */
   resumeAt(icount: number): void {
-    const at = this.events.findIndex((e) => e.icount >= icount);
-    this.next = at < 0 ? this.events.length : at;
+    // As after a pause there: inputs logged at `icount` were applied; entropy asked for
+    // at `icount` is asked by the instruction that comes next.
+    const n = this.events.findIndex((e) => e.icount > icount);
+    this.next = n < 0 ? this.events.length : n;
     this.skipPull();
-    let c = at < 0 ? this.events.length : at;
-    while (c < this.events.length && !isPull(this.events[c].type)) c++;
-    this.gate.cursor = c;
+    const c = this.events.findIndex((e) => e.icount >= icount && isPull(e.type));
+    this.gate.cursor = c < 0 ? this.events.length : c;
     this.status = { state: 'running' };
   }
 

@@ -31,6 +31,8 @@ export interface SnapshotHeader {
   initrd?: ImageRef;
   devices: DeviceRef[];
   icount: number;
+  /** Taken during a replay: which recording (digest of its header) and where. */
+  replayOf?: { recording: string; icount: number };
 }
 
 export interface Snapshot {

@@ -164,3 +164,30 @@ test('bad snapshot files: a clear error, nothing started', () => {
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /does not exist/);
 });
+
+test('a replay saves a snapshot at an icount; another replay starts there and prints the rest', () => {
+  const file = join(dir, 'from-snap-true.vmrs');
+  const full = vmrs(['replay', '-q', file]);
+  assert.equal(full.status, 0, full.stderr);
+  const evs = readRecording(new Uint8Array(readFileSync(file))).events;
+  const start = evs[0].icount;
+  const total = evs[evs.length - 1].icount;
+  assert.ok(start > 0, 'the recording starts from the snapshot, not a boot');
+  const at = Math.floor(total - (total - start) * 0.4);
+  const snap = join(dir, 'mid-replay.snap');
+  const first = vmrs(['replay', '-q', file, '--to', String(at), '--save-snapshot', snap]);
+  assert.equal(first.status, 0, first.stderr);
+  const rest = vmrs(['replay', '-q', file, '--from-snapshot', snap]);
+  assert.equal(rest.status, 0, rest.stderr);
+  assert.equal(first.stdout + rest.stdout, full.stdout, 'the two halves make the whole');
+  // A snapshot of another recording's replay, or of a run, is refused.
+  const other = vmrs(['replay', '-q', join(dir, 'busy.vmrs'), '--from-snapshot', snap]);
+  assert.equal(other.status, 1, other.stderr);
+  assert.match(other.stderr, /was not taken in a replay of/);
+  const shell = vmrs(['replay', '-q', file, '--from-snapshot', join(dir, 'shell.snap')]);
+  assert.equal(shell.status, 1);
+  assert.match(shell.stderr, /was not taken in a replay of/);
+  const needsTo = vmrs(['replay', '-q', file, '--save-snapshot', snap]);
+  assert.equal(needsTo.status, 1);
+  assert.match(needsTo.stderr, /--save-snapshot needs --to/);
+});
