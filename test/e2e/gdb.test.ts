@@ -211,7 +211,11 @@ test(
 );
 
 /** Raw RSP over TCP: send packets, collect replies. */
-async function rawSession(port: number, sends: (string | Buffer)[]): Promise<string> {
+async function rawSession(
+  port: number,
+  sends: (string | Buffer)[],
+  pauseMs = 150,
+): Promise<string> {
   const sock = connect(port, '127.0.0.1');
   let got = '';
   sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
@@ -219,7 +223,7 @@ async function rawSession(port: number, sends: (string | Buffer)[]): Promise<str
   await new Promise<void>((r) => sock.on('connect', () => r()));
   for (const s of sends) {
     sock.write(s);
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, pauseMs));
   }
   sock.destroy();
   return got;
@@ -255,6 +259,14 @@ test(
       // Still answering after all that: the stop reason and the boot ROM's first word.
       assert.match(got, /\$T05thread:1;#/);
       assert.match(got, /\$[0-9a-f]{8}#[0-9a-f]{2}$/);
+      // Ctrl-C while continuing stops the target (or it reached the end of the recording first).
+      const { port: p3, child: c3 } = await startStub(theRecording());
+      try {
+        const stopped = await rawSession(p3, [pkt('c'), '\x03', pkt('?')], 1000);
+        assert.match(stopped, /\$T02thread:1;#|\$T05replaylog:end;/);
+      } finally {
+        c3.kill();
+      }
       // An endless packet closes the connection; the process is not hurt.
       const { port: p2, child: c2 } = await startStub(theRecording());
       try {
