@@ -110,6 +110,16 @@ for (const c of [
   CSR.minstret,
 ])
   IRQ_AFFECTING_CSR[c] = 1;
+/**
+ * CSRs whose writes move a timer deadline (Sstc): the slice must end, so the
+ * board sets the next slice's length by the new deadline. Checking in place
+ * is not enough: a deadline a few instructions ahead would be passed and its
+ * interrupt taken at the slice's end — wherever that falls, which differs
+ * between a recording and its replay.
+ */
+const DEADLINE_CSR = new Uint8Array(4096);
+DEADLINE_CSR[CSR.stimecmp] = 1;
+DEADLINE_CSR[CSR.menvcfg] = 1;
 
 const CPU_FIELDS = [
   'xl',
@@ -1747,6 +1757,7 @@ export class Cpu {
             }
             // Deliverable interrupts or the Sstc timer may have changed: look after this instruction.
             if (IRQ_AFFECTING_CSR[csr]) irqCheck = true;
+            if (DEADLINE_CSR[csr]) stop = true;
           }
           xl[rd] = oldLo;
           xh[rd] = oldHi;

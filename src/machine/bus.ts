@@ -44,14 +44,23 @@ export class Bus {
     this.ram8 = new Uint8Array(this.ram);
     this.ram16 = new Uint16Array(this.ram);
     this.ram32 = new Int32Array(this.ram);
-    this.dirtyPages = new Uint8Array(ramSize / 4096).fill(1);
+    // RAM is zero now; every write from here on flags its page.
+    this.dirtyPages = new Uint8Array(ramSize / 4096);
   }
 
   private readonly dirtyListeners: Uint8Array[] = [];
 
-  /** A bitmap (one byte per page) that collectDirty() will OR written pages into. */
-  addDirtyListener(): Uint8Array {
-    const map = new Uint8Array(this.dirtyPages.length).fill(1);
+  /** Has any listener collected yet (then dirtyPages no longer holds every page ever written)? */
+  private collected = false;
+
+  /**
+   * A bitmap (one byte per page) that collectDirty() will OR written pages
+   * into. It starts with every page flagged — or, with `sinceZero` while no
+   * one has collected yet, with none: the caller then takes RAM as all zero
+   * at creation, and the bus's flags bring every page written since.
+   */
+  addDirtyListener(sinceZero = false): Uint8Array {
+    const map = new Uint8Array(this.dirtyPages.length).fill(sinceZero && !this.collected ? 0 : 1);
     this.dirtyListeners.push(map);
     return map;
   }
@@ -61,6 +70,7 @@ export class Bus {
    * the flags. The caller must also flush the CPU's write TLB (see dirtyPages).
    */
   collectDirty(): void {
+    this.collected = true;
     const d = this.dirtyPages;
     const ls = this.dirtyListeners;
     for (let p = 0; p < d.length; p++) {

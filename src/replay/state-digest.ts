@@ -24,6 +24,35 @@ function hashWords(words: Int32Array, from: number, to: number, seed: number): n
   return h;
 }
 
+/**
+ * Hash of one 4 KiB page: four independent lanes over interleaved words (the
+ * multiplies of one lane don't wait for another's), folded at the end. About
+ * three times the speed of one chain; digests hash every page written since
+ * the last one, so this is most of their cost.
+ */
+function hashPage(words: Int32Array, page: number): number {
+  // The page's place enters where page hashes are combined (in order), not here:
+  // equal contents hash equal, so pages never written share ZERO_PAGE_HASH.
+  let a = 0x2545f491;
+  let b = 0x9e3779b9 | 0;
+  let c = 0x85ebca6b | 0;
+  let d = 0xc2b2ae35 | 0;
+  const end = page * 1024 + 1024;
+  for (let i = page * 1024; i < end; i += 4) {
+    a = Math.imul(a ^ words[i], 0x5bd1e995);
+    b = Math.imul(b ^ words[i + 1], 0x5bd1e995);
+    c = Math.imul(c ^ words[i + 2], 0x5bd1e995);
+    d = Math.imul(d ^ words[i + 3], 0x5bd1e995);
+    a ^= a >>> 15;
+    b ^= b >>> 15;
+    c ^= c >>> 15;
+    d ^= d >>> 15;
+  }
+  return mix(mix(mix(a, b), c), d);
+}
+
+const ZERO_PAGE_HASH = hashPage(new Int32Array(1024), 0);
+
 /** CSRs named in a digest, so a mismatch says which one differs. */
 const NAMED_CSRS = [
   'mstatus',
@@ -84,8 +113,10 @@ export class StateDigester {
   private readonly dirty: Uint8Array;
 
   constructor(private readonly vm: VirtMachine) {
-    this.dirty = vm.bus.addDirtyListener();
-    this.pageHash = new Int32Array(vm.bus.dirtyPages.length);
+    // RAM starts zeroed and the bus has flagged every page written since (the loader's too),
+    // so only those are hashed at the first digest, not all of RAM.
+    this.dirty = vm.bus.addDirtyListener(true);
+    this.pageHash = new Int32Array(vm.bus.dirtyPages.length).fill(ZERO_PAGE_HASH);
     this.blockHash = new Int32Array(Math.ceil(vm.bus.dirtyPages.length / BLOCK_PAGES));
   }
 
@@ -103,7 +134,7 @@ export class StateDigester {
       let any = false;
       for (let p = from; p < to; p++) {
         if (!dirty[p]) continue;
-        this.pageHash[p] = hashWords(ram32, p * 1024, p * 1024 + 1024, 0x2545f491 ^ p);
+        this.pageHash[p] = hashPage(ram32, p);
         dirty[p] = 0;
         any = true;
       }
