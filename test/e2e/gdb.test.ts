@@ -186,6 +186,11 @@ test(
         mark('stepped'),
         'stepi',
         'p (unsigned long)jiffies',
+        mark('read'),
+        'delete',
+        'rwatch *(unsigned long*)&jiffies',
+        'continue',
+        'x/i $pc',
       ]);
       const all = o.get('all')!;
       const vals = (s: string | undefined) => {
@@ -202,6 +207,8 @@ test(
       assert.match(rw, /=> 0x[0-9a-f]+ <[\w.]+\+\d+>:\s+(c\.)?s[dw]\s/, 'the pc is a store');
       assert.match(rw, new RegExp(`\\$\\d+ = ${b}\\b`));
       assert.ok(icountOf(rw) < icountOf(o.get('w2')));
+      // A read watchpoint stops at a reader of jiffies (GDB steps over the load, as for writes).
+      assert.match(o.get('read')!, /Hardware read watchpoint \d+: [^\n]*\n\nValue = \d+/, all);
       // One step forward performs the write again.
       assert.match(o.get('stepped')!, new RegExp(`\\$\\d+ = ${b + 1}\\b`), all);
     } finally {
