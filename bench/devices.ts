@@ -7,11 +7,12 @@
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PROMPT, fmt, runVmrs } from './cli-session.js';
+import { hasPasst } from './cli-session.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-bench-dev-'));
 
@@ -50,7 +51,7 @@ async function disk(): Promise<void> {
 }
 
 async function download(): Promise<void> {
-  if (!(process.env.PATH ?? '').split(':').some((d) => d && isFile(join(d, 'passt')))) {
+  if (!hasPasst()) {
     console.log('net     passt not installed: download skipped');
     return;
   }
@@ -77,14 +78,6 @@ async function download(): Promise<void> {
     );
   } finally {
     server.close();
-  }
-}
-
-function isFile(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
   }
 }
 

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { PROMPT, VMRS, fmt, runVmrs, type Step } from './cli-session.js';
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
+import { hasPasst } from './cli-session.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-bench-rr-'));
 const WORKLOAD = 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum; echo WORKLOAD-$((40+2))\n';
@@ -109,7 +110,7 @@ async function logRates(): Promise<void> {
   );
 
   // A network transfer: 10 MB from a host server to the guest.
-  if (!(process.env.PATH ?? '').split(':').some((d) => d && statSafe(join(d, 'passt')))) {
+  if (!hasPasst()) {
     console.log('log     network transfer: passt not installed, skipped');
     return;
   }
@@ -145,14 +146,6 @@ async function logRates(): Promise<void> {
     );
   } finally {
     server.close();
-  }
-}
-
-function statSafe(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
   }
 }
 

@@ -1,19 +1,11 @@
 /** `vmrs inspect FILE [--json]`: what a recording holds. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { UsageError } from './options.js';
-import { RecordingFormatError, readRecording } from '../replay/log-format.js';
+import { statSync } from 'node:fs';
+import { readRecordingFile } from './open-replay.js';
 import { END_KINDS, EVENT_NAMES, EventType } from '../replay/events.js';
 import { TIMEBASE_HZ } from '../machine/clock.js';
 
 export function inspectCommand(file: string, opts: { json?: boolean }): number {
-  if (!existsSync(file)) throw new UsageError(`recording '${file}' does not exist`);
-  let rec;
-  try {
-    rec = readRecording(new Uint8Array(readFileSync(file)));
-  } catch (e) {
-    if (e instanceof RecordingFormatError) throw new UsageError(`${file}: ${e.message}`);
-    throw e;
-  }
+  const rec = readRecordingFile(file);
   const h = rec.header;
   const byType: Record<string, { count: number; bytes: number }> = {};
   let idleTicks = 0;

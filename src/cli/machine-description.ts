@@ -5,18 +5,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { UsageError } from './options.js';
-import type { DeviceRef, ImageRef, MachineInfo } from '../replay/log-format.js';
+import type { DeviceRef, ImageRef, MachineDescription } from '../replay/log-format.js';
 import type { VirtConfig } from '../machine/virt.js';
 import type { DiskInfo, ParsedDevices } from './devices.js';
 import { bytesDigest, fileDigest } from '../host/file-digest.js';
 
-export interface MachineDescription {
-  machine: MachineInfo;
-  bios: ImageRef | 'none';
-  kernel: ImageRef;
-  initrd?: ImageRef;
-  devices: DeviceRef[];
-}
+export type { MachineDescription };
 
 const hexMac = (m: Uint8Array) => Array.from(m, (b) => b.toString(16).padStart(2, '0')).join(':');
 

@@ -15,7 +15,6 @@ import { readSnapshot, restoreSnapshot } from '../snapshot/snapshot-file.js';
 import { SnapshotError } from '../snapshot/state.js';
 import { MemoryCowStore } from '../host/block-cow.js';
 import { fileDigest } from '../host/file-digest.js';
-import { BytesCowStore } from '../host/block-bytes.js';
 
 export interface OpenedReplay {
   rec: ParsedRecording;
@@ -24,20 +23,24 @@ export interface OpenedReplay {
   replayer: Replayer;
 }
 
+/** A recording file read and checked; a missing or unreadable one is a UsageError. */
+export function readRecordingFile(file: string): ParsedRecording {
+  if (!existsSync(file)) throw new UsageError(`recording '${file}' does not exist`);
+  try {
+    return readRecording(new Uint8Array(readFileSync(file)));
+  } catch (e) {
+    if (e instanceof RecordingFormatError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
 /** Throws UsageError for a missing or unreadable file and for missing or changed images. */
 export function openReplay(
   file: string,
   opts: { verify: boolean; log: (s: string) => void; stdout: (byte: number) => void },
 ): OpenedReplay {
   const { log, stdout } = opts;
-  if (!existsSync(file)) throw new UsageError(`recording '${file}' does not exist`);
-  let rec: ParsedRecording;
-  try {
-    rec = readRecording(new Uint8Array(readFileSync(file)));
-  } catch (e) {
-    if (e instanceof RecordingFormatError) throw new UsageError(`${file}: ${e.message}`);
-    throw e;
-  }
+  const rec = readRecordingFile(file);
   const h = rec.header;
   if (rec.damage) log(`warning: ${rec.damage}; replaying the ${rec.chunks} whole chunks before it`);
   const gate = new ReplayGate(rec.events);
@@ -49,7 +52,7 @@ export function openReplay(
           const data = loadImage(rec.images, `disk${i}`, 'disk image', d.disk);
           virtio.push({
             kind: 'blk',
-            store: new BytesCowStore(data, d.disk.readOnly),
+            store: new MemoryCowStore(data, d.disk.readOnly),
             serial: d.disk.serial,
           });
         } else {

@@ -1,41 +1,9 @@
 /** The machine's state as a person reads it: `vmrs replay --to N` prints this. */
 import type { VirtMachine } from '../machine/virt.js';
 import { CSR } from '../cpu/csr-numbers.js';
+import { X_ABI_NAMES } from '../cpu/abi-names.js';
+import { hex64 } from '../replay/state-digest.js';
 
-const ABI = [
-  'zero',
-  'ra',
-  'sp',
-  'gp',
-  'tp',
-  't0',
-  't1',
-  't2',
-  's0',
-  's1',
-  'a0',
-  'a1',
-  'a2',
-  'a3',
-  'a4',
-  'a5',
-  'a6',
-  'a7',
-  's2',
-  's3',
-  's4',
-  's5',
-  's6',
-  's7',
-  's8',
-  's9',
-  's10',
-  's11',
-  't3',
-  't4',
-  't5',
-  't6',
-];
 const PRIV = ['U', 'S', '?', 'M'];
 const REPORTED_CSRS = [
   'mstatus',
@@ -51,9 +19,6 @@ const REPORTED_CSRS = [
   'mie',
 ] as const;
 
-export const hex64 = (lo: number, hi: number): string =>
-  '0x' + (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
-
 export function describeMachineState(vm: VirtMachine): string {
   const c = vm.cpu;
   const lines: string[] = [];
@@ -63,7 +28,7 @@ export function describeMachineState(vm: VirtMachine): string {
   for (let i = 0; i < 32; i += 4) {
     const row: string[] = [];
     for (let j = i; j < i + 4; j++)
-      row.push(`${`x${j}/${ABI[j]}`.padStart(8)} ${hex64(c.xl[j], c.xh[j])}`);
+      row.push(`${`x${j}/${X_ABI_NAMES[j]}`.padStart(8)} ${hex64(c.xl[j], c.xh[j])}`);
     lines.push(row.join('  '));
   }
   const csrs = REPORTED_CSRS.map((n) => {

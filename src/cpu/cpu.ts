@@ -523,29 +523,21 @@ export class Cpu {
     if (access === ACC_WRITE) this.dirtyPages[(page - this.ramBase) >>> 12] = 1;
   }
 
-  /** Architectural state outside the register files, as words for state digests. */
+  /**
+   * The hart's state as words for state digests: every field saveState()
+   * saves (CPU_FIELDS), so what a snapshot holds and what a digest checks
+   * cannot drift apart.
+   */
   digestWords(): Int32Array {
-    const w = new Int32Array(8192 + 16);
-    w.set(this.csrLo, 0);
-    w.set(this.csrHi, 4096);
-    const extra = [
-      this.mstatus,
-      this.mip,
-      this.mie,
-      this.medeleg,
-      this.mideleg,
-      this.mcounteren,
-      this.scounteren,
-      this.mcountinhibit,
-      this.wfi ? 1 : 0,
-      this.resAddr | 0,
-      this.cycleOffset | 0,
-      this.instretOffset | 0,
-      this.satpMode,
-      this.satpPpn | 0,
-    ];
-    w.set(extra, 8192);
-    return w;
+    const o = this as unknown as Record<string, Int32Array | number | boolean>;
+    const words: number[] = [];
+    for (const k of CPU_FIELDS) {
+      const v = o[k];
+      if (typeof v === 'object') for (let i = 0; i < v.length; i++) words.push(v[i]);
+      else if (typeof v === 'boolean') words.push(v ? 1 : 0);
+      else words.push(v | 0, Math.floor(v / 4294967296) | 0);
+    }
+    return Int32Array.from(words);
   }
 
   /** The hart's architectural state (TLBs and caches are not state: they are flushed on load). */

@@ -14,6 +14,9 @@ import { loadFields, saveFields, type State } from '../snapshot/state.js';
 
 const TWO32 = 4294967296;
 
+/** The fields that make up this part's state (snapshots, checkpoints). */
+const CLINT_FIELDS = ['msip', 'cmpLo', 'cmpHi'];
+
 export class Clint implements MmioDevice {
   readonly name = 'clint';
   private readonly msip: Uint8Array;
@@ -31,11 +34,11 @@ export class Clint implements MmioDevice {
   }
 
   saveState(): State {
-    return saveFields(this, ['msip', 'cmpLo', 'cmpHi']);
+    return saveFields(this, CLINT_FIELDS);
   }
 
   loadState(s: State): void {
-    loadFields(this, s, ['msip', 'cmpLo', 'cmpHi'], 'clint');
+    loadFields(this, s, CLINT_FIELDS, 'clint');
   }
 
   /** mtimecmp of `hart` in ticks; +Infinity when out of reach of a double. */

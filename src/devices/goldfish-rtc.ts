@@ -10,6 +10,17 @@ import { loadFields, saveFields, type State } from '../snapshot/state.js';
 const NS_PER_TICK = 100n;
 const MASK32 = 0xffffffffn;
 
+/** The fields that make up this part's state (snapshots, checkpoints). */
+const RTC_FIELDS = [
+  'offsetNs',
+  'latchedHigh',
+  'alarmHigh',
+  'alarmNs',
+  'irqEnabled',
+  'alarmFired',
+  'irqPending',
+];
+
 export class GoldfishRtc implements MmioDevice {
   readonly name = 'goldfish-rtc';
   private offsetNs = 0n;
@@ -30,24 +41,11 @@ export class GoldfishRtc implements MmioDevice {
   }
 
   saveState(): State {
-    return saveFields(this, [
-      'offsetNs',
-      'latchedHigh',
-      'alarmHigh',
-      'alarmNs',
-      'irqEnabled',
-      'alarmFired',
-      'irqPending',
-    ]);
+    return saveFields(this, RTC_FIELDS);
   }
 
   loadState(s: State): void {
-    loadFields(
-      this,
-      s,
-      ['offsetNs', 'latchedHigh', 'alarmHigh', 'alarmNs', 'irqEnabled', 'alarmFired', 'irqPending'],
-      'rtc',
-    );
+    loadFields(this, s, RTC_FIELDS, 'rtc');
   }
 
   private nowNs(): bigint {

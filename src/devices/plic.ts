@@ -13,6 +13,9 @@ import {
 } from './device.js';
 import { loadFields, saveFields, type State } from '../snapshot/state.js';
 
+/** The fields that make up this part's state (snapshots, checkpoints). */
+const PLIC_FIELDS = ['priority', 'level', 'pending', 'claimed', 'enable', 'threshold'];
+
 export class Plic implements MmioDevice {
   readonly name = 'plic';
   private readonly priority: Uint32Array;
@@ -41,11 +44,11 @@ export class Plic implements MmioDevice {
   }
 
   saveState(): State {
-    return saveFields(this, ['priority', 'level', 'pending', 'claimed', 'enable', 'threshold']);
+    return saveFields(this, PLIC_FIELDS);
   }
 
   loadState(s: State): void {
-    loadFields(this, s, ['priority', 'level', 'pending', 'claimed', 'enable', 'threshold'], 'plic');
+    loadFields(this, s, PLIC_FIELDS, 'plic');
   }
 
   irq(source: number): IrqLine {

@@ -4,6 +4,7 @@
  * registers x0..x31 = 0..31, pc = 32, f0..f31 = 33..64, and CSR n = 65 + n.
  */
 import { CSR } from '../cpu/csr-numbers.js';
+import { X_ABI_NAMES } from '../cpu/abi-names.js';
 
 export const REG_PC = 32;
 export const REG_F0 = 33;
@@ -11,40 +12,8 @@ export const REG_CSR0 = 65;
 /** A virtual register with the privilege level, after the CSRs (as QEMU offers). */
 export const REG_PRIV = REG_CSR0 + 4096;
 
-const X_NAMES = [
-  'zero',
-  'ra',
-  'sp',
-  'gp',
-  'tp',
-  't0',
-  't1',
-  't2',
-  'fp',
-  's1',
-  'a0',
-  'a1',
-  'a2',
-  'a3',
-  'a4',
-  'a5',
-  'a6',
-  'a7',
-  's2',
-  's3',
-  's4',
-  's5',
-  's6',
-  's7',
-  's8',
-  's9',
-  's10',
-  's11',
-  't3',
-  't4',
-  't5',
-  't6',
-];
+/** GDB's riscv.cpu feature calls x8 `fp`. */
+const X_NAMES = X_ABI_NAMES.map((n, i) => (i === 8 ? 'fp' : n));
 const F_NAMES = [
   'ft0',
   'ft1',

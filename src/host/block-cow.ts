@@ -29,8 +29,7 @@ import { BlockIoError, type BlockStore } from '../devices/virtio/backends.js';
 import { DriveError } from './drive-options.js';
 import { openImage, preadFull, pwriteFull } from './block-file.js';
 import { fileDigest } from './file-digest.js';
-import type { State } from '../snapshot/state.js';
-import { loadClusters, saveClusters } from './cluster-state.js';
+import { SnapshotError, type State } from '../snapshot/state.js';
 
 const CLUSTER_BITS = 16;
 const CLUSTER = 1 << CLUSTER_BITS;
@@ -38,19 +37,43 @@ const MAGIC = 'VMRSOVL1';
 const VERSION = 1;
 const TABLE_OFFSET = 4096;
 
+/** What a copy-on-write layer reads the clusters it has not written from. */
+interface BaseImage {
+  readonly size: number;
+  read(dest: Uint8Array, offset: number): void;
+  close(): void;
+}
+
+/** A base image file, never written. */
+function fileBase(path: string): BaseImage & { fd: number } {
+  const { fd, size } = openImage(path, false);
+  return {
+    fd,
+    size,
+    read: (dest, offset) => preadFull(fd, dest, offset),
+    close: () => closeSync(fd),
+  };
+}
+
+/** A base image already in memory (a recording's embedded disk), never written. */
+function bytesBase(data: Uint8Array): BaseImage {
+  return {
+    size: Math.floor(data.length / 512) * 512,
+    read: (dest, offset) => dest.set(data.subarray(offset, offset + dest.length)),
+    close: () => {},
+  };
+}
+
 /** Where written clusters are kept. */
 abstract class CowStore implements BlockStore {
-  protected readonly baseFd: number;
   readonly size: number;
   private readonly scratch = new Uint8Array(CLUSTER);
 
   constructor(
-    readonly basePath: string,
+    protected readonly base: BaseImage,
     readonly readOnly: boolean,
   ) {
-    const img = openImage(basePath, false);
-    this.baseFd = img.fd;
-    this.size = img.size;
+    this.size = base.size;
   }
 
   /** Read written cluster `c` into dest at cluster offset `off`; false if not written. */
@@ -71,7 +94,7 @@ abstract class CowStore implements BlockStore {
         const off = at - c * CLUSTER;
         const n = Math.min(CLUSTER - off, dest.length - pos);
         const part = dest.subarray(pos, pos + n);
-        if (!this.readCluster(c, off, part)) preadFull(this.baseFd, part, at);
+        if (!this.readCluster(c, off, part)) this.base.read(part, at);
         pos += n;
       }
     } catch (e) {
@@ -95,7 +118,7 @@ abstract class CowStore implements BlockStore {
           const buf = this.scratch;
           const len = Math.min(CLUSTER, this.size - c * CLUSTER);
           buf.fill(0);
-          preadFull(this.baseFd, buf.subarray(0, len), c * CLUSTER);
+          this.base.read(buf.subarray(0, len), c * CLUSTER);
           buf.set(part, off);
           this.newCluster(c, buf);
         }
@@ -109,12 +132,42 @@ abstract class CowStore implements BlockStore {
 
   close(): void {
     this.closeOverlay();
-    closeSync(this.baseFd);
+    this.base.close();
   }
 }
 
+/** Snapshot state of the clusters the guest wrote. */
+function saveClusters(clusters: Map<number, Uint8Array>, clusterSize: number): State {
+  return {
+    clusterSize,
+    index: [...clusters.keys()],
+    data: [...clusters.values()].map((d) => d.slice()),
+  };
+}
+
+function loadClusters(clusters: Map<number, Uint8Array>, clusterSize: number, s: State): void {
+  const { index, data } = s;
+  const bad = () => new SnapshotError('disk state in the snapshot is malformed');
+  if (s.clusterSize !== clusterSize || !Array.isArray(index) || !Array.isArray(data)) throw bad();
+  if (index.length !== data.length) throw bad();
+  const loaded = new Map<number, Uint8Array>();
+  index.forEach((c, i) => {
+    const d = data[i];
+    if (typeof c !== 'number' || !(d instanceof Uint8Array) || d.length !== clusterSize)
+      throw bad();
+    loaded.set(c, d.slice());
+  });
+  clusters.clear();
+  for (const [c, d] of loaded) clusters.set(c, d);
+}
+
+/** Copy-on-write in memory over an image file (by path) or image bytes; the image is never written. */
 export class MemoryCowStore extends CowStore {
   private readonly clusters = new Map<number, Uint8Array>();
+
+  constructor(image: string | Uint8Array, readOnly: boolean) {
+    super(typeof image === 'string' ? fileBase(image) : bytesBase(image), readOnly);
+  }
 
   protected readCluster(c: number, off: number, dest: Uint8Array): boolean {
     const data = this.clusters.get(c);
@@ -180,9 +233,10 @@ export class OverlayStore extends CowStore {
     readOnly: boolean,
     baseDigest?: string,
   ) {
-    super(basePath, readOnly);
+    const base = fileBase(basePath);
+    super(base, readOnly);
     const digest = baseDigest ?? fileDigest(basePath);
-    const baseSize = fstatSync(this.baseFd).size;
+    const baseSize = fstatSync(base.fd).size;
     const entries = Math.ceil(this.size / CLUSTER);
     this.table = new Uint32Array(entries);
     const tableBytes = entries * 4;

@@ -60,15 +60,23 @@ export interface MachineInfo {
   consoleOn: 'uart' | 'hvc';
 }
 
-export interface RecordingHeader {
-  formatVersion: number;
-  vmrsVersion: string;
-  createdUnixMs: number;
+/** The machine as recordings and snapshots name it: configuration, images, devices by slot. */
+export interface MachineDescription {
   machine: MachineInfo;
   bios: ImageRef | 'none';
   kernel: ImageRef;
   initrd?: ImageRef;
   devices: DeviceRef[];
+}
+
+/** What a file (recording or snapshot) says of itself. */
+export interface FileStamp {
+  formatVersion: number;
+  vmrsVersion: string;
+  createdUnixMs: number;
+}
+
+export interface RecordingHeader extends MachineDescription, FileStamp {
   /** Instructions between state digests (0: none). */
   digestInterval: number;
   /** The machine started from this snapshot (image name 'snapshot') instead of a boot. */

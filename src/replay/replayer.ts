@@ -14,6 +14,7 @@ import {
   StateDigester,
   describeDigestDifference,
   digestsMatch,
+  hex64,
 } from './state-digest.js';
 
 export interface Divergence {
@@ -100,22 +101,27 @@ export class Replayer {
     return this.checkpoints.length;
   }
 
+  /** The machine and the replay's position as they are now (RAM shared with earlier captures). */
+  private capture(): Checkpoint {
+    const { refs, copied } = this.ram!.capture();
+    this.checkpointBytes += copied * 4096;
+    return {
+      icount: this.vm.cpu.icount,
+      next: this.next,
+      gateCursor: this.gate.cursor,
+      digestsChecked: this.digestsChecked,
+      machine: this.vm.saveState(),
+      ram: refs,
+      recordedBlocks: this.recordedBlocks.hash.slice(),
+    };
+  }
+
   private takeCheckpoint(): void {
     const opts = this.checkpointOpts!;
     const icount = this.vm.cpu.icount;
     const last = this.checkpoints[this.checkpoints.length - 1];
     if (!last || last.icount < icount) {
-      const { refs, copied } = this.ram!.capture();
-      this.checkpoints.push({
-        icount,
-        next: this.next,
-        gateCursor: this.gate.cursor,
-        digestsChecked: this.digestsChecked,
-        machine: this.vm.saveState(),
-        ram: refs,
-        recordedBlocks: this.recordedBlocks.hash.slice(),
-      });
-      this.checkpointBytes += copied * 4096;
+      this.checkpoints.push(this.capture());
       if (this.checkpointBytes > opts.memoryBudget && this.checkpoints.length > 2) {
         // Over budget: keep every other checkpoint (always the first) and space them twice as far.
         const kept = this.checkpoints.filter(
@@ -173,19 +179,9 @@ export class Replayer {
   private addLocalCheckpoint(): void {
     const icount = this.vm.cpu.icount;
     if (this.checkpoints.some((c) => c.icount === icount)) return;
-    const { refs, copied } = this.ram!.capture();
-    const c: Checkpoint = {
-      icount,
-      next: this.next,
-      gateCursor: this.gate.cursor,
-      digestsChecked: this.digestsChecked,
-      machine: this.vm.saveState(),
-      ram: refs,
-      recordedBlocks: this.recordedBlocks.hash.slice(),
-    };
+    const c = this.capture();
     const at = this.checkpoints.findIndex((x) => x.icount > icount);
     this.checkpoints.splice(at < 0 ? this.checkpoints.length : at, 0, c);
-    this.checkpointBytes += copied * 4096;
     this.locals.push(c);
     if (this.locals.length > MAX_LOCAL) {
       const old = this.locals.shift()!;
@@ -249,12 +245,7 @@ export class Replayer {
   }
 
   private pc(): string {
-    const c = this.vm.cpu;
-    return (
-      '0x' +
-      (c.pcHi >>> 0).toString(16).padStart(8, '0') +
-      (c.pcLo >>> 0).toString(16).padStart(8, '0')
-    );
+    return hex64(this.vm.cpu.pcLo, this.vm.cpu.pcHi);
   }
 
   private diverge(reason: string, details: string[] = []): ReplayStatus {

@@ -13,7 +13,7 @@
  */
 import { deflateSync, inflateSync } from 'fflate';
 import { crc32 } from '../replay/crc32.js';
-import type { DeviceRef, ImageRef, MachineInfo } from '../replay/log-format.js';
+import type { FileStamp, MachineDescription } from '../replay/log-format.js';
 import type { VirtMachine } from '../machine/virt.js';
 import { SnapshotError, stateFromJson, stateToJson, type State } from './state.js';
 
@@ -21,15 +21,7 @@ export const SNAPSHOT_VERSION = 1;
 const MAGIC = new TextEncoder().encode('VMRSSNAP');
 const PAGE = 4096;
 
-export interface SnapshotHeader {
-  formatVersion: number;
-  vmrsVersion: string;
-  createdUnixMs: number;
-  machine: MachineInfo;
-  bios: ImageRef | 'none';
-  kernel: ImageRef;
-  initrd?: ImageRef;
-  devices: DeviceRef[];
+export interface SnapshotHeader extends MachineDescription, FileStamp {
   icount: number;
   /** Taken during a replay: which recording (digest of its header) and where. */
   replayOf?: { recording: string; icount: number };

@@ -11,11 +11,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createServer as netServer, type AddressInfo } from 'node:net';
 import { randomBytes, createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { fileDigest } from '../../src/host/file-digest.js';
+import { hasPasst, makeExt2 } from '../helpers/host-tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-rr-'));
 const PROMPT = /[#$] $/m;
@@ -87,10 +88,6 @@ function assertReplays(rec: Recording, times = 2, env: NodeJS.ProcessEnv = proce
       );
     }
   }
-}
-
-function hasPasst(): boolean {
-  return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, 'passt')));
 }
 
 async function freePort(): Promise<number> {
@@ -166,9 +163,7 @@ test('a guest HTTP server receiving requests from the host at random times, and 
 });
 
 test('a disk written during the recording: the base image is untouched, replay starts from it', async () => {
-  const img = join(dir, 'disk.img');
-  execFileSync('dd', ['if=/dev/zero', `of=${img}`, 'bs=1M', 'count=16'], { stdio: 'ignore' });
-  execFileSync('mke2fs', ['-q', '-t', 'ext2', '-F', img], { stdio: 'ignore' });
+  const img = makeExt2(join(dir, 'disk.img'), 16);
   const before = fileDigest(img);
   const rec = await record(['--drive', `file=${img}`], async (vm) => {
     await vm.shell(

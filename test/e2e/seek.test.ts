@@ -6,28 +6,24 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { openReplay } from '../../src/cli/open-replay.js';
 import { StateDigester, digestsMatch } from '../../src/replay/state-digest.js';
+import { hasPasst, makeExt2 } from '../helpers/host-tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-seek-'));
 const PROMPT = /[#$] $/m;
 
-const hasPasst = () =>
-  (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, 'passt')));
-
 async function recordBusyGuest(): Promise<string> {
   const file = join(dir, 'busy.vmrs');
-  const img = join(dir, 'disk.img');
-  execFileSync('dd', ['if=/dev/zero', `of=${img}`, 'bs=1M', 'count=8'], { stdio: 'ignore' });
-  execFileSync('mke2fs', ['-q', '-t', 'ext2', '-F', img], { stdio: 'ignore' });
+  const img = makeExt2(join(dir, 'disk.img'), 8);
   const payload = randomBytes(1 << 20);
   const server = createServer((_, res) => res.end(payload));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -23,11 +23,10 @@ import {
 } from '../../src/snapshot/snapshot-file.js';
 import { SnapshotError } from '../../src/snapshot/state.js';
 import { readRecording } from '../../src/replay/log-format.js';
+import { hasPasst, makeExt2 } from '../helpers/host-tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-snap-'));
 const PROMPT = /[#$] $/m;
-const hasPasst = () =>
-  (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, 'passt')));
 
 function vmrs(args: string[], input?: string) {
   return spawnSync(process.execPath, [VMRS_BIN, ...args], {
@@ -38,9 +37,7 @@ function vmrs(args: string[], input?: string) {
 }
 
 test('a snapshot taken amid disk and network activity continues exactly as the original', async () => {
-  const img = join(dir, 'disk.img');
-  execFileSync('dd', ['if=/dev/zero', `of=${img}`, 'bs=1M', 'count=8'], { stdio: 'ignore' });
-  execFileSync('mke2fs', ['-q', '-t', 'ext2', '-F', img], { stdio: 'ignore' });
+  const img = makeExt2(join(dir, 'disk.img'), 8);
   const payload = randomBytes(2 << 20);
   const server = createServer((_, res) => res.end(payload));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

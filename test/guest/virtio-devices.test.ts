@@ -6,7 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createServer as netServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -14,15 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestSession } from '../helpers/guest-session.js';
 import { fileDigest } from '../../src/host/file-digest.js';
+import { hasPasst, makeExt2 } from '../helpers/host-tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-virtio-'));
 const PROMPT = /[#$] $/m;
 
 function mkExt2(name: string, mib = 16): string {
-  const path = join(dir, name);
-  execFileSync('dd', ['if=/dev/zero', `of=${path}`, 'bs=1M', `count=${mib}`], { stdio: 'ignore' });
-  execFileSync('mke2fs', ['-q', '-t', 'ext2', '-F', path], { stdio: 'ignore' });
-  return path;
+  return makeExt2(join(dir, name), mib);
 }
 
 async function boot(args: string[], body: (vm: GuestSession) => Promise<void>): Promise<void> {
@@ -110,10 +107,7 @@ test('--hvc stdio puts the interactive console on hvc0', async () => {
 });
 
 test('network through passt: DHCP, a guest server reached by port forward, a host server reached by the guest', async (t) => {
-  if (
-    !existsSync('/usr/bin/passt') &&
-    !process.env.PATH?.split(':').some((d) => existsSync(join(d, 'passt')))
-  ) {
+  if (!hasPasst()) {
     t.skip('passt is not installed');
     return;
   }

@@ -6,6 +6,9 @@
 import type { VirtioHost } from './device-model.js';
 import { loadFields, saveFields, type State } from '../../snapshot/state.js';
 
+/** The fields that make up this part's state (snapshots, checkpoints). */
+const COMPLETION_FIELDS = ['due', 'queue', 'head', 'written'];
+
 export class CompletionQueue {
   private due: number[] = [];
   private queue: number[] = [];
@@ -13,11 +16,11 @@ export class CompletionQueue {
   private written: number[] = [];
 
   saveState(): State {
-    return saveFields(this, ['due', 'queue', 'head', 'written']);
+    return saveFields(this, COMPLETION_FIELDS);
   }
 
   loadState(s: State): void {
-    loadFields(this, s, ['due', 'queue', 'head', 'written'], 'completions');
+    loadFields(this, s, COMPLETION_FIELDS, 'completions');
   }
 
   /** Return `head` on queue `q` with `written` bytes at tick `at` (not before earlier entries). */

@@ -6,6 +6,9 @@
  * like a real device's FIFO: beyond the bound, input is dropped and counted.
  */
 import { loadFields, saveFields, type State } from '../../snapshot/state.js';
+/** The fields that make up this part's state (snapshots, checkpoints). */
+const QUEUE_STATE_FIELDS = ['items', 'bytes', 'dropped'];
+
 export class HostInputQueue {
   private items: Uint8Array[] = [];
   private bytes = 0;
@@ -17,11 +20,11 @@ export class HostInputQueue {
   ) {}
 
   saveState(): State {
-    return saveFields(this, ['items', 'bytes', 'dropped']);
+    return saveFields(this, QUEUE_STATE_FIELDS);
   }
 
   loadState(s: State): void {
-    loadFields(this, s, ['items', 'bytes', 'dropped'], 'input queue');
+    loadFields(this, s, QUEUE_STATE_FIELDS, 'input queue');
   }
 
   push(item: Uint8Array): boolean {

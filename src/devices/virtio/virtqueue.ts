@@ -13,6 +13,20 @@
 import { DmaError, type GuestRam } from './guest-ram.js';
 import { loadFields, saveFields, type State } from '../../snapshot/state.js';
 
+/** The fields that make up this part's state (snapshots, checkpoints). */
+const QUEUE_FIELDS = [
+  'num',
+  'ready',
+  'descAddr',
+  'availAddr',
+  'usedAddr',
+  'eventIdx',
+  'indirect',
+  'lastAvail',
+  'usedIdx',
+  'signalledUsed',
+];
+
 export class VirtqueueError extends Error {}
 
 const DESC_F_NEXT = 1;
@@ -138,38 +152,11 @@ export class SplitVirtqueue {
   ) {}
 
   saveState(): State {
-    return saveFields(this, [
-      'num',
-      'ready',
-      'descAddr',
-      'availAddr',
-      'usedAddr',
-      'eventIdx',
-      'indirect',
-      'lastAvail',
-      'usedIdx',
-      'signalledUsed',
-    ]);
+    return saveFields(this, QUEUE_FIELDS);
   }
 
   loadState(s: State): void {
-    loadFields(
-      this,
-      s,
-      [
-        'num',
-        'ready',
-        'descAddr',
-        'availAddr',
-        'usedAddr',
-        'eventIdx',
-        'indirect',
-        'lastAvail',
-        'usedIdx',
-        'signalledUsed',
-      ],
-      `virtqueue ${this.index}`,
-    );
+    loadFields(this, s, QUEUE_FIELDS, `virtqueue ${this.index}`);
   }
 
   reset(): void {
