@@ -35,10 +35,11 @@ export function runVmrs(
   args: string[],
   steps: Step[] = [],
   limitMs = 900_000,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<SessionResult> {
   return new Promise((resolveRun, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [VMRS, ...args], { stdio: 'pipe' });
+    const child = spawn(process.execPath, [VMRS, ...args], { stdio: 'pipe', env });
     let output = '';
     let stderr = '';
     let seen = 0;

@@ -51,32 +51,46 @@ async function replayWall(file: string): Promise<number> {
   return bestWall;
 }
 
-async function best<T extends { wallSeconds: number }>(
-  times: number,
-  f: () => Promise<T>,
-): Promise<T> {
-  let b: T | undefined;
-  for (let i = 0; i < times; i++) {
-    const r = await f();
-    if (!b || r.wallSeconds < b.wallSeconds) b = r;
-  }
-  return b!;
-}
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Rounds of run, record and replay, interleaved so that the machine's drift hits all three alike. */
+const ROUNDS = 5;
 
 async function overhead(): Promise<void> {
-  const run = await best(3, () => runVmrs(['run', '-q'], workloadSteps));
   const file = join(dir, 'workload.vmrs');
-  const rec = await best(3, () => runVmrs(['record', '-q', '-o', file], workloadSteps));
-  const rep = await replayWall(file);
+  const run: number[] = [];
+  const rec: number[] = [];
+  const rep: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    run.push((await runVmrs(['run', '-q'], workloadSteps)).wallSeconds);
+    const r = await runVmrs(['record', '-q', '-o', file], workloadSteps);
+    if (r.status !== 0) throw new Error(`record failed (${r.status}): ${r.stderr}`);
+    rec.push(r.wallSeconds);
+    const p = await runVmrs(['replay', '-q', file]);
+    if (p.status !== 0) throw new Error(`replay of ${file} failed (${p.status}): ${p.stderr}`);
+    rep.push(p.wallSeconds);
+  }
+  const cold = await runVmrs(['run', '-q'], workloadSteps, 900_000, {
+    ...process.env,
+    VMRS_NO_WARMUP: '1',
+  });
   const info = inspect(file);
+  const spread = (xs: number[]) => `${fmt(Math.min(...xs), 2)}-${fmt(Math.max(...xs), 2)}`;
   console.log(
-    `run     boot+workload: ${fmt(run.wallSeconds, 2)} s wall (${fmt(info.instructions / 1e6)} M instructions)`,
+    `run     boot+workload: median ${fmt(median(run), 2)} s wall of ${ROUNDS} (${spread(run)}; ${fmt(info.instructions / 1e6)} M instructions)`,
   );
   console.log(
-    `record  boot+workload: ${fmt(rec.wallSeconds, 2)} s wall, overhead ${fmt((rec.wallSeconds / run.wallSeconds - 1) * 100)} % (target <= 5 %)`,
+    `run     without the interpreter warm-up (VMRS_NO_WARMUP=1): ${fmt(cold.wallSeconds, 2)} s wall`,
   );
   console.log(
-    `replay  boot+workload: ${fmt(rep, 2)} s wall, ${fmt(rec.wallSeconds / rep, 2)}x the speed of record (target >= 1x)`,
+    `record  boot+workload: median ${fmt(median(rec), 2)} s (${spread(rec)}), overhead ${fmt((median(rec) / median(run) - 1) * 100)} % (target <= 5 %)`,
+  );
+  const ratios = rec.map((r, i) => r / rep[i]);
+  console.log(
+    `replay  boot+workload: median ${fmt(median(rep), 2)} s (${spread(rep)}), ${fmt(median(rec) / median(rep), 2)}x the speed of record; pairwise record/replay ${ratios.map((x) => fmt(x, 2)).join(' ')} (target >= 1x)`,
   );
 }
 

@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process';
 import { VirtMachine } from '../src/machine/virt.js';
 import { machineConfig } from '../src/cli/run.js';
+import { warmUpInterpreter } from '../src/machine/jit-warmup.js';
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
 import { benchDevices } from './devices.js';
@@ -44,6 +45,12 @@ function runUntil(vm: VirtMachine, out: { text: string }, done: (s: string) => b
 async function benchVmrs(): Promise<void> {
   const cfg = await machineConfig({ memory: '256M', insnsPerTick: '10' }, (s) =>
     process.stderr.write(`[vmrs] ${s}\n`),
+  );
+  // As the vmrs command does before a guest starts (src/machine/jit-warmup.ts).
+  const tw = performance.now();
+  const w = warmUpInterpreter();
+  console.log(
+    `vmrs  interpreter warm-up  : ${fmt(w.instructions / 1e6, 2)} M instructions, ${fmt(performance.now() - tw, 0)} ms`,
   );
   const out = { text: '' };
   const vm = new VirtMachine(cfg, (b) => {

@@ -4,6 +4,7 @@
  * the log) and the replayer. Shared by `vmrs replay` and the tests/tools
  * that seek in a replay.
  */
+import { warmUpInterpreterOnce } from './warm-up.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { UsageError } from './options.js';
 import { RecordingFormatError, readRecording, type ParsedRecording } from '../replay/log-format.js';
@@ -87,6 +88,7 @@ export function openReplay(
     }
   });
   const config: VirtConfig = { ...configFromDescription(h, rec.images), virtio };
+  warmUpInterpreterOnce();
   const vm = new VirtMachine(config, stdout);
   if (h.snapshot) {
     // The recording started from a snapshot, not a boot.

@@ -1,4 +1,5 @@
 /** `vmrs run`: boot a machine with the console on stdio. */
+import { warmUpInterpreterOnce } from './warm-up.js';
 import type { Command } from 'commander';
 import { parseMemorySize, readImage, UsageError } from './options.js';
 import { VirtMachine, type VirtConfig } from '../machine/virt.js';
@@ -244,6 +245,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       });
     const recorder = record?.makeRecorder(config, parsed, devices.disks, snapshot);
     sink.recorder = recorder;
+    warmUpInterpreterOnce();
     const vm = new VirtMachine({ ...config, virtio: devices.specs }, (b) => console.write(b));
     if (snapshot) {
       try {
