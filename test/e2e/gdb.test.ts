@@ -3,7 +3,7 @@
  * default guest kernel's symbols: breakpoints, registers and a variable,
  * reverse-stepi, reverse-continue to an earlier breakpoint hit, a
  * watchpoint on a kernel variable reverse-continued to its last writer,
- * and forward execution reaching the same states again. Then hostile
+ * read and access watchpoints, and forward execution reaching the same states again. Then hostile
  * packets: error replies, never a crash.
  */
 import { test } from 'node:test';
@@ -191,6 +191,13 @@ test(
         'rwatch *(unsigned long*)&jiffies',
         'continue',
         'x/i $pc',
+        mark('access'),
+        'delete',
+        'awatch *(unsigned long*)&jiffies',
+        'continue',
+        'x/i $pc',
+        'reverse-continue',
+        'x/i $pc',
       ]);
       const all = o.get('all')!;
       const vals = (s: string | undefined) => {
@@ -209,6 +216,22 @@ test(
       assert.ok(icountOf(rw) < icountOf(o.get('w2')));
       // A read watchpoint stops at a reader of jiffies (GDB steps over the load, as for writes).
       assert.match(o.get('read')!, /Hardware read watchpoint \d+: [^\n]*\n\nValue = \d+/, all);
+      // An access watchpoint stops at readers and writers, forwards and backwards, at a load or store.
+      const access = o.get('access')!;
+      const accessHits =
+        access.match(
+          /Hardware access \(read\/write\) watchpoint \d+: [^\n]*\n\n(Value|Old value) = \d+/g,
+        ) ?? [];
+      assert.equal(accessHits.length, 2, all);
+      assert.equal(
+        (
+          access.match(
+            /=> 0x[0-9a-f]+ <[\w.]+\+\d+>:\s+(c\.)?(l[bhwd]u?|s[bhwd]|amo\S+|lr\.\S+|sc\.\S+)\s/g,
+          ) ?? []
+        ).length,
+        2,
+        all,
+      );
       // One step forward performs the write again.
       assert.match(o.get('stepped')!, new RegExp(`\\$\\d+ = ${b + 1}\\b`), all);
     } finally {
