@@ -401,12 +401,13 @@ test('virtio-rng: fills buffers from the entropy source, bounded per request', (
   assert.equal(calls, 2);
 });
 
-test('virtio-console: output to the sink, input held until the guest posts buffers', () => {
+test('virtio-console without MULTIPORT: output to the sink, input held until the guest posts buffers', () => {
   const out: number[] = [];
   const con = new VirtioConsole({ write: (b) => out.push(...b) });
   const d = new TestDriver(con);
   con.deliver(new TextEncoder().encode('typed early'));
-  d.init();
+  const [lo, hi] = d.features();
+  d.init([lo & ~(1 << 1), hi]);
   d.submit(1, [{ addr: d.alloc(5, new TextEncoder().encode('hello')), len: 5 }]);
   assert.equal(String.fromCharCode(...out), 'hello');
   const b = d.alloc(4);
@@ -420,4 +421,54 @@ test('virtio-console: output to the sink, input held until the guest posts buffe
     [4, 7],
   );
   assert.equal(con.hasPendingInput(), false);
+});
+
+test('virtio-console with MULTIPORT: the port-0 handshake, and input held until the driver opens the port', () => {
+  const con = new VirtioConsole({ write: () => {} });
+  const d = new TestDriver(con);
+  con.deliver(new TextEncoder().encode('piped at start'));
+  d.init();
+  const msg = (id: number, event: number, value: number) => {
+    const m = new Uint8Array(8);
+    const v = new DataView(m.buffer);
+    v.setUint32(0, id, true);
+    v.setUint16(4, event, true);
+    v.setUint16(6, value, true);
+    return m;
+  };
+  const ctrlBufs = Array.from({ length: 4 }, () => d.alloc(8));
+  for (const b of ctrlBufs) d.submit(2, [{ addr: b, len: 8, write: W }]);
+  const received = () =>
+    d.takeUsed(2).map(([head]) => {
+      const v = new DataView(d.bytes(ctrlBufs[head], 8).slice().buffer);
+      return [v.getUint32(0, true), v.getUint16(4, true), v.getUint16(6, true)];
+    });
+  const send = (m: Uint8Array) => d.submit(3, [{ addr: d.alloc(8, m), len: 8 }]);
+  const rx = d.alloc(64);
+  d.submit(0, [{ addr: rx, len: 64, write: W }]);
+  assert.deepEqual(d.takeUsed(0), [], 'no input before the port exists');
+
+  send(msg(0xffffffff, 0, 1)); // DEVICE_READY
+  assert.deepEqual(received(), [[0, 1, 0]], 'PORT_ADD for port 0');
+  send(msg(0, 3, 1)); // PORT_READY
+  assert.deepEqual(received(), [
+    [0, 4, 1], // CONSOLE_PORT
+    [0, 6, 1], // PORT_OPEN: the host side is connected
+  ]);
+  assert.equal(d.takeUsed(3).length, 2, 'control messages from the driver are returned');
+  assert.deepEqual(d.takeUsed(0), [], 'no input before the driver opens the port');
+  assert.equal(con.hasPendingInput(), true);
+
+  send(msg(0, 6, 1)); // the driver opened port 0
+  assert.deepEqual(d.takeUsed(0), [[0, 14]]);
+  assert.equal(new TextDecoder().decode(d.bytes(rx, 14)), 'piped at start');
+  send(msg(0, 6, 0)); // closed again: input waits
+  con.deliver(new TextEncoder().encode('later'));
+  d.submit(0, [{ addr: d.alloc(64), len: 64, write: W }]);
+  assert.deepEqual(d.takeUsed(0), []);
+  // Garbage on the control queue (short, unknown events, other ports) is returned and ignored.
+  d.submit(3, [{ addr: d.alloc(3), len: 3 }]);
+  send(msg(7, 6, 1));
+  send(msg(0, 99, 1));
+  assert.equal(con.hasPendingInput(), true);
 });

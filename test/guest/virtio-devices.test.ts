@@ -11,7 +11,8 @@ import { createServer as netServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GuestSession } from '../helpers/guest-session.js';
+import { spawnSync } from 'node:child_process';
+import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { fileDigest } from '../../src/host/file-digest.js';
 import { hasPasst, makeExt2 } from '../helpers/host-tools.js';
 
@@ -104,6 +105,27 @@ test('--hvc stdio puts the interactive console on hvc0', async () => {
     assert.match(await vm.shell('cat /proc/consoles'), /hvc0/);
     assert.match(await vm.shell('tty'), /hvc0|console/);
   });
+});
+
+test('--hvc stdio takes input piped in before the guest is up, recorded and replayed', () => {
+  // Linux drops what reaches a virtio console port before the port is open; the device
+  // holds input until the driver says it is (MULTIPORT's PORT_OPEN).
+  const file = join(dir, 'hvc-piped.vmrs');
+  const vmrs = (args: string[], input = '') =>
+    spawnSync(process.execPath, [VMRS_BIN, ...args], {
+      encoding: 'latin1',
+      input,
+      timeout: 300_000,
+    });
+  const rec = vmrs(
+    ['record', '-q', '-o', file, '--hvc', 'stdio'],
+    'echo PIPED-$((2+3)); tty\npoweroff -f\n',
+  );
+  assert.equal(rec.status, 0, rec.stderr);
+  assert.match(rec.stdout, /PIPED-5\r?\n\/dev\/(hvc0|console)/);
+  const rep = vmrs(['replay', '-q', file]);
+  assert.equal(rep.status, 0, rep.stderr);
+  assert.equal(rep.stdout, rec.stdout);
 });
 
 test('network through passt: DHCP, a guest server reached by port forward, a host server reached by the guest', async (t) => {
