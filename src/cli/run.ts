@@ -91,7 +91,7 @@ export function addMachineOptions(cmd: Command): Command {
     )
     .option(
       '--save-snapshot-on-exit <file>',
-      'when the run ends (Ctrl-A X, a signal, or the guest stops), save the machine to this file',
+      'when vmrs is stopped (Ctrl-A X or a signal), save the running machine to this file (not when the guest powers itself off)',
     )
     .option('-q, --quiet', 'no progress messages from vmrs itself');
 }
@@ -309,7 +309,12 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       debugTarget?.exited(`the guest stopped (${exit.kind})`);
       console.flush();
       recorder?.end(exit);
-      if (opts.saveSnapshotOnExit) {
+      if (opts.saveSnapshotOnExit && exit.kind !== 'stopped') {
+        // The guest shut itself down: a snapshot of it would never run again. Said even with -q.
+        process.stderr.write(
+          `vmrs: warning: no snapshot saved: the guest stopped itself (${exit.kind}); stop vmrs with Ctrl-A X or a signal to save a running machine\n`,
+        );
+      } else if (opts.saveSnapshotOnExit) {
         const bytes = captureSnapshot(vm, {
           formatVersion: SNAPSHOT_VERSION,
           vmrsVersion: VMRS_VERSION,

@@ -111,6 +111,16 @@ test('vmrs run saves a snapshot on exit and starts from it; a recording can star
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /kept-in-ram/);
 
+  // A guest that powers itself off leaves nothing worth saving: no file, and vmrs says why.
+  const off = join(dir, 'off.snap');
+  const po = vmrs(
+    ['run', '-q', '--load-snapshot', snap, '--rng', '--save-snapshot-on-exit', off],
+    'poweroff -f\n',
+  );
+  assert.equal(po.status, 0, po.stderr);
+  assert.match(po.stderr, /no snapshot saved: the guest stopped itself \(poweroff\)/);
+  assert.equal(existsSync(off), false);
+
   // Other devices than the snapshot's: refused, with what differs.
   const wrong = vmrs(['run', '-q', '--load-snapshot', snap], 'poweroff -f\n');
   assert.equal(wrong.status, 1);
