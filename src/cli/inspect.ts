@@ -9,7 +9,8 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
   const h = rec.header;
   const byType: Record<string, { count: number; bytes: number }> = {};
   let idleTicks = 0;
-  let lastIcount = 0;
+  const startIcount = h.startIcount ?? 0;
+  let lastIcount = startIcount;
   let end: { kind: string; status: number } | undefined;
   for (const ev of rec.events) {
     const name = EVENT_NAMES[ev.type] ?? `type-${ev.type}`;
@@ -32,7 +33,10 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
     rtcStart: new Date(h.machine.rtcStartUnixNs / 1e6).toISOString(),
     images: { bios: h.bios, kernel: h.kernel, initrd: h.initrd ?? null },
     devices: h.devices,
-    instructions: lastIcount,
+    snapshot: h.snapshot ?? null,
+    startIcount,
+    /** Instructions recorded: from startIcount (0 for a boot) to the end. */
+    instructions: lastIcount - startIcount,
     guestSeconds,
     digestInterval: h.digestInterval,
     events: byType,
@@ -63,7 +67,11 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
         : d.kind === 'net'
           ? `  net      ${d.backend}, mac ${d.mac}\n`
           : `  ${d.kind}\n`;
-  s += `guest     ${lastIcount} instructions, ${guestSeconds.toFixed(3)} s of guest time\n`;
+  if (h.snapshot)
+    s += `start     snapshot ${h.snapshot.path} (${h.snapshot.size} bytes, sha256 ${h.snapshot.sha256.slice(0, 16)}…${h.snapshot.embedded ? ', embedded' : ''})${h.startIcount !== undefined ? ` at icount ${h.startIcount}` : ''}\n`;
+  s += h.snapshot
+    ? `guest     ${lastIcount - startIcount} instructions recorded, to icount ${lastIcount} and ${guestSeconds.toFixed(3)} s of guest time\n`
+    : `guest     ${lastIcount} instructions, ${guestSeconds.toFixed(3)} s of guest time\n`;
   s += `digests   every ${h.digestInterval} instructions\n`;
   s += `events    (${rec.chunks} chunks)\n`;
   for (const [name, t] of Object.entries(byType))

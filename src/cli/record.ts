@@ -52,6 +52,7 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
           ...desc,
           digestInterval: interval,
           snapshot: snapshotRef,
+          startIcount: snapshot?.snap.header.icount,
         };
         recorder = new Recorder((b) => writeSync(fd, b), header, images);
         return recorder;

@@ -81,6 +81,8 @@ export interface RecordingHeader extends MachineDescription, FileStamp {
   digestInterval: number;
   /** The machine started from this snapshot (image name 'snapshot') instead of a boot. */
   snapshot?: ImageRef;
+  /** With `snapshot`: the icount the recording starts at. */
+  startIcount?: number;
 }
 
 // --- little helpers

@@ -138,6 +138,14 @@ test('vmrs run saves a snapshot on exit and starts from it; a recording can star
     );
     assert.equal(recd.status, 0, recd.stderr);
     assert.match(recd.stdout, /kept-in-ram/);
+    const info = JSON.parse(vmrs(['inspect', '--json', file]).stdout) as {
+      startIcount: number;
+      instructions: number;
+      snapshot: { embedded: boolean } | null;
+    };
+    assert.ok(info.startIcount > 0, 'inspect gives the icount the recording starts at');
+    assert.equal(info.snapshot?.embedded, embed);
+    assert.ok(info.instructions > 0 && info.instructions < info.startIcount);
     if (embed) rmSync(copy);
     const rep = vmrs(['replay', '-q', file]);
     assert.equal(rep.status, 0, rep.stderr);
