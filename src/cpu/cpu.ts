@@ -64,6 +64,9 @@ import {
 } from './csr-numbers.js';
 import { loadFields, saveFields, sub, type State } from '../snapshot/state.js';
 
+/** Not a RISC-V cause: a watchpoint stopped the hart before an access (see watchStopsBefore). */
+const EXC_WATCH_STOP = 0x40;
+
 export const PRIV_U = 0;
 export const PRIV_S = 1;
 export const PRIV_M = 3;
@@ -233,6 +236,12 @@ export class Cpu {
   private readonly wpKind = new Uint8Array(64);
   /** The last watchpoint hit: its index, the access address, and the icount before the accessing instruction. */
   watchHit = { index: -1, addrLo: 0, addrHi: 0, write: false, icount: 0 };
+  /**
+   * A watchpoint hit stops the hart before the access, leaving the instruction
+   * undone (live debugging, which cannot go back). Otherwise the instruction
+   * completes and run() ends after it; a replay then seeks back to the hit's icount.
+   */
+  watchStopsBefore = false;
 
   /** Scratch for slow loads: high word of the value. */
   private ldHi = 0;
@@ -337,6 +346,12 @@ export class Cpu {
 
   /** Enter a trap (priv spec 3.1.6.1, 4.1.1); pc is the faulting instruction's. */
   private trap(cause: number, interrupt: boolean, tvalLo: number, tvalHi: number): void {
+    if (cause === EXC_WATCH_STOP) {
+      // Not a trap: the instruction is left undone; the next fetch takes the slow path,
+      // which ends run() because debugHit is set.
+      this.fVpn = -1;
+      return;
+    }
     const priv = this.priv;
     this.wfi = false;
     this.resAddr = -1;
@@ -631,8 +646,9 @@ export class Cpu {
         h.addrHi = vHi;
         h.write = write;
         h.icount = this.icount;
-        // End the slice after this instruction, as an MMIO store does.
-        this.bus.mmioWritten = true;
+        if (this.watchStopsBefore) this.exc = EXC_WATCH_STOP;
+        // Otherwise end the slice after this instruction, as an MMIO store does.
+        else this.bus.mmioWritten = true;
         return;
       }
     }
@@ -685,7 +701,10 @@ export class Cpu {
     }
     const pa = this.xlateData(vLo, vHi, ACC_READ);
     if (pa < 0) return 0;
-    if (this.wpCount !== 0 && this.debugArmed) this.checkWatch(vLo, vHi, size, false);
+    if (this.wpCount !== 0 && this.debugArmed) {
+      this.checkWatch(vLo, vHi, size, false);
+      if (this.exc >= 0) return 0;
+    }
     if (pa >= this.ramBase && pa + size <= this.ramBase + this.ramSize) {
       const off = pa - this.ramBase;
       const r8 = this.ram8;
@@ -731,6 +750,11 @@ export class Cpu {
         this.fault(this.xlateCause, vLo, vHi);
         return;
       }
+      if (this.wpCount !== 0 && this.debugArmed && this.watchStopsBefore) {
+        // Stopping before the access must leave every byte unwritten.
+        this.checkWatch(vLo, vHi, size, true);
+        if (this.exc >= 0) return;
+      }
       for (let i = 0; i < size; i++) {
         const aLo = (vLo + i) | 0;
         const aHi = aLo >>> 0 < vLo >>> 0 ? (vHi + 1) | 0 : vHi;
@@ -742,7 +766,10 @@ export class Cpu {
     }
     const pa = this.xlateData(vLo, vHi, ACC_WRITE);
     if (pa < 0) return;
-    if (this.wpCount !== 0 && this.debugArmed) this.checkWatch(vLo, vHi, size, true);
+    if (this.wpCount !== 0 && this.debugArmed) {
+      this.checkWatch(vLo, vHi, size, true);
+      if (this.exc >= 0) return;
+    }
     if (pa >= this.ramBase && pa + size <= this.ramBase + this.ramSize) {
       const off = pa - this.ramBase;
       const r8 = this.ram8;
@@ -1173,6 +1200,8 @@ export class Cpu {
         this.pcLo = pcLo;
         this.pcHi = pcHi;
         this.exc = -1;
+        // A watchpoint stopped the hart before this instruction's access (watchStopsBefore).
+        if (this.debugHit !== 0) break;
         if (this.bpCount !== 0 && this.debugArmed && this.breakpointAt(pcLo, pcHi, base + n)) {
           this.debugHit = 1;
           break;
@@ -1941,8 +1970,13 @@ export class Cpu {
     }
     if (this.wpCount !== 0 && this.debugArmed) {
       // An AMO reads and writes; LR only reads; SC writes (the store may then not happen).
+      this.exc = -1;
       if (f5 !== 3) this.checkWatch(aLo, aHi, size, false);
       if (!isLr) this.checkWatch(aLo, aHi, size, true);
+      if (this.exc >= 0) {
+        this.trap(this.exc, false, aLo, aHi);
+        return -1;
+      }
     }
     const wi = (pa - this.ramBase) >>> 2;
     const ram32 = this.ram32;

@@ -15,7 +15,11 @@ export class LiveTarget implements DebugTarget {
   constructor(
     readonly vm: VirtMachine,
     private readonly loop: RunLoop,
-  ) {}
+  ) {
+    // RISC-V watchpoints fire before the access and GDB steps over them itself; a live
+    // machine cannot go back, so the hart must stop with the access still undone.
+    vm.cpu.watchStopsBefore = true;
+  }
 
   /** The run loop paused at a breakpoint or watchpoint. */
   debugStopped(): void {

@@ -347,7 +347,23 @@ test(
         'info registers pc',
         'reverse-stepi',
         'delete',
+        mark('live_watch'),
+        'watch *(unsigned long*)&jiffies',
+        'continue',
+        'x/i $pc-4',
+        'x/i $pc-2',
+        'delete',
       ]);
+      // The hart stops before the store, GDB steps over it and reports: the store is the
+      // instruction just before pc (4 or 2 bytes back), and the value went up by one.
+      const lw = o.get('live_watch')!;
+      const m = /Old value = (\d+)\s+New value = (\d+)/.exec(lw);
+      assert.ok(m && Number(m[2]) === Number(m[1]) + 1, lw);
+      const [, before4, before2] = lw.split(/^\s*0x[0-9a-f]+ <[\w.]+\+\d+>:/m);
+      assert.ok(
+        /^\s+s[dw]\s/.test(before4 ?? '') || /^\s+(c\.)?s[dw]\s/.test(before2 ?? ''),
+        `the instruction before pc is the store:\n${lw}`,
+      );
       const hit = o.get('hit')!;
       assert.match(hit, /Breakpoint 1, 0x[0-9a-f]+ in do_sys_openat2/);
       assert.match(hit, /\$1 = 0x1234/);
