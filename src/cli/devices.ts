@@ -5,7 +5,7 @@
 import { appendFileSync, openSync, closeSync, existsSync, statSync } from 'node:fs';
 import { DriveError } from '../host/drive-options.js';
 import { MemoryCowStore, OverlayStore } from '../host/block-cow.js';
-import { fileDigest } from '../host/file-digest.js';
+import { imageDigest } from '../host/digest-cache.js';
 import type { VirtioSpec } from '../machine/virt.js';
 import type { BlockStore, ByteSink, EntropySource } from '../devices/virtio/backends.js';
 import { parseDriveOption, type DriveSpec } from '../host/drive-options.js';
@@ -97,7 +97,7 @@ export async function openDevices(
         // A recording must be able to start again from the same disk: the base image
         // is never written; writes go to memory, or to a new overlay the user names.
         if (!existsSync(d.file)) throw new DriveError(`disk image '${d.file}' does not exist`);
-        const sha256 = fileDigest(d.file);
+        const sha256 = imageDigest(d.file);
         if (d.overlay) {
           if (existsSync(d.overlay))
             throw new UsageError(

@@ -8,7 +8,8 @@ import { UsageError } from './options.js';
 import type { DeviceRef, ImageRef, MachineDescription } from '../replay/log-format.js';
 import type { VirtConfig } from '../machine/virt.js';
 import type { DiskInfo, ParsedDevices } from './devices.js';
-import { bytesDigest, fileDigest } from '../host/file-digest.js';
+import { bytesDigest } from '../host/file-digest.js';
+import { imageDigest } from '../host/digest-cache.js';
 
 export type { MachineDescription };
 
@@ -31,7 +32,7 @@ export function describeMachine(
     if (embed) images.set(`disk${i}`, new Uint8Array(readFileSync(d.path)));
     devices.push({
       kind: 'blk',
-      disk: { ...d, sha256: d.sha256 || fileDigest(d.path), embedded: embed },
+      disk: { ...d, sha256: d.sha256 || imageDigest(d.path), embedded: embed },
     });
   }
   parsed.nets.forEach((n, i) =>

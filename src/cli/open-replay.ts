@@ -15,7 +15,7 @@ import { configFromDescription, loadImage } from './machine-description.js';
 import { readSnapshot, restoreSnapshot } from '../snapshot/snapshot-file.js';
 import { SnapshotError } from '../snapshot/state.js';
 import { MemoryCowStore } from '../host/block-cow.js';
-import { fileDigest } from '../host/file-digest.js';
+import { imageDigest } from '../host/digest-cache.js';
 
 export interface OpenedReplay {
   rec: ParsedRecording;
@@ -59,7 +59,7 @@ export function openReplay(
         } else {
           if (!existsSync(d.disk.path))
             throw new UsageError(`disk image '${d.disk.path}' used by the recording is not there`);
-          if (fileDigest(d.disk.path) !== d.disk.sha256)
+          if (imageDigest(d.disk.path) !== d.disk.sha256)
             throw new UsageError(
               `disk image '${d.disk.path}' is not the one recorded (its digest differs)`,
             );

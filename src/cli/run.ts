@@ -21,7 +21,7 @@ import {
   type Snapshot,
 } from '../snapshot/snapshot-file.js';
 import { configFromDescription, describeMachine } from './machine-description.js';
-import { fileDigest } from '../host/file-digest.js';
+import { imageDigest } from '../host/digest-cache.js';
 import { VMRS_VERSION } from './version.js';
 import { GdbStub } from '../gdb/gdb-server.js';
 import { LiveTarget } from '../gdb/live-target.js';
@@ -170,7 +170,7 @@ function checkSnapshotDisks(snap: Snapshot, disks: DiskInfo[]): void {
     );
   refs.forEach((r, i) => {
     const d = disks[i];
-    if (r.kind === 'blk' && (d.sha256 || fileDigest(d.path)) !== r.disk.sha256)
+    if (r.kind === 'blk' && (d.sha256 || imageDigest(d.path)) !== r.disk.sha256)
       throw new UsageError(
         `disk ${i} ('${d.path}') is not the image the snapshot was taken over ('${r.disk.path}')`,
       );

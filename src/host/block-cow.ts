@@ -28,7 +28,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, openSync } from 'node:fs';
 import { BlockIoError, type BlockStore } from '../devices/virtio/backends.js';
 import { DriveError } from './drive-options.js';
 import { openImage, preadFull, pwriteFull } from './block-file.js';
-import { fileDigest } from './file-digest.js';
+import { imageDigest } from './digest-cache.js';
 import { SnapshotError, type State } from '../snapshot/state.js';
 
 const CLUSTER_BITS = 16;
@@ -235,7 +235,7 @@ export class OverlayStore extends CowStore {
   ) {
     const base = fileBase(basePath);
     super(base, readOnly);
-    const digest = baseDigest ?? fileDigest(basePath);
+    const digest = baseDigest ?? imageDigest(basePath);
     const baseSize = fstatSync(base.fd).size;
     const entries = Math.ceil(this.size / CLUSTER);
     this.table = new Uint32Array(entries);

@@ -1,0 +1,83 @@
+/**
+ * SHA-256 of disk images, remembered between runs: hashing a 20 GiB image
+ * takes ~20 s, and every record, replay and snapshot load names its images
+ * by digest.
+ *
+ * An entry is keyed by device, inode, size, mtime and ctime (nanoseconds).
+ * Any write to a file changes its ctime, which no user call can set back, so
+ * a changed image misses the cache. As git does for its index, an entry is
+ * only trusted when the file's ctime was at least two seconds older than
+ * the hashing: a write within the file system's timestamp granularity of a
+ * hash could otherwise keep the old key. Small files are hashed every time.
+ * The cache is a JSON file in the vmrs cache directory; if it cannot be
+ * read or written, images are simply hashed.
+ */
+import { readFileSync, renameSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileDigest } from './file-digest.js';
+import { cacheRoot } from './default-guest.js';
+
+/** Files smaller than this are hashed every time (a fraction of a second). */
+const MIN_CACHED_BYTES = 64 << 20;
+/** ctime must be this much older than the hashing for an entry to be kept. */
+const RACY_NS = 2_000_000_000n;
+const MAX_ENTRIES = 256;
+
+interface Entry {
+  key: string;
+  sha256: string;
+  usedMs: number;
+}
+
+function cacheFile(): string {
+  return join(cacheRoot(), 'image-digests.json');
+}
+
+function load(): Record<string, Entry> {
+  try {
+    const v = JSON.parse(readFileSync(cacheFile(), 'utf8')) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, Entry>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function save(entries: Record<string, Entry>): void {
+  const kept = Object.entries(entries)
+    .sort((a, b) => b[1].usedMs - a[1].usedMs)
+    .slice(0, MAX_ENTRIES);
+  const file = cacheFile();
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(Object.fromEntries(kept)));
+    renameSync(tmp, file);
+  } catch {
+    // A read-only or missing cache directory: the digest is still right, only not kept.
+  }
+}
+
+/** SHA-256 (hex) of the file at `path`, from the cache when the file is unchanged since. */
+export function imageDigest(path: string): string {
+  const st = statSync(path, { bigint: true });
+  if (st.size < BigInt(MIN_CACHED_BYTES)) return fileDigest(path);
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const name = resolve(path);
+  const entries = load();
+  const hit = entries[name];
+  if (hit && hit.key === key && typeof hit.sha256 === 'string') {
+    hit.usedMs = Date.now();
+    save(entries);
+    return hit.sha256;
+  }
+  const startWallNs = BigInt(Date.now()) * 1_000_000n;
+  const sha256 = fileDigest(path);
+  const after = statSync(path, { bigint: true });
+  const unchanged =
+    `${after.dev}:${after.ino}:${after.size}:${after.mtimeNs}:${after.ctimeNs}` === key;
+  if (unchanged && startWallNs - st.ctimeNs >= RACY_NS) {
+    entries[name] = { key, sha256, usedMs: Date.now() };
+    save(entries);
+  }
+  return sha256;
+}
