@@ -59,7 +59,7 @@ export function addMachineOptions(cmd: Command): Command {
     )
     .option(
       '--kernel <file>',
-      'Linux Image or ELF (default: the default guest, built on first use)',
+      'Linux Image or vmlinux, or a bare-metal ELF (default: the default guest, built on first use)',
     )
     .option(
       '--initrd <file>',

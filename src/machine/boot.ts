@@ -81,6 +81,49 @@ function loadElf(
   return { start, end };
 }
 
+/**
+ * A kernel linked for the top of the address space whose load (physical)
+ * addresses are not RAM: a Linux vmlinux (riscv's has p_paddr 0 and
+ * p_vaddr 0xffffffff80000000). QEMU refuses these; we load them as the
+ * kernel's Image, which is the same bytes laid out by virtual offset.
+ */
+function isHigherHalfKernel(elf: ElfImage, bus: Bus): boolean {
+  const segs = elf.segments.filter((s) => s.memsz > 0);
+  return (
+    segs.length > 0 &&
+    segs.some((s) => !bus.isRam(s.paddr, s.memsz)) &&
+    segs.every((s) => s.vaddr >= 2 ** 63) &&
+    elf.entry >= 2 ** 63
+  );
+}
+
+function loadByVirtualOffset(
+  bus: Bus,
+  elf: ElfImage,
+  name: string,
+  at: number,
+  placed: Placed[],
+): { start: number; end: number; entry: number } {
+  const segs = elf.segments.filter((s) => s.memsz > 0);
+  const base = Math.min(...segs.map((s) => s.vaddr));
+  let end = at;
+  for (const seg of segs) {
+    // Page-aligned offsets near 2^64 are exact in a double (its step there is 2 KiB).
+    const pa = at + (seg.vaddr - base);
+    if (!bus.isRam(pa, seg.memsz))
+      throw new Error(
+        `${mib(bus.ramSize)} of RAM is too small for ${name} (needs at least ${mib(pa + seg.memsz - bus.ramBase)})`,
+      );
+    bus.writeBytes(pa, seg.data);
+    bus.ram8.fill(0, pa - bus.ramBase + seg.data.length, pa - bus.ramBase + seg.memsz);
+    end = Math.max(end, pa + seg.memsz);
+  }
+  const entry = at + (elf.entry - base);
+  if (entry < at || entry >= end) throw new Error(`${name}: entry point outside its segments`);
+  claim(placed, name, at, end);
+  return { start: at, end, entry };
+}
+
 function claim(placed: Placed[], name: string, start: number, end: number): void {
   for (const p of placed) {
     if (start < p.end && p.start < end)
@@ -131,8 +174,15 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
   if (opts.kernel) {
     const name = opts.kernelName ?? 'kernel';
     const kind = kernelKind(opts.kernel, name);
-    if (kind === 'elf') {
-      const elf = parseElf(opts.kernel, name);
+    const elf = kind === 'elf' ? parseElf(opts.kernel, name) : undefined;
+    if (elf && isHigherHalfKernel(elf, bus)) {
+      // A Linux vmlinux: loaded where its Image would go, as its Image holds it.
+      const at = alignUp(Math.max(firmwareEnd, bus.ramBase + 1), 2 * MiB);
+      const r = loadByVirtualOffset(bus, elf, `kernel ${name}`, at, placed);
+      kernelStart = r.start;
+      kernelEnd = r.end;
+      kernelEntry = r.entry;
+    } else if (elf) {
       const r = loadElf(bus, elf, `kernel ${name}`, placed);
       kernelStart = r.start;
       kernelEnd = r.end;

@@ -72,6 +72,28 @@ test('--append and --initrd given by the user reach the guest', async () => {
   }
 });
 
+test('a vmlinux ELF boots as its Image does (QEMU refuses it)', async () => {
+  const guest = await ensureDefaultGuest({});
+  const vm = new GuestSession([
+    'run',
+    '-q',
+    '--kernel',
+    guest.vmlinux,
+    '--initrd',
+    guest.initrd,
+    '--append',
+    'console=ttyS0 quiet',
+  ]);
+  try {
+    await vm.waitFor(/[#$] $/m);
+    assert.match(await vm.shell('uname -r'), /6\.1\.\d+/);
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0, vm.stderr);
+  } finally {
+    vm.kill();
+  }
+});
+
 test('the same kernel and initramfs boot on QEMU virt with the same firmware', async (t) => {
   if (!qemuAvailable()) {
     t.skip('qemu-system-riscv64 is not installed');
