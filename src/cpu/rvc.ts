@@ -4,53 +4,24 @@
  * it is illegal/reserved. The executor then decodes only 32-bit forms; it
  * keeps the length (2) for the next PC and for jal/jalr link values.
  */
-const OP_IMM = 0x13,
-  OP_IMM32 = 0x1b,
-  OP = 0x33,
-  OP32 = 0x3b,
-  LUI = 0x37,
-  LOAD = 0x03,
-  STORE = 0x23,
-  LOAD_FP = 0x07,
-  STORE_FP = 0x27,
-  JAL = 0x6f,
-  JALR = 0x67,
-  BRANCH = 0x63,
-  SYSTEM = 0x73;
-
-function iType(op: number, f3: number, rd: number, rs1: number, imm: number): number {
-  return ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
-}
-function sType(op: number, f3: number, rs1: number, rs2: number, imm: number): number {
-  return (
-    (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 0x1f) << 7) | op
-  );
-}
-function rType(op: number, f3: number, f7: number, rd: number, rs1: number, rs2: number): number {
-  return (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
-}
-function bType(f3: number, rs1: number, rs2: number, imm: number): number {
-  return (
-    (((imm >> 12) & 1) << 31) |
-    (((imm >> 5) & 0x3f) << 25) |
-    (rs2 << 20) |
-    (rs1 << 15) |
-    (f3 << 12) |
-    (((imm >> 1) & 0xf) << 8) |
-    (((imm >> 11) & 1) << 7) |
-    BRANCH
-  );
-}
-function jType(rd: number, imm: number): number {
-  return (
-    (((imm >> 20) & 1) << 31) |
-    (((imm >> 1) & 0x3ff) << 21) |
-    (((imm >> 11) & 1) << 20) |
-    (((imm >> 12) & 0xff) << 12) |
-    (rd << 7) |
-    JAL
-  );
-}
+import {
+  OP_IMM,
+  OP_IMM_32 as OP_IMM32,
+  OP_OP as OP,
+  OP_OP_32 as OP32,
+  OP_LUI as LUI,
+  OP_LOAD as LOAD,
+  OP_STORE as STORE,
+  OP_LOAD_FP as LOAD_FP,
+  OP_STORE_FP as STORE_FP,
+  OP_JALR as JALR,
+  OP_SYSTEM as SYSTEM,
+  encB as bType,
+  encI as iType,
+  encJ as jType,
+  encR as rType,
+  encS as sType,
+} from './encode.js';
 
 const bit = (x: number, i: number) => (x >> i) & 1;
 const bits = (x: number, hi: number, lo: number) => (x >> lo) & ((1 << (hi - lo + 1)) - 1);

@@ -181,14 +181,35 @@ function emitEntry(a: Asm): void {
  * (the end of the body) starts the next round; any other exception skips
  * the faulting instruction (the generator only lets 4-byte ones fault).
  */
+/** Both handlers start alike: the cause in H1; interrupts and fetch faults go to their exits. */
+function emitDispatch(a: Asm, p: string, cause: number): void {
+  a.w(csrr(H1, cause));
+  a.to(`${p}irq`, (o) => encB(4, H1, 0, o)); // blt: interrupt bit set
+  a.w(addi(H2, 0, 1));
+  a.to(`${p}to_ra`, (o) => encB(0, H1, H2, o)); // fetch faults return to ra
+  a.w(addi(H2, 0, 12));
+  a.to(`${p}to_ra`, (o) => encB(0, H1, H2, o));
+}
+
+/** ...and end alike: skip the faulting instruction, return to ra, or disarm the timer. */
+function emitExits(a: Asm, p: string, epc: number, xret: number): void {
+  a.label(`${p}skip`);
+  a.w(csrr(H2, epc));
+  a.w(addi(H2, H2, 4));
+  a.w(csrw(epc, H2));
+  a.w(xret);
+  a.label(`${p}to_ra`);
+  a.w(csrw(epc, 1));
+  a.w(xret);
+  a.label(`${p}irq`);
+  a.w(addi(H2, 0, -1));
+  a.w(csrw(CSR.stimecmp, H2));
+  a.w(xret);
+}
+
 function emitHandler(a: Asm): void {
   a.padTo(HANDLER);
-  a.w(csrr(H1, CSR.mcause));
-  a.to('irq', (o) => encB(4, H1, 0, o)); // blt: interrupt bit set
-  a.w(addi(H2, 0, 1));
-  a.to('to_ra', (o) => encB(0, H1, H2, o)); // fetch faults return to ra
-  a.w(addi(H2, 0, 12));
-  a.to('to_ra', (o) => encB(0, H1, H2, o));
+  emitDispatch(a, '', CSR.mcause);
   a.w(addi(H2, 0, 8));
   a.to('skip', (o) => encB(4, H1, H2, o));
   a.w(addi(H2, 0, 12));
@@ -252,38 +273,13 @@ function emitHandler(a: Asm): void {
   a.label('go');
   a.w(csrw(CSR.mepc, H4));
   a.w(MRET);
-  a.label('skip');
-  a.w(csrr(H2, CSR.mepc));
-  a.w(addi(H2, H2, 4));
-  a.w(csrw(CSR.mepc, H2));
-  a.w(MRET);
-  a.label('to_ra');
-  a.w(csrw(CSR.mepc, 1));
-  a.w(MRET);
-  a.label('irq');
-  a.w(addi(H2, 0, -1));
-  a.w(csrw(CSR.stimecmp, H2));
-  a.w(MRET);
+  emitExits(a, '', CSR.mepc, MRET);
 
   // The S-mode handler: the same, for what rounds 1 and 2 delegate.
   a.padTo(S_HANDLER);
-  a.w(csrr(H1, CSR.scause));
-  a.to('s_irq', (o) => encB(4, H1, 0, o));
-  a.w(addi(H2, 0, 1));
-  a.to('s_to_ra', (o) => encB(0, H1, H2, o));
-  a.w(addi(H2, 0, 12));
-  a.to('s_to_ra', (o) => encB(0, H1, H2, o));
-  a.w(csrr(H2, CSR.sepc));
-  a.w(addi(H2, H2, 4));
-  a.w(csrw(CSR.sepc, H2));
-  a.w(SRET);
-  a.label('s_to_ra');
-  a.w(csrw(CSR.sepc, 1));
-  a.w(SRET);
-  a.label('s_irq');
-  a.w(addi(H2, 0, -1));
-  a.w(csrw(CSR.stimecmp, H2));
-  a.w(SRET);
+  emitDispatch(a, 's_', CSR.scause);
+  a.to('s_skip', (o) => encJ(0, o));
+  emitExits(a, 's_', CSR.sepc, SRET);
 }
 
 /** A fixed pseudo-random sequence (xorshift32): the same program every time. */
@@ -489,23 +485,11 @@ function emitRandom(a: Asm, r: Rng): void {
         case 3:
           a.h((0b1001 << 12) | (rd << 7) | (r.pick(FREE) << 2) | 2); // c.add
           break;
-        case 4:
-          a.h(
-            (0b011 << 13) |
-              (r.below(8) << 10) |
-              (0 << 7) |
-              (r.below(4) << 5) |
-              ((2 + r.below(6)) << 2),
-          ); // c.ld
-          break;
-        default:
-          a.h(
-            (0b111 << 13) |
-              (r.below(8) << 10) |
-              (0 << 7) |
-              (r.below(4) << 5) |
-              ((2 + r.below(6)) << 2),
-          ); // c.sd
+        default: {
+          // c.ld / c.sd (CL/CS format): funct3, uimm[5:3], rs1' = x8, uimm[7:6], rd'/rs2'.
+          const f3 = r.below(2) ? 0b011 : 0b111;
+          a.h((f3 << 13) | (r.below(8) << 10) | (r.below(4) << 5) | ((2 + r.below(6)) << 2));
+        }
       }
       break;
     case 22:
