@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findPasst } from '../src/host/net-backend.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const VMRS = resolve(REPO_ROOT, 'bin/vmrs');
@@ -90,13 +89,4 @@ export function runVmrs(
 
 export function fmt(n: number, digits = 1): string {
   return n.toFixed(digits);
-}
-
-export function hasPasst(): boolean {
-  try {
-    findPasst();
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -5,14 +5,12 @@
  *   - virtio-net through passt: 10 MB downloaded from a host HTTP server.
  */
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PROMPT, fmt, runVmrs } from './cli-session.js';
-import { hasPasst } from './cli-session.js';
+import { hasPasst, hostUrlFromGuest, servePayload } from '../test/helpers/host-tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-bench-dev-'));
 
@@ -55,17 +53,15 @@ async function download(): Promise<void> {
     console.log('net     passt not installed: download skipped');
     return;
   }
-  const payload = randomBytes(10 << 20);
-  const server = createServer((_, res) => res.end(payload));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
+  const server = await servePayload(randomBytes(10 << 20));
+  const port = server.port;
   try {
     const r = await runVmrs(
       ['run', '-q', '--net', 'user'],
       [
         {
           waitFor: PROMPT,
-          send: `wget -q -O /dev/null http://$(ip route | awk '/default/ {print $3}'):${port}/; echo N-$((1+1))\n`,
+          send: `wget -q -O /dev/null ${hostUrlFromGuest(port)}; echo N-$((1+1))\n`,
           mark: 's',
         },
         { waitFor: /N-2/, mark: 'e' },

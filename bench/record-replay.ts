@@ -7,8 +7,6 @@
  *   - QEMU's own record/replay (-icount rr=record) on the same boot, where installed.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { closeSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { PROMPT, VMRS, fmt, runVmrs, type Step } from './cli-session.js';
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
-import { hasPasst } from './cli-session.js';
+import { hasPasst, hostUrlFromGuest, servePayload } from '../test/helpers/host-tools.js';
 import { openReplay } from '../src/cli/open-replay.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-bench-rr-'));
@@ -153,10 +151,8 @@ async function logRates(): Promise<void> {
     console.log('log     network transfer: passt not installed, skipped');
     return;
   }
-  const payload = randomBytes(10 << 20);
-  const server = createServer((_, res) => res.end(payload));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
+  const server = await servePayload(randomBytes(10 << 20));
+  const port = server.port;
   try {
     const netBoot = join(dir, 'net-boot.vmrs');
     await runVmrs(
@@ -169,7 +165,7 @@ async function logRates(): Promise<void> {
       [
         {
           waitFor: PROMPT,
-          send: `wget -q -O - http://$(ip route | awk '/default/ {print $3}'):${port}/ | md5sum; echo NET-$((1+1))\n`,
+          send: `wget -q -O - ${hostUrlFromGuest(port)} | md5sum; echo NET-$((1+1))\n`,
           mark: 'start',
         },
         { waitFor: /NET-2/, mark: 'done' },

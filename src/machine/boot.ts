@@ -51,30 +51,32 @@ const alignUp = (x: number, a: number) => Math.ceil(x / a) * a;
 const alignDown = (x: number, a: number) => Math.floor(x / a) * a;
 const mib = (n: number) => `${Math.ceil(n / MiB)} MiB`;
 
+/**
+ * Put an ELF's segments in RAM, each at `where(segment)` (by default its
+ * physical address), bss zeroed; returns the RAM range it took.
+ */
 function loadElf(
   bus: Bus,
   elf: ElfImage,
   name: string,
   placed: Placed[],
+  where: (seg: ElfImage['segments'][number]) => number = (seg) => seg.paddr,
 ): { start: number; end: number } {
   let start = Infinity,
     end = 0;
   for (const seg of elf.segments) {
     if (seg.memsz === 0) continue;
-    if (!bus.isRam(seg.paddr, seg.memsz))
+    const pa = where(seg);
+    if (!bus.isRam(pa, seg.memsz))
       throw new Error(
-        `${name}: segment at 0x${seg.paddr.toString(16)} (${seg.memsz} bytes) is outside RAM ` +
+        `${name}: segment at 0x${pa.toString(16)} (${seg.memsz} bytes) is outside RAM ` +
           `(0x${bus.ramBase.toString(16)}..0x${(bus.ramBase + bus.ramSize).toString(16)}); ` +
           `more memory (-m) may help`,
       );
-    bus.writeBytes(seg.paddr, seg.data);
-    bus.ram8.fill(
-      0,
-      seg.paddr - bus.ramBase + seg.data.length,
-      seg.paddr - bus.ramBase + seg.memsz,
-    );
-    start = Math.min(start, seg.paddr);
-    end = Math.max(end, seg.paddr + seg.memsz);
+    bus.writeBytes(pa, seg.data);
+    bus.ram8.fill(0, pa - bus.ramBase + seg.data.length, pa - bus.ramBase + seg.memsz);
+    start = Math.min(start, pa);
+    end = Math.max(end, pa + seg.memsz);
   }
   if (start === Infinity) throw new Error(`${name}: ELF has no loadable segments`);
   claim(placed, name, start, end);
@@ -95,33 +97,6 @@ function isHigherHalfKernel(elf: ElfImage, bus: Bus): boolean {
     segs.every((s) => s.vaddr >= 2 ** 63) &&
     elf.entry >= 2 ** 63
   );
-}
-
-function loadByVirtualOffset(
-  bus: Bus,
-  elf: ElfImage,
-  name: string,
-  at: number,
-  placed: Placed[],
-): { start: number; end: number; entry: number } {
-  const segs = elf.segments.filter((s) => s.memsz > 0);
-  const base = Math.min(...segs.map((s) => s.vaddr));
-  let end = at;
-  for (const seg of segs) {
-    // Page-aligned offsets near 2^64 are exact in a double (its step there is 2 KiB).
-    const pa = at + (seg.vaddr - base);
-    if (!bus.isRam(pa, seg.memsz))
-      throw new Error(
-        `${mib(bus.ramSize)} of RAM is too small for ${name} (needs at least ${mib(pa + seg.memsz - bus.ramBase)})`,
-      );
-    bus.writeBytes(pa, seg.data);
-    bus.ram8.fill(0, pa - bus.ramBase + seg.data.length, pa - bus.ramBase + seg.memsz);
-    end = Math.max(end, pa + seg.memsz);
-  }
-  const entry = at + (elf.entry - base);
-  if (entry < at || entry >= end) throw new Error(`${name}: entry point outside its segments`);
-  claim(placed, name, at, end);
-  return { start: at, end, entry };
 }
 
 function claim(placed: Placed[], name: string, start: number, end: number): void {
@@ -174,14 +149,19 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
   if (opts.kernel) {
     const name = opts.kernelName ?? 'kernel';
     const kind = kernelKind(opts.kernel, name);
+    const imageAt =
+      opts.bios === 'none' ? bus.ramBase : alignUp(Math.max(firmwareEnd, bus.ramBase + 1), 2 * MiB);
     const elf = kind === 'elf' ? parseElf(opts.kernel, name) : undefined;
     if (elf && isHigherHalfKernel(elf, bus)) {
-      // A Linux vmlinux: loaded where its Image would go, as its Image holds it.
-      const at = alignUp(Math.max(firmwareEnd, bus.ramBase + 1), 2 * MiB);
-      const r = loadByVirtualOffset(bus, elf, `kernel ${name}`, at, placed);
+      // A Linux vmlinux: laid out by virtual offset where its Image would go, as its Image
+      // holds it. Page-aligned offsets near 2^64 are exact in a double (its step there is 2 KiB).
+      const base = Math.min(...elf.segments.filter((s) => s.memsz > 0).map((s) => s.vaddr));
+      const r = loadElf(bus, elf, `kernel ${name}`, placed, (s) => imageAt + (s.vaddr - base));
       kernelStart = r.start;
       kernelEnd = r.end;
-      kernelEntry = r.entry;
+      kernelEntry = imageAt + (elf.entry - base);
+      if (kernelEntry < kernelStart || kernelEntry >= kernelEnd)
+        throw new Error(`kernel ${name}: entry point outside its segments`);
     } else if (elf) {
       const r = loadElf(bus, elf, `kernel ${name}`, placed);
       kernelStart = r.start;
@@ -190,10 +170,7 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
       noteHtif(elf);
     } else {
       const hdr = parseLinuxImageHeader(opts.kernel)!;
-      kernelStart =
-        opts.bios === 'none'
-          ? bus.ramBase
-          : alignUp(Math.max(firmwareEnd, bus.ramBase + 1), 2 * MiB);
+      kernelStart = imageAt;
       const size = Math.max(hdr.imageSize, opts.kernel.length);
       kernelEnd = kernelStart + size;
       if (kernelEnd > ramEnd)

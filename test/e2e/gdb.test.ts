@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { connect } from 'node:net';
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,17 +36,12 @@ function theRecording(): string {
   return file;
 }
 
-/** Start `vmrs replay --gdb 0` and return its port. */
-async function startStub(
-  file: string,
+/** Start `vmrs ARGS` (which include `--gdb 0`) and wait for the port it serves GDB on. */
+async function serveGdb(
+  args: string[],
+  stdio: StdioOptions,
 ): Promise<{ port: number; child: ChildProcess; err: () => string }> {
-  const child = spawn(
-    process.execPath,
-    [VMRS_BIN, 'replay', file, '--gdb', '0', '--checkpoint-interval', '10000000'],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [VMRS_BIN, ...args], { stdio });
   let err = '';
   const port = await new Promise<number>((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {
@@ -54,10 +49,17 @@ async function startStub(
       const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
       if (m) resolve(Number(m[1]));
     });
-    child.on('exit', () => reject(new Error(`replay --gdb exited: ${err}`)));
+    child.on('exit', () => reject(new Error(`vmrs ${args[0]} --gdb exited: ${err}`)));
   });
   return { port, child, err: () => err };
 }
+
+/** Start `vmrs replay --gdb 0` and return its port. */
+const startStub = (file: string) =>
+  serveGdb(
+    ['replay', file, '--gdb', '0', '--checkpoint-interval', '10000000'],
+    ['ignore', 'ignore', 'pipe'],
+  );
 
 /** Run gdb-multiarch in batch mode; returns its output split at `echo @@name` markers. */
 function gdb(port: number, commands: string[]): Map<string, string> {
@@ -319,21 +321,11 @@ test(
   { skip: !haveGdb && 'gdb-multiarch is not installed' },
   async () => {
     theRecording(); // builds/finds the guest, sets vmlinux
-    const child = spawn(process.execPath, [VMRS_BIN, 'run', '--gdb', '0'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    // The guest waits for GDB before its first instruction: no output is missed here.
+    const { port, child, err } = await serveGdb(['run', '--gdb', '0'], ['pipe', 'pipe', 'pipe']);
     let out = '';
-    let err = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        child.stderr!.on('data', (d: Buffer) => {
-          err += d.toString();
-          const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
-          if (m) resolve(Number(m[1]));
-        });
-        child.on('exit', () => reject(new Error(`run --gdb exited: ${err}`)));
-      });
       await new Promise((r) => setTimeout(r, 1000));
       assert.equal(out, '', 'the guest waits for the debugger before its first instruction');
       const o = gdb(port, [
@@ -377,7 +369,7 @@ test(
       const code = await new Promise<number | null>((r) =>
         child.exitCode !== null ? r(child.exitCode) : child.on('exit', (c) => r(c)),
       );
-      assert.equal(code, 0, err);
+      assert.equal(code, 0, err());
     } finally {
       child.kill();
     }

@@ -8,15 +8,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import { createServer as netServer, type AddressInfo } from 'node:net';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { fileDigest } from '../../src/host/file-digest.js';
-import { hasPasst, makeExt2 } from '../helpers/host-tools.js';
+import {
+  freePort,
+  hasPasst,
+  hostUrlFromGuest,
+  makeExt2,
+  servePayload,
+} from '../helpers/host-tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-rr-'));
 const PROMPT = /[#$] $/m;
@@ -90,14 +94,6 @@ function assertReplays(rec: Recording, times = 2, env: NodeJS.ProcessEnv = proce
   }
 }
 
-async function freePort(): Promise<number> {
-  const s = netServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 test('a boot and an interactive session typed at random delays replay exactly, repeatedly', async () => {
   for (let round = 0; round < 2; round++) {
     const rec = await record(['--rng'], async (vm) => {
@@ -131,9 +127,8 @@ test('a guest HTTP server receiving requests from the host at random times, and 
   const hostPort = await freePort();
   const payload = randomBytes(3 << 20);
   const md5 = createHash('md5').update(payload).digest('hex');
-  const server = createServer((_, res) => res.end(payload));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const serverPort = (server.address() as AddressInfo).port;
+  const server = await servePayload(payload);
+  const serverPort = server.port;
   let rec: Recording;
   try {
     rec = await record(['--net', `user,hostfwd=tcp::${hostPort}-:80`], async (vm) => {
@@ -145,9 +140,7 @@ test('a guest HTTP server receiving requests from the host at random times, and 
         const res = await fetch(`http://127.0.0.1:${hostPort}/`);
         assert.equal((await res.text()).trim(), 'guest-page-42');
       }
-      const got = await vm.shell(
-        `wget -q -O - http://$(ip route | awk '/default/ {print $3}'):${serverPort}/ | md5sum`,
-      );
+      const got = await vm.shell(`wget -q -O - ${hostUrlFromGuest(serverPort)} | md5sum`);
       assert.equal(got.trim().split(/\s+/)[0], md5);
     });
   } finally {

@@ -7,8 +7,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +14,7 @@ import { join } from 'node:path';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { openReplay } from '../../src/cli/open-replay.js';
 import { StateDigester, digestsMatch } from '../../src/replay/state-digest.js';
-import { hasPasst, makeExt2 } from '../helpers/host-tools.js';
+import { hasPasst, hostUrlFromGuest, makeExt2, servePayload } from '../helpers/host-tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-seek-'));
 const PROMPT = /[#$] $/m;
@@ -25,9 +23,8 @@ async function recordBusyGuest(): Promise<string> {
   const file = join(dir, 'busy.vmrs');
   const img = makeExt2(join(dir, 'disk.img'), 8);
   const payload = randomBytes(1 << 20);
-  const server = createServer((_, res) => res.end(payload));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
+  const server = await servePayload(payload);
+  const port = server.port;
   const net = hasPasst() ? ['--net', 'user'] : [];
   const vm = new GuestSession([
     'record',
@@ -42,9 +39,7 @@ async function recordBusyGuest(): Promise<string> {
   try {
     await vm.waitFor(PROMPT);
     // Disk, network and entropy at once, then more of each while the first is settling.
-    const fetchCmd = net.length
-      ? `wget -q -O /mnt/dl http://$(ip route | awk '/default/ {print $3}'):${port}/ &`
-      : '';
+    const fetchCmd = net.length ? `wget -q -O /mnt/dl ${hostUrlFromGuest(port)} &` : '';
     await vm.shell(
       `${fetchCmd} dd if=/dev/hwrng of=/mnt/rnd bs=1k count=64 2>/dev/null; sync; wait; md5sum /mnt/*`,
     );

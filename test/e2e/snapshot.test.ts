@@ -8,8 +8,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +21,7 @@ import {
 } from '../../src/snapshot/snapshot-file.js';
 import { SnapshotError } from '../../src/snapshot/state.js';
 import { readRecording } from '../../src/replay/log-format.js';
-import { hasPasst, makeExt2 } from '../helpers/host-tools.js';
+import { hasPasst, hostUrlFromGuest, makeExt2, servePayload } from '../helpers/host-tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-snap-'));
 const PROMPT = /[#$] $/m;
@@ -39,18 +37,15 @@ function vmrs(args: string[], input?: string) {
 test('a snapshot taken amid disk and network activity continues exactly as the original', async () => {
   const img = makeExt2(join(dir, 'disk.img'), 8);
   const payload = randomBytes(2 << 20);
-  const server = createServer((_, res) => res.end(payload));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
+  const server = await servePayload(payload);
+  const port = server.port;
   const net = hasPasst() ? ['--net', 'user'] : [];
   const file = join(dir, 'busy.vmrs');
   const vm = new GuestSession(['record', '-q', '-o', file, '--drive', `file=${img}`, ...net]);
   let activityFrom = 0;
   try {
     await vm.waitFor(PROMPT);
-    const fetchCmd = net.length
-      ? `wget -q -O /mnt/dl http://$(ip route | awk '/default/ {print $3}'):${port}/ &`
-      : '';
+    const fetchCmd = net.length ? `wget -q -O /mnt/dl ${hostUrlFromGuest(port)} &` : '';
     await vm.shell(
       `${fetchCmd} dd if=/dev/urandom of=/mnt/r bs=1k count=512 2>/dev/null; sync; wait`,
     );

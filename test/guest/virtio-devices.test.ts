@@ -6,15 +6,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { createServer as netServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { fileDigest } from '../../src/host/file-digest.js';
-import { hasPasst, makeExt2 } from '../helpers/host-tools.js';
+import {
+  freePort,
+  hasPasst,
+  hostUrlFromGuest,
+  makeExt2,
+  servePayload,
+} from '../helpers/host-tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-virtio-'));
 const PROMPT = /[#$] $/m;
@@ -33,14 +37,6 @@ async function boot(args: string[], body: (vm: GuestSession) => Promise<void>): 
   } finally {
     vm.kill();
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = netServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 test('disk: written in one boot, read in the next; snapshot=on and overlays leave the base as it was', async () => {
@@ -135,9 +131,8 @@ test('network through passt: DHCP, a guest server reached by port forward, a hos
   }
   const hostPort = await freePort();
   const page = 'hello from the host ' + Math.random().toString(36).slice(2);
-  const server = createServer((_, res) => res.end(page));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const serverPort = (server.address() as AddressInfo).port;
+  const server = await servePayload(page);
+  const serverPort = server.port;
   try {
     await boot(['--net', `user,hostfwd=tcp::${hostPort}-:80`], async (vm) => {
       assert.match(await vm.shell('ip -4 addr show eth0'), /inet \d+\.\d+\.\d+\.\d+/);
@@ -148,9 +143,7 @@ test('network through passt: DHCP, a guest server reached by port forward, a hos
       const res = await fetch(`http://127.0.0.1:${hostPort}/`);
       assert.equal((await res.text()).trim(), 'guest-page-42');
       // The guest reaches the host's loopback through the gateway address (passt maps it).
-      const got = await vm.shell(
-        `wget -q -O - http://$(ip route | awk '/default/ {print $3}'):${serverPort}/`,
-      );
+      const got = await vm.shell(`wget -q -O - ${hostUrlFromGuest(serverPort)}`);
       assert.equal(got.trim(), page);
     });
   } finally {
