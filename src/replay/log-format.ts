@@ -20,7 +20,14 @@ import { deflateSync, inflateSync } from 'fflate';
 import { crc32 } from './crc32.js';
 import type { EventType, RecordedEvent } from './events.js';
 
-export const FORMAT_VERSION = 1;
+/**
+ * The version this vmrs writes. Version 2 adds event types (version-1 files
+ * never hold them) and changes what a digest event carries; readers take
+ * every version from OLDEST_READABLE_VERSION up, and ParsedRecording says
+ * which one a file is, so its digests are read in that version's layout.
+ */
+export const FORMAT_VERSION = 2;
+export const OLDEST_READABLE_VERSION = 1;
 const MAGIC = Uint8Array.from([0x56, 0x4d, 0x52, 0x53, 0x52, 0x45, 0x43, 0x00]); // "VMRSREC\0"
 const CHUNK_MAGIC = Uint8Array.from([0x43, 0x48, 0x4e, 0x4b]); // "CHNK"
 const CHUNK_HEADER = 4 + 1 + 4 + 4 + 4;
@@ -248,6 +255,8 @@ export function encodeImageChunk(name: string, data: Uint8Array): Uint8Array {
 
 export interface ParsedRecording {
   header: RecordingHeader;
+  /** The file's format version (from its first bytes; the header's JSON says the same). */
+  version: number;
   events: RecordedEvent[];
   images: Map<string, Uint8Array>;
   chunks: number;
@@ -282,9 +291,10 @@ export function readRecording(file: Uint8Array): ParsedRecording {
     throw new RecordingFormatError('not a vmrs recording (bad magic)');
   r.pos = MAGIC.length;
   const version = r.u32();
-  if (version !== FORMAT_VERSION)
+  if (version < OLDEST_READABLE_VERSION || version > FORMAT_VERSION)
     throw new RecordingFormatError(
-      `recording format version ${version} is not supported (this vmrs reads ${FORMAT_VERSION})`,
+      `recording format version ${version} is not supported (this vmrs reads versions ` +
+        `${OLDEST_READABLE_VERSION} to ${FORMAT_VERSION}${version > FORMAT_VERSION ? '; the file was written by a newer vmrs' : ''})`,
     );
   const jlen = r.u32();
   if (jlen > r.left) throw new RecordingFormatError('truncated header');
@@ -373,5 +383,5 @@ export function readRecording(file: Uint8Array): ParsedRecording {
     chunks++;
     validBytes = r.pos;
   }
-  return { header, events, images, chunks, validBytes, damage };
+  return { header, version, events, images, chunks, validBytes, damage };
 }
