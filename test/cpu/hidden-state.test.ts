@@ -50,21 +50,25 @@ interface Outcome {
   icount: number;
 }
 
-function runProgram(elf: Uint8Array, seed: number | undefined): Outcome {
-  let out = '';
-  const vm = new VirtMachine(
+function bareMachine(elf: Uint8Array, out: (b: number) => void): VirtMachine {
+  return new VirtMachine(
     {
       memoryBytes: 64 << 20,
       bios: 'none',
       biosName: 'none',
       kernel: elf,
-      kernelName: 'tlb-observer.elf',
+      kernelName: 'program.elf',
       append: '',
       insnsPerTick: 10,
       rtcStartUnixNs: 0,
     },
-    (b) => (out += String.fromCharCode(b)),
+    out,
   );
+}
+
+function runProgram(elf: Uint8Array, seed: number | undefined): Outcome {
+  let out = '';
+  const vm = bareMachine(elf, (b) => (out += String.fromCharCode(b)));
   const rnd = seed === undefined ? undefined : mulberry32(seed);
   const digester = rnd ? new StateDigester(vm) : undefined;
   const pages = rnd ? new RamPages(vm) : undefined;
@@ -101,11 +105,14 @@ function runProgram(elf: Uint8Array, seed: number | undefined): Outcome {
   };
 }
 
+let programs: string | undefined;
+const programDir = () => (programs ??= buildPrograms());
+
 test(
   'host actions (digests, flushes, checkpoints, breakpoints, slicing) never change what the guest sees',
   { skip: !haveCc && 'riscv64-linux-gnu-gcc is not installed' },
   () => {
-    const elf = readFileSync(join(buildPrograms(), 'tlb-observer.elf'));
+    const elf = readFileSync(join(programDir(), 'tlb-observer.elf'));
     const plain = runProgram(elf, undefined);
     assert.equal(plain.console, TLB_OBSERVER_EXPECTED);
     const base = Number(process.env.VMRS_TEST_SEED ?? Date.now() % 1_000_000);
@@ -118,5 +125,21 @@ test(
       assert.equal(got.ramSha, plain.ramSha, `RAM differs ${ctx}`);
       assert.equal(got.state, plain.state, `machine state differs ${ctx}`);
     }
+  },
+);
+
+test(
+  'an HTIF exit written by an AMO takes effect at that instruction, whatever the slicing',
+  { skip: !haveCc && 'riscv64-linux-gnu-gcc is not installed' },
+  () => {
+    const elf = readFileSync(join(programDir(), 'htif-amo-exit.elf'));
+    const exits = new Set<string>();
+    for (const budget of [1, 7, 1000, 65_536, 1_000_000]) {
+      const vm = bareMachine(elf, () => {});
+      while (!vm.exit) vm.runSlice(budget);
+      exits.add(`${vm.exit.kind} ${vm.exit.status} at ${vm.cpu.icount}`);
+    }
+    assert.equal(exits.size, 1, [...exits].join('; '));
+    assert.match([...exits][0], /^htif 7 at \d+$/);
   },
 );
