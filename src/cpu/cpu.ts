@@ -8,8 +8,8 @@
  * RAM offsets, in the manner of TinyEMU; MMIO and faults take the slow path.
  *
  * The TLBs are a host cache, not architectural state: the guest sees a hart
- * that walks the page table on every access (docs/design.md, "No hidden
- * state"). Two things keep that true. A walk sets the A (and for writes D)
+ * that walks the page table on every access (DESIGN rule 8: no hidden
+ * state). Two things keep that true. A walk sets the A (and for writes D)
  * bits before its result is cached, so a cached translation is what a fresh
  * walk would give, with no change to RAM; and every RAM page a walk read PTEs
  * from is flagged (ptPage), kept out of the write TLB, and any write to it —
