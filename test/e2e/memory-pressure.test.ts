@@ -1,11 +1,13 @@
 /**
  * No hidden state under Linux: a default-guest session under memory
- * pressure (a file larger than RAM streamed through the page cache while a
- * program runs from the same disk, so reclaim clears accessed bits of live
- * PTEs without SFENCE.VMA, as Linux does) is recorded once, then replayed
- * four ways — plainly, without digest checks, split by a snapshot, and under
- * GDB with seeks and reverse steps. Each way prints exactly what the
- * recording printed and, where digests are checked, matches every one.
+ * pressure is recorded once, then replayed four ways — plainly, without
+ * digest checks, split by a snapshot, and under GDB with seeks and reverse
+ * steps. Each way prints exactly what the recording printed and, where
+ * digests are checked, matches every one. The workload is
+ * test/programs/linux/pressure-probe.c: it keeps a few mapped pages hot
+ * while it streams a file larger than the guest's RAM, so reclaim clears the
+ * accessed bits of its live PTEs without SFENCE.VMA, as Linux does, and it
+ * prints its major faults.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,10 +15,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VMRS_BIN } from '../helpers/guest-session.js';
+import { REPO_ROOT, VMRS_BIN } from '../helpers/guest-session.js';
 import { readRecording } from '../../src/replay/log-format.js';
 
 const haveGdb = spawnSync('gdb-multiarch', ['--version']).status === 0;
+const haveCc = spawnSync('riscv64-linux-gnu-gcc', ['--version']).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-pressure-'));
 
 function vmrs(
@@ -32,19 +35,37 @@ function vmrs(
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** An ext2 image holding `big`: 40 MiB of fixed pseudo-random bytes (more than the guest's free RAM). */
-function pressureDisk(): string {
-  const content = join(dir, 'content');
-  mkdirSync(content);
-  const big = Buffer.alloc(40 << 20);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < big.length; i += 4) {
+/** `bytes` fixed pseudo-random bytes (xorshift32 from `seed`). */
+function noise(bytes: number, seed: number): Buffer {
+  const b = Buffer.alloc(bytes);
+  let x = seed | 0;
+  for (let i = 0; i < b.length; i += 4) {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    big.writeInt32LE(x | 0, i);
+    b.writeInt32LE(x | 0, i);
   }
-  writeFileSync(join(content, 'big'), big);
+  return b;
+}
+
+/** An ext2 image with the probe, its hot file and `big` (40 MiB: more than the guest's free RAM). */
+function pressureDisk(): string {
+  const content = join(dir, 'content');
+  mkdirSync(content);
+  const cc = spawnSync(
+    'riscv64-linux-gnu-gcc',
+    [
+      '-O2',
+      '-static',
+      '-o',
+      join(content, 'pressure-probe'),
+      join(REPO_ROOT, 'test/programs/linux/pressure-probe.c'),
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(cc.status, 0, `building pressure-probe: ${cc.stderr}`);
+  writeFileSync(join(content, 'hot'), noise(256 << 10, 0x1234567));
+  writeFileSync(join(content, 'big'), noise(40 << 20, 0x9e3779b9));
   const img = join(dir, 'disk.img');
   const r = spawnSync('mke2fs', ['-q', '-t', 'ext2', '-d', content, img, '64M'], {
     encoding: 'utf8',
@@ -54,8 +75,7 @@ function pressureDisk(): string {
 }
 
 const WORKLOAD = [
-  'cp /bin/busybox /mnt/busybox',
-  '/mnt/busybox md5sum /mnt/big',
+  '/mnt/pressure-probe /mnt/hot /mnt/big',
   "grep -E 'workingset_refault_file|nr_mapped' /proc/vmstat",
   'poweroff -f',
   '',
@@ -82,14 +102,16 @@ function recording(): { file: string; stdout: string; end: number } {
     WORKLOAD,
   );
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /[0-9a-f]{32} {2}\/mnt\/big/, 'md5sum ran');
+  assert.match(r.stdout, /sum=\d+ majflt=\d+ minflt=\d+/, 'the probe ran');
   assert.match(r.stdout, /workingset_refault_file \d+/);
   const evs = readRecording(new Uint8Array(readFileSync(file))).events;
   recorded = { file, stdout: r.stdout, end: evs[evs.length - 1].icount };
   return recorded;
 }
 
-test('memory pressure: replay and replay --no-verify print what was recorded', () => {
+const needs = { skip: !haveCc && 'riscv64-linux-gnu-gcc is not installed' };
+
+test('memory pressure: replay and replay --no-verify print what was recorded', needs, () => {
   const { file, stdout } = recording();
   const replay = vmrs(['replay', '-q', file]);
   assert.equal(replay.status, 0, replay.stderr);
@@ -99,20 +121,24 @@ test('memory pressure: replay and replay --no-verify print what was recorded', (
   assert.equal(noVerify.stdout, stdout);
 });
 
-test('memory pressure: a replay split by a snapshot mid-workload matches every digest', () => {
-  const { file, stdout, end } = recording();
-  const at = Math.floor(end * 0.7);
-  const snap = join(dir, 'mid.snap');
-  const first = vmrs(['replay', '-q', file, '--to', String(at), '--save-snapshot', snap]);
-  assert.equal(first.status, 0, first.stderr);
-  const rest = vmrs(['replay', '-q', file, '--from-snapshot', snap]);
-  assert.equal(rest.status, 0, rest.stderr);
-  assert.equal(first.stdout + rest.stdout, stdout);
-});
+test(
+  'memory pressure: a replay split by a snapshot mid-workload matches every digest',
+  needs,
+  () => {
+    const { file, stdout, end } = recording();
+    const at = Math.floor(end * 0.7);
+    const snap = join(dir, 'mid.snap');
+    const first = vmrs(['replay', '-q', file, '--to', String(at), '--save-snapshot', snap]);
+    assert.equal(first.status, 0, first.stderr);
+    const rest = vmrs(['replay', '-q', file, '--from-snapshot', snap]);
+    assert.equal(rest.status, 0, rest.stderr);
+    assert.equal(first.stdout + rest.stdout, stdout);
+  },
+);
 
 test(
   'memory pressure: a replay under GDB with seeks and reverse steps matches every digest',
-  { skip: !haveGdb && 'gdb-multiarch is not installed' },
+  { skip: (!haveGdb || !haveCc) && 'gdb-multiarch or riscv64-linux-gnu-gcc is not installed' },
   async () => {
     const { file, stdout, end } = recording();
     const child = spawn(
