@@ -126,7 +126,7 @@ function parsePerturbation(spec: string | undefined): Perturbation | undefined {
     icount,
     apply: (vm) => {
       vm.bus.ram8[addr - vm.bus.ramBase] ^= 1;
-      vm.bus.markDirty(addr, 1);
+      vm.bus.noteDmaWrite(addr, 1);
     },
   };
 }

@@ -41,14 +41,26 @@ export async function replayCommand(file: string, opts: ReplayOptions): Promise<
     if (!opts.quiet) process.stderr.write(`[vmrs] ${s}\n`);
   };
   const out: number[] = [];
-  // Under GDB the machine goes back and forth: print console output only the first time through.
+  // Under GDB the machine goes back and forth: print console output only the first time
+  // through. A byte's place is its icount and its rank among the bytes of that icount
+  // (a virtio console hands out several at once).
   let printedUpTo = -1;
+  let printedAtLast = 0;
+  let curIcount = -1;
+  let curRank = 0;
   const { rec, vm, replayer } = openReplay(file, {
     verify: opts.verify,
     log,
     stdout: (b) => {
-      if (vm.cpu.icount >= printedUpTo) {
-        printedUpTo = vm.cpu.icount;
+      const i = vm.cpu.icount;
+      if (i !== curIcount) {
+        curIcount = i;
+        curRank = 0;
+      }
+      curRank++;
+      if (i > printedUpTo || (i === printedUpTo && curRank > printedAtLast)) {
+        printedUpTo = i;
+        printedAtLast = curRank;
         out.push(b);
       }
     },

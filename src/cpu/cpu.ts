@@ -7,6 +7,16 @@
  * Memory goes through three direct-mapped TLBs (read, write, fetch) holding
  * RAM offsets, in the manner of TinyEMU; MMIO and faults take the slow path.
  *
+ * The TLBs are a host cache, not architectural state: the guest sees a hart
+ * that walks the page table on every access (DESIGN rule 8: no hidden
+ * state). Two things keep that true. A walk sets the A (and for writes D)
+ * bits before its result is cached, so a cached translation is what a fresh
+ * walk would give, with no change to RAM; and every RAM page a walk read PTEs
+ * from is flagged (ptPage), kept out of the write TLB, and any write to it —
+ * a store, an AMO, DMA, the debugger — flushes the TLBs. So flushing them at
+ * any moment (digests, checkpoints, restores, breakpoints) changes nothing
+ * the guest can see.
+ *
  * run(n) executes at most n retired instructions and can therefore stop at
  * any exact instruction count, which record/replay depends on.
  */
@@ -77,6 +87,8 @@ const ACC_FETCH = 2;
 
 const TLB_SIZE = 256;
 const TLB_MASK = TLB_SIZE - 1;
+/** Page-table pages tracked one by one; past this many, a flush clears the whole map. */
+const PT_LIST_SIZE = 4096;
 const TWO32 = 4294967296;
 
 const MIP_SSIP = 1 << 1;
@@ -180,7 +192,13 @@ export class Cpu {
   private cvLo = 0;
   private cvHi = 0;
 
-  // LR/SC reservation (physical address; -1 = none)
+  /**
+   * LR/SC reservation: the physical address of the last LR (-1 = none). One
+   * rule on every path (unpriv spec 13.2 lets an implementation fail an SC
+   * for any store in between): every store, AMO or SC of this hart, every
+   * trap and xRET, and any write by a device or the debugger to the reserved
+   * 8 bytes ends it.
+   */
   private resAddr = -1;
 
   // Address translation
@@ -209,6 +227,11 @@ export class Cpu {
    * the effective data privilege (MPRV/MPP considered).
    */
   private dataTag = PRIV_M << 20;
+  /** RAM pages a cached translation was walked through (1 = page-table page); see the file comment. */
+  private readonly ptPage: Uint8Array;
+  private readonly ptList = new Int32Array(PT_LIST_SIZE);
+  /** Entries of ptList in use; PT_LIST_SIZE + 1 once it overflowed (clear the whole map then). */
+  private ptCount = 0;
   // Fetch page cache: the page the PC is in.
   private fVpn = -1;
   private fHi = 0;
@@ -274,6 +297,9 @@ export class Cpu {
     this.ram32 = bus.ram32;
     this.ramBase = bus.ramBase;
     this.ramSize = bus.ramSize;
+    this.ptPage = new Uint8Array(bus.ramSize / 4096);
+    // Devices, the debugger and loaders write RAM behind the hart's back.
+    bus.onDmaWrite = (paddr, len) => this.externalWrite(paddr, len);
     this.flushTlb();
     this.reset(0x1000, 0);
   }
@@ -337,9 +363,49 @@ export class Cpu {
     else this.mip &= ~MIP_STIP;
   }
 
+  /**
+   * Forget every cached translation. Any caller may do this at any time: the
+   * guest cannot tell (see the file comment). Page-table pages are tracked
+   * only for cached translations, so their flags go too.
+   */
   flushTlb(): void {
     for (let a = 0; a < 3; a++) this.tlbTagLo[a].fill(-1);
     this.fVpn = -1;
+    const n = this.ptCount;
+    if (n > PT_LIST_SIZE) this.ptPage.fill(0);
+    else for (let i = 0; i < n; i++) this.ptPage[this.ptList[i]] = 0;
+    this.ptCount = 0;
+  }
+
+  /** A walk read PTEs from RAM page `page`: flag it, and keep it out of the write TLB from now on. */
+  private markPtPage(page: number): void {
+    this.ptPage[page] = 1;
+    if (this.ptCount < PT_LIST_SIZE) this.ptList[this.ptCount] = page;
+    if (this.ptCount <= PT_LIST_SIZE) this.ptCount++;
+    const off = page * 4096;
+    const tag = this.tlbTagLo[ACC_WRITE],
+      offs = this.tlbOff[ACC_WRITE];
+    for (let i = 0; i < TLB_SIZE; i++) if (tag[i] !== -1 && offs[i] === off) tag[i] = -1;
+  }
+
+  /**
+   * RAM at [paddr, paddr+len) was written by someone other than this hart
+   * (DMA, HTIF, the debugger, a loader): a write to the reserved bytes ends
+   * the reservation, a write to a page-table page drops cached translations.
+   */
+  externalWrite(paddr: number, len: number): void {
+    if (this.resAddr >= 0 && paddr < this.resAddr + 8 && this.resAddr < paddr + len)
+      this.resAddr = -1;
+    const first = Math.max(0, Math.floor((paddr - this.ramBase) / 4096));
+    const last = Math.min(
+      this.ptPage.length - 1,
+      Math.floor((paddr + len - 1 - this.ramBase) / 4096),
+    );
+    for (let p = first; p <= last; p++)
+      if (this.ptPage[p] !== 0) {
+        this.flushTlb();
+        return;
+      }
   }
 
   // ---------------------------------------------------------------- traps
@@ -480,6 +546,7 @@ export class Cpu {
         return -1;
       }
       const pi = (pteAddr - this.ramBase) >>> 2;
+      if (this.ptPage[pi >>> 10] === 0) this.markPtPage(pi >>> 10);
       let pteLo = ram32[pi];
       const pteHi = ram32[pi + 1];
       if ((pteLo & 1) === 0 || (pteLo & 6) === 4 || (pteHi & 0xffc00000) !== 0) {
@@ -528,6 +595,8 @@ export class Cpu {
     if (page < this.ramBase || page + 4096 > this.ramBase + this.ramSize) return;
     // Stores to the watched page take the slow path, which stops the slice after them.
     if (access === ACC_WRITE && page - this.ramBase === this.watchPage) return;
+    // Stores to page-table pages take the slow path, which drops the translations built on them.
+    if (access === ACC_WRITE && this.ptPage[(page - this.ramBase) / 4096] !== 0) return;
     if (this.bpCount + this.wpCount !== 0 && this.debugPage(vLo, vHi, access === ACC_FETCH)) return;
     const vpn = vLo >>> 12;
     const idx = vpn & TLB_MASK;
@@ -741,6 +810,8 @@ export class Cpu {
 
   /** Slow path of stores. */
   storeSlow(vLo: number, vHi: number, size: number, lo: number, hi: number): void {
+    // Any store ends the reservation, as on the fast path (one rule everywhere).
+    this.resAddr = -1;
     const po = vLo & 0xfff;
     if ((vLo & (size - 1)) !== 0 && po + size > 4096) {
       // Check both pages first so a fault leaves memory untouched.
@@ -774,10 +845,10 @@ export class Cpu {
       const off = pa - this.ramBase;
       const r8 = this.ram8;
       for (let i = 0; i < size; i++) r8[off + i] = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
-      if (this.resAddr >= 0 && Math.abs(this.resAddr - pa) < 8) this.resAddr = -1;
-      // Pages kept out of the write TLB (tohost, watchpoints) are flagged here, not by tlbInsert.
+      // Pages kept out of the write TLB (tohost, watchpoints, page tables) are flagged here, not by tlbInsert.
       this.dirtyPages[off >>> 12] = 1;
       if (off - (off & 0xfff) === this.watchPage) this.bus.mmioWritten = true;
+      if (this.ptPage[off >>> 12] !== 0) this.flushTlb();
       return;
     }
     if ((pa & (size - 1)) !== 0) {
@@ -1994,7 +2065,7 @@ export class Cpu {
       if (this.resAddr === pa) {
         ram32[wi] = xl[rs2];
         if (size === 8) ram32[wi + 1] = xh[rs2];
-        this.dirtyPages[wi >>> 10] = 1;
+        this.atomicWrote(wi >>> 10);
         xl[rd] = 0;
       } else xl[rd] = 1;
       xh[rd] = 0;
@@ -2041,12 +2112,21 @@ export class Cpu {
     }
     ram32[wi] = nLo;
     if (size === 8) ram32[wi + 1] = nHi;
-    this.dirtyPages[wi >>> 10] = 1;
-    if (this.resAddr === pa) this.resAddr = -1;
+    this.atomicWrote(wi >>> 10);
+    this.resAddr = -1;
     xl[rd] = oLo;
     xh[rd] = oHi;
     xl[0] = xh[0] = 0;
     return 1;
+  }
+
+  /** Bookkeeping after an AMO or SC wrote RAM page `page` (the stores' slow path does the same). */
+  private atomicWrote(page: number): void {
+    this.dirtyPages[page] = 1;
+    // An HTIF exit written by an AMO lands at this instruction, as a store's does.
+    if (page * 4096 === this.watchPage) this.bus.mmioWritten = true;
+    // Linux clears accessed bits with AMOs (ptep_test_and_clear_young), without an SFENCE.
+    if (this.ptPage[page] !== 0) this.flushTlb();
   }
 
   /** FLW/FLD/FSW/FSD. Returns false after a trap. */

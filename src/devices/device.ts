@@ -27,7 +27,7 @@ export interface IrqLine {
   set(level: boolean): void;
 }
 
-/** The machine's virtual time, in ticks of the 10 MHz timebase (DESIGN: time is virtual). */
+/** The machine's virtual time, in ticks of the 10 MHz timebase (DESIGN rule 2: time is virtual). */
 export interface TimeSource {
   /** Current mtime value. Exact and deterministic: derived from the instruction count. */
   now(): number;

@@ -27,7 +27,7 @@ export class Htif {
     const dv = new DataView(this.bus.ram, addr - this.bus.ramBase, 8);
     dv.setUint32(0, lo >>> 0, true);
     dv.setUint32(4, hi >>> 0, true);
-    this.bus.markDirty(addr, 8);
+    this.bus.noteDmaWrite(addr, 8);
   }
 
   /** Handle a pending tohost command; returns an exit status when the program finished. */

@@ -78,7 +78,7 @@ export function debugWrite(vm: VirtMachine, va: bigint, data: Uint8Array): boole
   }
   pas.forEach((off, i) => {
     vm.bus.ram8[off] = data[i];
-    vm.bus.markDirty(vm.bus.ramBase + off, 1);
+    vm.bus.noteDmaWrite(vm.bus.ramBase + off, 1);
   });
   // Code may have changed: decoded fetches must be redone.
   vm.cpu.flushTlb();

@@ -25,7 +25,11 @@ export class Bus {
   fault = false;
   /** Set by store when an MMIO write happened (the CPU ends its slice on it). */
   mmioWritten = false;
-  /** Called after a device wrote guest RAM by DMA (code caches watch it). */
+  /**
+   * Called after anyone but the hart wrote guest RAM (DMA, HTIF, the
+   * debugger, loaders): the hart drops what it cached of those bytes (its
+   * reservation, translations walked through page-table pages).
+   */
   onDmaWrite: ((paddr: number, len: number) => void) | undefined;
   /**
    * One byte per 4 KiB RAM page, set when the page may have been written
@@ -145,6 +149,7 @@ export class Bus {
     r.dev.write(paddr - r.base, width, value >>> 0);
   }
 
+  /** RAM at [paddr, paddr+len) was written by a device, the debugger or a loader (not the hart). */
   noteDmaWrite(paddr: number, len: number): void {
     this.markDirty(paddr, len);
     this.onDmaWrite?.(paddr, len);
@@ -158,7 +163,7 @@ export class Bus {
           `(0x${this.ramBase.toString(16)}..0x${(this.ramBase + this.ramSize).toString(16)})`,
       );
     this.ram8.set(data, paddr - this.ramBase);
-    this.markDirty(paddr, data.length);
+    this.noteDmaWrite(paddr, data.length);
   }
 
   readBytes(paddr: number, len: number): Uint8Array {

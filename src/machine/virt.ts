@@ -1,5 +1,5 @@
 /**
- * The `virt` board: QEMU virt's memory map (DESIGN.md) assembled from the
+ * The `virt` board: QEMU virt's memory map (docs/design.md) assembled from the
  * CPU, the bus and one module per device, and the deterministic slice loop
  * that runs it.
  *
