@@ -33,7 +33,7 @@
  *   flags: 1 = no page list (first digest), 2 = leaves given against all-zero
  */
 import type { VirtMachine } from '../machine/virt.js';
-import { ZERO_PAGE_HASH, hashPage, hashWords } from './hash32.js';
+import { ZERO_PAGE_HASH, hashPage, hashWords, mix } from './hash32.js';
 import { stateLeaves, type Leaves } from './state-leaves.js';
 import { describeFieldDifferences, describePageDifferences, fieldNames } from './digest-report.js';
 import { DigestCheckerV1 } from './state-digest-v1.js';
@@ -46,6 +46,13 @@ const LEAVES_FROM_ZERO = 2;
 const STATE_SEED = 0x5354;
 /** Fields changed since a resync tried one and two at a time when a report explains a mismatch. */
 const MAX_UNSURE = 64;
+
+/**
+ * RAM's hash is the sum of one term per page (its place and its hash), so a
+ * digest updates it for the pages written only. Any change to one page, or
+ * to a few, changes the sum but for a chance of 2^-32.
+ */
+const pageTerm = (p: number, h: number) => mix(mix(0x52414d, p), h);
 
 /** A page's fingerprint in the log: 16 bits of its hash (all 32 go into ramHash). */
 const fingerprint = (h: number) => (h ^ (h >>> 16)) & 0xffff;
@@ -186,8 +193,12 @@ export class StateDigester {
   private readonly dirty: Uint8Array;
   /** The hart's and devices' leaves, as of the last digest. */
   leaves: Leaves | undefined;
+  /** The leaves of the digest before (their arrays are reused by the next walk). */
+  private spare: Leaves | undefined;
   stateHash = 0;
-  ramHash = 0;
+  ramHash: number;
+  /** Pages written between the last two digests. */
+  written: number[] = [];
   private taken = false;
 
   constructor(private readonly vm: VirtMachine) {
@@ -195,6 +206,9 @@ export class StateDigester {
     // so only those are hashed at the first digest, not all of RAM.
     this.dirty = vm.bus.addDirtyListener(true);
     this.pageHash = new Int32Array(vm.bus.dirtyPages.length).fill(ZERO_PAGE_HASH);
+    let h = 0;
+    for (let p = 0; p < this.pageHash.length; p++) h = (h + pageTerm(p, ZERO_PAGE_HASH)) | 0;
+    this.ramHash = h;
   }
 
   /** Bring the hashes up to the machine as it is now; returns the pages written since the last call. */
@@ -203,17 +217,25 @@ export class StateDigester {
     vm.collectDirty();
     const dirty = this.dirty;
     const ram32 = vm.bus.ram32;
+    const pageHash = this.pageHash;
     const written: number[] = [];
+    let ramHash = this.ramHash;
     for (let p = 0; p < dirty.length; p++) {
       if (!dirty[p]) continue;
       dirty[p] = 0;
-      this.pageHash[p] = hashPage(ram32, p);
+      const h = hashPage(ram32, p);
+      if (h !== pageHash[p]) {
+        ramHash = (ramHash - pageTerm(p, pageHash[p]) + pageTerm(p, h)) | 0;
+        pageHash[p] = h;
+      }
       written.push(p);
     }
-    this.ramHash = hashWords(this.pageHash, 0, this.pageHash.length, 0x52414d);
-    const leaves = stateLeaves(vm.saveState({ digest: true }));
+    this.ramHash = ramHash;
+    const leaves = stateLeaves(vm.saveState({ digest: true }), false, this.spare);
+    this.spare = this.leaves;
     this.stateHash = hashWords(leaves.values, 0, leaves.values.length, STATE_SEED);
     this.leaves = leaves;
+    this.written = written;
     return written;
   }
 
@@ -324,8 +346,8 @@ export class DigestChecker implements DigestVerifier {
         if (d.pages[i] < this.pageView.length) this.pageView[d.pages[i]] = d.pages[i + 1];
     if (sameLayout && d.stateHash === own.stateHash && d.ramHash === own.ramHash) {
       // Equal: what the recording knew is what this machine holds (views from a resync are exact again).
-      this.leafView = leaves.values.slice();
-      this.viewOwnPages();
+      lv.set(leaves.values);
+      for (const p of own.written) this.pageView[p] = fingerprint(own.pageHash[p]);
       return undefined;
     }
     const out: string[] = [];

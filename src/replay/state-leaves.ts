@@ -104,9 +104,10 @@ class Walker {
   readonly paths: string[] | undefined;
   readonly raw: unknown[] | undefined;
 
-  constructor(named: boolean, sizeHint: number) {
-    this.values = new Int32Array(2 * sizeHint);
-    this.kinds = new Uint8Array(sizeHint);
+  constructor(named: boolean, into: Leaves | undefined) {
+    // Digests walk the state every few million instructions: reuse the arrays of an earlier walk.
+    this.values = into ? into.values : new Int32Array(2048);
+    this.kinds = into ? into.kinds : new Uint8Array(1024);
     if (named) {
       this.paths = [];
       this.raw = [];
@@ -189,14 +190,13 @@ class Walker {
   }
 }
 
-/** Leaves the last state had: the next walk allocates for as many. */
-let sizeHint = 1024;
-
-/** The leaves of a saved machine state; `named` adds each leaf's path and value (for reports). */
-export function stateLeaves(s: State, named = false): Leaves {
-  const w = new Walker(named, sizeHint);
+/**
+ * The leaves of a saved machine state; `named` adds each leaf's path and
+ * value (for reports). `into`: an earlier result whose arrays may be reused.
+ */
+export function stateLeaves(s: State, named = false, into?: Leaves): Leaves {
+  const w = new Walker(named, into);
   w.walk(s, '');
-  sizeHint = w.n;
   return {
     values: w.values.length === 2 * w.n ? w.values : w.values.slice(0, 2 * w.n),
     kinds: w.kinds.length === w.n ? w.kinds : w.kinds.slice(0, w.n),
