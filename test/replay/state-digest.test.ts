@@ -137,6 +137,20 @@ test('taking a digest changes nothing the guest sees, and works with a disk writ
   }
 });
 
+test('a run with a digest every few hundred instructions ends as a run without digests', () => {
+  const plain = makeMachine();
+  runTo(plain, 200_000);
+  const digested = makeMachine();
+  const d = new StateDigester(digested);
+  for (let at = 0; at < 200_000; at += 997) {
+    runTo(digested, at);
+    d.take();
+  }
+  runTo(digested, 200_000);
+  assert.deepEqual(digested.saveState(), plain.saveState());
+  assert.ok(Buffer.from(digested.bus.ram8).equals(Buffer.from(plain.bus.ram8)));
+});
+
 test('the same machine digests alike; a digest of another state does not match', () => {
   const a = recordDigests();
   const b = recordDigests();
