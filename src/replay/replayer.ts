@@ -92,6 +92,11 @@ export class Replayer {
     this.nextCheckpointAt = this.vm.cpu.icount;
   }
 
+  /** Set when the recording's digests could be checked only in part (e.g. RAM only). */
+  get digestNote(): string | undefined {
+    return this.digests.note;
+  }
+
   get checkpointCount(): number {
     return this.checkpoints.length;
   }

@@ -20,6 +20,11 @@
  * recording lists no pages: RAM there is the images, already checked by
  * their SHA-256.
  *
+ * The fields are those the machine's parts save (state-leaves.ts): a part
+ * that saves other fields lays digests out otherwise. A recording made so
+ * (by another vmrs version) keeps its RAM checked, its fields not, and the
+ * replay says so (DigestVerifier.note).
+ *
  * RAM is hashed page by page; only pages written since the last digest are
  * rehashed (Bus.dirtyPages), so a digest costs little however large RAM is.
  * Taking a digest reads the machine and changes nothing the guest can see:
@@ -44,6 +49,8 @@ const TAG = 2;
 const NO_PAGE_LIST = 1;
 const LEAVES_FROM_ZERO = 2;
 const STATE_SEED = 0x5354;
+const LAYOUT_NOTE =
+  "RAM only: the recording's hart and device fields are laid out as another vmrs version saved them, so they cannot be compared";
 /** Fields changed since a resync tried one and two at a time when a report explains a mismatch. */
 const MAX_UNSURE = 64;
 
@@ -296,6 +303,8 @@ export interface DigestVerifier {
    * its state as the recording's here, until the next digest says otherwise.
    */
   resync(): void;
+  /** Set when the digests could be checked only in part (said once the replay is over). */
+  readonly note?: string;
 }
 
 /** The verifier for digests of recording format `version`. */
@@ -304,6 +313,7 @@ export function digestVerifier(vm: VirtMachine, version: number): DigestVerifier
 }
 
 export class DigestChecker implements DigestVerifier {
+  note: string | undefined;
   private readonly digester: StateDigester;
   /** The recording's leaf values (lo, hi), as of the last digest. */
   private leafView: Int32Array | undefined;
@@ -344,17 +354,17 @@ export class DigestChecker implements DigestVerifier {
     else
       for (let i = 0; i < d.pages.length; i += 2)
         if (d.pages[i] < this.pageView.length) this.pageView[d.pages[i]] = d.pages[i + 1];
-    if (sameLayout && d.stateHash === own.stateHash && d.ramHash === own.ramHash) {
+    if (!sameLayout)
+      // A vmrs whose parts save other fields made this recording: its RAM can still be checked.
+      this.note = LAYOUT_NOTE;
+    if (d.ramHash === own.ramHash && (!sameLayout || d.stateHash === own.stateHash)) {
       // Equal: what the recording knew is what this machine holds (views from a resync are exact again).
-      lv.set(leaves.values);
+      if (sameLayout) lv.set(leaves.values);
       for (const p of own.written) this.pageView[p] = fingerprint(own.pageHash[p]);
       return undefined;
     }
     const out: string[] = [];
-    if (!sameLayout)
-      out.push(
-        "the recording's hart and device state is laid out differently (made by another vmrs version?): their fields cannot be compared",
-      );
+    if (!sameLayout) out.push(LAYOUT_NOTE);
     else if (d.stateHash !== own.stateHash) out.push(...this.describeFields(d, lv, leaves.values));
     if (d.ramHash !== own.ramHash) {
       const pages: number[] = [];
@@ -363,7 +373,9 @@ export class DigestChecker implements DigestVerifier {
       out.push(
         pages.length
           ? describePageDifferences(pages, this.vm.bus.ramBase)
-          : 'RAM differs, in pages the recording cannot name (their 16-bit fingerprints agree, or they changed between the previous digest and the snapshot or checkpoint this replay started from)',
+          : d.flags & NO_PAGE_LIST
+            ? "RAM differs at the recording's first digest, which names no pages (RAM there is what was loaded)"
+            : 'RAM differs, in pages the recording cannot name (their 16-bit fingerprints agree, or they changed between the previous digest and the snapshot or checkpoint this replay started from)',
       );
     }
     return out.length ? out : ['digests differ'];

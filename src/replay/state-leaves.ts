@@ -13,7 +13,9 @@
  *   - anything else (a string, null, an array of numbers or of byte
  *     arrays, e.g. requests in flight or input not yet taken): one hash.
  * The layout id hashes the shape (field names, array lengths and kinds), so
- * leaves are only compared between machines laid out alike.
+ * leaves are only compared between machines laid out alike: a field added
+ * to a part's saved state changes it (see state-digest.ts for what a replay
+ * of an older recording checks then).
  */
 import type { State, StateValue, TypedArray } from '../snapshot/state.js';
 import { hashString, mix } from './hash32.js';
