@@ -107,19 +107,37 @@ export function openReplay(
     gate,
     opts.verify,
     parsePerturbation(process.env.VMRS_TEST_PERTURB),
+    rec.version,
   );
   return { rec, vm, gate, replayer };
 }
 
 function parsePerturbation(spec: string | undefined): Perturbation | undefined {
-  // Test-only (VMRS_TEST_PERTURB): "x5@ICOUNT" flips a register's low bit, "ram:ADDR@ICOUNT" a RAM byte.
+  // Test-only (VMRS_TEST_PERTURB): "x5@ICOUNT" flips a register's low bit, "ram:ADDR@ICOUNT" a RAM
+  // byte's, "dev:PATH@ICOUNT" a device field's (PATH walks the machine's objects: uart.scr,
+  // virtio.0.queues.0.lastAvail; a number's low bit or a boolean flips).
   if (!spec) return undefined;
-  const m = /^(?:x(\d+)|ram:(0x[0-9a-f]+))@(\d+)$/i.exec(spec);
+  const m = /^(?:x(\d+)|ram:(0x[0-9a-f]+)|dev:([\w.]+))@(\d+)$/i.exec(spec);
   if (!m) throw new UsageError(`VMRS_TEST_PERTURB: bad spec '${spec}'`);
-  const icount = Number(m[3]);
+  const icount = Number(m[4]);
   if (m[1] !== undefined) {
     const r = Number(m[1]);
     return { icount, apply: (vm) => void (vm.cpu.xl[r] ^= 1) };
+  }
+  if (m[3] !== undefined) {
+    const path = m[3].split('.');
+    const field = path.pop()!;
+    return {
+      icount,
+      apply: (vm) => {
+        let o = vm as unknown as Record<string, unknown>;
+        for (const k of path) o = o[k] as Record<string, unknown>;
+        const v = o[field];
+        if (typeof v === 'boolean') o[field] = !v;
+        else if (typeof v === 'number') o[field] = v ^ 1;
+        else throw new Error(`VMRS_TEST_PERTURB: ${m[3]} is not a number or boolean`);
+      },
+    };
   }
   const addr = Number(m[2]);
   return {

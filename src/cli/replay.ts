@@ -167,7 +167,8 @@ export async function replayCommand(file: string, opts: ReplayOptions): Promise<
         log(
           `replay complete: ${insns} instructions in ${secs.toFixed(2)} s, ` +
             (opts.verify
-              ? `${replayer.digestsChecked} state digests verified`
+              ? `${replayer.digestsChecked} state digests verified` +
+                (replayer.digestNote ? ` (${replayer.digestNote})` : '')
               : 'digests not verified'),
         );
         return st.status;

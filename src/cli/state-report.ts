@@ -2,7 +2,7 @@
 import type { VirtMachine } from '../machine/virt.js';
 import { CSR } from '../cpu/csr-numbers.js';
 import { X_ABI_NAMES } from '../cpu/abi-names.js';
-import { hex64 } from '../replay/state-digest.js';
+import { hex64 } from '../replay/hex.js';
 
 const PRIV = ['U', 'S', '?', 'M'];
 const REPORTED_CSRS = [

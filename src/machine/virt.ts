@@ -27,7 +27,7 @@ import { VirtioRng } from '../devices/virtio/rng.js';
 import { VirtioConsole } from '../devices/virtio/console.js';
 import type { BlockStore, ByteSink, EntropySource, FrameSink } from '../devices/virtio/backends.js';
 import type { VirtioDeviceModel } from '../devices/virtio/device-model.js';
-import { SnapshotError, sub, type State } from '../snapshot/state.js';
+import { SnapshotError, sub, type SaveOptions, type State } from '../snapshot/state.js';
 
 export const RAM_BASE = 0x80000000;
 export const BOOT_ROM_BASE = 0x1000;
@@ -227,8 +227,8 @@ export class VirtMachine {
     this.cpu.flushWriteTlb();
   }
 
-  /** The whole machine's state except RAM (see src/snapshot/). */
-  saveState(): State {
+  /** The whole machine's state except RAM (see src/snapshot/); state digests build on it too. */
+  saveState(opts?: SaveOptions): State {
     return {
       clock: this.clock.saveState(),
       cpu: this.cpu.saveState(),
@@ -236,7 +236,7 @@ export class VirtMachine {
       plic: this.plic.saveState(),
       uart: this.uart.saveState(),
       rtc: this.rtc.saveState(),
-      virtio: this.virtio.map((v) => v.saveState()),
+      virtio: this.virtio.map((v) => v.saveState(opts)),
     };
   }
 

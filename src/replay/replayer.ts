@@ -9,13 +9,9 @@ import { END_KINDS, EVENT_NAMES, EventType, isPull, type RecordedEvent } from '.
 import type { ReplayGate } from './replay-gate.js';
 import type { State } from '../snapshot/state.js';
 import { RamPages, pagesBytes, type PageRefs } from '../snapshot/ram-pages.js';
-import {
-  RecordedBlocks,
-  StateDigester,
-  describeDigestDifference,
-  digestsMatch,
-  hex64,
-} from './state-digest.js';
+import { digestVerifier, type DigestVerifier } from './state-digest.js';
+import { hex64 } from './hex.js';
+import { FORMAT_VERSION } from './log-format.js';
 
 export interface Divergence {
   icount: number;
@@ -45,7 +41,6 @@ interface Checkpoint {
   digestsChecked: number;
   machine: State;
   ram: PageRefs;
-  recordedBlocks: Int32Array;
 }
 
 export interface CheckpointOptions {
@@ -63,8 +58,7 @@ export interface Perturbation {
 
 export class Replayer {
   private next = 0;
-  private readonly digester: StateDigester;
-  private readonly recordedBlocks: RecordedBlocks;
+  private readonly digests: DigestVerifier;
   digestsChecked = 0;
   status: ReplayStatus = { state: 'running' };
   /** Stop here (runTo); Infinity: run to the end. */
@@ -84,9 +78,10 @@ export class Replayer {
     private readonly gate: ReplayGate,
     private readonly verify = true,
     private perturb?: Perturbation,
+    /** The recording's format version: its digests are checked in that version's layout. */
+    recordingVersion = FORMAT_VERSION,
   ) {
-    this.digester = new StateDigester(vm);
-    this.recordedBlocks = new RecordedBlocks(this.digester.blockHash.length);
+    this.digests = digestVerifier(vm, recordingVersion);
     this.skipPull();
   }
 
@@ -95,6 +90,11 @@ export class Replayer {
     this.checkpointOpts = { ...opts };
     this.ram = new RamPages(this.vm);
     this.nextCheckpointAt = this.vm.cpu.icount;
+  }
+
+  /** Set when the recording's digests could be checked only in part (e.g. RAM only). */
+  get digestNote(): string | undefined {
+    return this.digests.note;
   }
 
   get checkpointCount(): number {
@@ -112,7 +112,6 @@ export class Replayer {
       digestsChecked: this.digestsChecked,
       machine: this.vm.saveState(),
       ram: refs,
-      recordedBlocks: this.recordedBlocks.hash.slice(),
     };
   }
 
@@ -147,7 +146,7 @@ export class Replayer {
     this.gate.cursor = best.gateCursor;
     this.gate.divergence = undefined;
     this.digestsChecked = best.digestsChecked;
-    this.recordedBlocks.hash.set(best.recordedBlocks);
+    if (this.verify) this.digests.resync();
     this.status = { state: 'running' };
     const opts = this.checkpointOpts!;
     const later = this.checkpoints.find((c) => c.icount > best.icount);
@@ -202,6 +201,7 @@ export class Replayer {
     this.skipPull();
     const c = this.events.findIndex((e) => e.icount >= icount && isPull(e.type));
     this.gate.cursor = c < 0 ? this.events.length : c;
+    if (this.verify) this.digests.resync();
     this.status = { state: 'running' };
   }
 
@@ -331,20 +331,10 @@ export class Replayer {
           break;
         case EventType.Digest:
           if (this.verify) {
-            const now = this.digester.take();
             this.digestsChecked++;
-            this.recordedBlocks.apply(ev.data);
-            if (!digestsMatch(ev.data, now))
-              return this.diverge(
-                `state digest mismatch at icount ${ev.icount}`,
-                describeDigestDifference(
-                  ev.data,
-                  now,
-                  vm.bus.ramBase,
-                  this.recordedBlocks.hash,
-                  this.digester.blockHash,
-                ),
-              );
+            const differs = this.digests.check(ev.data);
+            if (differs)
+              return this.diverge(`state digest mismatch at icount ${ev.icount}`, differs);
           }
           break;
         case EventType.End: {

@@ -1,299 +1,441 @@
 /**
- * State digests (DESIGN rule 6): a compact fingerprint of the machine taken
- * at fixed icounts while recording and compared while replaying.
+ * State digests (DESIGN rule 6): a fingerprint of the whole machine — hart,
+ * clock, every device and RAM — taken at fixed icounts while recording and
+ * compared while replaying. This is the layout of recording format version
+ * 2; version-1 files are checked with theirs (state-digest-v1.ts).
+ *
+ * A digest holds three hashes that must match (the layout of the machine's
+ * state, its hart and device fields, its RAM) and, to say exactly what
+ * differs when they do not, what changed since the previous digest:
+ *   - the hart and device fields (state-leaves.ts) whose values changed,
+ *     with their values;
+ *   - every RAM page written since the previous digest, with a 16-bit
+ *     fingerprint of its hash. Written, not only changed: a reader that
+ *     starts between two digests (a snapshot, a checkpoint) hashes RAM there
+ *     and, applying the next digest's list, knows the recording's page
+ *     fingerprints exactly, even of pages that changed and changed back.
+ * A reader follows the digests in order and so knows every field's value and
+ * every page's fingerprint as recorded; on a mismatch it names the fields
+ * (with their values) and the pages that differ. The first digest of a
+ * recording lists no pages: RAM there is the images, already checked by
+ * their SHA-256.
+ *
+ * The fields are those the machine's parts save (state-leaves.ts): a part
+ * that saves other fields lays digests out otherwise. A recording made so
+ * (by another vmrs version) keeps its RAM checked, its fields not, and the
+ * replay says so (DigestVerifier.note).
  *
  * RAM is hashed page by page; only pages written since the last digest are
- * rehashed (Bus.dirtyPages, fed by the CPU's write-TLB fills and by DMA),
- * so a digest costs little however large RAM is. The digest keeps enough
- * detail to say what differs: every integer register and the pc, hashes of
- * the FP registers and CSRs, and one hash per 16 MiB region of RAM.
+ * rehashed (Bus.dirtyPages), so a digest costs little however large RAM is.
+ * Taking a digest reads the machine and changes nothing the guest can see:
+ * saveState copies, and collectDirty only moves the written-page flags (the
+ * hart's write TLB that it flushes is unobservable to the guest).
+ *
+ *   digest = u8 2, u8 flags, u32 layoutId, u32 stateHash, u32 ramHash,
+ *            varint leafCount,
+ *            varint n, n × varint leafIndexDelta, n × (varint lo, varint zigzag(hi)),
+ *            varint m, m × varint pageIndexDelta, m × u16 fingerprint
+ *   flags: 1 = no page list (first digest), 2 = leaves given against all-zero
  */
 import type { VirtMachine } from '../machine/virt.js';
-import { CSR } from '../cpu/csr-numbers.js';
+import { ZERO_PAGE_HASH, hashPage, hashWords, mix } from './hash32.js';
+import { stateLeaves, type Leaves } from './state-leaves.js';
+import { describeFieldDifferences, describePageDifferences, fieldNames } from './digest-report.js';
+import { DigestCheckerV1 } from './state-digest-v1.js';
 
-const REGION_PAGES = 4096; // 16 MiB
+export { hex64 } from './hex.js';
 
-function mix(h: number, v: number): number {
-  h = Math.imul(h ^ v, 0x5bd1e995);
-  return (h ^ (h >>> 15)) | 0;
-}
-
-function hashWords(words: Int32Array, from: number, to: number, seed: number): number {
-  let h = seed;
-  for (let i = from; i < to; i++) h = mix(h, words[i]);
-  return h;
-}
-
-/**
- * Hash of one 4 KiB page: four independent lanes over interleaved words (the
- * multiplies of one lane don't wait for another's), folded at the end. About
- * three times the speed of one chain; digests hash every page written since
- * the last one, so this is most of their cost.
- */
-function hashPage(words: Int32Array, page: number): number {
-  // The page's place enters where page hashes are combined (in order), not here:
-  // equal contents hash equal, so pages never written share ZERO_PAGE_HASH.
-  let a = 0x2545f491;
-  let b = 0x9e3779b9 | 0;
-  let c = 0x85ebca6b | 0;
-  let d = 0xc2b2ae35 | 0;
-  const end = page * 1024 + 1024;
-  for (let i = page * 1024; i < end; i += 4) {
-    a = Math.imul(a ^ words[i], 0x5bd1e995);
-    b = Math.imul(b ^ words[i + 1], 0x5bd1e995);
-    c = Math.imul(c ^ words[i + 2], 0x5bd1e995);
-    d = Math.imul(d ^ words[i + 3], 0x5bd1e995);
-    a ^= a >>> 15;
-    b ^= b >>> 15;
-    c ^= c >>> 15;
-    d ^= d >>> 15;
-  }
-  return mix(mix(mix(a, b), c), d);
-}
-
-const ZERO_PAGE_HASH = hashPage(new Int32Array(1024), 0);
-
-/** CSRs named in a digest, so a mismatch says which one differs. */
-const NAMED_CSRS = [
-  'mstatus',
-  'mepc',
-  'mcause',
-  'mtval',
-  'mtvec',
-  'mie',
-  'mip',
-  'medeleg',
-  'mideleg',
-  'mscratch',
-  'sepc',
-  'scause',
-  'stval',
-  'stvec',
-  'sscratch',
-  'satp',
-  'stimecmp',
-] as const;
-
-const BLOCK_PAGES = 256; // 1 MiB
-const CORE_WORDS = 71; // pc, priv, region count, x0..x31, fp, csr and time hashes
+const TAG = 2;
+const NO_PAGE_LIST = 1;
+const LEAVES_FROM_ZERO = 2;
+const STATE_SEED = 0x5354;
+const LAYOUT_NOTE =
+  "RAM only: the recording's hart and device fields are laid out as another vmrs version saved them, so they cannot be compared";
+/** Fields changed since a resync tried one and two at a time when a report explains a mismatch. */
+const MAX_UNSURE = 64;
 
 /**
- * A digest, as Int32 words:
- *   pcLo pcHi priv nRegions x0lo x0hi .. x31hi fpHash csrHash timeHash
- *   region[nRegions] (16 MiB each) csr[NAMED_CSRS] (lo, hi)
- *   nBlocks (index, hash)[nBlocks] — the 1 MiB blocks whose pages were written
- *   since the previous digest, so a reader that follows the digests in order
- *   knows every block's hash and can say which MiB of RAM differs.
- * Two digests of the same machine state agree on everything before nBlocks.
+ * RAM's hash is the sum of one term per page (its place and its hash), so a
+ * digest updates it for the pages written only. Any change to one page, or
+ * to a few, changes the sum but for a chance of 2^-32.
  */
-export interface DigestFields {
-  pcLo: number;
-  pcHi: number;
-  priv: number;
-  /** x0..x31 as (lo, hi) pairs. */
-  x: Int32Array;
-  fpHash: number;
-  csrHash: number;
-  timeHash: number;
-  regions: Int32Array;
-  /** NAMED_CSRS values as (lo, hi) pairs. */
-  csrs: Int32Array;
-  /** Bytes of the digest that must match (everything before the block list). */
-  coreBytes: number;
-  /** Changed blocks: index, hash pairs. */
-  blocks: Int32Array;
-}
+const pageTerm = (p: number, h: number) => mix(mix(0x52414d, p), h);
 
-export class StateDigester {
-  private readonly pageHash: Int32Array;
-  /** Hash of each 1 MiB block of RAM, as of the last digest. */
-  readonly blockHash: Int32Array;
+/** A page's fingerprint in the log: 16 bits of its hash (all 32 go into ramHash). */
+const fingerprint = (h: number) => (h ^ (h >>> 16)) & 0xffff;
 
-  /** Pages written since the last digest. */
-  private readonly dirty: Uint8Array;
-
-  constructor(private readonly vm: VirtMachine) {
-    // RAM starts zeroed and the bus has flagged every page written since (the loader's too),
-    // so only those are hashed at the first digest, not all of RAM.
-    this.dirty = vm.bus.addDirtyListener(true);
-    this.pageHash = new Int32Array(vm.bus.dirtyPages.length).fill(ZERO_PAGE_HASH);
-    this.blockHash = new Int32Array(Math.ceil(vm.bus.dirtyPages.length / BLOCK_PAGES));
+class Writer {
+  private buf = new Uint8Array(256);
+  len = 0;
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const b = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    b.set(this.buf.subarray(0, this.len));
+    this.buf = b;
   }
-
-  /** Digest of the machine as it is now (call at an instruction boundary). */
-  take(): Uint8Array {
-    const vm = this.vm;
-    const bus = vm.bus;
-    vm.collectDirty();
-    const dirty = this.dirty;
-    const ram32 = bus.ram32;
-    const changed: number[] = [];
-    for (let b = 0; b < this.blockHash.length; b++) {
-      const from = b * BLOCK_PAGES;
-      const to = Math.min(dirty.length, from + BLOCK_PAGES);
-      let any = false;
-      for (let p = from; p < to; p++) {
-        if (!dirty[p]) continue;
-        this.pageHash[p] = hashPage(ram32, p);
-        dirty[p] = 0;
-        any = true;
-      }
-      if (!any) continue;
-      const h = hashWords(this.pageHash, from, to, b);
-      if (h !== this.blockHash[b]) {
-        this.blockHash[b] = h;
-        changed.push(b, h);
-      }
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.len++] = v & 0xff;
+  }
+  u16(v: number): void {
+    this.u8(v);
+    this.u8(v >>> 8);
+  }
+  u32(v: number): void {
+    this.u16(v & 0xffff);
+    this.u16(v >>> 16);
+  }
+  varint(v: number): void {
+    v >>>= 0;
+    while (v >= 0x80) {
+      this.u8((v & 0x7f) | 0x80);
+      v >>>= 7;
     }
-    const regions = new Int32Array(Math.ceil(dirty.length / REGION_PAGES));
-    for (let r = 0; r < regions.length; r++)
-      regions[r] = hashWords(
-        this.pageHash,
-        r * REGION_PAGES,
-        Math.min(dirty.length, (r + 1) * REGION_PAGES),
-        r,
-      );
-    const cpu = vm.cpu;
-    const st = cpu.digestWords();
-    const csrAt = CORE_WORDS + regions.length;
-    const blocksAt = csrAt + 2 * NAMED_CSRS.length;
-    const out = new Int32Array(blocksAt + 1 + changed.length);
-    out[0] = cpu.pcLo;
-    out[1] = cpu.pcHi;
-    out[2] = cpu.priv;
-    out[3] = regions.length;
-    for (let i = 0; i < 32; i++) {
-      out[4 + 2 * i] = cpu.xl[i];
-      out[5 + 2 * i] = cpu.xh[i];
-    }
-    out[68] = hashWords(cpu.fpu.fr, 0, 64, mix(cpu.fpu.fflags, cpu.fpu.frm));
-    out[69] = hashWords(st, 0, st.length, 7);
-    out[70] = mix(
-      mix(vm.clock.idleTicks | 0, Math.floor(vm.clock.idleTicks / 2 ** 32)),
-      vm.now() | 0,
-    );
-    out.set(regions, CORE_WORDS);
-    NAMED_CSRS.forEach((name, i) => {
-      const v = cpu.readCsr(CSR[name]);
-      out[csrAt + 2 * i] = v?.lo ?? 0;
-      out[csrAt + 2 * i + 1] = v?.hi ?? 0;
-    });
-    out[blocksAt] = changed.length / 2;
-    out.set(changed, blocksAt + 1);
-    return new Uint8Array(out.buffer);
+    this.u8(v);
+  }
+  bytes(): Uint8Array {
+    return this.buf.slice(0, this.len);
   }
 }
 
-export function decodeDigest(d: Uint8Array): DigestFields | undefined {
-  if (d.length < CORE_WORDS * 4 || d.length % 4) return undefined;
-  const w = new Int32Array(d.slice().buffer);
-  const nRegions = w[3];
-  const csrAt = CORE_WORDS + nRegions;
-  const blocksAt = csrAt + 2 * NAMED_CSRS.length;
-  if (nRegions < 0 || blocksAt >= w.length || w.length !== blocksAt + 1 + 2 * w[blocksAt])
-    return undefined;
-  return {
-    pcLo: w[0],
-    pcHi: w[1],
-    priv: w[2],
-    x: w.slice(4, 68),
-    fpHash: w[68],
-    csrHash: w[69],
-    timeHash: w[70],
-    regions: w.slice(CORE_WORDS, csrAt),
-    csrs: w.slice(csrAt, blocksAt),
-    coreBytes: blocksAt * 4,
-    blocks: w.slice(blocksAt + 1),
-  };
+class Reader {
+  at = 0;
+  constructor(private readonly b: Uint8Array) {}
+  private need(n: number): void {
+    if (this.at + n > this.b.length) throw new RangeError('digest too short');
+  }
+  u8(): number {
+    this.need(1);
+    return this.b[this.at++];
+  }
+  u16(): number {
+    return this.u8() | (this.u8() << 8);
+  }
+  u32(): number {
+    return this.u16() | (this.u16() << 16) | 0;
+  }
+  varint(): number {
+    let v = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const b = this.u8();
+      v += (b & 0x7f) * 2 ** shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw new RangeError('bad varint');
+  }
+  get done(): boolean {
+    return this.at === this.b.length;
+  }
+}
+
+export interface Digest {
+  flags: number;
+  layoutId: number;
+  stateHash: number;
+  ramHash: number;
+  leafCount: number;
+  /** Changed leaves: index, lo, hi. */
+  leaves: Int32Array;
+  /** Written pages: index, fingerprint. */
+  pages: Int32Array;
+}
+
+export function decodeDigest(d: Uint8Array): Digest | undefined {
+  try {
+    const r = new Reader(d);
+    if (r.u8() !== TAG) return undefined;
+    const flags = r.u8();
+    const layoutId = r.u32();
+    const stateHash = r.u32();
+    const ramHash = r.u32();
+    const leafCount = r.varint();
+    const n = r.varint();
+    if (n > leafCount || n > d.length) return undefined;
+    const leaves = new Int32Array(3 * n);
+    for (let i = 0, idx = -1; i < n; i++) {
+      idx += r.varint() + 1;
+      if (idx >= leafCount) return undefined;
+      leaves[3 * i] = idx;
+    }
+    for (let i = 0; i < n; i++) {
+      leaves[3 * i + 1] = r.varint() | 0;
+      const z = r.varint();
+      leaves[3 * i + 2] = z % 2 ? -(z + 1) / 2 : z / 2;
+    }
+    const m = r.varint();
+    if (m > d.length) return undefined;
+    const pages = new Int32Array(2 * m);
+    for (let i = 0, idx = -1; i < m; i++) {
+      idx += r.varint() + 1;
+      if (idx > 0x7fffffff) return undefined;
+      pages[2 * i] = idx;
+    }
+    for (let i = 0; i < m; i++) pages[2 * i + 1] = r.u16();
+    if (!r.done) return undefined;
+    return { flags, layoutId, stateHash, ramHash, leafCount, leaves, pages };
+  } catch (e) {
+    if (e instanceof RangeError) return undefined;
+    throw e;
+  }
 }
 
 /** The part of two digests that must be equal for the machines to be equal. */
 export function digestsMatch(recorded: Uint8Array, replayed: Uint8Array): boolean {
   const a = decodeDigest(recorded);
   const b = decodeDigest(replayed);
-  if (!a || !b || a.coreBytes !== b.coreBytes) return false;
-  for (let i = 0; i < a.coreBytes; i++) if (recorded[i] !== replayed[i]) return false;
-  return true;
+  return (
+    !!a &&
+    !!b &&
+    a.layoutId === b.layoutId &&
+    a.stateHash === b.stateHash &&
+    a.ramHash === b.ramHash &&
+    a.leafCount === b.leafCount
+  );
 }
 
-/**
- * The recording's view of RAM, block by block, kept up to date from the
- * recorded digests in order (each lists the blocks that changed).
- */
-export class RecordedBlocks {
-  readonly hash: Int32Array;
-  constructor(blocks: number) {
-    this.hash = new Int32Array(blocks);
+export class StateDigester {
+  /** Hash of every RAM page, as of the last digest. */
+  readonly pageHash: Int32Array;
+  /** Pages written since the last digest. */
+  private readonly dirty: Uint8Array;
+  /** The hart's and devices' leaves, as of the last digest. */
+  leaves: Leaves | undefined;
+  /** The leaves of the digest before (their arrays are reused by the next walk). */
+  private spare: Leaves | undefined;
+  stateHash = 0;
+  ramHash: number;
+  /** Pages written between the last two digests. */
+  written: number[] = [];
+  private taken = false;
+
+  constructor(private readonly vm: VirtMachine) {
+    // RAM starts zeroed and the bus has flagged every page written since (the loader's too),
+    // so only those are hashed at the first digest, not all of RAM.
+    this.dirty = vm.bus.addDirtyListener(true);
+    this.pageHash = new Int32Array(vm.bus.dirtyPages.length).fill(ZERO_PAGE_HASH);
+    let h = 0;
+    for (let p = 0; p < this.pageHash.length; p++) h = (h + pageTerm(p, ZERO_PAGE_HASH)) | 0;
+    this.ramHash = h;
   }
-  apply(recorded: Uint8Array): void {
+
+  /** Bring the hashes up to the machine as it is now; returns the pages written since the last call. */
+  private measure(): number[] {
+    const vm = this.vm;
+    vm.collectDirty();
+    const dirty = this.dirty;
+    const ram32 = vm.bus.ram32;
+    const pageHash = this.pageHash;
+    const written: number[] = [];
+    let ramHash = this.ramHash;
+    for (let p = 0; p < dirty.length; p++) {
+      if (!dirty[p]) continue;
+      dirty[p] = 0;
+      const h = hashPage(ram32, p);
+      if (h !== pageHash[p]) {
+        ramHash = (ramHash - pageTerm(p, pageHash[p]) + pageTerm(p, h)) | 0;
+        pageHash[p] = h;
+      }
+      written.push(p);
+    }
+    this.ramHash = ramHash;
+    const leaves = stateLeaves(vm.saveState({ digest: true }), false, this.spare);
+    this.spare = this.leaves;
+    this.stateHash = hashWords(leaves.values, 0, leaves.values.length, STATE_SEED);
+    this.leaves = leaves;
+    this.written = written;
+    return written;
+  }
+
+  /** Digest of the machine as it is now (call at an instruction boundary). */
+  take(): Uint8Array {
+    const prev = this.leaves;
+    const written = this.measure();
+    const cur = this.leaves!;
+    const fromZero = !prev || prev.values.length !== cur.values.length;
+    const w = new Writer();
+    w.u8(TAG);
+    w.u8((this.taken ? 0 : NO_PAGE_LIST) | (fromZero ? LEAVES_FROM_ZERO : 0));
+    w.u32(cur.layoutId);
+    w.u32(this.stateHash);
+    w.u32(this.ramHash);
+    const n = cur.kinds.length;
+    w.varint(n);
+    const a = cur.values;
+    const b = fromZero ? new Int32Array(a.length) : prev.values;
+    const changed: number[] = [];
+    for (let i = 0; i < n; i++)
+      if (a[2 * i] !== b[2 * i] || a[2 * i + 1] !== b[2 * i + 1]) changed.push(i);
+    w.varint(changed.length);
+    let last = -1;
+    for (const i of changed) {
+      w.varint(i - last - 1);
+      last = i;
+    }
+    for (const i of changed) {
+      w.varint(a[2 * i]);
+      const hi = a[2 * i + 1];
+      w.varint(hi < 0 ? -2 * hi - 1 : 2 * hi);
+    }
+    const pages = this.taken ? written : [];
+    w.varint(pages.length);
+    last = -1;
+    for (const p of pages) {
+      w.varint(p - last - 1);
+      last = p;
+    }
+    for (const p of pages) w.u16(fingerprint(this.pageHash[p]));
+    this.taken = true;
+    return w.bytes();
+  }
+
+  /** Bring the hashes up to the machine without taking a digest (a reader starting here). */
+  sync(): void {
+    this.measure();
+  }
+}
+
+/** Compares a recording's digests, in order, with the replayed machine's. */
+export interface DigestVerifier {
+  /** undefined when `recorded` matches the machine as it is now; otherwise what differs. */
+  check(recorded: Uint8Array): string[] | undefined;
+  /**
+   * The machine was put here from elsewhere (a snapshot, a checkpoint): take
+   * its state as the recording's here, until the next digest says otherwise.
+   */
+  resync(): void;
+  /** Set when the digests could be checked only in part (said once the replay is over). */
+  readonly note?: string;
+}
+
+/** The verifier for digests of recording format `version`. */
+export function digestVerifier(vm: VirtMachine, version: number): DigestVerifier {
+  return version === 1 ? new DigestCheckerV1(vm) : new DigestChecker(vm);
+}
+
+export class DigestChecker implements DigestVerifier {
+  note: string | undefined;
+  private readonly digester: StateDigester;
+  /** The recording's leaf values (lo, hi), as of the last digest. */
+  private leafView: Int32Array | undefined;
+  /** The recording's page fingerprints, as of the last digest. */
+  private readonly pageView: Uint16Array;
+  private pagesKnown = false;
+
+  constructor(private readonly vm: VirtMachine) {
+    this.digester = new StateDigester(vm);
+    this.pageView = new Uint16Array(this.digester.pageHash.length);
+  }
+
+  private viewOwnPages(): void {
+    const h = this.digester.pageHash;
+    for (let p = 0; p < h.length; p++) this.pageView[p] = fingerprint(h[p]);
+    this.pagesKnown = true;
+  }
+
+  check(recorded: Uint8Array): string[] | undefined {
+    const own = this.digester;
+    own.take();
     const d = decodeDigest(recorded);
-    if (!d) return;
-    for (let i = 0; i + 1 < d.blocks.length; i += 2)
-      if (d.blocks[i] >= 0 && d.blocks[i] < this.hash.length)
-        this.hash[d.blocks[i]] = d.blocks[i + 1];
-  }
-}
-
-/** A 64-bit value held as (lo, hi) words, as 0x and 16 hex digits. */
-export const hex64 = (lo: number, hi: number): string =>
-  '0x' + (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
-const hex = (n: number) => '0x' + n.toString(16);
-
-/** What differs between a recorded and a replayed digest, in words a person can act on. */
-export function describeDigestDifference(
-  recorded: Uint8Array,
-  replayed: Uint8Array,
-  ramBase: number,
-  recordedBlocks?: Int32Array,
-  replayedBlocks?: Int32Array,
-): string[] {
-  const a = decodeDigest(recorded);
-  const b = decodeDigest(replayed);
-  if (!a || !b || a.regions.length !== b.regions.length) return ['digest format differs'];
-  const out: string[] = [];
-  if (a.pcLo !== b.pcLo || a.pcHi !== b.pcHi)
-    out.push(`pc: recorded ${hex64(a.pcLo, a.pcHi)}, replayed ${hex64(b.pcLo, b.pcHi)}`);
-  if (a.priv !== b.priv) out.push(`privilege: recorded ${a.priv}, replayed ${b.priv}`);
-  for (let i = 0; i < 32; i++)
-    if (a.x[2 * i] !== b.x[2 * i] || a.x[2 * i + 1] !== b.x[2 * i + 1])
+    if (!d) return ["the recording's digest cannot be read (damaged, or of another layout)"];
+    const leaves = own.leaves!;
+    const n = leaves.kinds.length;
+    // Fields are compared only between machines laid out alike (the same leaves in the same order).
+    const sameLayout = d.layoutId === leaves.layoutId && d.leafCount === n;
+    if (d.flags & LEAVES_FROM_ZERO || !this.leafView || this.leafView.length !== 2 * n)
+      this.leafView = new Int32Array(2 * n);
+    const lv = this.leafView;
+    if (sameLayout)
+      for (let i = 0; i < d.leaves.length; i += 3) {
+        const k = d.leaves[i];
+        lv[2 * k] = d.leaves[i + 1];
+        lv[2 * k + 1] = d.leaves[i + 2];
+      }
+    if (d.flags & NO_PAGE_LIST || !this.pagesKnown) this.viewOwnPages();
+    else
+      for (let i = 0; i < d.pages.length; i += 2)
+        if (d.pages[i] < this.pageView.length) this.pageView[d.pages[i]] = d.pages[i + 1];
+    if (!sameLayout)
+      // A vmrs whose parts save other fields made this recording: its RAM can still be checked.
+      this.note = LAYOUT_NOTE;
+    if (d.ramHash === own.ramHash && (!sameLayout || d.stateHash === own.stateHash)) {
+      // Equal: what the recording knew is what this machine holds (views from a resync are exact again).
+      if (sameLayout) lv.set(leaves.values);
+      for (const p of own.written) this.pageView[p] = fingerprint(own.pageHash[p]);
+      return undefined;
+    }
+    const out: string[] = [];
+    if (!sameLayout) out.push(LAYOUT_NOTE);
+    else if (d.stateHash !== own.stateHash) out.push(...this.describeFields(d, lv, leaves.values));
+    if (d.ramHash !== own.ramHash) {
+      const pages: number[] = [];
+      const h = own.pageHash;
+      for (let p = 0; p < h.length; p++) if (this.pageView[p] !== fingerprint(h[p])) pages.push(p);
       out.push(
-        `x${i}: recorded ${hex64(a.x[2 * i], a.x[2 * i + 1])}, replayed ${hex64(b.x[2 * i], b.x[2 * i + 1])}`,
+        pages.length
+          ? describePageDifferences(pages, this.vm.bus.ramBase)
+          : d.flags & NO_PAGE_LIST
+            ? "RAM differs at the recording's first digest, which names no pages (RAM there is what was loaded)"
+            : 'RAM differs, in pages the recording cannot name (their 16-bit fingerprints agree, or they changed between the previous digest and the snapshot or checkpoint this replay started from)',
       );
-  if (a.fpHash !== b.fpHash) out.push('floating-point registers or fcsr differ');
-  let namedCsrDiffers = false;
-  NAMED_CSRS.forEach((name, i) => {
-    const [alo, ahi, blo, bhi] = [
-      a.csrs[2 * i],
-      a.csrs[2 * i + 1],
-      b.csrs[2 * i],
-      b.csrs[2 * i + 1],
-    ];
-    if (alo !== blo || ahi !== bhi) {
-      namedCsrDiffers = true;
-      out.push(`${name}: recorded ${hex64(alo, ahi)}, replayed ${hex64(blo, bhi)}`);
     }
-  });
-  if (a.csrHash !== b.csrHash && !namedCsrDiffers) out.push('other CSRs or hart state differ');
-  if (a.timeHash !== b.timeHash) out.push('virtual time differs');
-  const blockBytes = BLOCK_PAGES * 4096;
-  for (let r = 0; r < a.regions.length; r++) {
-    if (a.regions[r] === b.regions[r]) continue;
-    const lo = ramBase + r * REGION_PAGES * 4096;
-    const inRegion: string[] = [];
-    if (recordedBlocks && replayedBlocks) {
-      const first = (r * REGION_PAGES) / BLOCK_PAGES;
-      const last = Math.min(recordedBlocks.length, ((r + 1) * REGION_PAGES) / BLOCK_PAGES);
-      for (let k = first; k < last; k++)
-        if (recordedBlocks[k] !== replayedBlocks[k]) {
-          const blo = ramBase + k * blockBytes;
-          inRegion.push(`${hex(blo)}..${hex(blo + blockBytes - 1)}`);
-        }
-    }
-    out.push(
-      inRegion.length
-        ? `RAM differs in ${inRegion.length > 6 ? inRegion.slice(0, 6).join(', ') + ` and ${inRegion.length - 6} more MiB` : inRegion.join(', ')}`
-        : `RAM differs in ${hex(lo)}..${hex(lo + REGION_PAGES * 4096 - 1)}`,
-    );
+    return out.length ? out : ['digests differ'];
   }
-  return out.length ? out : ['digests differ'];
+
+  /**
+   * The fields that differ. `view` is exact when it hashes to the recorded
+   * stateHash. After a resync it may not be: a field that changed between
+   * the previous digest and the resync point and changed back since is in
+   * no digest's list, so `view` holds its value at the resync point. Then
+   * the likeliest explanations are tried, and one is kept when the hash says
+   * it is right: every such field (outside the digest's list, changed here
+   * since the resync) holds what this machine holds, except none, one or two
+   * of them that kept their value at the resync point, as the recording
+   * says it did since the previous digest. Otherwise those fields are named
+   * as unsure.
+   */
+  private describeFields(d: Digest, view: Int32Array, own: Int32Array): string[] {
+    const named = stateLeaves(this.vm.saveState({ digest: true }), true);
+    const fits = (v: Int32Array) => hashWords(v, 0, v.length, STATE_SEED) === d.stateHash;
+    if (fits(view)) return describeFieldDifferences(named, view, own);
+    const listed = new Uint8Array(view.length / 2);
+    for (let i = 0; i < d.leaves.length; i += 3) listed[d.leaves[i]] = 1;
+    const guess = view.slice();
+    const unsure: number[] = [];
+    for (let i = 0; i < listed.length; i++)
+      if (!listed[i] && (guess[2 * i] !== own[2 * i] || guess[2 * i + 1] !== own[2 * i + 1])) {
+        guess[2 * i] = own[2 * i];
+        guess[2 * i + 1] = own[2 * i + 1];
+        unsure.push(i);
+      }
+    const keep = (i: number, v: Int32Array) => {
+      guess[2 * i] = v[2 * i];
+      guess[2 * i + 1] = v[2 * i + 1];
+    };
+    const tries = unsure.length <= MAX_UNSURE ? unsure.length : 0;
+    let found = fits(guess);
+    for (let a = 0; a < tries && !found; a++) {
+      keep(unsure[a], view);
+      found = fits(guess);
+      for (let b = a + 1; b < tries && !found; b++) {
+        keep(unsure[b], view);
+        found = fits(guess);
+        if (!found) keep(unsure[b], own);
+      }
+      if (!found) keep(unsure[a], own);
+    }
+    const lines = describeFieldDifferences(named, guess, own);
+    if (!found)
+      lines.push(
+        unsure.length
+          ? `some of these fields, changed since the snapshot or checkpoint this replay started from, may differ too (the recording lists changes between digests only): ${fieldNames(named, unsure)}`
+          : 'other hart or device fields differ, which the recording does not name (they changed between the previous digest and the snapshot or checkpoint this replay started from)',
+      );
+    return lines;
+  }
+
+  resync(): void {
+    this.digester.sync();
+    this.leafView = this.digester.leaves!.values.slice();
+    this.viewOwnPages();
+  }
 }

@@ -12,9 +12,19 @@ export interface State {
   [field: string]: StateValue;
 }
 
+/**
+ * What a state is saved for. A state digest leaves out bulk contents that
+ * reach the guest only through RAM, which digests hash on their own (a
+ * disk's written blocks: the guest sees them only as they are read into RAM,
+ * and they were written from RAM).
+ */
+export interface SaveOptions {
+  digest?: boolean;
+}
+
 /** Anything whose state can be saved and put back. */
 export interface Snapshottable {
-  saveState(): State;
+  saveState(opts?: SaveOptions): State;
   loadState(s: State): void;
 }
 

@@ -182,9 +182,28 @@ test('a disk written during the recording: the base image is untouched, replay s
   assert.equal(r.stdout, '');
 });
 
-test('a divergence forced during replay is reported with its icount and pc within one digest interval', async () => {
+/** The lines that say what differs, after "replay diverged at ...". */
+function divergenceDetails(stderr: string): string[] {
+  const at = stderr.indexOf('replay diverged at');
+  return stderr
+    .slice(at)
+    .split('\n')
+    .slice(1)
+    .filter((l) => l.startsWith('  '))
+    .map((l) => l.slice(2));
+}
+
+/** Pages (4 KiB, by address) a "RAM differs in N pages: a..b, c..d" line names. */
+function pagesNamed(line: string): number[] {
+  const pages: number[] = [];
+  for (const m of line.matchAll(/0x([0-9a-f]+)\.\.0x([0-9a-f]+)/g))
+    for (let p = parseInt(m[1], 16); p < parseInt(m[2], 16); p += 4096) pages.push(p);
+  return pages;
+}
+
+test('a divergence forced during replay is reported with its icount and pc within one digest interval, naming the device field or the exact page', async () => {
   const interval = 2_000_000;
-  const rec = await record(['--digest-interval', String(interval)], async (vm) => {
+  const rec = await record(['--rng', '--digest-interval', String(interval)], async (vm) => {
     await vm.shell('echo hello');
   });
   const total = Number(
@@ -193,26 +212,75 @@ test('a divergence forced during replay is reported with its icount and pc withi
     )?.[1] ?? NaN,
   );
   assert.ok(total > 10 * interval, `the session ran ${total} instructions`);
-  // Changes that stay: the stack pointer (saved and restored, never recomputed), and bytes of
-  // the kernel's text (written once at boot). A change the guest overwrites at once is no divergence.
-  for (const spec of ['x2', 'ram:0x80200000', 'ram:0x80400000']) {
-    const at = Math.floor(total * (0.3 + Math.random() * 0.5));
-    const r = replay(rec.file, [], { ...process.env, VMRS_TEST_PERTURB: `${spec}@${at}` });
+  /** Replays with `spec` changed at `at`; returns what the report says differs. */
+  const diverge = (spec: string, at: number, extra: string[] = []): string[] => {
+    const r = replay(rec.file, extra, { ...process.env, VMRS_TEST_PERTURB: `${spec}@${at}` });
     assert.equal(r.status, 2, `perturb ${spec}@${at}: ${r.stderr}`);
     const m = /replay diverged at icount (\d+), pc (0x[0-9a-f]{16}): (.*)/.exec(r.stderr);
     assert.ok(m, r.stderr);
     const icount = Number(m[1]);
     assert.ok(icount >= at && icount <= at + interval, `found at ${icount}, changed at ${at}`);
-    if (/digest mismatch/.test(m[3]))
-      assert.match(
-        r.stderr,
-        spec.startsWith('ram')
-          ? new RegExp(`RAM differs in 0x${spec.slice(6, 9)}00000\\.\\.0x${spec.slice(6, 9)}fffff`)
-          : // A changed sp shows in the registers, or (once the guest has swapped it out, e.g.
-            // a context switch saved it and restored another) in the stack it wrote.
-            /\n {2}((x\d+|pc): recorded 0x[0-9a-f]{16}, replayed 0x[0-9a-f]{16}|RAM differs in 0x[0-9a-f]+\.\.0x[0-9a-f]+)\n/,
+    return /digest mismatch/.test(m[3]) ? divergenceDetails(r.stderr) : [];
+  };
+  // Changes that stay: the stack pointer (saved and restored, never recomputed), bytes of the
+  // kernel's text (written once at boot), the UART's scratch register and the queue selector of
+  // virtio-rng (written only while the drivers start). A change the guest overwrites at once is no
+  // divergence.
+  for (const spec of [
+    'x2',
+    'ram:0x80200000',
+    'ram:0x80400000',
+    'dev:uart.scr',
+    'dev:virtio.0.queueSel',
+  ]) {
+    const at = Math.floor(total * (0.3 + Math.random() * 0.5));
+    const details = diverge(spec, at);
+    const what = `perturb ${spec}@${at}: ${details.join(' | ')}`;
+    if (!details.length) continue;
+    if (spec === 'x2')
+      // A changed sp shows in the registers, or (once the guest has swapped it out, e.g. a
+      // context switch saved it and restored another) in the stack it wrote.
+      assert.ok(
+        details.some((l) =>
+          /^((x\d+|pc): recorded 0x[0-9a-f]{16}, replayed 0x[0-9a-f]{16}|RAM differs in \d+ pages?: 0x[0-9a-f]+\.\.0x[0-9a-f]+)/.test(
+            l,
+          ),
+        ),
+        what,
       );
+    else if (spec === 'ram:0x80200000')
+      assert.deepEqual(details, ['RAM differs in 1 page: 0x80200000..0x80200fff'], what);
+    else if (spec.startsWith('ram:'))
+      assert.ok(
+        details.some((l) => l.startsWith('RAM differs') && pagesNamed(l).includes(0x80400000)),
+        what,
+      );
+    else {
+      const name = spec === 'dev:uart.scr' ? 'uart16550: scr' : 'virtio-rng@slot 0: queueSel';
+      assert.equal(details.length, 1, what);
+      const v = new RegExp(`^${name} recorded (\\d+), replayed (\\d+)$`).exec(details[0]);
+      assert.ok(v && (Number(v[1]) ^ Number(v[2])) === 1, what);
+    }
   }
+
+  // From a snapshot taken mid-run by a replay (--to N --save-snapshot), a replay names the exact
+  // page and field too: it takes RAM and the devices there as the recording's.
+  const mid = Math.floor(total * 0.5);
+  const snap = join(dir, 'mid.snap');
+  const saved = replay(rec.file, ['--to', String(mid), '--save-snapshot', snap]);
+  assert.equal(saved.status, 0, saved.stderr);
+  const from = ['--from-snapshot', snap];
+  const after = () => mid + 1 + Math.floor(Math.random() * interval);
+  let at = after();
+  assert.deepEqual(
+    diverge('ram:0x80200000', at, from),
+    ['RAM differs in 1 page: 0x80200000..0x80200fff'],
+    `ram:0x80200000@${at} from ${mid}`,
+  );
+  at = after();
+  const dev = diverge('dev:uart.scr', at, from);
+  assert.equal(dev.length, 1, `dev:uart.scr@${at} from ${mid}: ${dev.join(' | ')}`);
+  assert.match(dev[0], /^uart16550: scr recorded \d+, replayed \d+$/);
 });
 
 test('a recorder killed mid-run replays up to its last whole chunk and says where it ends', async () => {

@@ -8,7 +8,13 @@ import { BlockIoError, type BlockStore } from './backends.js';
 import type { VirtioDeviceModel, VirtioHost } from './device-model.js';
 import { CompletionQueue } from './completions.js';
 import type { DescriptorChain } from './virtqueue.js';
-import { SnapshotError, loadFields, sub, type State } from '../../snapshot/state.js';
+import {
+  SnapshotError,
+  loadFields,
+  sub,
+  type SaveOptions,
+  type State,
+} from '../../snapshot/state.js';
 
 const F_SIZE_MAX = 1;
 const F_SEG_MAX = 2;
@@ -60,7 +66,9 @@ export class VirtioBlk implements VirtioDeviceModel {
   private readonly done = new CompletionQueue();
   private readonly serial: Uint8Array;
 
-  saveState(): State {
+  saveState(opts?: SaveOptions): State {
+    // A digest leaves the disk's contents out (see SaveOptions): it must not copy or refuse them.
+    if (opts?.digest) return { config: this.config.slice(), done: this.done.saveState() };
     if (!this.store.saveState)
       throw new SnapshotError(
         'a disk written in place cannot be snapshotted: use snapshot=on or overlay=FILE',

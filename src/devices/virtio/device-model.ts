@@ -5,7 +5,7 @@
  */
 import type { GuestRam } from './guest-ram.js';
 import type { SplitVirtqueue } from './virtqueue.js';
-import type { State } from '../../snapshot/state.js';
+import type { SaveOptions, State } from '../../snapshot/state.js';
 
 /** Feature bits common to all devices (virtio 1.2 §6). */
 export const VIRTIO_F_INDIRECT_DESC = 28;
@@ -37,7 +37,7 @@ export interface VirtioDeviceModel {
   /** Virtual time reached `now`: complete what is due. May throw like notify. */
   update(now: number): void;
   /** The device's state beyond its queues (in-flight work, held input, its backend's writes). */
-  saveState(): State;
+  saveState(opts?: SaveOptions): State;
   loadState(s: State): void;
 }
 

@@ -14,7 +14,14 @@ import {
   type VirtioDeviceModel,
   type VirtioHost,
 } from './device-model.js';
-import { SnapshotError, loadFields, saveFields, sub, type State } from '../../snapshot/state.js';
+import {
+  SnapshotError,
+  loadFields,
+  saveFields,
+  sub,
+  type SaveOptions,
+  type State,
+} from '../../snapshot/state.js';
 
 const MAGIC = 0x74726976; // "virt"
 const VENDOR_ID = 0x554d4551; // "QEMU", as QEMU's transports say
@@ -88,12 +95,12 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
   /** Why the device last set DEVICE_NEEDS_RESET (for diagnostics). */
   failure: string | undefined;
 
-  saveState(): State {
+  saveState(opts?: SaveOptions): State {
     return {
       ...saveFields(this, MMIO_FIELDS),
       device: this.model?.name ?? null,
       queues: this.queues.map((q) => q.saveState()),
-      model: this.model ? this.model.saveState() : null,
+      model: this.model ? this.model.saveState(opts) : null,
     };
   }
 
