@@ -232,6 +232,13 @@ export class Cpu {
   private readonly ptList = new Int32Array(PT_LIST_SIZE);
   /** Entries of ptList in use; PT_LIST_SIZE + 1 once it overflowed (clear the whole map then). */
   private ptCount = 0;
+  /**
+   * Write-TLB generation: bumped whenever the write TLB is emptied. A page
+   * whose wtlbGen equals it may sit in the write TLB; markPtPage searches the
+   * TLB only for those (a search per newly flagged page would dominate).
+   */
+  private wtlbEpoch = 1;
+  private readonly wtlbGen: Int32Array;
   // Fetch page cache: the page the PC is in.
   private fVpn = -1;
   private fHi = 0;
@@ -298,6 +305,7 @@ export class Cpu {
     this.ramBase = bus.ramBase;
     this.ramSize = bus.ramSize;
     this.ptPage = new Uint8Array(bus.ramSize / 4096);
+    this.wtlbGen = new Int32Array(bus.ramSize / 4096);
     // Devices, the debugger and loaders write RAM behind the hart's back.
     bus.onDmaWrite = (paddr, len) => this.externalWrite(paddr, len);
     this.flushTlb();
@@ -370,6 +378,7 @@ export class Cpu {
    */
   flushTlb(): void {
     for (let a = 0; a < 3; a++) this.tlbTagLo[a].fill(-1);
+    this.newWtlbEpoch();
     this.fVpn = -1;
     const n = this.ptCount;
     if (n > PT_LIST_SIZE) this.ptPage.fill(0);
@@ -377,11 +386,20 @@ export class Cpu {
     this.ptCount = 0;
   }
 
+  /** The write TLB was emptied: no page is in it any more. */
+  private newWtlbEpoch(): void {
+    if (++this.wtlbEpoch === 0x7fffffff) {
+      this.wtlbGen.fill(0);
+      this.wtlbEpoch = 1;
+    }
+  }
+
   /** A walk read PTEs from RAM page `page`: flag it, and keep it out of the write TLB from now on. */
   private markPtPage(page: number): void {
     this.ptPage[page] = 1;
     if (this.ptCount < PT_LIST_SIZE) this.ptList[this.ptCount] = page;
     if (this.ptCount <= PT_LIST_SIZE) this.ptCount++;
+    if (this.wtlbGen[page] !== this.wtlbEpoch) return;
     const off = page * 4096;
     const tag = this.tlbTagLo[ACC_WRITE],
       offs = this.tlbOff[ACC_WRITE];
@@ -604,7 +622,10 @@ export class Cpu {
     this.tlbTagHi[access][idx] = vHi;
     this.tlbOff[access][idx] = page - this.ramBase;
     // Pages enter the write TLB before the fast path writes them: note them for state digests.
-    if (access === ACC_WRITE) this.dirtyPages[(page - this.ramBase) >>> 12] = 1;
+    if (access === ACC_WRITE) {
+      this.dirtyPages[(page - this.ramBase) >>> 12] = 1;
+      this.wtlbGen[(page - this.ramBase) >>> 12] = this.wtlbEpoch;
+    }
   }
 
   /**
@@ -726,6 +747,7 @@ export class Cpu {
   /** Forget write translations, so the next write to each page marks it dirty again. */
   flushWriteTlb(): void {
     this.tlbTagLo[ACC_WRITE].fill(-1);
+    this.newWtlbEpoch();
   }
 
   private fault(cause: number, vLo: number, vHi: number): void {

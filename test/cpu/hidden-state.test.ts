@@ -76,7 +76,8 @@ function runProgram(elf: Uint8Array, seed: number | undefined): Outcome {
     const budget = rnd ? 1 + Math.floor(rnd() * 50_000) : 65_536;
     const r = vm.runSlice(budget);
     assert.notEqual(r.result, 'debug', 'an armed-off breakpoint or watchpoint stopped the hart');
-    if (!rnd || !digester || !pages) continue;
+    // Host actions happen while the guest runs; an exit ends the run (it is not machine state).
+    if (!rnd || !digester || !pages || vm.exit) continue;
     const action = Math.floor(rnd() * 7);
     if (action === 0) digester.take();
     else if (action === 1) vm.cpu.flushTlb();
