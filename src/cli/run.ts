@@ -1,7 +1,7 @@
 /** `vmrs run`: boot a machine with the console on stdio. */
 import { warmUpInterpreterOnce } from './warm-up.js';
 import type { Command } from 'commander';
-import { parseMemorySize, readImage, UsageError } from './options.js';
+import { parseGuestMemorySize, readImage, UsageError } from './options.js';
 import { VirtMachine, type VirtConfig } from '../machine/virt.js';
 import { StdioConsole } from '../host/stdio-console.js';
 import { RunLoop } from '../host/run-loop.js';
@@ -102,7 +102,7 @@ export async function machineConfig(
   log: (s: string) => void,
   devices?: ParsedDevices,
 ): Promise<VirtConfig> {
-  const memoryBytes = parseMemorySize(opts.memory);
+  const memoryBytes = parseGuestMemorySize(opts.memory);
   const ipt = Number(opts.insnsPerTick);
   if (!Number.isInteger(ipt) || ipt < 1 || ipt > 1000)
     throw new UsageError(`--insns-per-tick must be an integer from 1 to 1000`);
