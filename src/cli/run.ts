@@ -258,6 +258,12 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     }
     gate.attach(vm);
     recorder?.attach(vm);
+    // Each NIC was built with its cable out, or restored from a snapshot as it was then;
+    // what its backend says now is a host input, so it goes through the gate (and the log).
+    // Link changes reported before this point reached no machine and were dropped.
+    devices.nets.forEach((n, i) => {
+      if (n.linkUp !== vm.nics[i].linkUp) gate.netLink(i, n.linkUp);
+    });
     let lastFlush = performance.now();
     const loop = new RunLoop(vm, gate, {
       afterSlice: () => {
