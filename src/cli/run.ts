@@ -23,8 +23,7 @@ import {
 import { configFromDescription, describeMachine } from './machine-description.js';
 import { imageDigest } from '../host/digest-cache.js';
 import { VMRS_VERSION } from './version.js';
-import { GdbStub } from '../gdb/gdb-server.js';
-import { LiveTarget } from '../gdb/live-target.js';
+import { LiveDebugSession } from './debug-session.js';
 
 export interface MachineOptions {
   bios?: string;
@@ -42,7 +41,7 @@ export interface MachineOptions {
   loadSnapshot?: string;
   /** Save the machine here when the run ends. */
   saveSnapshotOnExit?: string;
-  /** `vmrs run --gdb PORT`: serve GDB; the guest waits for it to attach and continue. */
+  /** `vmrs run --gdb PORT`: serve GDB while the machine lasts; the guest waits for it to attach and continue. */
   gdb?: string;
   gdbHost?: string;
 }
@@ -258,12 +257,6 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     }
     gate.attach(vm);
     recorder?.attach(vm);
-    // Each NIC was built with its cable out, or restored from a snapshot as it was then;
-    // what its backend says now is a host input, so it goes through the gate (and the log).
-    // Link changes reported before this point reached no machine and were dropped.
-    devices.nets.forEach((n, i) => {
-      if (n.linkUp !== vm.nics[i].linkUp) gate.netLink(i, n.linkUp);
-    });
     let lastFlush = performance.now();
     const loop = new RunLoop(vm, gate, {
       afterSlice: () => {
@@ -275,35 +268,18 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       },
       nextStop: recorder ? () => recorder.nextDigestAt : undefined,
       atStop: recorder ? () => recorder.digestNow() : undefined,
-      onDebugStop: () => debugTarget?.debugStopped(),
+      onDebugStop: () => debug?.target.debugStopped(),
     });
-    let debugTarget: LiveTarget | undefined;
-    if (opts.gdb !== undefined) {
-      const port = Number(opts.gdb);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new UsageError('--gdb needs a TCP port number');
-      const host = opts.gdbHost ?? '127.0.0.1';
-      debugTarget = new LiveTarget(vm, loop);
-      const target = debugTarget;
-      loop.pause();
-      new GdbStub(target, log)
-        .serve(port, host, (p) =>
-          log(`waiting for GDB on ${host}:${p} (gdb-multiarch -ex 'target remote ${host}:${p}')`),
-        )
-        .then(
-          () => {
-            // The debugger left: the guest runs on, free of breakpoints.
-            vm.cpu.setBreakpoints([]);
-            vm.cpu.setWatchpoints([]);
-            log('GDB detached; the guest runs on');
-            loop.resume();
-          },
-          (e: Error) => {
-            log(`GDB port: ${e.message}`);
-            loop.stop({ kind: 'stopped', status: 1 });
-          },
-        );
-    }
+    const debug =
+      opts.gdb === undefined
+        ? undefined
+        : await LiveDebugSession.open(vm, loop, opts.gdb, opts.gdbHost ?? '127.0.0.1', log);
+    // Each NIC was built with its cable out, or restored from a snapshot as it was then;
+    // what its backend says now is a host input, so it goes through the gate (and the log).
+    // Link changes reported before this point reached no machine and were dropped.
+    devices.nets.forEach((n, i) => {
+      if (n.linkUp !== vm.nics[i].linkUp) gate.netLink(i, n.linkUp);
+    });
     ref.vm = vm;
     ref.loop = loop;
     const onSignal = () => loop.stop({ kind: 'stopped', status: 130 });
@@ -312,7 +288,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     console.start();
     try {
       const exit = await loop.run();
-      debugTarget?.exited(`the guest stopped (${exit.kind})`);
+      debug?.target.exited(`the guest stopped (${exit.kind})`);
       console.flush();
       recorder?.end(exit);
       if (opts.saveSnapshotOnExit && exit.kind !== 'stopped') {
@@ -338,6 +314,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       if (exit.kind === 'fail') log(`guest reported failure (code ${exit.status})`);
       return exit.status;
     } finally {
+      await debug?.close();
       console.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
