@@ -5,7 +5,10 @@
  * with the same console output, the same exit status and every state
  * digest verified.
  *
- * The wire (`--net socket`) from both ends: a listening VM with no peer, one
+ * Disks in every mode (snapshot=on, a new overlay, read-only with a
+ * serial) with -m, --append and --hvc file; passt with a forwarded port and
+ * a second NIC with --rng, --hvc stdio and -m 1G. The wire (`--net socket`)
+ * from both ends: a listening VM with no peer, one
  * whose peer comes, goes and comes back, a connecting VM whose peer hangs
  * up, and two VMs pinging each other. The host peers here are test code
  * speaking the wire's framing, answered by the guest's own ARP.
@@ -13,7 +16,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FramedStream } from '../../src/host/net-stream.js';
@@ -25,6 +28,8 @@ import {
   startRecording,
 } from '../helpers/recording.js';
 import type { GuestSession } from '../helpers/guest-session.js';
+import { freePort, hasPasst, makeExt2 } from '../helpers/host-tools.js';
+import { fileDigest } from '../../src/host/file-digest.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-matrix-'));
 const NODHCP = 'console=ttyS0 quiet vmrs.nodhcp';
@@ -138,6 +143,86 @@ async function arpExchange(vm: GuestSession, peer: WirePeer): Promise<void> {
     new RegExp(`${ipText(PEER_IP).replace(/\./g, '\\.')} .*lladdr ${macText(PEER_MAC)}`),
   );
 }
+
+test('disks in every mode, -m, --append and --hvc file; replayed from the untouched base images', async () => {
+  const [a, b, c] = ['a', 'b', 'c'].map((n) => makeExt2(join(dir, `${n}.img`), 8));
+  const before = [a, b, c].map((f) => fileDigest(f));
+  const overlay = join(dir, 'b.ovl');
+  const hvcLog = join(dir, 'hvc.log');
+  const rec = await recordSession(
+    join(dir, 'disks.vmrs'),
+    [
+      ...['--drive', `file=${a},snapshot=on`],
+      ...['--drive', `file=${b},overlay=${overlay}`],
+      ...['--drive', `file=${c},readonly=on,serial=matrix-c`],
+      ...['--hvc', `file=${hvcLog}`, '-m', '100M', '--append', 'console=ttyS0 quiet matrix=1'],
+    ],
+    async (vm) => {
+      const out = await vm.shell(
+        [
+          'echo on-a > /mnt/a.txt', // the default guest mounts vda on /mnt
+          'mkdir -p /b /c',
+          'mount /dev/vdb /b',
+          'echo on-b > /b/b.txt',
+          'mount -o ro /dev/vdc /c',
+          '(echo x > /c/x) 2>/dev/null || echo c-refuses-writes',
+          'echo serial=$(cat /sys/block/vdc/serial)',
+          'sync',
+          'cat /mnt/a.txt /b/b.txt',
+          'grep -o matrix=1 /proc/cmdline',
+          'awk \'/MemTotal/ {print "mem", int($2 / 1024)}\' /proc/meminfo',
+          'echo through-hvc > /dev/hvc0',
+        ].join('; '),
+      );
+      assert.match(out, /c-refuses-writes\nserial=matrix-c\non-a\non-b\nmatrix=1\nmem (\d+)/);
+      const mib = Number(/mem (\d+)/.exec(out)![1]);
+      assert.ok(mib > 64 && mib <= 100, `MemTotal ${mib} MiB with -m 100M`);
+    },
+  );
+  assert.deepEqual(
+    [a, b, c].map((f) => fileDigest(f)),
+    before,
+    'recording left the base images as they were',
+  );
+  assert.ok(statSync(overlay).size > 0, "vdb's writes went to its overlay");
+  assert.match(readFileSync(hvcLog, 'utf8'), /through-hvc/);
+  assertReplays(rec, 'disks');
+});
+
+test('--net user with a forwarded port and a second NIC, --rng, --hvc stdio, -m 1G; replayed', async (t) => {
+  if (!hasPasst()) {
+    t.skip('passt is not installed');
+    return;
+  }
+  const hostPort = await freePort();
+  const rec = await recordSession(
+    join(dir, 'devices.vmrs'),
+    [
+      ...['--net', `user,hostfwd=tcp::${hostPort}-:80`, '--net', 'user,mac=52:54:00:00:00:22'],
+      ...['--rng', '--hvc', 'stdio', '-m', '1G'],
+    ],
+    async (vm) => {
+      const out = await vm.shell(
+        [
+          'tty',
+          'cat /sys/class/net/eth1/address',
+          'head -c 64 /dev/hwrng | wc -c',
+          'awk \'/MemTotal/ {print "mem", int($2 / 1024)}\' /proc/meminfo',
+          'mkdir -p /www && echo page-$((6*7)) > /www/index.html && httpd -p 80 -h /www',
+        ].join('; '),
+      );
+      assert.match(out, /hvc0|console/);
+      assert.match(out, /^52:54:00:00:00:22$/m);
+      assert.match(out, /^64$/m);
+      const mib = Number(/mem (\d+)/.exec(out)![1]);
+      assert.ok(mib > 900 && mib <= 1024, `MemTotal ${mib} MiB with -m 1G`);
+      const res = await fetch(`http://127.0.0.1:${hostPort}/`);
+      assert.equal((await res.text()).trim(), 'page-42');
+      await vm.shell('head -c 16 /dev/hwrng | md5sum');
+    },
+  );
+  assertReplays(rec, 'passt, two NICs, rng, hvc');
+});
 
 test('--net socket,listen with no peer: the link stays down; recorded and replayed', async () => {
   const wire = join(dir, 'lonely.wire');
