@@ -36,6 +36,12 @@ export const REPLAY_DIVERGED = 2;
 export const REPLAY_TRUNCATED = 3;
 
 export async function replayCommand(file: string, opts: ReplayOptions): Promise<number> {
+  // stdout gone (`vmrs replay | head`): stop there, as SIGPIPE would (128 + 13). A replay
+  // has nothing to save on the way out; a snapshot it writes is written aside and renamed.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    process.stderr.write(`vmrs: console output failed (${e.code ?? e.message}); replay stopped\n`);
+    process.exit(141);
+  });
   const debug: { session?: ReplayDebugSession } = {};
   try {
     return await replay(file, opts, debug);

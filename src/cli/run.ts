@@ -213,6 +213,11 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       ref.loop?.notifyInput();
     },
     onQuit: () => ref.loop?.stop({ kind: 'stopped', status: 0 }),
+    // stdout gone (`vmrs run | head`): stop as SIGPIPE would (128 + 13), a recording whole.
+    onOutputError: (why) => {
+      process.stderr.write(`vmrs: console output failed (${why}); stopping the machine\n`);
+      ref.loop?.stop({ kind: 'stopped', status: 141 });
+    },
   });
   const devices = await openDevices(
     parsed,
