@@ -22,12 +22,13 @@ import { join } from 'node:path';
 import { FramedStream } from '../../src/host/net-stream.js';
 import { encodeHeader, type RecordingHeader } from '../../src/replay/log-format.js';
 import {
+  PROMPT,
   assertReplays,
   finishRecording,
   recordSession,
   startRecording,
 } from '../helpers/recording.js';
-import type { GuestSession } from '../helpers/guest-session.js';
+import { GuestSession } from '../helpers/guest-session.js';
 import { freePort, hasPasst, makeExt2 } from '../helpers/host-tools.js';
 import { fileDigest } from '../../src/host/file-digest.js';
 
@@ -311,6 +312,36 @@ test('--net socket,connect to a peer that hangs up; recorded and replayed', asyn
     assertReplays(rec, 'connect end');
   } finally {
     server.close();
+  }
+});
+
+test('a snapshot taken with a peer on the wire, recorded on with none: the link goes down in the recording', async () => {
+  const snap = join(dir, 'wired.snap');
+  const live = new GuestSession([
+    ...['run', '-q', '--net', `socket,listen=${join(dir, 'snap.wire')},mac=${GUEST_MAC}`],
+    ...['--append', NODHCP, '--save-snapshot-on-exit', snap],
+  ]);
+  try {
+    await live.waitFor(PROMPT);
+    const peer = await WirePeer.dial(join(dir, 'snap.wire'));
+    await live.shell(`${ifUp(ipText(GUEST_IP))}; ${carrier(1)}`);
+    live.child.kill('SIGTERM'); // saved with its link up
+    assert.equal(await live.exited, 130, live.stderr);
+    peer.close();
+  } finally {
+    live.kill();
+  }
+  // The restored NIC says link up; the new wire has no peer: that news enters through the gate.
+  const file = join(dir, 'from-snapshot.vmrs');
+  const vm = new GuestSession([
+    ...['record', '-q', '-o', file, '--load-snapshot', snap],
+    ...['--net', `socket,listen=${join(dir, 'snap2.wire')},mac=${GUEST_MAC}`],
+  ]);
+  try {
+    assert.match(await vm.shell(carrier(0), 120_000), /carrier=0/);
+    assertReplays(await finishRecording(vm, file), 'from a snapshot');
+  } finally {
+    vm.kill();
   }
 });
 
