@@ -475,17 +475,31 @@ test(
   },
 );
 
-test('replay --gdb: SIGINT ends the session, and the port closes with it', async () => {
-  const { port, child } = await startStub(theRecording());
-  try {
-    await probe(port);
-    child.kill('SIGINT');
-    assert.equal(await exitOf(child), 130);
-    await assert.rejects(probe(port), /ECONNREFUSED/);
-  } finally {
-    child.kill();
-  }
-});
+test(
+  'replay --gdb and run --gdb: SIGINT / SIGTERM end the session, and the port closes with it',
+  { timeout: 600_000 }, // a process that does not end must fail the test, not hang it
+  async () => {
+    const { port, child } = await startStub(theRecording());
+    try {
+      await probe(port);
+      child.kill('SIGINT');
+      assert.equal(await exitOf(child), 130);
+      await assert.rejects(probe(port), /ECONNREFUSED/);
+    } finally {
+      child.kill();
+    }
+    // A live machine still waiting for its first debugger.
+    const live = await serveGdb(['run', '--gdb', '0'], ['pipe', 'ignore', 'pipe']);
+    try {
+      await probe(live.port);
+      live.child.kill('SIGTERM');
+      assert.equal(await exitOf(live.child), 130, live.err());
+      await assert.rejects(probe(live.port), /ECONNREFUSED/);
+    } finally {
+      live.child.kill();
+    }
+  },
+);
 
 test('--gdb-host: a warning when the port is not loopback-only, none when it is', async () => {
   const warning = /vmrs: warning: --gdb-host .* is not a loopback address/;
