@@ -71,6 +71,14 @@ export interface OpenDevices {
   close(): Promise<void>;
 }
 
+/**
+ * Link state of every NIC when the machine is built: cable out. Whether the
+ * backend is connected is host state (a wire's peer may come and go at any
+ * moment), so it reaches the guest only through the gate, as a link event
+ * logged once the machine runs (runCommand), like every later change.
+ */
+export const NIC_LINK_AT_START = false;
+
 /** Default MAC of NIC n: QEMU's 52:54:00:12:34:56, counting up. */
 function defaultMac(n: number): Uint8Array {
   return Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56 + n);
@@ -145,7 +153,7 @@ export async function openDevices(
         kind: 'net',
         sink: backend,
         mac: n.mac ?? defaultMac(i),
-        linkUp: backend.linkUp,
+        linkUp: NIC_LINK_AT_START,
       });
     }
     if (p.rng) specs.push({ kind: 'rng', source: entropy });

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { UsageError } from './options.js';
 import type { DeviceRef, ImageRef, MachineDescription } from '../replay/log-format.js';
 import type { VirtConfig } from '../machine/virt.js';
-import type { DiskInfo, ParsedDevices } from './devices.js';
+import { NIC_LINK_AT_START, type DiskInfo, type ParsedDevices } from './devices.js';
 import { bytesDigest } from '../host/file-digest.js';
 import { imageDigest } from '../host/digest-cache.js';
 
@@ -39,7 +39,7 @@ export function describeMachine(
     devices.push({
       kind: 'net',
       mac: hexMac(n.mac ?? Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, 0x56 + i)),
-      linkUp: true,
+      linkUp: NIC_LINK_AT_START,
       backend: n.kind === 'user' ? 'user' : `socket ${n.mode}`,
     }),
   );

@@ -73,7 +73,11 @@ export function openReplay(
       }
       case 'net': {
         const mac = Uint8Array.from(d.mac.split(':'), (x) => parseInt(x, 16));
-        virtio.push({ kind: 'net', sink: { send: () => {} }, mac, linkUp: d.linkUp });
+        // Recordings made before the link state at start went through the gate say
+        // linkUp true for every NIC, but a listening wire always started with no peer,
+        // link down: the logged link-up of its peer came after. (Newer ones say false.)
+        const linkUp = d.linkUp && d.backend !== 'socket listen';
+        virtio.push({ kind: 'net', sink: { send: () => {} }, mac, linkUp });
         break;
       }
       case 'rng':

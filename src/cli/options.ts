@@ -1,5 +1,6 @@
 /** Parsing of machine options shared by the vmrs commands (QEMU's spellings and meanings). */
 import { readFileSync, statSync } from 'node:fs';
+import { constants } from 'node:buffer';
 
 export class UsageError extends Error {}
 
@@ -15,6 +16,22 @@ export function parseMemorySize(text: string): number {
   if (bytes < 1024 * 1024) throw new UsageError(`memory size '${text}' is too small (at least 1M)`);
   if (bytes > 16 * 1024 ** 3)
     throw new UsageError(`memory size '${text}' is too large (at most 16G)`);
+  return bytes;
+}
+
+/**
+ * Guest RAM is one typed array over one ArrayBuffer, so it can be no larger
+ * than the longest typed array this Node allows (4 GiB on Node 20).
+ */
+export const MAX_GUEST_RAM = Math.min(16 * 1024 ** 3, constants.MAX_LENGTH);
+
+/** `-m`: a memory size (as parseMemorySize) that this host can give a guest. */
+export function parseGuestMemorySize(text: string): number {
+  const bytes = parseMemorySize(text);
+  if (bytes > MAX_GUEST_RAM)
+    throw new UsageError(
+      `memory size '${text}' is too large: at most ${MAX_GUEST_RAM / 1024 ** 3}G of guest RAM with Node ${process.versions.node}`,
+    );
   return bytes;
 }
 

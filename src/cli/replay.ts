@@ -6,8 +6,7 @@
 import { UsageError } from './options.js';
 import { openReplay } from './open-replay.js';
 import { describeMachineState } from './state-report.js';
-import { GdbStub } from '../gdb/gdb-server.js';
-import { ReplayTarget } from '../gdb/replay-target.js';
+import { ReplayDebugSession } from './debug-session.js';
 import { parseMemorySize } from './options.js';
 import { renameSync, writeFileSync } from 'node:fs';
 import { bytesDigest } from '../host/file-digest.js';
@@ -37,6 +36,25 @@ export const REPLAY_DIVERGED = 2;
 export const REPLAY_TRUNCATED = 3;
 
 export async function replayCommand(file: string, opts: ReplayOptions): Promise<number> {
+  // stdout gone (`vmrs replay | head`): stop there, as SIGPIPE would (128 + 13). A replay
+  // has nothing to save on the way out; a snapshot it writes is written aside and renamed.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    process.stderr.write(`vmrs: console output failed (${e.code ?? e.message}); replay stopped\n`);
+    process.exit(141);
+  });
+  const debug: { session?: ReplayDebugSession } = {};
+  try {
+    return await replay(file, opts, debug);
+  } finally {
+    await debug.session?.close(); // the GDB port, whatever ended the replay
+  }
+}
+
+async function replay(
+  file: string,
+  opts: ReplayOptions,
+  debug: { session?: ReplayDebugSession },
+): Promise<number> {
   const log = (s: string) => {
     if (!opts.quiet) process.stderr.write(`[vmrs] ${s}\n`);
   };
@@ -85,9 +103,8 @@ export async function replayCommand(file: string, opts: ReplayOptions): Promise<
     log(`replaying from icount ${vm.cpu.icount} (snapshot ${opts.fromSnapshot})`);
   }
   if (opts.gdb !== undefined) {
-    const port = Number(opts.gdb);
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new UsageError('--gdb needs a TCP port number');
+    if (opts.to !== undefined)
+      throw new UsageError('--to and --gdb do not go together (under GDB: monitor seek ICOUNT)');
     const interval = Number(opts.checkpointInterval);
     if (!Number.isSafeInteger(interval) || interval < 1000)
       throw new UsageError(
@@ -97,25 +114,30 @@ export async function replayCommand(file: string, opts: ReplayOptions): Promise<
       interval,
       memoryBudget: parseMemorySize(opts.checkpointMemory),
     });
-    const stub = new GdbStub(new ReplayTarget(vm, replayer), log);
-    const flushOut = setInterval(() => {
+    // Console output made while GDB drives the replay.
+    const flushOut = () => {
       if (out.length) {
         process.stdout.write(Buffer.from(out));
         out.length = 0;
       }
-    }, 50);
+    };
+    const timer = setInterval(flushOut, 50);
     try {
-      await stub.serve(port, opts.gdbHost, (p) =>
-        log(
-          `waiting for GDB on ${opts.gdbHost}:${p} at icount ${vm.cpu.icount} (gdb-multiarch -ex 'target remote ${opts.gdbHost}:${p}')`,
-        ),
+      debug.session = await ReplayDebugSession.open(
+        vm,
+        replayer,
+        opts.gdb,
+        opts.gdbHost,
+        log,
+        () => {
+          clearInterval(timer);
+          flushOut();
+        },
       );
-    } finally {
-      clearInterval(flushOut);
-      if (out.length) process.stdout.write(Buffer.from(out));
+    } catch (e) {
+      clearInterval(timer);
+      throw e;
     }
-    log('GDB detached');
-    return 0;
   }
   const flush = async () => {
     if (!out.length) return;
@@ -132,7 +154,10 @@ export async function replayCommand(file: string, opts: ReplayOptions): Promise<
   }
   const t0 = performance.now();
   for (;;) {
-    const st = replayer.step(20_000_000);
+    // Under GDB: wait while a debugger holds the replay; once one detaches, it runs on to its end.
+    const ended = await debug.session?.whileHeld();
+    if (ended) return ended === 'signal' ? 130 : 0;
+    const st = replayer.step(debug.session ? 5_000_000 : 20_000_000);
     await flush();
     if (st.state === 'running') {
       await new Promise<void>((r) => setImmediate(r));

@@ -1,7 +1,7 @@
 /** `vmrs run`: boot a machine with the console on stdio. */
 import { warmUpInterpreterOnce } from './warm-up.js';
 import type { Command } from 'commander';
-import { parseMemorySize, readImage, UsageError } from './options.js';
+import { parseGuestMemorySize, readImage, UsageError } from './options.js';
 import { VirtMachine, type VirtConfig } from '../machine/virt.js';
 import { StdioConsole } from '../host/stdio-console.js';
 import { RunLoop } from '../host/run-loop.js';
@@ -23,8 +23,7 @@ import {
 import { configFromDescription, describeMachine } from './machine-description.js';
 import { imageDigest } from '../host/digest-cache.js';
 import { VMRS_VERSION } from './version.js';
-import { GdbStub } from '../gdb/gdb-server.js';
-import { LiveTarget } from '../gdb/live-target.js';
+import { LiveDebugSession } from './debug-session.js';
 
 export interface MachineOptions {
   bios?: string;
@@ -42,7 +41,7 @@ export interface MachineOptions {
   loadSnapshot?: string;
   /** Save the machine here when the run ends. */
   saveSnapshotOnExit?: string;
-  /** `vmrs run --gdb PORT`: serve GDB; the guest waits for it to attach and continue. */
+  /** `vmrs run --gdb PORT`: serve GDB while the machine lasts; the guest waits for it to attach and continue. */
   gdb?: string;
   gdbHost?: string;
 }
@@ -102,7 +101,7 @@ export async function machineConfig(
   log: (s: string) => void,
   devices?: ParsedDevices,
 ): Promise<VirtConfig> {
-  const memoryBytes = parseMemorySize(opts.memory);
+  const memoryBytes = parseGuestMemorySize(opts.memory);
   const ipt = Number(opts.insnsPerTick);
   if (!Number.isInteger(ipt) || ipt < 1 || ipt > 1000)
     throw new UsageError(`--insns-per-tick must be an integer from 1 to 1000`);
@@ -214,6 +213,11 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       ref.loop?.notifyInput();
     },
     onQuit: () => ref.loop?.stop({ kind: 'stopped', status: 0 }),
+    // stdout gone (`vmrs run | head`): stop as SIGPIPE would (128 + 13), a recording whole.
+    onOutputError: (why) => {
+      process.stderr.write(`vmrs: console output failed (${why}); stopping the machine\n`);
+      ref.loop?.stop({ kind: 'stopped', status: 141 });
+    },
   });
   const devices = await openDevices(
     parsed,
@@ -269,35 +273,18 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       },
       nextStop: recorder ? () => recorder.nextDigestAt : undefined,
       atStop: recorder ? () => recorder.digestNow() : undefined,
-      onDebugStop: () => debugTarget?.debugStopped(),
+      onDebugStop: () => debug?.target.debugStopped(),
     });
-    let debugTarget: LiveTarget | undefined;
-    if (opts.gdb !== undefined) {
-      const port = Number(opts.gdb);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new UsageError('--gdb needs a TCP port number');
-      const host = opts.gdbHost ?? '127.0.0.1';
-      debugTarget = new LiveTarget(vm, loop);
-      const target = debugTarget;
-      loop.pause();
-      new GdbStub(target, log)
-        .serve(port, host, (p) =>
-          log(`waiting for GDB on ${host}:${p} (gdb-multiarch -ex 'target remote ${host}:${p}')`),
-        )
-        .then(
-          () => {
-            // The debugger left: the guest runs on, free of breakpoints.
-            vm.cpu.setBreakpoints([]);
-            vm.cpu.setWatchpoints([]);
-            log('GDB detached; the guest runs on');
-            loop.resume();
-          },
-          (e: Error) => {
-            log(`GDB port: ${e.message}`);
-            loop.stop({ kind: 'stopped', status: 1 });
-          },
-        );
-    }
+    const debug =
+      opts.gdb === undefined
+        ? undefined
+        : await LiveDebugSession.open(vm, loop, opts.gdb, opts.gdbHost ?? '127.0.0.1', log);
+    // Each NIC was built with its cable out, or restored from a snapshot as it was then;
+    // what its backend says now is a host input, so it goes through the gate (and the log).
+    // Link changes reported before this point reached no machine and were dropped.
+    devices.nets.forEach((n, i) => {
+      if (n.linkUp !== vm.nics[i].linkUp) gate.netLink(i, n.linkUp);
+    });
     ref.vm = vm;
     ref.loop = loop;
     const onSignal = () => loop.stop({ kind: 'stopped', status: 130 });
@@ -306,7 +293,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     console.start();
     try {
       const exit = await loop.run();
-      debugTarget?.exited(`the guest stopped (${exit.kind})`);
+      debug?.target.exited(`the guest stopped (${exit.kind})`);
       console.flush();
       recorder?.end(exit);
       if (opts.saveSnapshotOnExit && exit.kind !== 'stopped') {
@@ -332,6 +319,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       if (exit.kind === 'fail') log(`guest reported failure (code ${exit.status})`);
       return exit.status;
     } finally {
+      await debug?.close();
       console.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

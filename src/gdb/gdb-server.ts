@@ -1,13 +1,13 @@
 /**
- * The GDB remote stub: one debugger connection on a TCP port (localhost by
- * default), speaking the remote serial protocol to `gdb-multiarch` over a
+ * The GDB remote stub: one debugger connection (accepted by GdbPort, in
+ * gdb-port.ts), speaking the remote serial protocol to `gdb-multiarch` over a
  * DebugTarget. Registers, memory through the MMU, breakpoints (Z0/Z1),
  * watchpoints (Z2-Z4), step and continue, reverse step and continue
  * (bs/bc), and monitor commands (`monitor icount`, `monitor seek N`).
  * A malformed packet gets an error reply; nothing a client sends can throw
  * out of here.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { RspCodec, fromHex, reg64Hex, toHex } from './rsp.js';
 import { REG_CSR0, REG_F0, REG_PC, REG_PRIV, targetXml } from './target-xml.js';
 import { debugRead, debugWrite } from './debug-memory.js';
@@ -33,6 +33,9 @@ const words = (v: bigint) => ({
   hi: Number((v >> 32n) & 0xffffffffn) | 0,
 });
 
+/** How a connection ended: the client detached (D), asked to kill the target (k, vKill), or just went. */
+export type ClientEnd = 'detach' | 'kill' | 'gone';
+
 export class GdbStub {
   private readonly breakpoints = new Map<string, { lo: number; hi: number }>();
   private readonly watches: Watch[] = [];
@@ -41,39 +44,33 @@ export class GdbStub {
   private codec: RspCodec | undefined;
   private socket: Socket | undefined;
   private xml = targetXml();
+  private ending: ClientEnd = 'gone';
 
+  /**
+   * @param onFirstPacket called before the client's first packet (or Ctrl-C) is
+   *   handled: a client that sends nothing (a port probe) must change nothing.
+   */
   constructor(
     private readonly target: DebugTarget,
     private readonly log: (s: string) => void = () => {},
+    private readonly onFirstPacket: () => void = () => {},
   ) {}
 
-  /** Serve one debugger on `port`; resolves when it detaches or disconnects. */
-  serve(port: number, host = '127.0.0.1', onListening?: (port: number) => void): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const server: Server = createServer((sock) => {
-        if (this.socket) {
-          sock.end();
-          return;
-        }
-        this.attach(sock, () => {
-          server.close();
-          resolve();
-        });
-      });
-      server.on('error', reject);
-      server.listen(port, host, () => {
-        const a = server.address();
-        onListening?.(typeof a === 'object' && a ? a.port : port);
-      });
-    });
-  }
-
-  attach(sock: Socket, done: () => void): void {
+  attach(sock: Socket, done: (end: ClientEnd) => void): void {
     this.socket = sock;
     sock.setNoDelay(true);
+    let first = true;
+    const contact = () => {
+      if (first) this.onFirstPacket();
+      first = false;
+    };
     this.codec = new RspCodec((s) => sock.write(s, 'latin1'), {
-      packet: (p) => void this.onPacket(p),
+      packet: (p) => {
+        contact();
+        void this.onPacket(p);
+      },
       interrupt: () => {
+        contact();
         if (this.running) this.target.interrupt();
       },
       abuse: (why) => {
@@ -83,8 +80,10 @@ export class GdbStub {
     });
     sock.on('data', (d: Buffer) => this.codec!.feed(d.toString('latin1')));
     sock.on('close', () => {
-      this.target.interrupt();
-      done();
+      // A continue or step in progress stops (the target waits for the next debugger);
+      // a client that never ran the target (a port probe) leaves it as it was.
+      if (this.running) this.target.interrupt();
+      done(this.ending);
     });
     sock.on('error', () => sock.destroy());
   }
@@ -264,10 +263,12 @@ export class GdbStub {
       case 'T':
         return 'OK';
       case 'D':
+        this.ending = 'detach';
         this.send('OK');
         this.socket?.end();
         return undefined;
       case 'k':
+        this.ending = 'kill';
         this.socket?.end();
         return undefined;
       case 'q':
@@ -282,6 +283,7 @@ export class GdbStub {
       case 'v':
         if (p === 'vMustReplyEmpty' || p.startsWith('vCont')) return '';
         if (p.startsWith('vKill')) {
+          this.ending = 'kill';
           this.send('OK');
           this.socket?.end();
           return undefined;

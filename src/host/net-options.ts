@@ -49,6 +49,22 @@ function parseHostfwd(v: string): HostForward {
   };
 }
 
+/**
+ * A UNIX socket's path must fit sockaddr_un's sun_path (108 bytes on Linux);
+ * a longer one is cut short silently, leaving a socket under another name
+ * that nothing removes.
+ */
+export const MAX_SOCKET_PATH = 108;
+
+function socketPath(path: string): string {
+  const n = new TextEncoder().encode(path).length;
+  if (n > MAX_SOCKET_PATH)
+    throw new NetBackendError(
+      `--net socket: the path '${path}' is ${n} bytes long; a UNIX socket's path may have at most ${MAX_SOCKET_PATH}`,
+    );
+  return path;
+}
+
 export function parseNetOption(spec: string): NetSpec {
   const [kind, ...parts] = spec.split(',');
   let mac: Uint8Array | undefined;
@@ -61,8 +77,8 @@ export function parseNetOption(spec: string): NetSpec {
     const v = eq < 0 ? '' : p.slice(eq + 1);
     if (k === 'mac') mac = parseMac(v);
     else if (k === 'hostfwd' && kind === 'user') hostfwd.push(parseHostfwd(v));
-    else if (k === 'listen' && kind === 'socket' && v) listen = v;
-    else if (k === 'connect' && kind === 'socket' && v) connect = v;
+    else if (k === 'listen' && kind === 'socket' && v) listen = socketPath(v);
+    else if (k === 'connect' && kind === 'socket' && v) connect = socketPath(v);
     else throw new NetBackendError(`--net ${kind}: unknown or bad option '${p}'`);
   }
   if (kind === 'user') return { kind, hostfwd, mac };

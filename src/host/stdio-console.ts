@@ -13,6 +13,8 @@ export interface ConsoleEvents {
   onQuit(): void;
   /** Input ended (pipe closed). */
   onEnd?(): void;
+  /** Output can no longer be written (the reader of a pipe went: EPIPE; a full disk). */
+  onOutputError?(why: string): void;
 }
 
 export class StdioConsole {
@@ -23,6 +25,13 @@ export class StdioConsole {
   private readonly restoreOnExit = () => this.restore();
   private readonly onData = (chunk: Buffer) => this.handle(chunk);
   private readonly onEndOfInput = () => this.events.onEnd?.();
+  /** Set once output failed: later output is dropped, and said once. */
+  private outputError: string | undefined;
+  private readonly onOutputFailure = (e: NodeJS.ErrnoException) => {
+    if (this.outputError) return;
+    this.outputError = e.code ?? e.message;
+    this.events.onOutputError?.(this.outputError);
+  };
 
   constructor(
     private readonly events: ConsoleEvents,
@@ -39,6 +48,9 @@ export class StdioConsole {
     this.input.on('data', this.onData);
     this.input.on('end', this.onEndOfInput);
     this.input.resume();
+    // Kept after stop(): a write still in flight may fail later, and must not throw.
+    if (!this.output.listeners('error').includes(this.onOutputFailure))
+      this.output.on('error', this.onOutputFailure);
   }
 
   /** Guest output: buffered and written in batches (call flush at slice ends). */
@@ -53,7 +65,7 @@ export class StdioConsole {
 
   flush(): void {
     if (this.outLen === 0) return;
-    this.output.write(this.outBuf.slice(0, this.outLen));
+    if (!this.outputError) this.output.write(this.outBuf.slice(0, this.outLen));
     this.outLen = 0;
   }
 

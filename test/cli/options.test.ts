@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMemorySize, UsageError } from '../../src/cli/options.js';
+import {
+  MAX_GUEST_RAM,
+  parseGuestMemorySize,
+  parseMemorySize,
+  UsageError,
+} from '../../src/cli/options.js';
+import { Bus } from '../../src/machine/bus.js';
 
 test('memory sizes follow QEMU: plain numbers are MiB, K/M/G suffixes', () => {
   assert.equal(parseMemorySize('256'), 256 * 1024 * 1024);
@@ -15,4 +21,15 @@ test('bad memory sizes are usage errors', () => {
   for (const bad of ['', 'lots', '-5', '0', '12Q', '100T']) {
     assert.throws(() => parseMemorySize(bad), UsageError, bad);
   }
+});
+
+test('guest RAM: up to what one typed array holds on this Node, a usage error beyond', () => {
+  // The largest size accepted is one a machine's bus can really allocate.
+  const max = parseGuestMemorySize(`${MAX_GUEST_RAM / 1024 ** 2}M`);
+  assert.equal(max, MAX_GUEST_RAM);
+  assert.equal(new Bus(0x80000000, max).ram8.length, max);
+  assert.throws(
+    () => parseGuestMemorySize(`${MAX_GUEST_RAM / 1024 ** 2 + 4}M`),
+    /too large: at most \d+G of guest RAM/,
+  );
 });

@@ -46,7 +46,7 @@ async function serveGdb(
   const port = await new Promise<number>((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
-      const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
+      const m = /waiting for GDB on \S+:(\d+) at/.exec(err);
       if (m) resolve(Number(m[1]));
     });
     child.on('exit', () => reject(new Error(`vmrs ${args[0]} --gdb exited: ${err}`)));
@@ -294,19 +294,18 @@ test(
       // Ctrl-C while continuing stops the target (or it reached the end of the recording first).
       const { port: p3, child: c3 } = await startStub(theRecording());
       try {
-        const stopped = await rawSession(p3, [pkt('c'), '\x03', pkt('?')], 1000);
+        const stopped = await talk(p3, [pkt('c') + '\x03', pkt('?')]);
         assert.match(stopped, /\$T02thread:1;#|\$T05replaylog:end;/);
       } finally {
         c3.kill();
       }
-      // An endless packet closes the connection; the process is not hurt.
+      // An endless packet closes the connection; the process is not hurt and serves the next
+      // client, which ends the replay with a kill.
       const { port: p2, child: c2 } = await startStub(theRecording());
       try {
         await rawSession(p2, ['$', Buffer.alloc(1100 * 1024, 0x61)]);
-        const status =
-          c2.exitCode ??
-          (await new Promise<number | null>((r) => c2.on('exit', (code) => r(code))));
-        assert.equal(status, 0, 'the replay ends normally when its debugger goes away');
+        assert.match(await talk(p2, [pkt('?'), pkt('k')]), /\$T05thread:1;#/);
+        assert.equal(await exitOf(c2), 0, 'a kill from the debugger ends the replay');
       } finally {
         c2.kill();
       }
@@ -370,6 +369,202 @@ test(
         child.exitCode !== null ? r(child.exitCode) : child.on('exit', (c) => r(c)),
       );
       assert.equal(code, 0, err());
+    } finally {
+      child.kill();
+    }
+  },
+);
+
+// --- The connection lifecycle: probes, debuggers that come and go, the end of the session.
+
+/** The exit status of `child` (a signal counts as null). */
+const exitOf = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve(child.exitCode)
+    : new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+
+/** A port probe or health check: connect, maybe send a line of something else, close. */
+async function probe(port: number, data?: string): Promise<void> {
+  const sock = connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    sock.once('connect', () => resolve());
+    sock.once('error', reject);
+  });
+  if (data) sock.write(data);
+  sock.end();
+  await new Promise<void>((r) => sock.once('close', () => r()));
+}
+
+/** Send packets one at a time, as GDB does (each after the reply to the one before); all that came back. */
+async function talk(port: number, packets: string[], host = '127.0.0.1'): Promise<string> {
+  const sock = connect(port, host);
+  let got = '';
+  let closed = false;
+  let wake = () => {};
+  sock.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+    wake();
+  });
+  sock.on('close', () => {
+    closed = true;
+    wake();
+  });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('connect', () => resolve());
+    sock.once('error', reject);
+  });
+  sock.on('error', () => {});
+  for (const p of packets) {
+    const before = got.length;
+    sock.write(p);
+    // The reply ($...#xx), or the end of the connection (k, D).
+    while (!closed && !/\$[^#]*#[0-9a-f]{2}/.test(got.slice(before)))
+      await new Promise<void>((r) => (wake = r));
+  }
+  sock.end();
+  if (!closed) await new Promise<void>((r) => sock.once('close', () => r()));
+  return got;
+}
+
+test(
+  'replay --gdb: probes change nothing, debuggers come and go, and a detach runs the replay to its end',
+  { skip: !haveGdb && 'gdb-multiarch is not installed' },
+  async () => {
+    const file = theRecording();
+    const plain = spawnSync(process.execPath, [VMRS_BIN, 'replay', '-q', file], {
+      encoding: 'latin1',
+      maxBuffer: 1 << 26,
+    });
+    assert.equal(plain.status, 0, plain.stderr);
+    const { port, child, err } = await serveGdb(
+      ['replay', file, '--gdb', '0'],
+      ['ignore', 'pipe', 'pipe'],
+    );
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    try {
+      await probe(port);
+      await probe(port, 'GET / HTTP/1.0\r\n\r\n');
+      await probe(port);
+      assert.equal(child.exitCode, null, 'probes do not end the replay');
+      // A debugger that disconnects (no detach) leaves the replay where it was.
+      const a = gdb(port, [
+        mark('a'),
+        'monitor icount',
+        'stepi',
+        'stepi',
+        'monitor icount',
+        'disconnect',
+      ]);
+      assert.deepEqual(
+        [...(a.get('a') ?? '').matchAll(/icount (\d+)/g)].map((m) => Number(m[1])),
+        [0, 2],
+        a.get('all'),
+      );
+      await probe(port);
+      // The next one finds it there; its detach (gdb's helper ends with one) lets the replay run on.
+      const b = gdb(port, [mark('b'), 'monitor icount']);
+      assert.equal(icountOf(b.get('b')), 2, b.get('all'));
+      assert.equal(await exitOf(child), 0, err());
+      assert.match(err(), /GDB detached at icount 2; the replay runs on to its end/);
+      assert.match(err(), /replay complete: \d+ instructions .* \d+ state digests verified/);
+      assert.equal(out, plain.stdout, 'the whole console output, once');
+    } finally {
+      child.kill();
+    }
+  },
+);
+
+test(
+  'replay --gdb and run --gdb: SIGINT / SIGTERM end the session, and the port closes with it',
+  { timeout: 600_000 }, // a process that does not end must fail the test, not hang it
+  async () => {
+    const { port, child } = await startStub(theRecording());
+    try {
+      await probe(port);
+      child.kill('SIGINT');
+      assert.equal(await exitOf(child), 130);
+      await assert.rejects(probe(port), /ECONNREFUSED/);
+    } finally {
+      child.kill();
+    }
+    // A live machine still waiting for its first debugger.
+    const live = await serveGdb(['run', '--gdb', '0'], ['pipe', 'ignore', 'pipe']);
+    try {
+      await probe(live.port);
+      live.child.kill('SIGTERM');
+      assert.equal(await exitOf(live.child), 130, live.err());
+      await assert.rejects(probe(live.port), /ECONNREFUSED/);
+    } finally {
+      live.child.kill();
+    }
+  },
+);
+
+test('--gdb-host: a warning when the port is not loopback-only, none when it is', async () => {
+  const warning = /vmrs: warning: --gdb-host .* is not a loopback address/;
+  for (const [host, exposed] of [
+    ['0.0.0.0', true],
+    ['127.0.0.1', false],
+    ['localhost', false],
+  ] as const) {
+    for (const cmd of [['replay', theRecording()], ['run']]) {
+      const { port, child, err } = await serveGdb(
+        [...cmd, '--gdb', '0', '--gdb-host', host],
+        ['pipe', 'ignore', 'pipe'],
+      );
+      try {
+        // The warning comes before the port is announced.
+        if (exposed) assert.match(err(), warning, `${cmd[0]} --gdb-host ${host}`);
+        else assert.doesNotMatch(err(), warning, `${cmd[0]} --gdb-host ${host}`);
+        // Reachable on the loopback in every case; a kill ends the replay or the machine.
+        const reach = host === '0.0.0.0' ? '127.0.0.1' : host;
+        assert.match(await talk(port, [pkt('?'), pkt('k')], reach), /\$T05thread:1;#/);
+        assert.equal(await exitOf(child), 0);
+      } finally {
+        child.kill();
+      }
+    }
+  }
+});
+
+test(
+  'run --gdb: a probe neither lets the waiting guest go nor stops it once it runs',
+  { skip: !haveGdb && 'gdb-multiarch is not installed' },
+  async () => {
+    theRecording(); // builds/finds the guest, sets vmlinux
+    const { port, child, err } = await serveGdb(['run', '--gdb', '0'], ['pipe', 'pipe', 'pipe']);
+    let out = '';
+    const seen: (() => void)[] = [];
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      seen.splice(0).forEach((f) => f());
+    });
+    const waitFor = async (re: RegExp) => {
+      const deadline = Date.now() + 300_000; // a safety net against a hung guest, not a timing assertion
+      while (!re.test(out)) {
+        if (child.exitCode !== null) throw new Error(`vmrs exited: ${err()}`);
+        if (Date.now() > deadline) throw new Error(`${re} did not appear: ${out.slice(-500)}`);
+        await new Promise<void>((r) => {
+          seen.push(r);
+          setTimeout(r, 1000);
+        });
+      }
+    };
+    try {
+      await probe(port);
+      await probe(port, 'hello\n');
+      // Still at its first instruction: the probes let nothing run.
+      const o = gdb(port, [mark('held'), 'monitor icount']);
+      assert.equal(icountOf(o.get('held')), 0, o.get('all'));
+      // Detached (the helper's last command): the guest boots; a probe now does not stop it.
+      await probe(port);
+      await waitFor(/[#$] $/m);
+      child.stdin!.write('echo still-$((40+2))\n');
+      await waitFor(/still-42/);
+      child.stdin!.write('poweroff -f\n');
+      assert.equal(await exitOf(child), 0, err());
+      assert.match(err(), /GDB detached; the guest runs on/);
     } finally {
       child.kill();
     }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseNetOption, NetBackendError } from '../../src/host/net-options.js';
@@ -35,6 +35,9 @@ test('--net parsing', () => {
     'socket,listen=a,connect=b',
     'user,mac=zz',
     'user,listen=x',
+    // Longer than a UNIX socket's path may be (sun_path): it would be cut short silently.
+    `socket,listen=/tmp/${'a'.repeat(104)}`,
+    `socket,connect=/tmp/${'é'.repeat(52)}`,
   ])
     assert.throws(() => parseNetOption(bad), NetBackendError, bad);
 });
@@ -124,4 +127,15 @@ test('socket wire: listen and connect, frames both ways, unplug and replug', asy
     ),
     /cannot connect/,
   );
+});
+
+test('the longest socket path accepted is one a socket really gets, under its full name', async () => {
+  const longest = join(dir, 'l'.repeat(108 - Buffer.byteLength(dir) - 1));
+  assert.equal(Buffer.byteLength(longest), 108);
+  const spec = parseNetOption(`socket,listen=${longest}`);
+  assert.ok(spec.kind === 'socket');
+  const L = await openNetBackend(spec, { onFrame: () => {}, onLink: () => {} });
+  assert.ok(existsSync(longest));
+  await L.close();
+  assert.ok(!existsSync(longest), 'removed when closed');
 });
