@@ -305,7 +305,14 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     process.on('SIGTERM', onSignal);
     console.start();
     try {
-      const exit = await loop.run();
+      let exit;
+      try {
+        exit = await loop.run();
+      } catch (e) {
+        // An internal error: keep what was recorded so far (it replays up to here, as a cut-short recording).
+        recorder?.flush();
+        throw e;
+      }
       debugTarget?.exited(`the guest stopped (${exit.kind})`);
       console.flush();
       recorder?.end(exit);

@@ -83,8 +83,10 @@ export class VirtioConsole implements VirtioDeviceModel {
 
   /** Host input (through the gate): bytes for the guest. */
   deliver(bytes: Uint8Array): void {
-    if (!this.incoming.push(bytes)) this.dropped++;
-    this.fillRx();
+    this.host.guard(() => {
+      if (!this.incoming.push(bytes)) this.dropped++;
+      this.fillRx();
+    });
   }
 
   /** Input is waiting for the guest to read it. */
