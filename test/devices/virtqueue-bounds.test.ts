@@ -162,7 +162,7 @@ test('a snapshot with an impossible queue is refused', () => {
   const good = d.dev.saveState();
   const queues = good.queues as Record<string, unknown>[];
   for (const patch of [
-    { num: 100_000 },
+    { num: 100_000, ready: true },
     { descAddr: 0x1000 },
     { usedAddr: RAM + RAM_SIZE - 8 },
     { lastAvail: 70_000 },

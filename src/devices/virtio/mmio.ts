@@ -344,7 +344,8 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
       this.reset();
       return;
     }
-    let v = value | (this.status & STATUS_NEEDS_RESET);
+    // DEVICE_NEEDS_RESET is the device's to set (§2.1.1), with a reason; the driver can't set or clear it.
+    let v = (value & ~STATUS_NEEDS_RESET) | (this.status & STATUS_NEEDS_RESET);
     if (v & STATUS_FEATURES_OK && !(this.status & STATUS_FEATURES_OK)) {
       // §2.2.2: accept only features we offered; we have no legacy interface, so VERSION_1 is required.
       const subset =

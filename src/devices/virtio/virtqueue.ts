@@ -177,9 +177,10 @@ export class SplitVirtqueue {
     let why: string | undefined;
     if (!u16(this.lastAvail) || !u16(this.usedIdx) || !u16(this.signalledUsed))
       why = 'ring indices out of range';
-    else if (!Number.isInteger(this.num) || this.num < 0 || this.num > this.maxSize)
-      why = `size ${this.num} (at most ${this.maxSize})`;
+    else if (!Number.isInteger(this.num) || this.num < 0 || this.num > 0xffffffff)
+      why = `size ${this.num}`;
     else if (this.ready)
+      // A queue not ready may hold any size the driver wrote; a ready one passed validate().
       try {
         this.validate();
       } catch (e) {
@@ -271,11 +272,8 @@ export class SplitVirtqueue {
         // §2.7.5.3.1: only one level, not combined with NEXT, a whole number of descriptors.
         if (!this.indirect || inIndirect || flags & DESC_F_NEXT || len === 0 || len % 16)
           throw new VirtqueueError(`queue ${this.index}: bad indirect descriptor`);
-        try {
-          ram.offset(addr, len);
-        } catch {
+        if (!ram.contains(addr, len))
           throw new VirtqueueError(`queue ${this.index}: indirect table outside RAM`);
-        }
         table = addr;
         tableSize = len / 16;
         idx = 0;
@@ -288,13 +286,7 @@ export class SplitVirtqueue {
           `queue ${this.index}: descriptor chain loops or is longer than the queue (${this.num})`,
         );
       bytes += len;
-      let inRam = true;
-      try {
-        ram.offset(addr, len);
-      } catch {
-        inRam = false;
-      }
-      if (!inRam) chain.badBuffer = true;
+      if (!ram.contains(addr, len)) chain.badBuffer = true;
       else if (flags & DESC_F_WRITE) {
         chain.writeAddr.push(addr);
         chain.writeLen.push(len);
