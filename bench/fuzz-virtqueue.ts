@@ -42,11 +42,15 @@ interface Job {
   seed: number;
   batchSize: number;
   firstBatch: number;
-  batches: number;
+  /** Cases to run in all, and how many earlier workers ran. */
+  cases: number;
+  casesBefore: number;
 }
 
 function runWorker(job: Job): void {
-  for (let b = job.firstBatch; b < job.batches; b++) {
+  // A batch that fails ends early (endOnFailure), so batches go on until enough cases ran.
+  let done = job.casesBefore;
+  for (let b = job.firstBatch; done < job.cases; b++) {
     parentPort!.postMessage({ type: 'start', batch: b });
     const seed = (job.seed + b) >>> 0;
     let ran = 0;
@@ -75,9 +79,10 @@ function runWorker(job: Job): void {
         if (s.maxOpMs > rep.maxOpMs) rep.maxOpMs = s.maxOpMs;
       }),
       // endOnFailure: count the failure and move on (no shrinking in the long run).
-      { seed, numRuns: job.batchSize, endOnFailure: true },
+      { seed, numRuns: Math.min(job.batchSize, job.cases - done), endOnFailure: true },
     );
     rep.cases = r.numRuns;
+    done += r.numRuns;
     if (r.failed) {
       const e = r.errorInstance;
       rep.failure = {
@@ -108,9 +113,8 @@ async function main(): Promise<number> {
   const seed = arg(args, '--seed', Math.floor(Math.random() * 2 ** 31));
   const batchSize = Math.max(1, arg(args, '--batch', 10_000));
   const hangMs = arg(args, '--hang-seconds', 60) * 1000;
-  const batches = Math.ceil(cases / batchSize);
   console.log(
-    `virtqueue fuzzing: seed ${seed}, ${cases} cases in batches of ${batchSize} (batch i: fast-check seed ${seed} + i)`,
+    `virtqueue fuzzing: seed ${seed}, ${cases} cases in batches of up to ${batchSize} (batch i: fast-check seed ${seed} + i)`,
   );
   const t0 = performance.now();
   const total = {
@@ -127,10 +131,17 @@ async function main(): Promise<number> {
   let firstHeap = 0;
   let peakHeap = 0;
   let next = 0;
-  while (next < batches) {
+  let deaths = 0;
+  while (total.cases < cases) {
     const outcome = await new Promise<'done' | 'hang' | 'died'>((resolve) => {
       const w = new Worker(new URL(import.meta.url), {
-        workerData: { seed, batchSize, firstBatch: next, batches } satisfies Job,
+        workerData: {
+          seed,
+          batchSize,
+          firstBatch: next,
+          cases,
+          casesBefore: total.cases,
+        } satisfies Job,
       });
       let last = performance.now();
       let current = next;
@@ -200,6 +211,10 @@ async function main(): Promise<number> {
       });
     });
     if (outcome === 'hang') console.log(`  ${failures[failures.length - 1].message}`);
+    if (outcome === 'died' && ++deaths >= 10) {
+      console.log('  the worker died 10 times: stopping');
+      break;
+    }
   }
   const secs = (performance.now() - t0) / 1000;
   const count = (k: string) => failures.filter((f) => f.kind === k).length;
