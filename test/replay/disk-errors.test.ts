@@ -12,10 +12,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../helpers/guest-session.js';
+import { REPO_ROOT, VMRS_BIN } from '../helpers/guest-session.js';
+import { bytesDigest } from '../../src/host/file-digest.js';
 import { VirtMachine, type VirtConfig } from '../../src/machine/virt.js';
 import { BlockIoError, type BlockStore } from '../../src/devices/virtio/backends.js';
 import { MemoryCowStore } from '../../src/host/block-cow.js';
@@ -30,9 +31,11 @@ import { decodeDiskError, DiskOp } from '../../src/replay/disk-gate.js';
 const haveCc = spawnSync('riscv64-linux-gnu-gcc', ['--version']).status === 0;
 const skip = haveCc ? false : 'riscv64-linux-gnu-gcc is not installed';
 
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-blkio-'));
+const elf = join(dir, 'virtio-blk-io.elf');
+const diskPath = join(dir, 'disk.img');
+
 function buildGuest(): Uint8Array {
-  const dir = mkdtempSync(join(tmpdir(), 'vmrs-blkio-'));
-  const elf = join(dir, 'virtio-blk-io.elf');
   const isa = join(REPO_ROOT, 'test/isa/src');
   const r = spawnSync(
     'riscv64-linux-gnu-gcc',
@@ -52,6 +55,7 @@ const SECTOR = 512;
 /** The disk: sector k of the first four holds byte 0x10·(k+1), the rest zeros. */
 const image = new Uint8Array(64 << 10);
 for (let k = 0; k < 4; k++) image.fill(0x10 * (k + 1), k * SECTOR, (k + 1) * SECTOR);
+writeFileSync(diskPath, image);
 
 // The guest's requests (guests/bare/virtio-blk-io.S), one store call each: call n = request n.
 const T_IN = 0;
@@ -156,8 +160,20 @@ function record(faults: Map<number, Fault>) {
       consoleOn: 'uart',
     },
     bios: 'none',
-    kernel: { path: 'virtio-blk-io.elf', size: kernel.length, sha256: '', embedded: false },
-    devices: [],
+    kernel: { path: elf, size: kernel.length, sha256: bytesDigest(kernel), embedded: false },
+    devices: [
+      {
+        kind: 'blk',
+        disk: {
+          path: diskPath,
+          size: image.length,
+          sha256: bytesDigest(image),
+          embedded: false,
+          serial: '',
+          readOnly: false,
+        },
+      },
+    ],
     digestInterval: 5000,
   });
   sink.recorder = recorder;
@@ -286,5 +302,49 @@ test(
     while (st.state === 'running');
     assert.equal(st.state, 'diverged');
     if (st.state === 'diverged') assert.match(st.divergence.reason, /disk-error/);
+  },
+);
+
+/** `vmrs` on a recording file, as a user runs it. */
+function vmrs(args: string[]) {
+  return spawnSync(process.execPath, [VMRS_BIN, ...args], { encoding: 'latin1', timeout: 120_000 });
+}
+
+test(
+  'vmrs inspect names the disk errors of a recording; vmrs replay reproduces them',
+  { skip },
+  () => {
+    const faults = new Map<number, Fault>([
+      [1, {}],
+      [4, {}],
+    ]);
+    const r = record(faults);
+    const file = join(dir, 'errors.vmrs');
+    writeFileSync(file, r.file);
+    const ins = vmrs(['inspect', '--json', file]);
+    assert.equal(ins.status, 0, ins.stderr);
+    const info = JSON.parse(ins.stdout) as { events: Record<string, { count: number }> };
+    assert.equal(info.events['disk-error']?.count, 2, ins.stdout);
+    assert.match(vmrs(['inspect', file]).stdout, /disk-error +2 events/);
+    const rep = vmrs(['replay', file]);
+    assert.equal(rep.status, 0, rep.stderr);
+    assert.equal(rep.stdout, expectedOutput(faults));
+  },
+);
+
+test(
+  'vmrs replay of a recording stopped by a partial write says why, with the recorded status',
+  { skip },
+  () => {
+    const r = record(new Map([[6, { partial: true }]]));
+    const file = join(dir, 'stopped.vmrs');
+    writeFileSync(file, r.file);
+    const rep = vmrs(['replay', file]);
+    assert.equal(rep.status, 1, rep.stderr);
+    assert.match(
+      rep.stderr,
+      /the recording stopped at icount \d+ after a host disk error it could not reproduce: write: EIO/,
+    );
+    assert.equal(rep.stdout, r.output);
   },
 );
