@@ -12,6 +12,7 @@ import { RAM, RAM_SIZE, MemoryStore, TestDriver } from './virtio-driver.js';
 import { Reg, STATUS_NEEDS_RESET } from '../../src/devices/virtio/mmio.js';
 import { VirtioBlk, BLK_COMPLETION_TICKS, BLK_S_OK } from '../../src/devices/virtio/blk.js';
 import { VirtioRng } from '../../src/devices/virtio/rng.js';
+import { VirtioConsole } from '../../src/devices/virtio/console.js';
 import { Bus } from '../../src/machine/bus.js';
 import { GuestRam } from '../../src/devices/virtio/guest-ram.js';
 import {
@@ -171,4 +172,23 @@ test('a snapshot with an impossible queue is refused', () => {
     assert.throws(() => rng().dev.loadState(bad as never), SnapshotError, JSON.stringify(patch));
   }
   assert.doesNotThrow(() => rng().dev.loadState(good));
+});
+
+test('a snapshot with impossible held input or control messages is refused', () => {
+  const con = () => new TestDriver(new VirtioConsole({ write: () => {} }));
+  const d = con();
+  d.init();
+  const good = d.dev.saveState();
+  const model = good.model as Record<string, unknown>;
+  const incoming = model.incoming as Record<string, unknown>;
+  for (const patch of [
+    { controlOut: [new Uint8Array(3)] },
+    { controlOut: Array.from({ length: 65 }, () => new Uint8Array(8)) },
+    { incoming: { ...incoming, items: [7], bytes: 0 } },
+    { incoming: { ...incoming, items: [new Uint8Array(4)], bytes: 1 } },
+  ]) {
+    const bad = { ...good, model: { ...model, ...patch } };
+    assert.throws(() => con().dev.loadState(bad as never), SnapshotError, Object.keys(patch)[0]);
+  }
+  assert.doesNotThrow(() => con().dev.loadState(good));
 });
