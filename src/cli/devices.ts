@@ -163,7 +163,19 @@ export async function openDevices(
       else {
         const path = p.hvc.path;
         closeSync(openSync(path, 'w'));
-        sink = { write: (b) => appendFileSync(path, b) };
+        // Output only: a host write error loses output, never the run (nor a recording).
+        let failed = false;
+        sink = {
+          write: (b) => {
+            if (failed) return;
+            try {
+              appendFileSync(path, b);
+            } catch (e) {
+              failed = true;
+              hooks.log(`hvc0 output to ${path} stopped: ${(e as Error).message}`);
+            }
+          },
+        };
       }
       specs.push({ kind: 'console', sink });
     }

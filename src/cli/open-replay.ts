@@ -91,6 +91,9 @@ export function openReplay(
         break;
     }
   });
+  // Disks pass the replay gate: the calls that failed in the recording fail again.
+  let disk = 0;
+  for (const s of virtio) if (s.kind === 'blk') s.store = gate.disk(s.store, disk++);
   const config: VirtConfig = { ...configFromDescription(h, rec.images), virtio };
   warmUpInterpreterOnce();
   const vm = new VirtMachine(config, stdout);

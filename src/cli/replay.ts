@@ -14,6 +14,8 @@ import { SNAPSHOT_VERSION, captureSnapshot, restoreSnapshot } from '../snapshot/
 import { SnapshotError } from '../snapshot/state.js';
 import { openSnapshot } from './run.js';
 import { VMRS_VERSION } from './version.js';
+import { EventType } from '../replay/events.js';
+import { decodeDiskError } from '../replay/disk-gate.js';
 
 export interface ReplayOptions {
   verify: boolean;
@@ -188,7 +190,14 @@ async function replay(
           log(`saved snapshot at icount ${vm.cpu.icount} to ${opts.saveSnapshot}`);
         }
         return 0;
-      case 'done':
+      case 'done': {
+        const stop = rec.events.find(
+          (e) => e.type === EventType.DiskError && decodeDiskError(e).partial,
+        );
+        if (stop)
+          process.stderr.write(
+            `vmrs: the recording stopped at icount ${st.icount} after a host disk error it could not reproduce: ${decodeDiskError(stop).message}\n`,
+          );
         log(
           `replay complete: ${insns} instructions in ${secs.toFixed(2)} s, ` +
             (opts.verify
@@ -197,6 +206,7 @@ async function replay(
               : 'digests not verified'),
         );
         return st.status;
+      }
       case 'truncated':
         process.stderr.write(
           `vmrs: replay: the recording ends at icount ${st.icount} without an end marker` +
@@ -208,6 +218,10 @@ async function replay(
         return REPLAY_TRUNCATED;
       case 'diverged': {
         const d = st.divergence;
+        if (d.host) {
+          process.stderr.write(`vmrs: replay stopped at icount ${d.icount}: ${d.reason}\n`);
+          return 1;
+        }
         process.stderr.write(
           `vmrs: replay diverged at icount ${d.icount}, pc ${d.pc}: ${d.reason}\n`,
         );

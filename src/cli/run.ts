@@ -250,7 +250,12 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     const recorder = record?.makeRecorder(config, parsed, devices.disks, snapshot);
     sink.recorder = recorder;
     warmUpInterpreterOnce();
-    const vm = new VirtMachine({ ...config, virtio: devices.specs }, (b) => console.write(b));
+    // Disks pass the gate: a host I/O error is an input the guest sees (logged when recording).
+    let disk = 0;
+    const virtio = devices.specs.map((s) =>
+      s.kind === 'blk' ? { ...s, store: gate.disk(s.store, disk++) } : s,
+    );
+    const vm = new VirtMachine({ ...config, virtio }, (b) => console.write(b));
     if (snapshot) {
       try {
         restoreSnapshot(vm, snapshot.snap);
@@ -292,10 +297,21 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     process.on('SIGTERM', onSignal);
     console.start();
     try {
-      const exit = await loop.run();
+      let exit;
+      try {
+        exit = await loop.run();
+      } catch (e) {
+        // An internal error: keep what was recorded so far (it replays up to here, as a cut-short recording).
+        recorder?.flush();
+        throw e;
+      }
       debug?.target.exited(`the guest stopped (${exit.kind})`);
       console.flush();
       recorder?.end(exit);
+      if (gate.stoppedBy)
+        process.stderr.write(
+          `vmrs: ${gate.stoppedBy}; a replay could not know how much of it landed, so the recording stops here (it replays up to this point)\n`,
+        );
       if (opts.saveSnapshotOnExit && exit.kind !== 'stopped') {
         // The guest shut itself down: a snapshot of it would never run again. Said even with -q.
         process.stderr.write(

@@ -64,10 +64,27 @@ function bytesBase(data: Uint8Array): BaseImage {
   };
 }
 
-/** Where written clusters are kept. */
+/** Part of a write that lands in a cluster already written. */
+interface InPlace {
+  c: number;
+  off: number;
+  part: Uint8Array;
+}
+
+/** A cluster written for the first time: the base's bytes with the write on top. */
+interface Fresh {
+  c: number;
+  data: Uint8Array;
+}
+
+/**
+ * Where written clusters are kept. A write first reads the base of every
+ * cluster it writes for the first time (a failure there changes nothing),
+ * then applies all of it; only an overlay file failing during the second
+ * step can leave part of a write done, and it says so (BlockIoError.partial).
+ */
 abstract class CowStore implements BlockStore {
   readonly size: number;
-  private readonly scratch = new Uint8Array(CLUSTER);
 
   constructor(
     protected readonly base: BaseImage,
@@ -78,10 +95,9 @@ abstract class CowStore implements BlockStore {
 
   /** Read written cluster `c` into dest at cluster offset `off`; false if not written. */
   protected abstract readCluster(c: number, off: number, dest: Uint8Array): boolean;
-  /** Write into cluster `c` (already written before: `existing`) at cluster offset `off`. */
-  protected abstract writeCluster(c: number, off: number, src: Uint8Array): boolean;
-  /** Store a whole new cluster. */
-  protected abstract newCluster(c: number, data: Uint8Array): void;
+  protected abstract hasCluster(c: number): boolean;
+  /** Apply a write: parts into clusters already written, and whole new clusters. */
+  protected abstract apply(inPlace: InPlace[], fresh: Fresh[]): void;
   abstract flush(): void;
   protected abstract closeOverlay(): void;
 
@@ -105,6 +121,8 @@ abstract class CowStore implements BlockStore {
 
   write(offset: number, src: Uint8Array): void {
     if (this.readOnly) throw new BlockIoError('read-only disk');
+    const inPlace: InPlace[] = [];
+    const fresh: Fresh[] = [];
     try {
       let pos = 0;
       while (pos < src.length) {
@@ -113,21 +131,20 @@ abstract class CowStore implements BlockStore {
         const off = at - c * CLUSTER;
         const n = Math.min(CLUSTER - off, src.length - pos);
         const part = src.subarray(pos, pos + n);
-        if (!this.writeCluster(c, off, part)) {
+        if (this.hasCluster(c)) inPlace.push({ c, off, part });
+        else {
           // First write to this cluster: start from the base's bytes.
-          const buf = this.scratch;
-          const len = Math.min(CLUSTER, this.size - c * CLUSTER);
-          buf.fill(0);
-          this.base.read(buf.subarray(0, len), c * CLUSTER);
-          buf.set(part, off);
-          this.newCluster(c, buf);
+          const data = new Uint8Array(CLUSTER);
+          this.base.read(data.subarray(0, Math.min(CLUSTER, this.size - c * CLUSTER)), c * CLUSTER);
+          data.set(part, off);
+          fresh.push({ c, data });
         }
         pos += n;
       }
     } catch (e) {
-      if (e instanceof BlockIoError) throw e;
       throw new BlockIoError(`write: ${(e as Error).message}`);
     }
+    this.apply(inPlace, fresh);
   }
 
   close(): void {
@@ -176,15 +193,13 @@ export class MemoryCowStore extends CowStore {
     return true;
   }
 
-  protected writeCluster(c: number, off: number, src: Uint8Array): boolean {
-    const data = this.clusters.get(c);
-    if (!data) return false;
-    data.set(src, off);
-    return true;
+  protected hasCluster(c: number): boolean {
+    return this.clusters.has(c);
   }
 
-  protected newCluster(c: number, data: Uint8Array): void {
-    this.clusters.set(c, data.slice());
+  protected apply(inPlace: InPlace[], fresh: Fresh[]): void {
+    for (const w of inPlace) this.clusters.get(w.c)!.set(w.part, w.off);
+    for (const f of fresh) this.clusters.set(f.c, f.data);
   }
 
   /** The written clusters (copied: the store goes on changing). */
@@ -295,18 +310,41 @@ export class OverlayStore extends CowStore {
     return true;
   }
 
-  protected writeCluster(c: number, off: number, src: Uint8Array): boolean {
-    const e = this.table[c];
-    if (!e) return false;
-    pwriteFull(this.fd, src, e * CLUSTER + off);
-    return true;
+  protected hasCluster(c: number): boolean {
+    return this.table[c] !== 0;
   }
 
-  protected newCluster(c: number, data: Uint8Array): void {
-    const e = this.nextCluster++;
-    pwriteFull(this.fd, data, e * CLUSTER);
-    this.table[c] = e;
-    pwriteFull(this.fd, new Uint8Array(this.table.buffer, c * 4, 4), TABLE_OFFSET + c * 4);
+  /**
+   * New clusters' data first (appended: until the table points at it, a
+   * failure changes nothing the guest reads), then writes in place (a failure
+   * may leave part done: `partial`), then the table entries, on file and
+   * then in memory (a failure leaves the guest's view as it was).
+   */
+  protected apply(inPlace: InPlace[], fresh: Fresh[]): void {
+    const first = this.nextCluster;
+    const fail = (e: unknown, partial: boolean) =>
+      new BlockIoError(`write: ${(e as Error).message}`, partial);
+    try {
+      fresh.forEach((f, i) => pwriteFull(this.fd, f.data, (first + i) * CLUSTER));
+    } catch (e) {
+      throw fail(e, false);
+    }
+    this.nextCluster = first + fresh.length;
+    try {
+      for (const w of inPlace) pwriteFull(this.fd, w.part, this.table[w.c] * CLUSTER + w.off);
+    } catch (e) {
+      throw fail(e, true);
+    }
+    try {
+      const entry = new Uint32Array(1);
+      fresh.forEach((f, i) => {
+        entry[0] = first + i;
+        pwriteFull(this.fd, new Uint8Array(entry.buffer), TABLE_OFFSET + f.c * 4);
+      });
+    } catch (e) {
+      throw fail(e, inPlace.length > 0);
+    }
+    fresh.forEach((f, i) => (this.table[f.c] = first + i));
   }
 
   flush(): void {

@@ -45,11 +45,11 @@ export function pwriteFull(fd: number, src: Uint8Array, pos: number): void {
   while (done < src.length) done += writeSync(fd, src, done, src.length - done, pos + done);
 }
 
-function io<T>(what: string, f: () => T): T {
+function io<T>(what: string, f: () => T, partial = false): T {
   try {
     return f();
   } catch (e) {
-    throw new BlockIoError(`${what}: ${(e as Error).message}`);
+    throw new BlockIoError(`${what}: ${(e as Error).message}`, partial);
   }
 }
 
@@ -72,7 +72,8 @@ export class RawFileStore implements BlockStore {
 
   write(offset: number, src: Uint8Array): void {
     if (this.readOnly) throw new BlockIoError('read-only disk');
-    io('write', () => pwriteFull(this.fd, src, offset));
+    // Written in place: a write that fails midway may have changed part of the image.
+    io('write', () => pwriteFull(this.fd, src, offset), true);
   }
 
   flush(): void {

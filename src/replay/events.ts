@@ -3,8 +3,9 @@
  * the instruction count (icount) at which it did (DESIGN rules 1 and 3).
  *
  * "Push" events are applied by the replayer when the guest reaches their
- * icount; "pull" events (entropy) are asked for by a device while the guest
- * runs, and replay hands them out in order, checking the icount.
+ * icount; "pull" events (entropy, disk errors) are asked for by a device
+ * while the guest runs, and replay hands them out in order, checking the
+ * icount.
  */
 export const enum EventType {
   /** Bytes for the UART (ttyS0). */
@@ -23,6 +24,13 @@ export const enum EventType {
   Digest = 7,
   /** End of the recording: the guest exited with status `value` (kind in `arg`), or was stopped. */
   End = 8,
+  /**
+   * A host disk error (pull, format version 2): disk `arg`'s store call
+   * number `value` at this icount failed. data: the operation (DiskOp), flags
+   * (bit 0: the call may have changed the disk, so the recording stopped
+   * after it), then the host's message in UTF-8.
+   */
+  DiskError = 9,
 }
 
 export const EVENT_NAMES: Record<number, string> = {
@@ -34,6 +42,7 @@ export const EVENT_NAMES: Record<number, string> = {
   6: 'idle-jump',
   7: 'digest',
   8: 'end',
+  9: 'disk-error',
 };
 
 export interface RecordedEvent {
@@ -50,7 +59,7 @@ export interface RecordedEvent {
 export const EMPTY = new Uint8Array(0);
 
 export function isPull(type: EventType): boolean {
-  return type === EventType.Entropy;
+  return type === EventType.Entropy || type === EventType.DiskError;
 }
 
 /** End kinds (RecordedEvent.arg of End). */

@@ -1,6 +1,7 @@
 /**
  * The gate (DESIGN rule 1): the one way host inputs enter the guest —
- * console bytes, network frames and link changes, entropy, idle-time jumps.
+ * console bytes, network frames and link changes, entropy, idle-time jumps,
+ * host disk errors.
  * The RTC's starting value enters once, through the machine configuration
  * held in the recording's header.
  *
@@ -11,15 +12,27 @@
  * Auditing determinism means reading this file and replay-gate.ts.
  */
 import type { VirtMachine } from '../machine/virt.js';
-import type { EntropySource } from '../devices/virtio/backends.js';
+import type { BlockIoError, BlockStore, EntropySource } from '../devices/virtio/backends.js';
 import { EMPTY, EventType, type RecordedEvent } from './events.js';
+import {
+  DISK_OP_NAMES,
+  encodeDiskError,
+  gateBlockStore,
+  type DiskCallGate,
+  type DiskOp,
+} from './disk-gate.js';
 
 export interface EventSink {
   append(ev: RecordedEvent): void;
 }
 
-export class Gate implements EntropySource {
+export class Gate implements EntropySource, DiskCallGate {
   private vm: VirtMachine | undefined;
+  /** Disk store calls made at icount callAt so far (numbers them within an instruction). */
+  private callAt = -1;
+  private calls = 0;
+  /** Set when a host disk error ended the recording: what happened. */
+  stoppedBy: string | undefined;
 
   /**
    * @param hostEntropy the host's cryptographic random source
@@ -73,6 +86,35 @@ export class Gate implements EntropySource {
     if (target <= vm.now()) return;
     this.record(EventType.IdleJump, 0, target, EMPTY);
     vm.advanceTimeTo(target);
+  }
+
+  /** Disk `index`'s store, with its host errors passing the gate. */
+  disk(store: BlockStore, index: number): BlockStore {
+    return gateBlockStore(store, index, this);
+  }
+
+  diskCall(): { call: number } {
+    const icount = this.machine().cpu.icount;
+    if (icount !== this.callAt) {
+      this.callAt = icount;
+      this.calls = 0;
+    }
+    return { call: this.calls++ };
+  }
+
+  /**
+   * A host disk call failed: the guest gets an I/O error, and the recording
+   * says which call failed, so its replay fails the same one. A write that
+   * may have changed part of the disk can't be reproduced: the recording
+   * stops after this instruction (the replay goes up to there).
+   */
+  diskFailed(disk: number, op: DiskOp, call: number, err: BlockIoError): void {
+    const vm = this.machine();
+    this.record(EventType.DiskError, disk, call, encodeDiskError(op, err.partial, err.message));
+    if (err.partial && this.log && !this.stoppedBy) {
+      this.stoppedBy = `disk ${disk}: a host ${DISK_OP_NAMES[op]} error (${err.message}) left the disk partly written at icount ${vm.cpu.icount}`;
+      vm.exit ??= { kind: 'stopped', status: 1 };
+    }
   }
 
   /** EntropySource: a device needs random bytes now. */

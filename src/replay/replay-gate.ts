@@ -1,19 +1,40 @@
 /**
- * The gate in replay mode: the only host input a device asks for while the
- * guest runs (entropy) comes from the log, in order, at the icount it was
- * recorded at. A request the log does not match is a divergence: it is
+ * The gate in replay mode: the host inputs a device asks for while the
+ * guest runs (entropy, host disk errors) come from the log, in order, at
+ * the icount they were recorded at. A request the log does not match is a divergence: it is
  * noted (with zeros given to the guest) and the replayer stops, rather than
  * throwing out of the middle of an instruction.
  */
-import type { EntropySource } from '../devices/virtio/backends.js';
+import { BlockIoError, type BlockStore, type EntropySource } from '../devices/virtio/backends.js';
 import type { VirtMachine } from '../machine/virt.js';
 import { EventType, isPull, type RecordedEvent, EVENT_NAMES } from './events.js';
+import {
+  DISK_OP_NAMES,
+  decodeDiskError,
+  gateBlockStore,
+  type DiskCallGate,
+  type DiskOp,
+} from './disk-gate.js';
 
-export class ReplayGate implements EntropySource {
-  /** Index of the next pull event not yet handed out. */
-  cursor = 0;
+export class ReplayGate implements EntropySource, DiskCallGate {
+  private next = 0;
   divergence: string | undefined;
+  /** A host failure the replay can't get past (an image unreadable here): why it stopped. */
+  hostError: string | undefined;
   private vm: VirtMachine | undefined;
+  /** Disk store calls made at icount callAt so far (numbered as the recording numbered them). */
+  private callAt = -1;
+  private calls = 0;
+
+  /** Index of the next pull event not yet handed out (set when the replay goes back). */
+  get cursor(): number {
+    return this.next;
+  }
+
+  set cursor(i: number) {
+    this.next = i;
+    this.callAt = -1;
+  }
 
   constructor(private readonly events: readonly RecordedEvent[]) {
     this.skipPush();
@@ -24,13 +45,12 @@ export class ReplayGate implements EntropySource {
   }
 
   private skipPush(): void {
-    while (this.cursor < this.events.length && !isPull(this.events[this.cursor].type))
-      this.cursor++;
+    while (this.next < this.events.length && !isPull(this.events[this.next].type)) this.next++;
   }
 
   fill(dest: Uint8Array): void {
     const icount = this.vm!.cpu.icount;
-    const ev = this.events[this.cursor];
+    const ev = this.events[this.next];
     if (
       !ev ||
       ev.type !== EventType.Entropy ||
@@ -44,7 +64,41 @@ export class ReplayGate implements EntropySource {
       return;
     }
     dest.set(ev.data);
-    this.cursor++;
+    this.next++;
     this.skipPush();
+  }
+
+  /** Disk `index`'s store: the calls the recording saw fail fail again, without touching the host. */
+  disk(store: BlockStore, index: number): BlockStore {
+    return gateBlockStore(store, index, this);
+  }
+
+  diskCall(disk: number, op: DiskOp): { call: number; recorded?: BlockIoError } {
+    const icount = this.vm!.cpu.icount;
+    if (icount !== this.callAt) {
+      this.callAt = icount;
+      this.calls = 0;
+    }
+    const call = this.calls++;
+    const ev = this.events[this.next];
+    if (
+      !ev ||
+      ev.type !== EventType.DiskError ||
+      ev.icount !== icount ||
+      ev.arg !== disk ||
+      ev.value !== call
+    )
+      return { call };
+    this.next++;
+    this.skipPush();
+    const rec = decodeDiskError(ev);
+    if (rec.op !== op)
+      this.divergence ??= `disk ${disk}'s call ${call} at icount ${icount} is a ${DISK_OP_NAMES[op]}; the recording failed a ${DISK_OP_NAMES[rec.op]} there`;
+    return { call, recorded: new BlockIoError(rec.message, rec.partial) };
+  }
+
+  diskFailed(disk: number, op: DiskOp, _call: number, err: BlockIoError): void {
+    const icount = this.vm!.cpu.icount;
+    this.hostError ??= `disk ${disk}: a ${DISK_OP_NAMES[op]} failed on this host at icount ${icount} (${err.message}), where the recording had none`;
   }
 }

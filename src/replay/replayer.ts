@@ -18,6 +18,8 @@ export interface Divergence {
   pc: string;
   reason: string;
   details: string[];
+  /** Not the guest going another way: a host failure stopped the replay (an image unreadable here). */
+  host?: boolean;
 }
 
 export type ReplayStatus =
@@ -145,6 +147,7 @@ export class Replayer {
     this.next = best.next;
     this.gate.cursor = best.gateCursor;
     this.gate.divergence = undefined;
+    this.gate.hostError = undefined;
     this.digestsChecked = best.digestsChecked;
     if (this.verify) this.digests.resync();
     this.status = { state: 'running' };
@@ -248,11 +251,10 @@ export class Replayer {
     return hex64(this.vm.cpu.pcLo, this.vm.cpu.pcHi);
   }
 
-  private diverge(reason: string, details: string[] = []): ReplayStatus {
-    this.status = {
-      state: 'diverged',
-      divergence: { icount: this.vm.cpu.icount, pc: this.pc(), reason, details },
-    };
+  private diverge(reason: string, details: string[] = [], host = false): ReplayStatus {
+    const divergence: Divergence = { icount: this.vm.cpu.icount, pc: this.pc(), reason, details };
+    if (host) divergence.host = true;
+    this.status = { state: 'diverged', divergence };
     return this.status;
   }
 
@@ -280,6 +282,7 @@ export class Replayer {
       while (cpu.icount < target) {
         const r = vm.runSlice(Math.min(target - cpu.icount, budget - spent + 1));
         spent += r.executed;
+        if (this.gate.hostError) return this.diverge(this.gate.hostError, [], true);
         if (this.gate.divergence) return this.diverge(this.gate.divergence);
         if (r.result === 'exit')
           if (cpu.icount !== ev.icount)

@@ -5,7 +5,20 @@
 import type { State } from '../../snapshot/state.js';
 
 /** A host I/O failure a backend reports; the device turns it into VIRTIO_BLK_S_IOERR. */
-export class BlockIoError extends Error {}
+export class BlockIoError extends Error {
+  /**
+   * @param partial the failed call may have changed part of what the guest
+   *   reads back (a write in place that stopped midway). Otherwise a failed
+   *   call changed nothing the guest can see, so a replay reproduces it by
+   *   failing the same call.
+   */
+  constructor(
+    message: string,
+    readonly partial = false,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * A disk as virtio-blk sees it: synchronous byte-addressed I/O on an image of
@@ -17,11 +30,17 @@ export interface BlockStore {
   readonly size: number;
   /** Writes are refused (the device answers VIRTIO_BLK_S_IOERR and advertises VIRTIO_BLK_F_RO). */
   readonly readOnly: boolean;
-  /** Fill `dest` from byte `offset`. offset + dest.length <= size. Throws BlockIoError. */
+  /**
+   * Fill `dest` from byte `offset`. offset + dest.length <= size. Throws
+   * BlockIoError; dest may then hold anything.
+   */
   read(offset: number, dest: Uint8Array): void;
-  /** Write `src` at byte `offset`. offset + src.length <= size. Throws BlockIoError. */
+  /**
+   * Write `src` at byte `offset`. offset + src.length <= size. Throws
+   * BlockIoError, which says whether the disk may have changed (`partial`).
+   */
   write(offset: number, src: Uint8Array): void;
-  /** Make earlier writes durable. Throws BlockIoError. */
+  /** Make earlier writes durable. Throws BlockIoError (the contents stay as they were). */
   flush(): void;
   /** Release host resources; further calls are errors. */
   close(): void;

@@ -151,11 +151,19 @@ export class VirtioBlk implements VirtioDeviceModel {
         if (status === BLK_S_OK) {
           const views = chain.writableViews(0, len);
           let off = sector * 512;
-          for (const v of views) {
-            this.store.read(off, v.view);
-            off += v.view.length;
+          try {
+            for (const v of views) {
+              this.store.read(off, v.view);
+              off += v.view.length;
+            }
+          } catch (e) {
+            // A failed read leaves zeros, not whatever part the host got: the same in a replay,
+            // which fails the same call without reading.
+            for (const v of views) v.view.fill(0);
+            throw e;
+          } finally {
+            chain.noteWritten(views);
           }
-          chain.noteWritten(views);
           written += len;
           this.stats.reads++;
           this.stats.bytesRead += len;

@@ -4,7 +4,8 @@
  * timing). Plain data, in due order, so a snapshot can save it.
  */
 import type { VirtioHost } from './device-model.js';
-import { loadFields, saveFields, type State } from '../../snapshot/state.js';
+import { SnapshotError, loadFields, saveFields, type State } from '../../snapshot/state.js';
+import { VirtqueueError } from './virtqueue.js';
 
 /** The fields that make up this part's state (snapshots, checkpoints). */
 const COMPLETION_FIELDS = ['due', 'queue', 'head', 'written'];
@@ -21,6 +22,19 @@ export class CompletionQueue {
 
   loadState(s: State): void {
     loadFields(this, s, COMPLETION_FIELDS, 'completions');
+    const n = this.due.length;
+    const ok = (a: unknown[], max: number) =>
+      a.length === n &&
+      a.every((v) => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max);
+    if (
+      !ok(this.due, Number.MAX_SAFE_INTEGER) ||
+      !ok(this.queue, 31) ||
+      !ok(this.head, 0xffff) ||
+      !ok(this.written, 0xffffffff)
+    ) {
+      this.clear();
+      throw new SnapshotError('completions: malformed in the snapshot');
+    }
   }
 
   /** Return `head` on queue `q` with `written` bytes at tick `at` (not before earlier entries). */
@@ -47,7 +61,9 @@ export class CompletionQueue {
     if (n === 0) return;
     let touched = 0;
     for (let i = 0; i < n; i++) {
-      host.queue(this.queue[i]).push(this.head[i], this.written[i]);
+      const q = host.queue(this.queue[i]);
+      if (!q) throw new VirtqueueError(`completion for absent queue ${this.queue[i]}`);
+      q.push(this.head[i], this.written[i]);
       touched |= 1 << this.queue[i];
     }
     this.due.splice(0, n);

@@ -13,7 +13,7 @@ import type { ByteSink } from './backends.js';
 import type { VirtioDeviceModel, VirtioHost } from './device-model.js';
 import { CompletionQueue } from './completions.js';
 import { HostInputQueue } from './host-input-queue.js';
-import { loadFields, saveFields, sub, type State } from '../../snapshot/state.js';
+import { SnapshotError, loadFields, saveFields, sub, type State } from '../../snapshot/state.js';
 
 const RX = 0;
 const TX = 1;
@@ -67,6 +67,15 @@ export class VirtioConsole implements VirtioDeviceModel {
 
   loadState(s: State): void {
     loadFields(this, s, CONSOLE_STATE_FIELDS, 'virtio-console');
+    const out = this.controlOut as unknown[];
+    if (
+      !Array.isArray(out) ||
+      out.length > MAX_CONTROL_BACKLOG ||
+      !out.every((m) => m instanceof Uint8Array && m.length === 8)
+    ) {
+      this.controlOut = [];
+      throw new SnapshotError('virtio-console: control messages malformed in the snapshot');
+    }
     this.txDone.loadState(sub(s, 'txDone', 'virtio-console'));
     this.incoming.loadState(sub(s, 'incoming', 'virtio-console'));
   }
@@ -83,8 +92,10 @@ export class VirtioConsole implements VirtioDeviceModel {
 
   /** Host input (through the gate): bytes for the guest. */
   deliver(bytes: Uint8Array): void {
-    if (!this.incoming.push(bytes)) this.dropped++;
-    this.fillRx();
+    this.host.guard(() => {
+      if (!this.incoming.push(bytes)) this.dropped++;
+      this.fillRx();
+    });
   }
 
   /** Input is waiting for the guest to read it. */

@@ -57,4 +57,10 @@ export interface VirtioHost {
   configChanged(): void;
   /** The device can't go on: set DEVICE_NEEDS_RESET (§2.1.2). */
   fail(reason: string): void;
+  /**
+   * Run a host-side entry into the device (input, link change) under the
+   * guard that guest notifies run under: a VirtqueueError or DmaError from
+   * the guest's rings sets DEVICE_NEEDS_RESET instead of reaching the host.
+   */
+  guard(action: () => void): void;
 }

@@ -19,6 +19,12 @@ export class GuestRam {
     this.size = bus.ramSize;
   }
 
+  /** Does [paddr, paddr+len) lie in RAM? (A check without the cost of an exception.) */
+  contains(paddr: number, len: number): boolean {
+    const off = paddr - this.base;
+    return off >= 0 && len >= 0 && off + len <= this.size;
+  }
+
   /** RAM offset of [paddr, paddr+len), or throws DmaError. */
   offset(paddr: number, len: number): number {
     const off = paddr - this.base;

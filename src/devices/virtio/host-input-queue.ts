@@ -5,7 +5,7 @@
  * replay that injects at the same icounts sees the same deliveries. Bounded
  * like a real device's FIFO: beyond the bound, input is dropped and counted.
  */
-import { loadFields, saveFields, type State } from '../../snapshot/state.js';
+import { SnapshotError, loadFields, saveFields, type State } from '../../snapshot/state.js';
 /** The fields that make up this part's state (snapshots, checkpoints). */
 const QUEUE_STATE_FIELDS = ['items', 'bytes', 'dropped'];
 
@@ -25,6 +25,17 @@ export class HostInputQueue {
 
   loadState(s: State): void {
     loadFields(this, s, QUEUE_STATE_FIELDS, 'input queue');
+    const items = this.items as unknown[];
+    const ok =
+      Array.isArray(items) &&
+      items.length <= this.maxItems &&
+      items.every((it) => it instanceof Uint8Array) &&
+      this.bytes === this.items.reduce((n, it) => n + it.length, 0) &&
+      this.bytes <= this.maxBytes;
+    if (!ok) {
+      this.clear();
+      throw new SnapshotError('input queue: malformed in the snapshot');
+    }
   }
 
   push(item: Uint8Array): boolean {

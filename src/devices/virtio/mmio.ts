@@ -186,8 +186,14 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     this.irq.set(true);
   }
 
-  /** Run a device action; a hostile ring makes the device need a reset, never a host crash. */
-  private guarded(action: () => void): void {
+  /**
+   * Run a device action — a guest notify, a completion falling due, or host
+   * input entering the device (frames, console bytes, link changes): a
+   * hostile ring makes the device need a reset, never a host crash. Every
+   * entry into a device model goes through here, so a recording and its
+   * replay, which enter at the same icounts, fail the device alike.
+   */
+  guard(action: () => void): void {
     try {
       action();
     } catch (e) {
@@ -204,7 +210,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
 
   update(now: number): void {
     const m = this.model;
-    if (m && this.live()) this.guarded(() => m.update(now));
+    if (m && this.live()) this.guard(() => m.update(now));
   }
 
   // --- registers
@@ -268,7 +274,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
       const o = offset - Reg.Config;
       if (o + width > m.config.length) return;
       for (let i = 0; i < width; i++) m.config[o + i] = (value >>> (8 * i)) & 0xff;
-      m.configWritten?.(o, width);
+      if (m.configWritten) this.guard(() => m.configWritten!(o, width));
       return;
     }
     if (width !== 4 || offset & 3) return;
@@ -345,7 +351,8 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
       this.reset();
       return;
     }
-    let v = value | (this.status & STATUS_NEEDS_RESET);
+    // DEVICE_NEEDS_RESET is the device's to set (§2.1.1), with a reason; the driver can't set or clear it.
+    let v = (value & ~STATUS_NEEDS_RESET) | (this.status & STATUS_NEEDS_RESET);
     if (v & STATUS_FEATURES_OK && !(this.status & STATUS_FEATURES_OK)) {
       // §2.2.2: accept only features we offered; we have no legacy interface, so VERSION_1 is required.
       const subset =
@@ -356,7 +363,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     this.status = v;
     if (becameOk && this.model) {
       const m = this.model;
-      this.guarded(() => {
+      this.guard(() => {
         m.activated?.();
         // Buffers made available before DRIVER_OK are processed now.
         for (let i = 0; i < this.queues.length; i++) if (this.queues[i].ready) m.notify(i);
@@ -372,7 +379,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
       this.fail(`notify of queue ${qi}, which is ${q ? 'not set up' : 'absent'}`);
       return;
     }
-    this.guarded(() => m.notify(qi));
+    this.guard(() => m.notify(qi));
   }
 }
 

@@ -95,19 +95,23 @@ export class VirtioNet implements VirtioDeviceModel {
 
   /** Host side: the link went up or down (a host input: through the gate). */
   setLink(up: boolean): void {
-    if (up === this.linkUp) return;
-    this.config[6] = up ? 1 : 0;
-    this.host.configChanged();
+    this.host.guard(() => {
+      if (up === this.linkUp) return;
+      this.config[6] = up ? 1 : 0;
+      this.host.configChanged();
+    });
   }
 
   /** Host side: a frame for the guest (through the gate). */
   deliver(frame: Uint8Array): void {
-    if (!this.host.live() || !this.linkUp || frame.length > MAX_FRAME) {
-      this.stats.rxDropped++;
-      return;
-    }
-    if (!this.incoming.push(frame)) this.stats.rxDropped++;
-    this.fillRx();
+    this.host.guard(() => {
+      if (!this.host.live() || !this.linkUp || frame.length > MAX_FRAME) {
+        this.stats.rxDropped++;
+        return;
+      }
+      if (!this.incoming.push(frame)) this.stats.rxDropped++;
+      this.fillRx();
+    });
   }
 
   nextDeadline(): number {

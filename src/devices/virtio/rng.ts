@@ -54,7 +54,8 @@ export class VirtioRng implements VirtioDeviceModel {
     const due = this.host.now() + RNG_TICKS;
     for (let chain = queue.pop(); chain; chain = queue.pop()) {
       let written = 0;
-      const n = Math.min(chain.writableBytes, MAX_REQUEST);
+      // A request that can't be served gets no bytes (and takes none from the source).
+      const n = chain.badBuffer ? 0 : Math.min(chain.writableBytes, MAX_REQUEST);
       if (n > 0) {
         const bytes = new Uint8Array(n);
         this.source.fill(bytes);

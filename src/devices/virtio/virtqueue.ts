@@ -5,13 +5,17 @@
  *
  * The guest owns this memory and may put anything in it. Structural errors
  * (an index out of the table, a chain longer than the queue — a loop —, a
- * malformed indirect table, a ring outside RAM) throw VirtqueueError, which
- * the transport answers with DEVICE_NEEDS_RESET. A buffer outside RAM does
- * not break the queue: the chain is returned with `badBuffer` set and the
- * device fails just that request.
+ * malformed indirect table, a ring outside RAM, more requests in flight than
+ * the queue has descriptors) throw VirtqueueError, which the transport
+ * answers with DEVICE_NEEDS_RESET. A buffer outside RAM, or a chain covering
+ * more bytes than any request may, does not break the queue: the chain is
+ * returned with `badBuffer` set and the device fails just that request.
+ *
+ * So one request costs at most `num` descriptor reads whatever the guest
+ * wrote, and one notify at most `num` requests.
  */
 import { DmaError, type GuestRam } from './guest-ram.js';
-import { loadFields, saveFields, type State } from '../../snapshot/state.js';
+import { SnapshotError, loadFields, saveFields, type State } from '../../snapshot/state.js';
 
 /** The fields that make up this part's state (snapshots, checkpoints). */
 const QUEUE_FIELDS = [
@@ -29,6 +33,13 @@ const QUEUE_FIELDS = [
 
 export class VirtqueueError extends Error {}
 
+/**
+ * Most bytes one chain may cover (readable and writable together). Above
+ * every request a device serves (virtio-blk's largest is 254 MiB of data), so
+ * it refuses only chains no driver builds, and bounds per-request host work.
+ */
+export const MAX_CHAIN_BYTES = 1 << 28;
+
 const DESC_F_NEXT = 1;
 const DESC_F_WRITE = 2;
 const DESC_F_INDIRECT = 4;
@@ -42,7 +53,11 @@ export class DescriptorChain {
   readonly writeLen: number[] = [];
   readableBytes = 0;
   writableBytes = 0;
-  /** Some buffer lies outside RAM (its bytes were not recorded in the lists). */
+  /**
+   * The request cannot be served as it stands: a buffer lies outside RAM
+   * (its bytes are not in the lists), or the chain covers more than
+   * MAX_CHAIN_BYTES. The device fails the request.
+   */
   badBuffer = false;
 
   constructor(
@@ -155,8 +170,27 @@ export class SplitVirtqueue {
     return saveFields(this, QUEUE_FIELDS);
   }
 
+  /** Put a saved queue back; one no driver could have set up is refused (SnapshotError). */
   loadState(s: State): void {
     loadFields(this, s, QUEUE_FIELDS, `virtqueue ${this.index}`);
+    const u16 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffff;
+    let why: string | undefined;
+    if (!u16(this.lastAvail) || !u16(this.usedIdx) || !u16(this.signalledUsed))
+      why = 'ring indices out of range';
+    else if (!Number.isInteger(this.num) || this.num < 0 || this.num > 0xffffffff)
+      why = `size ${this.num}`;
+    else if (this.ready)
+      // A queue not ready may hold any size the driver wrote; a ready one passed validate().
+      try {
+        this.validate();
+      } catch (e) {
+        if (!(e instanceof VirtqueueError)) throw e;
+        why = e.message;
+      }
+    if (why) {
+      this.reset();
+      throw new SnapshotError(`virtqueue ${this.index} in the snapshot: ${why}`);
+    }
   }
 
   reset(): void {
@@ -198,11 +232,26 @@ export class SplitVirtqueue {
     if (waiting === 0) return undefined;
     if (waiting > this.num)
       throw new VirtqueueError(`queue ${this.index}: available index jumped by ${waiting}`);
+    // Each request holds at least one of the queue's `num` descriptors until it is returned
+    // (§2.7.13.1): more in flight means the driver offered descriptors it does not own.
+    if (((this.lastAvail - this.usedIdx) & 0xffff) >= this.num)
+      throw new VirtqueueError(
+        `queue ${this.index}: more than ${this.num} requests in flight (descriptors offered twice)`,
+      );
     const head = ram.u16(this.availAddr + 4 + 2 * (this.lastAvail % this.num));
     this.lastAvail = (this.lastAvail + 1) & 0xffff;
     return this.walk(head);
   }
 
+  /**
+   * Follow a chain from `head`: zero or more direct descriptors, possibly
+   * ending in one that points to an indirect table (§2.7.5.3). Bounds
+   * (§2.7.5.3.1): a driver never builds a chain longer than the queue size,
+   * so the buffers of the whole chain, direct and indirect together, number
+   * at most `num`; an indirect table's entries are indexed within its
+   * length; tables do not nest. The walk therefore reads at most `num`
+   * buffer descriptors plus one indirect one.
+   */
   private walk(head: number): DescriptorChain {
     const ram = this.ram;
     const chain = new DescriptorChain(head, ram);
@@ -210,6 +259,7 @@ export class SplitVirtqueue {
     let tableSize = this.num;
     let idx = head;
     let count = 0;
+    let bytes = 0;
     let inIndirect = false;
     if (idx >= tableSize) throw new VirtqueueError(`queue ${this.index}: head ${idx} out of range`);
     for (;;) {
@@ -222,27 +272,21 @@ export class SplitVirtqueue {
         // §2.7.5.3.1: only one level, not combined with NEXT, a whole number of descriptors.
         if (!this.indirect || inIndirect || flags & DESC_F_NEXT || len === 0 || len % 16)
           throw new VirtqueueError(`queue ${this.index}: bad indirect descriptor`);
-        try {
-          ram.offset(addr, len);
-        } catch {
+        if (!ram.contains(addr, len))
           throw new VirtqueueError(`queue ${this.index}: indirect table outside RAM`);
-        }
         table = addr;
         tableSize = len / 16;
         idx = 0;
-        count = 0;
         inIndirect = true;
         continue;
       }
-      if (++count > tableSize)
-        throw new VirtqueueError(`queue ${this.index}: descriptor chain loops`);
-      let inRam = true;
-      try {
-        ram.offset(addr, len);
-      } catch {
-        inRam = false;
-      }
-      if (!inRam) chain.badBuffer = true;
+      // A loop, direct or indirect, ends here too: it never stops making the chain longer.
+      if (++count > this.num)
+        throw new VirtqueueError(
+          `queue ${this.index}: descriptor chain loops or is longer than the queue (${this.num})`,
+        );
+      bytes += len;
+      if (!ram.contains(addr, len)) chain.badBuffer = true;
       else if (flags & DESC_F_WRITE) {
         chain.writeAddr.push(addr);
         chain.writeLen.push(len);
@@ -260,6 +304,7 @@ export class SplitVirtqueue {
       if (idx >= tableSize)
         throw new VirtqueueError(`queue ${this.index}: next index ${idx} out of range`);
     }
+    if (bytes > MAX_CHAIN_BYTES) chain.badBuffer = true;
     return chain;
   }
 
