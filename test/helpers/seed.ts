@@ -110,6 +110,15 @@ export function prng(label: string): Prng {
 const seedNote = () => `random inputs from VMRS_TEST_SEED=${TEST_SEED}; set it to repeat them`;
 
 /**
+ * The stream of the running test, for a test body that does not use
+ * withSeed(): the seed goes into the test's report whether it passes or not.
+ */
+export function testRng(t: TestContext): Prng {
+  t.diagnostic(seedNote());
+  return prng(t.name);
+}
+
+/**
  * A test body with its own seeded stream: `test('name', withSeed(async (t, rng) => …))`.
  * When it fails, the error and the test's report name the seed.
  */
