@@ -8,24 +8,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { fileDigest } from '../../src/host/file-digest.js';
-import {
-  freePort,
-  hasPasst,
-  hostUrlFromGuest,
-  makeExt2,
-  servePayload,
-} from '../helpers/host-tools.js';
+import { freePort, hostUrlFromGuest, makeExt2, servePayload } from '../helpers/host-tools.js';
+import { needTools } from '../helpers/tools.js';
+import { testRng, type Prng } from '../helpers/seed.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-rr-'));
 const PROMPT = /[#$] $/m;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const randomDelay = (maxMs: number) => sleep(Math.floor(Math.random() * maxMs));
+/** A pause before the next input, as a person would make: input timing, not a wait for output. */
+const randomDelay = (rng: Prng, maxMs: number) => sleep(rng.int(maxMs));
 
 interface Recording {
   file: string;
@@ -94,17 +92,18 @@ function assertReplays(rec: Recording, times = 2, env: NodeJS.ProcessEnv = proce
   }
 }
 
-test('a boot and an interactive session typed at random delays replay exactly, repeatedly', async () => {
+test('a boot and an interactive session typed at random delays replay exactly, repeatedly', async (t) => {
+  const rng = testRng(t);
   for (let round = 0; round < 2; round++) {
     const rec = await record(['--rng'], async (vm) => {
       // Keystrokes one at a time, as a person types, with the guest busy or idle in between.
       for (const line of ['echo typed-$((6*7))', 'uname -a', 'ls / | wc -l', 'cat /proc/uptime']) {
         for (const ch of line + '\n') {
           vm.type(ch);
-          await randomDelay(120);
+          await randomDelay(rng, 120);
         }
         await vm.waitFor(PROMPT);
-        await randomDelay(1500);
+        await randomDelay(rng, 1500);
       }
       assert.match(vm.output, /typed-42/);
       // Entropy from the device and from the kernel's pool, time and sleeping.
@@ -112,7 +111,7 @@ test('a boot and an interactive session typed at random delays replay exactly, r
       const t = await vm.shell('date +%s; sleep 2; date +%s; cat /proc/uptime');
       const [a, b] = t.trim().split('\n').map(Number);
       assert.ok(b - a >= 2 && b - a <= 4, `sleep 2 took ${b - a} guest seconds`);
-      await randomDelay(2000);
+      await randomDelay(rng, 2000);
       await vm.shell('date');
     });
     assertReplays(rec, 2);
@@ -120,12 +119,10 @@ test('a boot and an interactive session typed at random delays replay exactly, r
 });
 
 test('a guest HTTP server receiving requests from the host at random times, and a guest download, replay without the network', async (t) => {
-  if (!hasPasst()) {
-    t.skip('passt is not installed');
-    return;
-  }
+  if (!needTools(t, 'passt')) return;
+  const rng = testRng(t);
   const hostPort = await freePort();
-  const payload = randomBytes(3 << 20);
+  const payload = rng.bytes(3 << 20);
   const md5 = createHash('md5').update(payload).digest('hex');
   const server = await servePayload(payload);
   const serverPort = server.port;
@@ -136,7 +133,7 @@ test('a guest HTTP server receiving requests from the host at random times, and 
         'mkdir -p /www && echo guest-page-$((6*7)) > /www/index.html && httpd -p 80 -h /www',
       );
       for (let i = 0; i < 4; i++) {
-        await randomDelay(1500);
+        await randomDelay(rng, 1500);
         const res = await fetch(`http://127.0.0.1:${hostPort}/`);
         assert.equal((await res.text()).trim(), 'guest-page-42');
       }
@@ -155,14 +152,15 @@ test('a guest HTTP server receiving requests from the host at random times, and 
   assert.ok(info.events['net-frame'].count > 100, 'the download came in as logged frames');
 });
 
-test('a disk written during the recording: the base image is untouched, replay starts from it', async () => {
+test('a disk written during the recording: the base image is untouched, replay starts from it', async (t) => {
+  const rng = testRng(t);
   const img = makeExt2(join(dir, 'disk.img'), 16);
   const before = fileDigest(img);
   const rec = await record(['--drive', `file=${img}`], async (vm) => {
     await vm.shell(
       'dd if=/dev/urandom of=/mnt/data bs=1k count=200 2>/dev/null; md5sum /mnt/data; sync; ls -l /mnt',
     );
-    await randomDelay(1000);
+    await randomDelay(rng, 1000);
     await vm.shell('md5sum /mnt/data; rm /mnt/data; sync');
   });
   assert.equal(fileDigest(img), before, 'recording left the base image as it was');
@@ -182,7 +180,8 @@ test('a disk written during the recording: the base image is untouched, replay s
   assert.equal(r.stdout, '');
 });
 
-test('a divergence forced during replay is reported with its icount and pc within one digest interval', async () => {
+test('a divergence forced during replay is reported with its icount and pc within one digest interval', async (t) => {
+  const rng = testRng(t);
   const interval = 2_000_000;
   const rec = await record(['--digest-interval', String(interval)], async (vm) => {
     await vm.shell('echo hello');
@@ -196,7 +195,7 @@ test('a divergence forced during replay is reported with its icount and pc withi
   // Changes that stay: the stack pointer (saved and restored, never recomputed), and bytes of
   // the kernel's text (written once at boot). A change the guest overwrites at once is no divergence.
   for (const spec of ['x2', 'ram:0x80200000', 'ram:0x80400000']) {
-    const at = Math.floor(total * (0.3 + Math.random() * 0.5));
+    const at = Math.floor(total * (0.3 + rng.next() * 0.5));
     const r = replay(rec.file, [], { ...process.env, VMRS_TEST_PERTURB: `${spec}@${at}` });
     assert.equal(r.status, 2, `perturb ${spec}@${at}: ${r.stderr}`);
     const m = /replay diverged at icount (\d+), pc (0x[0-9a-f]{16}): (.*)/.exec(r.stderr);
@@ -221,7 +220,11 @@ test('a recorder killed mid-run replays up to its last whole chunk and says wher
   try {
     await vm.waitFor(PROMPT);
     await vm.shell('echo before-the-kill');
-    await sleep(2500); // the recorder cuts a chunk every second
+    // Another command: its input is logged after the output above. Once the file has grown
+    // past what it held when that input was logged, a whole chunk on disk covers the output.
+    await vm.shell('echo second-command');
+    const logged = statSync(file).size;
+    await waitUntil(() => statSync(file).size > logged, 'the recorder to write its next chunk');
   } finally {
     vm.kill();
   }
