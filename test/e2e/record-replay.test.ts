@@ -138,7 +138,7 @@ test('a guest HTTP server receiving requests from the host at random times, and 
         assert.equal((await res.text()).trim(), 'guest-page-42');
       }
       const got = await vm.shell(`wget -q -O - ${hostUrlFromGuest(serverPort)} | md5sum`);
-      assert.equal(got.trim().split(/\s+/)[0], md5);
+      assert.equal(got.trim().split(/\s+/)[0], md5, `the guest's download: ${got}`);
     });
   } finally {
     server.close();
