@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { prng } from '../test/helpers/seed.js';
 import { PROMPT, fmt, runVmrs } from './cli-session.js';
 import { hasPasst, hostUrlFromGuest, servePayload } from '../test/helpers/host-tools.js';
 
@@ -53,7 +53,7 @@ async function download(): Promise<void> {
     console.log('net     passt not installed: download skipped');
     return;
   }
-  const server = await servePayload(randomBytes(10 << 20));
+  const server = await servePayload(prng('bench devices payload').bytes(10 << 20));
   const port = server.port;
   try {
     const r = await runVmrs(

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { prng } from '../test/helpers/seed.js';
 import { PROMPT, VMRS, fmt, runVmrs, type Step } from './cli-session.js';
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
@@ -151,7 +151,7 @@ async function logRates(): Promise<void> {
     console.log('log     network transfer: passt not installed, skipped');
     return;
   }
-  const server = await servePayload(randomBytes(10 << 20));
+  const server = await servePayload(prng('bench record payload').bytes(10 << 20));
   const port = server.port;
   try {
     const netBoot = join(dir, 'net-boot.vmrs');

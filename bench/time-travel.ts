@@ -15,6 +15,7 @@ import { ReplayTarget } from '../src/gdb/replay-target.js';
 import { captureSnapshot, readSnapshot, restoreSnapshot } from '../src/snapshot/snapshot-file.js';
 import { readRecording } from '../src/replay/log-format.js';
 import { readFileSync } from 'node:fs';
+import { prng } from '../test/helpers/seed.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-bench-tt-'));
 
@@ -56,9 +57,12 @@ export async function benchTimeTravel(): Promise<void> {
     `tt      checkpoints: ${replayer.checkpointCount}, holding ${fmt(replayer.checkpointBytes / 1048576, 1)} MiB of RAM copies (budget 512 MiB)`,
   );
 
+  // The icounts sought are random but repeatable: the seed is printed.
+  const rng = prng('bench time-travel');
+  console.log(`tt      random icounts from VMRS_TEST_SEED=${rng.seed}`);
   const seeks: number[] = [];
   for (let i = 0; i < 20; i++) {
-    const at = Math.floor(Math.random() * total);
+    const at = rng.int(total);
     t0 = performance.now();
     const st = replayer.seek(at);
     seeks.push((performance.now() - t0) / 1000);
@@ -69,7 +73,7 @@ export async function benchTimeTravel(): Promise<void> {
   const target = new ReplayTarget(vm, replayer);
   const rsteps: number[] = [];
   for (let i = 0; i < 20; i++) {
-    replayer.seek(Math.floor(Math.random() * total));
+    replayer.seek(rng.int(total));
     t0 = performance.now();
     await target.reverseStep();
     rsteps.push((performance.now() - t0) / 1000);

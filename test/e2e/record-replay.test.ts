@@ -8,24 +8,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { fileDigest } from '../../src/host/file-digest.js';
-import {
-  freePort,
-  hasPasst,
-  hostUrlFromGuest,
-  makeExt2,
-  servePayload,
-} from '../helpers/host-tools.js';
+import { freePort, hostUrlFromGuest, makeExt2, servePayload } from '../helpers/host-tools.js';
+import { needTools } from '../helpers/tools.js';
+import { testRng, type Prng } from '../helpers/seed.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-rr-'));
 const PROMPT = /[#$] $/m;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const randomDelay = (maxMs: number) => sleep(Math.floor(Math.random() * maxMs));
+/** A pause before the next input, as a person would make: input timing, not a wait for output. */
+const randomDelay = (rng: Prng, maxMs: number) => sleep(rng.int(maxMs));
 
 interface Recording {
   file: string;
@@ -94,17 +92,18 @@ function assertReplays(rec: Recording, times = 2, env: NodeJS.ProcessEnv = proce
   }
 }
 
-test('a boot and an interactive session typed at random delays replay exactly, repeatedly', async () => {
+test('a boot and an interactive session typed at random delays replay exactly, repeatedly', async (t) => {
+  const rng = testRng(t);
   for (let round = 0; round < 2; round++) {
     const rec = await record(['--rng'], async (vm) => {
       // Keystrokes one at a time, as a person types, with the guest busy or idle in between.
       for (const line of ['echo typed-$((6*7))', 'uname -a', 'ls / | wc -l', 'cat /proc/uptime']) {
         for (const ch of line + '\n') {
           vm.type(ch);
-          await randomDelay(120);
+          await randomDelay(rng, 120);
         }
         await vm.waitFor(PROMPT);
-        await randomDelay(1500);
+        await randomDelay(rng, 1500);
       }
       assert.match(vm.output, /typed-42/);
       // Entropy from the device and from the kernel's pool, time and sleeping.
@@ -112,7 +111,7 @@ test('a boot and an interactive session typed at random delays replay exactly, r
       const t = await vm.shell('date +%s; sleep 2; date +%s; cat /proc/uptime');
       const [a, b] = t.trim().split('\n').map(Number);
       assert.ok(b - a >= 2 && b - a <= 4, `sleep 2 took ${b - a} guest seconds`);
-      await randomDelay(2000);
+      await randomDelay(rng, 2000);
       await vm.shell('date');
     });
     assertReplays(rec, 2);
@@ -120,12 +119,10 @@ test('a boot and an interactive session typed at random delays replay exactly, r
 });
 
 test('a guest HTTP server receiving requests from the host at random times, and a guest download, replay without the network', async (t) => {
-  if (!hasPasst()) {
-    t.skip('passt is not installed');
-    return;
-  }
+  if (!needTools(t, 'passt')) return;
+  const rng = testRng(t);
   const hostPort = await freePort();
-  const payload = randomBytes(3 << 20);
+  const payload = rng.bytes(3 << 20);
   const md5 = createHash('md5').update(payload).digest('hex');
   const server = await servePayload(payload);
   const serverPort = server.port;
@@ -136,12 +133,12 @@ test('a guest HTTP server receiving requests from the host at random times, and 
         'mkdir -p /www && echo guest-page-$((6*7)) > /www/index.html && httpd -p 80 -h /www',
       );
       for (let i = 0; i < 4; i++) {
-        await randomDelay(1500);
+        await randomDelay(rng, 1500);
         const res = await fetch(`http://127.0.0.1:${hostPort}/`);
         assert.equal((await res.text()).trim(), 'guest-page-42');
       }
       const got = await vm.shell(`wget -q -O - ${hostUrlFromGuest(serverPort)} | md5sum`);
-      assert.equal(got.trim().split(/\s+/)[0], md5);
+      assert.equal(got.trim().split(/\s+/)[0], md5, `the guest's download: ${got}`);
     });
   } finally {
     server.close();
@@ -155,14 +152,15 @@ test('a guest HTTP server receiving requests from the host at random times, and 
   assert.ok(info.events['net-frame'].count > 100, 'the download came in as logged frames');
 });
 
-test('a disk written during the recording: the base image is untouched, replay starts from it', async () => {
+test('a disk written during the recording: the base image is untouched, replay starts from it', async (t) => {
+  const rng = testRng(t);
   const img = makeExt2(join(dir, 'disk.img'), 16);
   const before = fileDigest(img);
   const rec = await record(['--drive', `file=${img}`], async (vm) => {
     await vm.shell(
       'dd if=/dev/urandom of=/mnt/data bs=1k count=200 2>/dev/null; md5sum /mnt/data; sync; ls -l /mnt',
     );
-    await randomDelay(1000);
+    await randomDelay(rng, 1000);
     await vm.shell('md5sum /mnt/data; rm /mnt/data; sync');
   });
   assert.equal(fileDigest(img), before, 'recording left the base image as it was');
@@ -201,7 +199,8 @@ function pagesNamed(line: string): number[] {
   return pages;
 }
 
-test('a divergence forced during replay is reported with its icount and pc within one digest interval, naming the device field or the exact page', async () => {
+test('a divergence forced during replay is reported with its icount and pc within one digest interval, naming the device field or the exact page', async (t) => {
+  const rng = testRng(t);
   const interval = 2_000_000;
   const rec = await record(['--rng', '--digest-interval', String(interval)], async (vm) => {
     await vm.shell('echo hello');
@@ -233,7 +232,7 @@ test('a divergence forced during replay is reported with its icount and pc withi
     'dev:uart.scr',
     'dev:virtio.0.queueSel',
   ]) {
-    const at = Math.floor(total * (0.3 + Math.random() * 0.5));
+    const at = Math.floor(total * (0.3 + rng.next() * 0.5));
     const details = diverge(spec, at);
     const what = `perturb ${spec}@${at}: ${details.join(' | ')}`;
     if (!details.length) continue;
@@ -270,7 +269,7 @@ test('a divergence forced during replay is reported with its icount and pc withi
   const saved = replay(rec.file, ['--to', String(mid), '--save-snapshot', snap]);
   assert.equal(saved.status, 0, saved.stderr);
   const from = ['--from-snapshot', snap];
-  const after = () => mid + 1 + Math.floor(Math.random() * interval);
+  const after = () => mid + 1 + Math.floor(rng.next() * interval);
   let at = after();
   assert.deepEqual(
     diverge('ram:0x80200000', at, from),
@@ -289,7 +288,11 @@ test('a recorder killed mid-run replays up to its last whole chunk and says wher
   try {
     await vm.waitFor(PROMPT);
     await vm.shell('echo before-the-kill');
-    await sleep(2500); // the recorder cuts a chunk every second
+    // Another command: its input is logged after the output above. Once the file has grown
+    // past what it held when that input was logged, a whole chunk on disk covers the output.
+    await vm.shell('echo second-command');
+    const logged = statSync(file).size;
+    await waitUntil(() => statSync(file).size > logged, 'the recorder to write its next chunk');
   } finally {
     vm.kill();
   }

@@ -7,25 +7,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { openReplay } from '../../src/cli/open-replay.js';
 import { StateDigester, digestsMatch } from '../../src/replay/state-digest.js';
-import { hasPasst, hostUrlFromGuest, makeExt2, servePayload } from '../helpers/host-tools.js';
+import { hostUrlFromGuest, makeExt2, servePayload } from '../helpers/host-tools.js';
+import { haveTool } from '../helpers/tools.js';
+import { testRng, type Prng } from '../helpers/seed.js';
+import type { TestContext } from 'node:test';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-seek-'));
 const PROMPT = /[#$] $/m;
 
-async function recordBusyGuest(): Promise<string> {
+async function recordBusyGuest(t: TestContext, rng: Prng): Promise<string> {
   const file = join(dir, 'busy.vmrs');
   const img = makeExt2(join(dir, 'disk.img'), 8);
-  const payload = randomBytes(1 << 20);
+  const payload = rng.bytes(1 << 20);
   const server = await servePayload(payload);
   const port = server.port;
-  const net = hasPasst() ? ['--net', 'user'] : [];
+  const net = haveTool(t, 'passt') ? ['--net', 'user'] : [];
   const vm = new GuestSession([
     'record',
     '-q',
@@ -53,8 +55,9 @@ async function recordBusyGuest(): Promise<string> {
   return file;
 }
 
-test('seeking back and forth through checkpoints gives the states of the uninterrupted replay', async () => {
-  const file = await recordBusyGuest();
+test('seeking back and forth through checkpoints gives the states of the uninterrupted replay', async (t) => {
+  const rng = testRng(t);
+  const file = await recordBusyGuest(t, rng);
   const quiet = { verify: true, log: () => {}, stdout: () => {} };
 
   // The uninterrupted replay: digests at a set of random icounts.
@@ -64,9 +67,7 @@ test('seeking back and forth through checkpoints gives the states of the uninter
       spawnSync(process.execPath, [VMRS_BIN, 'inspect', file], { encoding: 'utf8' }).stdout,
     )![1],
   );
-  const points = Array.from({ length: 12 }, () => Math.floor(Math.random() * total)).sort(
-    (a, b) => a - b,
-  );
+  const points = Array.from({ length: 12 }, () => rng.int(total)).sort((a, b) => a - b);
   const refDigester = new StateDigester(ref.vm);
   const expected = new Map<number, Uint8Array>();
   for (const p of points) {
@@ -80,7 +81,7 @@ test('seeking back and forth through checkpoints gives the states of the uninter
   const sk = openReplay(file, quiet);
   sk.replayer.enableCheckpoints({ interval: 5_000_000, memoryBudget: 256 << 20 });
   const digester = new StateDigester(sk.vm);
-  const order = [...points].sort(() => Math.random() - 0.5);
+  const order = rng.shuffled(points);
   for (const p of order) {
     const st = sk.replayer.seek(p);
     assert.equal(st.state, 'paused', `seek to ${p}: ${JSON.stringify(st)}`);

@@ -8,7 +8,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,9 @@ import {
 } from '../../src/snapshot/snapshot-file.js';
 import { SnapshotError } from '../../src/snapshot/state.js';
 import { readRecording } from '../../src/replay/log-format.js';
-import { hasPasst, hostUrlFromGuest, makeExt2, servePayload } from '../helpers/host-tools.js';
+import { hostUrlFromGuest, makeExt2, servePayload } from '../helpers/host-tools.js';
+import { haveTool } from '../helpers/tools.js';
+import { testRng } from '../helpers/seed.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-snap-'));
 const PROMPT = /[#$] $/m;
@@ -34,12 +35,13 @@ function vmrs(args: string[], input?: string) {
   });
 }
 
-test('a snapshot taken amid disk and network activity continues exactly as the original', async () => {
+test('a snapshot taken amid disk and network activity continues exactly as the original', async (t) => {
+  const rng = testRng(t);
   const img = makeExt2(join(dir, 'disk.img'), 8);
-  const payload = randomBytes(2 << 20);
+  const payload = rng.bytes(2 << 20);
   const server = await servePayload(payload);
   const port = server.port;
-  const net = hasPasst() ? ['--net', 'user'] : [];
+  const net = haveTool(t, 'passt') ? ['--net', 'user'] : [];
   const file = join(dir, 'busy.vmrs');
   const vm = new GuestSession(['record', '-q', '-o', file, '--drive', `file=${img}`, ...net]);
   let activityFrom = 0;
@@ -65,7 +67,7 @@ test('a snapshot taken amid disk and network activity continues exactly as the o
   for (let k = 0; k < 3; k++) {
     // A moment inside the activity that no event falls on.
     let at: number;
-    do at = activityFrom + Math.floor(Math.random() * (end - activityFrom) * 0.8);
+    do at = activityFrom + Math.floor(rng.next() * (end - activityFrom) * 0.8);
     while (rec.events.some((e) => e.icount === at));
     const a = openReplay(file, quiet);
     assert.equal(a.replayer.runTo(at).state, 'paused');

@@ -15,6 +15,7 @@ export class GuestSession {
   output = '';
   stderr = '';
   private seen = 0;
+  private commands = 0;
   private waiters: (() => void)[] = [];
   readonly exited: Promise<number | null>;
 
@@ -80,7 +81,8 @@ export class GuestSession {
 
   /** Run a shell command in the guest and return what it printed (between unique markers). */
   async shell(command: string, limitMs?: number): Promise<string> {
-    const id = Math.floor(Math.random() * 1e9);
+    // Unique within the session: each wait starts after the previous command's end marker.
+    const id = 100_000 + this.commands++;
     // The markers are computed by the shell, so the echo of the typed line never matches.
     this.type(`echo BEGIN-$((${id}+1)); ${command}; echo END-$((${id}+1))\n`);
     await this.waitFor(new RegExp(`BEGIN-${id + 1}\\r?\\n`), limitMs);

@@ -16,6 +16,7 @@ import { RawFileStore } from '../../src/host/block-file.js';
 import { MemoryCowStore, OverlayStore, overlayInfo } from '../../src/host/block-cow.js';
 import { BlockIoError, type BlockStore } from '../../src/devices/virtio/backends.js';
 import { fileDigest } from '../../src/host/file-digest.js';
+import { withSeed } from '../helpers/seed.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-block-'));
 
@@ -145,27 +146,29 @@ test('overlay: persists across reopen, base untouched, refuses a changed base an
   assert.throws(() => new OverlayStore(p, o, false), /has changed/);
 });
 
-test('overlay: random writes match a model, including after reopen', () => {
-  const size = 3 << 16;
-  const p = image('model.img', size, 7);
-  const model = new Uint8Array(readFileSync(p));
-  const o = join(dir, 'model.ovl');
-  let s = new OverlayStore(p, o, false);
-  let seed = 99;
-  const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
-  for (let i = 0; i < 300; i++) {
-    const len = 1 + rnd(i % 10 === 0 ? 100000 : 3000);
-    const off = rnd(size - len);
-    const data = Uint8Array.from({ length: len }, () => rnd(256));
-    s.write(off, data);
-    model.set(data, off);
-    if (i === 150) {
-      s.close();
-      s = new OverlayStore(p, o, false);
+test(
+  'overlay: random writes match a model, including after reopen',
+  withSeed((_t, rng) => {
+    const size = 3 << 16;
+    const p = image('model.img', size, 7);
+    const model = new Uint8Array(readFileSync(p));
+    const o = join(dir, 'model.ovl');
+    let s = new OverlayStore(p, o, false);
+    const rnd = (n: number) => rng.int(n);
+    for (let i = 0; i < 300; i++) {
+      const len = 1 + rnd(i % 10 === 0 ? 100000 : 3000);
+      const off = rnd(size - len);
+      const data = Uint8Array.from({ length: len }, () => rnd(256));
+      s.write(off, data);
+      model.set(data, off);
+      if (i === 150) {
+        s.close();
+        s = new OverlayStore(p, o, false);
+      }
     }
-  }
-  const all = new Uint8Array(size);
-  s.read(0, all);
-  assert.deepEqual(all, model);
-  s.close();
-});
+    const all = new Uint8Array(size);
+    s.read(0, all);
+    assert.deepEqual(all, model);
+    s.close();
+  }),
+);

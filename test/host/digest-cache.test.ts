@@ -8,11 +8,13 @@ import {
   readFileSync,
   writeSync,
   ftruncateSync,
+  statSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { imageDigest } from '../../src/host/digest-cache.js';
 import { fileDigest } from '../../src/host/file-digest.js';
+import { waitUntil } from '../helpers/wait.js';
 
 test('image digests: remembered for an unchanged image, recomputed after any write, never for a racy one', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vmrs-digests-'));
@@ -27,7 +29,12 @@ test('image digests: remembered for an unchanged image, recomputed after any wri
   // Just written: its timestamps cannot be trusted yet, so it is hashed and not kept.
   assert.equal(imageDigest(img), fileDigest(img));
   assert.equal(existsSync(cacheFile), false);
-  await new Promise((r) => setTimeout(r, 2100));
+  // Once its change time is two seconds old, the file's digest may be kept.
+  const changed = statSync(img, { bigint: true }).ctimeNs;
+  await waitUntil(
+    () => BigInt(Date.now()) * 1_000_000n - changed > 2_000_000_000n,
+    'the image to be two seconds old',
+  );
   const d1 = imageDigest(img);
   assert.equal(d1, fileDigest(img));
   const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, { sha256: string }>;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseNetOption, NetBackendError } from '../../src/host/net-options.js';
 import { FramedStream } from '../../src/host/net-stream.js';
 import { openNetBackend } from '../../src/host/net-backend.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-net-'));
 
@@ -42,8 +43,9 @@ test('--net parsing', () => {
     assert.throws(() => parseNetOption(bad), NetBackendError, bad);
 });
 
+let pairs = 0;
 async function pair(): Promise<[Socket, Socket]> {
-  const path = join(dir, `p${Math.random()}.sock`);
+  const path = join(dir, `p${pairs++}.sock`);
   const server = createServer();
   await new Promise<void>((r) => server.listen(path, r));
   const accepted = new Promise<Socket>((r) => server.once('connection', r));
@@ -76,10 +78,10 @@ test('framed stream: sizes, coalesced and split frames, bad lengths', async () =
   raw.writeUInt32BE(5, 0);
   raw.set([9, 8, 7, 6, 5], 4);
   for (const byte of raw) a.write(Buffer.of(byte));
-  await new Promise((r) => setTimeout(r, 200));
+  await waitUntil(() => got.length >= 5, 'five frames');
   assert.deepEqual(got, [...frames, Uint8Array.of(9, 8, 7, 6, 5)]);
   a.write(Buffer.from([0, 0, 0, 0])); // length 0: a protocol error
-  await new Promise((r) => setTimeout(r, 100));
+  await waitUntil(() => closedWith !== 'open', 'the stream to close on a bad length');
   assert.match(closedWith ?? '', /bad frame length 0/);
   assert.equal(B.open, false);
   B.send(new Uint8Array(10)); // after close: dropped, no throw
@@ -102,21 +104,19 @@ test('socket wire: listen and connect, frames both ways, unplug and replug', asy
     { kind: 'socket', mode: 'connect', path },
     { onFrame: (f) => inB.push(f), onLink: () => {} },
   );
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(A.linkUp, true);
+  await waitUntil(() => A.linkUp, 'the listening end to see its peer');
   A.send(Uint8Array.of(1, 2, 3));
   B.send(Uint8Array.of(4, 5));
-  await new Promise((r) => setTimeout(r, 100));
+  await waitUntil(() => inA.length > 0 && inB.length > 0, 'a frame each way');
   assert.deepEqual([...inB], [Uint8Array.of(1, 2, 3)]);
   assert.deepEqual([...inA], [Uint8Array.of(4, 5)]);
   await B.close();
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(A.linkUp, false);
+  await waitUntil(() => !A.linkUp, 'the link to go down when the peer leaves');
   B = await openNetBackend(
     { kind: 'socket', mode: 'connect', path },
     { onFrame: (f) => inB.push(f), onLink: () => {} },
   );
-  await new Promise((r) => setTimeout(r, 100));
+  await waitUntil(() => linkA.length >= 3, 'the link to come up again');
   assert.deepEqual(linkA, [true, false, true]);
   await B.close();
   await A.close();

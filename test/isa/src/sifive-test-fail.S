@@ -1,6 +1,7 @@
 #include "harness.h"
 /* Not a pass/fail HTIF test: reports failure code 7 through sifive_test at
-   0x100000, as a guest's poweroff driver would; the runner expects status 7. */
+   0x100000, as a guest's poweroff driver would.
+   expect-exit: 7 */
 TEST_BEGIN
   li t0, 0x100000
   li t1, (7 << 16) | 0x3333
