@@ -21,8 +21,8 @@ import { RamPages } from '../../src/snapshot/ram-pages.js';
 import { stateToJson } from '../../src/snapshot/state.js';
 import { REPO_ROOT } from '../helpers/guest-session.js';
 import { TLB_OBSERVER_EXPECTED } from '../helpers/tlb-observer.js';
-
-const haveCc = spawnSync('riscv64-linux-gnu-gcc', ['--version']).status === 0;
+import { needTools } from '../helpers/tools.js';
+import { Prng, TEST_SEED } from '../helpers/seed.js';
 
 function buildPrograms(): string {
   const out = mkdtempSync(join(tmpdir(), 'vmrs-programs-'));
@@ -31,16 +31,6 @@ function buildPrograms(): string {
   });
   if (r.status !== 0) throw new Error(`building test/programs failed:\n${r.stderr}`);
   return out;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Outcome {
@@ -66,10 +56,10 @@ function bareMachine(elf: Uint8Array, out: (b: number) => void): VirtMachine {
   );
 }
 
-function runProgram(elf: Uint8Array, seed: number | undefined): Outcome {
+function runProgram(elf: Uint8Array, rng: Prng | undefined): Outcome {
   let out = '';
   const vm = bareMachine(elf, (b) => (out += String.fromCharCode(b)));
-  const rnd = seed === undefined ? undefined : mulberry32(seed);
+  const rnd = rng ? () => rng.next() : undefined;
   const digester = rnd ? new StateDigester(vm) : undefined;
   const pages = rnd ? new RamPages(vm) : undefined;
   for (let guard = 0; !vm.exit && guard < 1_000_000; guard++) {
@@ -109,38 +99,30 @@ function runProgram(elf: Uint8Array, seed: number | undefined): Outcome {
 let programs: string | undefined;
 const programDir = () => (programs ??= buildPrograms());
 
-test(
-  'host actions (digests, flushes, checkpoints, breakpoints, slicing) never change what the guest sees',
-  { skip: !haveCc && 'riscv64-linux-gnu-gcc is not installed' },
-  () => {
-    const elf = readFileSync(join(programDir(), 'tlb-observer.elf'));
-    const plain = runProgram(elf, undefined);
-    assert.equal(plain.console, TLB_OBSERVER_EXPECTED);
-    const base = Number(process.env.VMRS_TEST_SEED ?? Date.now() % 1_000_000);
-    for (let i = 0; i < 3; i++) {
-      const seed = base + i;
-      const got = runProgram(elf, seed);
-      const ctx = `(seed ${seed}; repeat with VMRS_TEST_SEED=${base})`;
-      assert.equal(got.console, plain.console, `console output differs ${ctx}`);
-      assert.equal(got.icount, plain.icount, `final icount differs ${ctx}`);
-      assert.equal(got.ramSha, plain.ramSha, `RAM differs ${ctx}`);
-      assert.equal(got.state, plain.state, `machine state differs ${ctx}`);
-    }
-  },
-);
+test('host actions (digests, flushes, checkpoints, breakpoints, slicing) never change what the guest sees', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  const elf = readFileSync(join(programDir(), 'tlb-observer.elf'));
+  const plain = runProgram(elf, undefined);
+  assert.equal(plain.console, TLB_OBSERVER_EXPECTED);
+  for (let i = 0; i < 3; i++) {
+    const got = runProgram(elf, new Prng(TEST_SEED, `host actions ${i}`));
+    const ctx = `(run ${i}; repeat with VMRS_TEST_SEED=${TEST_SEED})`;
+    assert.equal(got.console, plain.console, `console output differs ${ctx}`);
+    assert.equal(got.icount, plain.icount, `final icount differs ${ctx}`);
+    assert.equal(got.ramSha, plain.ramSha, `RAM differs ${ctx}`);
+    assert.equal(got.state, plain.state, `machine state differs ${ctx}`);
+  }
+});
 
-test(
-  'an HTIF exit written by an AMO takes effect at that instruction, whatever the slicing',
-  { skip: !haveCc && 'riscv64-linux-gnu-gcc is not installed' },
-  () => {
-    const elf = readFileSync(join(programDir(), 'htif-amo-exit.elf'));
-    const exits = new Set<string>();
-    for (const budget of [1, 7, 1000, 65_536, 1_000_000]) {
-      const vm = bareMachine(elf, () => {});
-      while (!vm.exit) vm.runSlice(budget);
-      exits.add(`${vm.exit.kind} ${vm.exit.status} at ${vm.cpu.icount}`);
-    }
-    assert.equal(exits.size, 1, [...exits].join('; '));
-    assert.match([...exits][0], /^htif 7 at \d+$/);
-  },
-);
+test('an HTIF exit written by an AMO takes effect at that instruction, whatever the slicing', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  const elf = readFileSync(join(programDir(), 'htif-amo-exit.elf'));
+  const exits = new Set<string>();
+  for (const budget of [1, 7, 1000, 65_536, 1_000_000]) {
+    const vm = bareMachine(elf, () => {});
+    while (!vm.exit) vm.runSlice(budget);
+    exits.add(`${vm.exit.kind} ${vm.exit.status} at ${vm.cpu.icount}`);
+  }
+  assert.equal(exits.size, 1, [...exits].join('; '));
+  assert.match([...exits][0], /^htif 7 at \d+$/);
+});

@@ -12,10 +12,9 @@ import fc from 'fast-check';
 import { fuzzCaseArb, runFuzzCase } from './virtqueue-fuzz.js';
 import { VirtioMmio } from '../../src/devices/virtio/mmio.js';
 import { CompletionQueue } from '../../src/devices/virtio/completions.js';
+import { TEST_SEED } from '../helpers/seed.js';
 
-const seed = process.env.VMRS_FUZZ_SEED
-  ? Number(process.env.VMRS_FUZZ_SEED)
-  : Math.floor(Math.random() * 2 ** 31);
+const seed = process.env.VMRS_FUZZ_SEED ? Number(process.env.VMRS_FUZZ_SEED) : TEST_SEED;
 const CASES = 1500;
 
 test(`virtqueue fuzzing: ${CASES} hostile descriptor sets on every device type (seed ${seed})`, () => {

@@ -18,9 +18,8 @@ import { readRecording } from '../../src/replay/log-format.js';
 import { EventType } from '../../src/replay/events.js';
 import { digestsMatch } from '../../src/replay/state-digest.js';
 import { TLB_OBSERVER_EXPECTED } from '../helpers/tlb-observer.js';
+import { needTools } from '../helpers/tools.js';
 
-const haveCc = spawnSync('riscv64-linux-gnu-gcc', ['--version']).status === 0;
-const haveGdb = spawnSync('gdb-multiarch', ['--version']).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-hidden-'));
 
 let elf = '';
@@ -53,121 +52,112 @@ function record(name: string, interval: number): string {
   return file;
 }
 
-test(
-  'tlb-observer: the same output under run, record, replay, --no-verify and a snapshot split',
-  { skip: !haveCc && 'riscv64-linux-gnu-gcc is not installed' },
-  () => {
-    const run = vmrs(['run', '-q', ...machine()]);
-    assert.equal(run.status, 0, run.stderr);
-    assert.equal(run.stdout, TLB_OBSERVER_EXPECTED, 'run');
+test('tlb-observer: the same output under run, record, replay, --no-verify and a snapshot split', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  const run = vmrs(['run', '-q', ...machine()]);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, TLB_OBSERVER_EXPECTED, 'run');
 
-    // Odd digest intervals put digests (and their TLB flushes) anywhere in the loops.
-    const file = record('a.vmrs', 7919);
-    const replay = vmrs(['replay', '-q', file]);
-    assert.equal(replay.status, 0, replay.stderr);
-    assert.equal(replay.stdout, TLB_OBSERVER_EXPECTED, 'replay');
-    const noVerify = vmrs(['replay', '-q', '--no-verify', file]);
-    assert.equal(noVerify.status, 0, noVerify.stderr);
-    assert.equal(noVerify.stdout, TLB_OBSERVER_EXPECTED, 'replay --no-verify');
+  // Odd digest intervals put digests (and their TLB flushes) anywhere in the loops.
+  const file = record('a.vmrs', 7919);
+  const replay = vmrs(['replay', '-q', file]);
+  assert.equal(replay.status, 0, replay.stderr);
+  assert.equal(replay.stdout, TLB_OBSERVER_EXPECTED, 'replay');
+  const noVerify = vmrs(['replay', '-q', '--no-verify', file]);
+  assert.equal(noVerify.status, 0, noVerify.stderr);
+  assert.equal(noVerify.stdout, TLB_OBSERVER_EXPECTED, 'replay --no-verify');
 
-    // Snapshots mid-LR/SC loop and mid-page-table loop; each half replays and verifies digests.
-    for (const at of [1_300_017, 4_500_001]) {
-      const snap = join(dir, `at${at}.snap`);
-      const first = vmrs(['replay', '-q', file, '--to', String(at), '--save-snapshot', snap]);
-      assert.equal(first.status, 0, first.stderr);
-      const rest = vmrs(['replay', '-q', file, '--from-snapshot', snap]);
-      assert.equal(rest.status, 0, `from a snapshot at ${at}: ${rest.stderr}`);
-      assert.equal(first.stdout + rest.stdout, TLB_OBSERVER_EXPECTED, `split at ${at}`);
-    }
-  },
-);
+  // Snapshots mid-LR/SC loop and mid-page-table loop; each half replays and verifies digests.
+  for (const at of [1_300_017, 4_500_001]) {
+    const snap = join(dir, `at${at}.snap`);
+    const first = vmrs(['replay', '-q', file, '--to', String(at), '--save-snapshot', snap]);
+    assert.equal(first.status, 0, first.stderr);
+    const rest = vmrs(['replay', '-q', file, '--from-snapshot', snap]);
+    assert.equal(rest.status, 0, `from a snapshot at ${at}: ${rest.stderr}`);
+    assert.equal(first.stdout + rest.stdout, TLB_OBSERVER_EXPECTED, `split at ${at}`);
+  }
+});
 
-test(
-  'tlb-observer: recordings with other digest intervals agree on every digest they share',
-  { skip: !haveCc && 'riscv64-linux-gnu-gcc is not installed' },
-  () => {
-    const digests = (file: string) =>
-      new Map(
-        readRecording(new Uint8Array(readFileSync(file)))
-          .events.filter((e) => e.type === EventType.Digest)
-          .map((e) => [e.icount, e.data] as const),
-      );
-    const fine = digests(record('fine.vmrs', 10_000));
-    const coarse = digests(record('coarse.vmrs', 30_000));
-    let shared = 0;
-    for (const [icount, d] of coarse) {
-      const f = fine.get(icount);
-      if (!f) continue;
-      shared++;
-      // The hashes of state and RAM must agree; what changed since the previous digest
-      // depends on the interval.
-      assert.ok(digestsMatch(d, f), `digest at icount ${icount}`);
-    }
-    assert.ok(shared > 100, `only ${shared} digests in common`);
-  },
-);
-
-test(
-  'tlb-observer: a replay under GDB with reverse steps prints the same and ends as recorded',
-  { skip: (!haveCc || !haveGdb) && 'riscv64-linux-gnu-gcc or gdb-multiarch is not installed' },
-  async () => {
-    const file = record('gdb.vmrs', 100_003);
-    const child = spawn(
-      process.execPath,
-      [VMRS_BIN, 'replay', file, '--gdb', '0', '--checkpoint-interval', '1000000'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+test('tlb-observer: recordings with other digest intervals agree on every digest they share', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  const digests = (file: string) =>
+    new Map(
+      readRecording(new Uint8Array(readFileSync(file)))
+        .events.filter((e) => e.type === EventType.Digest)
+        .map((e) => [e.icount, e.data] as const),
     );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
-    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-        const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
-        if (m) resolve(Number(m[1]));
-      });
-      child.on('exit', () => reject(new Error(`vmrs replay --gdb exited: ${err}`)));
+  const fine = digests(record('fine.vmrs', 10_000));
+  const coarse = digests(record('coarse.vmrs', 30_000));
+  let shared = 0;
+  for (const [icount, d] of coarse) {
+    const f = fine.get(icount);
+    if (!f) continue;
+    shared++;
+    // The hashes of state and RAM must agree; what changed since the previous digest
+    // depends on the interval.
+    assert.ok(digestsMatch(d, f), `digest at icount ${icount}`);
+  }
+  assert.ok(shared > 100, `only ${shared} digests in common`);
+});
+
+test('tlb-observer: a replay under GDB with reverse steps prints the same and ends as recorded', async (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc', 'gdb-multiarch')) return;
+  const file = record('gdb.vmrs', 100_003);
+  const child = spawn(
+    process.execPath,
+    [VMRS_BIN, 'replay', file, '--gdb', '0', '--checkpoint-interval', '1000000'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
+      if (m) resolve(Number(m[1]));
     });
-    const g = spawnSync(
-      'gdb-multiarch',
-      [
-        '-batch',
-        '-nx',
-        '-ex',
-        `file ${program()}`,
-        '-ex',
-        `target remote 127.0.0.1:${port}`,
-        '-ex',
-        'break lrsc',
-        '-ex',
-        'continue',
-        '-ex',
-        'stepi 500',
-        '-ex',
-        'reverse-stepi 200',
-        '-ex',
-        'break s_main',
-        '-ex',
-        'continue',
-        '-ex',
-        'stepi 1000',
-        '-ex',
-        'reverse-continue',
-        '-ex',
-        'reverse-stepi 50',
-        '-ex',
-        'delete',
-        '-ex',
-        'continue',
-      ],
-      { encoding: 'utf8', timeout: 600_000 },
-    );
-    assert.equal(g.status, 0, g.stderr);
-    assert.match(g.stdout + g.stderr, /in s_main/);
-    assert.equal(await exited, 0, err);
-    assert.doesNotMatch(err, /diverged/);
-    assert.match(err, /the recording ends here \(guest poweroff\)/);
-    assert.equal(out, TLB_OBSERVER_EXPECTED);
-  },
-);
+    child.on('exit', () => reject(new Error(`vmrs replay --gdb exited: ${err}`)));
+  });
+  const g = spawnSync(
+    'gdb-multiarch',
+    [
+      '-batch',
+      '-nx',
+      '-ex',
+      `file ${program()}`,
+      '-ex',
+      `target remote 127.0.0.1:${port}`,
+      '-ex',
+      'break lrsc',
+      '-ex',
+      'continue',
+      '-ex',
+      'stepi 500',
+      '-ex',
+      'reverse-stepi 200',
+      '-ex',
+      'break s_main',
+      '-ex',
+      'continue',
+      '-ex',
+      'stepi 1000',
+      '-ex',
+      'reverse-continue',
+      '-ex',
+      'reverse-stepi 50',
+      '-ex',
+      'delete',
+      '-ex',
+      'continue',
+    ],
+    { encoding: 'utf8', timeout: 600_000 },
+  );
+  assert.equal(g.status, 0, g.stderr);
+  assert.match(g.stdout + g.stderr, /in s_main/);
+  assert.equal(await exited, 0, err);
+  assert.doesNotMatch(err, /diverged/);
+  assert.match(err, /the recording ends here \(guest poweroff\)/);
+  assert.equal(out, TLB_OBSERVER_EXPECTED);
+});

@@ -13,10 +13,9 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestSession, REPO_ROOT, VMRS_BIN } from '../helpers/guest-session.js';
+import { needTools } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-hostile-'));
-const haveCc = spawnSync('riscv64-linux-gnu-gcc', ['--version']).status === 0;
-const skip = haveCc ? false : 'riscv64-linux-gnu-gcc is not installed';
 const elf = join(dir, 'virtio-rx-corrupt.elf');
 
 function build(): void {
@@ -58,57 +57,51 @@ function assertRecordingEndsAndReplays(file: string, input: string, output: stri
   assert.equal(rep.stdout, output);
 }
 
-test(
-  'hvc input into a corrupted receive ring while recording: the device needs a reset, the recording ends and replays',
-  { skip },
-  async () => {
-    build();
-    const file = join(dir, 'hvc.vmrs');
-    const vm = new GuestSession([
-      ...['record', '-q', '-o', file, '--bios', 'none', '--kernel', elf, '-m', '64'],
-      ...['--hvc', 'stdio'],
-    ]);
-    try {
-      await vm.waitFor(/ready\n/, 60_000);
-      vm.child.stdin.write('x');
-      await vm.waitFor(/needs-reset\n/, 60_000);
-      assert.equal(await vm.exited, 0, `record: ${vm.stderr}`);
-    } finally {
-      vm.kill();
-    }
-    assertRecordingEndsAndReplays(file, 'hvc', vm.output);
-  },
-);
+test('hvc input into a corrupted receive ring while recording: the device needs a reset, the recording ends and replays', async (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  build();
+  const file = join(dir, 'hvc.vmrs');
+  const vm = new GuestSession([
+    ...['record', '-q', '-o', file, '--bios', 'none', '--kernel', elf, '-m', '64'],
+    ...['--hvc', 'stdio'],
+  ]);
+  try {
+    await vm.waitFor(/ready\n/, 60_000);
+    vm.child.stdin.write('x');
+    await vm.waitFor(/needs-reset\n/, 60_000);
+    assert.equal(await vm.exited, 0, `record: ${vm.stderr}`);
+  } finally {
+    vm.kill();
+  }
+  assertRecordingEndsAndReplays(file, 'hvc', vm.output);
+});
 
-test(
-  'a frame into a corrupted RX ring while recording: the device needs a reset, the recording ends and replays',
-  { skip },
-  async () => {
-    build();
-    const file = join(dir, 'net.vmrs');
-    const path = join(dir, 'wire');
-    const peers: Socket[] = [];
-    const server = createServer((s) => peers.push(s));
-    await new Promise<void>((r) => server.listen(path, r));
-    const vm = new GuestSession([
-      ...['record', '-q', '-o', file, '--bios', 'none', '--kernel', elf, '-m', '64'],
-      ...['--net', `socket,connect=${path}`],
-    ]);
-    try {
-      await vm.waitFor(/ready\n/, 60_000);
-      assert.equal(peers.length, 1, 'vmrs connected to the wire');
-      // One Ethernet frame, framed as QEMU's stream netdev does: a 4-byte big-endian length first.
-      const frame = Buffer.alloc(64, 0xab);
-      const len = Buffer.alloc(4);
-      len.writeUInt32BE(frame.length);
-      peers[0].write(Buffer.concat([len, frame]));
-      await vm.waitFor(/needs-reset\n/, 60_000);
-      assert.equal(await vm.exited, 0, `record: ${vm.stderr}`);
-    } finally {
-      vm.kill();
-      for (const p of peers) p.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    }
-    assertRecordingEndsAndReplays(file, 'net-frame', vm.output);
-  },
-);
+test('a frame into a corrupted RX ring while recording: the device needs a reset, the recording ends and replays', async (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  build();
+  const file = join(dir, 'net.vmrs');
+  const path = join(dir, 'wire');
+  const peers: Socket[] = [];
+  const server = createServer((s) => peers.push(s));
+  await new Promise<void>((r) => server.listen(path, r));
+  const vm = new GuestSession([
+    ...['record', '-q', '-o', file, '--bios', 'none', '--kernel', elf, '-m', '64'],
+    ...['--net', `socket,connect=${path}`],
+  ]);
+  try {
+    await vm.waitFor(/ready\n/, 60_000);
+    assert.equal(peers.length, 1, 'vmrs connected to the wire');
+    // One Ethernet frame, framed as QEMU's stream netdev does: a 4-byte big-endian length first.
+    const frame = Buffer.alloc(64, 0xab);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(frame.length);
+    peers[0].write(Buffer.concat([len, frame]));
+    await vm.waitFor(/needs-reset\n/, 60_000);
+    assert.equal(await vm.exited, 0, `record: ${vm.stderr}`);
+  } finally {
+    vm.kill();
+    for (const p of peers) p.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+  assertRecordingEndsAndReplays(file, 'net-frame', vm.output);
+});

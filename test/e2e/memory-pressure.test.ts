@@ -17,9 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, VMRS_BIN } from '../helpers/guest-session.js';
 import { readRecording } from '../../src/replay/log-format.js';
+import { needTools } from '../helpers/tools.js';
 
-const haveGdb = spawnSync('gdb-multiarch', ['--version']).status === 0;
-const haveCc = spawnSync('riscv64-linux-gnu-gcc', ['--version']).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-pressure-'));
 
 function vmrs(
@@ -109,9 +108,8 @@ function recording(): { file: string; stdout: string; end: number } {
   return recorded;
 }
 
-const needs = { skip: !haveCc && 'riscv64-linux-gnu-gcc is not installed' };
-
-test('memory pressure: replay and replay --no-verify print what was recorded', needs, () => {
+test('memory pressure: replay and replay --no-verify print what was recorded', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
   const { file, stdout } = recording();
   const replay = vmrs(['replay', '-q', file]);
   assert.equal(replay.status, 0, replay.stderr);
@@ -121,70 +119,64 @@ test('memory pressure: replay and replay --no-verify print what was recorded', n
   assert.equal(noVerify.stdout, stdout);
 });
 
-test(
-  'memory pressure: a replay split by a snapshot mid-workload matches every digest',
-  needs,
-  () => {
-    const { file, stdout, end } = recording();
-    const at = Math.floor(end * 0.7);
-    const snap = join(dir, 'mid.snap');
-    const first = vmrs(['replay', '-q', file, '--to', String(at), '--save-snapshot', snap]);
-    assert.equal(first.status, 0, first.stderr);
-    const rest = vmrs(['replay', '-q', file, '--from-snapshot', snap]);
-    assert.equal(rest.status, 0, rest.stderr);
-    assert.equal(first.stdout + rest.stdout, stdout);
-  },
-);
+test('memory pressure: a replay split by a snapshot mid-workload matches every digest', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  const { file, stdout, end } = recording();
+  const at = Math.floor(end * 0.7);
+  const snap = join(dir, 'mid.snap');
+  const first = vmrs(['replay', '-q', file, '--to', String(at), '--save-snapshot', snap]);
+  assert.equal(first.status, 0, first.stderr);
+  const rest = vmrs(['replay', '-q', file, '--from-snapshot', snap]);
+  assert.equal(rest.status, 0, rest.stderr);
+  assert.equal(first.stdout + rest.stdout, stdout);
+});
 
-test(
-  'memory pressure: a replay under GDB with seeks and reverse steps matches every digest',
-  { skip: (!haveGdb || !haveCc) && 'gdb-multiarch or riscv64-linux-gnu-gcc is not installed' },
-  async () => {
-    const { file, stdout, end } = recording();
-    const child = spawn(
-      process.execPath,
-      [VMRS_BIN, 'replay', file, '--gdb', '0', '--checkpoint-interval', '5000000'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
-    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-        const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
-        if (m) resolve(Number(m[1]));
-      });
-      child.on('exit', () => reject(new Error(`vmrs replay --gdb exited: ${err}`)));
+test('memory pressure: a replay under GDB with seeks and reverse steps matches every digest', async (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc', 'gdb-multiarch')) return;
+  const { file, stdout, end } = recording();
+  const child = spawn(
+    process.execPath,
+    [VMRS_BIN, 'replay', file, '--gdb', '0', '--checkpoint-interval', '5000000'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
+      if (m) resolve(Number(m[1]));
     });
-    const cmds = [
-      `monitor seek ${Math.floor(end * 0.5)}`,
-      'stepi 2000',
-      'reverse-stepi 1500',
-      `monitor seek ${Math.floor(end * 0.3)}`,
-      'stepi 100',
-      `monitor seek ${Math.floor(end * 0.8)}`,
-      'reverse-stepi 10',
-      'continue',
-    ];
-    const g = spawnSync(
-      'gdb-multiarch',
-      [
-        '-batch',
-        '-nx',
-        '-ex',
-        'set architecture riscv:rv64',
-        '-ex',
-        `target remote 127.0.0.1:${port}`,
-        ...cmds.flatMap((c) => ['-ex', c]),
-      ],
-      { encoding: 'utf8', timeout: 1_200_000 },
-    );
-    assert.equal(g.status, 0, g.stderr);
-    assert.equal(await exited, 0, err);
-    assert.doesNotMatch(err, /diverged/);
-    assert.match(err, /the recording ends here \(guest poweroff\)/);
-    assert.equal(out, stdout);
-  },
-);
+    child.on('exit', () => reject(new Error(`vmrs replay --gdb exited: ${err}`)));
+  });
+  const cmds = [
+    `monitor seek ${Math.floor(end * 0.5)}`,
+    'stepi 2000',
+    'reverse-stepi 1500',
+    `monitor seek ${Math.floor(end * 0.3)}`,
+    'stepi 100',
+    `monitor seek ${Math.floor(end * 0.8)}`,
+    'reverse-stepi 10',
+    'continue',
+  ];
+  const g = spawnSync(
+    'gdb-multiarch',
+    [
+      '-batch',
+      '-nx',
+      '-ex',
+      'set architecture riscv:rv64',
+      '-ex',
+      `target remote 127.0.0.1:${port}`,
+      ...cmds.flatMap((c) => ['-ex', c]),
+    ],
+    { encoding: 'utf8', timeout: 1_200_000 },
+  );
+  assert.equal(g.status, 0, g.stderr);
+  assert.equal(await exited, 0, err);
+  assert.doesNotMatch(err, /diverged/);
+  assert.match(err, /the recording ends here \(guest poweroff\)/);
+  assert.equal(out, stdout);
+});

@@ -29,8 +29,9 @@ import {
   startRecording,
 } from '../helpers/recording.js';
 import { GuestSession } from '../helpers/guest-session.js';
-import { freePort, hasPasst, makeExt2 } from '../helpers/host-tools.js';
+import { freePort, makeExt2 } from '../helpers/host-tools.js';
 import { fileDigest } from '../../src/host/file-digest.js';
+import { needTools } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-matrix-'));
 const NODHCP = 'console=ttyS0 quiet vmrs.nodhcp';
@@ -191,10 +192,7 @@ test('disks in every mode, -m, --append and --hvc file; replayed from the untouc
 });
 
 test('--net user with a forwarded port and a second NIC, --rng, --hvc stdio, -m 1G; replayed', async (t) => {
-  if (!hasPasst()) {
-    t.skip('passt is not installed');
-    return;
-  }
+  if (!needTools(t, 'passt')) return;
   const hostPort = await freePort();
   const rec = await recordSession(
     join(dir, 'devices.vmrs'),

@@ -27,9 +27,9 @@ import { Replayer, type ReplayStatus } from '../../src/replay/replayer.js';
 import { FORMAT_VERSION, readRecording } from '../../src/replay/log-format.js';
 import { EventType } from '../../src/replay/events.js';
 import { decodeDiskError, DiskOp } from '../../src/replay/disk-gate.js';
+import { needTools } from '../helpers/tools.js';
 
 const haveCc = spawnSync('riscv64-linux-gnu-gcc', ['--version']).status === 0;
-const skip = haveCc ? false : 'riscv64-linux-gnu-gcc is not installed';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-blkio-'));
 const elf = join(dir, 'virtio-blk-io.elf');
@@ -205,7 +205,8 @@ function replay(file: Uint8Array, faults = new Map<number, Fault>()) {
   return { status: st, output: text(out), events: rec.events, digests: replayer.digestsChecked };
 }
 
-test('the guest program and the disk model agree when nothing fails', { skip }, () => {
+test('the guest program and the disk model agree when nothing fails', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
   const r = record(new Map());
   assert.equal(r.output, expectedOutput(new Map()));
   assert.deepEqual(r.exit, { kind: 'htif', status: 0 });
@@ -214,137 +215,119 @@ test('the guest program and the disk model agree when nothing fails', { skip }, 
   assert.equal(p.output, r.output);
 });
 
-test(
-  'host disk errors while recording reach the guest as I/O errors and replay exactly',
-  { skip },
-  () => {
-    // A failed read, a failed flush, a failed write (nothing written: ENOSPC on an overlay's
-    // new cluster), and a failed read of a sector written earlier.
-    const faults = new Map<number, Fault>([
-      [1, {}],
-      [3, {}],
-      [4, {}],
-      [7, {}],
-    ]);
-    const r = record(faults);
-    assert.equal(r.output, expectedOutput(faults), 'what the guest saw while recording');
-    assert.notEqual(r.output, expectedOutput(new Map()), 'the errors were visible to the guest');
-    assert.deepEqual(r.exit, { kind: 'htif', status: 0 });
-    const p = replay(r.file);
-    assert.equal(p.status.state, 'done', JSON.stringify(p.status));
-    assert.ok(p.digests > 2, 'state digests were checked');
-    assert.equal(p.output, r.output, 'the replay, on a disk that does not fail, saw the same');
-    const logged = p.events
-      .filter((e) => e.type === EventType.DiskError)
-      .map((e) => [e.value, decodeDiskError(e).op]);
-    assert.deepEqual(logged, [
-      [0, DiskOp.Read],
-      [0, DiskOp.Flush],
-      [0, DiskOp.Write],
-      [0, DiskOp.Read],
-    ]);
-  },
-);
+test('host disk errors while recording reach the guest as I/O errors and replay exactly', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  // A failed read, a failed flush, a failed write (nothing written: ENOSPC on an overlay's
+  // new cluster), and a failed read of a sector written earlier.
+  const faults = new Map<number, Fault>([
+    [1, {}],
+    [3, {}],
+    [4, {}],
+    [7, {}],
+  ]);
+  const r = record(faults);
+  assert.equal(r.output, expectedOutput(faults), 'what the guest saw while recording');
+  assert.notEqual(r.output, expectedOutput(new Map()), 'the errors were visible to the guest');
+  assert.deepEqual(r.exit, { kind: 'htif', status: 0 });
+  const p = replay(r.file);
+  assert.equal(p.status.state, 'done', JSON.stringify(p.status));
+  assert.ok(p.digests > 2, 'state digests were checked');
+  assert.equal(p.output, r.output, 'the replay, on a disk that does not fail, saw the same');
+  const logged = p.events
+    .filter((e) => e.type === EventType.DiskError)
+    .map((e) => [e.value, decodeDiskError(e).op]);
+  assert.deepEqual(logged, [
+    [0, DiskOp.Read],
+    [0, DiskOp.Flush],
+    [0, DiskOp.Write],
+    [0, DiskOp.Read],
+  ]);
+});
 
-test(
-  'a host write that may have changed part of the disk ends the recording after it; the replay ends there too',
-  { skip },
-  () => {
-    const faults = new Map<number, Fault>([[4, { partial: true }]]);
-    const r = record(faults);
-    assert.deepEqual(r.exit, { kind: 'stopped', status: 1 });
-    assert.match(
-      r.gate.stoppedBy ?? '',
-      /disk 0: a host write error .* left the disk partly written/,
-    );
-    assert.equal(r.output, expectedOutput(faults));
-    const p = replay(r.file);
-    assert.deepEqual(
-      p.status.state === 'done' && [p.status.exitKind, p.status.status],
-      ['stopped', 1],
-      JSON.stringify(p.status),
-    );
-    assert.equal(p.output, r.output);
-  },
-);
+test('a host write that may have changed part of the disk ends the recording after it; the replay ends there too', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  const faults = new Map<number, Fault>([[4, { partial: true }]]);
+  const r = record(faults);
+  assert.deepEqual(r.exit, { kind: 'stopped', status: 1 });
+  assert.match(
+    r.gate.stoppedBy ?? '',
+    /disk 0: a host write error .* left the disk partly written/,
+  );
+  assert.equal(r.output, expectedOutput(faults));
+  const p = replay(r.file);
+  assert.deepEqual(
+    p.status.state === 'done' && [p.status.exitKind, p.status.status],
+    ['stopped', 1],
+    JSON.stringify(p.status),
+  );
+  assert.equal(p.output, r.output);
+});
 
-test(
-  'a disk that fails in the replay where the recording had no error stops the replay with a clear error',
-  { skip },
-  () => {
-    const r = record(new Map());
-    const p = replay(r.file, new Map([[2, {}]]));
-    assert.equal(p.status.state, 'diverged');
-    if (p.status.state !== 'diverged') return;
-    assert.equal(p.status.divergence.host, true);
-    assert.match(
-      p.status.divergence.reason,
-      /^disk 0: a read failed on this host at icount \d+ \(read: EIO \(injected\)\), where the recording had none$/,
-    );
-  },
-);
+test('a disk that fails in the replay where the recording had no error stops the replay with a clear error', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  const r = record(new Map());
+  const p = replay(r.file, new Map([[2, {}]]));
+  assert.equal(p.status.state, 'diverged');
+  if (p.status.state !== 'diverged') return;
+  assert.equal(p.status.divergence.host, true);
+  assert.match(
+    p.status.divergence.reason,
+    /^disk 0: a read failed on this host at icount \d+ \(read: EIO \(injected\)\), where the recording had none$/,
+  );
+});
 
-test(
-  'a logged disk error that the replayed guest never meets is a divergence, not skipped',
-  { skip },
-  () => {
-    const r = record(new Map([[8, {}]]));
-    const rec = readRecording(r.file);
-    const ev = rec.events.find((e) => e.type === EventType.DiskError)!;
-    ev.value = 5; // the recording says call 5 of that instruction failed; there is only call 0
-    const out: number[] = [];
-    const gate = new ReplayGate(rec.events);
-    const vm = machine(gate.disk(new FaultyStore(new Map()), 0), out);
-    gate.attach(vm);
-    const replayer = new Replayer(vm, rec.events, gate);
-    let st: ReplayStatus;
-    do st = replayer.step(10_000_000);
-    while (st.state === 'running');
-    assert.equal(st.state, 'diverged');
-    if (st.state === 'diverged') assert.match(st.divergence.reason, /disk-error/);
-  },
-);
+test('a logged disk error that the replayed guest never meets is a divergence, not skipped', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  const r = record(new Map([[8, {}]]));
+  const rec = readRecording(r.file);
+  const ev = rec.events.find((e) => e.type === EventType.DiskError)!;
+  ev.value = 5; // the recording says call 5 of that instruction failed; there is only call 0
+  const out: number[] = [];
+  const gate = new ReplayGate(rec.events);
+  const vm = machine(gate.disk(new FaultyStore(new Map()), 0), out);
+  gate.attach(vm);
+  const replayer = new Replayer(vm, rec.events, gate);
+  let st: ReplayStatus;
+  do st = replayer.step(10_000_000);
+  while (st.state === 'running');
+  assert.equal(st.state, 'diverged');
+  if (st.state === 'diverged') assert.match(st.divergence.reason, /disk-error/);
+});
 
 /** `vmrs` on a recording file, as a user runs it. */
 function vmrs(args: string[]) {
   return spawnSync(process.execPath, [VMRS_BIN, ...args], { encoding: 'latin1', timeout: 120_000 });
 }
 
-test(
-  'vmrs inspect names the disk errors of a recording; vmrs replay reproduces them',
-  { skip },
-  () => {
-    const faults = new Map<number, Fault>([
-      [1, {}],
-      [4, {}],
-    ]);
-    const r = record(faults);
-    const file = join(dir, 'errors.vmrs');
-    writeFileSync(file, r.file);
-    const ins = vmrs(['inspect', '--json', file]);
-    assert.equal(ins.status, 0, ins.stderr);
-    const info = JSON.parse(ins.stdout) as { events: Record<string, { count: number }> };
-    assert.equal(info.events['disk-error']?.count, 2, ins.stdout);
-    assert.match(vmrs(['inspect', file]).stdout, /disk-error +2 events/);
-    const rep = vmrs(['replay', file]);
-    assert.equal(rep.status, 0, rep.stderr);
-    assert.equal(rep.stdout, expectedOutput(faults));
-  },
-);
+test('vmrs inspect names the disk errors of a recording; vmrs replay reproduces them', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  const faults = new Map<number, Fault>([
+    [1, {}],
+    [4, {}],
+  ]);
+  const r = record(faults);
+  const file = join(dir, 'errors.vmrs');
+  writeFileSync(file, r.file);
+  const ins = vmrs(['inspect', '--json', file]);
+  assert.equal(ins.status, 0, ins.stderr);
+  const info = JSON.parse(ins.stdout) as { events: Record<string, { count: number }> };
+  assert.equal(info.events['disk-error']?.count, 2, ins.stdout);
+  assert.match(vmrs(['inspect', file]).stdout, /disk-error +2 events/);
+  const rep = vmrs(['replay', file]);
+  assert.equal(rep.status, 0, rep.stderr);
+  assert.equal(rep.stdout, expectedOutput(faults));
+});
 
-test(
-  'vmrs replay of a recording stopped by a partial write says why, with the recorded status',
-  { skip },
-  () => {
-    const r = record(new Map([[6, { partial: true }]]));
-    const file = join(dir, 'stopped.vmrs');
-    writeFileSync(file, r.file);
-    const rep = vmrs(['replay', file]);
-    assert.equal(rep.status, 1, rep.stderr);
-    assert.match(
-      rep.stderr,
-      /the recording stopped at icount \d+ after a host disk error it could not reproduce: write: EIO/,
-    );
-    assert.equal(rep.stdout, r.output);
-  },
-);
+test('vmrs replay of a recording stopped by a partial write says why, with the recorded status', (t) => {
+  if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
+  const r = record(new Map([[6, { partial: true }]]));
+  const file = join(dir, 'stopped.vmrs');
+  writeFileSync(file, r.file);
+  const rep = vmrs(['replay', file]);
+  assert.equal(rep.status, 1, rep.stderr);
+  assert.match(
+    rep.stderr,
+    /the recording stopped at icount \d+ after a host disk error it could not reproduce: write: EIO/,
+  );
+  assert.equal(rep.stdout, r.output);
+});
