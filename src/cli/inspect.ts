@@ -12,7 +12,9 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
   const startIcount = h.startIcount ?? 0;
   let lastIcount = startIcount;
   let end: { kind: string; status: number } | undefined;
-  for (const ev of rec.events) {
+  // Streamed: events are counted as they are decoded, none kept.
+  for (const c = rec.events.cursor(); c.peek(); c.advance()) {
+    const ev = c.peek()!;
     const name = EVENT_NAMES[ev.type] ?? `type-${ev.type}`;
     const t = (byType[name] ??= { count: 0, bytes: 0 });
     t.count++;

@@ -5,7 +5,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { UsageError } from './options.js';
-import type { DeviceRef, ImageRef, MachineDescription } from '../replay/log-format.js';
+import {
+  RecordingFormatError,
+  type DeviceRef,
+  type EmbeddedImages,
+  type ImageRef,
+  type MachineDescription,
+} from '../replay/log-format.js';
 import type { VirtConfig } from '../machine/virt.js';
 import type { DiskInfo, ParsedDevices } from './devices.js';
 import { bytesDigest } from '../host/file-digest.js';
@@ -63,14 +69,19 @@ export function describeMachine(
 
 /** An image a description refers to: embedded, or found by path; its digest must match. */
 export function loadImage(
-  images: Map<string, Uint8Array>,
+  images: EmbeddedImages,
   name: string,
   what: string,
   ref: ImageRef,
 ): Uint8Array {
   let data: Uint8Array | undefined;
   if (ref.embedded) {
-    data = images.get(name);
+    try {
+      data = images.get(name);
+    } catch (e) {
+      if (e instanceof RecordingFormatError) throw new UsageError(e.message);
+      throw e;
+    }
     if (!data)
       throw new UsageError(
         `the ${what} is said to be embedded, but it is not there (damaged file?)`,
@@ -91,10 +102,7 @@ export function loadImage(
 }
 
 /** The machine configuration of a description (devices are added by the caller). */
-export function configFromDescription(
-  d: MachineDescription,
-  images: Map<string, Uint8Array>,
-): VirtConfig {
+export function configFromDescription(d: MachineDescription, images: EmbeddedImages): VirtConfig {
   return {
     memoryBytes: d.machine.memoryBytes,
     bios: d.bios === 'none' ? 'none' : loadImage(images, 'bios', 'firmware', d.bios),

@@ -7,30 +7,27 @@
  */
 import type { EntropySource } from '../devices/virtio/backends.js';
 import type { VirtMachine } from '../machine/virt.js';
-import { EventType, isPull, type RecordedEvent, EVENT_NAMES } from './events.js';
+import { EventType, EVENT_NAMES } from './events.js';
+import type { EventCursor, EventLog } from './event-log.js';
 
 export class ReplayGate implements EntropySource {
-  /** Index of the next pull event not yet handed out. */
-  cursor = 0;
+  /** At the next pull event not yet handed out. */
+  readonly cursor: EventCursor;
   divergence: string | undefined;
   private vm: VirtMachine | undefined;
 
-  constructor(private readonly events: readonly RecordedEvent[]) {
-    this.skipPush();
+  constructor(events: EventLog) {
+    this.cursor = events.cursor();
+    this.cursor.toPull();
   }
 
   attach(vm: VirtMachine): void {
     this.vm = vm;
   }
 
-  private skipPush(): void {
-    while (this.cursor < this.events.length && !isPull(this.events[this.cursor].type))
-      this.cursor++;
-  }
-
   fill(dest: Uint8Array): void {
     const icount = this.vm!.cpu.icount;
-    const ev = this.events[this.cursor];
+    const ev = this.cursor.peek();
     if (
       !ev ||
       ev.type !== EventType.Entropy ||
@@ -44,7 +41,7 @@ export class ReplayGate implements EntropySource {
       return;
     }
     dest.set(ev.data);
-    this.cursor++;
-    this.skipPush();
+    this.cursor.advance();
+    this.cursor.toPull();
   }
 }
