@@ -46,6 +46,7 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
     complete: end !== undefined && !rec.damage,
     end: end ?? null,
     damage: rec.damage ?? null,
+    notes: rec.notes,
   };
   if (opts.json) {
     process.stdout.write(JSON.stringify(info, null, 2) + '\n');
@@ -81,6 +82,7 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
   s += end
     ? `end       guest ${end.kind}, status ${end.status}\n`
     : 'end       none: the recording was cut short\n';
+  for (const n of rec.notes) s += `note      at icount ${n.icount}: ${n.text}\n`;
   if (rec.damage) s += `damage    ${rec.damage}\n`;
   process.stdout.write(s);
   return 0;

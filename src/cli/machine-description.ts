@@ -3,7 +3,6 @@
  * images by path and digest (or embedded), and devices by slot. Written when
  * recording or saving; read back to rebuild the same machine.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { UsageError } from './options.js';
 import {
   RecordingFormatError,
@@ -13,9 +12,9 @@ import {
   type MachineDescription,
 } from '../replay/log-format.js';
 import type { VirtConfig } from '../machine/virt.js';
-import type { DiskInfo, ParsedDevices } from './devices.js';
+import { diskDigest, type DiskInfo, type ParsedDevices } from './devices.js';
 import { bytesDigest } from '../host/file-digest.js';
-import { imageDigest } from '../host/digest-cache.js';
+import { ImageFile, readImageFile } from '../host/image-file.js';
 
 export type { MachineDescription };
 
@@ -35,10 +34,18 @@ export function describeMachine(
   };
   const devices: DeviceRef[] = [];
   for (const [i, d] of disks.entries()) {
-    if (embed) images.set(`disk${i}`, new Uint8Array(readFileSync(d.path)));
+    if (embed)
+      images.set(`disk${i}`, d.image ? d.image.readAll() : readImageFile(d.path, 'disk image'));
     devices.push({
       kind: 'blk',
-      disk: { ...d, sha256: d.sha256 || imageDigest(d.path), embedded: embed },
+      disk: {
+        path: d.path,
+        size: d.size,
+        serial: d.serial,
+        readOnly: d.readOnly,
+        sha256: diskDigest(d),
+        embedded: embed,
+      },
     });
   }
   parsed.nets.forEach((n, i) =>
@@ -67,6 +74,36 @@ export function describeMachine(
   };
 }
 
+/**
+ * An image named by path in a recording or snapshot: a regular file of the
+ * recorded size (checked before anything is read), read through one descriptor.
+ */
+function readRecordedImage(ref: ImageRef, what: string): Uint8Array {
+  let img: ImageFile;
+  try {
+    img = ImageFile.open(ref.path, what);
+  } catch (e) {
+    const missing = (e as Error).message.endsWith('does not exist');
+    throw new UsageError(
+      missing
+        ? `${what} '${ref.path}' is not there (record with --embed to carry images)`
+        : (e as Error).message,
+    );
+  }
+  try {
+    if (img.size !== ref.size)
+      throw new UsageError(
+        `${what} '${ref.path}' is not the one recorded (${img.size} bytes, recorded ${ref.size})`,
+      );
+    return img.readAll();
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError((e as Error).message);
+  } finally {
+    img.close();
+  }
+}
+
 /** An image a description refers to: embedded, or found by path; its digest must match. */
 export function loadImage(
   images: EmbeddedImages,
@@ -87,11 +124,7 @@ export function loadImage(
         `the ${what} is said to be embedded, but it is not there (damaged file?)`,
       );
   } else {
-    if (!existsSync(ref.path))
-      throw new UsageError(
-        `${what} '${ref.path}' is not there (record with --embed to carry images)`,
-      );
-    data = new Uint8Array(readFileSync(ref.path));
+    data = readRecordedImage(ref, what);
   }
   const d = bytesDigest(data);
   if (d !== ref.sha256)

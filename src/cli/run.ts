@@ -10,8 +10,15 @@ import { ensureDefaultGuest } from '../host/default-guest.js';
 import { randomFillSync } from 'node:crypto';
 import { Gate } from '../replay/gate.js';
 import type { Recorder } from '../replay/recorder.js';
-import { openDevices, parseDevices, type DiskInfo, type ParsedDevices } from './devices.js';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  diskDigest,
+  openDevices,
+  parseDevices,
+  type DiskInfo,
+  type ParsedDevices,
+} from './devices.js';
+import { renameSync, writeFileSync } from 'node:fs';
+import { ImageFileError, readImageFile } from '../host/image-file.js';
 import { SnapshotError } from '../snapshot/state.js';
 import {
   SNAPSHOT_VERSION,
@@ -21,7 +28,6 @@ import {
   type Snapshot,
 } from '../snapshot/snapshot-file.js';
 import { configFromDescription, describeMachine } from './machine-description.js';
-import { imageDigest } from '../host/digest-cache.js';
 import { VMRS_VERSION } from './version.js';
 import { GdbStub } from '../gdb/gdb-server.js';
 import { LiveTarget } from '../gdb/live-target.js';
@@ -151,8 +157,13 @@ export interface OpenedSnapshot {
 }
 
 export function openSnapshot(path: string): OpenedSnapshot {
-  if (!existsSync(path)) throw new UsageError(`snapshot '${path}' does not exist`);
-  const bytes = new Uint8Array(readFileSync(path));
+  let bytes: Uint8Array;
+  try {
+    bytes = readImageFile(path, 'snapshot');
+  } catch (e) {
+    if (e instanceof ImageFileError) throw new UsageError(e.message);
+    throw e;
+  }
   try {
     return { path, bytes, snap: readSnapshot(bytes) };
   } catch (e) {
@@ -170,7 +181,7 @@ function checkSnapshotDisks(snap: Snapshot, disks: DiskInfo[]): void {
     );
   refs.forEach((r, i) => {
     const d = disks[i];
-    if (r.kind === 'blk' && (d.sha256 || imageDigest(d.path)) !== r.disk.sha256)
+    if (r.kind === 'blk' && diskDigest(d) !== r.disk.sha256)
       throw new UsageError(
         `disk ${i} ('${d.path}') is not the image the snapshot was taken over ('${r.disk.path}')`,
       );
@@ -188,6 +199,8 @@ export interface RecordMode {
   ): Recorder;
   /** Called about once a second: cut a chunk so a killed recording loses little. */
   flushEvery?: number;
+  /** The run is over, the recording not yet ended: last checks (images that changed). */
+  beforeEnd?(): void;
 }
 
 export async function runCommand(opts: MachineOptions, record?: RecordMode): Promise<number> {
@@ -308,7 +321,10 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       const exit = await loop.run();
       debugTarget?.exited(`the guest stopped (${exit.kind})`);
       console.flush();
-      recorder?.end(exit);
+      if (recorder) {
+        record?.beforeEnd?.();
+        recorder.end(exit);
+      }
       if (opts.saveSnapshotOnExit && exit.kind !== 'stopped') {
         // The guest shut itself down: a snapshot of it would never run again. Said even with -q.
         process.stderr.write(

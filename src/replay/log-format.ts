@@ -10,6 +10,9 @@
  *             u8 type, varint icountDelta (from the previous event of the file),
  *             varint arg, varint value, varint dataLength, data
  *   kind 2  embedded image: varint nameLength, name (UTF-8), bytes
+ *   kind 3  note (version 2): JSON {icount, text}, something the recorder
+ *           noticed that a replay should know (an image that changed while
+ *           recording); replay goes on, and says it
  *
  * The header's JSON holds the machine configuration, image names and
  * digests, the RTC start and the digest interval (RecordingHeader). A
@@ -35,6 +38,10 @@ const CHUNK_MAGIC = Uint8Array.from([0x43, 0x48, 0x4e, 0x4b]); // "CHNK"
 const CHUNK_HEADER = 4 + 1 + 4 + 4 + 4;
 export const CHUNK_EVENTS = 1;
 export const CHUNK_IMAGE = 2;
+export const CHUNK_NOTE = 3;
+/** Notes kept by a reader (a file could hold any number); text of a note at most this long. */
+const MAX_NOTES = 32;
+const MAX_NOTE_TEXT = 4096;
 /** Largest chunk we accept: bounds memory on a corrupt length field. */
 const MAX_CHUNK = 256 << 20;
 
@@ -253,6 +260,20 @@ export function encodeImageChunk(name: string, data: Uint8Array): Uint8Array {
   return frameChunk(CHUNK_IMAGE, w.take());
 }
 
+/** A note of the recorder, at the icount where it was made. */
+export interface RecordingNote {
+  icount: number;
+  text: string;
+}
+
+export function encodeNoteChunk(note: RecordingNote): Uint8Array {
+  const text = note.text.slice(0, MAX_NOTE_TEXT);
+  return frameChunk(
+    CHUNK_NOTE,
+    new TextEncoder().encode(JSON.stringify({ icount: note.icount, text })),
+  );
+}
+
 // --- reading
 
 /** Embedded images by name, inflated when asked for. */
@@ -267,6 +288,8 @@ export interface ParsedRecording {
   /** The events, decoded as a cursor reaches them (event-log.ts). */
   events: EventLog;
   images: EmbeddedImages;
+  /** The recorder's notes (the first MAX_NOTES of them). */
+  notes: RecordingNote[];
   chunks: number;
   /** Bytes of the file that were read as whole, valid chunks. */
   validBytes: number;
@@ -334,6 +357,33 @@ function scanImageChunk(stored: Uint8Array, rawLen: number): string {
   return new TextDecoder().decode(hr.bytes(nameLen));
 }
 
+function readNote(stored: Uint8Array, rawLen: number): RecordingNote {
+  if (rawLen > MAX_NOTE_TEXT * 8) throw new RecordingFormatError('a note too long');
+  let raw: Uint8Array;
+  try {
+    raw = inflateSync(stored, { out: new Uint8Array(rawLen + 1) });
+  } catch {
+    throw new RecordingFormatError('does not decompress');
+  }
+  if (raw.length !== rawLen) throw new RecordingFormatError('a note of another length');
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw new RecordingFormatError('a note that is not JSON');
+  }
+  const o = v as Partial<RecordingNote> | null;
+  if (
+    typeof o !== 'object' ||
+    o === null ||
+    !isUint(o.icount) ||
+    typeof o.text !== 'string' ||
+    o.text.length > MAX_NOTE_TEXT
+  )
+    throw new RecordingFormatError('a note without icount and text');
+  return { icount: o.icount, text: o.text };
+}
+
 /** The image chunks of a file by name (the last of a name wins), inflated on demand. */
 class LazyImages implements EmbeddedImages {
   readonly chunks = new Map<string, { at: number; storedLength: number; rawLength: number }>();
@@ -387,6 +437,7 @@ export function readRecording(file: Uint8Array): ParsedRecording {
   checkHeader(header);
   const eventChunks: EventChunk[] = [];
   const images = new LazyImages(file);
+  const notes: RecordingNote[] = [];
   let chunks = 0;
   let icount = 0;
   let count = 0;
@@ -461,6 +512,9 @@ export function readRecording(file: Uint8Array): ParsedRecording {
             pulls,
           });
         icount = ic;
+      } else if (kind === CHUNK_NOTE && version >= 2) {
+        const n = readNote(stored, rawLen);
+        if (notes.length < MAX_NOTES) notes.push(n);
       } else if (kind === CHUNK_IMAGE) {
         images.chunks.set(scanImageChunk(stored, rawLen), {
           at: storedAt,
@@ -488,6 +542,7 @@ export function readRecording(file: Uint8Array): ParsedRecording {
     version,
     events: new EventLog(file, eventChunks),
     images,
+    notes,
     chunks,
     validBytes,
     damage,

@@ -10,62 +10,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import { VMRS_BIN } from '../helpers/guest-session.js';
-import {
-  EventChunkEncoder,
-  FORMAT_VERSION,
-  encodeHeader,
-  encodeImageChunk,
-  type RecordingHeader,
-} from '../../src/replay/log-format.js';
+import { EventChunkEncoder, encodeHeader, encodeImageChunk } from '../../src/replay/log-format.js';
+import { headerFor, loopElf } from '../fuzz/crafted.js';
 import { EMPTY, EventType } from '../../src/replay/events.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-hostile-'));
-
-/** A bare-metal ELF whose one instruction loops forever (`j .` at 0x80000000). */
-function loopElf(): Uint8Array {
-  const b = new Uint8Array(0x80);
-  const dv = new DataView(b.buffer);
-  b.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
-  dv.setUint16(16, 2, true);
-  dv.setUint16(18, 243, true);
-  dv.setUint32(20, 1, true);
-  dv.setBigUint64(24, 0x80000000n, true);
-  dv.setBigUint64(32, 0x40n, true);
-  dv.setUint16(52, 64, true);
-  dv.setUint16(54, 56, true);
-  dv.setUint16(56, 1, true);
-  dv.setUint32(0x40, 1, true);
-  dv.setBigUint64(0x48, 0x78n, true);
-  dv.setBigUint64(0x50, 0x80000000n, true);
-  dv.setBigUint64(0x58, 0x80000000n, true);
-  dv.setBigUint64(0x60, 4n, true);
-  dv.setBigUint64(0x68, 4n, true);
-  dv.setUint32(0x78, 0x0000006f, true);
-  return b;
-}
-
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-function headerFor(kernel: Uint8Array): RecordingHeader {
-  return {
-    formatVersion: FORMAT_VERSION,
-    vmrsVersion: 'crafted',
-    createdUnixMs: 0,
-    machine: {
-      memoryBytes: 16 << 20,
-      append: '',
-      insnsPerTick: 10,
-      rtcStartUnixNs: 0,
-      consoleOn: 'uart',
-    },
-    bios: 'none',
-    kernel: { path: 'loop.elf', size: kernel.length, sha256: sha(kernel), embedded: true },
-    devices: [],
-    digestInterval: 0,
-  };
-}
 
 /** `events` data-less console events at icount 0, written by the writer in 16 MiB chunks. */
 function tinyEventsRecording(events: number): string {
