@@ -22,6 +22,8 @@ export interface OpenedReplay {
   vm: VirtMachine;
   gate: ReplayGate;
   replayer: Replayer;
+  /** Close the disk images (a process that replays once need not). */
+  close(): void;
 }
 
 /** A recording file read and checked; a missing or unreadable one is a UsageError. */
@@ -42,13 +44,20 @@ export function readRecordingFile(file: string): ParsedRecording {
   }
 }
 
+export interface OpenReplayOptions {
+  verify: boolean;
+  log: (s: string) => void;
+  stdout: (byte: number) => void;
+}
+
 /** Throws UsageError for a missing or unreadable file and for missing or changed images. */
-export function openReplay(
-  file: string,
-  opts: { verify: boolean; log: (s: string) => void; stdout: (byte: number) => void },
-): OpenedReplay {
+export function openReplay(file: string, opts: OpenReplayOptions): OpenedReplay {
+  return openReplayOf(readRecordingFile(file), opts);
+}
+
+/** The machine and replayer of a recording already read (UsageError for missing or changed images). */
+export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): OpenedReplay {
   const { log, stdout } = opts;
-  const rec = readRecordingFile(file);
   const h = rec.header;
   if (rec.damage) log(`warning: ${rec.damage}; replaying the ${rec.chunks} whole chunks before it`);
   for (const n of rec.notes) log(`warning: the recorder noted at icount ${n.icount}: ${n.text}`);
@@ -138,7 +147,10 @@ export function openReplay(
     opts.verify,
     parsePerturbation(process.env.VMRS_TEST_PERTURB),
   );
-  return { rec, vm, gate, replayer };
+  const close = () => {
+    for (const v of virtio) if (v.kind === 'blk') v.store.close();
+  };
+  return { rec, vm, gate, replayer, close };
 }
 
 function parsePerturbation(spec: string | undefined): Perturbation | undefined {

@@ -79,7 +79,11 @@ export interface GuestExit {
 }
 
 /** 'debug': a breakpoint or watchpoint stopped the hart (cpu.debugHit says which). */
-export type SliceResult = 'budget' | 'idle' | 'exit' | 'debug';
+/**
+ * 'stuck': the hart traps at every instruction and retires none (its trap
+ * vector faults too): it will never move again by itself.
+ */
+export type SliceResult = 'budget' | 'idle' | 'exit' | 'debug' | 'stuck';
 
 export class VirtMachine {
   readonly bus: Bus;
@@ -310,7 +314,7 @@ export class VirtMachine {
       if (cpu.wfi && n === 0) {
         this.updateDevices();
         if (cpu.wfi && !cpu.interruptPending()) return { result: 'idle', executed };
-      }
+      } else if (n === 0) return { result: 'stuck', executed };
     }
     return { result: 'budget', executed };
   }

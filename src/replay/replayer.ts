@@ -290,6 +290,10 @@ export class Replayer {
             );
           else break;
         if (r.result === 'debug') return { state: 'paused', icount: cpu.icount, debug: true };
+        if (r.result === 'stuck')
+          return this.diverge(
+            `the guest traps at every instruction from icount ${cpu.icount} on (its trap vector faults too) and can never reach icount ${target}`,
+          );
         if (r.result === 'idle' && cpu.icount < target)
           return this.diverge(
             `the guest went idle at icount ${cpu.icount}; the recording's next event (${EVENT_NAMES[ev.type]}) is at icount ${ev.icount}`,

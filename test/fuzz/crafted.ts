@@ -2,9 +2,9 @@
 import { createHash } from 'node:crypto';
 import { FORMAT_VERSION, type RecordingHeader } from '../../src/replay/log-format.js';
 
-/** A bare-metal ELF whose one instruction loops forever (`j .` at 0x80000000). */
-export function loopElf(): Uint8Array {
-  const b = new Uint8Array(0x80);
+/** A bare-metal RISC-V ELF: `words` (instructions) at 0x80000000, its entry. */
+export function bareElf(words: number[]): Uint8Array {
+  const b = new Uint8Array(0x78 + 4 * words.length);
   const dv = new DataView(b.buffer);
   b.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
   dv.setUint16(16, 2, true);
@@ -19,11 +19,14 @@ export function loopElf(): Uint8Array {
   dv.setBigUint64(0x48, 0x78n, true);
   dv.setBigUint64(0x50, 0x80000000n, true);
   dv.setBigUint64(0x58, 0x80000000n, true);
-  dv.setBigUint64(0x60, 4n, true);
-  dv.setBigUint64(0x68, 4n, true);
-  dv.setUint32(0x78, 0x0000006f, true);
+  dv.setBigUint64(0x60, BigInt(4 * words.length), true);
+  dv.setBigUint64(0x68, BigInt(4 * words.length), true);
+  words.forEach((w, i) => dv.setUint32(0x78 + 4 * i, w >>> 0, true));
   return b;
 }
+
+/** A bare-metal ELF whose one instruction loops forever (`j .`). */
+export const loopElf = (): Uint8Array => bareElf([0x0000006f]);
 
 export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
