@@ -68,7 +68,7 @@ function snapshotFile(json: object, pages: number): Uint8Array {
   dv.setUint32(8, 1, true);
   dv.setUint32(12, j.length, true);
   out.set(j, 16);
-  let o = 16 + j.length;
+  const o = 16 + j.length;
   dv.setUint32(o, crc32(j), true);
   dv.setUint32(o + 4, raw.length, true);
   dv.setUint32(o + 8, stored.length, true);
