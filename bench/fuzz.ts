@@ -85,6 +85,21 @@ interface Tally {
   seconds: number;
 }
 
+/** The run under way: reported as it stands if the command is stopped (SIGINT, SIGTERM). */
+const running: {
+  tally?: Tally;
+  t0: number;
+  child?: ReturnType<typeof spawn>;
+  seed: number;
+  seedsDir: string;
+} = {
+  t0: 0,
+  seed: 0,
+  seedsDir: '',
+};
+/** Cases between progress lines. */
+const PROGRESS = 10_000;
+
 /** Run cases [0, n) of `target` in workers; returns the tally. */
 async function fuzz(target: TargetName, n: number, seed: number, seedsDir: string): Promise<Tally> {
   const t: Tally = {
@@ -102,6 +117,7 @@ async function fuzz(target: TargetName, n: number, seed: number, seedsDir: strin
     seconds: 0,
   };
   const t0 = performance.now();
+  Object.assign(running, { tally: t, t0, seed, seedsDir });
   const self = fileURLToPath(import.meta.url);
   let next = 0;
   while (next < n) {
@@ -125,6 +141,7 @@ async function fuzz(target: TargetName, n: number, seed: number, seedsDir: strin
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    running.child = child;
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
     let current = next;
@@ -153,6 +170,10 @@ async function fuzz(target: TargetName, n: number, seed: number, seedsDir: strin
           t.slowestCase = Number(a);
         }
         next = Number(a) + 1;
+        if (t.tried % PROGRESS === 0) {
+          t.seconds = (performance.now() - t0) / 1000;
+          report(t, seed, seedsDir, 'so far');
+        }
       } else if (k === 'c' || k === 'h') {
         t.tried++;
         (k === 'c' ? t.crashes : t.hangs).push({
@@ -189,10 +210,10 @@ async function fuzz(target: TargetName, n: number, seed: number, seedsDir: strin
   return t;
 }
 
-function report(t: Tally, seed: number, seedsDir: string): void {
+function report(t: Tally, seed: number, seedsDir: string, when = ''): void {
   const mb = (x: number) => (x / 1048576).toFixed(0);
   console.log(
-    `fuzz ${t.target.padEnd(9)} seed ${seed}: ${t.tried} cases (${t.accepted} accepted, ${t.rejected} refused), ` +
+    `fuzz ${t.target.padEnd(9)} seed ${seed}${when ? ` (${when})` : ''}: ${t.tried} cases (${t.accepted} accepted, ${t.rejected} refused), ` +
       `${t.crashes.length} crashes, ${t.hangs.length} hangs; slowest case ${t.slowestMs.toFixed(0)} ms (#${t.slowestCase}); ` +
       `worker heap after GC ${mb(t.heapAfterGcFirst)} -> ${mb(t.heapAfterGcLast)} MiB, peak RSS ${mb(t.peakRss)} MiB; ${t.seconds.toFixed(0)} s`,
   );
@@ -226,6 +247,18 @@ async function main(): Promise<void> {
     return;
   }
   const n = Number(arg('cases') ?? 10_000);
+  const stop = () => {
+    running.child?.kill('SIGKILL');
+    if (running.tally) {
+      running.tally.seconds = (performance.now() - running.t0) / 1000;
+      report(running.tally, running.seed, running.seedsDir, 'stopped early');
+    }
+    process.exit(
+      running.tally && running.tally.crashes.length + running.tally.hangs.length ? 1 : 2,
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   let bad = 0;
   for (const t of targets) {
     const tally = await fuzz(t, n, seed, seedsDir);

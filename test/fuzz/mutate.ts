@@ -324,18 +324,44 @@ function u32(v: number): Uint8Array {
   return b;
 }
 
+/** Chunks framed before, by their raw bytes (a seed's chunks are framed once, not per case). */
+const framed = new WeakMap<Uint8Array, Uint8Array>();
+
+function frameChunk(kind: number, raw: Uint8Array): Uint8Array {
+  const stored = deflateSync(raw, { level: 1 });
+  return concat([
+    Uint8Array.of(0x43, 0x48, 0x4e, 0x4b, kind),
+    u32(raw.length),
+    u32(stored.length),
+    u32(crc32(stored)),
+    stored,
+  ]);
+}
+
+/** The seed split once; each case gets a copy of the list (raw bytes shared until edited). */
+const splitSeeds = new WeakMap<Uint8Array, RecordingParts>();
+
+function splitSeed(file: Uint8Array): RecordingParts {
+  let p = splitSeeds.get(file);
+  if (!p) {
+    p = splitRecording(file);
+    splitSeeds.set(file, p);
+  }
+  return { head: p.head, json: p.json, chunks: p.chunks.map((c) => ({ ...c })) };
+}
+
 function joinRecording(p: RecordingParts): Uint8Array {
   const json = new TextEncoder().encode(p.json);
   const parts = [p.head, u32(json.length), json, u32(crc32(json))];
   for (const c of p.chunks) {
-    const stored = deflateSync(c.raw, { level: 1 });
-    parts.push(
-      Uint8Array.of(0x43, 0x48, 0x4e, 0x4b, c.kind),
-      u32(c.raw.length),
-      u32(stored.length),
-      u32(crc32(stored)),
-      stored,
-    );
+    const known = framed.get(c.raw);
+    if (known && known[4] === c.kind) {
+      parts.push(known);
+      continue;
+    }
+    const f = frameChunk(c.kind, c.raw);
+    framed.set(c.raw, f);
+    parts.push(f);
   }
   return concat(parts);
 }
@@ -375,7 +401,7 @@ export const fileCase = (seeds: number): fc.Arbitrary<FileCase> =>
 
 /** A recording with a case's edits. */
 export function mutateRecording(seed: Uint8Array, c: FileCase): Uint8Array {
-  const p = splitRecording(seed);
+  const p = splitSeed(seed);
   p.json = applyJsonEdits(p.json, c.json);
   for (const [k, e] of c.inner) {
     if (!p.chunks.length) break;
