@@ -66,7 +66,7 @@ function runFree(o: OpenedReplay, budget: number): void {
   for (let turns = 0; left > 0 && turns < 10_000; turns++) {
     const r = vm.runSlice(Math.min(left, 50_000));
     left -= r.executed;
-    if (r.result === 'exit') return;
+    if (r.result === 'exit' || r.result === 'stuck') return;
     if (r.result === 'idle') {
       const d = vm.nextDeadline();
       if (d === Infinity) return;
