@@ -79,6 +79,8 @@ const MAX_ARRAY = 1 << 16;
  * or of byte arrays, of a sane length.
  */
 function checkValue(cur: unknown, v: unknown, where: string): void {
+  // null stands for a field that is unset (undefined is saved as null).
+  if (v === null) return;
   if (typeof cur === 'number') {
     if (typeof v !== 'number' || !Number.isFinite(v))
       throw new SnapshotError(`${where}: not a finite number`);

@@ -114,9 +114,9 @@ export function fuzzRecording(bytes: Uint8Array): Outcome {
 }
 
 export class SnapshotTarget {
-  private readonly replay: OpenedReplay;
+  private replay: OpenedReplay;
 
-  constructor(seeds: Seeds) {
+  constructor(private readonly seeds: Seeds) {
     this.replay = openReplayOf(readRecording(seeds.recording), quiet);
   }
 
@@ -124,10 +124,19 @@ export class SnapshotTarget {
     let snap;
     try {
       snap = readSnapshot(bytes);
-      restoreSnapshot(this.replay.vm, snap);
     } catch (e) {
       if (documented(e)) return 'rejected';
       throw e;
+    }
+    try {
+      restoreSnapshot(this.replay.vm, snap);
+    } catch (e) {
+      if (!documented(e)) throw e;
+      // A refused restore may leave the machine half-restored (vmrs then stops): the next
+      // case gets a machine built afresh, as a new vmrs would.
+      this.replay.close();
+      this.replay = openReplayOf(readRecording(this.seeds.recording), quiet);
+      return 'rejected';
     }
     this.replay.replayer.resumeAt(snap.header.icount);
     replayFor(this.replay, RUN_BUDGET / 2);
