@@ -79,8 +79,13 @@ const MAX_ARRAY = 1 << 16;
  * or of byte arrays, of a sane length.
  */
 function checkValue(cur: unknown, v: unknown, where: string): void {
-  // null stands for a field that is unset (undefined is saved as null).
-  if (v === null) return;
+  // null stands for an unset field (undefined is saved as null): text and parts may be
+  // unset, numbers, flags and lists may not.
+  if (v === null) {
+    if (typeof cur === 'number' || typeof cur === 'boolean' || Array.isArray(cur))
+      throw new SnapshotError(`${where}: missing (null)`);
+    return;
+  }
   if (typeof cur === 'number') {
     if (typeof v !== 'number' || !Number.isFinite(v))
       throw new SnapshotError(`${where}: not a finite number`);

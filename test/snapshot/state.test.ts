@@ -26,6 +26,8 @@ test('loadFields refuses a state that is not an object, and values of another ki
     [{ count: 1.5, queue: [], regs: new Uint32Array(4) }, /part\.count: not a whole number/],
     [{ count: Infinity, queue: [], regs: new Uint32Array(4) }, /part\.count: not a finite number/],
     [{ count: '3', queue: [], regs: new Uint32Array(4) }, /part\.count: not a finite number/],
+    [{ count: null, queue: [], regs: new Uint32Array(4) }, /part\.count: missing \(null\)/],
+    [{ count: 1, queue: null, regs: new Uint32Array(4) }, /part\.queue: missing \(null\)/],
     [{ count: 1, queue: 'x', regs: new Uint32Array(4) }, /part\.queue: not a list/],
     [{ count: 1, queue: [{}], regs: new Uint32Array(4) }, /part\.queue: a list item/],
     [
