@@ -27,7 +27,7 @@ import { VirtioRng } from '../devices/virtio/rng.js';
 import { VirtioConsole } from '../devices/virtio/console.js';
 import type { BlockStore, ByteSink, EntropySource, FrameSink } from '../devices/virtio/backends.js';
 import type { VirtioDeviceModel } from '../devices/virtio/device-model.js';
-import { SnapshotError, sub, type State } from '../snapshot/state.js';
+import { SnapshotError, item, sub, type State } from '../snapshot/state.js';
 
 export const RAM_BASE = 0x80000000;
 export const BOOT_ROM_BASE = 0x1000;
@@ -259,7 +259,7 @@ export class VirtMachine {
     this.plic.loadState(sub(s, 'plic', 'machine'));
     this.uart.loadState(sub(s, 'uart', 'machine'));
     this.rtc.loadState(sub(s, 'rtc', 'machine'));
-    this.virtio.forEach((v, i) => v.loadState(virtio[i] as State));
+    this.virtio.forEach((v, i) => v.loadState(item(virtio, i, 'virtio')));
     this.exit = undefined;
     this.bus.mmioWritten = false;
     if (!ramFlagged) this.bus.dirtyPages.fill(1);

@@ -100,6 +100,13 @@ function checkValue(cur: unknown, v: unknown, where: string): void {
   }
 }
 
+/** Item `i` of a list of States, or an error naming it. */
+export function item(list: readonly unknown[], i: number, what: string): State {
+  const v = list[i];
+  if (!isState(v)) throw new SnapshotError(`${what}: the snapshot has no state for item ${i}`);
+  return v;
+}
+
 /** A nested State, or an error naming what is missing. */
 export function sub(s: State, key: string, what: string): State {
   const v = isState(s) && Object.hasOwn(s, key) ? s[key] : undefined;

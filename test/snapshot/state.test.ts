@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SnapshotError, loadFields, sub, type State } from '../../src/snapshot/state.js';
+import { SnapshotError, item, loadFields, sub, type State } from '../../src/snapshot/state.js';
 import { readSnapshot } from '../../src/snapshot/snapshot-file.js';
 import { crc32 } from '../../src/replay/crc32.js';
 import { deflateSync } from 'fflate';
@@ -113,4 +113,12 @@ test('snapshot headers: fields out of bounds are refused, each named', () => {
         re.test(e.message),
       re.source,
     );
+});
+
+test('a machine state whose virtio slot holds no state is refused, not a TypeError', () => {
+  assert.throws(
+    () => item([{ a: 1 }, null], 1, 'virtio'),
+    /virtio: the snapshot has no state for item 1/,
+  );
+  assert.deepEqual(item([{ a: 1 }], 0, 'virtio'), { a: 1 });
 });
