@@ -40,7 +40,7 @@ export async function benchTimeTravel(): Promise<void> {
   );
   if (rec.status !== 0) throw new Error(`recording failed: ${rec.stderr}`);
   const parsed = readRecording(new Uint8Array(readFileSync(file)));
-  const total = parsed.events[parsed.events.length - 1].icount;
+  const total = parsed.events.lastIcount ?? 0;
 
   const quiet = { verify: true, log: () => {}, stdout: () => {} };
   const { vm, replayer } = openReplay(file, quiet);

@@ -2,10 +2,11 @@
  * The virtio devices the command line asks for (--drive, --net, --rng,
  * --hvc), opened with their host backends, in slot order.
  */
-import { appendFileSync, openSync, closeSync, existsSync, statSync } from 'node:fs';
+import { appendFileSync, openSync, closeSync, existsSync } from 'node:fs';
 import { DriveError } from '../host/drive-options.js';
 import { MemoryCowStore, OverlayStore } from '../host/block-cow.js';
-import { imageDigest } from '../host/digest-cache.js';
+import { imageDigest, imageFileDigest } from '../host/digest-cache.js';
+import { ImageFile, ImageFileError } from '../host/image-file.js';
 import type { VirtioSpec } from '../machine/virt.js';
 import type { BlockStore, ByteSink, EntropySource } from '../devices/virtio/backends.js';
 import { parseDriveOption, type DriveSpec } from '../host/drive-options.js';
@@ -62,6 +63,23 @@ export interface DiskInfo {
   sha256: string;
   serial: string;
   readOnly: boolean;
+  /** The base image, open (copy-on-write disks): its digest and changes are read through it. */
+  image?: ImageFile;
+}
+
+/** SHA-256 of a disk's base image (through its open descriptor where there is one). */
+export function diskDigest(d: DiskInfo): string {
+  return d.sha256 || (d.image ? imageFileDigest(d.image) : imageDigest(d.path, 'disk image'));
+}
+
+/** A disk's base image, opened once (a regular file only). */
+function openDiskImage(path: string): ImageFile {
+  try {
+    return ImageFile.open(path, 'disk image');
+  } catch (e) {
+    if (e instanceof ImageFileError) throw new DriveError(e.message);
+    throw e;
+  }
 }
 
 export interface OpenDevices {
@@ -104,16 +122,18 @@ export async function openDevices(
       if (mode === 'record') {
         // A recording must be able to start again from the same disk: the base image
         // is never written; writes go to memory, or to a new overlay the user names.
-        if (!existsSync(d.file)) throw new DriveError(`disk image '${d.file}' does not exist`);
-        const sha256 = imageDigest(d.file);
+        if (d.overlay && existsSync(d.overlay))
+          throw new UsageError(
+            `--drive overlay=${d.overlay}: when recording, the overlay must be a new file (the replay starts from the base image)`,
+          );
+        // Opened once: hashed, served to the guest and checked at the end through one descriptor.
+        const image = openDiskImage(d.file);
+        closers.push(() => image.close());
+        const sha256 = imageFileDigest(image);
         if (d.overlay) {
-          if (existsSync(d.overlay))
-            throw new UsageError(
-              `--drive overlay=${d.overlay}: when recording, the overlay must be a new file (the replay starts from the base image)`,
-            );
-          store = new OverlayStore(d.file, d.overlay, d.readOnly, sha256);
+          store = new OverlayStore(image, d.overlay, d.readOnly, sha256);
         } else {
-          store = new MemoryCowStore(d.file, d.readOnly);
+          store = new MemoryCowStore(image, d.readOnly);
           if (!d.snapshot && !d.readOnly)
             hooks.log(
               `${name}: writes are kept in memory while recording (add overlay=FILE to keep them)`,
@@ -121,20 +141,25 @@ export async function openDevices(
         }
         disks.push({
           path: d.file,
-          size: statSync(d.file).size,
+          size: image.size,
           sha256,
           serial: d.serial,
           readOnly: d.readOnly,
+          image,
         });
       } else {
-        store = openDrive(d);
-        // The base's digest is taken when a snapshot needs it (only copy-on-write disks can be saved).
+        // A copy-on-write disk's base is opened once here; its digest is taken through it
+        // when a snapshot needs it (only copy-on-write disks can be saved).
+        const image = d.snapshot || d.overlay ? openDiskImage(d.file) : undefined;
+        if (image) closers.push(() => image.close());
+        store = openDrive(d, undefined, image);
         disks.push({
           path: d.file,
-          size: store.size,
+          size: image?.size ?? store.size,
           sha256: '',
           serial: d.serial,
           readOnly: d.readOnly,
+          image,
         });
       }
       closers.push(() => store.close());

@@ -12,7 +12,9 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
   const startIcount = h.startIcount ?? 0;
   let lastIcount = startIcount;
   let end: { kind: string; status: number } | undefined;
-  for (const ev of rec.events) {
+  // Streamed: events are counted as they are decoded, none kept.
+  for (const c = rec.events.cursor(); c.peek(); c.advance()) {
+    const ev = c.peek()!;
     const name = EVENT_NAMES[ev.type] ?? `type-${ev.type}`;
     const t = (byType[name] ??= { count: 0, bytes: 0 });
     t.count++;
@@ -44,6 +46,7 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
     complete: end !== undefined && !rec.damage,
     end: end ?? null,
     damage: rec.damage ?? null,
+    notes: rec.notes,
   };
   if (opts.json) {
     process.stdout.write(JSON.stringify(info, null, 2) + '\n');
@@ -79,6 +82,7 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
   s += end
     ? `end       guest ${end.kind}, status ${end.status}\n`
     : 'end       none: the recording was cut short\n';
+  for (const n of rec.notes) s += `note      at icount ${n.icount}: ${n.text}\n`;
   if (rec.damage) s += `damage    ${rec.damage}\n`;
   process.stdout.write(s);
   return 0;

@@ -3,13 +3,18 @@
  * images by path and digest (or embedded), and devices by slot. Written when
  * recording or saving; read back to rebuild the same machine.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { UsageError } from './options.js';
-import type { DeviceRef, ImageRef, MachineDescription } from '../replay/log-format.js';
+import {
+  RecordingFormatError,
+  type DeviceRef,
+  type EmbeddedImages,
+  type ImageRef,
+  type MachineDescription,
+} from '../replay/log-format.js';
 import type { VirtConfig } from '../machine/virt.js';
-import { NIC_LINK_AT_START, type DiskInfo, type ParsedDevices } from './devices.js';
+import { NIC_LINK_AT_START, diskDigest, type DiskInfo, type ParsedDevices } from './devices.js';
 import { bytesDigest } from '../host/file-digest.js';
-import { imageDigest } from '../host/digest-cache.js';
+import { ImageFile, readImageFile } from '../host/image-file.js';
 
 export type { MachineDescription };
 
@@ -29,10 +34,18 @@ export function describeMachine(
   };
   const devices: DeviceRef[] = [];
   for (const [i, d] of disks.entries()) {
-    if (embed) images.set(`disk${i}`, new Uint8Array(readFileSync(d.path)));
+    if (embed)
+      images.set(`disk${i}`, d.image ? d.image.readAll() : readImageFile(d.path, 'disk image'));
     devices.push({
       kind: 'blk',
-      disk: { ...d, sha256: d.sha256 || imageDigest(d.path), embedded: embed },
+      disk: {
+        path: d.path,
+        size: d.size,
+        serial: d.serial,
+        readOnly: d.readOnly,
+        sha256: diskDigest(d),
+        embedded: embed,
+      },
     });
   }
   parsed.nets.forEach((n, i) =>
@@ -61,26 +74,57 @@ export function describeMachine(
   };
 }
 
+/**
+ * An image named by path in a recording or snapshot: a regular file of the
+ * recorded size (checked before anything is read), read through one descriptor.
+ */
+function readRecordedImage(ref: ImageRef, what: string): Uint8Array {
+  let img: ImageFile;
+  try {
+    img = ImageFile.open(ref.path, what);
+  } catch (e) {
+    const missing = (e as Error).message.endsWith('does not exist');
+    throw new UsageError(
+      missing
+        ? `${what} '${ref.path}' is not there (record with --embed to carry images)`
+        : (e as Error).message,
+    );
+  }
+  try {
+    if (img.size !== ref.size)
+      throw new UsageError(
+        `${what} '${ref.path}' is not the one recorded (${img.size} bytes, recorded ${ref.size})`,
+      );
+    return img.readAll();
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError((e as Error).message);
+  } finally {
+    img.close();
+  }
+}
+
 /** An image a description refers to: embedded, or found by path; its digest must match. */
 export function loadImage(
-  images: Map<string, Uint8Array>,
+  images: EmbeddedImages,
   name: string,
   what: string,
   ref: ImageRef,
 ): Uint8Array {
   let data: Uint8Array | undefined;
   if (ref.embedded) {
-    data = images.get(name);
+    try {
+      data = images.get(name);
+    } catch (e) {
+      if (e instanceof RecordingFormatError) throw new UsageError(e.message);
+      throw e;
+    }
     if (!data)
       throw new UsageError(
         `the ${what} is said to be embedded, but it is not there (damaged file?)`,
       );
   } else {
-    if (!existsSync(ref.path))
-      throw new UsageError(
-        `${what} '${ref.path}' is not there (record with --embed to carry images)`,
-      );
-    data = new Uint8Array(readFileSync(ref.path));
+    data = readRecordedImage(ref, what);
   }
   const d = bytesDigest(data);
   if (d !== ref.sha256)
@@ -91,10 +135,7 @@ export function loadImage(
 }
 
 /** The machine configuration of a description (devices are added by the caller). */
-export function configFromDescription(
-  d: MachineDescription,
-  images: Map<string, Uint8Array>,
-): VirtConfig {
+export function configFromDescription(d: MachineDescription, images: EmbeddedImages): VirtConfig {
   return {
     memoryBytes: d.machine.memoryBytes,
     bios: d.bios === 'none' ? 'none' : loadImage(images, 'bios', 'firmware', d.bios),

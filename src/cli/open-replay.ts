@@ -5,7 +5,6 @@
  * that seek in a replay.
  */
 import { warmUpInterpreterOnce } from './warm-up.js';
-import { existsSync, readFileSync } from 'node:fs';
 import { UsageError } from './options.js';
 import { RecordingFormatError, readRecording, type ParsedRecording } from '../replay/log-format.js';
 import { ReplayGate } from '../replay/replay-gate.js';
@@ -15,97 +14,137 @@ import { configFromDescription, loadImage } from './machine-description.js';
 import { readSnapshot, restoreSnapshot } from '../snapshot/snapshot-file.js';
 import { SnapshotError } from '../snapshot/state.js';
 import { MemoryCowStore } from '../host/block-cow.js';
-import { imageDigest } from '../host/digest-cache.js';
+import { imageFileDigest } from '../host/digest-cache.js';
+import { ImageFile, ImageFileError, readImageFile } from '../host/image-file.js';
 
 export interface OpenedReplay {
   rec: ParsedRecording;
   vm: VirtMachine;
   gate: ReplayGate;
   replayer: Replayer;
+  /** Close the disk images (a process that replays once need not). */
+  close(): void;
 }
 
 /** A recording file read and checked; a missing or unreadable one is a UsageError. */
 export function readRecordingFile(file: string): ParsedRecording {
-  if (!existsSync(file)) throw new UsageError(`recording '${file}' does not exist`);
+  let bytes: Uint8Array;
   try {
-    return readRecording(new Uint8Array(readFileSync(file)));
+    // A regular file only: a device or FIFO given as a recording would never end or block.
+    bytes = readImageFile(file, 'recording');
+  } catch (e) {
+    if (e instanceof ImageFileError) throw new UsageError(e.message);
+    throw e;
+  }
+  try {
+    return readRecording(bytes);
   } catch (e) {
     if (e instanceof RecordingFormatError) throw new UsageError(`${file}: ${e.message}`);
     throw e;
   }
 }
 
+export interface OpenReplayOptions {
+  verify: boolean;
+  log: (s: string) => void;
+  stdout: (byte: number) => void;
+}
+
 /** Throws UsageError for a missing or unreadable file and for missing or changed images. */
-export function openReplay(
-  file: string,
-  opts: { verify: boolean; log: (s: string) => void; stdout: (byte: number) => void },
-): OpenedReplay {
+export function openReplay(file: string, opts: OpenReplayOptions): OpenedReplay {
+  return openReplayOf(readRecordingFile(file), opts);
+}
+
+/** The machine and replayer of a recording already read (UsageError for missing or changed images). */
+export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): OpenedReplay {
   const { log, stdout } = opts;
-  const rec = readRecordingFile(file);
   const h = rec.header;
   if (rec.damage) log(`warning: ${rec.damage}; replaying the ${rec.chunks} whole chunks before it`);
+  for (const n of rec.notes) log(`warning: the recorder noted at icount ${n.icount}: ${n.text}`);
   const gate = new ReplayGate(rec.events);
   const virtio: VirtioSpec[] = [];
-  h.devices.forEach((d, i) => {
-    switch (d.kind) {
-      case 'blk': {
-        if (d.disk.embedded) {
-          const data = loadImage(rec.images, `disk${i}`, 'disk image', d.disk);
-          virtio.push({
-            kind: 'blk',
-            store: new MemoryCowStore(data, d.disk.readOnly),
-            serial: d.disk.serial,
-          });
-        } else {
-          if (!existsSync(d.disk.path))
-            throw new UsageError(`disk image '${d.disk.path}' used by the recording is not there`);
-          if (imageDigest(d.disk.path) !== d.disk.sha256)
-            throw new UsageError(
-              `disk image '${d.disk.path}' is not the one recorded (its digest differs)`,
-            );
-          virtio.push({
-            kind: 'blk',
-            store: new MemoryCowStore(d.disk.path, d.disk.readOnly),
-            serial: d.disk.serial,
-          });
+  // Disk images opened here are closed with their stores; on an error before that, here.
+  const opened: ImageFile[] = [];
+  let vm: VirtMachine;
+  try {
+    h.devices.forEach((d, i) => {
+      switch (d.kind) {
+        case 'blk': {
+          if (d.disk.embedded) {
+            const data = loadImage(rec.images, `disk${i}`, 'disk image', d.disk);
+            virtio.push({
+              kind: 'blk',
+              store: new MemoryCowStore(data, d.disk.readOnly),
+              serial: d.disk.serial,
+            });
+          } else {
+            // Opened once: its size checked before hashing, hashed and served through one descriptor.
+            let image: ImageFile;
+            try {
+              image = ImageFile.open(d.disk.path, 'disk image');
+            } catch (e) {
+              throw new UsageError(
+                (e as Error).message.endsWith('does not exist')
+                  ? `disk image '${d.disk.path}' used by the recording is not there`
+                  : (e as Error).message,
+              );
+            }
+            opened.push(image);
+            if (image.size !== d.disk.size)
+              throw new UsageError(
+                `disk image '${d.disk.path}' is not the one recorded (${image.size} bytes, recorded ${d.disk.size})`,
+              );
+            if (imageFileDigest(image) !== d.disk.sha256)
+              throw new UsageError(
+                `disk image '${d.disk.path}' is not the one recorded (its digest differs)`,
+              );
+            virtio.push({
+              kind: 'blk',
+              store: new MemoryCowStore(image, d.disk.readOnly),
+              serial: d.disk.serial,
+            });
+          }
+          break;
         }
-        break;
+        case 'net': {
+          const mac = Uint8Array.from(d.mac.split(':'), (x) => parseInt(x, 16));
+          // Recordings made before the link state at start went through the gate say
+          // linkUp true for every NIC, but a listening wire always started with no peer,
+          // link down: the logged link-up of its peer came after. (Newer ones say false.)
+          const linkUp = d.linkUp && d.backend !== 'socket listen';
+          virtio.push({ kind: 'net', sink: { send: () => {} }, mac, linkUp });
+          break;
+        }
+        case 'rng':
+          virtio.push({ kind: 'rng', source: gate });
+          break;
+        case 'console':
+          virtio.push({
+            kind: 'console',
+            sink: { write: d.target === 'stdio' ? (b) => b.forEach(stdout) : () => {} },
+          });
+          break;
       }
-      case 'net': {
-        const mac = Uint8Array.from(d.mac.split(':'), (x) => parseInt(x, 16));
-        // Recordings made before the link state at start went through the gate say
-        // linkUp true for every NIC, but a listening wire always started with no peer,
-        // link down: the logged link-up of its peer came after. (Newer ones say false.)
-        const linkUp = d.linkUp && d.backend !== 'socket listen';
-        virtio.push({ kind: 'net', sink: { send: () => {} }, mac, linkUp });
-        break;
+    });
+    // Disks pass the replay gate: the calls that failed in the recording fail again.
+    let disk = 0;
+    for (const s of virtio) if (s.kind === 'blk') s.store = gate.disk(s.store, disk++);
+    const config: VirtConfig = { ...configFromDescription(h, rec.images), virtio };
+    warmUpInterpreterOnce();
+    vm = new VirtMachine(config, stdout);
+    if (h.snapshot) {
+      // The recording started from a snapshot, not a boot.
+      const bytes = loadImage(rec.images, 'snapshot', 'snapshot', h.snapshot);
+      try {
+        restoreSnapshot(vm, readSnapshot(bytes));
+      } catch (e) {
+        if (e instanceof SnapshotError) throw new UsageError(`${h.snapshot.path}: ${e.message}`);
+        throw e;
       }
-      case 'rng':
-        virtio.push({ kind: 'rng', source: gate });
-        break;
-      case 'console':
-        virtio.push({
-          kind: 'console',
-          sink: { write: d.target === 'stdio' ? (b) => b.forEach(stdout) : () => {} },
-        });
-        break;
     }
-  });
-  // Disks pass the replay gate: the calls that failed in the recording fail again.
-  let disk = 0;
-  for (const s of virtio) if (s.kind === 'blk') s.store = gate.disk(s.store, disk++);
-  const config: VirtConfig = { ...configFromDescription(h, rec.images), virtio };
-  warmUpInterpreterOnce();
-  const vm = new VirtMachine(config, stdout);
-  if (h.snapshot) {
-    // The recording started from a snapshot, not a boot.
-    const bytes = loadImage(rec.images, 'snapshot', 'snapshot', h.snapshot);
-    try {
-      restoreSnapshot(vm, readSnapshot(bytes));
-    } catch (e) {
-      if (e instanceof SnapshotError) throw new UsageError(`${h.snapshot.path}: ${e.message}`);
-      throw e;
-    }
+  } catch (e) {
+    for (const img of opened) img.close();
+    throw e;
   }
   gate.attach(vm);
   const replayer = new Replayer(
@@ -116,7 +155,10 @@ export function openReplay(
     parsePerturbation(process.env.VMRS_TEST_PERTURB),
     rec.version,
   );
-  return { rec, vm, gate, replayer };
+  const close = () => {
+    for (const v of virtio) if (v.kind === 'blk') v.store.close();
+  };
+  return { rec, vm, gate, replayer, close };
 }
 
 function parsePerturbation(spec: string | undefined): Perturbation | undefined {

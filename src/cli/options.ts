@@ -1,6 +1,6 @@
 /** Parsing of machine options shared by the vmrs commands (QEMU's spellings and meanings). */
-import { readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:buffer';
+import { ImageFile } from '../host/image-file.js';
 
 export class UsageError extends Error {}
 
@@ -35,19 +35,24 @@ export function parseGuestMemorySize(text: string): number {
   return bytes;
 }
 
-/** Read an image file given on the command line, with one clear error when it cannot be read. */
+/**
+ * Read an image file given on the command line, with one clear error when it
+ * cannot be read: a regular file only, read through one descriptor.
+ */
 export function readImage(what: string, path: string): Uint8Array {
-  let st;
+  let img: ImageFile;
   try {
-    st = statSync(path);
-  } catch {
-    throw new UsageError(`${what} '${path}' does not exist`);
-  }
-  if (!st.isFile()) throw new UsageError(`${what} '${path}' is not a regular file`);
-  if (st.size === 0) throw new UsageError(`${what} '${path}' is empty`);
-  try {
-    return new Uint8Array(readFileSync(path));
+    img = ImageFile.open(path, what);
   } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  try {
+    if (img.size === 0) throw new UsageError(`${what} '${path}' is empty`);
+    return img.readAll();
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError(`${what} '${path}' cannot be read: ${(e as Error).message}`);
+  } finally {
+    img.close();
   }
 }

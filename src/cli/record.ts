@@ -6,6 +6,8 @@ import { UsageError } from './options.js';
 import { Recorder } from '../replay/recorder.js';
 import { FORMAT_VERSION, type ImageRef, type RecordingHeader } from '../replay/log-format.js';
 import { bytesDigest } from '../host/file-digest.js';
+import { imageDigest } from '../host/digest-cache.js';
+import type { DiskInfo } from './devices.js';
 import { VMRS_VERSION } from './version.js';
 
 export interface RecordOptions extends MachineOptions {
@@ -29,8 +31,16 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
     );
   }
   let recorder: Recorder | undefined;
+  let imagesChanged: (() => string[]) | undefined;
   try {
     const status = await runCommand(opts, {
+      beforeEnd: () => {
+        // Said even with -q: the recording may not replay.
+        for (const text of imagesChanged?.() ?? []) {
+          process.stderr.write(`vmrs: warning: ${text}\n`);
+          recorder?.note(text);
+        }
+      },
       makeRecorder: (config, parsed, disks, snapshot) => {
         const images = new Map<string, Uint8Array>();
         const embed = !!opts.embed;
@@ -55,6 +65,7 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
           startIcount: snapshot?.snap.header.icount,
         };
         recorder = new Recorder((b) => writeSync(fd, b), header, images);
+        imagesChanged = () => changedImages(header, disks);
         return recorder;
       },
     });
@@ -66,4 +77,42 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
         `[vmrs] recorded ${recorder.events} events in ${(statSync(opts.output).size / 1024).toFixed(1)} KiB to ${opts.output}\n`,
       );
   }
+}
+
+/**
+ * Images the recording names by path that changed while it ran. A disk's
+ * base image is read by the guest as it goes: a write to it means the guest
+ * saw bytes the replay will not find. Firmware, kernel, initrd and snapshot
+ * were read whole at the start (the header has the digest of those bytes):
+ * a replay needs them as they were.
+ */
+function changedImages(h: RecordingHeader, disks: DiskInfo[]): string[] {
+  const out: string[] = [];
+  for (const [i, d] of disks.entries()) {
+    const why = d.image?.changedSinceOpen();
+    if (why)
+      out.push(
+        `disk image '${d.path}' (disk ${i}) changed while recording (${why}): the guest may have read bytes a replay will not find`,
+      );
+  }
+  const refs: [string, ImageRef | 'none' | undefined][] = [
+    ['firmware', h.bios],
+    ['kernel', h.kernel],
+    ['initrd', h.initrd],
+    ['snapshot', h.snapshot],
+  ];
+  for (const [what, ref] of refs) {
+    if (!ref || ref === 'none' || ref.embedded) continue;
+    let now: string;
+    try {
+      now = imageDigest(ref.path, what);
+    } catch (e) {
+      now = (e as Error).message;
+    }
+    if (now !== ref.sha256)
+      out.push(
+        `${what} '${ref.path}' changed while recording (it is not the file that was read): a replay needs the original (sha256 ${ref.sha256.slice(0, 16)}…); record with --embed to carry it`,
+      );
+  }
+  return out;
 }

@@ -14,7 +14,7 @@ import { SNAPSHOT_VERSION, captureSnapshot, restoreSnapshot } from '../snapshot/
 import { SnapshotError } from '../snapshot/state.js';
 import { openSnapshot } from './run.js';
 import { VMRS_VERSION } from './version.js';
-import { EventType } from '../replay/events.js';
+import { EventType, type RecordedEvent } from '../replay/events.js';
 import { decodeDiskError } from '../replay/disk-gate.js';
 
 export interface ReplayOptions {
@@ -191,9 +191,14 @@ async function replay(
         }
         return 0;
       case 'done': {
-        const stop = rec.events.find(
-          (e) => e.type === EventType.DiskError && decodeDiskError(e).partial,
-        );
+        // A recording stopped by a host disk error it could not reproduce says so (looked for
+        // only in recordings that were stopped, so a long one is not read again for nothing).
+        let stop: RecordedEvent | undefined;
+        if (st.exitKind === 'stopped')
+          for (const c = rec.events.cursor(); c.peek() && !stop; c.advance()) {
+            const e = c.peek()!;
+            if (e.type === EventType.DiskError && decodeDiskError(e).partial) stop = e;
+          }
         if (stop)
           process.stderr.write(
             `vmrs: the recording stopped at icount ${st.icount} after a host disk error it could not reproduce: ${decodeDiskError(stop).message}\n`,

@@ -10,8 +10,15 @@ import { ensureDefaultGuest } from '../host/default-guest.js';
 import { randomFillSync } from 'node:crypto';
 import { Gate } from '../replay/gate.js';
 import type { Recorder } from '../replay/recorder.js';
-import { openDevices, parseDevices, type DiskInfo, type ParsedDevices } from './devices.js';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  diskDigest,
+  openDevices,
+  parseDevices,
+  type DiskInfo,
+  type ParsedDevices,
+} from './devices.js';
+import { renameSync, writeFileSync } from 'node:fs';
+import { ImageFileError, readImageFile } from '../host/image-file.js';
 import { SnapshotError } from '../snapshot/state.js';
 import {
   SNAPSHOT_VERSION,
@@ -21,7 +28,6 @@ import {
   type Snapshot,
 } from '../snapshot/snapshot-file.js';
 import { configFromDescription, describeMachine } from './machine-description.js';
-import { imageDigest } from '../host/digest-cache.js';
 import { VMRS_VERSION } from './version.js';
 import { LiveDebugSession } from './debug-session.js';
 
@@ -150,8 +156,13 @@ export interface OpenedSnapshot {
 }
 
 export function openSnapshot(path: string): OpenedSnapshot {
-  if (!existsSync(path)) throw new UsageError(`snapshot '${path}' does not exist`);
-  const bytes = new Uint8Array(readFileSync(path));
+  let bytes: Uint8Array;
+  try {
+    bytes = readImageFile(path, 'snapshot');
+  } catch (e) {
+    if (e instanceof ImageFileError) throw new UsageError(e.message);
+    throw e;
+  }
   try {
     return { path, bytes, snap: readSnapshot(bytes) };
   } catch (e) {
@@ -169,7 +180,7 @@ function checkSnapshotDisks(snap: Snapshot, disks: DiskInfo[]): void {
     );
   refs.forEach((r, i) => {
     const d = disks[i];
-    if (r.kind === 'blk' && (d.sha256 || imageDigest(d.path)) !== r.disk.sha256)
+    if (r.kind === 'blk' && diskDigest(d) !== r.disk.sha256)
       throw new UsageError(
         `disk ${i} ('${d.path}') is not the image the snapshot was taken over ('${r.disk.path}')`,
       );
@@ -187,6 +198,8 @@ export interface RecordMode {
   ): Recorder;
   /** Called about once a second: cut a chunk so a killed recording loses little. */
   flushEvery?: number;
+  /** The run is over, the recording not yet ended: last checks (images that changed). */
+  beforeEnd?(): void;
 }
 
 export async function runCommand(opts: MachineOptions, record?: RecordMode): Promise<number> {
@@ -307,7 +320,10 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       }
       debug?.target.exited(`the guest stopped (${exit.kind})`);
       console.flush();
-      recorder?.end(exit);
+      if (recorder) {
+        record?.beforeEnd?.();
+        recorder.end(exit);
+      }
       if (gate.stoppedBy)
         process.stderr.write(
           `vmrs: ${gate.stoppedBy}; a replay could not know how much of it landed, so the recording stops here (it replays up to this point)\n`,

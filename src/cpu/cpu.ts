@@ -162,6 +162,9 @@ const CPU_FIELDS = [
 ] as const;
 const FPU_FIELDS = ['fr', 'fflags', 'frm'] as const;
 
+/** Traps in one run() with nothing retired between them before run() gives up (see trapsTaken). */
+const MIN_TRAP_RUN = 1 << 16;
+
 export class Cpu {
   readonly xl = new Int32Array(32);
   readonly xh = new Int32Array(32);
@@ -171,6 +174,15 @@ export class Cpu {
   readonly fpu = new FpUnit();
   /** Retired instructions. Exact whenever code outside run() looks at it. */
   icount = 0;
+  /**
+   * Traps taken. run() returns after a long run of traps with no instruction
+   * retired (a hart whose trap vector faults too traps forever at one
+   * icount): the host must get control back. Not guest state: where run()
+   * returns after a trap is invisible to the guest (a trap never makes an
+   * interrupt takeable that was not before it).
+   */
+  trapsTaken = 0;
+  private trapLimit = 0;
   /** Halted in WFI until an interrupt is pending. */
   wfi = false;
 
@@ -436,6 +448,7 @@ export class Cpu {
       this.fVpn = -1;
       return;
     }
+    this.trapsTaken++;
     const priv = this.priv;
     this.wfi = false;
     this.resAddr = -1;
@@ -1259,6 +1272,8 @@ export class Cpu {
       this.wfi = false;
     }
     this.takeInterrupt();
+    // Every trap passes the slow fetch path (setPriv drops the fetch page), which checks this.
+    this.trapLimit = this.trapsTaken + (max > MIN_TRAP_RUN ? max : MIN_TRAP_RUN);
 
     const xl = this.xl,
       xh = this.xh;
@@ -1295,6 +1310,7 @@ export class Cpu {
         this.exc = -1;
         // A watchpoint stopped the hart before this instruction's access (watchStopsBefore).
         if (this.debugHit !== 0) break;
+        if (this.trapsTaken >= this.trapLimit) break;
         if (this.bpCount !== 0 && this.debugArmed && this.breakpointAt(pcLo, pcHi, base + n)) {
           this.debugHit = 1;
           break;

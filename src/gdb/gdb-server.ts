@@ -8,7 +8,7 @@
  * out of here.
  */
 import type { Socket } from 'node:net';
-import { RspCodec, fromHex, reg64Hex, toHex } from './rsp.js';
+import { BadPacketError, RspCodec, fromHex, reg64Hex, toHex } from './rsp.js';
 import { REG_CSR0, REG_F0, REG_PC, REG_PRIV, targetXml } from './target-xml.js';
 import { debugRead, debugWrite } from './debug-memory.js';
 import type { DebugTarget, StopReason } from './replay-target.js';
@@ -25,7 +25,7 @@ interface Watch {
 }
 
 const hexToBig = (s: string): bigint => {
-  if (!/^[0-9a-fA-F]{1,16}$/.test(s)) throw new RangeError(`bad address ${s}`);
+  if (!/^[0-9a-fA-F]{1,16}$/.test(s)) throw new BadPacketError(`bad address ${s}`);
   return BigInt('0x' + s);
 };
 const words = (v: bigint) => ({
@@ -40,6 +40,9 @@ export class GdbStub {
   private readonly breakpoints = new Map<string, { lo: number; hi: number }>();
   private readonly watches: Watch[] = [];
   private last: StopReason = { kind: 'trap' };
+  /** Most breakpoints and watchpoints a client may set (each costs the hart a check). */
+  static readonly MAX_BREAKPOINTS = 1024;
+  static readonly MAX_WATCHPOINTS = 64;
   private running = false;
   private codec: RspCodec | undefined;
   private socket: Socket | undefined;
@@ -55,6 +58,11 @@ export class GdbStub {
     private readonly log: (s: string) => void = () => {},
     private readonly onFirstPacket: () => void = () => {},
   ) {}
+
+  /** The target is running (a continue or step not yet answered). */
+  get busy(): boolean {
+    return this.running;
+  }
 
   attach(sock: Socket, done: (end: ClientEnd) => void): void {
     this.socket = sock;
@@ -127,7 +135,10 @@ export class GdbStub {
       const r = await this.handle(p);
       if (r === undefined) return;
       reply = r;
-    } catch {
+    } catch (e) {
+      // A malformed packet is the client's; anything else is ours, and said.
+      if (!(e instanceof BadPacketError))
+        this.log(`gdb: internal error on packet '${p.slice(0, 40)}': ${(e as Error).stack ?? e}`);
       reply = 'E01';
     }
     this.send(reply);
@@ -232,6 +243,12 @@ export class GdbStub {
         const insert = p[0] === 'Z';
         if (type === '0' || type === '1') {
           const key = addr.toString(16);
+          if (
+            insert &&
+            !this.breakpoints.has(key) &&
+            this.breakpoints.size >= GdbStub.MAX_BREAKPOINTS
+          )
+            return 'E01';
           if (insert) this.breakpoints.set(key, words(addr));
           else this.breakpoints.delete(key);
           cpu.setBreakpoints([...this.breakpoints.values()]);
@@ -243,6 +260,7 @@ export class GdbStub {
           const i = this.watches.findIndex(
             (w) => w.addr === addr && w.len === len && w.kind === kind,
           );
+          if (insert && i < 0 && this.watches.length >= GdbStub.MAX_WATCHPOINTS) return 'E01';
           if (insert && i < 0) this.watches.push({ ...words(addr), len, kind, addr });
           if (!insert && i >= 0) this.watches.splice(i, 1);
           this.updateWatches();

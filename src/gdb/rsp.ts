@@ -113,8 +113,11 @@ export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
 }
 
+/** A packet that does not say what its kind of packet must (answered with an error reply). */
+export class BadPacketError extends RangeError {}
+
 export function fromHex(s: string): Uint8Array {
-  if (s.length % 2 || /[^0-9a-fA-F]/.test(s)) throw new RangeError('bad hex');
+  if (s.length % 2 || /[^0-9a-fA-F]/.test(s)) throw new BadPacketError('bad hex');
   return new Uint8Array(Buffer.from(s, 'hex'));
 }
 

@@ -28,7 +28,8 @@ import { closeSync, existsSync, fstatSync, fsyncSync, openSync } from 'node:fs';
 import { BlockIoError, type BlockStore } from '../devices/virtio/backends.js';
 import { DriveError } from './drive-options.js';
 import { openImage, preadFull, pwriteFull } from './block-file.js';
-import { imageDigest } from './digest-cache.js';
+import { imageDigest, imageFileDigest } from './digest-cache.js';
+import { ImageFile } from './image-file.js';
 import { SnapshotError, type State } from '../snapshot/state.js';
 
 const CLUSTER_BITS = 16;
@@ -44,9 +45,20 @@ interface BaseImage {
   close(): void;
 }
 
-/** A base image file, never written. */
-function fileBase(path: string): BaseImage & { fd: number } {
-  const { fd, size } = openImage(path, false);
+/** A base image file (by path, or already open and checked), never written. */
+function fileBase(image: string | ImageFile): BaseImage & { fd: number } {
+  if (typeof image !== 'string') {
+    const size = Math.floor(image.size / 512) * 512;
+    if (size === 0)
+      throw new DriveError(`disk image '${image.path}' is smaller than one 512-byte sector`);
+    return {
+      fd: image.fd,
+      size,
+      read: (dest, offset) => preadFull(image.fd, dest, offset),
+      close: () => image.close(),
+    };
+  }
+  const { fd, size } = openImage(image, false);
   return {
     fd,
     size,
@@ -178,12 +190,12 @@ function loadClusters(clusters: Map<number, Uint8Array>, clusterSize: number, s:
   for (const [c, d] of loaded) clusters.set(c, d);
 }
 
-/** Copy-on-write in memory over an image file (by path) or image bytes; the image is never written. */
+/** Copy-on-write in memory over an image file (by path, or open) or image bytes; the image is never written. */
 export class MemoryCowStore extends CowStore {
   private readonly clusters = new Map<number, Uint8Array>();
 
-  constructor(image: string | Uint8Array, readOnly: boolean) {
-    super(typeof image === 'string' ? fileBase(image) : bytesBase(image), readOnly);
+  constructor(image: string | ImageFile | Uint8Array, readOnly: boolean) {
+    super(image instanceof Uint8Array ? bytesBase(image) : fileBase(image), readOnly);
   }
 
   protected readCluster(c: number, off: number, dest: Uint8Array): boolean {
@@ -238,19 +250,21 @@ export class OverlayStore extends CowStore {
   private nextCluster: number;
 
   /**
-   * Open or create `overlayPath` over `basePath`. The base's digest is
+   * Open or create `overlayPath` over `baseImage`. The base's digest is
    * checked against the overlay's header unless `baseDigest` is given by a
    * caller that has just computed it.
    */
   constructor(
-    basePath: string,
+    baseImage: string | ImageFile,
     readonly overlayPath: string,
     readOnly: boolean,
     baseDigest?: string,
   ) {
-    const base = fileBase(basePath);
+    const base = fileBase(baseImage);
     super(base, readOnly);
-    const digest = baseDigest ?? imageDigest(basePath);
+    const digest =
+      baseDigest ??
+      (typeof baseImage === 'string' ? imageDigest(baseImage) : imageFileDigest(baseImage));
     const baseSize = fstatSync(base.fd).size;
     const entries = Math.ceil(this.size / CLUSTER);
     this.table = new Uint32Array(entries);
@@ -285,7 +299,7 @@ export class OverlayStore extends CowStore {
     };
     if (info.baseSize !== baseSize || info.baseDigest !== digest)
       throw bad(
-        `its base image '${basePath}' has changed since the overlay was made (digest differs)`,
+        `its base image '${typeof baseImage === 'string' ? baseImage : baseImage.path}' has changed since the overlay was made (digest differs)`,
       );
     if (info.virtualSize !== this.size || info.entries !== entries)
       throw bad('size does not match its base image');

@@ -12,9 +12,9 @@
  * The cache is a JSON file in the vmrs cache directory; if it cannot be
  * read or written, images are simply hashed.
  */
-import { readFileSync, renameSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileDigest } from './file-digest.js';
+import { ImageFile } from './image-file.js';
 import { cacheRoot } from './default-guest.js';
 
 /** Files smaller than this are hashed every time (a fraction of a second). */
@@ -57,12 +57,12 @@ function save(entries: Record<string, Entry>): void {
   }
 }
 
-/** SHA-256 (hex) of the file at `path`, from the cache when the file is unchanged since. */
-export function imageDigest(path: string): string {
-  const st = statSync(path, { bigint: true });
-  if (st.size < BigInt(MIN_CACHED_BYTES)) return fileDigest(path);
+/** SHA-256 (hex) of an open image, from the cache when the file is unchanged since it was remembered. */
+export function imageFileDigest(img: ImageFile): string {
+  const st = img.identity;
+  if (st.size < BigInt(MIN_CACHED_BYTES)) return img.hash();
   const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-  const name = resolve(path);
+  const name = resolve(img.path);
   const entries = load();
   const hit = entries[name];
   if (hit && hit.key === key && typeof hit.sha256 === 'string') {
@@ -71,8 +71,8 @@ export function imageDigest(path: string): string {
     return hit.sha256;
   }
   const startWallNs = BigInt(Date.now()) * 1_000_000n;
-  const sha256 = fileDigest(path);
-  const after = statSync(path, { bigint: true });
+  const sha256 = img.hash();
+  const after = img.stat();
   const unchanged =
     `${after.dev}:${after.ino}:${after.size}:${after.mtimeNs}:${after.ctimeNs}` === key;
   if (unchanged && startWallNs - st.ctimeNs >= RACY_NS) {
@@ -80,4 +80,14 @@ export function imageDigest(path: string): string {
     save(entries);
   }
   return sha256;
+}
+
+/** SHA-256 (hex) of the regular file at `path` (opened once; see imageFileDigest). */
+export function imageDigest(path: string, what = 'image'): string {
+  const img = ImageFile.open(path, what);
+  try {
+    return imageFileDigest(img);
+  } finally {
+    img.close();
+  }
 }

@@ -3,10 +3,13 @@ import type { BlockStore } from '../devices/virtio/backends.js';
 import type { DriveSpec } from './drive-options.js';
 import { RawFileStore } from './block-file.js';
 import { MemoryCowStore, OverlayStore } from './block-cow.js';
+import type { ImageFile } from './image-file.js';
 
-export function openDrive(spec: DriveSpec, baseDigest?: string): BlockStore {
-  if (spec.snapshot) return new MemoryCowStore(spec.file, spec.readOnly);
-  if (spec.overlay) return new OverlayStore(spec.file, spec.overlay, spec.readOnly, baseDigest);
+/** `base`: the base image already open (copy-on-write modes); else it is opened by path. */
+export function openDrive(spec: DriveSpec, baseDigest?: string, base?: ImageFile): BlockStore {
+  if (spec.snapshot) return new MemoryCowStore(base ?? spec.file, spec.readOnly);
+  if (spec.overlay)
+    return new OverlayStore(base ?? spec.file, spec.overlay, spec.readOnly, baseDigest);
   return new RawFileStore(spec.file, spec.readOnly);
 }
 

@@ -64,14 +64,22 @@ function loadElf(
 ): { start: number; end: number } {
   let start = Infinity,
     end = 0;
-  for (const seg of elf.segments) {
-    if (seg.memsz === 0) continue;
-    const pa = where(seg);
+  const loads = elf.segments
+    .filter((seg) => seg.memsz > 0)
+    .map((seg) => ({ seg, pa: where(seg) }))
+    .sort((a, b) => a.pa - b.pa);
+  for (const [i, { seg, pa }] of loads.entries()) {
     if (!bus.isRam(pa, seg.memsz))
       throw new Error(
         `${name}: segment at 0x${pa.toString(16)} (${seg.memsz} bytes) is outside RAM ` +
           `(0x${bus.ramBase.toString(16)}..0x${(bus.ramBase + bus.ramSize).toString(16)}); ` +
           `more memory (-m) may help`,
+      );
+    // Segments may not overlap: then loading writes each byte of RAM at most once.
+    const prev = loads[i - 1];
+    if (prev && prev.pa + prev.seg.memsz > pa)
+      throw new Error(
+        `${name}: segments at 0x${prev.pa.toString(16)} and 0x${pa.toString(16)} overlap`,
       );
     bus.writeBytes(pa, seg.data);
     bus.ram8.fill(0, pa - bus.ramBase + seg.data.length, pa - bus.ramBase + seg.memsz);

@@ -27,7 +27,7 @@ import { VirtioRng } from '../devices/virtio/rng.js';
 import { VirtioConsole } from '../devices/virtio/console.js';
 import type { BlockStore, ByteSink, EntropySource, FrameSink } from '../devices/virtio/backends.js';
 import type { VirtioDeviceModel } from '../devices/virtio/device-model.js';
-import { SnapshotError, sub, type SaveOptions, type State } from '../snapshot/state.js';
+import { SnapshotError, item, sub, type SaveOptions, type State } from '../snapshot/state.js';
 
 export const RAM_BASE = 0x80000000;
 export const BOOT_ROM_BASE = 0x1000;
@@ -79,7 +79,11 @@ export interface GuestExit {
 }
 
 /** 'debug': a breakpoint or watchpoint stopped the hart (cpu.debugHit says which). */
-export type SliceResult = 'budget' | 'idle' | 'exit' | 'debug';
+/**
+ * 'stuck': the hart traps at every instruction and retires none (its trap
+ * vector faults too): it will never move again by itself.
+ */
+export type SliceResult = 'budget' | 'idle' | 'exit' | 'debug' | 'stuck';
 
 export class VirtMachine {
   readonly bus: Bus;
@@ -255,7 +259,7 @@ export class VirtMachine {
     this.plic.loadState(sub(s, 'plic', 'machine'));
     this.uart.loadState(sub(s, 'uart', 'machine'));
     this.rtc.loadState(sub(s, 'rtc', 'machine'));
-    this.virtio.forEach((v, i) => v.loadState(virtio[i] as State));
+    this.virtio.forEach((v, i) => v.loadState(item(virtio, i, 'virtio')));
     this.exit = undefined;
     this.bus.mmioWritten = false;
     if (!ramFlagged) this.bus.dirtyPages.fill(1);
@@ -310,7 +314,7 @@ export class VirtMachine {
       if (cpu.wfi && n === 0) {
         this.updateDevices();
         if (cpu.wfi && !cpu.interruptPending()) return { result: 'idle', executed };
-      }
+      } else if (n === 0) return { result: 'stuck', executed };
     }
     return { result: 'budget', executed };
   }

@@ -10,15 +10,20 @@
  *             u8 type, varint icountDelta (from the previous event of the file),
  *             varint arg, varint value, varint dataLength, data
  *   kind 2  embedded image: varint nameLength, name (UTF-8), bytes
+ *   kind 3  note (version 2): JSON {icount, text}, something the recorder
+ *           noticed that a replay should know (an image that changed while
+ *           recording); replay goes on, and says it
  *
  * The header's JSON holds the machine configuration, image names and
  * digests, the RTC start and the digest interval (RecordingHeader). A
  * recording whose writer died ends at its last whole chunk; readers report
  * where and why they stopped instead of guessing past damage.
  */
-import { deflateSync, inflateSync } from 'fflate';
+import { Inflate, deflateSync, inflateSync } from 'fflate';
 import { crc32 } from './crc32.js';
-import type { EventType, RecordedEvent } from './events.js';
+import { isPull, type RecordedEvent } from './events.js';
+import { EventDecoder, EventLog, type EventChunk } from './event-log.js';
+import { descriptionProblems, imageRefProblems, isUint, sayProblems } from './header-check.js';
 
 /**
  * The version this vmrs writes. Version 2 adds event types (version-1 files
@@ -33,6 +38,10 @@ const CHUNK_MAGIC = Uint8Array.from([0x43, 0x48, 0x4e, 0x4b]); // "CHNK"
 const CHUNK_HEADER = 4 + 1 + 4 + 4 + 4;
 export const CHUNK_EVENTS = 1;
 export const CHUNK_IMAGE = 2;
+export const CHUNK_NOTE = 3;
+/** Notes kept by a reader (a file could hold any number); text of a note at most this long. */
+const MAX_NOTES = 32;
+const MAX_NOTE_TEXT = 4096;
 /** Largest chunk we accept: bounds memory on a corrupt length field. */
 const MAX_CHUNK = 256 << 20;
 
@@ -251,14 +260,36 @@ export function encodeImageChunk(name: string, data: Uint8Array): Uint8Array {
   return frameChunk(CHUNK_IMAGE, w.take());
 }
 
+/** A note of the recorder, at the icount where it was made. */
+export interface RecordingNote {
+  icount: number;
+  text: string;
+}
+
+export function encodeNoteChunk(note: RecordingNote): Uint8Array {
+  const text = note.text.slice(0, MAX_NOTE_TEXT);
+  return frameChunk(
+    CHUNK_NOTE,
+    new TextEncoder().encode(JSON.stringify({ icount: note.icount, text })),
+  );
+}
+
 // --- reading
+
+/** Embedded images by name, inflated when asked for. */
+export interface EmbeddedImages {
+  get(name: string): Uint8Array | undefined;
+}
 
 export interface ParsedRecording {
   header: RecordingHeader;
   /** The file's format version (from its first bytes; the header's JSON says the same). */
   version: number;
-  events: RecordedEvent[];
-  images: Map<string, Uint8Array>;
+  /** The events, decoded as a cursor reaches them (event-log.ts). */
+  events: EventLog;
+  images: EmbeddedImages;
+  /** The recorder's notes (the first MAX_NOTES of them). */
+  notes: RecordingNote[];
   chunks: number;
   /** Bytes of the file that were read as whole, valid chunks. */
   validBytes: number;
@@ -266,25 +297,121 @@ export interface ParsedRecording {
   damage?: string;
 }
 
-/** The fields a reader relies on are there and of the right kind. */
+/**
+ * deflate's largest ratio (a 258-byte match in about two bits) is under
+ * 1032:1; a chunk claiming more than that cannot be true, and its claim
+ * must not size a buffer.
+ */
+const MAX_DEFLATE_RATIO = 1032;
+/**
+ * Largest events chunk: the recorder cuts one at 256 KiB plus one event
+ * (a frame or a console read: tens of KiB). Bounds what one chunk costs.
+ */
+const MAX_EVENT_CHUNK = 16 << 20;
+/** Images are inflated in pieces of this much input when checked, so checking one costs little memory. */
+const INFLATE_PIECE = 4096;
+
+/** The header's fields are there, of the right kind and within bounds. */
 function checkHeader(h: unknown): asserts h is RecordingHeader {
-  const o = h as Partial<RecordingHeader> | null;
-  const missing: string[] = [];
-  if (typeof o !== 'object' || o === null)
+  const p = descriptionProblems(h);
+  if (p.length === 1 && p[0] === 'the header is not an object')
     throw new RecordingFormatError('corrupt header (not an object)');
-  const m = o.machine;
-  if (typeof m !== 'object' || m === null) missing.push('machine');
-  else
-    for (const k of ['memoryBytes', 'insnsPerTick', 'rtcStartUnixNs'] as const)
-      if (typeof m[k] !== 'number') missing.push(`machine.${k}`);
-  if (typeof o.kernel !== 'object' || o.kernel === null) missing.push('kernel');
-  if (o.bios !== 'none' && (typeof o.bios !== 'object' || o.bios === null)) missing.push('bios');
-  if (!Array.isArray(o.devices)) missing.push('devices');
-  if (typeof o.digestInterval !== 'number') missing.push('digestInterval');
-  if (missing.length)
-    throw new RecordingFormatError(`corrupt header: the header is missing ${missing.join(', ')}`);
+  const o = h as Record<string, unknown>;
+  if (!isUint(o.digestInterval)) p.push('digestInterval is not a number of instructions');
+  if (o.snapshot !== undefined && o.snapshot !== null)
+    p.push(...imageRefProblems(o.snapshot, 'snapshot'));
+  if (o.startIcount !== undefined && o.startIcount !== null && !isUint(o.startIcount))
+    p.push('startIcount is not an instruction count');
+  if (p.length) throw new RecordingFormatError(`corrupt header: ${sayProblems(p)}`);
 }
 
+/** Longest image name (the writer uses a handful: bios, kernel, initrd, diskN, snapshot). */
+const MAX_IMAGE_NAME = 1024;
+
+/**
+ * An image chunk's name, the chunk checked by inflating it whole in small
+ * pieces: its size is the one claimed, and nothing but the name is kept.
+ */
+function scanImageChunk(stored: Uint8Array, rawLen: number): string {
+  const headMax = MAX_IMAGE_NAME + 8;
+  const head = new Uint8Array(Math.min(headMax, rawLen));
+  let seen = 0;
+  const inf = new Inflate((piece) => {
+    if (seen < head.length) head.set(piece.subarray(0, head.length - seen), seen);
+    seen += piece.length;
+    if (seen > rawLen) throw new RecordingFormatError(`decompresses to more than ${rawLen} bytes`);
+  });
+  try {
+    if (stored.length === 0) inf.push(stored, true);
+    for (let i = 0; i < stored.length; i += INFLATE_PIECE)
+      inf.push(stored.subarray(i, i + INFLATE_PIECE), i + INFLATE_PIECE >= stored.length);
+  } catch (e) {
+    if (e instanceof RecordingFormatError) throw e;
+    throw new RecordingFormatError('does not decompress');
+  }
+  if (seen !== rawLen)
+    throw new RecordingFormatError(`decompresses to ${seen} bytes, not ${rawLen}`);
+  const hr = new ByteReader(head);
+  const nameLen = hr.varint();
+  if (nameLen > MAX_IMAGE_NAME) throw new RecordingFormatError('its image name is too long');
+  return new TextDecoder().decode(hr.bytes(nameLen));
+}
+
+function readNote(stored: Uint8Array, rawLen: number): RecordingNote {
+  if (rawLen > MAX_NOTE_TEXT * 8) throw new RecordingFormatError('a note too long');
+  let raw: Uint8Array;
+  try {
+    raw = inflateSync(stored, { out: new Uint8Array(rawLen + 1) });
+  } catch {
+    throw new RecordingFormatError('does not decompress');
+  }
+  if (raw.length !== rawLen) throw new RecordingFormatError('a note of another length');
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw new RecordingFormatError('a note that is not JSON');
+  }
+  const o = v as Partial<RecordingNote> | null;
+  if (
+    typeof o !== 'object' ||
+    o === null ||
+    !isUint(o.icount) ||
+    typeof o.text !== 'string' ||
+    o.text.length > MAX_NOTE_TEXT
+  )
+    throw new RecordingFormatError('a note without icount and text');
+  return { icount: o.icount, text: o.text };
+}
+
+/** The image chunks of a file by name (the last of a name wins), inflated on demand. */
+class LazyImages implements EmbeddedImages {
+  readonly chunks = new Map<string, { at: number; storedLength: number; rawLength: number }>();
+  constructor(private readonly file: Uint8Array) {}
+
+  get(name: string): Uint8Array | undefined {
+    const c = this.chunks.get(name);
+    if (!c) return undefined;
+    let raw: Uint8Array;
+    try {
+      raw = inflateSync(this.file.subarray(c.at, c.at + c.storedLength), {
+        out: new Uint8Array(c.rawLength),
+      });
+    } catch {
+      throw new RecordingFormatError(`the embedded image '${name}' does not decompress`);
+    }
+    const r = new ByteReader(raw);
+    r.bytes(r.varint());
+    return raw.subarray(r.pos);
+  }
+}
+
+/**
+ * Read a recording: its header (checked), and a list of its whole chunks.
+ * Events and images are not decoded here beyond checking them: the events
+ * come through cursors (ParsedRecording.events), images when asked for.
+ * Damage ends the list at the last whole chunk and is reported in `damage`.
+ */
 export function readRecording(file: Uint8Array): ParsedRecording {
   const r = new ByteReader(file);
   if (file.length < MAGIC.length + 8 || !MAGIC.every((b, i) => file[i] === b))
@@ -301,17 +428,19 @@ export function readRecording(file: Uint8Array): ParsedRecording {
   const json = r.bytes(jlen);
   if (r.left < 4 || r.u32() !== crc32(json))
     throw new RecordingFormatError('corrupt header (checksum mismatch)');
-  let header: RecordingHeader;
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(json)) as RecordingHeader;
+    header = JSON.parse(new TextDecoder().decode(json));
   } catch {
     throw new RecordingFormatError('corrupt header (bad JSON)');
   }
   checkHeader(header);
-  const events: RecordedEvent[] = [];
-  const images = new Map<string, Uint8Array>();
+  const eventChunks: EventChunk[] = [];
+  const images = new LazyImages(file);
+  const notes: RecordingNote[] = [];
   let chunks = 0;
   let icount = 0;
+  let count = 0;
   let damage: string | undefined;
   let validBytes = r.pos;
   while (r.left > 0) {
@@ -333,55 +462,96 @@ export function readRecording(file: Uint8Array): ParsedRecording {
       damage = `chunk ${chunks} at byte ${at} is truncated (${r.left} of ${storedLen} bytes)`;
       break;
     }
-    if (rawLen > MAX_CHUNK || storedLen > MAX_CHUNK) {
+    const limit = kind === CHUNK_EVENTS ? MAX_EVENT_CHUNK : MAX_CHUNK;
+    if (rawLen > limit || storedLen > MAX_CHUNK || rawLen > storedLen * MAX_DEFLATE_RATIO + 64) {
       damage = `chunk ${chunks} at byte ${at} has an impossible length`;
       break;
     }
+    const storedAt = r.pos;
     const stored = r.bytes(storedLen);
     if (crc32(stored) !== sum) {
       damage = `chunk ${chunks} at byte ${at} is corrupt (checksum mismatch)`;
       break;
     }
-    let raw: Uint8Array;
-    try {
-      raw = inflateSync(stored, { out: new Uint8Array(rawLen) });
-    } catch {
-      damage = `chunk ${chunks} at byte ${at} does not decompress`;
-      break;
-    }
-    if (raw.length !== rawLen) {
-      damage = `chunk ${chunks} at byte ${at} decompresses to ${raw.length} bytes, not ${rawLen}`;
-      break;
-    }
     try {
       if (kind === CHUNK_EVENTS) {
-        const er = new ByteReader(raw);
-        const batch: RecordedEvent[] = [];
-        let ic = icount;
-        while (er.left > 0) {
-          const type = er.u8() as EventType;
-          ic += er.varint();
-          const arg = er.varint();
-          const value = er.varint();
-          const data = er.bytes(er.varint());
-          batch.push({ type, icount: ic, arg, value, data });
+        let raw: Uint8Array;
+        try {
+          // One byte of room more than claimed: a stream that is longer shows as such.
+          raw = inflateSync(stored, { out: new Uint8Array(rawLen + 1) });
+        } catch {
+          throw new RecordingFormatError('does not decompress');
         }
+        if (raw.length !== rawLen)
+          throw new RecordingFormatError(
+            raw.length > rawLen
+              ? `decompresses to more than ${rawLen} bytes`
+              : `decompresses to ${raw.length} bytes, not ${rawLen}`,
+          );
+        const d = new EventDecoder(raw);
+        const first = count;
+        const before = icount;
+        let ic = icount;
+        let pulls = 0;
+        while (!d.done) {
+          const type = d.skip();
+          ic += d.delta;
+          if (!Number.isSafeInteger(ic)) throw new RangeError('an icount beyond 2^53');
+          if (isPull(type)) pulls++;
+          count++;
+        }
+        if (count > first)
+          eventChunks.push({
+            at: storedAt,
+            storedLength: storedLen,
+            rawLength: rawLen,
+            firstIndex: first,
+            count: count - first,
+            icountBefore: before,
+            lastIcount: ic,
+            pulls,
+          });
         icount = ic;
-        for (const e of batch) events.push(e);
+      } else if (kind === CHUNK_NOTE && version >= 2) {
+        const n = readNote(stored, rawLen);
+        if (notes.length < MAX_NOTES) notes.push(n);
       } else if (kind === CHUNK_IMAGE) {
-        const ir = new ByteReader(raw);
-        const name = new TextDecoder().decode(ir.bytes(ir.varint()));
-        images.set(name, ir.bytes(ir.left));
+        images.chunks.set(scanImageChunk(stored, rawLen), {
+          at: storedAt,
+          storedLength: storedLen,
+          rawLength: rawLen,
+        });
       } else {
         damage = `chunk ${chunks} at byte ${at} has unknown kind ${kind}`;
         break;
       }
     } catch (e) {
-      damage = `chunk ${chunks} at byte ${at} is malformed: ${(e as Error).message}`;
+      const why = (e as Error).message;
+      damage =
+        why === 'does not decompress' || why.startsWith('decompresses to')
+          ? `chunk ${chunks} at byte ${at} ${why}`
+          : `chunk ${chunks} at byte ${at} is malformed: ${why}`;
+      // Events of a chunk that failed half-way are not counted.
       break;
     }
     chunks++;
     validBytes = r.pos;
   }
-  return { header, version, events, images, chunks, validBytes, damage };
+  return {
+    header,
+    version,
+    events: new EventLog(file, eventChunks),
+    images,
+    notes,
+    chunks,
+    validBytes,
+    damage,
+  };
+}
+
+/** Every event of a recording in one array: for tests and tools on recordings known to be small. */
+export function allEvents(rec: ParsedRecording): RecordedEvent[] {
+  const out: RecordedEvent[] = [];
+  for (const c = rec.events.cursor(); c.peek(); c.advance()) out.push(c.peek()!);
+  return out;
 }

@@ -12,6 +12,7 @@ import {
   EventChunkEncoder,
   encodeHeader,
   encodeImageChunk,
+  encodeNoteChunk,
   type RecordingHeader,
 } from './log-format.js';
 import { StateDigester } from './state-digest.js';
@@ -72,6 +73,12 @@ export class Recorder implements EventSink {
   /** Write the events waiting as a chunk. */
   flush(): void {
     this.emit(this.encoder.flush());
+  }
+
+  /** Write a note (after the events so far): something a replay should be told. */
+  note(text: string): void {
+    this.flush();
+    this.emit(encodeNoteChunk({ icount: this.vm?.cpu.icount ?? 0, text }));
   }
 
   /** The run is over: a final digest, the end marker, the last chunk. */

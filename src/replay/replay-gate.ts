@@ -1,13 +1,15 @@
 /**
- * The gate in replay mode: the host inputs a device asks for while the
- * guest runs (entropy, host disk errors) come from the log, in order, at
- * the icount they were recorded at. A request the log does not match is a divergence: it is
- * noted (with zeros given to the guest) and the replayer stops, rather than
- * throwing out of the middle of an instruction.
+ * The gate in replay mode: the host inputs a device asks for while the guest
+ * runs — entropy, and the failures of disk calls the recording saw — come
+ * from the log, in order, at the icount they were recorded at. A request the
+ * log does not match is a divergence: it is noted (with zeros given to the
+ * guest) and the replayer stops, rather than throwing out of the middle of an
+ * instruction.
  */
 import { BlockIoError, type BlockStore, type EntropySource } from '../devices/virtio/backends.js';
 import type { VirtMachine } from '../machine/virt.js';
-import { EventType, isPull, type RecordedEvent, EVENT_NAMES } from './events.js';
+import { EventType, EVENT_NAMES } from './events.js';
+import type { EventCursor, EventLog } from './event-log.js';
 import {
   DISK_OP_NAMES,
   decodeDiskError,
@@ -17,7 +19,8 @@ import {
 } from './disk-gate.js';
 
 export class ReplayGate implements EntropySource, DiskCallGate {
-  private next = 0;
+  /** At the next pull event not yet handed out. */
+  readonly cursor: EventCursor;
   divergence: string | undefined;
   /** A host failure the replay can't get past (an image unreadable here): why it stopped. */
   hostError: string | undefined;
@@ -26,31 +29,23 @@ export class ReplayGate implements EntropySource, DiskCallGate {
   private callAt = -1;
   private calls = 0;
 
-  /** Index of the next pull event not yet handed out (set when the replay goes back). */
-  get cursor(): number {
-    return this.next;
-  }
-
-  set cursor(i: number) {
-    this.next = i;
-    this.callAt = -1;
-  }
-
-  constructor(private readonly events: readonly RecordedEvent[]) {
-    this.skipPush();
+  constructor(events: EventLog) {
+    this.cursor = events.cursor();
+    this.cursor.toPull();
   }
 
   attach(vm: VirtMachine): void {
     this.vm = vm;
   }
 
-  private skipPush(): void {
-    while (this.next < this.events.length && !isPull(this.events[this.next].type)) this.next++;
+  /** The replay moved the cursor (seek, resume): disk calls are counted afresh. */
+  positionChanged(): void {
+    this.callAt = -1;
   }
 
   fill(dest: Uint8Array): void {
     const icount = this.vm!.cpu.icount;
-    const ev = this.events[this.next];
+    const ev = this.cursor.peek();
     if (
       !ev ||
       ev.type !== EventType.Entropy ||
@@ -64,8 +59,8 @@ export class ReplayGate implements EntropySource, DiskCallGate {
       return;
     }
     dest.set(ev.data);
-    this.next++;
-    this.skipPush();
+    this.cursor.advance();
+    this.cursor.toPull();
   }
 
   /** Disk `index`'s store: the calls the recording saw fail fail again, without touching the host. */
@@ -80,7 +75,7 @@ export class ReplayGate implements EntropySource, DiskCallGate {
       this.calls = 0;
     }
     const call = this.calls++;
-    const ev = this.events[this.next];
+    const ev = this.cursor.peek();
     if (
       !ev ||
       ev.type !== EventType.DiskError ||
@@ -89,8 +84,8 @@ export class ReplayGate implements EntropySource, DiskCallGate {
       ev.value !== call
     )
       return { call };
-    this.next++;
-    this.skipPush();
+    this.cursor.advance();
+    this.cursor.toPull();
     const rec = decodeDiskError(ev);
     if (rec.op !== op)
       this.divergence ??= `disk ${disk}'s call ${call} at icount ${icount} is a ${DISK_OP_NAMES[op]}; the recording failed a ${DISK_OP_NAMES[rec.op]} there`;

@@ -5,7 +5,8 @@
  * never hangs — at the first sign of divergence, saying where and what.
  */
 import type { VirtMachine } from '../machine/virt.js';
-import { END_KINDS, EVENT_NAMES, EventType, isPull, type RecordedEvent } from './events.js';
+import { END_KINDS, EVENT_NAMES, EventType, type RecordedEvent } from './events.js';
+import type { EventCursor, EventLog, EventPosition } from './event-log.js';
 import type { ReplayGate } from './replay-gate.js';
 import type { State } from '../snapshot/state.js';
 import { RamPages, pagesBytes, type PageRefs } from '../snapshot/ram-pages.js';
@@ -38,8 +39,8 @@ const MAX_LOCAL = 16;
 /** A moment of the replay kept to seek back to. */
 interface Checkpoint {
   icount: number;
-  next: number;
-  gateCursor: number;
+  next: EventPosition;
+  gateCursor: EventPosition;
   digestsChecked: number;
   machine: State;
   ram: PageRefs;
@@ -59,7 +60,8 @@ export interface Perturbation {
 }
 
 export class Replayer {
-  private next = 0;
+  /** The next push event to apply (events are decoded as the replay reaches them). */
+  private readonly next: EventCursor;
   private readonly digests: DigestVerifier;
   digestsChecked = 0;
   status: ReplayStatus = { state: 'running' };
@@ -76,13 +78,14 @@ export class Replayer {
 
   constructor(
     private readonly vm: VirtMachine,
-    private readonly events: readonly RecordedEvent[],
+    events: EventLog,
     private readonly gate: ReplayGate,
     private readonly verify = true,
     private perturb?: Perturbation,
     /** The recording's format version: its digests are checked in that version's layout. */
     recordingVersion = FORMAT_VERSION,
   ) {
+    this.next = events.cursor();
     this.digests = digestVerifier(vm, recordingVersion);
     this.skipPull();
   }
@@ -109,8 +112,8 @@ export class Replayer {
     this.checkpointBytes += copied * 4096;
     return {
       icount: this.vm.cpu.icount,
-      next: this.next,
-      gateCursor: this.gate.cursor,
+      next: this.next.position,
+      gateCursor: this.gate.cursor.position,
       digestsChecked: this.digestsChecked,
       machine: this.vm.saveState(),
       ram: refs,
@@ -144,8 +147,9 @@ export class Replayer {
     if (!best) throw new Error(`no checkpoint at or before icount ${icount}`);
     this.ram!.restore(best.ram);
     this.vm.loadState(best.machine, true);
-    this.next = best.next;
-    this.gate.cursor = best.gateCursor;
+    this.next.position = best.next;
+    this.gate.cursor.position = best.gateCursor;
+    this.gate.positionChanged();
     this.gate.divergence = undefined;
     this.gate.hostError = undefined;
     this.digestsChecked = best.digestsChecked;
@@ -199,11 +203,11 @@ export class Replayer {
   resumeAt(icount: number): void {
     // As after a pause there: inputs logged at `icount` were applied; entropy asked for
     // at `icount` is asked by the instruction that comes next.
-    const n = this.events.findIndex((e) => e.icount > icount);
-    this.next = n < 0 ? this.events.length : n;
+    this.next.seekIcount(icount, false);
     this.skipPull();
-    const c = this.events.findIndex((e) => e.icount >= icount && isPull(e.type));
-    this.gate.cursor = c < 0 ? this.events.length : c;
+    this.gate.cursor.seekIcount(icount, true);
+    this.gate.cursor.toPull();
+    this.gate.positionChanged();
     if (this.verify) this.digests.resync();
     this.status = { state: 'running' };
   }
@@ -238,13 +242,13 @@ export class Replayer {
   }
 
   private skipPull(): void {
-    while (this.next < this.events.length && isPull(this.events[this.next].type)) this.next++;
+    this.next.toPush();
   }
 
-  /** Index of the first pull event after `i`'s predecessors that is still unconsumed, if any precede `i`. */
+  /** The first pull event not yet handed out, if it comes before event number `i`. */
   private unconsumedPullBefore(i: number): RecordedEvent | undefined {
     const c = this.gate.cursor;
-    return c < i && c < this.events.length ? this.events[c] : undefined;
+    return c.index < i ? c.peek() : undefined;
   }
 
   private pc(): string {
@@ -268,7 +272,7 @@ export class Replayer {
     const cpu = vm.cpu;
     let spent = 0;
     while (spent < budget) {
-      const ev = this.events[this.next];
+      const ev = this.next.peek();
       if (!ev) return (this.status = { state: 'truncated', icount: cpu.icount });
       let target = ev.icount;
       const p = this.perturb;
@@ -291,6 +295,10 @@ export class Replayer {
             );
           else break;
         if (r.result === 'debug') return { state: 'paused', icount: cpu.icount, debug: true };
+        if (r.result === 'stuck')
+          return this.diverge(
+            `the guest traps at every instruction from icount ${cpu.icount} on (its trap vector faults too) and can never reach icount ${target}`,
+          );
         if (r.result === 'idle' && cpu.icount < target)
           return this.diverge(
             `the guest went idle at icount ${cpu.icount}; the recording's next event (${EVENT_NAMES[ev.type]}) is at icount ${ev.icount}`,
@@ -309,12 +317,12 @@ export class Replayer {
         this.perturb = undefined;
         continue;
       }
-      const missed = this.unconsumedPullBefore(this.next);
+      const missed = this.unconsumedPullBefore(this.next.index);
       if (missed)
         return this.diverge(
           `the recording has ${EVENT_NAMES[missed.type]} requested at icount ${missed.icount}, which the replayed guest never asked for`,
         );
-      this.next++;
+      this.next.advance();
       this.skipPull();
       switch (ev.type) {
         case EventType.Console:

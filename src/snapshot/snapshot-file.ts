@@ -14,6 +14,7 @@
 import { deflateSync, inflateSync } from 'fflate';
 import { crc32 } from '../replay/crc32.js';
 import type { FileStamp, MachineDescription } from '../replay/log-format.js';
+import { descriptionProblems, isUint, sayProblems } from '../replay/header-check.js';
 import type { VirtMachine } from '../machine/virt.js';
 import { SnapshotError, stateFromJson, stateToJson, type State } from './state.js';
 
@@ -103,15 +104,22 @@ export function readSnapshot(file: Uint8Array): Snapshot {
   }
   const header = parsed.header as unknown as SnapshotHeader;
   const state = parsed.state as State;
-  if (
-    typeof header !== 'object' ||
-    header === null ||
-    typeof header.icount !== 'number' ||
-    typeof header.machine !== 'object' ||
-    typeof state !== 'object' ||
-    state === null
-  )
+  if (typeof header !== 'object' || header === null || typeof state !== 'object' || state === null)
     throw new SnapshotError('corrupt snapshot header (fields missing)');
+  const problems = descriptionProblems(header);
+  if (!isUint(header.icount)) problems.push('icount is not an instruction count');
+  const r = header.replayOf as unknown;
+  if (r !== undefined && r !== null) {
+    const o = r as Record<string, unknown>;
+    if (
+      typeof o !== 'object' ||
+      typeof o.recording !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(o.recording) ||
+      !isUint(o.icount)
+    )
+      problems.push('replayOf is not a recording digest and icount');
+  }
+  if (problems.length) throw new SnapshotError(`corrupt snapshot header: ${sayProblems(problems)}`);
   const rawLen = dv.getUint32(o + 4, true);
   const storedLen = dv.getUint32(o + 8, true);
   const sum = dv.getUint32(o + 12, true);

@@ -55,10 +55,12 @@ export function saveFields(obj: object, keys: readonly string[]): State {
 /** Put `keys` of `s` back into `obj`: typed arrays in place (same kind and length), the rest by value. */
 export function loadFields(obj: object, s: State, keys: readonly string[], what: string): void {
   const o = obj as Record<string, unknown>;
+  if (!isState(s)) throw new SnapshotError(`${what}: the snapshot has no state for it`);
   for (const k of keys) {
-    if (!(k in s)) throw new SnapshotError(`${what}: the snapshot has no field '${k}'`);
+    if (!Object.hasOwn(s, k)) throw new SnapshotError(`${what}: the snapshot has no field '${k}'`);
     const cur = o[k];
     const v = s[k];
+    checkValue(cur, v, `${what}.${k}`);
     if (ArrayBuffer.isView(cur)) {
       const c = cur as TypedArray;
       if (
@@ -74,12 +76,52 @@ export function loadFields(obj: object, s: State, keys: readonly string[], what:
   }
 }
 
+function isState(v: unknown): v is State {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
+/** Longest array a field may hold (queues of requests or input: far fewer in any real machine). */
+const MAX_ARRAY = 1 << 16;
+
+/**
+ * A value the snapshot gives for a field whose value now is `cur`: numbers
+ * finite (and whole, where the field is whole now), arrays of whole numbers
+ * or of byte arrays, of a sane length.
+ */
+function checkValue(cur: unknown, v: unknown, where: string): void {
+  // null stands for an unset field (undefined is saved as null): text and parts may be
+  // unset, numbers, flags and lists may not.
+  if (v === null) {
+    if (typeof cur === 'number' || typeof cur === 'boolean' || Array.isArray(cur))
+      throw new SnapshotError(`${where}: missing (null)`);
+    return;
+  }
+  if (typeof cur === 'number') {
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new SnapshotError(`${where}: not a finite number`);
+    if (Number.isInteger(cur) && !Number.isSafeInteger(v))
+      throw new SnapshotError(`${where}: not a whole number`);
+  } else if (Array.isArray(cur)) {
+    if (!Array.isArray(v)) throw new SnapshotError(`${where}: not a list`);
+    if (v.length > MAX_ARRAY) throw new SnapshotError(`${where}: a list of ${v.length} items`);
+    for (const x of v)
+      if (!(typeof x === 'number' && Number.isSafeInteger(x)) && !(x instanceof Uint8Array))
+        throw new SnapshotError(`${where}: a list item that is neither a whole number nor bytes`);
+  }
+}
+
+/** Item `i` of a list of States, or an error naming it. */
+export function item(list: readonly unknown[], i: number, what: string): State {
+  const v = list[i];
+  if (!isState(v)) throw new SnapshotError(`${what}: the snapshot has no state for item ${i}`);
+  return v;
+}
+
 /** A nested State, or an error naming what is missing. */
 export function sub(s: State, key: string, what: string): State {
-  const v = s[key];
-  if (v === null || typeof v !== 'object' || Array.isArray(v) || ArrayBuffer.isView(v))
-    throw new SnapshotError(`${what}: the snapshot has no part '${key}'`);
-  return v as State;
+  const v = isState(s) && Object.hasOwn(s, key) ? s[key] : undefined;
+  if (!isState(v)) throw new SnapshotError(`${what}: the snapshot has no part '${key}'`);
+  return v;
 }
 
 const TYPED: Record<string, new (b: ArrayBuffer) => TypedArray> = {

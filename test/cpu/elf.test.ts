@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseElf, EM_RISCV } from '../../src/machine/elf.js';
+import { ElfFormatError, MAX_SYMBOL_NAME, parseElf, EM_RISCV } from '../../src/machine/elf.js';
+import { hostileElf } from '../fuzz/hostile-elf.js';
 
 /** A minimal ELF64 image: one PT_LOAD segment and a .symtab with `tohost`. */
 function makeElf(machine = EM_RISCV): Uint8Array {
@@ -67,4 +68,40 @@ test('parseElf reads entry, segments and symbols', () => {
 test('parseElf rejects non-ELF and non-RISC-V files with a clear message', () => {
   assert.throws(() => parseElf(new Uint8Array(100)), /not an ELF/);
   assert.throws(() => parseElf(makeElf(62)), /RISC-V|machine/i);
+});
+
+test('a crafted symbol table is read in one bounded pass: the first table, names up to the limit', () => {
+  // 289 KB: a 100 KB NUL-less string table, 6000 symbols each naming a suffix of it,
+  // and 700 section headers claiming to be the symbol table.
+  const elf = hostileElf({ strtabBytes: 100_000, symbols: 6000, symtabs: 700 });
+  assert.ok(elf.length > 280_000);
+  const e = parseElf(elf);
+  // Names within MAX_SYMBOL_NAME bytes of the table's end are the only ones that end.
+  const expected = new Set<string>();
+  for (let i = 0; i < 6000; i++) {
+    const len = 100_000 - (1 + i);
+    if (len <= MAX_SYMBOL_NAME) expected.add('a'.repeat(len));
+  }
+  assert.equal(e.symbols.size, expected.size);
+  for (const name of e.symbols.keys()) assert.ok(expected.has(name));
+});
+
+test('a symbol near the end of the string table is read; one longer than the limit is skipped', () => {
+  const short = hostileElf({ strtabBytes: 40, symbols: 39, symtabs: 1 });
+  assert.equal(parseElf(short).symbols.size, 39);
+  const long = hostileElf({ strtabBytes: MAX_SYMBOL_NAME + 3, symbols: 2, symtabs: 1 });
+  // Offsets 1 and 2: names of MAX+2 and MAX+1 bytes, both too long.
+  assert.equal(parseElf(long).symbols.size, 0);
+});
+
+test('malformed program headers are refused with ElfFormatError', () => {
+  const b = makeElf();
+  const dv = new DataView(b.buffer);
+  const small = b.slice();
+  new DataView(small.buffer).setUint16(54, 0, true); // phentsize 0: every header the same one
+  assert.throws(() => parseElf(small), ElfFormatError);
+  const fat = b.slice();
+  new DataView(fat.buffer).setBigUint64(0x40 + 40, 2n, true); // memsz 2 < filesz 4
+  assert.throws(() => parseElf(fat), ElfFormatError);
+  assert.equal(dv.getUint16(54, true), 56);
 });

@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, VMRS_BIN } from '../helpers/guest-session.js';
-import { readRecording } from '../../src/replay/log-format.js';
+import { allEvents, readRecording } from '../../src/replay/log-format.js';
 import { EventType } from '../../src/replay/events.js';
 import { digestsMatch } from '../../src/replay/state-digest.js';
 import { TLB_OBSERVER_EXPECTED } from '../helpers/tlb-observer.js';
@@ -82,8 +82,8 @@ test('tlb-observer: recordings with other digest intervals agree on every digest
   if (!needTools(t, 'riscv64-linux-gnu-gcc')) return;
   const digests = (file: string) =>
     new Map(
-      readRecording(new Uint8Array(readFileSync(file)))
-        .events.filter((e) => e.type === EventType.Digest)
+      allEvents(readRecording(new Uint8Array(readFileSync(file))))
+        .filter((e) => e.type === EventType.Digest)
         .map((e) => [e.icount, e.data] as const),
     );
   const fine = digests(record('fine.vmrs', 10_000));

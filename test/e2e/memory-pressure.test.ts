@@ -103,8 +103,8 @@ function recording(): { file: string; stdout: string; end: number } {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /sum=\d+ majflt=\d+ minflt=\d+/, 'the probe ran');
   assert.match(r.stdout, /workingset_refault_file \d+/);
-  const evs = readRecording(new Uint8Array(readFileSync(file))).events;
-  recorded = { file, stdout: r.stdout, end: evs[evs.length - 1].icount };
+  const end = readRecording(new Uint8Array(readFileSync(file))).events.lastIcount!;
+  recorded = { file, stdout: r.stdout, end };
   return recorded;
 }
 

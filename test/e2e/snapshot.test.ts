@@ -19,7 +19,7 @@ import {
   restoreSnapshot,
 } from '../../src/snapshot/snapshot-file.js';
 import { SnapshotError } from '../../src/snapshot/state.js';
-import { readRecording } from '../../src/replay/log-format.js';
+import { allEvents, readRecording } from '../../src/replay/log-format.js';
 import { hostUrlFromGuest, makeExt2, servePayload } from '../helpers/host-tools.js';
 import { haveTool } from '../helpers/tools.js';
 import { testRng } from '../helpers/seed.js';
@@ -60,15 +60,16 @@ test('a snapshot taken amid disk and network activity continues exactly as the o
   }
   // Where the activity is: the first network frame (or console input) after the prompt.
   const rec = readRecording(new Uint8Array(readFileSync(file)));
-  const busy = rec.events.filter((e) => e.type === 3 || e.type === 1);
+  const events = allEvents(rec);
+  const busy = events.filter((e) => e.type === 3 || e.type === 1);
   activityFrom = busy[0].icount;
-  const end = rec.events[rec.events.length - 1].icount;
+  const end = events[events.length - 1].icount;
   const quiet = { verify: true, log: () => {}, stdout: () => {} };
   for (let k = 0; k < 3; k++) {
     // A moment inside the activity that no event falls on.
     let at: number;
     do at = activityFrom + Math.floor(rng.next() * (end - activityFrom) * 0.8);
-    while (rec.events.some((e) => e.icount === at));
+    while (events.some((e) => e.icount === at));
     const a = openReplay(file, quiet);
     assert.equal(a.replayer.runTo(at).state, 'paused');
     const snapBytes = captureSnapshot(a.vm, {
@@ -181,7 +182,7 @@ test('a replay saves a snapshot at an icount; another replay starts there and pr
   const file = join(dir, 'from-snap-true.vmrs');
   const full = vmrs(['replay', '-q', file]);
   assert.equal(full.status, 0, full.stderr);
-  const evs = readRecording(new Uint8Array(readFileSync(file))).events;
+  const evs = allEvents(readRecording(new Uint8Array(readFileSync(file))));
   const start = evs[0].icount;
   const total = evs[evs.length - 1].icount;
   assert.ok(start > 0, 'the recording starts from the snapshot, not a boot');

@@ -1,0 +1,138 @@
+/**
+ * An image file (firmware, kernel, initrd, disk, snapshot) opened once: it
+ * must be a regular file — a device such as /dev/zero would hash forever and
+ * a FIFO would block — and everything done with it (hashing, reading,
+ * serving a disk) goes through the one descriptor, so what was checked is
+ * what is used. Its identity (device, inode, size, times) is kept to notice
+ * a file that changes while a recording runs on it.
+ */
+import { closeSync, constants, fstatSync, openSync, statSync, type BigIntStats } from 'node:fs';
+import { fdDigest, readFully } from './file-digest.js';
+
+/** The image cannot be used as one (missing, not a regular file, unreadable). */
+export class ImageFileError extends Error {}
+
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+const identity = (st: BigIntStats): FileIdentity => ({
+  dev: st.dev,
+  ino: st.ino,
+  size: st.size,
+  mtimeNs: st.mtimeNs,
+  ctimeNs: st.ctimeNs,
+});
+
+export class ImageFile {
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    readonly what: string,
+    readonly fd: number,
+    /** As it was when opened. */
+    readonly identity: FileIdentity,
+  ) {}
+
+  /**
+   * Open `path` for reading; `what` names it in errors ("disk image",
+   * "kernel"). Opened non-blocking so that a FIFO is refused rather than
+   * waited on.
+   */
+  static open(path: string, what: string): ImageFile {
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new ImageFileError(
+        code === 'ENOENT'
+          ? `${what} '${path}' does not exist`
+          : `${what} '${path}' cannot be opened: ${code ?? (e as Error).message}`,
+      );
+    }
+    let st: BigIntStats;
+    try {
+      st = fstatSync(fd, { bigint: true });
+    } catch (e) {
+      closeSync(fd);
+      throw new ImageFileError(`${what} '${path}' cannot be read: ${(e as Error).message}`);
+    }
+    if (!st.isFile()) {
+      closeSync(fd);
+      throw new ImageFileError(`${what} '${path}' is not a regular file`);
+    }
+    return new ImageFile(path, what, fd, identity(st));
+  }
+
+  /** Size in bytes when opened. */
+  get size(): number {
+    return Number(this.identity.size);
+  }
+
+  /** Its identity now (of the open file, whatever its path names now). */
+  stat(): FileIdentity {
+    return identity(fstatSync(this.fd, { bigint: true }));
+  }
+
+  /** SHA-256 (hex) of its `size` bytes, read through the descriptor (see digest-cache.ts to remember it). */
+  hash(): string {
+    return fdDigest(this.fd, this.size);
+  }
+
+  /** All its bytes (the size it had when opened; a file that shrank since is an error). */
+  readAll(): Uint8Array {
+    const buf = new Uint8Array(this.size);
+    const n = readFully(this.fd, buf, 0);
+    if (n !== buf.length)
+      throw new ImageFileError(
+        `${this.what} '${this.path}' shrank while being read (${n} of ${buf.length} bytes)`,
+      );
+    return buf;
+  }
+
+  /**
+   * How the image differs from when it was opened, or undefined: written
+   * (size or times changed) or replaced (its path names another file now).
+   */
+  changedSinceOpen(): string | undefined {
+    const was = this.identity;
+    let now: FileIdentity;
+    try {
+      now = this.stat();
+    } catch (e) {
+      return `it can no longer be examined (${(e as Error).message})`;
+    }
+    if (now.size !== was.size) return `its size changed from ${was.size} to ${now.size} bytes`;
+    if (now.mtimeNs !== was.mtimeNs || now.ctimeNs !== was.ctimeNs) return 'it was written';
+    try {
+      const named = statSync(this.path, { bigint: true });
+      if (named.dev !== was.dev || named.ino !== was.ino)
+        return `'${this.path}' names another file now`;
+    } catch {
+      return `'${this.path}' is gone`;
+    }
+    return undefined;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}
+
+/** The bytes of a regular file, read through one descriptor. */
+export function readImageFile(path: string, what: string): Uint8Array {
+  const img = ImageFile.open(path, what);
+  try {
+    return img.readAll();
+  } finally {
+    img.close();
+  }
+}
