@@ -1,0 +1,40 @@
+/**
+ * A short soak (bench/soak.ts runs the long one): a few seeded runs of the
+ * soak harness, chosen among the seed's runs so that between them they
+ * cover a forwarded port with host requests, a wire between two VMs, and a
+ * disk. Each records the default guest with `vmrs record`, typed into with
+ * random timing, and must replay with the same exit status and console
+ * output and no divergence. The seed (VMRS_TEST_SEED to choose it) and the
+ * command that repeats a failed run are in the failure message.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { planRun, type RunPlan } from '../../bench/soak/plan.js';
+import { formatRun, soakRun } from '../../bench/soak/runner.js';
+
+const seed = Number(process.env.VMRS_TEST_SEED ?? Math.floor(Math.random() * 0x7fffffff));
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-soak-test-'));
+
+/** The seed's first run (from `after` on) whose plan is `wanted`. */
+function firstRun(wanted: (p: RunPlan) => boolean, after = 0): number {
+  for (let run = after; run < after + 1000; run++) if (wanted(planRun(seed, run))) return run;
+  throw new Error(`seed ${seed}: no run of the kind wanted in 1000`);
+}
+
+const cases: [string, (p: RunPlan) => boolean][] = [
+  ['host requests through a forwarded port', (p) => p.vms[0].net === 'user-hostfwd'],
+  ['two VMs on a wire', (p) => p.wire.length > 0],
+  ['a disk', (p) => p.vms.length === 1 && p.vms[0].disk !== 'none'],
+];
+
+for (const [what, wanted] of cases)
+  test(`soak run with ${what} (seed ${seed}) records and replays exactly`, async () => {
+    const run = firstRun(wanted);
+    const r = await soakRun(seed, run, false, dir);
+    assert.equal(r.verdict, 'ok', formatRun(r, seed, false));
+    for (const { check } of r.recordings)
+      assert.match(check.replay.stderr, /replay complete: .* [1-9]\d* state digests verified/);
+  });
