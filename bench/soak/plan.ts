@@ -69,6 +69,8 @@ export interface VmPlan {
   actions: Action[];
   /** With user-hostfwd: host requests to the guest's web server, ms apart. */
   hostFetchGapsMs: number[];
+  /** A line typed while the guest boots, before any shell reads it (ms after the start). */
+  bootInput?: { afterMs: number; id: number; typing: Typing };
   end: 'poweroff' | 'sigterm';
 }
 
@@ -147,7 +149,7 @@ function actionSize(r: Rng, kind: ActionKind, payloadBytes: number): number {
     case 'echo':
       return r.int(1, 1_000_000);
     case 'cpu':
-      return r.logInt(500, 15_000); // shell loop iterations
+      return r.logInt(300, 6000); // shell loop iterations
     case 'urandom':
       return r.logInt(1, 2048); // KiB
     case 'sleep':
@@ -240,6 +242,8 @@ function vmPlan(r: Rng, name: 'a' | 'b', net: NetMode, payloadBytes: number): Vm
     end: r.chance(0.12) ? 'sigterm' : 'poweroff',
   };
   vm.actions = makeActions(r, vm, r.int(3, 10), payloadBytes);
+  if (r.chance(0.2))
+    vm.bootInput = { afterMs: r.int(0, 5000), id: r.int(1000, 9999), typing: typing(r) };
   if (net === 'user-hostfwd')
     vm.hostFetchGapsMs = Array.from({ length: r.int(1, 5) }, () => r.int(0, 3000));
   return vm;
@@ -307,7 +311,8 @@ export function describePlan(p: RunPlan): string {
       v.embed ? 'embed' : '',
     ].filter(Boolean);
     const acts = v.actions.map((a) => (a.typeAhead ? '+' : '') + a.kind).join(',');
-    return `${v.name}[${dev.join(' ')}; ${acts}; ${v.end}]`;
+    const early = v.bootInput ? `boot-input@${v.bootInput.afterMs}ms,` : '';
+    return `${v.name}[${dev.join(' ')}; ${early}${acts}; ${v.end}]`;
   });
   const wire = p.wire.length ? ` wire[${p.wire.map((w) => w.op).join(',')}]` : '';
   const kill = p.kill ? ` kill[${p.kill.phase}+${p.kill.afterMs}ms]` : '';

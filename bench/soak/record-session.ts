@@ -142,6 +142,13 @@ class RecordingVm {
   }
 
   async waitPrompt(): Promise<void> {
+    const early = this.plan.bootInput;
+    // Typed during boot: the shell may read it once it starts, or the tty may drop it; not checked.
+    if (early)
+      void sleep(early.afterMs).then(async () => {
+        if (!this.promptSeen && this.s.child.exitCode === null)
+          await typeText(this.s, `echo early-$((${early.id}+1))\n`, early.typing);
+      });
     await this.s.waitFor(PROMPT, BOOT_LIMIT_MS);
     this.promptSeen = true;
   }

@@ -23,6 +23,8 @@ export interface RunResult {
   seconds: number;
   recordSeconds: number;
   replaySeconds: number;
+  /** Instructions the replays ran (all machines). */
+  instructions: number;
   dir: string;
   recordings: { rec: VmRecording; check: ReplayCheck }[];
 }
@@ -113,6 +115,16 @@ export async function soakRun(
     seconds,
     recordSeconds,
     replaySeconds: seconds - recordSeconds,
+    instructions: recordings.reduce(
+      (n, { check }) =>
+        n +
+        Number(
+          /replay complete: (\d+) instructions/.exec(check.replay.stderr)?.[1] ??
+            check.endIcount ??
+            0,
+        ),
+      0,
+    ),
     dir,
     recordings,
   };
@@ -137,7 +149,8 @@ export interface SoakOptions {
 export function formatRun(r: RunResult, seed: number, kill: boolean): string {
   const head =
     `run ${r.run}: ${r.verdict === 'ok' ? 'ok' : r.verdict.toUpperCase()} ` +
-    `${r.seconds.toFixed(1)} s (record ${r.recordSeconds.toFixed(1)}, replay ${r.replaySeconds.toFixed(1)})`;
+    `${r.seconds.toFixed(1)} s (record ${r.recordSeconds.toFixed(1)}, replay ${r.replaySeconds.toFixed(1)}` +
+    `${r.instructions ? `, ${(r.instructions / 1e6).toFixed(0)} M instructions` : ''})`;
   const killInfo = kill
     ? r.recordings
         .map(({ rec, check }) =>
@@ -225,6 +238,7 @@ export async function soak(opts: SoakOptions): Promise<SoakSummary> {
           seconds: 0,
           recordSeconds: 0,
           replaySeconds: 0,
+          instructions: 0,
           dir: join(opts.dir, `run-${run}`),
           recordings: [],
         };
