@@ -90,6 +90,11 @@ export interface RunPlan {
   /** Seeds the payload's bytes. */
   payloadSeed: number;
   wire: WireOp[];
+  /** With a wire: ms the connecting end starts after the listening one (negative: before it). */
+  peerStartMs: number;
+  /** With a wire: which end stops first, and how long before the other (its link goes down meanwhile). */
+  firstToEnd: 0 | 1;
+  endGapMs: number;
   kill?: KillPlan;
 }
 
@@ -261,7 +266,17 @@ export function planRun(seed: number, run: number, kill = false): RunPlan {
     ['wire', 15],
   ]);
   if (kill && net === 'wire') net = 'user';
-  const plan: RunPlan = { seed, run, vms: [], payloadBytes, payloadSeed, wire: [] };
+  const plan: RunPlan = {
+    seed,
+    run,
+    vms: [],
+    payloadBytes,
+    payloadSeed,
+    wire: [],
+    peerStartMs: 0,
+    firstToEnd: 0,
+    endGapMs: 0,
+  };
   if (net === 'wire') {
     plan.vms.push(vmPlan(r, 'a', 'wire-listen', payloadBytes));
     plan.vms.push(vmPlan(r, 'b', 'wire-connect', payloadBytes));
@@ -275,6 +290,14 @@ export function planRun(seed: number, run: number, kill = false): RunPlan {
           : { op: 'http', server: r.chance(0.5) ? 1 : 0, kib: r.logInt(1, 1024), id },
       );
     }
+    // The link comes up before, during or after the listening end's boot.
+    plan.peerStartMs = r.weighted<() => number>([
+      [() => 0, 1],
+      [() => -r.int(0, 1500), 1],
+      [() => r.int(0, 12_000), 3],
+    ])();
+    plan.firstToEnd = r.chance(0.5) ? 1 : 0;
+    plan.endGapMs = r.int(0, 3000);
   } else plan.vms.push(vmPlan(r, 'a', net, payloadBytes));
   if (kill) {
     // A stream of its own, so a kill-mode run records the same session as the plain run.
@@ -314,7 +337,9 @@ export function describePlan(p: RunPlan): string {
     const early = v.bootInput ? `boot-input@${v.bootInput.afterMs}ms,` : '';
     return `${v.name}[${dev.join(' ')}; ${early}${acts}; ${v.end}]`;
   });
-  const wire = p.wire.length ? ` wire[${p.wire.map((w) => w.op).join(',')}]` : '';
+  const wire = p.wire.length
+    ? ` wire[b starts ${p.peerStartMs} ms after a; ${p.wire.map((w) => w.op).join(',')}; ${'ab'[p.firstToEnd]} ends ${p.endGapMs} ms first]`
+    : '';
   const kill = p.kill ? ` kill[${p.kill.phase}+${p.kill.afterMs}ms]` : '';
   return vms.join(' ') + wire + kill;
 }

@@ -315,12 +315,20 @@ export async function recordRun(
   const ports = new Map<string, number>();
   const vms: RecordingVm[] = [];
   try {
-    for (const v of plan.vms) {
+    const starts = plan.vms.map((v, i) => {
       if (v.disk !== 'none') makeExt2(join(dir, `${v.name}-disk.img`), v.diskMiB);
+      // With a wire, the ends start at the planned distance from each other.
+      return i === 0 ? Math.max(0, -plan.peerStartMs) : Math.max(0, plan.peerStartMs);
+    });
+    const order = plan.vms.map((_, i) => i).sort((x, y) => starts[x] - starts[y]);
+    const t0 = performance.now();
+    for (const i of order) {
+      const v = plan.vms[i];
+      await sleep(starts[i] - (performance.now() - t0));
       const port = v.net === 'user-hostfwd' ? await freePort() : undefined;
       if (port !== undefined) ports.set(v.name, port);
       const file = join(dir, `${v.name}.vmrs`);
-      vms.push(new RecordingVm(v, recordArgs(v, dir, port, file), file, host));
+      vms[i] = new RecordingVm(v, recordArgs(v, dir, port, file), file, host);
     }
     const session = plan.kill ? killSession(plan, vms[0], ports) : fullSession(plan, vms, ports);
     try {
@@ -347,8 +355,15 @@ async function fullSession(plan: RunPlan, vms: RecordingVm[], ports: Map<string,
     await Promise.all(vms.map((v) => drive(v, ports, 0, half(v))));
     await wireTraffic(plan, vms);
     await Promise.all(vms.map((v) => drive(v, ports, half(v), v.plan.actions.length)));
-  } else await drive(vms[0], ports, 0, vms[0].plan.actions.length);
-  await Promise.all(vms.map((v) => v.end()));
+    // One end stops first: the other sees its link go down, then stops.
+    const first = vms[plan.firstToEnd];
+    const ended = first.end();
+    await sleep(plan.endGapMs);
+    await Promise.all([ended, vms[1 - plan.firstToEnd].end()]);
+  } else {
+    await drive(vms[0], ports, 0, vms[0].plan.actions.length);
+    await vms[0].end();
+  }
 }
 
 async function killSession(plan: RunPlan, vm: RecordingVm, ports: Map<string, number>) {
