@@ -300,7 +300,7 @@ export function planRun(seed: number, run: number, kill = false): RunPlan {
     plan.endGapMs = r.int(0, 3000);
   } else plan.vms.push(vmPlan(r, 'a', net, payloadBytes));
   if (kill) {
-    // A stream of its own, so a kill-mode run records the same session as the plain run.
+    // A stream of its own: a kill-mode run records the session of the plain run (a wire's becomes --net user).
     const k = new Rng(runSeed(seed, run, 1));
     const phase = k.weighted<KillPlan['phase']>([
       ['boot', 3],

@@ -34,6 +34,20 @@ const cases: [string, (p: RunPlan) => boolean][] = [
   ['a disk', (p) => p.vms.length === 1 && p.vms[0].disk !== 'none'],
 ];
 
+test('a run repeats from its seed and number alone', () => {
+  for (let run = 0; run < 50; run++) {
+    assert.deepEqual(planRun(seed, run), planRun(seed, run));
+    assert.deepEqual(planRun(seed, run, true), planRun(seed, run, true));
+    // The kill mode records the same session (a wire's machine aside), and kills it.
+    const plain = planRun(seed, run);
+    const { kill, ...session } = planRun(seed, run, true);
+    if (!plain.wire.length) assert.deepEqual(session, plain);
+    assert.ok(kill && !plain.kill);
+  }
+  assert.notDeepEqual(planRun(seed, 0), planRun(seed, 1));
+  assert.notDeepEqual(planRun(seed, 0), planRun(seed + 1, 0));
+});
+
 for (const [what, wanted] of cases)
   test(`soak run with ${what} (seed ${seed}) records and replays exactly`, async () => {
     const run = firstRun(wanted);
