@@ -264,16 +264,22 @@ class RecordingVm {
 /** Host requests through the forwarded port to the guest's web server, at the plan's moments. */
 async function hostFetches(vm: RecordingVm, port: number): Promise<void> {
   const page = hostfwdPage(vm.plan);
-  for (const gap of vm.plan.hostFetchGapsMs) {
+  for (const [i, gap] of vm.plan.hostFetchGapsMs.entries()) {
     await sleep(gap);
     if (vm.s.child.exitCode !== null) return;
+    const t = performance.now();
+    const when = () =>
+      `request ${i + 1} at ${((t - vm.t0) / 1000).toFixed(1)} s, after ${((performance.now() - t) / 1000).toFixed(1)} s`;
     try {
       const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(60_000) });
       const text = (await res.text()).trim();
       if (text !== page)
         vm.problems.push(`host request through hostfwd got ${JSON.stringify(text)}`);
     } catch (e) {
-      vm.problems.push(`host request through hostfwd failed: ${(e as Error).message}`);
+      const cause = (e as Error & { cause?: Error }).cause;
+      vm.problems.push(
+        `host request through hostfwd failed: ${(e as Error).message}${cause ? ` (${cause.message})` : ''} (${when()})`,
+      );
     }
   }
 }
