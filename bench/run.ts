@@ -10,6 +10,7 @@
  * (bench/record-replay.ts).
  * and time travel (bench/time-travel.ts).
  *   npm run bench [-- --only cpu|qemu|devices|record|qemu-rr|time-travel]
+ *   npm run bench -- --only soak [soak options]   (bench/soak.ts; not part of the full run)
  */
 import { spawn } from 'node:child_process';
 import { VirtMachine } from '../src/machine/virt.js';
@@ -122,3 +123,7 @@ if (!only || only === 'devices') await benchDevices();
 if (!only || only === 'record') await benchRecordReplay();
 if (only === 'qemu-rr') await qemuRecord();
 if (!only || only === 'time-travel') await benchTimeTravel();
+if (only === 'soak') {
+  const { soakMain } = await import('./soak.js');
+  process.exitCode = await soakMain(process.argv.slice(2));
+}

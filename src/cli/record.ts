@@ -16,6 +16,29 @@ export interface RecordOptions extends MachineOptions {
   digestInterval: string;
 }
 
+/**
+ * Appends to the recording file. write(2) may take fewer bytes than asked
+ * (a full disk, a file size limit): the rest is written until all is, and
+ * after a failure nothing more is, so the file stays a prefix of the
+ * recording — whole chunks, then at most one cut short, which readers
+ * report as where the recording ends.
+ */
+function recordingWriter(fd: number, path: string): (bytes: Uint8Array) => void {
+  let failed: Error | undefined;
+  return (bytes) => {
+    if (failed) throw failed;
+    let off = 0;
+    try {
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    } catch (e) {
+      failed = new Error(
+        `cannot write the recording '${path}' (${(e as NodeJS.ErrnoException).code ?? e}); it ends at its last whole chunk`,
+      );
+      throw failed;
+    }
+  };
+}
+
 export async function recordCommand(opts: RecordOptions): Promise<number> {
   const interval = Number(opts.digestInterval);
   if (!Number.isSafeInteger(interval) || interval < 0)
@@ -64,7 +87,7 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
           snapshot: snapshotRef,
           startIcount: snapshot?.snap.header.icount,
         };
-        recorder = new Recorder((b) => writeSync(fd, b), header, images);
+        recorder = new Recorder(recordingWriter(fd, opts.output), header, images);
         imagesChanged = () => changedImages(header, disks);
         return recorder;
       },
