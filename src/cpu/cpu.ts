@@ -641,23 +641,6 @@ export class Cpu {
     }
   }
 
-  /**
-   * The hart's state as words for state digests: every field saveState()
-   * saves (CPU_FIELDS), so what a snapshot holds and what a digest checks
-   * cannot drift apart.
-   */
-  digestWords(): Int32Array {
-    const o = this as unknown as Record<string, Int32Array | number | boolean>;
-    const words: number[] = [];
-    for (const k of CPU_FIELDS) {
-      const v = o[k];
-      if (typeof v === 'object') for (let i = 0; i < v.length; i++) words.push(v[i]);
-      else if (typeof v === 'boolean') words.push(v ? 1 : 0);
-      else words.push(v | 0, Math.floor(v / 4294967296) | 0);
-    }
-    return Int32Array.from(words);
-  }
-
   /** The hart's architectural state (TLBs and caches are not state: they are flushed on load). */
   saveState(): State {
     return {

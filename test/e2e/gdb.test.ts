@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { VMRS_BIN } from '../helpers/guest-session.js';
 import { checksum } from '../../src/gdb/rsp.js';
 import { needTools } from '../helpers/tools.js';
 import { waitUntil } from '../helpers/wait.js';
+import { serveGdb } from '../helpers/gdb-serve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-gdb-'));
 
@@ -35,24 +36,6 @@ function theRecording(): string {
   assert.equal(r.status, 0, r.stderr);
   recording = file;
   return file;
-}
-
-/** Start `vmrs ARGS` (which include `--gdb 0`) and wait for the port it serves GDB on. */
-async function serveGdb(
-  args: string[],
-  stdio: StdioOptions,
-): Promise<{ port: number; child: ChildProcess; err: () => string }> {
-  const child = spawn(process.execPath, [VMRS_BIN, ...args], { stdio });
-  let err = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /waiting for GDB on \S+:(\d+) at/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', () => reject(new Error(`vmrs ${args[0]} --gdb exited: ${err}`)));
-  });
-  return { port, child, err: () => err };
 }
 
 /** Start `vmrs replay --gdb 0` and return its port. */

@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { EventType } from '../../src/replay/events.js';
 import { digestsMatch } from '../../src/replay/state-digest.js';
 import { TLB_OBSERVER_EXPECTED } from '../helpers/tlb-observer.js';
 import { needTools } from '../helpers/tools.js';
+import { replayUnderGdb } from '../helpers/gdb-serve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-hidden-'));
 
@@ -103,23 +104,7 @@ test('tlb-observer: recordings with other digest intervals agree on every digest
 test('tlb-observer: a replay under GDB with reverse steps prints the same and ends as recorded', async (t) => {
   if (!needTools(t, 'riscv64-linux-gnu-gcc', 'gdb-multiarch')) return;
   const file = record('gdb.vmrs', 100_003);
-  const child = spawn(
-    process.execPath,
-    [VMRS_BIN, 'replay', file, '--gdb', '0', '--checkpoint-interval', '1000000'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', () => reject(new Error(`vmrs replay --gdb exited: ${err}`)));
-  });
+  const { port, exited, err, out } = await replayUnderGdb(file, 1_000_000);
   const g = spawnSync(
     'gdb-multiarch',
     [
@@ -156,8 +141,8 @@ test('tlb-observer: a replay under GDB with reverse steps prints the same and en
   );
   assert.equal(g.status, 0, g.stderr);
   assert.match(g.stdout + g.stderr, /in s_main/);
-  assert.equal(await exited, 0, err);
-  assert.doesNotMatch(err, /diverged/);
-  assert.match(err, /the recording ends here \(guest poweroff\)/);
-  assert.equal(out, TLB_OBSERVER_EXPECTED);
+  assert.equal(await exited, 0, err());
+  assert.doesNotMatch(err(), /diverged/);
+  assert.match(err(), /the recording ends here \(guest poweroff\)/);
+  assert.equal(out(), TLB_OBSERVER_EXPECTED);
 });

@@ -11,13 +11,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, VMRS_BIN } from '../helpers/guest-session.js';
 import { readRecording } from '../../src/replay/log-format.js';
 import { needTools } from '../helpers/tools.js';
+import { replayUnderGdb } from '../helpers/gdb-serve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-pressure-'));
 
@@ -134,23 +135,7 @@ test('memory pressure: a replay split by a snapshot mid-workload matches every d
 test('memory pressure: a replay under GDB with seeks and reverse steps matches every digest', async (t) => {
   if (!needTools(t, 'riscv64-linux-gnu-gcc', 'gdb-multiarch')) return;
   const { file, stdout, end } = recording();
-  const child = spawn(
-    process.execPath,
-    [VMRS_BIN, 'replay', file, '--gdb', '0', '--checkpoint-interval', '5000000'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /waiting for GDB on 127\.0\.0\.1:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', () => reject(new Error(`vmrs replay --gdb exited: ${err}`)));
-  });
+  const { port, exited, err, out } = await replayUnderGdb(file, 5_000_000);
   const cmds = [
     `monitor seek ${Math.floor(end * 0.5)}`,
     'stepi 2000',
@@ -175,8 +160,8 @@ test('memory pressure: a replay under GDB with seeks and reverse steps matches e
     { encoding: 'utf8', timeout: 1_200_000 },
   );
   assert.equal(g.status, 0, g.stderr);
-  assert.equal(await exited, 0, err);
-  assert.doesNotMatch(err, /diverged/);
-  assert.match(err, /the recording ends here \(guest poweroff\)/);
-  assert.equal(out, stdout);
+  assert.equal(await exited, 0, err());
+  assert.doesNotMatch(err(), /diverged/);
+  assert.match(err(), /the recording ends here \(guest poweroff\)/);
+  assert.equal(out(), stdout);
 });
