@@ -133,6 +133,24 @@ class StreamBackend implements NetBackend {
   }
 }
 
+/**
+ * Runs passt ("$0" "$@") and stops it when our end of its stdin closes or
+ * the shell is told to stop; exits with passt's status. Standard input of
+ * a background job is /dev/null, so the watcher reads the pipe through fd 3.
+ */
+const PASST_WATCHDOG = [
+  'exec 3<&0',
+  '"$0" "$@" </dev/null & p=$!',
+  "trap 'kill $p 2>/dev/null' TERM INT HUP",
+  '(while read -r _ <&3; do :; done; kill $p 2>/dev/null) & w=$!',
+  // A trapped signal interrupts wait: wait again until passt has ended.
+  'while :; do wait $p; s=$?; kill -0 $p 2>/dev/null || break; done',
+  'kill $w 2>/dev/null',
+  // Its socket's folder too, which vmrs removes itself unless it was killed.
+  'rm -rf "$VMRS_PASST_DIR"',
+  'exit $s',
+].join('\n');
+
 async function startPasst(fwd: HostForward[], cb: NetCallbacks): Promise<NetBackend> {
   const passt = findPasst();
   const dir = mkdtempSync(join(tmpdir(), 'vmrs-passt-'));
@@ -149,7 +167,15 @@ async function startPasst(fwd: HostForward[], cb: NetCallbacks): Promise<NetBack
   // Debian bookworm's passt, so we stop it ourselves.) -m: our virtio-net has no mergeable
   // receive buffers, so frames must fit a 1500-byte MTU.
   const args = ['-f', '-q', '-s', sock, '-m', '1500', '-t', spec(tcp), '-u', spec(udp)];
-  const child: ChildProcess = spawn(passt, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // passt outlives a vmrs that is killed (SIGKILL, OOM): nothing tells it its
+  // client is gone. So it runs under a small shell that holds the read end of a
+  // pipe whose write end only vmrs has; when vmrs ends, however it ends, the
+  // pipe closes and the shell stops passt.
+  const child: ChildProcess = spawn('/bin/sh', ['-c', PASST_WATCHDOG, passt, ...args], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+    env: { ...process.env, VMRS_PASST_DIR: dir },
+  });
+  child.stdin!.on('error', () => {}); // the shell gone first: nothing to stop
   let stderr = '';
   let exited: string | undefined;
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -160,7 +186,8 @@ async function startPasst(fwd: HostForward[], cb: NetCallbacks): Promise<NetBack
   const cleanup = async () => {
     process.off('exit', kill);
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
+      // The end of the pipe stops passt; the shell then exits.
+      child.stdin!.end();
       const t = setTimeout(kill, 2000);
       await new Promise<void>((r) =>
         child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r()),
