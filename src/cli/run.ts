@@ -202,6 +202,27 @@ export interface RecordMode {
   beforeEnd?(): void;
 }
 
+/** Most device failures shown per device: a guest that resets and breaks one in a loop must not flood stderr. */
+const FAILURES_SHOWN = 5;
+
+/**
+ * A virtio device the guest programmed wildly stops with DEVICE_NEEDS_RESET
+ * (the guest sees that, the host goes on); say so on stderr, even with -q,
+ * or the guest's lost disk or network would go unexplained.
+ */
+function reportDeviceFailures(vm: VirtMachine): void {
+  for (const t of vm.virtio) {
+    let shown = 0;
+    t.onFail = (name, reason) => {
+      if (++shown > FAILURES_SHOWN) return;
+      process.stderr.write(
+        `[vmrs] warning: ${name} stopped (DEVICE_NEEDS_RESET) at icount ${vm.cpu.icount}: ${reason}` +
+          `${shown === FAILURES_SHOWN ? ' (further failures of this device not shown)' : ''}\n`,
+      );
+    };
+  }
+}
+
 export async function runCommand(opts: MachineOptions, record?: RecordMode): Promise<number> {
   const log = (s: string) => {
     if (!opts.quiet) process.stderr.write(`[vmrs] ${s}\n`);
@@ -269,6 +290,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       s.kind === 'blk' ? { ...s, store: gate.disk(s.store, disk++) } : s,
     );
     const vm = new VirtMachine({ ...config, virtio }, (b) => console.write(b));
+    reportDeviceFailures(vm);
     if (snapshot) {
       try {
         restoreSnapshot(vm, snapshot.snap);

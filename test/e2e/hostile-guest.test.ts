@@ -70,6 +70,11 @@ test('hvc input into a corrupted receive ring while recording: the device needs 
     vm.child.stdin.write('x');
     await vm.waitFor(/needs-reset\n/, 60_000);
     assert.equal(await vm.exited, 0, `record: ${vm.stderr}`);
+    // Said to the user, even with -q.
+    assert.match(
+      vm.stderr,
+      /warning: virtio-mmio@\d \(virtio-console\) stopped \(DEVICE_NEEDS_RESET\) at icount \d+: \S/,
+    );
   } finally {
     vm.kill();
   }
@@ -98,6 +103,10 @@ test('a frame into a corrupted RX ring while recording: the device needs a reset
     peers[0].write(Buffer.concat([len, frame]));
     await vm.waitFor(/needs-reset\n/, 60_000);
     assert.equal(await vm.exited, 0, `record: ${vm.stderr}`);
+    assert.match(
+      vm.stderr,
+      /warning: virtio-mmio@\d \(virtio-net\) stopped \(DEVICE_NEEDS_RESET\) at icount \d+: \S/,
+    );
   } finally {
     vm.kill();
     for (const p of peers) p.destroy();

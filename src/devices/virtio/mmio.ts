@@ -94,6 +94,8 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
   private configGeneration = 0;
   /** Why the device last set DEVICE_NEEDS_RESET (for diagnostics). */
   failure: string | undefined;
+  /** Told when the device sets DEVICE_NEEDS_RESET (the host shows the user; not machine state). */
+  onFail: ((name: string, reason: string) => void) | undefined;
 
   saveState(opts?: SaveOptions): State {
     return {
@@ -172,6 +174,7 @@ export class VirtioMmio implements MmioDevice, VirtioHost {
     if (this.status & STATUS_NEEDS_RESET) return;
     this.failure = reason;
     this.status |= STATUS_NEEDS_RESET;
+    this.onFail?.(this.name, reason);
     // §2.1.2: with DRIVER_OK set, tell the driver by a configuration change notification.
     if (this.status & STATUS_DRIVER_OK) this.raise(INT_CONFIG_CHANGE);
   }
