@@ -113,9 +113,10 @@ export async function checkKilled(rec: VmRecording): Promise<ReplayCheck> {
   const inspect = await vmrs(['inspect', rec.file], 120_000);
   const replay = await vmrs(['replay', rec.file]);
   if (inspect.status !== 0) {
-    // Killed before the header was whole: nothing was recorded, which must be said clearly.
+    // Killed before the header was whole, or before vmrs had created the file (node
+    // still starting): nothing was recorded, which must be said clearly.
     const early = !!rec.killed && !rec.killed.promptSeen;
-    const noHeader = /not a vmrs recording|truncated header/;
+    const noHeader = /not a vmrs recording|truncated header|recording '.*' does not exist/;
     if (
       early &&
       noHeader.test(inspect.stderr) &&

@@ -278,7 +278,8 @@ async function hostFetches(vm: RecordingVm, port: number): Promise<void> {
   const page = hostfwdPage(vm.plan);
   for (const [i, gap] of vm.plan.hostFetchGapsMs.entries()) {
     await sleep(gap);
-    if (vm.s.child.exitCode !== null) return;
+    // A killed recorder has no exit code, only a signal: its forwarded port is gone.
+    if (vm.killed || vm.s.child.exitCode !== null || vm.s.child.signalCode !== null) return;
     const t = performance.now();
     const when = () =>
       `request ${i + 1} at ${((t - vm.t0) / 1000).toFixed(1)} s, after ${((performance.now() - t) / 1000).toFixed(1)} s`;
@@ -288,6 +289,7 @@ async function hostFetches(vm: RecordingVm, port: number): Promise<void> {
       if (text !== page)
         vm.problems.push(`host request through hostfwd got ${JSON.stringify(text)}`);
     } catch (e) {
+      if (vm.killed) return; // the kill came while the request was under way
       const cause = (e as Error & { cause?: Error }).cause;
       vm.problems.push(
         `host request through hostfwd failed: ${(e as Error).message}${cause ? ` (${cause.message})` : ''} (${when()})`,
