@@ -128,9 +128,10 @@ export class Cpu {
     new Uint32Array(TLB_SIZE),
   ];
   /**
-   * TLB tags carry the privilege they were filled under in bits 20-21 (above
-   * the 20-bit VPN), so a trap or xRET need not flush: `dataTag` is that of
-   * the effective data privilege (MPRV/MPP considered).
+   * TLB tags carry, above the 20-bit VPN, the privilege they were filled
+   * under (bits 20-21) and for data TLBs mstatus.SUM and MXR (bits 22, 23),
+   * so a trap, an xRET or an mstatus write need not flush: `dataTag` is the
+   * current data accesses' (see updateTags in trap.ts).
    */
   dataTag = PRIV_M << 20;
   /** RAM pages a cached translation was walked through (1 = page-table page); see the file comment. */

@@ -13,8 +13,6 @@ import {
   MSTATUS_FS,
   MSTATUS_MPP,
   MSTATUS_MPP_SHIFT,
-  MSTATUS_MXR,
-  MSTATUS_SUM,
   MSTATUS_TVM,
   MSTATUS_WRITABLE,
   SSTATUS_MASK,
@@ -332,6 +330,6 @@ export function writeMstatus(h: Cpu, v: number): void {
   // MPP is WARL: the reserved value 2 becomes U.
   if ((n & MSTATUS_MPP) === 2 << MSTATUS_MPP_SHIFT) n &= ~MSTATUS_MPP;
   h.mstatus = n;
-  if ((old ^ n) & (MSTATUS_SUM | MSTATUS_MXR)) flushTlb(h);
+  // SUM and MXR are in the data TLBs' tags: no flush (see updateTags).
   updateTags(h);
 }

@@ -13,9 +13,11 @@ import {
   MSTATUS_MPP,
   MSTATUS_MPP_SHIFT,
   MSTATUS_MPRV,
+  MSTATUS_MXR,
   MSTATUS_SIE,
   MSTATUS_SPIE,
   MSTATUS_SPP,
+  MSTATUS_SUM,
 } from './csr-numbers.js';
 import { EXC_WATCH_STOP, PRIV_M, PRIV_S } from './hart-constants.js';
 
@@ -104,11 +106,19 @@ export function setPriv(h: Cpu, p: number): void {
   updateTags(h);
 }
 
+/**
+ * Recompute the data TLBs' tag bits: the effective data privilege (MPRV/MPP
+ * considered) in bits 20-21, mstatus.SUM in bit 22 and MXR in bit 23. Every
+ * input of a walk's permission check is in the tag, so changing any of them
+ * selects other entries instead of flushing (Linux toggles SUM around every
+ * user copy).
+ */
 export function updateTags(h: Cpu): void {
+  const ms = h.mstatus;
   let p = h.priv;
-  if (p === PRIV_M && (h.mstatus & MSTATUS_MPRV) !== 0)
-    p = (h.mstatus & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
-  h.dataTag = p << 20;
+  if (p === PRIV_M && (ms & MSTATUS_MPRV) !== 0) p = (ms & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
+  h.dataTag =
+    (p << 20) | ((ms & MSTATUS_SUM) !== 0 ? 1 << 22 : 0) | ((ms & MSTATUS_MXR) !== 0 ? 1 << 23 : 0);
 }
 
 /** Deliver the highest-priority enabled pending interrupt, if any (priv spec 3.1.9). */
