@@ -80,6 +80,19 @@ export const MSTATUS_WRITABLE =
 export const SSTATUS_MASK =
   MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR;
 
+// mip/mie bits the hart itself uses (priv spec 3.1.9); devices use src/devices/device.ts.
+export const MIP_SSIP = 1 << 1;
+export const MIP_STIP = 1 << 5;
+export const MIP_SEIP = 1 << 9;
+/** Supervisor interrupts: what mideleg can delegate. */
+export const S_INTS = MIP_SSIP | MIP_STIP | MIP_SEIP;
+/** Every interrupt this hart implements (mie is WARL to these). */
+export const ALL_INTS = 0xaaa;
+/** medeleg: every exception but ecall-from-M may be delegated. */
+export const MEDELEG_MASK = 0xb3ff;
+/** menvcfg.STCE (Sstc enable), bit 63: bit 31 of the high word. */
+export const MENVCFG_STCE_HI = 1 << 31;
+
 // Exception causes (priv spec table 3.6)
 export const EXC_INSN_MISALIGNED = 0;
 export const EXC_INSN_ACCESS = 1;

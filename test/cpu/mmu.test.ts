@@ -104,6 +104,38 @@ test('loads from an execute-only page need MXR', () => {
   assert.equal(xreg(ok, 11), 0x44444444n);
 });
 
+test('SUM and MXR changes take effect at once, whatever the TLBs cached under the old values', () => {
+  // S-mode code toggles the bits itself (as Linux does around user copies), so each load
+  // follows one that may have cached the page's translation under the other setting.
+  const SSTATUS = 0x100;
+  const code = [
+    A.csrrs(0, SSTATUS, 12), // SUM on
+    A.ld(11, 10, 0), // U page: ok
+    A.csrrc(0, SSTATUS, 12), // SUM off
+    A.ld(13, 10, 0), // U page: must fault now
+    A.SPIN,
+  ];
+  const m = pagedMachine(code);
+  setX(m, 10, 0x2000n);
+  setX(m, 12, 1n << 18n);
+  step(m, 3);
+  assert.equal(xreg(m, 11), 0x33333333n);
+  expectFault(m, 13n, 0x2000n);
+
+  const x = pagedMachine([
+    A.csrrs(0, SSTATUS, 12), // MXR on
+    A.lw(11, 10, 0), // execute-only page: readable
+    A.csrrc(0, SSTATUS, 12), // MXR off
+    A.lw(13, 10, 0), // must fault now
+    A.SPIN,
+  ]);
+  setX(x, 10, 0x3000n);
+  setX(x, 12, 1n << 19n);
+  step(x, 3);
+  assert.equal(xreg(x, 11), 0x44444444n);
+  expectFault(x, 13n, 0x3000n);
+});
+
 test('a store to a read-only page is a store page fault, delegable to S', () => {
   const m = pagedMachine([A.sw(0, 10, 4), A.SPIN]);
   m.cpu.csrWrite(CSR.medeleg, 1 << 15, 0);

@@ -1,0 +1,208 @@
+/**
+ * Address translation (Sv39/Sv48, priv spec 4.3-4.4) and the TLBs.
+ *
+ * Three direct-mapped TLBs (read, write, fetch) hold RAM offsets, in the
+ * manner of TinyEMU; MMIO and faults take the slow paths (slow-access.ts).
+ *
+ * The TLBs are a host cache, not architectural state: the guest sees a hart
+ * that walks the page table on every access (DESIGN rule 8: no hidden
+ * state). Two things keep that true. A walk sets the A (and for writes D)
+ * bits before its result is cached, so a cached translation is what a fresh
+ * walk would give, with no change to RAM; and every RAM page a walk read PTEs
+ * from is flagged (ptPage), kept out of the write TLB, and any write to it —
+ * a store, an AMO, DMA, the debugger — flushes the TLBs. So flushing them at
+ * any moment (digests, checkpoints, restores, breakpoints) changes nothing
+ * the guest can see.
+ */
+import type { Cpu } from './cpu.js';
+import {
+  EXC_INSN_ACCESS,
+  EXC_INSN_PAGE,
+  EXC_LOAD_ACCESS,
+  EXC_LOAD_PAGE,
+  EXC_STORE_ACCESS,
+  EXC_STORE_PAGE,
+  MSTATUS_MPP,
+  MSTATUS_MPP_SHIFT,
+  MSTATUS_MPRV,
+  MSTATUS_MXR,
+  MSTATUS_SUM,
+} from './csr-numbers.js';
+import { debugPage } from './debug.js';
+import { ACC_FETCH, ACC_WRITE, PRIV_M, PRIV_U, TWO32 } from './hart-constants.js';
+
+export const TLB_SIZE = 256;
+export const TLB_MASK = TLB_SIZE - 1;
+/** Page-table pages tracked one by one; past this many, a flush clears the whole map. */
+export const PT_LIST_SIZE = 4096;
+
+/** The access-fault exception for an access type (priv spec table 3.6). */
+export function accessFaultCause(access: number): number {
+  return access === ACC_FETCH
+    ? EXC_INSN_ACCESS
+    : access === ACC_WRITE
+      ? EXC_STORE_ACCESS
+      : EXC_LOAD_ACCESS;
+}
+
+/**
+ * Forget every cached translation. Any caller may do this at any time: the
+ * guest cannot tell (see the file comment). Page-table pages are tracked
+ * only for cached translations, so their flags go too.
+ */
+export function flushTlb(h: Cpu): void {
+  for (let a = 0; a < 3; a++) h.tlbTagLo[a].fill(-1);
+  newWtlbEpoch(h);
+  h.fVpn = -1;
+  const n = h.ptCount;
+  if (n > PT_LIST_SIZE) h.ptPage.fill(0);
+  else for (let i = 0; i < n; i++) h.ptPage[h.ptList[i]] = 0;
+  h.ptCount = 0;
+}
+
+/** The write TLB was emptied: no page is in it any more. */
+export function newWtlbEpoch(h: Cpu): void {
+  if (++h.wtlbEpoch === 0x7fffffff) {
+    h.wtlbGen.fill(0);
+    h.wtlbEpoch = 1;
+  }
+}
+
+/** A walk read PTEs from RAM page `page`: flag it, and keep it out of the write TLB from now on. */
+export function markPtPage(h: Cpu, page: number): void {
+  h.ptPage[page] = 1;
+  if (h.ptCount < PT_LIST_SIZE) h.ptList[h.ptCount] = page;
+  if (h.ptCount <= PT_LIST_SIZE) h.ptCount++;
+  if (h.wtlbGen[page] !== h.wtlbEpoch) return;
+  const off = page * 4096;
+  const tag = h.tlbTagLo[ACC_WRITE],
+    offs = h.tlbOff[ACC_WRITE];
+  for (let i = 0; i < TLB_SIZE; i++) if (tag[i] !== -1 && offs[i] === off) tag[i] = -1;
+}
+
+/**
+ * RAM at [paddr, paddr+len) was written by someone other than this hart
+ * (DMA, HTIF, the debugger, a loader): a write to the reserved bytes ends
+ * the reservation, a write to a page-table page drops cached translations.
+ */
+export function externalWrite(h: Cpu, paddr: number, len: number): void {
+  if (h.resAddr >= 0 && paddr < h.resAddr + 8 && h.resAddr < paddr + len) h.resAddr = -1;
+  const first = Math.max(0, Math.floor((paddr - h.ramBase) / 4096));
+  const last = Math.min(h.ptPage.length - 1, Math.floor((paddr + len - 1 - h.ramBase) / 4096));
+  for (let p = first; p <= last; p++)
+    if (h.ptPage[p] !== 0) {
+      flushTlb(h);
+      return;
+    }
+}
+
+/**
+ * Translate a virtual address for an access; returns the physical address or
+ * -1 with xlateCause set (priv spec 4.3.2, 4.4). Updates A/D bits in RAM.
+ */
+export function translate(h: Cpu, vLo: number, vHi: number, access: number): number {
+  let priv = h.priv;
+  const ms = h.mstatus;
+  if (access !== ACC_FETCH && priv === PRIV_M && (ms & MSTATUS_MPRV) !== 0)
+    priv = (ms & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
+  if (priv === PRIV_M || h.satpMode === 0) {
+    // Bare: physical addresses are 56 bits at most.
+    if (vHi >>> 0 >= 0x1000000) {
+      h.xlateCause = accessFaultCause(access);
+      return -1;
+    }
+    return (vHi >>> 0) * TWO32 + (vLo >>> 0);
+  }
+  const pageFault =
+    access === ACC_FETCH ? EXC_INSN_PAGE : access === ACC_WRITE ? EXC_STORE_PAGE : EXC_LOAD_PAGE;
+  const levels = h.satpMode === 9 ? 4 : 3;
+  // Canonical check: bits above the VA width equal its top bit.
+  const top = levels === 4 ? vHi >> 15 : vHi >> 6;
+  if (top !== 0 && top !== -1) {
+    h.xlateCause = pageFault;
+    return -1;
+  }
+  let a = h.satpPpn * 4096;
+  const ram32 = h.ram32;
+  for (let level = levels - 1; level >= 0; level--) {
+    // VPN[level]: 9 bits starting at bit 12 + 9*level.
+    const shift = 12 + 9 * level;
+    let vpn: number;
+    if (shift + 9 <= 32) vpn = (vLo >>> shift) & 0x1ff;
+    else if (shift >= 32) vpn = (vHi >>> (shift - 32)) & 0x1ff;
+    else vpn = ((vLo >>> shift) | (vHi << (32 - shift))) & 0x1ff;
+    const pteAddr = a + vpn * 8;
+    if (!(pteAddr >= h.ramBase && pteAddr + 8 <= h.ramBase + h.ramSize)) {
+      h.xlateCause = accessFaultCause(access);
+      return -1;
+    }
+    const pi = (pteAddr - h.ramBase) >>> 2;
+    if (h.ptPage[pi >>> 10] === 0) markPtPage(h, pi >>> 10);
+    let pteLo = ram32[pi];
+    const pteHi = ram32[pi + 1];
+    if ((pteLo & 1) === 0 || (pteLo & 6) === 4 || (pteHi & 0xffc00000) !== 0) {
+      // invalid, W without R, or reserved/Svpbmt/Svnapot bits set
+      h.xlateCause = pageFault;
+      return -1;
+    }
+    const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10); // PTE bits 53:10
+    if ((pteLo & 0xe) === 0) {
+      // pointer to the next level
+      if (level === 0) break;
+      a = ppn * 4096;
+      continue;
+    }
+    // Leaf: permission checks
+    const u = (pteLo & 0x10) !== 0;
+    if (priv === PRIV_U) {
+      if (!u) break;
+    } else if (u && (access === ACC_FETCH || (ms & MSTATUS_SUM) === 0)) break;
+    if (access === ACC_FETCH) {
+      if ((pteLo & 8) === 0) break;
+    } else if (access === ACC_WRITE) {
+      if ((pteLo & 4) === 0) break;
+    } else if ((pteLo & 2) === 0 && !((ms & MSTATUS_MXR) !== 0 && (pteLo & 8) !== 0)) break;
+    // Superpage alignment: low PPN bits must be zero.
+    const lowPages = level === 0 ? 1 : Math.pow(512, level);
+    if (ppn % lowPages !== 0) break;
+    // A and D bits (updated by hardware, priv spec 4.3.1)
+    const need = access === ACC_WRITE ? 0xc0 : 0x40;
+    if ((pteLo & need) !== need) {
+      pteLo |= need;
+      ram32[pi] = pteLo;
+      h.dirtyPages[pi >>> 10] = 1;
+    }
+    // Physical address: PPN with the low levels taken from the VA.
+    const pageInSuper = level === 0 ? 0 : ((vLo >>> 12) | (vHi << 20)) & (lowPages - 1);
+    return (ppn + pageInSuper) * 4096 + (vLo & 0xfff);
+  }
+  h.xlateCause = pageFault;
+  return -1;
+}
+
+/** Insert a RAM page into TLB `access`, when the page is RAM. */
+export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, paddr: number): void {
+  const page = paddr - (paddr % 4096);
+  if (page < h.ramBase || page + 4096 > h.ramBase + h.ramSize) return;
+  // Stores to the watched page take the slow path, which stops the slice after them.
+  if (access === ACC_WRITE && page - h.ramBase === h.watchPage) return;
+  // Stores to page-table pages take the slow path, which drops the translations built on them.
+  if (access === ACC_WRITE && h.ptPage[(page - h.ramBase) / 4096] !== 0) return;
+  if (h.bpCount + h.wpCount !== 0 && debugPage(h, vLo, vHi, access === ACC_FETCH)) return;
+  const vpn = vLo >>> 12;
+  const idx = vpn & TLB_MASK;
+  h.tlbTagLo[access][idx] = vpn | (access === ACC_FETCH ? h.priv << 20 : h.dataTag);
+  h.tlbTagHi[access][idx] = vHi;
+  h.tlbOff[access][idx] = page - h.ramBase;
+  // Pages enter the write TLB before the fast path writes them: note them for state digests.
+  if (access === ACC_WRITE) {
+    h.dirtyPages[(page - h.ramBase) >>> 12] = 1;
+    h.wtlbGen[(page - h.ramBase) >>> 12] = h.wtlbEpoch;
+  }
+}
+
+/** Forget write translations, so the next write to each page marks it dirty again. */
+export function flushWriteTlb(h: Cpu): void {
+  h.tlbTagLo[ACC_WRITE].fill(-1);
+  newWtlbEpoch(h);
+}

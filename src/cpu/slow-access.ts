@@ -1,0 +1,213 @@
+/**
+ * The slow paths of loads, stores and fetches: TLB misses, misaligned and
+ * page-crossing accesses, MMIO, watchpoints. A fault is left in h.exc (with
+ * the address in excTval) for the caller to turn into a trap.
+ */
+import type { Cpu } from './cpu.js';
+import { EXC_INSN_ACCESS, EXC_LOAD_ACCESS, EXC_STORE_ACCESS } from './csr-numbers.js';
+import { checkWatch, debugPage } from './debug.js';
+import { ACC_FETCH, ACC_READ, ACC_WRITE } from './hart-constants.js';
+import { TLB_MASK, flushTlb, tlbInsert, translate } from './mmu.js';
+
+export function fault(h: Cpu, cause: number, vLo: number, vHi: number): void {
+  h.exc = cause;
+  h.excTvalLo = vLo;
+  h.excTvalHi = vHi;
+}
+
+/** Translate for a data access of `size` bytes, faulting as the spec says. Returns paddr or -1. */
+export function xlateData(h: Cpu, vLo: number, vHi: number, access: number): number {
+  const pa = translate(h, vLo, vHi, access);
+  if (pa < 0) {
+    fault(h, h.xlateCause, vLo, vHi);
+    return -1;
+  }
+  // A write hit on a page marks it dirty in the PTE, so the write TLB may cache it.
+  tlbInsert(h, access, vLo, vHi, pa);
+  return pa;
+}
+
+/** Slow path of loads (misaligned, page-crossing, MMIO, TLB miss). Value in return (lo) and ldHi. */
+export function loadSlow(h: Cpu, vLo: number, vHi: number, size: number): number {
+  const po = vLo & 0xfff;
+  if ((vLo & (size - 1)) !== 0 && po + size > 4096) {
+    // Page-crossing misaligned: byte by byte.
+    let lo = 0,
+      hi = 0;
+    for (let i = 0; i < size; i++) {
+      const aLo = (vLo + i) | 0;
+      const aHi = aLo >>> 0 < vLo >>> 0 ? (vHi + 1) | 0 : vHi;
+      const b = loadSlow(h, aLo, aHi, 1);
+      if (h.exc >= 0) {
+        h.excTvalLo = vLo;
+        h.excTvalHi = vHi;
+        return 0;
+      }
+      if (i < 4) lo |= (b & 0xff) << (8 * i);
+      else hi |= (b & 0xff) << (8 * (i - 4));
+    }
+    h.ldHi = hi;
+    return lo;
+  }
+  const pa = xlateData(h, vLo, vHi, ACC_READ);
+  if (pa < 0) return 0;
+  if (h.wpCount !== 0 && h.debugArmed) {
+    checkWatch(h, vLo, vHi, size, false);
+    if (h.exc >= 0) return 0;
+  }
+  if (pa >= h.ramBase && pa + size <= h.ramBase + h.ramSize) {
+    const off = pa - h.ramBase;
+    const r8 = h.ram8;
+    let lo = 0,
+      hi = 0;
+    for (let i = 0; i < size; i++) {
+      if (i < 4) lo |= r8[off + i] << (8 * i);
+      else hi |= r8[off + i] << (8 * (i - 4));
+    }
+    h.ldHi = hi;
+    return lo;
+  }
+  // MMIO: aligned accesses only (8 bytes = two 4-byte accesses).
+  if ((pa & (size - 1)) !== 0) {
+    fault(h, EXC_LOAD_ACCESS, vLo, vHi);
+    return 0;
+  }
+  const bus = h.bus;
+  bus.fault = false;
+  let lo: number,
+    hi = 0;
+  if (size === 8) {
+    lo = bus.load(pa, 4) | 0;
+    hi = bus.load(pa + 4, 4) | 0;
+  } else lo = bus.load(pa, size as 1 | 2 | 4) | 0;
+  if (bus.fault) {
+    bus.fault = false;
+    fault(h, EXC_LOAD_ACCESS, vLo, vHi);
+    return 0;
+  }
+  h.ldHi = hi;
+  return lo;
+}
+
+/** Slow path of stores. */
+export function storeSlow(
+  h: Cpu,
+  vLo: number,
+  vHi: number,
+  size: number,
+  lo: number,
+  hi: number,
+): void {
+  // Any store ends the reservation, as on the fast path (one rule everywhere).
+  h.resAddr = -1;
+  const po = vLo & 0xfff;
+  if ((vLo & (size - 1)) !== 0 && po + size > 4096) {
+    // Check both pages first so a fault leaves memory untouched.
+    const endLo = (vLo + size - 1) | 0;
+    const endHi = endLo >>> 0 < vLo >>> 0 ? (vHi + 1) | 0 : vHi;
+    if (translate(h, vLo, vHi, ACC_WRITE) < 0 || translate(h, endLo, endHi, ACC_WRITE) < 0) {
+      fault(h, h.xlateCause, vLo, vHi);
+      return;
+    }
+    if (h.wpCount !== 0 && h.debugArmed && h.watchStopsBefore) {
+      // Stopping before the access must leave every byte unwritten.
+      checkWatch(h, vLo, vHi, size, true);
+      if (h.exc >= 0) return;
+    }
+    for (let i = 0; i < size; i++) {
+      const aLo = (vLo + i) | 0;
+      const aHi = aLo >>> 0 < vLo >>> 0 ? (vHi + 1) | 0 : vHi;
+      const b = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
+      storeSlow(h, aLo, aHi, 1, b & 0xff, 0);
+      if (h.exc >= 0) return;
+    }
+    return;
+  }
+  const pa = xlateData(h, vLo, vHi, ACC_WRITE);
+  if (pa < 0) return;
+  if (h.wpCount !== 0 && h.debugArmed) {
+    checkWatch(h, vLo, vHi, size, true);
+    if (h.exc >= 0) return;
+  }
+  if (pa >= h.ramBase && pa + size <= h.ramBase + h.ramSize) {
+    const off = pa - h.ramBase;
+    const r8 = h.ram8;
+    for (let i = 0; i < size; i++) r8[off + i] = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
+    // Pages kept out of the write TLB (tohost, watchpoints, page tables) are flagged here, not by tlbInsert.
+    h.dirtyPages[off >>> 12] = 1;
+    if (off - (off & 0xfff) === h.watchPage) h.bus.mmioWritten = true;
+    if (h.ptPage[off >>> 12] !== 0) flushTlb(h);
+    return;
+  }
+  if ((pa & (size - 1)) !== 0) {
+    fault(h, EXC_STORE_ACCESS, vLo, vHi);
+    return;
+  }
+  const bus = h.bus;
+  bus.fault = false;
+  if (size === 8) {
+    bus.store(pa, 4, lo);
+    bus.store(pa + 4, 4, hi);
+  } else bus.store(pa, size as 1 | 2 | 4, lo);
+  if (bus.fault) {
+    bus.fault = false;
+    fault(h, EXC_STORE_ACCESS, vLo, vHi);
+  }
+}
+
+/** Fetch slow path: returns the raw instruction bits (16 or 32) or -1 with exc set. */
+export function fetchSlow(h: Cpu, pcLo: number, pcHi: number): number {
+  const fvpn = pcLo >>> 12;
+  const fidx = fvpn & TLB_MASK;
+  const pa =
+    h.tlbTagLo[ACC_FETCH][fidx] === (fvpn | (h.priv << 20)) && h.tlbTagHi[ACC_FETCH][fidx] === pcHi
+      ? h.ramBase + h.tlbOff[ACC_FETCH][fidx] + (pcLo & 0xfff)
+      : translate(h, pcLo, pcHi, ACC_FETCH);
+  if (pa < 0) {
+    fault(h, h.xlateCause, pcLo, pcHi);
+    return -1;
+  }
+  const inRam = pa >= h.ramBase && pa + 2 <= h.ramBase + h.ramSize;
+  let lowHalf: number;
+  if (inRam) {
+    tlbInsert(h, ACC_FETCH, pcLo, pcHi, pa);
+    // A page with a breakpoint is fetched through here every time (see debugPage).
+    h.fVpn = h.bpCount !== 0 && debugPage(h, pcLo, pcHi, true) ? -1 : pcLo >>> 12;
+    h.fHi = pcHi;
+    h.fOff = pa - (pa % 4096) - h.ramBase;
+    lowHalf = h.ram16[(pa - h.ramBase) >>> 1];
+  } else {
+    h.bus.fault = false;
+    lowHalf = h.bus.load(pa, 2);
+    if (h.bus.fault) {
+      h.bus.fault = false;
+      fault(h, EXC_INSN_ACCESS, pcLo, pcHi);
+      return -1;
+    }
+  }
+  if ((lowHalf & 3) !== 3) return lowHalf;
+  // 32-bit instruction: the upper half may be on the next page.
+  const nLo = (pcLo + 2) | 0;
+  const nHi = nLo >>> 0 < pcLo >>> 0 ? (pcHi + 1) | 0 : pcHi;
+  let pa2: number;
+  if ((pcLo & 0xfff) === 0xffe) {
+    pa2 = translate(h, nLo, nHi, ACC_FETCH);
+    if (pa2 < 0) {
+      fault(h, h.xlateCause, nLo, nHi);
+      return -1;
+    }
+  } else pa2 = pa + 2;
+  let highHalf: number;
+  if (pa2 >= h.ramBase && pa2 + 2 <= h.ramBase + h.ramSize) {
+    highHalf = h.ram16[(pa2 - h.ramBase) >>> 1];
+  } else {
+    h.bus.fault = false;
+    highHalf = h.bus.load(pa2, 2);
+    if (h.bus.fault) {
+      h.bus.fault = false;
+      fault(h, EXC_INSN_ACCESS, nLo, nHi);
+      return -1;
+    }
+  }
+  return lowHalf | (highHalf << 16) | 0;
+}
