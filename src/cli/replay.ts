@@ -4,6 +4,7 @@
  * console output as it was, and exiting with the recorded guest's status.
  */
 import { UsageError } from './options.js';
+import { reportDeviceFailures } from './device-failures.js';
 import { openReplay } from './open-replay.js';
 import { describeMachineState } from './state-report.js';
 import { ReplayDebugSession } from './debug-session.js';
@@ -85,6 +86,7 @@ async function replay(
       }
     },
   });
+  reportDeviceFailures(vm);
   const recordingId = bytesDigest(new TextEncoder().encode(JSON.stringify(rec.header)));
   if (opts.saveSnapshot && opts.to === undefined)
     throw new UsageError('--save-snapshot needs --to ICOUNT (where to take it)');

@@ -2,6 +2,7 @@
 import { warmUpInterpreterOnce } from './warm-up.js';
 import type { Command } from 'commander';
 import { parseGuestMemorySize, readImage, UsageError } from './options.js';
+import { reportDeviceFailures } from './device-failures.js';
 import { VirtMachine, type VirtConfig } from '../machine/virt.js';
 import { StdioConsole } from '../host/stdio-console.js';
 import { RunLoop } from '../host/run-loop.js';
@@ -200,27 +201,6 @@ export interface RecordMode {
   flushEvery?: number;
   /** The run is over, the recording not yet ended: last checks (images that changed). */
   beforeEnd?(): void;
-}
-
-/** Most device failures shown per device: a guest that resets and breaks one in a loop must not flood stderr. */
-const FAILURES_SHOWN = 5;
-
-/**
- * A virtio device the guest programmed wildly stops with DEVICE_NEEDS_RESET
- * (the guest sees that, the host goes on); say so on stderr, even with -q,
- * or the guest's lost disk or network would go unexplained.
- */
-function reportDeviceFailures(vm: VirtMachine): void {
-  for (const t of vm.virtio) {
-    let shown = 0;
-    t.onFail = (name, reason) => {
-      if (++shown > FAILURES_SHOWN) return;
-      process.stderr.write(
-        `[vmrs] warning: ${name} stopped (DEVICE_NEEDS_RESET) at icount ${vm.cpu.icount}: ${reason}` +
-          `${shown === FAILURES_SHOWN ? ' (further failures of this device not shown)' : ''}\n`,
-      );
-    };
-  }
 }
 
 export async function runCommand(opts: MachineOptions, record?: RecordMode): Promise<number> {

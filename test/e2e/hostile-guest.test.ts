@@ -40,8 +40,19 @@ function vmrs(args: string[]) {
   });
 }
 
-/** The recording is complete (ends with the guest's own exit), holds `input` events and replays. */
-function assertRecordingEndsAndReplays(file: string, input: string, output: string): void {
+const FAILURE =
+  /warning: virtio-mmio@\d \((virtio-console|virtio-net)\) stopped \(DEVICE_NEEDS_RESET\) at icount \d+: .*/g;
+
+/**
+ * The recording is complete (ends with the guest's own exit), holds `input`
+ * events and replays, saying the device stopped where the recording said it.
+ */
+function assertRecordingEndsAndReplays(
+  file: string,
+  input: string,
+  output: string,
+  recordStderr: string,
+): void {
   const ins = vmrs(['inspect', '--json', file]);
   assert.equal(ins.status, 0, ins.stderr);
   const info = JSON.parse(ins.stdout) as {
@@ -55,6 +66,9 @@ function assertRecordingEndsAndReplays(file: string, input: string, output: stri
   const rep = vmrs(['replay', file]);
   assert.equal(rep.status, 0, `replay: ${rep.stderr}`);
   assert.equal(rep.stdout, output);
+  const said = recordStderr.match(FAILURE);
+  assert.ok(said, `record said nothing of the device: ${recordStderr}`);
+  assert.deepEqual(rep.stderr.match(FAILURE), said, 'replay reports the same failure, same icount');
 }
 
 test('hvc input into a corrupted receive ring while recording: the device needs a reset, the recording ends and replays', async (t) => {
@@ -78,7 +92,7 @@ test('hvc input into a corrupted receive ring while recording: the device needs 
   } finally {
     vm.kill();
   }
-  assertRecordingEndsAndReplays(file, 'hvc', vm.output);
+  assertRecordingEndsAndReplays(file, 'hvc', vm.output, vm.stderr);
 });
 
 test('a frame into a corrupted RX ring while recording: the device needs a reset, the recording ends and replays', async (t) => {
@@ -112,5 +126,5 @@ test('a frame into a corrupted RX ring while recording: the device needs a reset
     for (const p of peers) p.destroy();
     await new Promise<void>((r) => server.close(() => r()));
   }
-  assertRecordingEndsAndReplays(file, 'net-frame', vm.output);
+  assertRecordingEndsAndReplays(file, 'net-frame', vm.output, vm.stderr);
 });
