@@ -18,7 +18,6 @@ import {
   MSTATUS_TW,
 } from './csr-numbers.js';
 import { PRIV_M, PRIV_S, PRIV_U } from './hart-constants.js';
-import { flushTlb } from './mmu.js';
 import { setPriv, trap } from './trap.js';
 
 /**
@@ -82,7 +81,11 @@ export function system(h: Cpu, insn: number, raw: number, len: number): number {
     // SFENCE.VMA
     if (priv === PRIV_U || (priv === PRIV_S && (h.mstatus & MSTATUS_TVM) !== 0))
       return illegalInstruction(h, raw, len);
-    flushTlb(h);
+    // Nothing to drop: the TLBs already hold only what a walk now would give
+    // (mmu.ts). A write to a page-table page a cached walk read flushed them
+    // when it happened, satp writes flush, and privilege, MPRV, SUM and MXR
+    // are in the tags; the hart behaves as one that walks on every access,
+    // which the fence's ordering permits (priv spec 4.2.1).
     return 3;
   }
   return illegalInstruction(h, raw, len);

@@ -26,9 +26,11 @@ export function makeBareMachine(ramSize = 4 << 20, insnsPerTick = 1): BareMachin
 }
 
 /** Write 32-bit instruction words (or data) at a physical RAM address. */
+/** Write 32-bit words into RAM from the host, as a loader or a device would (the hart is told). */
 export function writeWords(m: BareMachine, addr: number, words: readonly number[]): void {
   const o = (addr - RAM_BASE) >>> 2;
   for (let i = 0; i < words.length; i++) m.bus.ram32[o + i] = words[i] | 0;
+  m.bus.noteDmaWrite(addr, 4 * words.length);
 }
 
 export function read32(m: BareMachine, addr: number): number {
