@@ -24,8 +24,16 @@ import type { VirtualClock } from '../machine/clock.js';
 import { FpUnit } from './fpu.js';
 import { CSR, MENVCFG_STCE_HI } from './csr-numbers.js';
 import { PRIV_M, TWO32 } from './hart-constants.js';
-import { PT_LIST_SIZE, TLB_SIZE, externalWrite, flushTlb, flushWriteTlb } from './mmu.js';
-import { updateSstc, updateTags } from './trap.js';
+import {
+  PT_LIST_SIZE,
+  SPACE_SLOTS,
+  TLB_SIZE,
+  externalWrite,
+  flushTlb,
+  flushWriteTlb,
+  selectAddressSpace,
+} from './mmu.js';
+import { updateSstc } from './trap.js';
 import { csrRead, csrWrite } from './csr.js';
 import { setBreakpoints, setWatchpoints, skipBreakpointOnce } from './debug.js';
 import { run } from './interpreter.js';
@@ -134,6 +142,17 @@ export class Cpu {
    * current data accesses' (see updateTags in trap.ts).
    */
   dataTag = PRIV_M << 20;
+  /** The fetch TLB's tag bits: privilege and address space (see updateTags in trap.ts). */
+  fetchTag = PRIV_M << 20;
+  /**
+   * Address spaces the TLBs hold entries of: satp's mode and root page
+   * (mode * 2^44 + PPN) per slot, -1 for none. The current slot is in the
+   * tags' bits 24-26 (spaceTag), so a satp write back to a recent root
+   * finds its entries again instead of flushing (see selectAddressSpace).
+   */
+  readonly spaceRoots = new Float64Array(SPACE_SLOTS).fill(-1);
+  spaceNext = 0;
+  spaceTag = 0;
   /** RAM pages a cached translation was walked through (1 = page-table page); see the file comment. */
   readonly ptPage: Uint8Array;
   readonly ptList = new Int32Array(PT_LIST_SIZE);
@@ -240,7 +259,8 @@ export class Cpu {
     this.wfi = false;
     this.resAddr = -1;
     this.flushTlb();
-    updateTags(this);
+    this.spaceRoots.fill(-1);
+    selectAddressSpace(this);
   }
 
   setPc(lo: number, hi: number): void {
@@ -279,7 +299,8 @@ export class Cpu {
     loadFields(this, s, CPU_FIELDS, 'cpu');
     loadFields(this.fpu, sub(s, 'fpu', 'cpu'), FPU_FIELDS, 'cpu.fpu');
     this.flushTlb();
-    updateTags(this);
+    this.spaceRoots.fill(-1);
+    selectAddressSpace(this);
     this.exc = -1;
   }
 

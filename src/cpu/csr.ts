@@ -19,7 +19,7 @@ import {
   S_INTS,
 } from './csr-numbers.js';
 import { PRIV_M, PRIV_S, PRIV_U, TWO32 } from './hart-constants.js';
-import { flushTlb } from './mmu.js';
+import { selectAddressSpace } from './mmu.js';
 import { timeNow, updateSstc, updateTags } from './trap.js';
 
 /** CSRs whose writes can make an interrupt deliverable or move the Sstc timer (run() re-checks after them). */
@@ -265,7 +265,7 @@ export function csrWrite(h: Cpu, num: number, vLo: number, vHi: number): boolean
       hi[num] = (mode << 28) | (vHi & 0xfff);
       h.satpMode = mode;
       h.satpPpn = (vHi & 0xfff) * TWO32 + (vLo >>> 0);
-      flushTlb(h);
+      selectAddressSpace(h);
       return true;
     }
     case CSR.stvec:

@@ -672,6 +672,8 @@ export function run(h: Cpu, maxInsns: number): number {
           // Deliverable interrupts or the Sstc timer may have changed: look after this instruction.
           if (IRQ_AFFECTING_CSR[csr]) irqCheck = true;
           if (DEADLINE_CSR[csr]) stop = true;
+          // mstatus and satp writes change the data TLB's tag bits.
+          dTag = h.dataTag;
         }
         xl[rd] = oldLo;
         xh[rd] = oldHi;

@@ -29,12 +29,43 @@ import {
   MSTATUS_SUM,
 } from './csr-numbers.js';
 import { debugPage } from './debug.js';
+import { updateTags } from './trap.js';
 import { ACC_FETCH, ACC_WRITE, PRIV_M, PRIV_U, TWO32 } from './hart-constants.js';
 
-export const TLB_SIZE = 256;
+export const TLB_SIZE = 1024;
 export const TLB_MASK = TLB_SIZE - 1;
 /** Page-table pages tracked one by one; past this many, a flush clears the whole map. */
 export const PT_LIST_SIZE = 4096;
+
+/** Address spaces (satp roots) whose TLB entries are kept apart by a tag instead of flushed. */
+export const SPACE_SLOTS = 8;
+
+/**
+ * satp changed (or the hart was reset or restored): make its address space
+ * the current one. A root seen recently gets its slot back, with whatever
+ * entries the TLBs still hold for it; they are still what a walk would give,
+ * since any write to a page-table page a cached walk read flushes the TLBs
+ * (a freed root page reused for another process is rewritten first). A new
+ * root takes the next slot; if that slot held another root, its entries must
+ * go, and with them, simply, all the others.
+ */
+export function selectAddressSpace(h: Cpu): void {
+  const key = h.satpMode * 17592186044416 + h.satpPpn; // mode * 2^44 + PPN
+  const roots = h.spaceRoots;
+  let slot = roots.indexOf(key);
+  if (slot < 0) {
+    slot = h.spaceNext;
+    h.spaceNext = (slot + 1) % SPACE_SLOTS;
+    if (roots[slot] !== -1) {
+      flushTlb(h);
+      roots.fill(-1);
+    }
+    roots[slot] = key;
+  }
+  h.spaceTag = slot << 24;
+  h.fVpn = -1; // the fetch page cache is not tagged
+  updateTags(h);
+}
 
 /** The access-fault exception for an access type (priv spec table 3.6). */
 export function accessFaultCause(access: number): number {
@@ -191,7 +222,7 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
   if (h.bpCount + h.wpCount !== 0 && debugPage(h, vLo, vHi, access === ACC_FETCH)) return;
   const vpn = vLo >>> 12;
   const idx = vpn & TLB_MASK;
-  h.tlbTagLo[access][idx] = vpn | (access === ACC_FETCH ? h.priv << 20 : h.dataTag);
+  h.tlbTagLo[access][idx] = vpn | (access === ACC_FETCH ? h.fetchTag : h.dataTag);
   h.tlbTagHi[access][idx] = vHi;
   h.tlbOff[access][idx] = page - h.ramBase;
   // Pages enter the write TLB before the fast path writes them: note them for state digests.

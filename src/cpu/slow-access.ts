@@ -160,7 +160,7 @@ export function fetchSlow(h: Cpu, pcLo: number, pcHi: number): number {
   const fvpn = pcLo >>> 12;
   const fidx = fvpn & TLB_MASK;
   const pa =
-    h.tlbTagLo[ACC_FETCH][fidx] === (fvpn | (h.priv << 20)) && h.tlbTagHi[ACC_FETCH][fidx] === pcHi
+    h.tlbTagLo[ACC_FETCH][fidx] === (fvpn | h.fetchTag) && h.tlbTagHi[ACC_FETCH][fidx] === pcHi
       ? h.ramBase + h.tlbOff[ACC_FETCH][fidx] + (pcLo & 0xfff)
       : translate(h, pcLo, pcHi, ACC_FETCH);
   if (pa < 0) {

@@ -107,18 +107,23 @@ export function setPriv(h: Cpu, p: number): void {
 }
 
 /**
- * Recompute the data TLBs' tag bits: the effective data privilege (MPRV/MPP
- * considered) in bits 20-21, mstatus.SUM in bit 22 and MXR in bit 23. Every
- * input of a walk's permission check is in the tag, so changing any of them
- * selects other entries instead of flushing (Linux toggles SUM around every
- * user copy).
+ * Recompute the TLBs' tag bits. Data: the effective data privilege
+ * (MPRV/MPP considered) in bits 20-21, mstatus.SUM in bit 22 and MXR in bit
+ * 23; fetch: the privilege; both: the address-space slot in bits 24-26.
+ * Every input of a walk is in the tag, so changing one selects other
+ * entries instead of flushing (Linux toggles SUM around every user copy and
+ * writes satp at every switch between processes).
  */
 export function updateTags(h: Cpu): void {
   const ms = h.mstatus;
   let p = h.priv;
   if (p === PRIV_M && (ms & MSTATUS_MPRV) !== 0) p = (ms & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
   h.dataTag =
-    (p << 20) | ((ms & MSTATUS_SUM) !== 0 ? 1 << 22 : 0) | ((ms & MSTATUS_MXR) !== 0 ? 1 << 23 : 0);
+    (p << 20) |
+    ((ms & MSTATUS_SUM) !== 0 ? 1 << 22 : 0) |
+    ((ms & MSTATUS_MXR) !== 0 ? 1 << 23 : 0) |
+    h.spaceTag;
+  h.fetchTag = (h.priv << 20) | h.spaceTag;
 }
 
 /** Deliver the highest-priority enabled pending interrupt, if any (priv spec 3.1.9). */

@@ -136,6 +136,41 @@ test('SUM and MXR changes take effect at once, whatever the TLBs cached under th
   expectFault(x, 13n, 0x3000n);
 });
 
+test('switching satp between address spaces, more of them than the TLBs keep apart, always walks the current one', () => {
+  // Ten roots, each mapping VA 0x1000 to its own page holding its number. Each step switches
+  // satp to the root the host put in x20, loads VA 0x1000 and stores what it read to OUT.
+  const roots = Array.from({ length: 10 }, (_, i) => 0x80300000 + i * 0x3000);
+  // Root 8 takes the slot of root 0 while the TLB holds an entry of root 0 for the same address.
+  const order = [0, 1, 2, 3, 4, 5, 6, 7, 0, 8, 9, 0, 9, 1, 1, 5, 3];
+  const step4 = [A.csrrw(0, CSR.satp, 20), A.ld(13, 10, 0), A.sd(13, 11, 0), A.addi(11, 11, 8)];
+  const m = pagedMachine([...order.flatMap(() => step4), A.SPIN]);
+  roots.forEach((root, i) => {
+    const l1 = root + 0x1000,
+      l0p = root + 0x2000;
+    put64(m, root + 8 * 2, pte(0x80000000, V | R | W | X | AC | D)); // the code and data gigapage
+    put64(m, root, pte(l1, V));
+    put64(m, l1, pte(l0p, V));
+    put64(m, l0p + 8, pte(0x80340000 + i * 0x1000, V | R | W | AC | D));
+    put64(m, 0x80340000 + i * 0x1000, BigInt(100 + i));
+  });
+  const OUT = 0x80380000;
+  setX(m, 10, 0x1000n);
+  setX(m, 11, BigInt(OUT));
+  const satp = (root: number) => (8n << 60n) | BigInt(root >>> 12);
+  order.forEach((r, k) => {
+    // Before the last step, root 3's page is remapped (by the host, as DMA would) to root 7's.
+    if (k === order.length - 1)
+      put64(m, roots[3] + 0x2000 + 8, pte(0x80340000 + 7 * 0x1000, V | R | W | AC | D));
+    setX(m, 20, satp(roots[r]));
+    assert.equal(step(m, 4), 4);
+  });
+  const want = order.map((r, k) => BigInt(100 + (k === order.length - 1 ? 7 : r)));
+  assert.deepEqual(
+    order.map((_, k) => get64(m, OUT + 8 * k)),
+    want,
+  );
+});
+
 test('a store to a read-only page is a store page fault, delegable to S', () => {
   const m = pagedMachine([A.sw(0, 10, 4), A.SPIN]);
   m.cpu.csrWrite(CSR.medeleg, 1 << 15, 0);
