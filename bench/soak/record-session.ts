@@ -152,14 +152,17 @@ class RecordingVm {
   async waitPrompt(): Promise<void> {
     const early = this.plan.bootInput;
     // Typed during boot: the shell may read it once it starts, or the tty may drop it; not checked.
+    let typing: Promise<void> | undefined;
     if (early)
-      void sleep(early.afterMs).then(async () => {
+      void sleep(early.afterMs).then(() => {
         if (!this.promptSeen && this.s.child.exitCode === null)
-          await typeText(this.s, `echo early-$((${early.id}+1))\n`, early.typing);
+          typing = typeText(this.s, `echo early-$((${early.id}+1))\n`, early.typing);
       });
     await this.s.waitFor(PROMPT, BOOT_LIMIT_MS);
     this.promptSeen = true;
     this.promptWallMs = Date.now();
+    // Typing key by key may still be going on: the first command's keys would interleave with it.
+    if (typing) await typing;
   }
 
   private async waitMarker(tag: string, id: number): Promise<void> {
