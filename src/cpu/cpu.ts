@@ -31,6 +31,7 @@ import {
   externalWrite,
   flushTlb,
   flushWriteTlb,
+  forgetTranslations,
   selectAddressSpace,
 } from './mmu.js';
 import { updateSstc } from './trap.js';
@@ -258,8 +259,7 @@ export class Cpu {
     this.satpPpn = 0;
     this.wfi = false;
     this.resAddr = -1;
-    this.flushTlb();
-    this.spaceRoots.fill(-1);
+    forgetTranslations(this);
     selectAddressSpace(this);
   }
 
@@ -298,8 +298,7 @@ export class Cpu {
   loadState(s: State): void {
     loadFields(this, s, CPU_FIELDS, 'cpu');
     loadFields(this.fpu, sub(s, 'fpu', 'cpu'), FPU_FIELDS, 'cpu.fpu');
-    this.flushTlb();
-    this.spaceRoots.fill(-1);
+    forgetTranslations(this);
     selectAddressSpace(this);
     this.exc = -1;
   }

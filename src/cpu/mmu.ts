@@ -56,15 +56,18 @@ export function selectAddressSpace(h: Cpu): void {
   if (slot < 0) {
     slot = h.spaceNext;
     h.spaceNext = (slot + 1) % SPACE_SLOTS;
-    if (roots[slot] !== -1) {
-      flushTlb(h);
-      roots.fill(-1);
-    }
+    if (roots[slot] !== -1) forgetTranslations(h);
     roots[slot] = key;
   }
   h.spaceTag = slot << 24;
   h.fVpn = -1; // the fetch page cache is not tagged
   updateTags(h);
+}
+
+/** Drop every cached translation and every address-space slot with it. */
+export function forgetTranslations(h: Cpu): void {
+  flushTlb(h);
+  h.spaceRoots.fill(-1);
 }
 
 /** The access-fault exception for an access type (priv spec table 3.6). */
