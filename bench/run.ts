@@ -14,6 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { VirtMachine } from '../src/machine/virt.js';
+import type { Engine } from '../src/cpu/cpu.js';
 import { machineConfig } from '../src/cli/run.js';
 import { warmUpInterpreter } from '../src/machine/jit-warmup.js';
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
@@ -22,7 +23,17 @@ import { benchDevices } from './devices.js';
 import { benchRecordReplay, qemuRecord } from './record-replay.js';
 import { benchTimeTravel } from './time-travel.js';
 
-const WORKLOAD = 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum; echo WORKLOAD-$((40+2))';
+/** CPU-bound workloads typed at the prompt, each ending with its marker. */
+const WORKLOADS = [
+  {
+    name: 'md5sum 4 MiB',
+    cmd: 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum; echo WORKLOAD-$((40+2))',
+  },
+  {
+    name: 'sha256sum 4 MiB',
+    cmd: 'dd if=/dev/zero bs=64k count=64 2>/dev/null | sha256sum; echo WORKLOAD-$((40+2))',
+  },
+];
 const WORKLOAD_DONE = 'WORKLOAD-42';
 
 function fmt(n: number, d = 1): string {
@@ -43,38 +54,84 @@ function runUntil(vm: VirtMachine, out: { text: string }, done: (s: string) => b
   }
 }
 
-async function benchVmrs(): Promise<void> {
+/** The translator's costs since `before` (a copy of the cache's counters). */
+function translationCost(vm: VirtMachine, secs: number, before: TranslationCounters): string {
+  const c = vm.cpu.code;
+  const blocks = c.compiled - before.compiled;
+  const ms = c.compileMs - before.compileMs;
+  const inv = c.invalidations - before.invalidations;
+  const inBlocks = c.insnsInBlocks - before.insnsInBlocks;
+  return (
+    `${blocks} blocks compiled (${c.modules - before.modules} modules), compiling ${fmt(ms, 0)} ms ` +
+    `(${fmt((100 * ms) / (secs * 1000), 0)}% of the time), ${fmt(inv / secs, 0)} invalidations/s, ` +
+    `${fmt((100 * inBlocks) / (vm.cpu.icount - before.icount), 0)}% of instructions in blocks`
+  );
+}
+
+interface TranslationCounters {
+  compiled: number;
+  compileMs: number;
+  invalidations: number;
+  modules: number;
+  insnsInBlocks: number;
+  icount: number;
+}
+
+function counters(vm: VirtMachine): TranslationCounters {
+  const c = vm.cpu.code;
+  return {
+    compiled: c.compiled,
+    compileMs: c.compileMs,
+    invalidations: c.invalidations,
+    modules: c.modules,
+    insnsInBlocks: c.insnsInBlocks,
+    icount: vm.cpu.icount,
+  };
+}
+
+async function benchVmrs(engine: Engine): Promise<void> {
   const cfg = await machineConfig({ memory: '256M', insnsPerTick: '10' }, (s) =>
     process.stderr.write(`[vmrs] ${s}\n`),
   );
+  const tag = `vmrs ${engine.padEnd(9)}`;
   // As the vmrs command does before a guest starts (src/machine/jit-warmup.ts).
   const tw = performance.now();
   const w = warmUpInterpreter();
   console.log(
-    `vmrs  interpreter warm-up  : ${fmt(w.instructions / 1e6, 2)} M instructions, ${fmt(performance.now() - tw, 0)} ms`,
+    `${tag} interpreter warm-up  : ${fmt(w.instructions / 1e6, 2)} M instructions, ${fmt(performance.now() - tw, 0)} ms`,
   );
   const out = { text: '' };
   const vm = new VirtMachine(cfg, (b) => {
     out.text += String.fromCharCode(b);
   });
+  vm.cpu.engine = engine;
   const promptSeen = (s: string) => /[#$] $/.test(s);
+  let before = counters(vm);
   let t0 = performance.now();
   runUntil(vm, out, promptSeen);
   let dt = (performance.now() - t0) / 1000;
   const bootInsns = vm.cpu.icount;
   console.log(
-    `vmrs  boot to shell prompt : ${fmt(bootInsns / 1e6)} M instructions, ${fmt(dt, 2)} s, ` +
+    `${tag} boot to shell prompt : ${fmt(bootInsns / 1e6)} M instructions, ${fmt(dt, 2)} s, ` +
       `${fmt(bootInsns / dt / 1e6)} MIPS (guest time ${fmt(vm.now() / 1e7, 2)} s)`,
   );
-  vm.queueConsoleInput(new TextEncoder().encode(WORKLOAD + '\n'));
-  const i0 = vm.cpu.icount;
-  t0 = performance.now();
-  runUntil(vm, out, (s) => s.includes(WORKLOAD_DONE));
-  dt = (performance.now() - t0) / 1000;
-  const wl = vm.cpu.icount - i0;
-  console.log(
-    `vmrs  workload (md5sum 4 MiB): ${fmt(wl / 1e6)} M instructions, ${fmt(dt, 2)} s, ${fmt(wl / dt / 1e6)} MIPS`,
-  );
+  if (engine === 'translate')
+    console.log(`${tag}   translation: ${translationCost(vm, dt, before)}`);
+  for (const wl of WORKLOADS) {
+    out.text = '';
+    vm.queueConsoleInput(new TextEncoder().encode(wl.cmd + '\n'));
+    const i0 = vm.cpu.icount;
+    before = counters(vm);
+    t0 = performance.now();
+    runUntil(vm, out, (s) => s.includes(WORKLOAD_DONE));
+    dt = (performance.now() - t0) / 1000;
+    const n = vm.cpu.icount - i0;
+    console.log(
+      `${tag} workload (${wl.name}): ${fmt(n / 1e6)} M instructions, ${fmt(dt, 2)} s, ${fmt(n / dt / 1e6)} MIPS`,
+    );
+    if (engine === 'translate')
+      console.log(`${tag}   translation: ${translationCost(vm, dt, before)}`);
+  }
 }
 
 async function benchQemu(): Promise<void> {
@@ -89,6 +146,7 @@ async function benchQemu(): Promise<void> {
   const t0 = performance.now();
   let tBoot = 0;
   let tWork = 0;
+  let tSha = 0;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -98,9 +156,13 @@ async function benchQemu(): Promise<void> {
       text += d.toString('latin1');
       if (!tBoot && /[#$] $/.test(text)) {
         tBoot = performance.now();
-        child.stdin.write(WORKLOAD + '\n');
+        child.stdin.write(WORKLOADS[0].cmd + '\n');
       } else if (tBoot && !tWork && text.includes(WORKLOAD_DONE)) {
         tWork = performance.now();
+        text = '';
+        child.stdin.write(WORKLOADS[1].cmd + '\n');
+      } else if (tWork && !tSha && text.includes(WORKLOAD_DONE)) {
+        tSha = performance.now();
         child.stdin.write('poweroff -f\n');
       }
     });
@@ -109,15 +171,23 @@ async function benchQemu(): Promise<void> {
       resolve();
     });
   });
-  if (!tWork) throw new Error('QEMU run did not reach the end of the workload');
-  console.log(`qemu  boot to shell prompt : ${fmt((tBoot - t0) / 1000, 2)} s (TCG, wall time)`);
-  console.log(`qemu  workload (md5sum 4 MiB): ${fmt((tWork - tBoot) / 1000, 2)} s`);
+  if (!tSha) throw new Error('QEMU run did not reach the end of the workloads');
+  console.log(
+    `qemu           boot to shell prompt : ${fmt((tBoot - t0) / 1000, 2)} s (TCG, wall time)`,
+  );
+  console.log(
+    `qemu           workload (${WORKLOADS[0].name}): ${fmt((tWork - tBoot) / 1000, 2)} s`,
+  );
+  console.log(`qemu           workload (${WORKLOADS[1].name}): ${fmt((tSha - tWork) / 1000, 2)} s`);
 }
 
 const only = process.argv.includes('--only')
   ? process.argv[process.argv.indexOf('--only') + 1]
   : '';
-if (!only || only === 'cpu' || only === 'boot' || only === 'workload') await benchVmrs();
+if (!only || only === 'cpu' || only === 'boot' || only === 'workload') {
+  await benchVmrs('translate');
+  await benchVmrs('interp');
+}
 if (!only || only === 'qemu') await benchQemu();
 if (!only || only === 'devices') await benchDevices();
 if (!only || only === 'record') await benchRecordReplay();

@@ -9,6 +9,7 @@ import { guestBuildCommand } from './guest.js';
 import { recordCommand } from './record.js';
 import { replayCommand, type ReplayOptions } from './replay.js';
 import { inspectCommand } from './inspect.js';
+import { diffEnginesCommand } from './diff-engines.js';
 import { VMRS_VERSION } from './version.js';
 
 const program = new Command();
@@ -68,6 +69,8 @@ program
     'with --to: save the machine there (a replay can start from it)',
   )
   .option('--from-snapshot <file>', 'start from a snapshot saved by --to N --save-snapshot')
+  .option('--engine <name>', 'execution engine: translate (compile hot code) or interp')
+  .option('--stats', "print the execution engine's figures at the end")
   .action(async (file: string, opts: ReplayOptions) => {
     process.exitCode = await replayCommand(file, opts);
   });
@@ -80,6 +83,18 @@ program
   .action((file: string, opts: { json?: boolean }) => {
     process.exitCode = inspectCommand(file, opts);
   });
+
+addMachineOptions(
+  program
+    .command('diff-engines')
+    .description(
+      'run a guest on the translator and on the interpreter side by side and name the first instruction where they differ',
+    )
+    .option('--insns <n>', 'instructions to compare', '200000000')
+    .option('--slice <n>', 'instructions between comparisons', '1000000'),
+).action(async (opts) => {
+  process.exitCode = await diffEnginesCommand(opts);
+});
 
 const guest = program.command('guest').description('the default guest image');
 guest

@@ -17,6 +17,7 @@ import { openSnapshot } from './run.js';
 import { VMRS_VERSION } from './version.js';
 import { EventType, type RecordedEvent } from '../replay/events.js';
 import { decodeDiskError } from '../replay/disk-gate.js';
+import { chooseEngine, engineStats } from './engine-option.js';
 
 export interface ReplayOptions {
   verify: boolean;
@@ -32,6 +33,10 @@ export interface ReplayOptions {
   saveSnapshot?: string;
   /** Start from a snapshot saved by --to N --save-snapshot (a position in this recording). */
   fromSnapshot?: string;
+  /** Execution engine (see engine-option.ts). */
+  engine?: string;
+  /** Print the engine's figures at the end. */
+  stats?: boolean;
 }
 
 /** Exit statuses of `vmrs replay` itself when it can't finish as recorded. */
@@ -86,6 +91,7 @@ async function replay(
       }
     },
   });
+  chooseEngine(vm.cpu, opts.engine);
   reportDeviceFailures(vm);
   const recordingId = bytesDigest(new TextEncoder().encode(JSON.stringify(rec.header)));
   if (opts.saveSnapshot && opts.to === undefined)
@@ -169,6 +175,7 @@ async function replay(
     }
     const secs = (performance.now() - t0) / 1000;
     const insns = vm.cpu.icount;
+    if (opts.stats) process.stderr.write(engineStats(vm.cpu, secs * 1000));
     switch (st.state) {
       case 'paused':
         log(`stopped at icount ${st.icount} as asked (${secs.toFixed(2)} s)`);

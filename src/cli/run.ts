@@ -31,6 +31,7 @@ import {
 import { configFromDescription, describeMachine } from './machine-description.js';
 import { VMRS_VERSION } from './version.js';
 import { LiveDebugSession } from './debug-session.js';
+import { chooseEngine, engineStats } from './engine-option.js';
 
 export interface MachineOptions {
   bios?: string;
@@ -51,6 +52,10 @@ export interface MachineOptions {
   /** `vmrs run --gdb PORT`: serve GDB while the machine lasts; the guest waits for it to attach and continue. */
   gdb?: string;
   gdbHost?: string;
+  /** Execution engine (see engine-option.ts). */
+  engine?: string;
+  /** Print the engine's figures at the end. */
+  stats?: boolean;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -99,6 +104,8 @@ export function addMachineOptions(cmd: Command): Command {
       '--save-snapshot-on-exit <file>',
       'when vmrs is stopped (Ctrl-A X or a signal), save the running machine to this file (not when the guest powers itself off)',
     )
+    .option('--engine <name>', 'execution engine: translate (compile hot code) or interp')
+    .option('--stats', "print the execution engine's figures at the end")
     .option('-q, --quiet', 'no progress messages from vmrs itself');
 }
 
@@ -270,6 +277,8 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       s.kind === 'blk' ? { ...s, store: gate.disk(s.store, disk++) } : s,
     );
     const vm = new VirtMachine({ ...config, virtio }, (b) => console.write(b));
+    chooseEngine(vm.cpu, opts.engine);
+    const startMs = performance.now();
     reportDeviceFailures(vm);
     if (snapshot) {
       try {
@@ -322,6 +331,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       }
       debug?.target.exited(`the guest stopped (${exit.kind})`);
       console.flush();
+      if (opts.stats) process.stderr.write(engineStats(vm.cpu, performance.now() - startMs));
       if (recorder) {
         record?.beforeEnd?.();
         recorder.end(exit);

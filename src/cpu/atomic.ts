@@ -124,6 +124,7 @@ export function atomic(h: Cpu, insn: number): number {
 /** Bookkeeping after an AMO or SC wrote RAM page `page` (the stores' slow path does the same). */
 export function atomicWrote(h: Cpu, page: number): void {
   h.dirtyPages[page] = 1;
+  h.code.pageWritten(page);
   // An HTIF exit written by an AMO lands at this instruction, as a store's does.
   if (page * 4096 === h.watchPage) h.bus.mmioWritten = true;
   // Linux clears accessed bits with AMOs (ptep_test_and_clear_young), without an SFENCE.

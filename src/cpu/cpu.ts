@@ -14,6 +14,10 @@
  * - atomic.ts        LR/SC and AMOs
  * - fp-load-store.ts FP loads and stores; fpu.ts the F and D arithmetic
  * - debug.ts         breakpoints and watchpoints
+ * - dispatch.ts, translate-wasm.ts, code-cache.ts: the translating engine
+ *   (blocks compiled to WebAssembly) and the blocks' cache; hart-memory.ts
+ *   the memory they share with the interpreter
+ * - decode.ts        the decoded form the translator works from
  *
  * The fields below are public so those modules can reach them; code outside
  * src/cpu uses the methods and the fields documented for it (registers, pc,
@@ -38,9 +42,17 @@ import { updateSstc } from './trap.js';
 import { csrRead, csrWrite } from './csr.js';
 import { setBreakpoints, setWatchpoints, skipBreakpointOnce } from './debug.js';
 import { run } from './interpreter.js';
+import { HART_AREA, HM_XH, HM_XL, tlbArrayOffset } from './hart-memory.js';
+import { CodeCache } from './code-cache.js';
+import { runTranslated } from './dispatch.js';
+import { canCompile } from './translate-wasm.js';
 import { loadFields, saveFields, sub, type State } from '../snapshot/state.js';
 
 export { PRIV_U, PRIV_S, PRIV_M } from './hart-constants.js';
+
+/** The execution engines (see Cpu.engine). */
+export type Engine = 'translate' | 'interp';
+export const ENGINES: readonly Engine[] = ['translate', 'interp'];
 
 const CPU_FIELDS = [
   'xl',
@@ -69,8 +81,9 @@ const CPU_FIELDS = [
 const FPU_FIELDS = ['fr', 'fflags', 'frm'] as const;
 
 export class Cpu {
-  readonly xl = new Int32Array(32);
-  readonly xh = new Int32Array(32);
+  /** Registers' low and high words (in the machine's memory when it has one: see hart-memory.ts). */
+  readonly xl: Int32Array;
+  readonly xh: Int32Array;
   pcLo = 0;
   pcHi = 0;
   priv = PRIV_M;
@@ -121,21 +134,12 @@ export class Cpu {
   satpPpn = 0; // root page number
   /** Set by translate() on failure: the exception cause. */
   xlateCause = 0;
-  readonly tlbTagLo = [
-    new Int32Array(TLB_SIZE),
-    new Int32Array(TLB_SIZE),
-    new Int32Array(TLB_SIZE),
-  ];
-  readonly tlbTagHi = [
-    new Int32Array(TLB_SIZE),
-    new Int32Array(TLB_SIZE),
-    new Int32Array(TLB_SIZE),
-  ];
-  readonly tlbOff = [
-    new Uint32Array(TLB_SIZE),
-    new Uint32Array(TLB_SIZE),
-    new Uint32Array(TLB_SIZE),
-  ];
+  /** The TLBs by access type (ACC_*): tag low and high words, RAM offset of the page. */
+  readonly tlbTagLo: Int32Array[];
+  readonly tlbTagHi: Int32Array[];
+  readonly tlbOff: Uint32Array[];
+  /** The hart area of the machine's memory as words (HM_PC is where blocks leave the next pc). */
+  readonly hart32: Int32Array;
   /**
    * TLB tags carry, above the 20-bit VPN, the privilege they were filled
    * under (bits 20-21) and for data TLBs mstatus.SUM and MXR (bits 22, 23),
@@ -220,11 +224,35 @@ export class Cpu {
   readonly ramBase: number;
   readonly ramSize: number;
 
+  /**
+   * Which engine run() uses: 'translate' compiles hot code to WebAssembly
+   * (dispatch.ts), 'interp' interprets every instruction. Both give the
+   * same results at every instruction boundary; hosts that forbid
+   * compiling code at run time get the interpreter.
+   */
+  engine: Engine = canCompile ? 'translate' : 'interp';
+  /** Translated blocks and the code pages they came from. */
+  readonly code: CodeCache;
+  /** Set by interpret() when it returned for a reason that ends the slice (see dispatch.ts). */
+  stopped = false;
+
   constructor(
     readonly bus: Bus,
     readonly clock: VirtualClock,
     readonly hartId = 0,
   ) {
+    // The state translated code touches lives in the machine's memory (hart-memory.ts).
+    const mem = bus.memory?.buffer;
+    const words = (at: number, n: number) => (mem ? new Int32Array(mem, at, n) : new Int32Array(n));
+    this.hart32 = words(0, HART_AREA / 4);
+    this.xl = words(HM_XL, 32);
+    this.xh = words(HM_XH, 32);
+    this.tlbTagLo = [0, 1, 2].map((a) => words(tlbArrayOffset(a, 0), TLB_SIZE));
+    this.tlbTagHi = [0, 1, 2].map((a) => words(tlbArrayOffset(a, 1), TLB_SIZE));
+    this.tlbOff = [0, 1, 2].map((a) =>
+      mem ? new Uint32Array(mem, tlbArrayOffset(a, 2), TLB_SIZE) : new Uint32Array(TLB_SIZE),
+    );
+    if (!mem) this.engine = 'interp';
     this.ram8 = bus.ram8;
     this.dirtyPages = bus.dirtyPages;
     this.ram16 = bus.ram16;
@@ -233,6 +261,7 @@ export class Cpu {
     this.ramSize = bus.ramSize;
     this.ptPage = new Uint8Array(bus.ramSize / 4096);
     this.wtlbGen = new Int32Array(bus.ramSize / 4096);
+    this.code = new CodeCache(bus.ramSize / 4096, mem);
     // Devices, the debugger and loaders write RAM behind the hart's back.
     bus.onDmaWrite = (paddr, len) => this.externalWrite(paddr, len);
     this.flushTlb();
@@ -261,6 +290,7 @@ export class Cpu {
     this.resAddr = -1;
     forgetTranslations(this);
     selectAddressSpace(this);
+    this.code.clear();
   }
 
   setPc(lo: number, hi: number): void {
@@ -367,6 +397,6 @@ export class Cpu {
    * (see interpreter.ts).
    */
   run(maxInsns: number): number {
-    return run(this, maxInsns);
+    return this.engine === 'translate' ? runTranslated(this, maxInsns) : run(this, maxInsns);
   }
 }

@@ -50,15 +50,36 @@ const MIN_TRAP_RUN = 1 << 16;
 export function run(h: Cpu, maxInsns: number): number {
   // A small integer keeps the loop's comparison on the fast path (a double here deoptimizes it).
   const max = maxInsns >= 0x7fffffff ? 0x7fffffff : maxInsns | 0;
+  if (!enterSlice(h, max)) return 0;
+  return interpret(h, max, false);
+}
+
+/**
+ * What every slice does before its first instruction: the Sstc timer, a WFI
+ * that may end, a pending interrupt. False: the hart stays in WFI.
+ */
+export function enterSlice(h: Cpu, max: number): boolean {
   updateSstc(h);
   if (h.wfi) {
-    if ((h.mip & h.mie) === 0) return 0;
+    if ((h.mip & h.mie) === 0) return false;
     h.wfi = false;
   }
   takeInterrupt(h);
   // Every trap passes the slow fetch path (setPriv drops the fetch page), which checks this.
   h.trapLimit = h.trapsTaken + (max > MIN_TRAP_RUN ? max : MIN_TRAP_RUN);
+  return true;
+}
 
+/**
+ * The interpreter's loop: at most `max` instructions from the current pc,
+ * with no entry work (a slice already entered). With `exitOnJump` it also
+ * returns right after a taken branch or jump, so the translator's
+ * dispatcher can look for a block at the target (see dispatch.ts). Sets
+ * `h.stopped` when it returned for a reason that ends the slice (WFI, an
+ * MMIO store, a debugger stop...), not for the budget or a jump.
+ */
+export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
+  h.stopped = false;
   const xl = h.xl,
     xh = h.xh;
   const ram8 = h.ram8,
@@ -77,6 +98,7 @@ export function run(h: Cpu, maxInsns: number): number {
   let n = 0;
   let stop = false;
   let irqCheck = false;
+  let jumped = false;
   let dTag = h.dataTag;
 
   while (n < max) {
@@ -93,10 +115,13 @@ export function run(h: Cpu, maxInsns: number): number {
       h.pcHi = pcHi;
       h.exc = -1;
       // A watchpoint stopped the hart before this instruction's access (watchStopsBefore).
-      if (h.debugHit !== 0) break;
-      if (h.trapsTaken >= h.trapLimit) break;
+      if (h.debugHit !== 0 || h.trapsTaken >= h.trapLimit) {
+        h.stopped = true;
+        break;
+      }
       if (h.bpCount !== 0 && h.debugArmed && breakpointAt(h, pcLo, pcHi, base + n)) {
         h.debugHit = 1;
+        h.stopped = true;
         break;
       }
       raw = fetchSlow(h, pcLo, pcHi);
@@ -157,6 +182,7 @@ export function run(h: Cpu, maxInsns: number): number {
         xh[rd] = npHi;
         npLo = tLo;
         npHi = tHi;
+        jumped = exitOnJump;
         break;
       }
       case 0x67: {
@@ -174,6 +200,7 @@ export function run(h: Cpu, maxInsns: number): number {
         xh[rd] = npHi;
         npLo = tLo & ~1;
         npHi = tHi;
+        jumped = exitOnJump;
         break;
       }
       case 0x63: {
@@ -214,6 +241,7 @@ export function run(h: Cpu, maxInsns: number): number {
             ((insn >>> 7) & 0x1e);
           npLo = (pcLo + imm) | 0;
           npHi = (pcHi + (imm >> 31) + (npLo >>> 0 < pcLo >>> 0 ? 1 : 0)) | 0;
+          jumped = exitOnJump;
         }
         break;
       }
@@ -753,7 +781,11 @@ export function run(h: Cpu, maxInsns: number): number {
       }
       dTag = h.dataTag;
     }
-    if (stop) break;
+    if (stop) {
+      h.stopped = true;
+      break;
+    }
+    if (jumped) break;
   }
   h.pcLo = pcLo;
   h.pcHi = pcHi;

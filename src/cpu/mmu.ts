@@ -117,17 +117,19 @@ export function markPtPage(h: Cpu, page: number): void {
 /**
  * RAM at [paddr, paddr+len) was written by someone other than this hart
  * (DMA, HTIF, the debugger, a loader): a write to the reserved bytes ends
- * the reservation, a write to a page-table page drops cached translations.
+ * the reservation, a write to a page-table page drops cached translations,
+ * a write to a code page its translated blocks.
  */
 export function externalWrite(h: Cpu, paddr: number, len: number): void {
   if (h.resAddr >= 0 && paddr < h.resAddr + 8 && h.resAddr < paddr + len) h.resAddr = -1;
   const first = Math.max(0, Math.floor((paddr - h.ramBase) / 4096));
   const last = Math.min(h.ptPage.length - 1, Math.floor((paddr + len - 1 - h.ramBase) / 4096));
-  for (let p = first; p <= last; p++)
-    if (h.ptPage[p] !== 0) {
-      flushTlb(h);
-      return;
-    }
+  let flush = false;
+  for (let p = first; p <= last; p++) {
+    if (h.ptPage[p] !== 0) flush = true;
+    h.code.pageWritten(p);
+  }
+  if (flush) flushTlb(h);
 }
 
 /**
@@ -205,6 +207,7 @@ export function translate(h: Cpu, vLo: number, vHi: number, access: number): num
       pteLo |= need;
       ram32[pi] = pteLo;
       h.dirtyPages[pi >>> 10] = 1;
+      h.code.pageWritten(pi >>> 10);
     }
     // Physical address: PPN with the low levels taken from the VA.
     const pageInSuper = level === 0 ? 0 : ((vLo >>> 12) | (vHi << 20)) & (lowPages - 1);
@@ -218,6 +221,8 @@ export function translate(h: Cpu, vLo: number, vHi: number, access: number): num
 export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, paddr: number): void {
   const page = paddr - (paddr % 4096);
   if (page < h.ramBase || page + 4096 > h.ramBase + h.ramSize) return;
+  // A write is coming: blocks compiled from this page are stale from now on.
+  if (access === ACC_WRITE) h.code.pageWritten((page - h.ramBase) / 4096);
   // Stores to the watched page take the slow path, which stops the slice after them.
   if (access === ACC_WRITE && page - h.ramBase === h.watchPage) return;
   // Stores to page-table pages take the slow path, which drops the translations built on them.

@@ -18,15 +18,16 @@ export class Htif {
   private read64(addr: number): [number, number] {
     if (!this.bus.isRam(addr, 8)) return [0, 0];
     const o = addr - this.bus.ramBase;
-    const dv = new DataView(this.bus.ram, o, 8);
-    return [dv.getUint32(0, true), dv.getUint32(4, true)];
+    const dv = this.bus.ramView;
+    return [dv.getUint32(o, true), dv.getUint32(o + 4, true)];
   }
 
   private write64(addr: number, lo: number, hi: number): void {
     if (!this.bus.isRam(addr, 8)) return;
-    const dv = new DataView(this.bus.ram, addr - this.bus.ramBase, 8);
-    dv.setUint32(0, lo >>> 0, true);
-    dv.setUint32(4, hi >>> 0, true);
+    const o = addr - this.bus.ramBase;
+    const dv = this.bus.ramView;
+    dv.setUint32(o, lo >>> 0, true);
+    dv.setUint32(o + 4, hi >>> 0, true);
     this.bus.noteDmaWrite(addr, 8);
   }
 

@@ -1,4 +1,5 @@
 import type { MmioDevice } from '../devices/device.js';
+import { HART_AREA, wasmPagesFor } from '../cpu/hart-memory.js';
 
 interface Region {
   base: number;
@@ -16,7 +17,14 @@ interface Region {
  * can raise the architectural exception.
  */
 export class Bus {
-  readonly ram: ArrayBuffer;
+  /**
+   * The WebAssembly memory RAM lives in (after the hart area, see
+   * cpu/hart-memory.ts), which translated code addresses; undefined when
+   * RAM is too large for one.
+   */
+  readonly memory: WebAssembly.Memory | undefined;
+  /** RAM as a DataView (offset 0 is ramBase; the buffer under it may hold more than RAM). */
+  readonly ramView: DataView;
   readonly ram8: Uint8Array;
   readonly ram16: Uint16Array;
   readonly ram32: Int32Array;
@@ -44,10 +52,13 @@ export class Bus {
     readonly ramSize: number,
   ) {
     if (ramSize % 4096 !== 0) throw new Error('RAM size must be a multiple of 4 KiB');
-    this.ram = new ArrayBuffer(ramSize);
-    this.ram8 = new Uint8Array(this.ram);
-    this.ram16 = new Uint16Array(this.ram);
-    this.ram32 = new Int32Array(this.ram);
+    this.memory = wasmMemory(ramSize);
+    const buf = this.memory?.buffer ?? new ArrayBuffer(ramSize);
+    const at = this.memory ? HART_AREA : 0;
+    this.ram8 = new Uint8Array(buf, at, ramSize);
+    this.ram16 = new Uint16Array(buf, at, ramSize / 2);
+    this.ram32 = new Int32Array(buf, at, ramSize / 4);
+    this.ramView = new DataView(buf, at, ramSize);
     // RAM is zero now; every write from here on flags its page.
     this.dirtyPages = new Uint8Array(ramSize / 4096);
   }
@@ -137,7 +148,7 @@ export class Bus {
     if (this.isRam(paddr, width)) {
       const off = paddr - this.ramBase;
       for (let i = 0; i < width; i++) this.ram8[off + i] = (value >>> (8 * i)) & 0xff;
-      this.dirtyPages[off >>> 12] = 1;
+      this.noteDmaWrite(paddr, width);
       return;
     }
     const r = this.find(paddr, width);
@@ -169,5 +180,20 @@ export class Bus {
   readBytes(paddr: number, len: number): Uint8Array {
     if (!this.isRam(paddr, len)) throw new Error(`0x${paddr.toString(16)} is not RAM`);
     return this.ram8.slice(paddr - this.ramBase, paddr - this.ramBase + len);
+  }
+}
+
+/**
+ * A WebAssembly memory with room for the hart area and RAM (see
+ * hart-memory.ts), or undefined when RAM is too large for one or the host
+ * has no WebAssembly: the machine then runs on the interpreter alone.
+ */
+function wasmMemory(ramSize: number): WebAssembly.Memory | undefined {
+  const pages = wasmPagesFor(ramSize);
+  if (pages === 0 || typeof WebAssembly === 'undefined') return undefined;
+  try {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages });
+  } catch {
+    return undefined; // the host could not reserve it
   }
 }

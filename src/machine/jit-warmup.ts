@@ -32,6 +32,8 @@ import {
   VIRTIO_BASE,
 } from './virt.js';
 import { CSR } from '../cpu/csr-numbers.js';
+import type { Engine } from '../cpu/cpu.js';
+import { canCompile } from '../cpu/translate-wasm.js';
 import {
   ECALL,
   EBREAK,
@@ -732,6 +734,14 @@ export interface WarmupResult {
  * Call once per process, before the guest's machine starts.
  */
 export function warmUpInterpreter(instructions = WARMUP_INSTRUCTIONS): WarmupResult {
+  const r = warmUpWith('interp', instructions);
+  // Then the translator's own code (decoding, writing modules, the dispatcher), on the
+  // same program with every block compiled at once, when this host can compile.
+  if (canCompile) warmUpWith('translate', instructions / 4);
+  return r;
+}
+
+function warmUpWith(engine: Engine, instructions: number): WarmupResult {
   const vm = new VirtMachine(
     {
       memoryBytes: 4 << 20,
@@ -744,6 +754,11 @@ export function warmUpInterpreter(instructions = WARMUP_INSTRUCTIONS): WarmupRes
     () => {},
   );
   const cpu = vm.cpu;
+  // The interpreter's own loop sees every path only with the translator off.
+  if (vm.bus.memory === undefined && engine === 'translate') return { instructions: 0, rounds: 0 };
+  cpu.engine = engine;
+  cpu.code.hotAfter = 1;
+  cpu.code.batch = 16;
   while (cpu.icount < instructions) {
     const { result } = vm.runSlice(Math.min(50_000, instructions - cpu.icount));
     if (result === 'exit' || result === 'debug') break;

@@ -263,6 +263,8 @@ export class VirtMachine {
     this.exit = undefined;
     this.bus.mmioWritten = false;
     if (!ramFlagged) this.bus.dirtyPages.fill(1);
+    // Blocks compiled from pages the restore changed are stale (the flagged pages include them).
+    this.cpu.code.clearChanged(this.bus.dirtyPages);
     this.cpu.flushWriteTlb();
   }
 

@@ -65,7 +65,8 @@ export class RamPages {
       if (!dirty[p] && refs[p] === this.latest[p]) continue;
       dirty[p] = 0;
       ram8.set(refs[p], p * PAGE);
-      vm.bus.markDirty(vm.bus.ramBase + p * PAGE, PAGE);
+      // Written behind the hart's back: it drops what it cached of the page (translated code too).
+      vm.bus.noteDmaWrite(vm.bus.ramBase + p * PAGE, PAGE);
     }
     this.latest = refs.slice();
     // The pages just flagged are what RAM already holds as `latest`: collect and drop them here.

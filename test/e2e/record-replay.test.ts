@@ -118,6 +118,31 @@ test('a boot and an interactive session typed at random delays replay exactly, r
   }
 });
 
+test('a recording made with one engine replays with the other, digest for digest', async () => {
+  for (const [recorded, replayed] of [
+    ['translate', 'interp'],
+    ['interp', 'translate'],
+  ]) {
+    const rec = await record(['--engine', recorded], async (vm) => {
+      // CPU-bound work (compiled code), a self-written program run twice, and a shell session
+      await vm.shell('dd if=/dev/zero bs=1k count=2048 2>/dev/null | md5sum');
+      await vm.shell(
+        'mkdir -p /tmp/x && cp /bin/busybox /tmp/x/busybox && /tmp/x/busybox echo copied-$((6*7)) && /tmp/x/busybox seq 3 | md5sum',
+      );
+      await vm.shell('for i in 1 2 3; do echo $((i*i)); done; ls /proc | wc -l');
+    });
+    assert.match(rec.output, /copied-42/);
+    const r = replay(rec.file, ['--engine', replayed]);
+    assert.equal(r.status, 0, `recorded with ${recorded}, replayed with ${replayed}: ${r.stderr}`);
+    assert.match(r.stderr, /replay complete: .* (\d+) state digests verified/);
+    assert.equal(
+      r.stdout,
+      rec.output,
+      `console output, recorded with ${recorded}, replayed with ${replayed}`,
+    );
+  }
+});
+
 test('a guest HTTP server receiving requests from the host at random times, and a guest download, replay without the network', async (t) => {
   if (!needTools(t, 'passt')) return;
   const rng = testRng(t);

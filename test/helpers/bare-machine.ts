@@ -21,6 +21,9 @@ export function makeBareMachine(ramSize = 4 << 20, insnsPerTick = 1): BareMachin
   const bus = new Bus(RAM_BASE, ramSize);
   const clock = new VirtualClock(insnsPerTick);
   const cpu = new Cpu(bus, clock, 0);
+  // The suite runs on the default engine, and again on the interpreter (VMRS_ENGINE=interp, .ci/run).
+  const engine = process.env.VMRS_ENGINE;
+  if (engine === 'interp' || engine === 'translate') cpu.engine = engine;
   cpu.reset(RAM_BASE | 0, 0);
   return { bus, clock, cpu };
 }

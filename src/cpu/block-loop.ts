@@ -1,0 +1,115 @@
+/**
+ * The block loop, in WebAssembly: from the pc in the hart area, look the
+ * block up and run it, again and again, without coming back to JavaScript
+ * (a return to JS per block cost more than most blocks take to run).
+ *
+ *   loop(budget, fetchTag, dataTag) -> instructions retired
+ *
+ * Each turn does what dispatch.ts would: the fetch TLB must map the pc (so
+ * the page is executable now and holds no breakpoint), the code cache's
+ * slot must hold a block starting at that RAM offset, and the block must
+ * fit in what is left of the budget. Otherwise, or when a block stops
+ * before an instruction the interpreter must do, the loop returns, leaving
+ * in HM_FLAGS why (LOOP_*), and whether a block stored to RAM.
+ */
+import { ACC_FETCH } from './hart-constants.js';
+import {
+  CACHE_MASK,
+  HM_CACHE_ENTRY,
+  HM_CACHE_KEY,
+  HM_FLAGS,
+  HM_PC,
+  tlbArrayOffset,
+} from './hart-memory.js';
+import { ENTRY_LEN_BITS } from './code-cache.js';
+import { TLB_MASK } from './mmu.js';
+import { BLOCK_PARAMS, BLOCK_RESULTS, EXIT_INTERPRET, EXIT_STORED } from './translate-wasm.js';
+import { Bytes, T_I32, T_VOID, W, wasmModule } from './wasm-writer.js';
+
+/** HM_FLAGS bits: a block stopped before an instruction for the interpreter; a block stored to RAM. */
+export const LOOP_INTERPRET = EXIT_INTERPRET;
+export const LOOP_STORED = EXIT_STORED;
+
+export type BlockLoop = (budget: number, fetchTag: number, dataTag: number) => number;
+
+// params: 0 budget, 1 fetchTag, 2 dataTag
+const N = 3,
+  PCL = 4,
+  PCH = 5,
+  VPN = 6,
+  TI = 7,
+  SLOT = 8,
+  E = 9,
+  R = 10,
+  ST = 11,
+  OFF = 12,
+  LEN = 13;
+
+function loopBody(): Uint8Array {
+  const b = new Bytes();
+  b.byte(W.block).byte(T_VOID); // $out
+  b.byte(W.loop).byte(T_VOID); // $top
+  b.i32(0).mem(W.i32_load, 2, HM_PC).set(PCL);
+  b.i32(0)
+    .mem(W.i32_load, 2, HM_PC + 4)
+    .set(PCH);
+  // fetch TLB
+  b.get(PCL)
+    .i32(12)
+    .op(W.i32_shr_u)
+    .tee(VPN)
+    .i32(TLB_MASK)
+    .op(W.i32_and)
+    .i32(2)
+    .op(W.i32_shl)
+    .set(TI);
+  b.get(TI)
+    .mem(W.i32_load, 2, tlbArrayOffset(ACC_FETCH, 0))
+    .get(VPN)
+    .get(1)
+    .op(W.i32_or)
+    .op(W.i32_ne);
+  b.get(TI).mem(W.i32_load, 2, tlbArrayOffset(ACC_FETCH, 1)).get(PCH).op(W.i32_ne).op(W.i32_or);
+  b.byte(W.br_if).u32(1);
+  // code cache slot
+  b.get(TI).mem(W.i32_load, 2, tlbArrayOffset(ACC_FETCH, 2)).get(PCL).i32(4095).op(W.i32_and);
+  b.op(W.i32_add).tee(OFF);
+  b.i32(1).op(W.i32_shr_u).i32(CACHE_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(SLOT);
+  b.get(SLOT).mem(W.i32_load, 2, HM_CACHE_KEY).get(OFF).op(W.i32_ne).byte(W.br_if).u32(1);
+  // a block that fits in the budget (a marker of length 0 never does its part)
+  b.get(SLOT).mem(W.i32_load, 2, HM_CACHE_ENTRY).set(E);
+  b.get(E)
+    .i32((1 << ENTRY_LEN_BITS) - 1)
+    .op(W.i32_and)
+    .tee(LEN);
+  b.op(W.i32_eqz);
+  b.get(LEN).get(0).get(N).op(W.i32_sub).byte(0x4b); // i32.gt_u: len > budget - n
+  b.op(W.i32_or).byte(W.br_if).u32(1);
+  // run it
+  b.get(PCL).get(PCH).get(2).get(E).i32(ENTRY_LEN_BITS).op(W.i32_shr_u);
+  b.byte(W.call_indirect).u32(0).u32(0).set(R);
+  b.get(N).get(R).i32(2).op(W.i32_shr_u).op(W.i32_add).set(N);
+  b.get(ST).get(R).op(W.i32_or).set(ST);
+  b.get(R).i32(EXIT_INTERPRET).op(W.i32_and).op(W.i32_eqz).byte(W.br_if).u32(0);
+  b.op(W.end); // loop
+  b.op(W.end); // block
+  // flags: the last block's EXIT_INTERPRET, any block's EXIT_STORED
+  b.i32(0).get(ST).i32(EXIT_STORED).op(W.i32_and).get(R).i32(EXIT_INTERPRET).op(W.i32_and);
+  b.op(W.i32_or).mem(W.i32_store, 2, HM_FLAGS);
+  b.get(N);
+  return b.result();
+}
+
+/** The block loop of a machine whose memory and function table are these. */
+export function makeBlockLoop(memory: WebAssembly.Memory, table: WebAssembly.Table): BlockLoop {
+  const bytes = wasmModule(
+    BLOCK_PARAMS,
+    BLOCK_RESULTS,
+    [{ locals: [[11, T_I32]], body: loopBody() }],
+    true,
+  );
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+    m: { mem: memory, tab: table },
+  });
+  return inst.exports['0'] as BlockLoop;
+}

@@ -1,0 +1,184 @@
+/**
+ * Translated blocks, found by the RAM offset of their first instruction,
+ * and the rule that keeps them true to RAM.
+ *
+ * A block is compiled from the bytes of one RAM page and never reaches past
+ * it, so it is valid for as long as that page is unchanged, whatever virtual
+ * address maps it. The page is then a code page (`codePage`): it is kept out
+ * of the write TLB, so every write to it by the hart takes a slow path, and
+ * every path that writes RAM — stores and AMOs through tlbInsert or their
+ * slow paths, A/D updates of a walk, DMA, the debugger, loaders
+ * (externalWrite), state restores (VirtMachine.loadState) — calls
+ * pageWritten(), which drops the page's blocks and clears the flag. The
+ * page is then an ordinary page until a block is compiled from it again. A
+ * stale block can therefore never run (v86 flags and invalidates its code
+ * pages the same way), and FENCE.I has nothing to do.
+ *
+ * Lookup goes through a direct-mapped table in the machine's memory (slot =
+ * offset / 2 modulo its size; see hart-memory.ts), which the block loop in
+ * WebAssembly reads, in front of a Map of every live block; the hot
+ * counters share the slots, so a collision only makes a block hot sooner.
+ * Block functions sit in one function table, where the loop calls them.
+ */
+import type { Cpu } from './cpu.js';
+import { ACC_WRITE } from './hart-constants.js';
+import { CACHE_MASK, CACHE_SIZE, HM_CACHE_ENTRY, HM_CACHE_KEY } from './hart-memory.js';
+import { TLB_SIZE } from './mmu.js';
+import { MAX_BLOCK, type BlockFn } from './translate-wasm.js';
+
+/** One translated block. */
+export interface Block {
+  /** RAM offset of the first instruction. */
+  readonly off: number;
+  /** Instructions it retires when it runs to its end; 0 = nothing translatable here (interpret). */
+  readonly len: number;
+  /** Its function (see translate-wasm.ts for the result). */
+  readonly run: BlockFn | undefined;
+  /** Its index in the function table (0 for none). */
+  readonly index: number;
+}
+
+/** Instruction counts fit in the low 7 bits of a cache entry. */
+export const ENTRY_LEN_BITS = 7;
+
+export class CodeCache {
+  /** RAM offset held by each slot (-1: none). */
+  readonly key: Int32Array;
+  /** Each slot's entry: table index << ENTRY_LEN_BITS | instruction count. */
+  readonly entry: Int32Array;
+  readonly block: (Block | undefined)[] = new Array<Block | undefined>(CACHE_SIZE).fill(undefined);
+  /** Times the dispatcher found no block at a slot's offset (see HOT_AFTER). */
+  readonly hits = new Uint16Array(CACHE_SIZE);
+  /**
+   * Visits to a block start before it is compiled; blocks compiled per
+   * module; instructions the oldest waits at most; instructions per block.
+   * Tuned on a Linux boot (bench/); the differential tests set 1, 1, 0 to
+   * translate everything at once, and maxBlock to find one bad instruction.
+   */
+  hotAfter = 150;
+  batch = 64;
+  batchWait = 1_000_000;
+  maxBlock = MAX_BLOCK;
+  /** RAM offsets of hot blocks waiting to be compiled, and the icount when the first was queued. */
+  readonly queue: number[] = [];
+  queuedAt = 0;
+  /** Every live block by RAM offset. */
+  readonly all = new Map<number, Block>();
+  /** Blocks of each code page (RAM page number). */
+  readonly byPage = new Map<number, Block[]>();
+  /** 1: RAM page holds translated code (kept out of the write TLB). */
+  readonly codePage: Uint8Array;
+  /** The functions of live blocks, for call_indirect; index 0 stays empty. */
+  readonly table: WebAssembly.Table | undefined;
+  private readonly freeIndex: number[] = [];
+  private nextIndex = 1;
+
+  // Figures for `--stats` and the bench.
+  compiled = 0;
+  compiledInsns = 0;
+  compileMs = 0;
+  modules = 0;
+  invalidations = 0;
+  blocksRun = 0;
+  insnsInBlocks = 0;
+
+  constructor(ramPages: number, memory: ArrayBuffer | undefined) {
+    this.codePage = new Uint8Array(ramPages);
+    this.key = memory
+      ? new Int32Array(memory, HM_CACHE_KEY, CACHE_SIZE)
+      : new Int32Array(CACHE_SIZE);
+    this.entry = memory
+      ? new Int32Array(memory, HM_CACHE_ENTRY, CACHE_SIZE)
+      : new Int32Array(CACHE_SIZE);
+    this.key.fill(-1);
+    this.table = memory ? new WebAssembly.Table({ element: 'anyfunc', initial: 1024 }) : undefined;
+  }
+
+  /** The block at RAM offset `off`, if one was compiled (and puts it in its slot). */
+  find(off: number): Block | undefined {
+    const slot = (off >>> 1) & CACHE_MASK;
+    if (this.key[slot] === off) return this.block[slot];
+    const b = this.all.get(off);
+    if (b !== undefined) this.fill(slot, b);
+    return b;
+  }
+
+  private fill(slot: number, b: Block): void {
+    this.key[slot] = b.off;
+    this.entry[slot] = (b.index << ENTRY_LEN_BITS) | b.len;
+    this.block[slot] = b;
+  }
+
+  /** A function-table index for a new block's function. */
+  allocIndex(fn: BlockFn): number {
+    const t = this.table!;
+    const i = this.freeIndex.length > 0 ? this.freeIndex.pop()! : this.nextIndex++;
+    if (i >= t.length) t.grow(t.length);
+    t.set(i, fn);
+    return i;
+  }
+
+  /** Add a freshly compiled block; its page becomes a code page. */
+  add(h: Cpu, b: Block): void {
+    this.all.set(b.off, b);
+    this.fill((b.off >>> 1) & CACHE_MASK, b);
+    const page = b.off >>> 12;
+    let list = this.byPage.get(page);
+    if (list === undefined) this.byPage.set(page, (list = []));
+    list.push(b);
+    // A marker (nothing translatable here) is watched too: the page may yet receive code.
+    if (this.codePage[page] === 0) {
+      this.codePage[page] = 1;
+      evictFromWriteTlb(h, page);
+    }
+  }
+
+  /** RAM page `page` was written (or is about to be): its blocks are stale. */
+  pageWritten(page: number): void {
+    if (this.codePage[page] === 0) return;
+    this.codePage[page] = 0;
+    this.invalidations++;
+    const list = this.byPage.get(page);
+    if (list === undefined) return;
+    this.byPage.delete(page);
+    for (const b of list) this.drop(b);
+  }
+
+  private drop(b: Block): void {
+    this.all.delete(b.off);
+    const slot = (b.off >>> 1) & CACHE_MASK;
+    if (this.key[slot] === b.off) {
+      this.key[slot] = -1;
+      this.block[slot] = undefined;
+    }
+    if (b.index !== 0) {
+      this.table!.set(b.index, null);
+      this.freeIndex.push(b.index);
+    }
+  }
+
+  /** Drop every block (a reset, or a restore whose changed pages are unknown). */
+  clear(): void {
+    this.queue.length = 0;
+    this.hits.fill(0);
+    if (this.all.size === 0 && this.byPage.size === 0) return;
+    for (const list of this.byPage.values()) for (const b of list) this.drop(b);
+    for (const page of this.byPage.keys()) this.codePage[page] = 0;
+    this.byPage.clear();
+    this.invalidations++;
+  }
+
+  /** Drop the blocks of every page flagged in `changed` (a restore's changed pages). */
+  clearChanged(changed: Uint8Array): void {
+    for (const page of [...this.byPage.keys()]) if (changed[page] !== 0) this.pageWritten(page);
+  }
+}
+
+/** Remove write-TLB entries that point at RAM page `page` (as markPtPage does for page tables). */
+function evictFromWriteTlb(h: Cpu, page: number): void {
+  if (h.wtlbGen[page] !== h.wtlbEpoch) return;
+  const off = page * 4096;
+  const tag = h.tlbTagLo[ACC_WRITE],
+    offs = h.tlbOff[ACC_WRITE];
+  for (let i = 0; i < TLB_SIZE; i++) if (tag[i] !== -1 && offs[i] === off) tag[i] = -1;
+}

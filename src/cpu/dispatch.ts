@@ -1,0 +1,127 @@
+/**
+ * The translating engine: run translated blocks where there are some, the
+ * interpreter everywhere else, with exactly the interpreter's results at
+ * every instruction boundary (DESIGN rule 10: the engines agree).
+ *
+ * The slice is entered once, as run() enters it (enterSlice). Then, in
+ * turn: the block loop (block-loop.ts) runs blocks for as long as it finds
+ * them; where it finds none, this loop counts the visit and queues the
+ * block for compiling once it is hot (CodeCache.hotAfter); where a block
+ * stopped before an instruction it leaves to the interpreter, or nothing
+ * can be translated, or the block would not fit in the budget (QEMU's
+ * icount rule: a block that could overrun the budget is not entered), the
+ * interpreter runs up to the next taken branch or jump, where a block may
+ * start.
+ *
+ * Hot blocks are compiled in batches, one WebAssembly module per batch (a
+ * module per block costs several times more per block): when `batch` are
+ * waiting, or when the oldest has waited `batchWait` instructions.
+ */
+import type { Cpu } from './cpu.js';
+import { ACC_FETCH } from './hart-constants.js';
+import { CACHE_MASK } from './hart-memory.js';
+import { enterSlice, interpret } from './interpreter.js';
+import { TLB_MASK } from './mmu.js';
+import { LOOP_INTERPRET, LOOP_STORED, makeBlockLoop, type BlockLoop } from './block-loop.js';
+import { compileBlocks, scanBlock, type BlockFn, type Scan } from './translate-wasm.js';
+
+const loops = new WeakMap<Cpu, BlockLoop>();
+
+export function runTranslated(h: Cpu, maxInsns: number): number {
+  const max = maxInsns >= 0x7fffffff ? 0x7fffffff : maxInsns | 0;
+  if (!enterSlice(h, max)) return 0;
+  let loop = loops.get(h);
+  if (loop === undefined) loops.set(h, (loop = makeBlockLoop(h.bus.memory!, h.code.table!)));
+  const code = h.code;
+  const hits = code.hits;
+  const hot = code.hotAfter;
+  const fTagLo = h.tlbTagLo[ACC_FETCH],
+    fTagHi = h.tlbTagHi[ACC_FETCH],
+    fOff = h.tlbOff[ACC_FETCH];
+  const hart32 = h.hart32;
+  const base = h.icount;
+  if (code.queue.length !== 0 && base - code.queuedAt >= code.batchWait) compileQueued(h);
+  let n = 0;
+  while (n < max) {
+    hart32[0] = h.pcLo;
+    hart32[1] = h.pcHi;
+    const k = loop(max - n, h.fetchTag, h.dataTag);
+    const flags = hart32[2];
+    const pcLo = (h.pcLo = hart32[0]);
+    h.pcHi = hart32[1];
+    if ((flags & LOOP_STORED) !== 0) h.resAddr = -1;
+    if (k !== 0) {
+      n += k;
+      h.icount = base + n;
+      code.insnsInBlocks += k;
+      if (n >= max) break;
+    }
+    let step = 1; // what the interpreter does: one instruction, or up to the next taken jump
+    if ((flags & LOOP_INTERPRET) === 0) {
+      // The loop found no block here, or none that fits the budget.
+      const vpn = pcLo >>> 12;
+      const ti = vpn & TLB_MASK;
+      // Not in the fetch TLB: one interpreted instruction puts it there (or traps).
+      if (fTagLo[ti] === (vpn | h.fetchTag) && fTagHi[ti] === h.pcHi) {
+        const off = fOff[ti] + (pcLo & 0xfff);
+        let b = code.find(off);
+        if (b === undefined) {
+          const slot = (off >>> 1) & CACHE_MASK;
+          if (++hits[slot] === hot) {
+            // Queued; the counter stays at `hot` until the batch is compiled.
+            if (code.queue.length === 0) code.queuedAt = base + n;
+            code.queue.push(off);
+            if (code.queue.length >= code.batch || base + n - code.queuedAt >= code.batchWait) {
+              compileQueued(h);
+              b = code.find(off);
+            }
+          } else if (hits[slot] > hot) hits[slot] = hot;
+        }
+        if (b === undefined)
+          step = max - n; // not compiled (yet)
+        else if (b.len === 0)
+          step = 1; // nothing translatable here: this one instruction
+        else if (b.len <= max - n)
+          continue; // found by the Map after a slot collision, or just compiled
+        else step = max - n; // it does not fit: the slice's last instructions
+      }
+    }
+    // After a block's stop, the one instruction it left (the next may start a block);
+    // in code not compiled yet, up to the next taken jump.
+    n += interpret(h, step, true);
+    if (h.stopped) break;
+  }
+  return n;
+}
+
+/** Compile the queued blocks, in one module. */
+export function compileQueued(h: Cpu): void {
+  const code = h.code;
+  const t0 = performance.now();
+  const offs: number[] = [];
+  const lens: number[] = [];
+  const scans: Scan[] = [];
+  for (const off of code.queue) {
+    code.hits[(off >>> 1) & CACHE_MASK] = 0;
+    if (code.all.has(off)) continue;
+    const scan = scanBlock(h.ram16, off, code.maxBlock);
+    if (scan === undefined) {
+      code.add(h, { off, len: 0, run: undefined, index: 0 });
+      continue;
+    }
+    offs.push(off);
+    lens.push(scan.insns.length);
+    scans.push(scan);
+  }
+  code.queue.length = 0;
+  if (scans.length !== 0) {
+    const runs: BlockFn[] = compileBlocks(h.bus.memory!, scans);
+    code.modules++;
+    for (let i = 0; i < runs.length; i++) {
+      code.add(h, { off: offs[i], len: lens[i], run: runs[i], index: code.allocIndex(runs[i]) });
+      code.compiled++;
+      code.compiledInsns += lens[i];
+    }
+  }
+  code.compileMs += performance.now() - t0;
+}

@@ -1,0 +1,46 @@
+/**
+ * The machine's memory as translated code sees it: one WebAssembly.Memory
+ * holding, below guest RAM, the hart state that blocks read and write —
+ * the integer registers and the data TLBs — so a block reaches them with a
+ * plain load at a constant offset, and the interpreter sees the same bytes
+ * through its typed arrays. RAM starts at HART_AREA.
+ *
+ * Guest RAM too large for a 32-bit WebAssembly memory (4 GiB) lives in an
+ * ordinary ArrayBuffer, with the hart state in ordinary arrays; such a
+ * machine has the interpreter only.
+ */
+import { TLB_SIZE } from './mmu.js';
+
+/** The pc: where a block starts and leaves the next one (8 bytes, little-endian: low word first). */
+export const HM_PC = 0;
+/** What the block loop saw (DISPATCH_* bits, dispatch.ts). */
+export const HM_FLAGS = 8;
+/** Registers' low words (32 × i32), then their high words. */
+export const HM_XL = 256;
+export const HM_XH = 384;
+/** The TLBs: for access a (read, write, fetch), tag low words, tag high words, RAM offsets. */
+export const HM_TLB = 4096;
+export const TLB_BYTES = TLB_SIZE * 4;
+/**
+ * The code cache's direct-mapped table (code-cache.ts): per slot, the RAM
+ * offset of the block's start (-1: none), and its entry: function-table
+ * index * 128 + instruction count.
+ */
+export const CACHE_BITS = 16;
+export const CACHE_SIZE = 1 << CACHE_BITS;
+export const CACHE_MASK = CACHE_SIZE - 1;
+export const HM_CACHE_KEY = 65536;
+export const HM_CACHE_ENTRY = HM_CACHE_KEY + CACHE_SIZE * 4;
+/** Bytes below guest RAM. */
+export const HART_AREA = 1 << 20;
+
+/** Offset of TLB array `k` (0 tag low, 1 tag high, 2 RAM offset) of access type `a`. */
+export function tlbArrayOffset(a: number, k: number): number {
+  return HM_TLB + (a * 3 + k) * TLB_BYTES;
+}
+
+/** Wasm pages (64 KiB) a memory for `ramSize` bytes of RAM needs, or 0 when it cannot have one. */
+export function wasmPagesFor(ramSize: number): number {
+  const pages = Math.ceil((HART_AREA + ramSize) / 65536);
+  return pages <= 65536 ? pages : 0;
+}

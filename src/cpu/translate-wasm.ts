@@ -1,0 +1,555 @@
+/**
+ * The translator: a run of guest instructions in one RAM page compiled to a
+ * WebAssembly function, with native 64-bit arithmetic.
+ *
+ * What a block holds: integer ALU (RV64I, M except the high multiplies),
+ * LUI/AUIPC, loads and stores through the TLBs inline, conditional branches
+ * as side exits; it ends at a JAL or JALR, at the page's end, or after
+ * MAX_BLOCK instructions. Everything else — CSRs, SYSTEM, AMOs, FP, MULH*,
+ * illegal encodings — and every access that misses a TLB or is misaligned
+ * ends the block *before* that instruction, with pc on it: the interpreter
+ * executes it, so traps, MMIO, watchpoints and TLB fills are exactly the
+ * interpreter's. A block never traps, and it changes nothing the
+ * interpreter would not have changed by the same instruction boundary.
+ *
+ * The function takes the entry pc (as two i32: an i64 parameter would cost
+ * a BigInt per call) and the data-TLB tag bits; it loads the registers it
+ * uses into i64 locals, and on every exit writes back those it writes and
+ * the next pc (hart-memory.ts), and returns
+ *   retired * 4 | 2 if it stored to RAM | 1 if the interpreter must go next.
+ * Guest RAM is at HART_AREA in the same memory, so a RAM access is one load
+ * or store with a constant offset.
+ *
+ * Instructions are decoded by decode.ts; the differential tests check that
+ * the interpreter and blocks agree. A block is position-independent: it
+ * takes its virtual pc at entry, so it serves every virtual address that
+ * maps its page.
+ */
+import { Op, decode, type Decoded } from './decode.js';
+import { ACC_READ, ACC_WRITE } from './hart-constants.js';
+import { HART_AREA, HM_PC, HM_XH, HM_XL, tlbArrayOffset } from './hart-memory.js';
+import { TLB_MASK } from './mmu.js';
+import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule, type Bytes } from './wasm-writer.js';
+
+/** Instructions at most in one block. */
+export const MAX_BLOCK = 64;
+
+/** Bits of a block's result besides the count (count = result >>> 2). */
+export const EXIT_INTERPRET = 1;
+export const EXIT_STORED = 2;
+
+// Locals: params 0 pcLo, 1 pcHi, 2 dTag; then these.
+const PC = 3; // i64: the entry pc
+const REG = 3; // i64: x1..x31 at REG + r (4..34)
+const A = 35; // i64 scratch
+const B = 36; // i64 scratch
+const PC_OUT = 37; // i64: the next pc at an exit
+const L = 38; // i32: low word of an address
+const V = 39; // i32: its page number
+const I = 40; // i32: TLB index * 4
+const ST = 41; // i32: EXIT_STORED once a store was done
+const RET = 42; // i32: the result at an exit
+const LOCALS: [number, number][] = [
+  [35, T_I64],
+  [5, T_I32],
+];
+
+/** Whether this host lets us compile WebAssembly at run time (a page's CSP may forbid it). */
+export const canCompile: boolean = (() => {
+  try {
+    const bytes = wasmModule([], [], []);
+    return typeof WebAssembly !== 'undefined' && WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
+})();
+
+/** The decoded instructions of the block at a RAM offset, up to where it must end. */
+export interface Scan {
+  insns: Decoded[];
+  /** Byte offset of each instruction from the block's start, and of the end. */
+  at: number[];
+  /**
+   * The last instruction ends the block by itself (a JAL out of the page, a
+   * JALR). A JAL within the page does not: the block goes on at its target.
+   */
+  jumps: boolean;
+  /** Block ends before an instruction the translator leaves to the interpreter. */
+  stopsBefore: boolean;
+}
+
+/** Can the translator do this instruction inside a block? */
+function translatable(x: Decoded): boolean {
+  switch (x.op) {
+    case Op.ILLEGAL:
+    case Op.SYSTEM:
+    case Op.CSRRW:
+    case Op.CSRRS:
+    case Op.CSRRC:
+    case Op.CSRRWI:
+    case Op.CSRRSI:
+    case Op.CSRRCI:
+    case Op.AMO:
+    case Op.FLOAD:
+    case Op.FSTORE:
+    case Op.FP:
+    case Op.MULH:
+    case Op.MULHSU:
+    case Op.MULHU:
+      return false;
+  }
+  return true;
+}
+
+/** Decode the block at RAM offset `off` (within its page); undefined if its first instruction is not translatable. */
+export function scanBlock(ram16: Uint16Array, off: number, maxInsns = MAX_BLOCK): Scan | undefined {
+  const pageOff = off & 4095;
+  const insns: Decoded[] = [];
+  const at: number[] = [];
+  let d = 0;
+  let jumps = false;
+  let stopsBefore = false;
+  while (insns.length < maxInsns && pageOff + d >= 0 && pageOff + d < 4096) {
+    let raw = ram16[(off + d) >>> 1];
+    if ((raw & 3) === 3) {
+      if (pageOff + d + 4 > 4096) break; // its upper half is on the next page
+      raw = raw | (ram16[(off + d + 2) >>> 1] << 16) | 0;
+    }
+    const x = decode(raw);
+    if (!translatable(x)) {
+      stopsBefore = true;
+      break;
+    }
+    insns.push(x);
+    at.push(d);
+    if (x.op === Op.JAL && pageOff + d + x.imm >= 0 && pageOff + d + x.imm < 4096) {
+      // A jump within the page: the block goes on at its target (a superblock).
+      d += x.imm;
+      continue;
+    }
+    d += x.len;
+    if (x.op === Op.JAL || x.op === Op.JALR) {
+      jumps = true;
+      break;
+    }
+  }
+  if (insns.length === 0) return undefined;
+  at.push(d);
+  return { insns, at, jumps, stopsBefore };
+}
+
+/** Registers an instruction reads, as a bit mask (x0 never counts). */
+function readMask(x: Decoded): number {
+  switch (x.op) {
+    case Op.LUI:
+    case Op.AUIPC:
+    case Op.JAL:
+    case Op.FENCE:
+      return 0;
+    case Op.JALR:
+    case Op.LOAD:
+    case Op.ADDI:
+    case Op.SLTI:
+    case Op.SLTIU:
+    case Op.XORI:
+    case Op.ORI:
+    case Op.ANDI:
+    case Op.SLLI:
+    case Op.SRLI:
+    case Op.SRAI:
+    case Op.ADDIW:
+    case Op.SLLIW:
+    case Op.SRLIW:
+    case Op.SRAIW:
+      return (1 << x.rs1) & ~1;
+    default:
+      return ((1 << x.rs1) | (1 << x.rs2)) & ~1;
+  }
+}
+
+/** Registers an instruction writes, as a bit mask. */
+function writeMask(x: Decoded): number {
+  if (x.op === Op.STORE || x.op === Op.FENCE || (x.op >= Op.BEQ && x.op <= Op.BGEU)) return 0;
+  return (1 << x.rd) & ~1;
+}
+
+const BRANCH_CMP: Partial<Record<Op, W>> = {
+  [Op.BEQ]: W.i64_eq,
+  [Op.BNE]: W.i64_ne,
+  [Op.BLT]: W.i64_lt_s,
+  [Op.BGE]: W.i64_ge_s,
+  [Op.BLTU]: W.i64_lt_u,
+  [Op.BGEU]: W.i64_ge_u,
+};
+
+const ALU_IMM: Partial<Record<Op, W>> = {
+  [Op.ADDI]: W.i64_add,
+  [Op.XORI]: W.i64_xor,
+  [Op.ORI]: W.i64_or,
+  [Op.ANDI]: W.i64_and,
+  [Op.SLLI]: W.i64_shl,
+  [Op.SRLI]: W.i64_shr_u,
+  [Op.SRAI]: W.i64_shr_s,
+};
+
+const ALU_REG: Partial<Record<Op, W>> = {
+  [Op.ADD]: W.i64_add,
+  [Op.SUB]: W.i64_sub,
+  [Op.XOR]: W.i64_xor,
+  [Op.OR]: W.i64_or,
+  [Op.AND]: W.i64_and,
+  [Op.SLL]: W.i64_shl,
+  [Op.SRL]: W.i64_shr_u,
+  [Op.SRA]: W.i64_shr_s,
+  [Op.MUL]: W.i64_mul,
+};
+
+const ALU_IMM_W: Partial<Record<Op, W>> = {
+  [Op.ADDIW]: W.i32_add,
+  [Op.SLLIW]: W.i32_shl,
+  [Op.SRLIW]: W.i32_shr_u,
+  [Op.SRAIW]: W.i32_shr_s,
+};
+
+const ALU_REG_W: Partial<Record<Op, W>> = {
+  [Op.ADDW]: W.i32_add,
+  [Op.SUBW]: W.i32_sub,
+  [Op.SLLW]: W.i32_shl,
+  [Op.SRLW]: W.i32_shr_u,
+  [Op.SRAW]: W.i32_shr_s,
+  [Op.MULW]: W.i32_mul,
+};
+
+/** Load opcode and log2 size by funct3 (LB LH LW LD LBU LHU LWU). */
+const LOADS: [W, number][] = [
+  [W.i64_load8_s, 0],
+  [W.i64_load16_s, 1],
+  [W.i64_load32_s, 2],
+  [W.i64_load, 3],
+  [W.i64_load8_u, 0],
+  [W.i64_load16_u, 1],
+  [W.i64_load32_u, 2],
+];
+const STORES: W[] = [W.i64_store8, W.i64_store16, W.i64_store32, W.i64_store];
+
+/** Emits one block's function body into a module being written. */
+class BlockWriter {
+  /** Blocks and ifs open around the current point, below the exit block. */
+  private depth = 0;
+
+  constructor(readonly b: Bytes) {}
+
+  get(r: number): void {
+    if (r === 0) this.b.i64(0);
+    else this.b.get(REG + r);
+  }
+
+  /** Pop the value into rd (dropped for x0). */
+  put(rd: number): void {
+    if (rd === 0) this.b.op(W.drop);
+    else this.b.set(REG + rd);
+  }
+
+  /** Push entry pc + c. */
+  pcPlus(c: number): void {
+    this.b.get(PC).i64(c).op(W.i64_add);
+  }
+
+  /** Leave with the i64 on the stack as the next pc and `ret` as the result. */
+  exitWith(ret: number): void {
+    this.b.set(PC_OUT).i32(ret).set(RET).byte(W.br).u32(this.depth);
+  }
+
+  /** Open an `if` on the i32 on the stack. */
+  if_(): void {
+    this.b.byte(W.if_).byte(T_VOID);
+    this.depth++;
+  }
+
+  end(): void {
+    this.b.op(W.end);
+    this.depth--;
+  }
+
+  /** Leave before instruction i at byte d: the interpreter does it. */
+  exitBefore(i: number, d: number): void {
+    this.pcPlus(d);
+    this.exitWith(i * 4 + EXIT_INTERPRET);
+  }
+
+  /** Compute rs1 + imm into A and L, V, I; then branch out to the interpreter on a TLB miss or misalignment. */
+  access(x: Decoded, i: number, d: number, acc: number, size: number): void {
+    const b = this.b;
+    this.get(x.rs1);
+    b.i64(x.imm).op(W.i64_add).tee(A).op(W.i32_wrap_i64).tee(L);
+    b.i32(12).op(W.i32_shr_u).tee(V).i32(TLB_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(I);
+    b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 0)).get(V).get(2).op(W.i32_or).op(W.i32_ne);
+    b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 1));
+    b.get(A).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).op(W.i32_or);
+    if (size > 1)
+      b.get(L)
+        .i32(size - 1)
+        .op(W.i32_and)
+        .op(W.i32_or);
+    this.if_();
+    this.exitBefore(i, d);
+    this.end();
+    // RAM offset of the access: the TLB's page offset plus the page offset of the address.
+    b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 2));
+    b.get(L).i32(4095).op(W.i32_and).op(W.i32_add);
+  }
+
+  /** Divisions and remainders with RISC-V's results for a zero divisor and overflow (unpriv spec 13.2). */
+  divide(x: Decoded): void {
+    const b = this.b;
+    const wide = x.op === Op.DIV || x.op === Op.DIVU || x.op === Op.REM || x.op === Op.REMU;
+    const isDiv = x.op === Op.DIV || x.op === Op.DIVU || x.op === Op.DIVW || x.op === Op.DIVUW;
+    const signed = x.op === Op.DIV || x.op === Op.REM || x.op === Op.DIVW || x.op === Op.REMW;
+    // A = dividend, B = divisor (as i64; the W forms use their low words)
+    this.get(x.rs1);
+    b.set(A);
+    this.get(x.rs2);
+    b.set(B);
+    const narrow = () => {
+      if (!wide) b.op(W.i32_wrap_i64);
+    };
+    const T = wide ? T_I64 : T_I32;
+    // divisor == 0 ?
+    b.get(B);
+    narrow();
+    b.op(wide ? W.i64_eqz : W.i32_eqz);
+    b.byte(W.if_).byte(T);
+    if (isDiv) {
+      if (wide) b.i64(-1);
+      else b.i32(-1);
+    } else {
+      b.get(A);
+      narrow();
+    }
+    b.op(W.else_);
+    if (isDiv && signed) {
+      // overflow: MIN / -1 = MIN (wasm would trap)
+      b.get(B);
+      narrow();
+      if (wide) b.i64(-1).op(W.i64_eq);
+      else b.i32(-1).op(W.i32_eq);
+      b.get(A);
+      narrow();
+      if (wide) b.i64Min().op(W.i64_eq);
+      else b.i32(-0x80000000).op(W.i32_eq);
+      b.op(W.i32_and);
+      b.byte(W.if_).byte(T);
+      b.get(A);
+      narrow();
+      b.op(W.else_);
+    }
+    b.get(A);
+    narrow();
+    b.get(B);
+    narrow();
+    const op = isDiv
+      ? signed
+        ? wide
+          ? W.i64_div_s
+          : W.i32_div_s
+        : wide
+          ? W.i64_div_u
+          : W.i32_div_u
+      : signed
+        ? wide
+          ? W.i64_rem_s
+          : W.i32_rem_s
+        : wide
+          ? W.i64_rem_u
+          : W.i32_rem_u;
+    b.op(op);
+    if (isDiv && signed) b.op(W.end);
+    b.op(W.end);
+    if (!wide) b.op(W.i64_extend_i32_s);
+    this.put(x.rd);
+  }
+
+  /** One instruction (i-th, at byte d); `endsBlock` for the jump that ends the block. */
+  insn(x: Decoded, i: number, d: number, endsBlock: boolean): void {
+    const b = this.b;
+    const { rd, rs1, rs2, imm } = x;
+    let o: W | undefined;
+    switch (x.op) {
+      case Op.LUI:
+        if (rd !== 0) b.i64(imm).set(REG + rd);
+        return;
+      case Op.AUIPC:
+        if (rd !== 0) {
+          this.pcPlus(d + imm);
+          this.put(rd);
+        }
+        return;
+      case Op.JAL:
+        if (rd !== 0) {
+          this.pcPlus(d + x.len);
+          this.put(rd);
+        }
+        if (!endsBlock) return; // followed: the next instruction is its target
+        this.pcPlus(d + imm);
+        this.exitWith((i + 1) * 4);
+        return;
+      case Op.JALR:
+        // The target is taken before the link is written (rd may be rs1).
+        this.get(rs1);
+        b.i64(imm).op(W.i64_add).i64(-2).op(W.i64_and).set(A);
+        if (rd !== 0) {
+          this.pcPlus(d + x.len);
+          this.put(rd);
+        }
+        b.get(A);
+        this.exitWith((i + 1) * 4);
+        return;
+      case Op.LOAD: {
+        const [op, lg] = LOADS[x.f3];
+        this.access(x, i, d, ACC_READ, 1 << lg);
+        if (rd === 0) b.op(W.drop);
+        else b.mem(op, lg, HART_AREA).set(REG + rd);
+        return;
+      }
+      case Op.STORE:
+        this.access(x, i, d, ACC_WRITE, 1 << x.f3);
+        this.get(rs2);
+        b.mem(STORES[x.f3], x.f3, HART_AREA);
+        b.i32(EXIT_STORED).set(ST);
+        return;
+      case Op.SLTI:
+      case Op.SLTIU:
+        if (rd === 0) return;
+        this.get(rs1);
+        b.i64(imm)
+          .op(x.op === Op.SLTI ? W.i64_lt_s : W.i64_lt_u)
+          .op(W.i64_extend_i32_u);
+        this.put(rd);
+        return;
+      case Op.SLT:
+      case Op.SLTU:
+        if (rd === 0) return;
+        this.get(rs1);
+        this.get(rs2);
+        b.op(x.op === Op.SLT ? W.i64_lt_s : W.i64_lt_u).op(W.i64_extend_i32_u);
+        this.put(rd);
+        return;
+      case Op.DIV:
+      case Op.DIVU:
+      case Op.REM:
+      case Op.REMU:
+      case Op.DIVW:
+      case Op.DIVUW:
+      case Op.REMW:
+      case Op.REMUW:
+        if (rd !== 0) this.divide(x);
+        return;
+      case Op.FENCE:
+        // FENCE orders nothing on one in-order hart; FENCE.I has nothing to do
+        // because a write to a code page drops its blocks (code-cache.ts).
+        return;
+    }
+    if ((o = BRANCH_CMP[x.op]) !== undefined) {
+      this.get(rs1);
+      this.get(rs2);
+      b.op(o);
+      this.if_();
+      this.pcPlus(d + imm);
+      this.exitWith((i + 1) * 4);
+      this.end();
+      return;
+    }
+    if (rd === 0) return; // an ALU op to x0 has no effect
+    if ((o = ALU_IMM[x.op]) !== undefined) {
+      this.get(rs1);
+      b.i64(imm).op(o);
+    } else if ((o = ALU_REG[x.op]) !== undefined) {
+      this.get(rs1);
+      this.get(rs2);
+      b.op(o);
+    } else if ((o = ALU_IMM_W[x.op]) !== undefined) {
+      this.get(rs1);
+      b.op(W.i32_wrap_i64).i32(imm).op(o).op(W.i64_extend_i32_s);
+    } else if ((o = ALU_REG_W[x.op]) !== undefined) {
+      this.get(rs1);
+      b.op(W.i32_wrap_i64);
+      this.get(rs2);
+      b.op(W.i32_wrap_i64).op(o).op(W.i64_extend_i32_s);
+    } else throw new Error(`translator: no code for op ${x.op}`);
+    this.put(rd);
+  }
+}
+
+/** Write the function of a scanned block into the module being written. */
+export function writeBlock(m: ModuleWriter, s: Scan): void {
+  let reads = 0,
+    writes = 0;
+  for (const x of s.insns) {
+    reads |= readMask(x);
+    writes |= writeMask(x);
+  }
+  m.beginFunction(LOCALS);
+  const b = m.b;
+  const w = new BlockWriter(b);
+  // pc = pcHi:pcLo
+  b.get(0).op(W.i64_extend_i32_u).get(1).op(W.i64_extend_i32_u).i64(32).op(W.i64_shl);
+  b.op(W.i64_or).set(PC);
+  // Every register used is loaded: one written only part of the way is written back whole.
+  const used = reads | writes;
+  for (let r = 1; r < 32; r++) {
+    if (((used >>> r) & 1) === 0) continue;
+    b.i32(0).mem(W.i64_load32_u, 2, HM_XL + 4 * r);
+    b.i32(0)
+      .mem(W.i64_load32_u, 2, HM_XH + 4 * r)
+      .i64(32)
+      .op(W.i64_shl)
+      .op(W.i64_or);
+    b.set(REG + r);
+  }
+  b.byte(W.block).byte(T_VOID);
+  const last = s.insns.length - 1;
+  for (let i = 0; i <= last; i++) w.insn(s.insns[i], i, s.at[i], i === last && s.jumps);
+  if (!s.jumps) {
+    const n = s.insns.length;
+    w.pcPlus(s.at[n]);
+    b.set(PC_OUT)
+      .i32(n * 4 + (s.stopsBefore ? EXIT_INTERPRET : 0))
+      .set(RET);
+  }
+  b.op(W.end);
+  for (let r = 1; r < 32; r++) {
+    if (((writes >>> r) & 1) === 0) continue;
+    b.i32(0)
+      .get(REG + r)
+      .mem(W.i64_store32, 2, HM_XL + 4 * r);
+    b.i32(0)
+      .get(REG + r)
+      .i64(32)
+      .op(W.i64_shr_u)
+      .mem(W.i64_store32, 2, HM_XH + 4 * r);
+  }
+  b.i32(0).get(PC_OUT).mem(W.i64_store, 3, HM_PC);
+  b.get(RET).get(ST).op(W.i32_or);
+  m.endFunction();
+}
+
+/** A compiled block's entry: (pcLo, pcHi, dataTag) -> retired * 4 | EXIT_* bits. */
+export type BlockFn = (pcLo: number, pcHi: number, dTag: number) => number;
+
+/** The parameter and result types of block functions. */
+export const BLOCK_PARAMS = [T_I32, T_I32, T_I32];
+export const BLOCK_RESULTS = [T_I32];
+
+const writer = new ModuleWriter();
+
+/** Compile scanned blocks into one module sharing `memory`; their entries in order. */
+export function compileBlocks(memory: WebAssembly.Memory, scans: Scan[]): BlockFn[] {
+  writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, scans.length);
+  for (const s of scans) writeBlock(writer, s);
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(writer.finish()), {
+    m: { mem: memory },
+  });
+  const out: BlockFn[] = [];
+  for (let i = 0; i < scans.length; i++) out.push(inst.exports[String(i)] as BlockFn);
+  return out;
+}

@@ -1,0 +1,370 @@
+/**
+ * The translator against the interpreter (the reference): random programs,
+ * code that changes under compiled blocks, exact budgets, and debugging
+ * stops inside compiled code. The translating machine compiles every block
+ * at its first visit, so all of a program runs translated where it can.
+ * Random programs are seeded (VMRS_TEST_SEED); a mismatch names the first
+ * differing instruction.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Engine } from '../../src/cpu/cpu.js';
+import { decode, Op } from '../../src/cpu/decode.js';
+import { canCompile } from '../../src/cpu/translate-wasm.js';
+import { rvcTable } from '../../src/cpu/rvc.js';
+import {
+  OP_AMO,
+  OP_IMM,
+  OP_IMM_32,
+  OP_LOAD,
+  OP_LUI,
+  OP_AUIPC,
+  OP_OP,
+  OP_OP_32,
+  OP_STORE,
+  FENCE,
+  FENCE_I,
+  add,
+  addi,
+  blt,
+  csrrs,
+  encB,
+  encI,
+  encJ,
+  encR,
+  encS,
+  encU,
+  lui,
+  sw,
+} from './asm.js';
+import { CODE, DATA, machineWith, setX, step } from './harness.js';
+import { RAM_BASE, writeWords, type BareMachine } from '../helpers/bare-machine.js';
+import { testRng, type Prng } from '../helpers/seed.js';
+import { CSR } from '../../src/cpu/csr-numbers.js';
+
+test('this host can compile WebAssembly (the translator is there to test)', () => {
+  assert.ok(canCompile);
+});
+
+function build(
+  words: readonly number[],
+  engine: Engine,
+  init?: (m: BareMachine) => void,
+): BareMachine {
+  const m = machineWith(words);
+  m.cpu.engine = engine;
+  const code = m.cpu.code;
+  code.hotAfter = 1;
+  code.batch = 1;
+  code.batchWait = 0;
+  init?.(m);
+  return m;
+}
+
+/** Registers, pc and icount as text, for comparing and for messages. */
+function regs(m: BareMachine): string {
+  const c = m.cpu;
+  const r = [`pc=${(c.pcHi >>> 0).toString(16)}:${(c.pcLo >>> 0).toString(16)} icount=${c.icount}`];
+  for (let i = 1; i < 32; i++)
+    r.push(`x${i}=${(c.xh[i] >>> 0).toString(16)}:${(c.xl[i] >>> 0).toString(16)}`);
+  return r.join(' ');
+}
+
+function ramEqual(a: BareMachine, b: BareMachine, from: number, bytes: number): boolean {
+  const o = (from - RAM_BASE) >>> 2;
+  for (let i = o; i < o + bytes / 4; i++) if (a.bus.ram32[i] !== b.bus.ram32[i]) return false;
+  return true;
+}
+
+function differs(a: BareMachine, b: BareMachine): string | undefined {
+  const ra = regs(a),
+    rb = regs(b);
+  if (ra !== rb) {
+    const fa = ra.split(' '),
+      fb = rb.split(' ');
+    return fa
+      .map((f, i) => (f === fb[i] ? '' : `translate ${f} / interp ${fb[i]}`))
+      .filter(Boolean)
+      .join(', ');
+  }
+  if (!ramEqual(a, b, DATA - 0x1000, 0x4000)) return 'data RAM differs';
+  if (!ramEqual(a, b, CODE, 0x1000)) return 'code RAM differs';
+  return undefined;
+}
+
+/**
+ * Run both engines in slices of the sizes given and compare after each (so
+ * a wrong value is seen before a later instruction overwrites it); on a
+ * difference, name the first instruction after which they differ (again
+ * from the start, with one-instruction blocks, a binary search on the
+ * count in the slice).
+ */
+function agree(
+  words: number[],
+  slices: number[],
+  init?: (m: BareMachine) => void,
+): string | undefined {
+  const machines = (maxBlock?: number) => {
+    const a = build(words, 'translate', init);
+    if (maxBlock) a.cpu.code.maxBlock = maxBlock;
+    return [a, build(words, 'interp', init)];
+  };
+  const [a, b] = machines();
+  let failed = -1;
+  for (let j = 0; j < slices.length && failed < 0; j++) {
+    step(a, slices[j]);
+    step(b, slices[j]);
+    if (differs(a, b) !== undefined) failed = j;
+  }
+  if (failed < 0) return undefined;
+  const upTo = (k: number, maxBlock?: number) => {
+    const [x, y] = machines(maxBlock);
+    for (let j = 0; j < failed; j++) {
+      step(x, slices[j]);
+      step(y, slices[j]);
+    }
+    step(x, k);
+    step(y, k);
+    return [x, y];
+  };
+  let lo = 0,
+    hi = slices[failed];
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    const [x, y] = upTo(mid, 1);
+    if (differs(x, y) === undefined) lo = mid;
+    else hi = mid;
+  }
+  const before = upTo(lo)[1];
+  const pcOff = (before.cpu.pcLo >>> 0) - CODE;
+  const raw = words[pcOff >>> 2] >>> ((pcOff & 2) * 8);
+  const [x, y] = upTo(hi, 1);
+  const why = differs(x, y) ?? `(only with longer blocks: ${differs(a, b)})`;
+  return `after ${before.cpu.icount + 1} instructions, the one at CODE+0x${pcOff.toString(16)} (0x${(raw >>> 0).toString(16)}): ${why}`;
+}
+
+const EDGE = [
+  0n,
+  1n,
+  -1n,
+  1n << 63n,
+  (1n << 63n) - 1n,
+  0x80000000n,
+  0x7fffffffn,
+  -0x80000000n,
+  2n,
+  -2n,
+];
+
+function randomValue(rng: Prng): bigint {
+  if (rng.int(3) === 0) return EDGE[rng.int(EDGE.length)];
+  return (BigInt(rng.u32()) << 32n) | BigInt(rng.u32());
+}
+
+/** x30 holds the data address; x29 sums every result (so a wrong one is never overwritten unseen). */
+const BASE = 30;
+const SUM = 29;
+
+function randomInsn(rng: Prng): number {
+  const rd = rng.int(8) === 0 ? 0 : 1 + rng.int(28);
+  const rs1 = rng.int(30);
+  const rs2 = rng.int(30);
+  const imm12 = rng.int(4096) - 2048;
+  switch (rng.int(14)) {
+    case 0:
+    case 1:
+      return (
+        encI(OP_IMM, rng.int(8), rd, rs1, rng.int(2) ? imm12 : imm12 & 63) |
+        (rng.int(4) === 0 ? 0x40000000 : 0)
+      );
+    case 2: {
+      // OP-IMM-32 (addiw, slliw, srliw, sraiw)
+      const f3 = [0, 1, 5][rng.int(3)];
+      const sh = f3 === 0 ? imm12 : (imm12 & 31) | (f3 === 5 && rng.int(2) ? 0x400 : 0);
+      return encI(OP_IMM_32, f3, rd, rs1, sh);
+    }
+    case 3:
+    case 4: {
+      const f7 = [0, 0x20, 1][rng.int(3)];
+      return encR(OP_OP, rng.int(8), f7, rd, rs1, rs2);
+    }
+    case 5: {
+      const f7 = [0, 0x20, 1][rng.int(3)];
+      return encR(OP_OP_32, rng.int(8), f7, rd, rs1, rs2);
+    }
+    case 6:
+      return rng.int(2) ? encU(OP_LUI, rd, rng.u32() >>> 12) : encU(OP_AUIPC, rd, rng.u32() >>> 12);
+    case 7:
+    case 8: {
+      // loads around DATA, sometimes misaligned
+      const f3 = [0, 1, 2, 3, 4, 5, 6][rng.int(7)];
+      const size = 1 << (f3 & 3);
+      const off = (rng.int(512) - 256) * (rng.int(6) === 0 ? 1 : size);
+      return encI(OP_LOAD, f3, rd, BASE, off);
+    }
+    case 9: {
+      const f3 = rng.int(4);
+      const off = (rng.int(512) - 256) * (rng.int(6) === 0 ? 1 : 1 << f3);
+      return encS(OP_STORE, f3, BASE, rs2, off);
+    }
+    case 10: {
+      // a forward branch within the program (a side exit)
+      return encB([0, 1, 4, 5, 6, 7][rng.int(6)], rs1, rs2, 8 * (1 + rng.int(4)));
+    }
+    case 11:
+      if (rng.int(4) === 0) return encJ(0, 8 * (1 + rng.int(4)));
+      return [FENCE, FENCE_I][rng.int(2)];
+    case 12:
+      // things blocks leave to the interpreter: a CSR read, an AMO on DATA
+      return rng.int(2) ? csrrs(rd, CSR.mscratch, 0) : encR(OP_AMO, 3, 0, rd, BASE, rs2);
+    default: {
+      // a compressed instruction (the low half; the high half is c.nop) when it is one blocks do
+      for (;;) {
+        const c = rng.int(0x10000);
+        if ((c & 3) === 3 || rvcTable[c] === 0) continue;
+        const x = decode(c);
+        if (x.op === Op.LOAD || x.op === Op.STORE || x.op === Op.JAL || x.op === Op.JALR) continue;
+        if (x.op >= Op.BEQ && x.op <= Op.BGEU) continue;
+        if (x.rd === BASE || x.op === Op.ILLEGAL || x.op === Op.SYSTEM || x.op === Op.FLOAD)
+          continue;
+        if (x.op === Op.FSTORE || x.op === Op.FP) continue;
+        return c | (0x0001 << 16);
+      }
+    }
+  }
+}
+
+function randomProgram(rng: Prng, n: number): number[] {
+  const words: number[] = [];
+  for (let i = 0; i < n; i++) {
+    // legal encodings only: a trap would end the program in the spinning trap vector
+    let w: number, x;
+    do {
+      w = randomInsn(rng);
+      x = decode((w & 3) === 3 ? w : w & 0xffff);
+    } while (x.op === Op.ILLEGAL);
+    const writes = x.op !== Op.STORE && !(x.op >= Op.BEQ && x.op <= Op.BGEU) && x.rd !== 0;
+    // never write the data base or the sum but through the sum's own add
+    if (writes && (x.rd === BASE || x.rd === SUM)) w = addi(0, 0, 0);
+    words.push(w);
+    if (writes && x.op !== Op.JAL) words.push(add(SUM, SUM, x.rd));
+  }
+  // land pad for the forward jumps, then loop forever: every block runs again, compiled
+  for (let i = 0; i < 8; i++) words.push(addi(0, 0, 0));
+  words.push(encJ(0, -words.length * 4));
+  return words;
+}
+
+test('random programs: the translator and the interpreter agree at every step', (t) => {
+  const rng = testRng(t);
+  for (let p = 0; p < 60; p++) {
+    const words = randomProgram(rng, 40 + rng.int(200));
+    const values = Array.from({ length: 30 }, () => randomValue(rng));
+    const data = Array.from({ length: 4096 }, () => rng.u32() | 0);
+    const init = (m: BareMachine) => {
+      values.forEach((v, i) => i > 0 && setX(m, i, v));
+      setX(m, BASE, BigInt(DATA));
+      writeWords(m, DATA - 0x1000, data);
+    };
+    const slices = Array.from({ length: 20 + rng.int(40) }, () => 20 + rng.int(300));
+    const why = agree(words, slices, init);
+    assert.equal(why, undefined, `program ${p} (${words.length} instructions): ${why}`);
+  }
+});
+
+test('the budget is exact: a block that does not fit is not entered', (t) => {
+  const rng = testRng(t);
+  // a 20-instruction loop body
+  const body = Array.from({ length: 19 }, (_, i) => addi(5 + (i % 5), 5 + (i % 5), i + 1));
+  const words = [...body, encJ(0, -19 * 4)];
+  for (let k = 0; k < 40; k++) {
+    const n = 1 + rng.int(400);
+    const a = build(words, 'translate');
+    const b = build(words, 'interp');
+    // slices of random sizes, as a board cuts them
+    let done = 0;
+    while (done < n) {
+      const s = Math.min(n - done, 1 + rng.int(30));
+      assert.equal(a.cpu.run(s), s, 'a slice retires exactly its budget');
+      b.cpu.run(s);
+      done += s;
+    }
+    assert.equal(a.cpu.icount, n);
+    assert.equal(regs(a), regs(b));
+  }
+});
+
+/** A counting loop: x5 += (the addi at LOOP), 10 times; then patches itself and loops 10 more. */
+function selfModifying(): number[] {
+  const patched = addi(5, 5, 100);
+  return [
+    addi(6, 0, 0), // 0: x6 = 0
+    addi(7, 0, 10), // 4: x7 = 10
+    addi(5, 5, 1), // 8: LOOP: the instruction that changes
+    addi(6, 6, 1), // 12
+    blt(6, 7, -8), // 16: 10 times
+    // patch LOOP with `addi x5, x5, 100`, then 10 more times
+    lui(8, ((patched + 0x800) >>> 12) & 0xfffff), // 20
+    addi(8, 8, (patched << 20) >> 20), // 24
+    addi(9, 10, 8), // 28: x9 = &LOOP (x10 = CODE)
+    sw(8, 9, 0), // 32
+    addi(6, 0, 0), // 36
+    addi(5, 5, 1), // 40: LOOP2 is the same code, reached through a jump back
+    encJ(0, -36), // 44: back to LOOP (8), with x6 = 0 and x7 = 10
+  ];
+}
+
+test('a store into compiled code is seen at once (the block is dropped)', () => {
+  for (const engine of ['translate', 'interp'] as const) {
+    const words = selfModifying();
+    const m = build(words, engine, (mm) => setX(mm, 10, BigInt(CODE)));
+    // first phase: 2 + 10*3 = 32 instructions, then the patch (7) and 10 iterations (30)
+    step(m, 2 + 30 + 7 + 30);
+    // 10 × 1, then 1 (at 40) is skipped: the jump lands on LOOP, which now adds 100, 10 times
+    assert.equal(m.cpu.xl[5], 10 + 1 + 100 * 10, `${engine}: x5 after the patch`);
+  }
+});
+
+test('code written by a device (DMA) under a compiled block is seen at once', () => {
+  const words = [addi(5, 5, 1), encJ(0, -4)];
+  const a = build(words, 'translate');
+  step(a, 1000);
+  assert.equal(a.cpu.xl[5], 500);
+  assert.ok(a.cpu.code.compiled > 0, 'the loop was compiled');
+  writeWords(a, CODE, [addi(5, 5, 3)]);
+  step(a, 1000);
+  assert.equal(a.cpu.xl[5], 500 + 3 * 500);
+});
+
+test('a breakpoint inside a compiled block stops there', () => {
+  const words = [addi(5, 5, 1), addi(6, 6, 1), addi(7, 7, 1), encJ(0, -12)];
+  const m = build(words, 'translate');
+  step(m, 400);
+  assert.ok(m.cpu.code.compiled > 0);
+  m.cpu.setBreakpoints([{ lo: (CODE + 8) | 0, hi: 0 }]);
+  m.cpu.run(1000);
+  assert.equal(m.cpu.debugHit, 1);
+  assert.equal(m.cpu.pcLo, (CODE + 8) | 0);
+  assert.equal(m.cpu.icount, 402, 'stopped before the instruction at the breakpoint');
+});
+
+test('a write watchpoint on what a compiled block stores to stops there', () => {
+  const words = [addi(5, 5, 1), encS(OP_STORE, 3, BASE, 5, 8), encJ(0, -8)];
+  const m = build(words, 'translate', (mm) => setX(mm, BASE, BigInt(DATA)));
+  step(m, 300);
+  assert.ok(m.cpu.code.compiled > 0);
+  m.cpu.setWatchpoints([{ lo: (DATA + 8) | 0, hi: 0, len: 8, kind: 1 }]);
+  m.cpu.run(1000);
+  assert.equal(m.cpu.debugHit, 2);
+  assert.equal(m.cpu.watchHit.write, true);
+});
+
+test('a reset drops every block', () => {
+  const words = [addi(5, 5, 1), encJ(0, -4)];
+  const m = build(words, 'translate');
+  step(m, 100);
+  assert.ok(m.cpu.code.all.size > 0);
+  m.cpu.reset(CODE | 0, 0);
+  assert.equal(m.cpu.code.all.size, 0);
+  assert.equal(m.cpu.code.codePage.indexOf(1), -1, 'and no page is a code page any more');
+});
