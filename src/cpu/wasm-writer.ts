@@ -4,6 +4,7 @@
  * a module of N functions of one type that import the machine's memory and
  * export themselves as "0", "1", ….
  */
+import { GrowableBytes } from '../util/growable-bytes.js';
 
 /** Opcodes used by the translator (core spec 5.4). */
 export const enum W {
@@ -87,32 +88,14 @@ export const T_I64 = 0x7e;
 export const T_VOID = 0x40;
 
 /** A growing byte buffer with the encodings instructions need. */
-export class Bytes {
-  private buf: Uint8Array;
-  length = 0;
-
-  constructor(size = 1024) {
-    this.buf = new Uint8Array(size);
-  }
-
-  private grow(n: number): void {
-    let size = this.buf.length * 2;
-    while (size < this.length + n) size *= 2;
-    const b = new Uint8Array(size);
-    b.set(this.buf.subarray(0, this.length));
-    this.buf = b;
-  }
-
+export class Bytes extends GrowableBytes {
   byte(b: number): this {
-    if (this.length === this.buf.length) this.grow(1);
-    this.buf[this.length++] = b;
+    this.u8(b);
     return this;
   }
 
   bytes(b: Uint8Array | readonly number[]): this {
-    if (this.length + b.length > this.buf.length) this.grow(b.length);
-    this.buf.set(b, this.length);
-    this.length += b.length;
+    this.append(b);
     return this;
   }
 
@@ -197,7 +180,7 @@ export class Bytes {
   }
 
   result(): Uint8Array {
-    return this.buf.slice(0, this.length);
+    return this.copy();
   }
 }
 
@@ -221,7 +204,7 @@ export class ModuleWriter {
 
   begin(params: number[], results: number[], count: number, table = false): void {
     const b = this.b;
-    b.length = 0;
+    b.len = 0;
     b.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     // type section: one function type
     let at = this.openSection(1);
@@ -254,7 +237,7 @@ export class ModuleWriter {
   /** Start a function body with these locals; the caller writes its instructions into `b`. */
   beginFunction(locals: readonly (readonly [number, number])[]): void {
     const b = this.b;
-    this.fnSize = b.length;
+    this.fnSize = b.len;
     b.padded(0);
     b.u32(locals.length);
     for (const [n, t] of locals) b.u32(n).byte(t);
@@ -263,7 +246,7 @@ export class ModuleWriter {
   endFunction(): void {
     const b = this.b;
     b.byte(W.end);
-    b.patchPadded(this.fnSize, b.length - this.fnSize - 5);
+    b.patchPadded(this.fnSize, b.len - this.fnSize - 5);
   }
 
   /** The module's bytes (a copy: the buffer is reused). */
@@ -274,13 +257,13 @@ export class ModuleWriter {
 
   private openSection(id: number): number {
     this.b.byte(id);
-    const at = this.b.length;
+    const at = this.b.len;
     this.b.padded(0);
     return at;
   }
 
   private closeSection(at: number): void {
-    this.b.patchPadded(at, this.b.length - at - 5);
+    this.b.patchPadded(at, this.b.len - at - 5);
   }
 }
 

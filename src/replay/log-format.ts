@@ -24,6 +24,7 @@ import { crc32 } from './crc32.js';
 import { isPull, type RecordedEvent } from './events.js';
 import { EventDecoder, EventLog, type EventChunk } from './event-log.js';
 import { descriptionProblems, imageRefProblems, isUint, sayProblems } from './header-check.js';
+import { GrowableBytes } from '../util/growable-bytes.js';
 
 /**
  * The version this vmrs writes. Version 2 adds event types (version-1 files
@@ -103,22 +104,9 @@ export interface RecordingHeader extends MachineDescription, FileStamp {
 
 // --- little helpers
 
-class ByteWriter {
-  buf = new Uint8Array(1 << 16);
-  len = 0;
-
-  private room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.len + n) cap *= 2;
-    const b = new Uint8Array(cap);
-    b.set(this.buf.subarray(0, this.len));
-    this.buf = b;
-  }
-
-  u8(v: number): void {
-    this.room(1);
-    this.buf[this.len++] = v;
+class ByteWriter extends GrowableBytes {
+  constructor() {
+    super(1 << 16);
   }
 
   u32(v: number): void {
@@ -138,13 +126,11 @@ class ByteWriter {
   }
 
   bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.len);
-    this.len += b.length;
+    this.append(b);
   }
 
   take(): Uint8Array {
-    const out = this.buf.slice(0, this.len);
+    const out = this.copy();
     this.len = 0;
     return out;
   }

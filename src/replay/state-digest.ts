@@ -38,6 +38,7 @@
  *   flags: 1 = no page list (first digest), 2 = leaves given against all-zero
  */
 import type { VirtMachine } from '../machine/virt.js';
+import { GrowableBytes } from '../util/growable-bytes.js';
 import { ZERO_PAGE_HASH, hashPage, hashWords, mix } from './hash32.js';
 import { stateLeaves, type Leaves } from './state-leaves.js';
 import { describeFieldDifferences, describePageDifferences, fieldNames } from './digest-report.js';
@@ -64,19 +65,7 @@ const pageTerm = (p: number, h: number) => mix(mix(0x52414d, p), h);
 /** A page's fingerprint in the log: 16 bits of its hash (all 32 go into ramHash). */
 const fingerprint = (h: number) => (h ^ (h >>> 16)) & 0xffff;
 
-class Writer {
-  private buf = new Uint8Array(256);
-  len = 0;
-  private room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const b = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
-    b.set(this.buf.subarray(0, this.len));
-    this.buf = b;
-  }
-  u8(v: number): void {
-    this.room(1);
-    this.buf[this.len++] = v & 0xff;
-  }
+class Writer extends GrowableBytes {
   u16(v: number): void {
     this.u8(v);
     this.u8(v >>> 8);
@@ -94,7 +83,7 @@ class Writer {
     this.u8(v);
   }
   bytes(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return this.copy();
   }
 }
 
