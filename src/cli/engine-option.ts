@@ -15,7 +15,13 @@ export function chooseEngine(cpu: Cpu, option: string | undefined): void {
   if (!ENGINES.includes(name as Engine))
     throw new UsageError(`--engine must be one of ${ENGINES.join(', ')} (not '${name}')`);
   if (name === 'translate' && !canCompile)
-    throw new UsageError('--engine translate: this host does not allow compiling code at run time');
+    throw new UsageError(
+      '--engine translate: this host does not allow compiling WebAssembly at run time',
+    );
+  if (name === 'translate' && cpu.bus.memory === undefined)
+    throw new UsageError(
+      '--engine translate: guest RAM this large does not fit in a WebAssembly memory (at most 4095M); use --engine interp',
+    );
   cpu.engine = name as Engine;
 }
 

@@ -397,6 +397,9 @@ export class Cpu {
    * (see interpreter.ts).
    */
   run(maxInsns: number): number {
-    return this.engine === 'translate' ? runTranslated(this, maxInsns) : run(this, maxInsns);
+    // No WebAssembly memory (RAM too large for one): the interpreter, whatever was asked.
+    return this.engine === 'translate' && this.bus.memory !== undefined
+      ? runTranslated(this, maxInsns)
+      : run(this, maxInsns);
   }
 }
