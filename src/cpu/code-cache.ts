@@ -79,7 +79,6 @@ export class CodeCache {
   compileMs = 0;
   modules = 0;
   invalidations = 0;
-  blocksRun = 0;
   insnsInBlocks = 0;
 
   constructor(ramPages: number, memory: ArrayBuffer | undefined) {
