@@ -6,10 +6,11 @@
  * it, so it is valid for as long as that page is unchanged, whatever virtual
  * address maps it. The page is then a code page (`codePage`): it is kept out
  * of the write TLB, so every write to it by the hart takes a slow path, and
- * every path that writes RAM — stores and AMOs through tlbInsert or their
- * slow paths, A/D updates of a walk, DMA, the debugger, loaders
- * (externalWrite), state restores (VirtMachine.loadState) — calls
- * pageWritten(), which drops the page's blocks and clears the flag. The
+ * every path that writes RAM — stores through tlbInsert, AMOs and SC
+ * (atomicWrote), A/D updates of a walk, DMA, the debugger, loaders and
+ * checkpoint restores (externalWrite) — calls pageWritten(), which drops
+ * the page's blocks and clears the flag; a restore of all of RAM clears
+ * the cache (VirtMachine.loadState). The
  * page is then an ordinary page until a block is compiled from it again. A
  * stale block can therefore never run (v86 flags and invalidates its code
  * pages the same way), and FENCE.I has nothing to do.
@@ -165,11 +166,6 @@ export class CodeCache {
     for (const page of this.byPage.keys()) this.codePage[page] = 0;
     this.byPage.clear();
     this.invalidations++;
-  }
-
-  /** Drop the blocks of every page flagged in `changed` (a restore's changed pages). */
-  clearChanged(changed: Uint8Array): void {
-    for (const page of [...this.byPage.keys()]) if (changed[page] !== 0) this.pageWritten(page);
   }
 }
 

@@ -99,7 +99,6 @@ export function compileQueued(h: Cpu): void {
   const code = h.code;
   const t0 = performance.now();
   const offs: number[] = [];
-  const lens: number[] = [];
   const scans: Scan[] = [];
   for (const off of code.queue) {
     code.hits[(off >>> 1) & CACHE_MASK] = 0;
@@ -110,7 +109,6 @@ export function compileQueued(h: Cpu): void {
       continue;
     }
     offs.push(off);
-    lens.push(scan.insns.length);
     scans.push(scan);
   }
   code.queue.length = 0;
@@ -118,9 +116,10 @@ export function compileQueued(h: Cpu): void {
     const runs: BlockFn[] = compileBlocks(h.bus.memory!, scans);
     code.modules++;
     for (let i = 0; i < runs.length; i++) {
-      code.add(h, { off: offs[i], len: lens[i], run: runs[i], index: code.allocIndex(runs[i]) });
+      const len = scans[i].insns.length;
+      code.add(h, { off: offs[i], len, run: runs[i], index: code.allocIndex(runs[i]) });
       code.compiled++;
-      code.compiledInsns += lens[i];
+      code.compiledInsns += len;
     }
   }
   code.compileMs += performance.now() - t0;

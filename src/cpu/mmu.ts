@@ -221,7 +221,8 @@ export function translate(h: Cpu, vLo: number, vHi: number, access: number): num
 export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, paddr: number): void {
   const page = paddr - (paddr % 4096);
   if (page < h.ramBase || page + 4096 > h.ramBase + h.ramSize) return;
-  // A write is coming: blocks compiled from this page are stale from now on.
+  // A write is coming (every slow store passes here; AMOs and SC see atomicWrote): blocks compiled from
+  // this page are stale from now on.
   if (access === ACC_WRITE) h.code.pageWritten((page - h.ramBase) / 4096);
   // Stores to the watched page take the slow path, which stops the slice after them.
   if (access === ACC_WRITE && page - h.ramBase === h.watchPage) return;

@@ -135,7 +135,6 @@ export function storeSlow(
     for (let i = 0; i < size; i++) r8[off + i] = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
     // Pages kept out of the write TLB (tohost, watchpoints, page tables) are flagged here, not by tlbInsert.
     h.dirtyPages[off >>> 12] = 1;
-    h.code.pageWritten(off >>> 12);
     if (off - (off & 0xfff) === h.watchPage) h.bus.mmioWritten = true;
     if (h.ptPage[off >>> 12] !== 0) flushTlb(h);
     return;

@@ -262,9 +262,12 @@ export class VirtMachine {
     this.virtio.forEach((v, i) => v.loadState(item(virtio, i, 'virtio')));
     this.exit = undefined;
     this.bus.mmioWritten = false;
-    if (!ramFlagged) this.bus.dirtyPages.fill(1);
-    // Blocks compiled from pages the restore changed are stale (the flagged pages include them).
-    this.cpu.code.clearChanged(this.bus.dirtyPages);
+    if (!ramFlagged) {
+      this.bus.dirtyPages.fill(1);
+      // RAM is being replaced whole: no translated block may survive. (A restore that flags
+      // the pages it changed writes them through Bus.noteDmaWrite, which drops their blocks.)
+      this.cpu.code.clear();
+    }
     this.cpu.flushWriteTlb();
   }
 
