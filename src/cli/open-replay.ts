@@ -171,7 +171,7 @@ function parsePerturbation(spec: string | undefined): Perturbation | undefined {
   const icount = Number(m[4]);
   if (m[1] !== undefined) {
     const r = Number(m[1]);
-    return { icount, apply: (vm) => void (vm.cpu.xl[r] ^= 1) };
+    return { icount, apply: (vm) => void (vm.cpu.regs[r << 1] ^= 1) };
   }
   if (m[3] !== undefined) {
     const path = m[3].split('.');

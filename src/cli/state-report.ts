@@ -28,7 +28,9 @@ export function describeMachineState(vm: VirtMachine): string {
   for (let i = 0; i < 32; i += 4) {
     const row: string[] = [];
     for (let j = i; j < i + 4; j++)
-      row.push(`${`x${j}/${X_ABI_NAMES[j]}`.padStart(8)} ${hex64(c.xl[j], c.xh[j])}`);
+      row.push(
+        `${`x${j}/${X_ABI_NAMES[j]}`.padStart(8)} ${hex64(c.regs[j << 1], c.regs[(j << 1) | 1])}`,
+      );
     lines.push(row.join('  '));
   }
   const csrs = REPORTED_CSRS.map((n) => {

@@ -19,10 +19,9 @@ export function atomic(h: Cpu, insn: number): number {
   const rd = (insn >>> 7) & 31,
     rs1 = (insn >>> 15) & 31,
     rs2 = (insn >>> 20) & 31;
-  const xl = h.xl,
-    xh = h.xh;
-  const aLo = xl[rs1],
-    aHi = xh[rs1];
+  const regs = h.regs;
+  const aLo = regs[rs1 << 1],
+    aHi = regs[(rs1 << 1) | 1];
   const size = f3 === 2 ? 4 : 8;
   const isLr = f5 === 2;
   if (isLr && rs2 !== 0) return 0;
@@ -56,26 +55,26 @@ export function atomic(h: Cpu, insn: number): number {
   const oHi = size === 8 ? ram32[wi + 1] : oLo >> 31;
   if (isLr) {
     h.resAddr = pa;
-    xl[rd] = oLo;
-    xh[rd] = oHi;
-    xl[0] = xh[0] = 0;
+    regs[rd << 1] = oLo;
+    regs[(rd << 1) | 1] = oHi;
+    regs[0] = regs[1] = 0;
     return 1;
   }
   if (f5 === 3) {
     // SC
     if (h.resAddr === pa) {
-      ram32[wi] = xl[rs2];
-      if (size === 8) ram32[wi + 1] = xh[rs2];
+      ram32[wi] = regs[rs2 << 1];
+      if (size === 8) ram32[wi + 1] = regs[(rs2 << 1) | 1];
       atomicWrote(h, wi >>> 10);
-      xl[rd] = 0;
-    } else xl[rd] = 1;
-    xh[rd] = 0;
+      regs[rd << 1] = 0;
+    } else regs[rd << 1] = 1;
+    regs[(rd << 1) | 1] = 0;
     h.resAddr = -1;
-    xl[0] = xh[0] = 0;
+    regs[0] = regs[1] = 0;
     return 1;
   }
-  const bLo = xl[rs2];
-  const bHi = size === 8 ? xh[rs2] : bLo >> 31;
+  const bLo = regs[rs2 << 1];
+  const bHi = size === 8 ? regs[(rs2 << 1) | 1] : bLo >> 31;
   let nLo = 0,
     nHi = 0;
   switch (f5) {
@@ -115,9 +114,9 @@ export function atomic(h: Cpu, insn: number): number {
   if (size === 8) ram32[wi + 1] = nHi;
   atomicWrote(h, wi >>> 10);
   h.resAddr = -1;
-  xl[rd] = oLo;
-  xh[rd] = oHi;
-  xl[0] = xh[0] = 0;
+  regs[rd << 1] = oLo;
+  regs[(rd << 1) | 1] = oHi;
+  regs[0] = regs[1] = 0;
   return 1;
 }
 

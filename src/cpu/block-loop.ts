@@ -30,20 +30,20 @@ import { Bytes, T_I32, T_VOID, W, wasmModule } from './wasm-writer.js';
 export const LOOP_INTERPRET = EXIT_INTERPRET;
 export const LOOP_STORED = EXIT_STORED;
 
-export type BlockLoop = (budget: number, fetchTag: number, dataTag: number) => number;
+export type BlockLoop = (budget: number, fetchTag: number, dataTag: number, unused: 0) => number;
 
-// params: 0 budget, 1 fetchTag, 2 dataTag
-const N = 3,
-  PCL = 4,
-  PCH = 5,
-  VPN = 6,
-  TI = 7,
-  SLOT = 8,
-  E = 9,
-  R = 10,
-  ST = 11,
-  OFF = 12,
-  LEN = 13;
+// params: 0 budget, 1 fetchTag, 2 dataTag, 3 unused (the loop has the blocks' type, type 0 of call_indirect)
+const N = 4,
+  PCL = 5,
+  PCH = 6,
+  VPN = 7,
+  TI = 8,
+  SLOT = 9,
+  E = 10,
+  R = 11,
+  ST = 12,
+  OFF = 13,
+  LEN = 14;
 
 function loopBody(): Uint8Array {
   const b = new Bytes();
@@ -86,7 +86,9 @@ function loopBody(): Uint8Array {
   b.get(LEN).get(0).get(N).op(W.i32_sub).byte(0x4b); // i32.gt_u: len > budget - n
   b.op(W.i32_or).byte(W.br_if).u32(1);
   // run it
-  b.get(PCL).get(PCH).get(2).get(E).i32(ENTRY_LEN_BITS).op(W.i32_shr_u);
+  // the block's room: what is left of the budget
+  b.get(PCL).get(PCH).get(2).get(0).get(N).op(W.i32_sub);
+  b.get(E).i32(ENTRY_LEN_BITS).op(W.i32_shr_u);
   b.byte(W.call_indirect).u32(0).u32(0).set(R);
   b.get(N).get(R).i32(2).op(W.i32_shr_u).op(W.i32_add).set(N);
   b.get(ST).get(R).op(W.i32_or).set(ST);

@@ -25,7 +25,8 @@ import type { Cpu } from './cpu.js';
 import { ACC_WRITE } from './hart-constants.js';
 import { CACHE_MASK, CACHE_SIZE, HM_CACHE_ENTRY, HM_CACHE_KEY } from './hart-memory.js';
 import { TLB_SIZE } from './mmu.js';
-import { MAX_BLOCK, type BlockFn } from './translate-wasm.js';
+import type { BlockFn } from './translate-wasm.js';
+import { MAX_REGION } from './scan-region.js';
 
 /** One translated block. */
 export interface Block {
@@ -59,7 +60,7 @@ export class CodeCache {
   hotAfter = 150;
   batch = 64;
   batchWait = 1_000_000;
-  maxBlock = MAX_BLOCK;
+  maxBlock = MAX_REGION;
   /** RAM offsets of hot blocks waiting to be compiled, and the icount when the first was queued. */
   readonly queue: number[] = [];
   queuedAt = 0;

@@ -42,7 +42,7 @@ import { updateSstc } from './trap.js';
 import { csrRead, csrWrite } from './csr.js';
 import { setBreakpoints, setWatchpoints, skipBreakpointOnce } from './debug.js';
 import { run } from './interpreter.js';
-import { HART_AREA, HM_XH, HM_XL, tlbArrayOffset } from './hart-memory.js';
+import { HART_AREA, HM_X, tlbArrayOffset } from './hart-memory.js';
 import { CodeCache } from './code-cache.js';
 import { runTranslated } from './dispatch.js';
 import { canCompile } from './translate-wasm.js';
@@ -54,9 +54,8 @@ export { PRIV_U, PRIV_S, PRIV_M } from './hart-constants.js';
 export type Engine = 'translate' | 'interp';
 export const ENGINES: readonly Engine[] = ['translate', 'interp'];
 
+/** Saved as they are; the registers are saved apart, as the fields xl and xh (low and high words). */
 const CPU_FIELDS = [
-  'xl',
-  'xh',
   'pcLo',
   'pcHi',
   'priv',
@@ -81,9 +80,11 @@ const CPU_FIELDS = [
 const FPU_FIELDS = ['fr', 'fflags', 'frm'] as const;
 
 export class Cpu {
-  /** Registers' low and high words (in the machine's memory when it has one: see hart-memory.ts). */
-  readonly xl: Int32Array;
-  readonly xh: Int32Array;
+  /**
+   * The integer registers, x[r] as its low word at 2r and high word at 2r + 1
+   * (in the machine's memory when it has one: see hart-memory.ts).
+   */
+  readonly regs: Int32Array;
   pcLo = 0;
   pcHi = 0;
   priv = PRIV_M;
@@ -245,8 +246,7 @@ export class Cpu {
     const mem = bus.memory?.buffer;
     const words = (at: number, n: number) => (mem ? new Int32Array(mem, at, n) : new Int32Array(n));
     this.hart32 = words(0, HART_AREA / 4);
-    this.xl = words(HM_XL, 32);
-    this.xh = words(HM_XH, 32);
+    this.regs = words(HM_X, 64);
     this.tlbTagLo = [0, 1, 2].map((a) => words(tlbArrayOffset(a, 0), TLB_SIZE));
     this.tlbTagHi = [0, 1, 2].map((a) => words(tlbArrayOffset(a, 1), TLB_SIZE));
     this.tlbOff = [0, 1, 2].map((a) =>
@@ -269,8 +269,7 @@ export class Cpu {
   }
 
   reset(pcLo: number, pcHi: number): void {
-    this.xl.fill(0);
-    this.xh.fill(0);
+    this.regs.fill(0);
     this.pcLo = pcLo | 0;
     this.pcHi = pcHi | 0;
     this.priv = PRIV_M;
@@ -319,14 +318,28 @@ export class Cpu {
 
   /** The hart's architectural state (TLBs and caches are not state: they are flushed on load). */
   saveState(): State {
+    const xl = new Int32Array(32),
+      xh = new Int32Array(32);
+    for (let r = 0; r < 32; r++) {
+      xl[r] = this.regs[2 * r];
+      xh[r] = this.regs[2 * r + 1];
+    }
     return {
+      xl,
+      xh,
       ...saveFields(this, CPU_FIELDS),
       fpu: saveFields(this.fpu, FPU_FIELDS),
     };
   }
 
   loadState(s: State): void {
+    const x = { xl: new Int32Array(32), xh: new Int32Array(32) };
+    loadFields(x, s, ['xl', 'xh'], 'cpu');
     loadFields(this, s, CPU_FIELDS, 'cpu');
+    for (let r = 0; r < 32; r++) {
+      this.regs[2 * r] = x.xl[r];
+      this.regs[2 * r + 1] = x.xh[r];
+    }
     loadFields(this.fpu, sub(s, 'fpu', 'cpu'), FPU_FIELDS, 'cpu.fpu');
     forgetTranslations(this);
     selectAddressSpace(this);

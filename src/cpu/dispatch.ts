@@ -23,7 +23,8 @@ import { CACHE_MASK } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
 import { LOOP_INTERPRET, LOOP_STORED, makeBlockLoop, type BlockLoop } from './block-loop.js';
-import { compileBlocks, scanBlock, type BlockFn, type Scan } from './translate-wasm.js';
+import { compileBlocks, entryLength, MAX_ROOM, type BlockFn } from './translate-wasm.js';
+import { scanRegion, type Region } from './scan-region.js';
 
 const loops = new WeakMap<Cpu, BlockLoop>();
 
@@ -45,7 +46,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
   while (n < max) {
     hart32[0] = h.pcLo;
     hart32[1] = h.pcHi;
-    const k = loop(max - n, h.fetchTag, h.dataTag);
+    const k = loop(max - n < MAX_ROOM ? max - n : MAX_ROOM, h.fetchTag, h.dataTag, 0);
     const flags = hart32[2];
     const pcLo = (h.pcLo = hart32[0]);
     h.pcHi = hart32[1];
@@ -99,27 +100,27 @@ export function compileQueued(h: Cpu): void {
   const code = h.code;
   const t0 = performance.now();
   const offs: number[] = [];
-  const scans: Scan[] = [];
+  const regions: Region[] = [];
   for (const off of code.queue) {
     code.hits[(off >>> 1) & CACHE_MASK] = 0;
     if (code.all.has(off)) continue;
-    const scan = scanBlock(h.ram16, off, code.maxBlock);
-    if (scan === undefined) {
+    const region = scanRegion(h.ram16, off, code.maxBlock);
+    if (region === undefined) {
       code.add(h, { off, len: 0, run: undefined, index: 0 });
       continue;
     }
     offs.push(off);
-    scans.push(scan);
+    regions.push(region);
   }
   code.queue.length = 0;
-  if (scans.length !== 0) {
-    const runs: BlockFn[] = compileBlocks(h.bus.memory!, scans);
+  if (regions.length !== 0) {
+    const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions);
     code.modules++;
     for (let i = 0; i < runs.length; i++) {
-      const len = scans[i].insns.length;
+      const len = entryLength(regions[i]);
       code.add(h, { off: offs[i], len, run: runs[i], index: code.allocIndex(runs[i]) });
       code.compiled++;
-      code.compiledInsns += len;
+      code.compiledInsns += regions[i].insns;
     }
   }
   code.compileMs += performance.now() - t0;

@@ -9,9 +9,9 @@ export function fpLoadStore(h: Cpu, insn: number, f3: number): boolean {
   const isStore = (insn & 0x7f) === 0x27;
   const rs1 = (insn >>> 15) & 31;
   const imm = isStore ? ((insn >> 20) & ~0x1f) | ((insn >>> 7) & 0x1f) : insn >> 20;
-  const bLo = h.xl[rs1];
+  const bLo = h.regs[rs1 << 1];
   const aLo = (bLo + imm) | 0;
-  const aHi = (h.xh[rs1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
+  const aHi = (h.regs[(rs1 << 1) | 1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
   const size = f3 === 2 ? 4 : 8;
   const fr = h.fpu.fr;
   h.exc = -1;

@@ -73,7 +73,7 @@ export class FpUnit {
     if (!isFinite(r) && isFinite(exact)) this.fflags |= OF | NX;
   }
 
-  execute(insn: number, xl: Int32Array, xh: Int32Array): boolean {
+  execute(insn: number, regs: Int32Array): boolean {
     const op = insn & 0x7f;
     const rd = (insn >>> 7) & 31,
       rs1 = (insn >>> 15) & 31,
@@ -255,8 +255,8 @@ export class FpUnit {
           if (a !== a || b !== b) this.fflags |= NV;
           r = rm === 1 ? a < b : a <= b;
         } else return false;
-        xl[rd] = r ? 1 : 0;
-        xh[rd] = 0;
+        regs[rd << 1] = r ? 1 : 0;
+        regs[(rd << 1) | 1] = 0;
         return true;
       }
       case 24: {
@@ -307,15 +307,15 @@ export class FpUnit {
         } else return false;
         if (invalid) this.fflags |= NV;
         else if (a !== orig) this.fflags |= NX;
-        xl[rd] = lo;
-        xh[rd] = hi;
+        regs[rd << 1] = lo;
+        regs[(rd << 1) | 1] = hi;
         return true;
       }
       case 26: {
         // FCVT.S/D.W/WU/L/LU from integer
         if (rm > 4) return false;
-        const lo = xl[rs1],
-          hi = xh[rs1];
+        const lo = regs[rs1 << 1],
+          hi = regs[(rs1 << 1) | 1];
         let hiPart = 0;
         const loPart = rs2 >= 2 ? lo >>> 0 : rs2 === 0 ? lo : lo >>> 0;
         if (rs2 === 2) hiPart = hi * TWO32;
@@ -332,22 +332,22 @@ export class FpUnit {
         if (rm === 0) {
           // FMV.X.W / FMV.X.D
           if (dbl) {
-            xl[rd] = this.fr[2 * rs1];
-            xh[rd] = this.fr[2 * rs1 + 1];
+            regs[rd << 1] = this.fr[2 * rs1];
+            regs[(rd << 1) | 1] = this.fr[2 * rs1 + 1];
           } else {
-            xl[rd] = this.fr[2 * rs1];
-            xh[rd] = this.fr[2 * rs1] >> 31;
+            regs[rd << 1] = this.fr[2 * rs1];
+            regs[(rd << 1) | 1] = this.fr[2 * rs1] >> 31;
           }
           return true;
         }
         if (rm === 1) {
           // FCLASS
-          xl[rd] = dbl
+          regs[rd << 1] = dbl
             ? classD(this.fr[2 * rs1], this.fr[2 * rs1 + 1])
             : this.fr[2 * rs1 + 1] === -1
               ? classS(this.fr[2 * rs1])
               : 1 << 9;
-          xh[rd] = 0;
+          regs[(rd << 1) | 1] = 0;
           return true;
         }
         return false;
@@ -355,8 +355,8 @@ export class FpUnit {
       case 30: {
         // FMV.W.X / FMV.D.X
         if (rs2 !== 0 || rm !== 0) return false;
-        this.fr[2 * rd] = xl[rs1];
-        this.fr[2 * rd + 1] = dbl ? xh[rs1] : -1;
+        this.fr[2 * rd] = regs[rs1 << 1];
+        this.fr[2 * rd + 1] = dbl ? regs[(rs1 << 1) | 1] : -1;
         return true;
       }
     }

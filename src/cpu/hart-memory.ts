@@ -15,9 +15,8 @@ import { TLB_SIZE } from './mmu.js';
 export const HM_PC = 0;
 /** What the block loop saw (DISPATCH_* bits, dispatch.ts). */
 export const HM_FLAGS = 8;
-/** Registers' low words (32 × i32), then their high words. */
-export const HM_XL = 256;
-export const HM_XH = 384;
+/** The integer registers, x0..x31, 8 bytes each (little-endian: low word first), so a block loads one with one i64.load. */
+export const HM_X = 256;
 /** The TLBs: for access a (read, write, fetch), tag low words, tag high words, RAM offsets. */
 export const HM_TLB = 4096;
 export const TLB_BYTES = TLB_SIZE * 4;

@@ -80,8 +80,7 @@ export function enterSlice(h: Cpu, max: number): boolean {
  */
 export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
   h.stopped = false;
-  const xl = h.xl,
-    xh = h.xh;
+  const regs = h.regs;
   const ram8 = h.ram8,
     ram16 = h.ram16,
     ram32 = h.ram32;
@@ -158,15 +157,15 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
 
     switch (insn & 0x7f) {
       case 0x37: // LUI
-        xl[rd] = insn & 0xfffff000;
-        xh[rd] = insn >> 31;
+        regs[rd << 1] = insn & 0xfffff000;
+        regs[(rd << 1) | 1] = insn >> 31;
         break;
       case 0x17: {
         // AUIPC
         const imm = insn & 0xfffff000;
         const lo = (pcLo + imm) | 0;
-        xh[rd] = (pcHi + (imm >> 31) + (lo >>> 0 < pcLo >>> 0 ? 1 : 0)) | 0;
-        xl[rd] = lo;
+        regs[(rd << 1) | 1] = (pcHi + (imm >> 31) + (lo >>> 0 < pcLo >>> 0 ? 1 : 0)) | 0;
+        regs[rd << 1] = lo;
         break;
       }
       case 0x6f: {
@@ -178,8 +177,8 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           ((insn >>> 20) & 0x7fe);
         const tLo = (pcLo + imm) | 0;
         const tHi = (pcHi + (imm >> 31) + (tLo >>> 0 < pcLo >>> 0 ? 1 : 0)) | 0;
-        xl[rd] = npLo;
-        xh[rd] = npHi;
+        regs[rd << 1] = npLo;
+        regs[(rd << 1) | 1] = npHi;
         npLo = tLo;
         npHi = tHi;
         jumped = exitOnJump;
@@ -192,12 +191,12 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           break;
         }
         const imm = insn >> 20;
-        const bLo = xl[rs1],
-          bHi = xh[rs1];
+        const bLo = regs[rs1 << 1],
+          bHi = regs[(rs1 << 1) | 1];
         const tLo = (bLo + imm) | 0;
         const tHi = (bHi + (imm >> 31) + (tLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
-        xl[rd] = npLo;
-        xh[rd] = npHi;
+        regs[rd << 1] = npLo;
+        regs[(rd << 1) | 1] = npHi;
         npLo = tLo & ~1;
         npHi = tHi;
         jumped = exitOnJump;
@@ -205,10 +204,10 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
       }
       case 0x63: {
         // branches
-        const aLo = xl[rs1],
-          aHi = xh[rs1],
-          bLo = xl[rs2],
-          bHi = xh[rs2];
+        const aLo = regs[rs1 << 1],
+          aHi = regs[(rs1 << 1) | 1],
+          bLo = regs[rs2 << 1],
+          bHi = regs[(rs2 << 1) | 1];
         let take: boolean;
         switch (f3) {
           case 0:
@@ -248,9 +247,9 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
       case 0x03: {
         // loads
         const imm = insn >> 20;
-        const bLo = xl[rs1];
+        const bLo = regs[rs1 << 1];
         const aLo = (bLo + imm) | 0;
-        const aHi = (xh[rs1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
+        const aHi = (regs[(rs1 << 1) | 1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
         const vpn = aLo >>> 12;
         const idx = vpn & TLB_MASK;
         let vLo = 0,
@@ -327,8 +326,8 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
               break;
           }
         }
-        xl[rd] = vLo;
-        xh[rd] = vHi;
+        regs[rd << 1] = vLo;
+        regs[(rd << 1) | 1] = vHi;
         break;
       }
       case 0x23: {
@@ -338,13 +337,13 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           break;
         }
         const imm = ((insn >> 20) & ~0x1f) | ((insn >>> 7) & 0x1f);
-        const bLo = xl[rs1];
+        const bLo = regs[rs1 << 1];
         const aLo = (bLo + imm) | 0;
-        const aHi = (xh[rs1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
+        const aHi = (regs[(rs1 << 1) | 1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
         const vpn = aLo >>> 12;
         const idx = vpn & TLB_MASK;
         const size = 1 << f3;
-        const sLo = xl[rs2];
+        const sLo = regs[rs2 << 1];
         if (wTagLo[idx] === (vpn | dTag) && wTagHi[idx] === aHi && (aLo & (size - 1)) === 0) {
           const off = wOff[idx] + (aLo & 0xfff);
           switch (f3) {
@@ -359,7 +358,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
               break;
             case 3:
               ram32[off >>> 2] = sLo;
-              ram32[(off >>> 2) + 1] = xh[rs2];
+              ram32[(off >>> 2) + 1] = regs[(rs2 << 1) | 1];
               break;
           }
           if (h.resAddr >= 0) h.resAddr = -1;
@@ -368,7 +367,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           h.pcHi = pcHi;
           h.icount = base + n;
           h.exc = -1;
-          storeSlow(h, aLo, aHi, size, sLo, xh[rs2]);
+          storeSlow(h, aLo, aHi, size, sLo, regs[(rs2 << 1) | 1]);
           if (h.exc >= 0) {
             trap(h, h.exc, false, h.excTvalLo, h.excTvalHi);
             pcLo = h.pcLo;
@@ -383,13 +382,13 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
       case 0x13: {
         // OP-IMM
         const imm = insn >> 20;
-        const aLo = xl[rs1],
-          aHi = xh[rs1];
+        const aLo = regs[rs1 << 1],
+          aHi = regs[(rs1 << 1) | 1];
         switch (f3) {
           case 0: {
             const lo = (aLo + imm) | 0;
-            xh[rd] = (aHi + (imm >> 31) + (lo >>> 0 < aLo >>> 0 ? 1 : 0)) | 0;
-            xl[rd] = lo;
+            regs[(rd << 1) | 1] = (aHi + (imm >> 31) + (lo >>> 0 < aLo >>> 0 ? 1 : 0)) | 0;
+            regs[rd << 1] = lo;
             break;
           }
           case 1: {
@@ -399,32 +398,32 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
             }
             const s = imm & 63;
             if (s === 0) {
-              xl[rd] = aLo;
-              xh[rd] = aHi;
+              regs[rd << 1] = aLo;
+              regs[(rd << 1) | 1] = aHi;
             } else if (s < 32) {
-              xh[rd] = (aHi << s) | (aLo >>> (32 - s));
-              xl[rd] = aLo << s;
+              regs[(rd << 1) | 1] = (aHi << s) | (aLo >>> (32 - s));
+              regs[rd << 1] = aLo << s;
             } else {
-              xh[rd] = aLo << (s - 32);
-              xl[rd] = 0;
+              regs[(rd << 1) | 1] = aLo << (s - 32);
+              regs[rd << 1] = 0;
             }
             break;
           }
           case 2: {
             const iHi = imm >> 31;
-            xl[rd] = aHi < iHi || (aHi === iHi && aLo >>> 0 < imm >>> 0) ? 1 : 0;
-            xh[rd] = 0;
+            regs[rd << 1] = aHi < iHi || (aHi === iHi && aLo >>> 0 < imm >>> 0) ? 1 : 0;
+            regs[(rd << 1) | 1] = 0;
             break;
           }
           case 3: {
             const iHi = imm >> 31;
-            xl[rd] = aHi >>> 0 < iHi >>> 0 || (aHi === iHi && aLo >>> 0 < imm >>> 0) ? 1 : 0;
-            xh[rd] = 0;
+            regs[rd << 1] = aHi >>> 0 < iHi >>> 0 || (aHi === iHi && aLo >>> 0 < imm >>> 0) ? 1 : 0;
+            regs[(rd << 1) | 1] = 0;
             break;
           }
           case 4:
-            xl[rd] = aLo ^ imm;
-            xh[rd] = aHi ^ (imm >> 31);
+            regs[rd << 1] = aLo ^ imm;
+            regs[(rd << 1) | 1] = aHi ^ (imm >> 31);
             break;
           case 5: {
             const s = imm & 63;
@@ -434,39 +433,39 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
               break;
             }
             if (s === 0) {
-              xl[rd] = aLo;
-              xh[rd] = aHi;
+              regs[rd << 1] = aLo;
+              regs[(rd << 1) | 1] = aHi;
             } else if (kind === 0) {
               if (s < 32) {
-                xl[rd] = (aLo >>> s) | (aHi << (32 - s));
-                xh[rd] = aHi >>> s;
+                regs[rd << 1] = (aLo >>> s) | (aHi << (32 - s));
+                regs[(rd << 1) | 1] = aHi >>> s;
               } else {
-                xl[rd] = aHi >>> (s - 32);
-                xh[rd] = 0;
+                regs[rd << 1] = aHi >>> (s - 32);
+                regs[(rd << 1) | 1] = 0;
               }
             } else if (s < 32) {
-              xl[rd] = (aLo >>> s) | (aHi << (32 - s));
-              xh[rd] = aHi >> s;
+              regs[rd << 1] = (aLo >>> s) | (aHi << (32 - s));
+              regs[(rd << 1) | 1] = aHi >> s;
             } else {
-              xl[rd] = aHi >> (s - 32);
-              xh[rd] = aHi >> 31;
+              regs[rd << 1] = aHi >> (s - 32);
+              regs[(rd << 1) | 1] = aHi >> 31;
             }
             break;
           }
           case 6:
-            xl[rd] = aLo | imm;
-            xh[rd] = aHi | (imm >> 31);
+            regs[rd << 1] = aLo | imm;
+            regs[(rd << 1) | 1] = aHi | (imm >> 31);
             break;
           case 7:
-            xl[rd] = aLo & imm;
-            xh[rd] = aHi & (imm >> 31);
+            regs[rd << 1] = aLo & imm;
+            regs[(rd << 1) | 1] = aHi & (imm >> 31);
             break;
         }
         break;
       }
       case 0x1b: {
         // OP-IMM-32
-        const a = xl[rs1];
+        const a = regs[rs1 << 1];
         let r: number;
         if (f3 === 0) r = (a + (insn >> 20)) | 0;
         else if (f3 === 1 && insn >>> 25 === 0) r = a << rs2;
@@ -476,90 +475,91 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           illegal = true;
           break;
         }
-        xl[rd] = r;
-        xh[rd] = r >> 31;
+        regs[rd << 1] = r;
+        regs[(rd << 1) | 1] = r >> 31;
         break;
       }
       case 0x33: {
         // OP
         const f7 = insn >>> 25;
-        const aLo = xl[rs1],
-          aHi = xh[rs1],
-          bLo = xl[rs2],
-          bHi = xh[rs2];
+        const aLo = regs[rs1 << 1],
+          aHi = regs[(rs1 << 1) | 1],
+          bLo = regs[rs2 << 1],
+          bHi = regs[(rs2 << 1) | 1];
         if (f7 === 0) {
           switch (f3) {
             case 0: {
               const lo = (aLo + bLo) | 0;
-              xh[rd] = (aHi + bHi + (lo >>> 0 < aLo >>> 0 ? 1 : 0)) | 0;
-              xl[rd] = lo;
+              regs[(rd << 1) | 1] = (aHi + bHi + (lo >>> 0 < aLo >>> 0 ? 1 : 0)) | 0;
+              regs[rd << 1] = lo;
               break;
             }
             case 1: {
               const s = bLo & 63;
               if (s === 0) {
-                xl[rd] = aLo;
-                xh[rd] = aHi;
+                regs[rd << 1] = aLo;
+                regs[(rd << 1) | 1] = aHi;
               } else if (s < 32) {
-                xh[rd] = (aHi << s) | (aLo >>> (32 - s));
-                xl[rd] = aLo << s;
+                regs[(rd << 1) | 1] = (aHi << s) | (aLo >>> (32 - s));
+                regs[rd << 1] = aLo << s;
               } else {
-                xh[rd] = aLo << (s - 32);
-                xl[rd] = 0;
+                regs[(rd << 1) | 1] = aLo << (s - 32);
+                regs[rd << 1] = 0;
               }
               break;
             }
             case 2:
-              xl[rd] = aHi < bHi || (aHi === bHi && aLo >>> 0 < bLo >>> 0) ? 1 : 0;
-              xh[rd] = 0;
+              regs[rd << 1] = aHi < bHi || (aHi === bHi && aLo >>> 0 < bLo >>> 0) ? 1 : 0;
+              regs[(rd << 1) | 1] = 0;
               break;
             case 3:
-              xl[rd] = aHi >>> 0 < bHi >>> 0 || (aHi === bHi && aLo >>> 0 < bLo >>> 0) ? 1 : 0;
-              xh[rd] = 0;
+              regs[rd << 1] =
+                aHi >>> 0 < bHi >>> 0 || (aHi === bHi && aLo >>> 0 < bLo >>> 0) ? 1 : 0;
+              regs[(rd << 1) | 1] = 0;
               break;
             case 4:
-              xl[rd] = aLo ^ bLo;
-              xh[rd] = aHi ^ bHi;
+              regs[rd << 1] = aLo ^ bLo;
+              regs[(rd << 1) | 1] = aHi ^ bHi;
               break;
             case 5: {
               const s = bLo & 63;
               if (s === 0) {
-                xl[rd] = aLo;
-                xh[rd] = aHi;
+                regs[rd << 1] = aLo;
+                regs[(rd << 1) | 1] = aHi;
               } else if (s < 32) {
-                xl[rd] = (aLo >>> s) | (aHi << (32 - s));
-                xh[rd] = aHi >>> s;
+                regs[rd << 1] = (aLo >>> s) | (aHi << (32 - s));
+                regs[(rd << 1) | 1] = aHi >>> s;
               } else {
-                xl[rd] = aHi >>> (s - 32);
-                xh[rd] = 0;
+                regs[rd << 1] = aHi >>> (s - 32);
+                regs[(rd << 1) | 1] = 0;
               }
               break;
             }
             case 6:
-              xl[rd] = aLo | bLo;
-              xh[rd] = aHi | bHi;
+              regs[rd << 1] = aLo | bLo;
+              regs[(rd << 1) | 1] = aHi | bHi;
               break;
             case 7:
-              xl[rd] = aLo & bLo;
-              xh[rd] = aHi & bHi;
+              regs[rd << 1] = aLo & bLo;
+              regs[(rd << 1) | 1] = aHi & bHi;
               break;
           }
         } else if (f7 === 0x20) {
           if (f3 === 0) {
             const lo = (aLo - bLo) | 0;
-            xh[rd] = (aHi - bHi - (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
-            xl[rd] = lo;
+            regs[(rd << 1) | 1] = (aHi - bHi - (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
+            regs[rd << 1] = lo;
           } else if (f3 === 5) {
             const s = bLo & 63;
             if (s === 0) {
-              xl[rd] = aLo;
-              xh[rd] = aHi;
+              regs[rd << 1] = aLo;
+              regs[(rd << 1) | 1] = aHi;
             } else if (s < 32) {
-              xl[rd] = (aLo >>> s) | (aHi << (32 - s));
-              xh[rd] = aHi >> s;
+              regs[rd << 1] = (aLo >>> s) | (aHi << (32 - s));
+              regs[(rd << 1) | 1] = aHi >> s;
             } else {
-              xl[rd] = aHi >> (s - 32);
-              xh[rd] = aHi >> 31;
+              regs[rd << 1] = aHi >> (s - 32);
+              regs[(rd << 1) | 1] = aHi >> 31;
             }
           } else illegal = true;
         } else if (f7 === 1) {
@@ -589,16 +589,16 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
               remu64(aLo, aHi, bLo, bHi);
               break;
           }
-          xl[rd] = r64[0];
-          xh[rd] = r64[1];
+          regs[rd << 1] = r64[0];
+          regs[(rd << 1) | 1] = r64[1];
         } else illegal = true;
         break;
       }
       case 0x3b: {
         // OP-32
         const f7 = insn >>> 25;
-        const a = xl[rs1],
-          b = xl[rs2];
+        const a = regs[rs1 << 1],
+          b = regs[rs2 << 1];
         let r = 0;
         if (f7 === 0) {
           if (f3 === 0) r = (a + b) | 0;
@@ -631,8 +631,8 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           }
         } else illegal = true;
         if (!illegal) {
-          xl[rd] = r;
-          xh[rd] = r >> 31;
+          regs[rd << 1] = r;
+          regs[(rd << 1) | 1] = r >> 31;
         }
         break;
       }
@@ -666,8 +666,8 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
         // CSR instructions
         const csr = insn >>> 20;
         const imm = f3 >= 5;
-        const srcLo = imm ? rs1 : xl[rs1],
-          srcHi = imm ? 0 : xh[rs1];
+        const srcLo = imm ? rs1 : regs[rs1 << 1],
+          srcHi = imm ? 0 : regs[(rs1 << 1) | 1];
         const op = f3 & 3;
         if (op === 0) {
           illegal = true;
@@ -703,8 +703,8 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           // mstatus and satp writes change the data TLB's tag bits.
           dTag = h.dataTag;
         }
-        xl[rd] = oldLo;
-        xh[rd] = oldHi;
+        regs[rd << 1] = oldLo;
+        regs[(rd << 1) | 1] = oldHi;
         break;
       }
       case 0x2f: {
@@ -747,7 +747,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
       case 0x47:
       case 0x4b:
       case 0x4f:
-        if ((h.mstatus & MSTATUS_FS) === 0 || !h.fpu.execute(insn, xl, xh)) illegal = true;
+        if ((h.mstatus & MSTATUS_FS) === 0 || !h.fpu.execute(insn, regs)) illegal = true;
         else h.mstatus |= MSTATUS_FS;
         break;
       default:
@@ -762,8 +762,8 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
       dTag = h.dataTag;
       continue;
     }
-    xl[0] = 0;
-    xh[0] = 0;
+    regs[0] = 0;
+    regs[1] = 0;
     pcLo = npLo;
     pcHi = npHi;
     n++;

@@ -159,10 +159,12 @@ export function storeSlow(
 export function fetchSlow(h: Cpu, pcLo: number, pcHi: number): number {
   const fvpn = pcLo >>> 12;
   const fidx = fvpn & TLB_MASK;
-  const pa =
-    h.tlbTagLo[ACC_FETCH][fidx] === (fvpn | h.fetchTag) && h.tlbTagHi[ACC_FETCH][fidx] === pcHi
-      ? h.ramBase + h.tlbOff[ACC_FETCH][fidx] + (pcLo & 0xfff)
-      : translate(h, pcLo, pcHi, ACC_FETCH);
+  // After a translated block, the interpreter often starts on a page the TLB holds already.
+  const hit =
+    h.tlbTagLo[ACC_FETCH][fidx] === (fvpn | h.fetchTag) && h.tlbTagHi[ACC_FETCH][fidx] === pcHi;
+  const pa = hit
+    ? h.ramBase + h.tlbOff[ACC_FETCH][fidx] + (pcLo & 0xfff)
+    : translate(h, pcLo, pcHi, ACC_FETCH);
   if (pa < 0) {
     fault(h, h.xlateCause, pcLo, pcHi);
     return -1;
@@ -170,7 +172,7 @@ export function fetchSlow(h: Cpu, pcLo: number, pcHi: number): number {
   const inRam = pa >= h.ramBase && pa + 2 <= h.ramBase + h.ramSize;
   let lowHalf: number;
   if (inRam) {
-    tlbInsert(h, ACC_FETCH, pcLo, pcHi, pa);
+    if (!hit) tlbInsert(h, ACC_FETCH, pcLo, pcHi, pa);
     // A page with a breakpoint is fetched through here every time (see debugPage).
     h.fVpn = h.bpCount !== 0 && debugPage(h, pcLo, pcHi, true) ? -1 : pcLo >>> 12;
     h.fHi = pcHi;

@@ -1,11 +1,11 @@
 /**
- * The translator: a run of guest instructions in one RAM page compiled to a
- * WebAssembly function, with native 64-bit arithmetic.
+ * The translator: a region of guest code in one RAM page (scan-region.ts)
+ * compiled to a WebAssembly function, with native 64-bit arithmetic. (The
+ * code and the counters call a compiled region a block.)
  *
- * What a block holds: integer ALU (RV64I, M except the high multiplies),
- * LUI/AUIPC, loads and stores through the TLBs inline, conditional branches
- * as side exits; it ends at a JAL or JALR, at the page's end, or after
- * MAX_BLOCK instructions. Everything else — CSRs, SYSTEM, AMOs, FP, MULH*,
+ * What a region holds: integer ALU (RV64I, M except the high multiplies),
+ * LUI/AUIPC, loads and stores through the TLBs inline, branches and JALs
+ * within the page. Everything else — CSRs, SYSTEM, AMOs, FP, MULH*,
  * illegal encodings — and every access that misses a TLB or is misaligned
  * ends the block *before* that instruction, with pc on it: the interpreter
  * executes it, so traps, MMIO, watchpoints and TLB fills are exactly the
@@ -13,9 +13,10 @@
  * interpreter would not have changed by the same instruction boundary.
  *
  * The function takes the entry pc (as two i32: an i64 parameter would cost
- * a BigInt per call) and the data-TLB tag bits; it loads the registers it
- * uses into i64 locals, and on every exit writes back those it writes and
- * the next pc (hart-memory.ts), and returns
+ * a BigInt per call), the data-TLB tag bits and the room (instructions it
+ * may retire: it runs a basic block only if it fits); it loads the
+ * registers it uses into i64 locals, and on every exit writes back those it
+ * writes and the next pc (hart-memory.ts), and returns
  *   retired * 4 | 2 if it stored to RAM | 1 if the interpreter must go next.
  * Guest RAM is at HART_AREA in the same memory, so a RAM access is one load
  * or store with a constant offset.
@@ -25,33 +26,34 @@
  * takes its virtual pc at entry, so it serves every virtual address that
  * maps its page.
  */
-import { Op, decode, type Decoded } from './decode.js';
+import { Op, type Decoded } from './decode.js';
+import type { Region } from './scan-region.js';
 import { ACC_READ, ACC_WRITE } from './hart-constants.js';
-import { HART_AREA, HM_PC, HM_XH, HM_XL, tlbArrayOffset } from './hart-memory.js';
+import { HART_AREA, HM_PC, HM_X, tlbArrayOffset } from './hart-memory.js';
 import { TLB_MASK } from './mmu.js';
 import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule, type Bytes } from './wasm-writer.js';
-
-/** Instructions at most in one block. */
-export const MAX_BLOCK = 64;
 
 /** Bits of a block's result besides the count (count = result >>> 2). */
 export const EXIT_INTERPRET = 1;
 export const EXIT_STORED = 2;
 
-// Locals: params 0 pcLo, 1 pcHi, 2 dTag; then these.
-const PC = 3; // i64: the entry pc
-const REG = 3; // i64: x1..x31 at REG + r (4..34)
-const A = 35; // i64 scratch
-const B = 36; // i64 scratch
-const PC_OUT = 37; // i64: the next pc at an exit
-const L = 38; // i32: low word of an address
-const V = 39; // i32: its page number
-const I = 40; // i32: TLB index * 4
-const ST = 41; // i32: EXIT_STORED once a store was done
-const RET = 42; // i32: the result at an exit
+// Locals: params 0 pcLo, 1 pcHi, 2 dTag, 3 room (instructions the block may retire); then these.
+const PC = 4; // i64: the entry pc
+const REG = 4; // i64: x1..x31 at REG + r (5..35)
+const A = 36; // i64 scratch
+const B = 37; // i64 scratch
+const PC_OUT = 38; // i64: the next pc at an exit
+const L = 39; // i32: low word of an address
+const V = 40; // i32: its page number
+const I = 41; // i32: TLB index * 4
+const ST = 42; // i32: EXIT_STORED once a store was done
+const RET = 43; // i32: the result at an exit
+const N4 = 44; // i32: instructions retired before the current basic block, * 4
+const S = 45; // i32: the basic block to run next (br_table index)
+const ROOM4 = 46; // i32: room * 4
 const LOCALS: [number, number][] = [
   [35, T_I64],
-  [5, T_I32],
+  [8, T_I32],
 ];
 
 /** Whether this host lets us compile WebAssembly at run time (a page's CSP may forbid it). */
@@ -63,80 +65,6 @@ export const canCompile: boolean = (() => {
     return false;
   }
 })();
-
-/** The decoded instructions of the block at a RAM offset, up to where it must end. */
-export interface Scan {
-  insns: Decoded[];
-  /** Byte offset of each instruction from the block's start, and of the end. */
-  at: number[];
-  /**
-   * The last instruction ends the block by itself (a JAL out of the page, a
-   * JALR). A JAL within the page does not: the block goes on at its target.
-   */
-  jumps: boolean;
-  /** Block ends before an instruction the translator leaves to the interpreter. */
-  stopsBefore: boolean;
-}
-
-/** Can the translator do this instruction inside a block? */
-function translatable(x: Decoded): boolean {
-  switch (x.op) {
-    case Op.ILLEGAL:
-    case Op.SYSTEM:
-    case Op.CSRRW:
-    case Op.CSRRS:
-    case Op.CSRRC:
-    case Op.CSRRWI:
-    case Op.CSRRSI:
-    case Op.CSRRCI:
-    case Op.AMO:
-    case Op.FLOAD:
-    case Op.FSTORE:
-    case Op.FP:
-    case Op.MULH:
-    case Op.MULHSU:
-    case Op.MULHU:
-      return false;
-  }
-  return true;
-}
-
-/** Decode the block at RAM offset `off` (within its page); undefined if its first instruction is not translatable. */
-export function scanBlock(ram16: Uint16Array, off: number, maxInsns = MAX_BLOCK): Scan | undefined {
-  const pageOff = off & 4095;
-  const insns: Decoded[] = [];
-  const at: number[] = [];
-  let d = 0;
-  let jumps = false;
-  let stopsBefore = false;
-  while (insns.length < maxInsns && pageOff + d >= 0 && pageOff + d < 4096) {
-    let raw = ram16[(off + d) >>> 1];
-    if ((raw & 3) === 3) {
-      if (pageOff + d + 4 > 4096) break; // its upper half is on the next page
-      raw = raw | (ram16[(off + d + 2) >>> 1] << 16) | 0;
-    }
-    const x = decode(raw);
-    if (!translatable(x)) {
-      stopsBefore = true;
-      break;
-    }
-    insns.push(x);
-    at.push(d);
-    if (x.op === Op.JAL && pageOff + d + x.imm >= 0 && pageOff + d + x.imm < 4096) {
-      // A jump within the page: the block goes on at its target (a superblock).
-      d += x.imm;
-      continue;
-    }
-    d += x.len;
-    if (x.op === Op.JAL || x.op === Op.JALR) {
-      jumps = true;
-      break;
-    }
-  }
-  if (insns.length === 0) return undefined;
-  at.push(d);
-  return { insns, at, jumps, stopsBefore };
-}
 
 /** Registers an instruction reads, as a bit mask (x0 never counts). */
 function readMask(x: Decoded): number {
@@ -232,10 +160,12 @@ const LOADS: [W, number][] = [
 ];
 const STORES: W[] = [W.i64_store8, W.i64_store16, W.i64_store32, W.i64_store];
 
-/** Emits one block's function body into a module being written. */
+/** Emits one region's function body into a module being written. */
 class BlockWriter {
-  /** Blocks and ifs open around the current point, below the exit block. */
-  private depth = 0;
+  /** Depth of the exit label from the current basic block's code, outside any `if`. */
+  base = 0;
+  /** Ifs open around the current point. */
+  private ifs = 0;
 
   constructor(readonly b: Bytes) {}
 
@@ -255,20 +185,44 @@ class BlockWriter {
     this.b.get(PC).i64(c).op(W.i64_add);
   }
 
-  /** Leave with the i64 on the stack as the next pc and `ret` as the result. */
+  /**
+   * Leave with the i64 on the stack as the next pc and, as the result,
+   * `ret` plus the count of the basic blocks run before this one.
+   */
   exitWith(ret: number): void {
-    this.b.set(PC_OUT).i32(ret).set(RET).byte(W.br).u32(this.depth);
+    this.b
+      .set(PC_OUT)
+      .get(N4)
+      .i32(ret)
+      .op(W.i32_add)
+      .set(RET)
+      .byte(W.br)
+      .u32(this.base + this.ifs);
+  }
+
+  /** Go on at basic block `k` of the region (through the dispatch at the loop's top). */
+  goTo(k: number): void {
+    this.b
+      .i32(k)
+      .set(S)
+      .byte(W.br)
+      .u32(this.base - 1 + this.ifs);
+  }
+
+  /** Whether no `if` is open (code here may fall through to the next basic block). */
+  get straight(): boolean {
+    return this.ifs === 0;
   }
 
   /** Open an `if` on the i32 on the stack. */
   if_(): void {
     this.b.byte(W.if_).byte(T_VOID);
-    this.depth++;
+    this.ifs++;
   }
 
   end(): void {
     this.b.op(W.end);
-    this.depth--;
+    this.ifs--;
   }
 
   /** Leave before instruction i at byte d: the interpreter does it. */
@@ -369,8 +323,11 @@ class BlockWriter {
     this.put(x.rd);
   }
 
-  /** One instruction (i-th, at byte d); `endsBlock` for the jump that ends the block. */
-  insn(x: Decoded, i: number, d: number, endsBlock: boolean): void {
+  /**
+   * One instruction (i-th of its basic block, at byte d from the entry). A
+   * branch leaves its condition on the stack, and a JAL only writes its link.
+   */
+  insn(x: Decoded, i: number, d: number): void {
     const b = this.b;
     const { rd, rs1, rs2, imm } = x;
     let o: W | undefined;
@@ -385,13 +342,11 @@ class BlockWriter {
         }
         return;
       case Op.JAL:
+        // The link; where control goes is the region writer's (writeRegion).
         if (rd !== 0) {
           this.pcPlus(d + x.len);
           this.put(rd);
         }
-        if (!endsBlock) return; // followed: the next instruction is its target
-        this.pcPlus(d + imm);
-        this.exitWith((i + 1) * 4);
         return;
       case Op.JALR:
         // The target is taken before the link is written (rd may be rs1).
@@ -450,13 +405,10 @@ class BlockWriter {
         return;
     }
     if ((o = BRANCH_CMP[x.op]) !== undefined) {
+      // The condition; where control goes is the region writer's (writeRegion).
       this.get(rs1);
       this.get(rs2);
       b.op(o);
-      this.if_();
-      this.pcPlus(d + imm);
-      this.exitWith((i + 1) * 4);
-      this.end();
       return;
     }
     if (rd === 0) return; // an ALU op to x0 has no effect
@@ -480,14 +432,31 @@ class BlockWriter {
   }
 }
 
-/** Write the function of a scanned block into the module being written. */
-export function writeBlock(m: ModuleWriter, s: Scan): void {
+/**
+ * Write the function of a region into the module being written:
+ *
+ *   load the registers used; S = entry
+ *   block $exit
+ *     loop $top
+ *       block $b(K-1) … block $b0  br_table S  end  code of b0
+ *       …  end  code of b(K-1)
+ *     end
+ *   end
+ *   write back the registers written, the next pc; return the result
+ *
+ * A basic block's edge to another goes through $top (or falls through to
+ * the one whose code follows), after adding its count to N4 and checking
+ * that the next basic block fits in the room left (QEMU's icount rule, as
+ * the block loop checks for the first one); an edge out of the region exits.
+ */
+export function writeRegion(m: ModuleWriter, r: Region): void {
   let reads = 0,
     writes = 0;
-  for (const x of s.insns) {
-    reads |= readMask(x);
-    writes |= writeMask(x);
-  }
+  for (const bb of r.blocks)
+    for (const x of bb.insns) {
+      reads |= readMask(x);
+      writes |= writeMask(x);
+    }
   m.beginFunction(LOCALS);
   const b = m.b;
   const w = new BlockWriter(b);
@@ -498,58 +467,114 @@ export function writeBlock(m: ModuleWriter, s: Scan): void {
   const used = reads | writes;
   for (let r = 1; r < 32; r++) {
     if (((used >>> r) & 1) === 0) continue;
-    b.i32(0).mem(W.i64_load32_u, 2, HM_XL + 4 * r);
     b.i32(0)
-      .mem(W.i64_load32_u, 2, HM_XH + 4 * r)
-      .i64(32)
-      .op(W.i64_shl)
-      .op(W.i64_or);
-    b.set(REG + r);
+      .mem(W.i64_load, 3, HM_X + 8 * r)
+      .set(REG + r);
   }
-  b.byte(W.block).byte(T_VOID);
-  const last = s.insns.length - 1;
-  for (let i = 0; i <= last; i++) w.insn(s.insns[i], i, s.at[i], i === last && s.jumps);
-  if (!s.jumps) {
-    const n = s.insns.length;
-    w.pcPlus(s.at[n]);
-    b.set(PC_OUT)
-      .i32(n * 4 + (s.stopsBefore ? EXIT_INTERPRET : 0))
-      .set(RET);
+  const K = r.blocks.length;
+  b.get(3).i32(2).op(W.i32_shl).set(ROOM4);
+  if (K > 1) b.i32(r.entry).set(S);
+  b.byte(W.block).byte(T_VOID); // $exit
+  b.byte(W.loop).byte(T_VOID); // $top
+  if (K > 1) {
+    for (let k = 0; k < K; k++) b.byte(W.block).byte(T_VOID);
+    b.get(S).byte(W.br_table).u32(K);
+    for (let k = 0; k < K; k++) b.u32(k);
+    b.u32(K - 1);
   }
-  b.op(W.end);
+  for (let k = 0; k < K; k++) {
+    if (K > 1) b.op(W.end); // of $bk: its code follows
+    w.base = K - k;
+    writeBasicBlock(w, r, k);
+  }
+  b.op(W.end); // $top
+  b.op(W.end); // $exit
   for (let r = 1; r < 32; r++) {
     if (((writes >>> r) & 1) === 0) continue;
     b.i32(0)
       .get(REG + r)
-      .mem(W.i64_store32, 2, HM_XL + 4 * r);
-    b.i32(0)
-      .get(REG + r)
-      .i64(32)
-      .op(W.i64_shr_u)
-      .mem(W.i64_store32, 2, HM_XH + 4 * r);
+      .mem(W.i64_store, 3, HM_X + 8 * r);
   }
   b.i32(0).get(PC_OUT).mem(W.i64_store, 3, HM_PC);
   b.get(RET).get(ST).op(W.i32_or);
   m.endFunction();
 }
 
-/** A compiled block's entry: (pcLo, pcHi, dataTag) -> retired * 4 | EXIT_* bits. */
-export type BlockFn = (pcLo: number, pcHi: number, dTag: number) => number;
+/** The code of basic block k of region r; every path through it ends in a branch. */
+function writeBasicBlock(w: BlockWriter, r: Region, k: number): void {
+  const bb = r.blocks[k];
+  const n = bb.insns.length;
+  const last = bb.insns[n - 1];
+  for (let i = 0; i < n; i++) w.insn(bb.insns[i], i, bb.at[i]);
+  const d = bb.at[n - 1];
+  if (last.op >= Op.BEQ && last.op <= Op.BGEU) {
+    w.if_(); // on the condition insn() left
+    edge(w, r, k, bb.taken, bb.takenStops, d + last.imm, n);
+    w.end();
+    edge(w, r, k, bb.next, bb.nextStops, bb.at[n], n);
+  } else if (last.op === Op.JAL) edge(w, r, k, bb.taken, bb.takenStops, d + last.imm, n);
+  else if (last.op !== Op.JALR) edge(w, r, k, bb.next, bb.nextStops, bb.at[n], n);
+}
+
+/**
+ * Control leaves basic block k after `count` instructions for block j of
+ * the region, or (j = -1) for the pc entry + d, out of the region.
+ */
+function edge(
+  w: BlockWriter,
+  r: Region,
+  k: number,
+  j: number,
+  stops: boolean,
+  d: number,
+  count: number,
+): void {
+  const b = w.b;
+  if (j < 0) {
+    w.pcPlus(d);
+    w.exitWith(count * 4 + (stops ? EXIT_INTERPRET : 0));
+    return;
+  }
+  b.get(N4)
+    .i32(count * 4)
+    .op(W.i32_add)
+    .tee(N4);
+  // Block j must fit in the room left; if not, leave at its start (the dispatcher interprets the rest).
+  b.i32(r.blocks[j].insns.length * 4)
+    .op(W.i32_add)
+    .get(ROOM4)
+    .byte(0x4b); // i32.gt_u
+  w.if_();
+  w.pcPlus(r.blocks[j].at[0]);
+  w.exitWith(0);
+  w.end();
+  if (j !== k + 1 || !w.straight) w.goTo(j);
+}
+
+/** A region's instruction count at its entry, for the block loop's budget check. */
+export function entryLength(r: Region): number {
+  return r.blocks[r.entry].insns.length;
+}
+
+/** A compiled region's entry: (pcLo, pcHi, dataTag, room) -> retired * 4 | EXIT_* bits. */
+export type BlockFn = (pcLo: number, pcHi: number, dTag: number, room: number) => number;
 
 /** The parameter and result types of block functions. */
-export const BLOCK_PARAMS = [T_I32, T_I32, T_I32];
+export const BLOCK_PARAMS = [T_I32, T_I32, T_I32, T_I32];
+/** The room a block function may be given at most (its result counts instructions * 4 in an i32). */
+export const MAX_ROOM = 1 << 28;
 export const BLOCK_RESULTS = [T_I32];
 
 const writer = new ModuleWriter();
 
-/** Compile scanned blocks into one module sharing `memory`; their entries in order. */
-export function compileBlocks(memory: WebAssembly.Memory, scans: Scan[]): BlockFn[] {
-  writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, scans.length);
-  for (const s of scans) writeBlock(writer, s);
+/** Compile regions into one module sharing `memory`; their entries in order. */
+export function compileBlocks(memory: WebAssembly.Memory, regions: Region[]): BlockFn[] {
+  writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length);
+  for (const r of regions) writeRegion(writer, r);
   const inst = new WebAssembly.Instance(new WebAssembly.Module(writer.finish()), {
     m: { mem: memory },
   });
   const out: BlockFn[] = [];
-  for (let i = 0; i < scans.length; i++) out.push(inst.exports[String(i)] as BlockFn);
+  for (let i = 0; i < regions.length; i++) out.push(inst.exports[String(i)] as BlockFn);
   return out;
 }

@@ -16,6 +16,7 @@ export const enum W {
   end = 0x0b,
   br = 0x0c,
   br_if = 0x0d,
+  br_table = 0x0e,
   return_ = 0x0f,
   call_indirect = 0x11,
   drop = 0x1a,

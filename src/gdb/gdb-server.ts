@@ -156,7 +156,7 @@ export class GdbStub {
 
   private readReg(n: number): string | undefined {
     const cpu = this.target.vm.cpu;
-    if (n < 32) return reg64Hex(cpu.xl[n], cpu.xh[n]);
+    if (n < 32) return reg64Hex(cpu.regs[n << 1], cpu.regs[(n << 1) | 1]);
     if (n === REG_PC) return reg64Hex(cpu.pcLo, cpu.pcHi);
     if (n >= REG_F0 && n < REG_F0 + 32) {
       const f = cpu.fpu.fr;
@@ -183,8 +183,8 @@ export class GdbStub {
     const hi = dv.getInt32(4, true);
     const cpu = this.target.vm.cpu;
     if (n > 0 && n < 32) {
-      cpu.xl[n] = lo;
-      cpu.xh[n] = hi;
+      cpu.regs[n << 1] = lo;
+      cpu.regs[(n << 1) | 1] = hi;
     } else if (n === REG_PC) cpu.setPc(lo, hi);
     else if (n >= REG_F0 && n < REG_F0 + 32) {
       cpu.fpu.fr[2 * (n - REG_F0)] = lo;
@@ -205,7 +205,7 @@ export class GdbStub {
         return this.stopReply(this.last);
       case 'g': {
         let s = '';
-        for (let i = 0; i < 32; i++) s += reg64Hex(cpu.xl[i], cpu.xh[i]);
+        for (let i = 0; i < 32; i++) s += reg64Hex(cpu.regs[i << 1], cpu.regs[(i << 1) | 1]);
         return s + reg64Hex(cpu.pcLo, cpu.pcHi);
       }
       case 'G':

@@ -19,7 +19,7 @@
  * instructions of a block), the block's end is what is reported.
  */
 import type { Engine } from '../cpu/cpu.js';
-import { MAX_BLOCK } from '../cpu/translate-wasm.js';
+import { MAX_REGION } from '../cpu/scan-region.js';
 import { RamPages, type PageRefs } from '../snapshot/ram-pages.js';
 import type { State } from '../snapshot/state.js';
 import { stateLeaves } from '../replay/state-leaves.js';
@@ -214,7 +214,7 @@ function bisect(a: Side, b: Side, sa: Saved, sb: Saved, budget: number): Diverge
   code.clear();
   if (at(lo + 1) !== undefined) lo = search(0, lo + 1);
   else {
-    code.maxBlock = MAX_BLOCK;
+    code.maxBlock = MAX_REGION;
     code.clear();
   }
   const hi = lo + 1;

@@ -768,5 +768,5 @@ function warmUpWith(engine: Engine, instructions: number): WarmupResult {
       vm.advanceTimeTo(d);
     }
   }
-  return { instructions: cpu.icount, rounds: cpu.xl[ROUND_REG] };
+  return { instructions: cpu.icount, rounds: cpu.regs[ROUND_REG << 1] };
 }

@@ -161,8 +161,8 @@ export class StateDigesterV1 {
     out[2] = cpu.priv;
     out[3] = regions.length;
     for (let i = 0; i < 32; i++) {
-      out[4 + 2 * i] = cpu.xl[i];
-      out[5 + 2 * i] = cpu.xh[i];
+      out[4 + 2 * i] = cpu.regs[i << 1];
+      out[5 + 2 * i] = cpu.regs[(i << 1) | 1];
     }
     out[68] = hashWords(cpu.fpu.fr, 0, 64, mix(cpu.fpu.fflags, cpu.fpu.frm));
     out[69] = hashWords(st, 0, st.length, 7);

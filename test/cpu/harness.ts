@@ -42,8 +42,8 @@ export function pc(m: BareMachine): number {
 }
 
 export function setX(m: BareMachine, i: number, v: bigint): void {
-  m.cpu.xl[i] = Number(BigInt.asIntN(32, v));
-  m.cpu.xh[i] = Number(BigInt.asIntN(32, v >> 32n));
+  m.cpu.regs[i << 1] = Number(BigInt.asIntN(32, v));
+  m.cpu.regs[(i << 1) | 1] = Number(BigInt.asIntN(32, v >> 32n));
 }
 
 /** Run until `n` instructions retired or the run stops; returns retired count. */

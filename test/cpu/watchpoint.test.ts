@@ -50,16 +50,16 @@ test('a write watchpoint stops before the store; disarmed, the store runs; an AM
   assert.equal(m.cpu.run(100), 1);
   assert.equal(pc(m), CODE + 16);
   assert.equal(read32(m, DATA), 42);
-  assert.equal(m.cpu.xl[8], 0, 'the AMO has not read');
-  assert.equal(m.cpu.xl[7], 42, 'the load ran');
+  assert.equal(m.cpu.regs[16], 0, 'the AMO has not read');
+  assert.equal(m.cpu.regs[14], 42, 'the load ran');
 });
 
 test('a read watchpoint stops before the load, leaving its register as it was', () => {
   const m = machine(READ, true);
-  m.cpu.xl[7] = 7;
+  m.cpu.regs[14] = 7;
   assert.equal(m.cpu.run(100), 3);
   assert.equal(pc(m), CODE + 12);
-  assert.equal(m.cpu.xl[7], 7);
+  assert.equal(m.cpu.regs[14], 7);
   assert.equal(m.cpu.watchHit.write, false);
 });
 

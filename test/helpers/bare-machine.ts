@@ -42,7 +42,7 @@ export function read32(m: BareMachine, addr: number): number {
 
 /** Register x[i] as an unsigned 64-bit BigInt (tests only). */
 export function xreg(m: BareMachine, i: number): bigint {
-  return (BigInt(m.cpu.xh[i] >>> 0) << 32n) | BigInt(m.cpu.xl[i] >>> 0);
+  return (BigInt(m.cpu.regs[(i << 1) | 1] >>> 0) << 32n) | BigInt(m.cpu.regs[i << 1] >>> 0);
 }
 
 /** Load an ELF's segments into RAM, point the PC at its entry; returns its symbols. */

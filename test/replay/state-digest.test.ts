@@ -189,7 +189,7 @@ test('a device field changed between two digests is named at the next, with both
     'virtio-console@slot 3: incoming.bytes recorded 0, replayed 3',
   ]);
 
-  const reg = replayWith({ at: 199_999, apply: (vm) => void (vm.cpu.xl[9] = 0x1234) });
+  const reg = replayWith({ at: 199_999, apply: (vm) => void (vm.cpu.regs[18] = 0x1234) });
   assert.deepEqual(reg.lines, ['x9: recorded 0x0000000000000000, replayed 0x0000000000001234']);
 });
 

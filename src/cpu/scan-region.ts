@@ -1,0 +1,197 @@
+/**
+ * What the translator compiles from one entry point: a region of one RAM
+ * page, cut into basic blocks. The region is the trace from the entry:
+ * straight-line code, the fall-through of each conditional branch, and
+ * JALs within the page, up to `maxInsns` instructions. A branch whose
+ * target is an instruction of the region goes there without leaving it, so
+ * a loop within the trace runs in one call with the guest's registers in
+ * locals (QEMU chains its translation blocks for the same reason).
+ *
+ * Following taken branches too (every path from the entry in the page) was
+ * measured: regions three times larger cost more to compile, and to load
+ * and write back registers on each entry, than they saved — the Linux boot
+ * took 25-70% longer. Taken branches to code outside the trace leave it.
+ *
+ * A region ends where control leaves the page (JALR, a jump out of the
+ * page, the page's end), before an instruction blocks leave to the
+ * interpreter (translatable() below), and after `maxInsns` instructions;
+ * each such edge is an exit with the pc it leads to. Code whose
+ * instructions overlap (a branch into the middle of a 32-bit instruction)
+ * is left to the interpreter: an edge to such a place is an exit too.
+ */
+import { Op, decode, type Decoded } from './decode.js';
+
+/** Instructions at most in one basic block (block lengths fit the cache entry's 7 bits). */
+export const MAX_BASIC = 64;
+/** Instructions at most in one region (a region's compile cost grows with it). */
+export const MAX_REGION = 64;
+
+/** Where a basic block's control goes at its end: a block of the region, or out (-1). */
+export interface BasicBlock {
+  /** Byte offset of each instruction from the region's entry, then of the block's end (fall-through). */
+  at: number[];
+  insns: Decoded[];
+  /**
+   * Successors by index in the region: `taken` for the last instruction's
+   * branch or JAL target, `next` for falling through. -1: the edge leaves
+   * the region (to the pc it leads to). An instruction that leaves by
+   * itself (JALR, JAL out of the page) has neither.
+   */
+  taken: number;
+  next: number;
+  /** Falling through leads to an instruction the interpreter must do. */
+  nextStops: boolean;
+  /** Likewise for the branch target. */
+  takenStops: boolean;
+}
+
+export interface Region {
+  blocks: BasicBlock[];
+  /** Index of the block at the entry. */
+  entry: number;
+  /** Instructions in all blocks. */
+  insns: number;
+}
+
+/** Can the translator do this instruction inside a block? */
+export function translatable(x: Decoded): boolean {
+  switch (x.op) {
+    case Op.ILLEGAL:
+    case Op.SYSTEM:
+    case Op.CSRRW:
+    case Op.CSRRS:
+    case Op.CSRRC:
+    case Op.CSRRWI:
+    case Op.CSRRSI:
+    case Op.CSRRCI:
+    case Op.AMO:
+    case Op.FLOAD:
+    case Op.FSTORE:
+    case Op.FP:
+    case Op.MULH:
+    case Op.MULHSU:
+    case Op.MULHU:
+      return false;
+  }
+  return true;
+}
+
+function isBranch(x: Decoded): boolean {
+  return x.op >= Op.BEQ && x.op <= Op.BGEU;
+}
+
+// Scratch, per page halfword: 0 nothing decoded, 1 an instruction starts here, 2 the upper half of one.
+const cover = new Uint8Array(2048);
+const HALF_START = 1,
+  HALF_TAIL = 2;
+
+/**
+ * Explore the region at RAM offset `off` (code in `ram16`); undefined when
+ * its first instruction is one the translator leaves to the interpreter.
+ */
+export function scanRegion(
+  ram16: Uint16Array,
+  off: number,
+  maxInsns = MAX_REGION,
+): Region | undefined {
+  const entryPo = off & 4095;
+  const page = off - entryPo;
+  const decoded = new Map<number, Decoded>(); // by page offset
+  const leaders = new Set<number>([entryPo]);
+  const stops = new Set<number>(); // page offsets of instructions left to the interpreter
+  const work = [entryPo];
+  let total = 0;
+  cover.fill(0);
+  while (work.length !== 0) {
+    let p = work.pop()!;
+    for (;;) {
+      if (p < 0 || p >= 4096) break;
+      const h = p >>> 1;
+      if (cover[h] === HALF_START) {
+        leaders.add(p); // joins code decoded already: a block starts here
+        break;
+      }
+      if (cover[h] === HALF_TAIL || total >= maxInsns) break; // an exit to p
+      let raw = ram16[(page + p) >>> 1];
+      const wide = (raw & 3) === 3;
+      if (wide) {
+        if (p + 4 > 4096 || cover[h + 1] !== 0) break;
+        raw = raw | (ram16[(page + p + 2) >>> 1] << 16) | 0;
+      }
+      const x = decode(raw);
+      if (!translatable(x)) {
+        stops.add(p);
+        break;
+      }
+      decoded.set(p, x);
+      cover[h] = HALF_START;
+      if (wide) cover[h + 1] = HALF_TAIL;
+      total++;
+      if (isBranch(x) || x.op === Op.JAL) {
+        const t = p + x.imm;
+        if (t >= 0 && t < 4096 && (t & 1) === 0) {
+          leaders.add(t); // a block starts there if the trace reaches it
+          if (x.op === Op.JAL) work.push(t);
+        }
+        if (x.op === Op.JAL) break;
+        leaders.add(p + x.len);
+        work.push(p + x.len);
+        break;
+      }
+      if (x.op === Op.JALR) break;
+      p += x.len;
+    }
+  }
+  if (!decoded.has(entryPo)) return undefined;
+
+  // Cut the decoded instructions, in address order, into basic blocks.
+  const starts = [...decoded.keys()].sort((a, b) => a - b);
+  const blocks: BasicBlock[] = [];
+  const blockAt = new Map<number, number>(); // page offset -> block index
+  const ends: number[] = []; // page offset where each block falls through
+  let cur: BasicBlock | undefined;
+  let curEnd = -1;
+  for (const s of starts) {
+    const x = decoded.get(s)!;
+    const last = cur?.insns[cur.insns.length - 1];
+    const ended =
+      last !== undefined && (isBranch(last) || last.op === Op.JAL || last.op === Op.JALR);
+    if (
+      cur === undefined ||
+      leaders.has(s) ||
+      ended ||
+      curEnd !== s ||
+      cur.insns.length >= MAX_BASIC
+    ) {
+      if (cur !== undefined) {
+        cur.at.push(curEnd - entryPo);
+        ends.push(curEnd);
+      }
+      cur = { at: [], insns: [], taken: -1, next: -1, nextStops: false, takenStops: false };
+      blockAt.set(s, blocks.length);
+      blocks.push(cur);
+    }
+    cur.insns.push(x);
+    cur.at.push(s - entryPo);
+    curEnd = s + x.len;
+  }
+  cur!.at.push(curEnd - entryPo);
+  ends.push(curEnd);
+
+  // Link the edges.
+  for (let k = 0; k < blocks.length; k++) {
+    const bb = blocks[k];
+    const last = bb.insns[bb.insns.length - 1];
+    const lastPo = bb.at[bb.insns.length - 1] + entryPo;
+    if (isBranch(last) || last.op === Op.JAL) {
+      const t = lastPo + last.imm;
+      bb.taken = blockAt.get(t) ?? -1;
+      bb.takenStops = stops.has(t);
+    }
+    if (last.op !== Op.JAL && last.op !== Op.JALR) {
+      bb.next = blockAt.get(ends[k]) ?? -1;
+      bb.nextStops = stops.has(ends[k]);
+    }
+  }
+  return { blocks, entry: blockAt.get(entryPo)!, insns: total };
+}
