@@ -17,6 +17,7 @@ import { VirtMachine } from '../src/machine/virt.js';
 import type { Engine } from '../src/cpu/cpu.js';
 import { machineConfig } from '../src/cli/run.js';
 import { warmUpInterpreter } from '../src/machine/jit-warmup.js';
+import { tuneWasmTiering } from '../src/host/wasm-tiering.js';
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
 import { benchDevices } from './devices.js';
@@ -95,6 +96,7 @@ async function benchVmrs(engine: Engine): Promise<void> {
   );
   const tag = `vmrs ${engine.padEnd(9)}`;
   // As the vmrs command does before a guest starts (src/machine/jit-warmup.ts).
+  tuneWasmTiering(); // as the vmrs command does (src/cli/warm-up.ts)
   const tw = performance.now();
   const w = warmUpInterpreter();
   console.log(
