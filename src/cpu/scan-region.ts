@@ -10,7 +10,7 @@
  * Following taken branches too (every path from the entry in the page) was
  * measured: regions three times larger cost more to compile, and to load
  * and write back registers on each entry, than they saved — the Linux boot
- * took 25-70% longer. Taken branches to code outside the trace leave it.
+ * took 25-80% longer. Taken branches to code outside the trace leave it.
  *
  * A region ends where control leaves the page (JALR, a jump out of the
  * page, the page's end), before an instruction blocks leave to the
