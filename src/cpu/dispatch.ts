@@ -23,8 +23,8 @@ import { CACHE_MASK } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
 import { LOOP_INTERPRET, LOOP_STORED, makeBlockLoop, type BlockLoop } from './block-loop.js';
-import { compileBlocks, entryLength, MAX_ROOM, type BlockFn } from './translate-wasm.js';
-import { scanRegion, type Region } from './scan-region.js';
+import { compileBlocks, MAX_ROOM, type BlockFn } from './translate-wasm.js';
+import { entryLength, scanRegion, type Region } from './scan-region.js';
 
 const loops = new WeakMap<Cpu, BlockLoop>();
 

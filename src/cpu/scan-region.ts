@@ -54,7 +54,7 @@ export interface Region {
 }
 
 /** Can the translator do this instruction inside a block? */
-export function translatable(x: Decoded): boolean {
+function translatable(x: Decoded): boolean {
   switch (x.op) {
     case Op.ILLEGAL:
     case Op.SYSTEM:
@@ -76,8 +76,14 @@ export function translatable(x: Decoded): boolean {
   return true;
 }
 
-function isBranch(x: Decoded): boolean {
+/** A conditional branch (BEQ … BGEU)? */
+export function isBranch(x: Decoded): boolean {
   return x.op >= Op.BEQ && x.op <= Op.BGEU;
+}
+
+/** A region's instruction count at its entry, for the block loop's budget check. */
+export function entryLength(r: Region): number {
+  return r.blocks[r.entry].insns.length;
 }
 
 // Scratch, per page halfword: 0 nothing decoded, 1 an instruction starts here, 2 the upper half of one.

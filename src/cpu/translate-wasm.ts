@@ -27,7 +27,7 @@
  * maps its page.
  */
 import { Op, type Decoded } from './decode.js';
-import type { Region } from './scan-region.js';
+import { isBranch, type Region } from './scan-region.js';
 import { ACC_READ, ACC_WRITE } from './hart-constants.js';
 import { HART_AREA, HM_PC, HM_X, tlbArrayOffset } from './hart-memory.js';
 import { TLB_MASK } from './mmu.js';
@@ -97,7 +97,7 @@ function readMask(x: Decoded): number {
 
 /** Registers an instruction writes, as a bit mask. */
 function writeMask(x: Decoded): number {
-  if (x.op === Op.STORE || x.op === Op.FENCE || (x.op >= Op.BEQ && x.op <= Op.BGEU)) return 0;
+  if (x.op === Op.STORE || x.op === Op.FENCE || isBranch(x)) return 0;
   return (1 << x.rd) & ~1;
 }
 
@@ -507,7 +507,7 @@ function writeBasicBlock(w: BlockWriter, r: Region, k: number): void {
   const last = bb.insns[n - 1];
   for (let i = 0; i < n; i++) w.insn(bb.insns[i], i, bb.at[i]);
   const d = bb.at[n - 1];
-  if (last.op >= Op.BEQ && last.op <= Op.BGEU) {
+  if (isBranch(last)) {
     w.if_(); // on the condition insn() left
     edge(w, r, k, bb.taken, bb.takenStops, d + last.imm, n);
     w.end();
@@ -549,11 +549,6 @@ function edge(
   w.exitWith(0);
   w.end();
   if (j !== k + 1 || !w.straight) w.goTo(j);
-}
-
-/** A region's instruction count at its entry, for the block loop's budget check. */
-export function entryLength(r: Region): number {
-  return r.blocks[r.entry].insns.length;
 }
 
 /** A compiled region's entry: (pcLo, pcHi, dataTag, room) -> retired * 4 | EXIT_* bits. */
