@@ -6,6 +6,7 @@ import { reportDeviceFailures } from './device-failures.js';
 import { VirtMachine, type VirtConfig } from '../machine/virt.js';
 import { StdioConsole } from '../host/stdio-console.js';
 import { RunLoop } from '../host/run-loop.js';
+import { TIME_MODES, type TimeMode } from '../host/guest-pacing.js';
 import { findFirmware } from '../host/firmware.js';
 import { ensureDefaultGuest } from '../host/default-guest.js';
 import { randomFillSync } from 'node:crypto';
@@ -56,6 +57,8 @@ export interface MachineOptions {
   engine?: string;
   /** Print the engine's figures at the end. */
   stats?: boolean;
+  /** How guest time follows the host clock (src/host/run-loop.ts). */
+  clock?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -106,7 +109,19 @@ export function addMachineOptions(cmd: Command): Command {
     )
     .option('--engine <name>', 'execution engine: translate (compile hot code) or interp')
     .option('--stats', "print the execution engine's figures at the end")
+    .option(
+      '--clock <mode>',
+      "guest time against the host's: 'idle' (a guest's wait lasts its own length in host time; fast code runs ahead) or 'host' (guest time held to the host clock: the guest's date stays the wall time, a run lasts at least its guest time)",
+      'idle',
+    )
     .option('-q, --quiet', 'no progress messages from vmrs itself');
+}
+
+function parseTimeMode(s: string | undefined): TimeMode {
+  if (s === undefined) return 'idle';
+  const mode = TIME_MODES.find((m) => m === s);
+  if (mode) return mode;
+  throw new UsageError(`--clock must be 'idle' or 'host', not '${s}'`);
 }
 
 /** Resolve the options into a machine configuration (reads the images; throws UsageError on bad input). */
@@ -117,6 +132,7 @@ export async function machineConfig(
 ): Promise<VirtConfig> {
   const memoryBytes = parseGuestMemorySize(opts.memory);
   const ipt = Number(opts.insnsPerTick);
+  parseTimeMode(opts.clock);
   if (!Number.isInteger(ipt) || ipt < 1 || ipt > 1000)
     throw new UsageError(`--insns-per-tick must be an integer from 1 to 1000`);
   let kernelPath = opts.kernel;
@@ -278,6 +294,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     );
     const vm = new VirtMachine({ ...config, virtio }, (b) => console.write(b));
     chooseEngine(vm.cpu, opts.engine);
+    const timeMode = parseTimeMode(opts.clock);
     const startMs = performance.now();
     reportDeviceFailures(vm);
     if (snapshot) {
@@ -292,18 +309,23 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     gate.attach(vm);
     recorder?.attach(vm);
     let lastFlush = performance.now();
-    const loop = new RunLoop(vm, gate, {
-      afterSlice: () => {
-        console.flush();
-        if (recorder && performance.now() - lastFlush > (record?.flushEvery ?? 1000)) {
-          recorder.flush();
-          lastFlush = performance.now();
-        }
+    const loop = new RunLoop(
+      vm,
+      gate,
+      {
+        afterSlice: () => {
+          console.flush();
+          if (recorder && performance.now() - lastFlush > (record?.flushEvery ?? 1000)) {
+            recorder.flush();
+            lastFlush = performance.now();
+          }
+        },
+        nextStop: recorder ? () => recorder.nextDigestAt : undefined,
+        atStop: recorder ? () => recorder.digestNow() : undefined,
+        onDebugStop: () => debug?.target.debugStopped(),
       },
-      nextStop: recorder ? () => recorder.nextDigestAt : undefined,
-      atStop: recorder ? () => recorder.digestNow() : undefined,
-      onDebugStop: () => debug?.target.debugStopped(),
-    });
+      timeMode,
+    );
     const debug =
       opts.gdb === undefined
         ? undefined

@@ -1,11 +1,13 @@
 /**
  * The real-time driver of a VirtMachine on Node: runs slices, lets the event
  * loop breathe so console input arrives, and turns guest idle (WFI) into real
- * sleeping, so guest time tracks host time (DESIGN rules 2 and 5).
+ * sleeping (DESIGN rules 2 and 5).
+ * How long a wait sleeps: src/host/guest-pacing.ts.
  */
 import type { VirtMachine, GuestExit } from '../machine/virt.js';
 import type { Gate } from '../replay/gate.js';
 import { TIMEBASE_HZ } from '../machine/clock.js';
+import { GuestPacing, type TimeMode } from './guest-pacing.js';
 
 /** Host milliseconds of guest execution between two turns of the event loop. */
 const SLICE_MS = 20;
@@ -30,14 +32,16 @@ export class RunLoop {
   /** Held by a debugger: the guest does not run, and its clock does not move. */
   private paused = false;
   private unpause: (() => void) | undefined;
-  private startHostNs = 0n;
-  private startTicks = 0;
+  private readonly pacing: GuestPacing;
 
   constructor(
     private readonly vm: VirtMachine,
     private readonly gate: Gate,
     private readonly hooks: RunLoopHooks = {},
-  ) {}
+    timeMode: TimeMode = 'idle',
+  ) {
+    this.pacing = new GuestPacing(timeMode);
+  }
 
   /** Host input arrived (console): wake the loop if it sleeps in guest idle. */
   notifyInput(): void {
@@ -72,24 +76,16 @@ export class RunLoop {
     u?.();
   }
 
-  /** Virtual ticks that correspond to the host time elapsed since start. */
-  private hostTicks(): number {
-    const ns = process.hrtime.bigint() - this.startHostNs;
-    return this.startTicks + Number(ns / 100n) * (TIMEBASE_HZ / 10_000_000);
-  }
-
   async run(): Promise<GuestExit> {
     const vm = this.vm;
-    this.startHostNs = process.hrtime.bigint();
-    this.startTicks = vm.now();
+    this.pacing.anchor(vm.now());
     let budget = FIRST_BUDGET;
     for (;;) {
       if (this.stopped) return this.stopped;
       if (this.paused) {
         await new Promise<void>((r) => (this.unpause = r));
         // Host time spent paused is not guest time.
-        this.startHostNs = process.hrtime.bigint();
-        this.startTicks = vm.now();
+        this.pacing.anchor(vm.now());
         continue;
       }
       let slice = budget;
@@ -130,9 +126,9 @@ export class RunLoop {
   private async idle(): Promise<void> {
     const vm = this.vm;
     const deadline = vm.nextDeadline();
-    const host = this.hostTicks();
+    const host = this.pacing.beginWait(vm.now());
     if (deadline <= host) {
-      // The guest is behind the host: catch up at once.
+      // Due already (or, holding to the host clock, the guest is behind it): go on at once.
       this.gate.idleJump(deadline);
       await new Promise<void>((r) => setImmediate(r));
       return;
@@ -157,7 +153,7 @@ export class RunLoop {
     }
     if (byInput || waitMs > MAX_IDLE_WAIT_MS)
       // Input came, or a long wait is cut into pieces: time moves to now.
-      this.gate.idleJump(Math.min(deadline, Math.max(vm.now(), this.hostTicks())));
+      this.gate.idleJump(Math.min(deadline, Math.max(vm.now(), this.pacing.hostTicks())));
     else this.gate.idleJump(deadline);
   }
 }
