@@ -8,7 +8,7 @@ import {
 } from './csr-numbers.js';
 import { checkWatch } from './debug.js';
 import { ACC_READ, ACC_WRITE } from './hart-constants.js';
-import { flushTlb, translate } from './mmu.js';
+import { flushTlb, tlbInsert, translate } from './mmu.js';
 import { trap } from './trap.js';
 
 /** LR/SC/AMO. Returns 1 ok, 0 illegal, -1 trapped. */
@@ -39,6 +39,9 @@ export function atomic(h: Cpu, insn: number): number {
     trap(h, isLr ? EXC_LOAD_ACCESS : EXC_STORE_ACCESS, false, aLo, aHi);
     return -1;
   }
+  // As a load's or store's slow path does: the next access to this page, in a
+  // block too (translated AMOs go through the write TLB), takes the fast path.
+  tlbInsert(h, isLr ? ACC_READ : ACC_WRITE, aLo, aHi, pa);
   if (h.wpCount !== 0 && h.debugArmed) {
     // An AMO reads and writes; LR only reads; SC writes (the store may then not happen).
     h.exc = -1;

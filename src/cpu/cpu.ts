@@ -42,7 +42,7 @@ import { updateSstc } from './trap.js';
 import { csrRead, csrWrite } from './csr.js';
 import { setBreakpoints, setWatchpoints, skipBreakpointOnce } from './debug.js';
 import { run } from './interpreter.js';
-import { HART_AREA, HM_X, tlbArrayOffset } from './hart-memory.js';
+import { HART_AREA, HM_MIE, HM_MIP, HM_MSTATUS, HM_X, tlbArrayOffset } from './hart-memory.js';
 import { CodeCache } from './code-cache.js';
 import { runTranslated } from './dispatch.js';
 import { canCompile } from './translate-wasm.js';
@@ -104,9 +104,26 @@ export class Cpu {
   wfi = false;
 
   // CSR state
-  mstatus = 0;
-  mip = 0;
-  mie = 0;
+  /** mstatus's low word, in the hart area (HM_MSTATUS): translated code reads and clears sstatus bits. */
+  get mstatus(): number {
+    return this.hart32[HM_MSTATUS >> 2];
+  }
+  set mstatus(v: number) {
+    this.hart32[HM_MSTATUS >> 2] = v;
+  }
+  /** mip and mie, in the hart area too (HM_MIP, HM_MIE): translated code looks at them. */
+  get mip(): number {
+    return this.hart32[HM_MIP >> 2];
+  }
+  set mip(v: number) {
+    this.hart32[HM_MIP >> 2] = v;
+  }
+  get mie(): number {
+    return this.hart32[HM_MIE >> 2];
+  }
+  set mie(v: number) {
+    this.hart32[HM_MIE >> 2] = v;
+  }
   medeleg = 0;
   mideleg = 0;
   mcounteren = 0;

@@ -28,6 +28,9 @@ import { entryLength, scanRegion, type Region } from './scan-region.js';
 
 const loops = new WeakMap<Cpu, BlockLoop>();
 
+/** Regions compiled at most per batch because the region before them was cut for size. */
+const MAX_FOLLOW = 64;
+
 export function runTranslated(h: Cpu, maxInsns: number): number {
   const max = maxInsns >= 0x7fffffff ? 0x7fffffff : maxInsns | 0;
   if (!enterSlice(h, max)) return 0;
@@ -101,7 +104,11 @@ export function compileQueued(h: Cpu): void {
   const t0 = performance.now();
   const offs: number[] = [];
   const regions: Region[] = [];
-  for (const off of code.queue) {
+  const queue = code.queue;
+  let follow = MAX_FOLLOW;
+  // (The loop also reaches what it appends.)
+  for (let q = 0; q < queue.length; q++) {
+    const off = queue[q];
     code.hits[(off >>> 1) & CACHE_MASK] = 0;
     if (code.all.has(off)) continue;
     const region = scanRegion(h.ram16, off, code.maxBlock);
@@ -111,6 +118,15 @@ export function compileQueued(h: Cpu): void {
     }
     offs.push(off);
     regions.push(region);
+    // Long straight code (an unrolled hash round) would otherwise wait for
+    // `hotAfter` visits at each cut, one cut after another.
+    for (const po of region.cuts) {
+      const next = off - (off & 4095) + po;
+      if (follow > 0 && !code.all.has(next) && queue.indexOf(next) < 0) {
+        queue.push(next);
+        follow--;
+      }
+    }
   }
   code.queue.length = 0;
   if (regions.length !== 0) {

@@ -15,6 +15,11 @@ import { TLB_SIZE } from './mmu.js';
 export const HM_PC = 0;
 /** What the block loop saw (DISPATCH_* bits, dispatch.ts). */
 export const HM_FLAGS = 8;
+/** mstatus's low word (its high word's fields are fixed), so a block reads and clears sstatus bits itself. */
+export const HM_MSTATUS = 16;
+/** mip and mie: a block sets sstatus.SIE itself only when no interrupt is pending and enabled. */
+export const HM_MIP = 20;
+export const HM_MIE = 24;
 /** The integer registers, x0..x31, 8 bytes each (little-endian: low word first), so a block loads one with one i64.load. */
 export const HM_X = 256;
 /** The TLBs: for access a (read, write, fetch), tag low words, tag high words, RAM offsets. */

@@ -20,6 +20,7 @@
  * is left to the interpreter: an edge to such a place is an exit too.
  */
 import { Op, decode, type Decoded } from './decode.js';
+import { CSR, MSTATUS_SIE } from './csr-numbers.js';
 
 /** Instructions at most in one basic block (block lengths fit the cache entry's 7 bits). */
 export const MAX_BASIC = 64;
@@ -51,20 +52,31 @@ export interface Region {
   entry: number;
   /** Instructions in all blocks. */
   insns: number;
+  /**
+   * Page offsets where the trace went on but the region had no room left
+   * (maxInsns): the code there runs whenever the region runs to its end,
+   * so it is as hot as the entry (dispatch.ts compiles it with the region).
+   */
+  cuts: number[];
 }
 
 /** Can the translator do this instruction inside a block? */
 function translatable(x: Decoded): boolean {
   switch (x.op) {
+    case Op.AMO: {
+      // AMOs on words and doublewords; LR/SC keep their reservation in the interpreter.
+      const f5 = x.insn >>> 27;
+      return (x.f3 === 2 || x.f3 === 3) && (f5 === 1 || (f5 & 3) === 0);
+    }
+    case Op.CSRRS:
+    case Op.CSRRCI:
+      return sstatusAccess(x);
     case Op.ILLEGAL:
     case Op.SYSTEM:
     case Op.CSRRW:
-    case Op.CSRRS:
     case Op.CSRRC:
     case Op.CSRRWI:
     case Op.CSRRSI:
-    case Op.CSRRCI:
-    case Op.AMO:
     case Op.FLOAD:
     case Op.FSTORE:
     case Op.FP:
@@ -74,6 +86,20 @@ function translatable(x: Decoded): boolean {
       return false;
   }
   return true;
+}
+
+/**
+ * The sstatus accesses a block does itself (Linux's irqs_disabled(),
+ * local_irq_save() and local_irq_restore(), thousands of times a second):
+ * csrr; csrrs that sets SIE at most (the block checks the register's
+ * value); csrrci with SIE or nothing as its mask. SIE is in no TLB tag, and
+ * clearing an enable makes no interrupt deliverable; setting one can, so
+ * the block leaves that case to the interpreter when any interrupt is
+ * pending and enabled (translate-wasm.ts).
+ */
+export function sstatusAccess(x: Decoded): boolean {
+  if (x.imm !== CSR.sstatus) return false;
+  return x.op === Op.CSRRS || (x.op === Op.CSRRCI && (x.rs1 & ~MSTATUS_SIE) === 0);
 }
 
 /** A conditional branch (BEQ … BGEU)? */
@@ -106,6 +132,7 @@ export function scanRegion(
   const leaders = new Set<number>([entryPo]);
   const stops = new Set<number>(); // page offsets of instructions left to the interpreter
   const work = [entryPo];
+  const cuts: number[] = [];
   let total = 0;
   cover.fill(0);
   while (work.length !== 0) {
@@ -117,7 +144,11 @@ export function scanRegion(
         leaders.add(p); // joins code decoded already: a block starts here
         break;
       }
-      if (cover[h] === HALF_TAIL || total >= maxInsns) break; // an exit to p
+      if (cover[h] === HALF_TAIL) break; // an exit to p
+      if (total >= maxInsns) {
+        cuts.push(p);
+        break;
+      }
       let raw = ram16[(page + p) >>> 1];
       const wide = (raw & 3) === 3;
       if (wide) {
@@ -199,5 +230,5 @@ export function scanRegion(
       bb.nextStops = stops.has(ends[k]);
     }
   }
-  return { blocks, entry: blockAt.get(entryPo)!, insns: total };
+  return { blocks, entry: blockAt.get(entryPo)!, insns: total, cuts };
 }

@@ -4,8 +4,9 @@
  * code and the counters call a compiled region a block.)
  *
  * What a region holds: integer ALU (RV64I, M except the high multiplies),
- * LUI/AUIPC, loads and stores through the TLBs inline, branches and JALs
- * within the page. Everything else — CSRs, SYSTEM, AMOs, FP, MULH*,
+ * LUI/AUIPC, loads, stores and AMOs through the TLBs inline, branches and
+ * JALs within the page, sstatus reads and SIE clears. Everything else —
+ * other CSR accesses, SYSTEM, LR/SC, FP, MULH*,
  * illegal encodings — and every access that misses a TLB or is misaligned
  * ends the block *before* that instruction, with pc on it: the interpreter
  * executes it, so traps, MMIO, watchpoints and TLB fills are exactly the
@@ -29,7 +30,16 @@
 import { Op, type Decoded } from './decode.js';
 import { isBranch, type Region } from './scan-region.js';
 import { ACC_READ, ACC_WRITE } from './hart-constants.js';
-import { HART_AREA, HM_PC, HM_X, tlbArrayOffset } from './hart-memory.js';
+import {
+  HART_AREA,
+  HM_MIE,
+  HM_MIP,
+  HM_MSTATUS,
+  HM_PC,
+  HM_X,
+  tlbArrayOffset,
+} from './hart-memory.js';
+import { MSTATUS_FS, MSTATUS_SIE, SSTATUS_MASK } from './csr-numbers.js';
 import { TLB_MASK } from './mmu.js';
 import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule, type Bytes } from './wasm-writer.js';
 
@@ -73,9 +83,11 @@ function readMask(x: Decoded): number {
     case Op.AUIPC:
     case Op.JAL:
     case Op.FENCE:
+    case Op.CSRRCI:
       return 0;
     case Op.JALR:
     case Op.LOAD:
+    case Op.CSRRS:
     case Op.ADDI:
     case Op.SLTI:
     case Op.SLTIU:
@@ -147,6 +159,19 @@ const ALU_REG_W: Partial<Record<Op, W>> = {
   [Op.SRAW]: W.i32_shr_s,
   [Op.MULW]: W.i32_mul,
 };
+
+/** Where the privilege is in a data TLB tag (trap.ts updateTags). */
+const PRIV_SHIFT = 20;
+
+/** AMO funct5 values (unpriv spec 13.4). */
+const AMO_ADD = 0,
+  AMO_SWAP = 1,
+  AMO_XOR = 4,
+  AMO_OR = 8,
+  AMO_AND = 12,
+  AMO_MIN = 16,
+  AMO_MAX = 20;
+const AMO_MINU = 24;
 
 /** Load opcode and log2 size by funct3 (LB LH LW LD LBU LHU LWU). */
 const LOADS: [W, number][] = [
@@ -251,6 +276,105 @@ class BlockWriter {
     // RAM offset of the access: the TLB's page offset plus the page offset of the address.
     b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 2));
     b.get(L).i32(4095).op(W.i32_and).op(W.i32_add);
+  }
+
+  /**
+   * An AMO (not LR/SC: scan-region.ts keeps those out) through the write TLB,
+   * as atomic.ts does it. A write-TLB hit means what the interpreter checks
+   * too: the page is RAM, writable (so readable), not watched, not a page
+   * table, already dirty, and holds no blocks (mmu.ts tlbInsert).
+   */
+  amo(x: Decoded, i: number, d: number): void {
+    const b = this.b;
+    const f5 = x.insn >>> 27;
+    const wide = x.f3 === 3;
+    this.access(x, i, d, ACC_WRITE, wide ? 8 : 4);
+    b.set(L); // the RAM offset
+    b.get(L)
+      .mem(wide ? W.i64_load : W.i64_load32_s, wide ? 3 : 2, HART_AREA)
+      .set(A);
+    this.get(x.rs2);
+    if (!wide) b.op(W.i32_wrap_i64).op(W.i64_extend_i32_s);
+    b.set(B);
+    b.get(L);
+    // The new value; a word's upper half is not stored, and its sign-extended
+    // operands compare as 32-bit ones do, signed or not.
+    switch (f5) {
+      case AMO_SWAP:
+        b.get(B);
+        break;
+      case AMO_ADD:
+        b.get(A).get(B).op(W.i64_add);
+        break;
+      case AMO_XOR:
+        b.get(A).get(B).op(W.i64_xor);
+        break;
+      case AMO_AND:
+        b.get(A).get(B).op(W.i64_and);
+        break;
+      case AMO_OR:
+        b.get(A).get(B).op(W.i64_or);
+        break;
+      default: {
+        // MIN, MAX, MINU, MAXU: select(old, operand, old < operand) is the minimum.
+        const signed = f5 === AMO_MIN || f5 === AMO_MAX;
+        const min = f5 === AMO_MIN || f5 === AMO_MINU;
+        b.get(min ? A : B).get(min ? B : A);
+        b.get(A)
+          .get(B)
+          .op(signed ? W.i64_lt_s : W.i64_lt_u);
+        b.op(W.select);
+      }
+    }
+    b.mem(wide ? W.i64_store : W.i64_store32, wide ? 3 : 2, HART_AREA);
+    b.i32(EXIT_STORED).set(ST);
+    b.get(A);
+    this.put(x.rd);
+  }
+
+  /**
+   * The sstatus accesses of scan-region.ts sstatusAccess, as csr.ts reads
+   * and writes sstatus. U-mode may not: the interpreter raises the
+   * exception. (The data tag's privilege is the hart's below M, and M's or
+   * less in M: a block may leave to the interpreter an access M-mode could
+   * do, never the other way.)
+   */
+  sstatus(x: Decoded, i: number, d: number): void {
+    const b = this.b;
+    b.get(2).i32(PRIV_SHIFT).op(W.i32_shr_u).i32(3).op(W.i32_and).op(W.i32_eqz);
+    if (x.op === Op.CSRRS && x.rs1 !== 0) {
+      // csrs: only SIE among the writable bits, and no interrupt pending and enabled
+      // (the interpreter would look for one after the write).
+      this.get(x.rs1);
+      b.op(W.i32_wrap_i64)
+        .tee(V)
+        .i32(SSTATUS_MASK & ~MSTATUS_SIE)
+        .op(W.i32_and)
+        .op(W.i32_or);
+      b.i32(0).mem(W.i32_load, 2, HM_MIP).i32(0).mem(W.i32_load, 2, HM_MIE).op(W.i32_and);
+      b.op(W.i32_or);
+    }
+    this.if_();
+    this.exitBefore(i, d);
+    this.end();
+    b.i32(0).mem(W.i32_load, 2, HM_MSTATUS).set(L);
+    if (x.op === Op.CSRRCI && x.rs1 !== 0)
+      b.i32(0).get(L).i32(~x.rs1).op(W.i32_and).mem(W.i32_store, 2, HM_MSTATUS);
+    if (x.op === Op.CSRRS && x.rs1 !== 0)
+      b.i32(0)
+        .get(L)
+        .get(V)
+        .i32(MSTATUS_SIE)
+        .op(W.i32_and)
+        .op(W.i32_or)
+        .mem(W.i32_store, 2, HM_MSTATUS);
+    if (x.rd === 0) return;
+    // The low word: the sstatus bits; the high word: UXL = 2, and SD when FS is dirty.
+    b.get(L).i32(SSTATUS_MASK).op(W.i32_and).op(W.i64_extend_i32_u);
+    b.i64(2 * 2 ** 32).op(W.i64_or);
+    b.get(L).i32(MSTATUS_FS).op(W.i32_and).i32(MSTATUS_FS).op(W.i32_eq);
+    b.op(W.i64_extend_i32_u).i64(63).op(W.i64_shl).op(W.i64_or);
+    this.put(x.rd);
   }
 
   /** Divisions and remainders with RISC-V's results for a zero divisor and overflow (unpriv spec 13.2). */
@@ -371,6 +495,13 @@ class BlockWriter {
         this.get(rs2);
         b.mem(STORES[x.f3], x.f3, HART_AREA);
         b.i32(EXIT_STORED).set(ST);
+        return;
+      case Op.AMO:
+        this.amo(x, i, d);
+        return;
+      case Op.CSRRS:
+      case Op.CSRRCI:
+        this.sstatus(x, i, d);
         return;
       case Op.SLTI:
       case Op.SLTIU:

@@ -22,6 +22,7 @@ import {
   OP_OP,
   OP_OP_32,
   OP_STORE,
+  OP_SYSTEM,
   FENCE,
   FENCE_I,
   add,
@@ -220,9 +221,15 @@ function randomInsn(rng: Prng): number {
     case 11:
       if (rng.int(4) === 0) return encJ(0, 8 * (1 + rng.int(4)));
       return [FENCE, FENCE_I][rng.int(2)];
-    case 12:
-      // things blocks leave to the interpreter: a CSR read, an AMO on DATA
-      return rng.int(2) ? csrrs(rd, CSR.mscratch, 0) : encR(OP_AMO, 3, 0, rd, BASE, rs2);
+    case 12: {
+      // a CSR read (left to the interpreter); an AMO on DATA, word or doubleword (blocks do
+      // those but LR/SC); sstatus read, and cleared (blocks do those)
+      const k = rng.int(4);
+      if (k === 0) return csrrs(rd, CSR.mscratch, 0);
+      if (k === 1) return encI(OP_SYSTEM, 2 + 5 * rng.int(2), rd, rng.int(2) * 2, CSR.sstatus);
+      const f5 = [0, 1, 2, 3, 4, 8, 12, 16, 20, 24, 28][rng.int(11)];
+      return encR(OP_AMO, 2 + rng.int(2), f5 << 2, rd, BASE, f5 === 2 ? 0 : rs2);
+    }
     default: {
       // a compressed instruction (the low half; the high half is c.nop) when it is one blocks do
       for (;;) {
@@ -267,6 +274,11 @@ function randomProgram(rng: Prng, n: number): number[] {
     if (writes && (x.rd === BASE || x.rd === SUM)) w = addi(0, 0, 0);
     words.push(w);
     if (writes && x.op !== Op.JAL) words.push(add(SUM, SUM, x.rd));
+    if (rng.int(24) === 0) {
+      // csrs sstatus: SIE alone (blocks do it when no interrupt is pending), or other bits too
+      words.push(rng.int(2) ? addi(27, 0, 2 * rng.int(2)) : lui(27, rng.u32() >>> 12));
+      words.push(csrrs(26, CSR.sstatus, 27), add(SUM, SUM, 26));
+    }
   }
   if (loopTop >= 0) {
     words.push(addi(LOOP, LOOP, -1));
