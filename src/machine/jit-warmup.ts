@@ -32,8 +32,6 @@ import {
   VIRTIO_BASE,
 } from './virt.js';
 import { CSR } from '../cpu/csr-numbers.js';
-import type { Engine } from '../cpu/cpu.js';
-import { canCompile } from '../cpu/translate-wasm.js';
 import {
   ECALL,
   EBREAK,
@@ -732,16 +730,15 @@ export interface WarmupResult {
 /**
  * Run the warm-up program on a throwaway board for about `instructions`.
  * Call once per process, before the guest's machine starts.
+ *
+ * Only the interpreter runs it. It also ran on the translator, every block
+ * compiled at its first visit, to have V8 compile the translator's own code
+ * first; once V8's tier-up for wasm was tuned (src/host/wasm-tiering.ts)
+ * that cost more than it saved: boot + sha256sum + poweroff, whole
+ * processes, 10 interleaved pairs: 0.97 of the wall and CPU time without
+ * it. Without any warm-up the same run takes 1.23 times as long.
  */
 export function warmUpInterpreter(instructions = WARMUP_INSTRUCTIONS): WarmupResult {
-  const r = warmUpWith('interp', instructions);
-  // Then the translator's own code (decoding, writing modules, the dispatcher), on the
-  // same program with every block compiled at once, when this host can compile.
-  if (canCompile) warmUpWith('translate', instructions / 4);
-  return r;
-}
-
-function warmUpWith(engine: Engine, instructions: number): WarmupResult {
   const vm = new VirtMachine(
     {
       memoryBytes: 4 << 20,
@@ -755,10 +752,7 @@ function warmUpWith(engine: Engine, instructions: number): WarmupResult {
   );
   const cpu = vm.cpu;
   // The interpreter's own loop sees every path only with the translator off.
-  if (vm.bus.memory === undefined && engine === 'translate') return { instructions: 0, rounds: 0 };
-  cpu.engine = engine;
-  cpu.code.hotAfter = 1;
-  cpu.code.batch = 16;
+  cpu.engine = 'interp';
   while (cpu.icount < instructions) {
     const { result } = vm.runSlice(Math.min(50_000, instructions - cpu.icount));
     if (result === 'exit' || result === 'debug') break;
