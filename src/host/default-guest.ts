@@ -34,10 +34,10 @@ export interface EnsureOptions {
   recipeDir?: string;
 }
 
-/** guests/default in this checkout (this module compiles to dist/src/host/). */
+/** guests/default in this checkout (this module compiles to dist/src/host/, and is bundled into dist/). */
 export function defaultRecipeDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../../..', '../..']) {
+  for (const up of ['../../..', '../..', '..']) {
     const d = resolve(here, up, 'guests/default');
     if (existsSync(join(d, 'build.sh'))) return d;
   }
