@@ -163,15 +163,17 @@ const ALU_REG_W: Partial<Record<Op, W>> = {
 /** Where the privilege is in a data TLB tag (trap.ts updateTags). */
 const PRIV_SHIFT = 20;
 
-/** AMO funct5 values (unpriv spec 13.4). */
-const AMO_ADD = 0,
-  AMO_SWAP = 1,
-  AMO_XOR = 4,
-  AMO_OR = 8,
-  AMO_AND = 12,
-  AMO_MIN = 16,
-  AMO_MAX = 20;
+/** AMO funct5 values (unpriv spec 13.4): SWAP, the MIN/MAX family, and those that are one i64 op. */
+const AMO_SWAP = 1;
+const AMO_MIN = 16;
+const AMO_MAX = 20;
 const AMO_MINU = 24;
+const AMO_ALU: Partial<Record<number, W>> = {
+  0: W.i64_add,
+  4: W.i64_xor,
+  8: W.i64_or,
+  12: W.i64_and,
+};
 
 /** Load opcode and log2 size by funct3 (LB LH LW LD LBU LHU LWU). */
 const LOADS: [W, number][] = [
@@ -299,32 +301,18 @@ class BlockWriter {
     b.get(L);
     // The new value; a word's upper half is not stored, and its sign-extended
     // operands compare as 32-bit ones do, signed or not.
-    switch (f5) {
-      case AMO_SWAP:
-        b.get(B);
-        break;
-      case AMO_ADD:
-        b.get(A).get(B).op(W.i64_add);
-        break;
-      case AMO_XOR:
-        b.get(A).get(B).op(W.i64_xor);
-        break;
-      case AMO_AND:
-        b.get(A).get(B).op(W.i64_and);
-        break;
-      case AMO_OR:
-        b.get(A).get(B).op(W.i64_or);
-        break;
-      default: {
-        // MIN, MAX, MINU, MAXU: select(old, operand, old < operand) is the minimum.
-        const signed = f5 === AMO_MIN || f5 === AMO_MAX;
-        const min = f5 === AMO_MIN || f5 === AMO_MINU;
-        b.get(min ? A : B).get(min ? B : A);
-        b.get(A)
-          .get(B)
-          .op(signed ? W.i64_lt_s : W.i64_lt_u);
-        b.op(W.select);
-      }
+    const alu = AMO_ALU[f5];
+    if (f5 === AMO_SWAP) b.get(B);
+    else if (alu !== undefined) b.get(A).get(B).op(alu);
+    else {
+      // MIN, MAX, MINU, MAXU: select(old, operand, old < operand) is the minimum.
+      const signed = f5 === AMO_MIN || f5 === AMO_MAX;
+      const min = f5 === AMO_MIN || f5 === AMO_MINU;
+      b.get(min ? A : B).get(min ? B : A);
+      b.get(A)
+        .get(B)
+        .op(signed ? W.i64_lt_s : W.i64_lt_u);
+      b.op(W.select);
     }
     b.mem(wide ? W.i64_store : W.i64_store32, wide ? 3 : 2, HART_AREA);
     b.i32(EXIT_STORED).set(ST);
