@@ -7,6 +7,7 @@ import {
 } from '../helpers/bare-machine.js';
 import { CSR } from '../../src/cpu/csr-numbers.js';
 import { SPIN } from './asm.js';
+import { setPriv } from '../../src/cpu/trap.js';
 
 export const CODE = RAM_BASE;
 /** mtvec: a jal-to-self, so a trap to M ends up spinning here. */
@@ -26,7 +27,8 @@ export function machineWith(words: readonly number[]): BareMachine {
 
 /** Drop to a privilege level at a given PC, as if an xRET had done it. */
 export function enter(m: BareMachine, priv: number, pc = CODE): void {
-  m.cpu.priv = priv;
+  // As an xRET does: the TLBs' tags carry the privilege (translated code checks it there).
+  setPriv(m.cpu, priv);
   m.cpu.flushTlb();
   m.cpu.setPc(pc | 0, 0);
 }

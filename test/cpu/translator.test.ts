@@ -38,10 +38,11 @@ import {
   lui,
   sw,
 } from './asm.js';
-import { CODE, DATA, machineWith, setX, step } from './harness.js';
+import { CODE, DATA, MTRAP, STRAP, enter, machineWith, setX, step } from './harness.js';
 import { RAM_BASE, writeWords, type BareMachine } from '../helpers/bare-machine.js';
 import { testRng, type Prng } from '../helpers/seed.js';
-import { CSR } from '../../src/cpu/csr-numbers.js';
+import { CSR, MIP_SSIP } from '../../src/cpu/csr-numbers.js';
+import { PRIV_S, PRIV_U } from '../../src/cpu/hart-constants.js';
 
 test('this host can compile WebAssembly (the translator is there to test)', () => {
   assert.ok(canCompile);
@@ -402,4 +403,44 @@ test('a reset drops every block', () => {
   m.cpu.reset(CODE | 0, 0);
   assert.equal(m.cpu.code.all.size, 0);
   assert.equal(m.cpu.code.codePage.indexOf(1), -1, 'and no page is a code page any more');
+});
+
+test('sstatus in blocks: U-mode traps, and setting SIE takes a pending interrupt at once', () => {
+  // csrr, csrrci SIE and csrs of SIE alone run in blocks (scan-region.ts sstatusAccess);
+  // U-mode may not touch sstatus (illegal instruction), and a csrs that enables an
+  // interrupt already pending leaves it to the interpreter, which takes it.
+  const words = [
+    addi(7, 0, 2), // SIE
+    csrrs(5, CSR.sstatus, 0),
+    addi(8, 5, 3),
+    encI(OP_SYSTEM, 7, 6, 2, CSR.sstatus), // csrrci x6, sstatus, SIE
+    addi(9, 6, 5),
+    csrrs(10, CSR.sstatus, 7), // csrs of SIE
+    addi(11, 10, 7),
+    encJ(0, -7 * 4),
+  ];
+  const cases: [string, (m: BareMachine) => void, number][] = [
+    ['M', () => {}, CODE],
+    ['S', (m) => enter(m, PRIV_S), CODE],
+    ['U', (m) => enter(m, PRIV_U), MTRAP],
+    [
+      'S with a supervisor software interrupt pending, delegated and enabled',
+      (m) => {
+        m.cpu.csrWrite(CSR.mideleg, MIP_SSIP, 0);
+        m.cpu.csrWrite(CSR.mie, MIP_SSIP, 0);
+        m.cpu.csrWrite(CSR.mip, MIP_SSIP, 0);
+        enter(m, PRIV_S);
+      },
+      STRAP,
+    ],
+  ];
+  for (const [mode, init, endsAt] of cases) {
+    const why = agree(words, [40, 1, 3, 5, 2, 7, 100], init);
+    assert.equal(why, undefined, `${mode}: ${why}`);
+    const m = build(words, 'translate', init);
+    step(m, 200);
+    if (endsAt === CODE) {
+      assert.ok(m.cpu.code.insnsInBlocks > 100, `${mode}: the sstatus accesses ran in blocks`);
+    } else assert.equal(m.cpu.pcLo >>> 0, endsAt >>> 0, `${mode}: trapped to its vector`);
+  }
 });
