@@ -57,7 +57,7 @@ export interface MachineOptions {
   engine?: string;
   /** Print the engine's figures at the end. */
   stats?: boolean;
-  /** How guest time follows the host clock (src/host/run-loop.ts). */
+  /** How guest time follows the host clock (src/host/guest-pacing.ts). */
   clock?: string;
 }
 
@@ -121,7 +121,7 @@ function parseTimeMode(s: string | undefined): TimeMode {
   if (s === undefined) return 'idle';
   const mode = TIME_MODES.find((m) => m === s);
   if (mode) return mode;
-  throw new UsageError(`--clock must be 'idle' or 'host', not '${s}'`);
+  throw new UsageError(`--clock must be one of ${TIME_MODES.join(', ')} (not '${s}')`);
 }
 
 /** Resolve the options into a machine configuration (reads the images; throws UsageError on bad input). */
@@ -132,7 +132,6 @@ export async function machineConfig(
 ): Promise<VirtConfig> {
   const memoryBytes = parseGuestMemorySize(opts.memory);
   const ipt = Number(opts.insnsPerTick);
-  parseTimeMode(opts.clock);
   if (!Number.isInteger(ipt) || ipt < 1 || ipt > 1000)
     throw new UsageError(`--insns-per-tick must be an integer from 1 to 1000`);
   let kernelPath = opts.kernel;
@@ -230,6 +229,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
   const log = (s: string) => {
     if (!opts.quiet) process.stderr.write(`[vmrs] ${s}\n`);
   };
+  const timeMode = parseTimeMode(opts.clock);
   const parsed = parseDevices(opts);
   const snapshot = opts.loadSnapshot ? openSnapshot(opts.loadSnapshot) : undefined;
   const config = snapshot
@@ -294,7 +294,6 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     );
     const vm = new VirtMachine({ ...config, virtio }, (b) => console.write(b));
     chooseEngine(vm.cpu, opts.engine);
-    const timeMode = parseTimeMode(opts.clock);
     const startMs = performance.now();
     reportDeviceFailures(vm);
     if (snapshot) {

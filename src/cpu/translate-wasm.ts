@@ -48,6 +48,8 @@ export const EXIT_INTERPRET = 1;
 export const EXIT_STORED = 2;
 
 // Locals: params 0 pcLo, 1 pcHi, 2 dTag, 3 room (instructions the block may retire); then these.
+const DTAG = 2;
+const ROOM = 3;
 const PC = 4; // i64: the entry pc
 const REG = 4; // i64: x1..x31 at REG + r (5..35)
 const A = 36; // i64 scratch
@@ -264,7 +266,7 @@ class BlockWriter {
     this.get(x.rs1);
     b.i64(x.imm).op(W.i64_add).tee(A).op(W.i32_wrap_i64).tee(L);
     b.i32(12).op(W.i32_shr_u).tee(V).i32(TLB_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(I);
-    b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 0)).get(V).get(2).op(W.i32_or).op(W.i32_ne);
+    b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 0)).get(V).get(DTAG).op(W.i32_or).op(W.i32_ne);
     b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 1));
     b.get(A).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).op(W.i32_or);
     if (size > 1)
@@ -329,7 +331,7 @@ class BlockWriter {
    */
   sstatus(x: Decoded, i: number, d: number): void {
     const b = this.b;
-    b.get(2).i32(PRIV_SHIFT).op(W.i32_shr_u).i32(3).op(W.i32_and).op(W.i32_eqz);
+    b.get(DTAG).i32(PRIV_SHIFT).op(W.i32_shr_u).i32(3).op(W.i32_and).op(W.i32_eqz);
     if (x.op === Op.CSRRS && x.rs1 !== 0) {
       // csrs: only SIE among the writable bits, and no interrupt pending and enabled
       // (the interpreter would look for one after the write).
@@ -591,7 +593,7 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
       .set(REG + r);
   }
   const K = r.blocks.length;
-  b.get(3).i32(2).op(W.i32_shl).set(ROOM4);
+  b.get(ROOM).i32(2).op(W.i32_shl).set(ROOM4);
   if (K > 1) b.i32(r.entry).set(S);
   b.byte(W.block).byte(T_VOID); // $exit
   b.byte(W.loop).byte(T_VOID); // $top
