@@ -3,9 +3,18 @@ import { statSync } from 'node:fs';
 import { readRecordingFile } from './open-replay.js';
 import { END_KINDS, EVENT_NAMES, EventType } from '../replay/events.js';
 import { TIMEBASE_HZ } from '../machine/clock.js';
+import type { ParsedRecording } from '../replay/log-format.js';
 
 export function inspectCommand(file: string, opts: { json?: boolean }): number {
   const rec = readRecordingFile(file);
+  try {
+    return inspectRecording(file, rec, opts);
+  } finally {
+    rec.source.close?.();
+  }
+}
+
+function inspectRecording(file: string, rec: ParsedRecording, opts: { json?: boolean }): number {
   const h = rec.header;
   const byType: Record<string, { count: number; bytes: number }> = {};
   let idleTicks = 0;
@@ -43,9 +52,17 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
     digestInterval: h.digestInterval,
     events: byType,
     chunks: rec.chunks,
-    complete: end !== undefined && !rec.damage,
+    /** Found through the file's index (false: by a scan; the recorder did not finish, or an older format). */
+    indexed: rec.indexed,
+    checkpoints: rec.checkpoints.map((c) => ({
+      seq: c.seq,
+      icount: c.icount,
+      bytes: c.storedLength,
+      rawBytes: c.rawLength,
+    })),
+    complete: end !== undefined && !rec.damage && !rec.events.damage,
     end: end ?? null,
-    damage: rec.damage ?? null,
+    damage: rec.events.damage ?? rec.damage ?? null,
     notes: rec.notes,
   };
   if (opts.json) {
@@ -79,11 +96,18 @@ export function inspectCommand(file: string, opts: { json?: boolean }): number {
   s += `events    (${rec.chunks} chunks)\n`;
   for (const [name, t] of Object.entries(byType))
     s += `  ${name.padEnd(10)} ${String(t.count).padStart(8)} events ${String(t.bytes).padStart(10)} bytes\n`;
+  if (rec.checkpoints.length) {
+    const total = rec.checkpoints.reduce((a, c) => a + c.storedLength, 0);
+    s += `checkpoints ${rec.checkpoints.length}, ${(total / 1048576).toFixed(1)} MiB${rec.indexed ? '' : ' (found by a scan: the file has no index)'}\n`;
+    for (const c of rec.checkpoints)
+      s += `  #${String(c.seq).padEnd(4)} icount ${String(c.icount).padStart(12)} ${(c.storedLength / 1024).toFixed(0).padStart(8)} KiB (${(c.rawLength / 1048576).toFixed(1)} MiB raw)\n`;
+  } else s += `checkpoints none${rec.version < 3 ? ` (format ${rec.version} has none)` : ''}\n`;
   s += end
     ? `end       guest ${end.kind}, status ${end.status}\n`
     : 'end       none: the recording was cut short\n';
   for (const n of rec.notes) s += `note      at icount ${n.icount}: ${n.text}\n`;
-  if (rec.damage) s += `damage    ${rec.damage}\n`;
+  const damage = rec.events.damage ?? rec.damage;
+  if (damage) s += `damage    ${damage}\n`;
   process.stdout.write(s);
   return 0;
 }

@@ -10,6 +10,7 @@ import { recordCommand } from './record.js';
 import { replayCommand, type ReplayOptions } from './replay.js';
 import { inspectCommand } from './inspect.js';
 import { diffEnginesCommand } from './diff-engines.js';
+import { verifyCommand, type VerifyOptions } from './verify.js';
 import { VMRS_VERSION } from './version.js';
 
 const program = new Command();
@@ -41,7 +42,12 @@ addMachineOptions(
     .description('run a guest as `vmrs run` does and record everything that enters it')
     .requiredOption('-o, --output <file>', 'the recording to write')
     .option('--embed', 'put the firmware, kernel, initrd and disk images inside the recording')
-    .option('--digest-interval <n>', 'instructions between state digests (0: none)', '10000000'),
+    .option('--digest-interval <n>', 'instructions between state digests (0: none)', '10000000')
+    .option(
+      '--checkpoint-every <when>',
+      'checkpoints in the recording, every N instructions (200M) and/or guest time (60s); 0: none',
+      '200M,60s',
+    ),
 ).action(async (opts) => {
   process.exitCode = await recordCommand(opts);
 });
@@ -69,6 +75,10 @@ program
     'with --to: save the machine there (a replay can start from it)',
   )
   .option('--from-snapshot <file>', 'start from a snapshot saved by --to N --save-snapshot')
+  .option(
+    '--from-start',
+    "replay from the recording's start: do not start or seek from the checkpoints it holds",
+  )
   .option('--engine <name>', 'execution engine: translate (compile hot code) or interp')
   .option('--stats', "print the execution engine's figures at the end")
   .action(async (file: string, opts: ReplayOptions) => {
@@ -82,6 +92,20 @@ program
   .option('--json', 'machine-readable output')
   .action((file: string, opts: { json?: boolean }) => {
     process.exitCode = inspectCommand(file, opts);
+  });
+
+program
+  .command('verify')
+  .description(
+    "check a whole recording: replay the segments between its checkpoints in parallel, each against the next checkpoint's state",
+  )
+  .argument('<file>', 'a recording made by vmrs record')
+  .option('-j, --jobs <n>', 'segments replayed at once (default: one per core)')
+  .option('--engine <name>', 'execution engine: translate (compile hot code) or interp')
+  .option('--json', 'machine-readable report on stdout')
+  .option('-q, --quiet', 'no progress line')
+  .action(async (file: string, opts: VerifyOptions) => {
+    process.exitCode = await verifyCommand(file, opts);
   });
 
 addMachineOptions(

@@ -15,7 +15,9 @@ import { readSnapshot, restoreSnapshot } from '../snapshot/snapshot-file.js';
 import { SnapshotError } from '../snapshot/state.js';
 import { MemoryCowStore } from '../host/block-cow.js';
 import { imageFileDigest } from '../host/digest-cache.js';
-import { ImageFile, ImageFileError, readImageFile } from '../host/image-file.js';
+import { ImageFile, ImageFileError } from '../host/image-file.js';
+import { RecordingFile } from '../host/recording-file.js';
+import { FileCheckpoints } from '../replay/file-checkpoints.js';
 
 export interface OpenedReplay {
   rec: ParsedRecording;
@@ -28,17 +30,19 @@ export interface OpenedReplay {
 
 /** A recording file read and checked; a missing or unreadable one is a UsageError. */
 export function readRecordingFile(file: string): ParsedRecording {
-  let bytes: Uint8Array;
+  let source: RecordingFile;
   try {
     // A regular file only: a device or FIFO given as a recording would never end or block.
-    bytes = readImageFile(file, 'recording');
+    // Read a piece at a time, as the replay reaches it (see RecordingSource).
+    source = RecordingFile.open(file);
   } catch (e) {
     if (e instanceof ImageFileError) throw new UsageError(e.message);
     throw e;
   }
   try {
-    return readRecording(bytes);
+    return readRecording(source);
   } catch (e) {
+    source.close();
     if (e instanceof RecordingFormatError) throw new UsageError(`${file}: ${e.message}`);
     throw e;
   }
@@ -155,8 +159,10 @@ export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): Ope
     parsePerturbation(process.env.VMRS_TEST_PERTURB),
     rec.version,
   );
+  if (rec.checkpoints.length) replayer.useFileCheckpoints(new FileCheckpoints(rec));
   const close = () => {
     for (const v of virtio) if (v.kind === 'blk') v.store.close();
+    rec.source.close?.();
   };
   return { rec, vm, gate, replayer, close };
 }

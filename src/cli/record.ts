@@ -9,11 +9,44 @@ import { bytesDigest } from '../host/file-digest.js';
 import { imageDigest } from '../host/digest-cache.js';
 import type { DiskInfo } from './devices.js';
 import { VMRS_VERSION } from './version.js';
+import type { CheckpointSchedule } from '../replay/recorder.js';
+import { TIMEBASE_HZ } from '../machine/clock.js';
 
 export interface RecordOptions extends MachineOptions {
   output: string;
   embed?: boolean;
   digestInterval: string;
+  checkpointEvery: string;
+}
+
+/**
+ * `--checkpoint-every`: instructions (200M, 1.5G, 50000) and/or guest time
+ * (30s, 500ms, 2min), comma-separated, whichever comes first; 0 or off: none.
+ */
+export function parseCheckpointSchedule(spec: string): CheckpointSchedule {
+  const out: CheckpointSchedule = { instructions: Infinity, guestTicks: Infinity };
+  if (spec === '0' || spec === 'off' || spec === 'none') return out;
+  for (const part of spec.split(',')) {
+    const m = /^(\d+(?:\.\d+)?)(k|M|G|s|ms|min)?$/.exec(part.trim());
+    const n = m ? Number(m[1]) : NaN;
+    if (!m || !(n > 0))
+      throw new UsageError(
+        `--checkpoint-every: '${part}' is neither instructions (200M) nor guest time (30s); 0 turns checkpoints off`,
+      );
+    const unit = m[2] ?? '';
+    if (unit === 's' || unit === 'ms' || unit === 'min') {
+      const secs = n * (unit === 'ms' ? 0.001 : unit === 'min' ? 60 : 1);
+      out.guestTicks = Math.min(out.guestTicks, Math.max(1, Math.round(secs * TIMEBASE_HZ)));
+    } else {
+      const insns = Math.round(
+        n * ({ k: 1e3, M: 1e6, G: 1e9 } as Record<string, number>)[unit] || n,
+      );
+      if (insns < 1000)
+        throw new UsageError('--checkpoint-every: at least 1000 instructions between checkpoints');
+      out.instructions = Math.min(out.instructions, insns);
+    }
+  }
+  return out;
 }
 
 /**
@@ -45,6 +78,7 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
     throw new UsageError(
       '--digest-interval must be a whole number of instructions (0: no digests)',
     );
+  const schedule = parseCheckpointSchedule(opts.checkpointEvery);
   let fd: number;
   try {
     fd = openSync(opts.output, 'w');
@@ -87,7 +121,7 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
           snapshot: snapshotRef,
           startIcount: snapshot?.snap.header.icount,
         };
-        recorder = new Recorder(recordingWriter(fd, opts.output), header, images);
+        recorder = new Recorder(recordingWriter(fd, opts.output), header, images, schedule);
         imagesChanged = () => changedImages(header, disks);
         return recorder;
       },
@@ -95,9 +129,17 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
     return status;
   } finally {
     closeSync(fd);
+    if (recorder?.checkpointsOff)
+      process.stderr.write(
+        `vmrs: warning: no checkpoints in this recording: ${recorder.checkpointsOff}\n`,
+      );
     if (recorder && !opts.quiet)
       process.stderr.write(
-        `[vmrs] recorded ${recorder.events} events in ${(statSync(opts.output).size / 1024).toFixed(1)} KiB to ${opts.output}\n`,
+        `[vmrs] recorded ${recorder.events} events` +
+          (recorder.checkpointsWritten
+            ? ` and ${recorder.checkpointsWritten} checkpoints (${(recorder.checkpointBytes / 1048576).toFixed(1)} MiB)`
+            : '') +
+          ` in ${(statSync(opts.output).size / 1024).toFixed(1)} KiB to ${opts.output}\n`,
       );
   }
 }

@@ -18,6 +18,8 @@ import { VMRS_VERSION } from './version.js';
 import { EventType, type RecordedEvent } from '../replay/events.js';
 import { decodeDiskError } from '../replay/disk-gate.js';
 import { chooseEngine, engineStats } from './engine-option.js';
+import { RecordingFormatError, type ParsedRecording } from '../replay/log-format.js';
+import type { CheckpointInfo } from '../replay/checkpoint-chunk.js';
 
 export interface ReplayOptions {
   verify: boolean;
@@ -37,6 +39,19 @@ export interface ReplayOptions {
   engine?: string;
   /** Print the engine's figures at the end. */
   stats?: boolean;
+  /** Replay from the recording's start, not from its checkpoints (--from-start). */
+  fromStart?: boolean;
+}
+
+/** The recording's checkpoint to start a replay to `to` from, if one lies ahead of the machine. */
+function startCheckpoint(
+  rec: ParsedRecording,
+  now: number,
+  to: number,
+): CheckpointInfo | undefined {
+  let best: CheckpointInfo | undefined;
+  for (const c of rec.checkpoints) if (c.icount <= to && c.icount > now) best = c;
+  return best;
 }
 
 /** Exit statuses of `vmrs replay` itself when it can't finish as recorded. */
@@ -92,6 +107,7 @@ async function replay(
     },
   });
   chooseEngine(vm.cpu, opts.engine);
+  if (opts.fromStart) replayer.useFileCheckpoints(undefined);
   reportDeviceFailures(vm);
   const recordingId = bytesDigest(new TextEncoder().encode(JSON.stringify(rec.header)));
   if (opts.saveSnapshot && opts.to === undefined)
@@ -160,6 +176,20 @@ async function replay(
     const to = Number(opts.to);
     if (!Number.isSafeInteger(to) || to < 0)
       throw new UsageError('--to must be an instruction count (a whole number)');
+    const cp =
+      opts.fromSnapshot || opts.fromStart ? undefined : startCheckpoint(rec, vm.cpu.icount, to);
+    if (cp) {
+      // The recording's own checkpoint closest before: the replay starts there, not at the beginning.
+      try {
+        replayer.startAtCheckpoint(cp.seq);
+        printedUpTo = vm.cpu.icount;
+        log(`starting from the recording's checkpoint ${cp.seq} at icount ${cp.icount}`);
+      } catch (e) {
+        // Read and checked whole before the machine is touched: it is still at the start.
+        if (!(e instanceof RecordingFormatError)) throw e;
+        process.stderr.write(`vmrs: warning: ${e.message}; replaying from the start instead\n`);
+      }
+    }
     replayer.pauseAt(to);
   }
   const t0 = performance.now();
@@ -224,8 +254,8 @@ async function replay(
       case 'truncated':
         process.stderr.write(
           `vmrs: replay: the recording ends at icount ${st.icount} without an end marker` +
-            (rec.damage
-              ? ` (${rec.damage})`
+            ((rec.events.damage ?? rec.damage)
+              ? ` (${rec.events.damage ?? rec.damage})`
               : ' (the recorder was stopped before it could finish)') +
             '; replayed up to there\n',
         );

@@ -314,6 +314,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       {
         afterSlice: () => {
           console.flush();
+          recorder?.maybeCheckpoint();
           if (recorder && performance.now() - lastFlush > (record?.flushEvery ?? 1000)) {
             recorder.flush();
             lastFlush = performance.now();
@@ -348,6 +349,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       } catch (e) {
         // An internal error: keep what was recorded so far (it replays up to here, as a cut-short recording).
         recorder?.flush();
+        await recorder?.settle();
         throw e;
       }
       debug?.target.exited(`the guest stopped (${exit.kind})`);
@@ -356,6 +358,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       if (recorder) {
         record?.beforeEnd?.();
         recorder.end(exit);
+        await recorder.close();
       }
       if (gate.stoppedBy)
         process.stderr.write(

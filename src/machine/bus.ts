@@ -61,9 +61,23 @@ export class Bus {
     this.ramView = new DataView(buf, at, ramSize);
     // RAM is zero now; every write from here on flags its page.
     this.dirtyPages = new Uint8Array(ramSize / 4096);
+    this.touched = this.addDirtyListener(true);
   }
 
   private readonly dirtyListeners: Uint8Array[] = [];
+
+  /**
+   * Pages written at some time since the machine was made (as far as
+   * collected; with dirtyPages, every such page). The others are zero and
+   * were never touched: a restore leaves them alone, since first touching
+   * host memory is slow and most of a guest's RAM is never used.
+   */
+  private readonly touched: Uint8Array;
+
+  /** RAM page `p` may hold something other than zeros (it was written since the machine was made). */
+  mayBeNonZero(p: number): boolean {
+    return this.touched[p] !== 0 || this.dirtyPages[p] !== 0;
+  }
 
   /** Has any listener collected yet (then dirtyPages no longer holds every page ever written)? */
   private collected = false;

@@ -9,8 +9,9 @@
  * Positions are small values a replayer can keep (checkpoints) and go back
  * to; a chunk left behind is inflated again when a cursor comes back to it.
  */
-import { inflateSync } from 'fflate';
 import { isPull, type EventType, type RecordedEvent } from './events.js';
+import type { RecordingSource } from './recording-source.js';
+import { CHUNK_EVENTS, readChunkAt } from './log-format.js';
 
 /** A whole, checked chunk of events (see log-format.ts). */
 export interface EventChunk {
@@ -26,6 +27,8 @@ export interface EventChunk {
   lastIcount: number;
   /** How many of its events are pull events (entropy). */
   pulls: number;
+  /** Its checksum (from an index; the chunk is checked again when read). */
+  crc?: number;
 }
 
 /** Where a cursor is: the event number in the file and where that event's bytes start. */
@@ -102,11 +105,19 @@ export class EventLog {
   /** Events in the file. */
   readonly count: number;
   private readonly cache = new Map<number, Uint8Array>();
+  /**
+   * Why the events end before the file's last chunk: a chunk found through
+   * the index that turned out damaged when read. Cursors end there.
+   */
+  damage: string | undefined;
+  /** Chunks before the first that could not be read. */
+  private readable: number;
 
   constructor(
-    private readonly file: Uint8Array,
+    private readonly source: RecordingSource,
     readonly chunks: readonly EventChunk[],
   ) {
+    this.readable = chunks.length;
     const last = chunks[chunks.length - 1];
     this.count = last ? last.firstIndex + last.count : 0;
   }
@@ -116,8 +127,15 @@ export class EventLog {
     return this.chunks.length ? this.chunks[this.chunks.length - 1].lastIcount : undefined;
   }
 
-  /** A chunk's raw bytes (inflated when not among the few kept). */
-  raw(k: number): Uint8Array {
+  /** Events that can be read (count, or fewer once a damaged chunk was met). */
+  get readableCount(): number {
+    const c = this.chunks[this.readable];
+    return c ? c.firstIndex : this.count;
+  }
+
+  /** A chunk's raw bytes (inflated when not among the few kept); undefined when it is damaged. */
+  raw(k: number): Uint8Array | undefined {
+    if (k >= this.readable) return undefined;
     let raw = this.cache.get(k);
     if (raw) {
       // Most recently used last.
@@ -126,9 +144,13 @@ export class EventLog {
       return raw;
     }
     const c = this.chunks[k];
-    raw = inflateSync(this.file.subarray(c.at, c.at + c.storedLength), {
-      out: new Uint8Array(c.rawLength),
-    });
+    try {
+      raw = readChunkAt(this.source, c.at, CHUNK_EVENTS, c.storedLength, c.rawLength);
+    } catch (e) {
+      this.readable = k;
+      this.damage = (e as Error).message;
+      return undefined;
+    }
     this.cache.set(k, raw);
     if (this.cache.size > CACHED_CHUNKS) this.cache.delete(this.cache.keys().next().value!);
     return raw;
@@ -191,9 +213,19 @@ export class EventCursor {
   peek(): RecordedEvent | undefined {
     if (this.current) return this.current;
     if (this.index_ >= this.log.count) return undefined;
-    this.decoder ??= new EventDecoder(this.log.raw(this.chunk));
+    if (!this.decoder) {
+      const raw = this.log.raw(this.chunk);
+      if (!raw) return undefined; // damaged: the log ends here (log.damage says why)
+      this.decoder = new EventDecoder(raw);
+    }
     this.decoder.pos = this.offset;
-    this.current = this.decoder.next(this.icountBefore);
+    try {
+      this.current = this.decoder.next(this.icountBefore);
+    } catch (e) {
+      // A chunk whose checksum holds but whose events do not parse (a writer's bug): it ends here.
+      this.log.damage ??= `an event in chunk ${this.chunk} is malformed: ${(e as Error).message}`;
+      return undefined;
+    }
     return this.current;
   }
 
@@ -230,6 +262,21 @@ export class EventCursor {
   /** Go forwards to the next push event. */
   toPush(): void {
     for (let ev = this.peek(); ev && isPull(ev.type); ev = this.peek()) this.advance();
+  }
+
+  /** Go to event number `index` of the file (count: the end). */
+  seekIndex(index: number): void {
+    const chunks = this.log.chunks;
+    let lo = 0;
+    let hi = chunks.length;
+    // The first chunk that ends after `index`.
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (chunks[mid].firstIndex + chunks[mid].count > index) hi = mid;
+      else lo = mid + 1;
+    }
+    this.toChunk(lo);
+    while (this.index_ < index && this.peek()) this.advance();
   }
 
   /** Go to the first event whose icount is above `icount` (or at it too, with `inclusive`). */

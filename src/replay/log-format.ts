@@ -13,6 +13,12 @@
  *   kind 3  note (version 2): JSON {icount, text}, something the recorder
  *           noticed that a replay should know (an image that changed while
  *           recording); replay goes on, and says it
+ *   kind 4  checkpoint (version 3): the machine at an icount, RAM pages
+ *           changed since the previous checkpoint (checkpoint-chunk.ts)
+ *   kind 5  index (version 3): where every other chunk is, written last,
+ *           followed by a footer "VMRSIDX\0" u64 offset-of-the-index-chunk
+ *           (recording-index.ts). A file without it (its recorder was
+ *           killed) is read by a scan of its chunks instead.
  *
  * The header's JSON holds the machine configuration, image names and
  * digests, the RTC start and the digest interval (RecordingHeader). A
@@ -20,8 +26,12 @@
  * where and why they stopped instead of guessing past damage.
  */
 import { Inflate, deflateSync, inflateSync } from 'fflate';
+import { RecordingFormatError } from './recording-error.js';
+import { BytesSource, type RecordingSource } from './recording-source.js';
+import { MAX_HEAD, readHead, type CheckpointInfo } from './checkpoint-chunk.js';
+import { FOOTER_BYTES, decodeIndex, findIndex } from './recording-index.js';
 import { crc32 } from './crc32.js';
-import { isPull, type RecordedEvent } from './events.js';
+import { EventType, isPull, type RecordedEvent } from './events.js';
 import { EventDecoder, EventLog, type EventChunk } from './event-log.js';
 import { descriptionProblems, imageRefProblems, isUint, sayProblems } from './header-check.js';
 import { GrowableBytes } from '../util/growable-bytes.js';
@@ -32,21 +42,23 @@ import { GrowableBytes } from '../util/growable-bytes.js';
  * every version from OLDEST_READABLE_VERSION up, and ParsedRecording says
  * which one a file is, so its digests are read in that version's layout.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 export const OLDEST_READABLE_VERSION = 1;
 const MAGIC = Uint8Array.from([0x56, 0x4d, 0x52, 0x53, 0x52, 0x45, 0x43, 0x00]); // "VMRSREC\0"
 const CHUNK_MAGIC = Uint8Array.from([0x43, 0x48, 0x4e, 0x4b]); // "CHNK"
-const CHUNK_HEADER = 4 + 1 + 4 + 4 + 4;
+export const CHUNK_HEADER = 4 + 1 + 4 + 4 + 4;
 export const CHUNK_EVENTS = 1;
 export const CHUNK_IMAGE = 2;
 export const CHUNK_NOTE = 3;
+export const CHUNK_CHECKPOINT = 4;
+export const CHUNK_INDEX = 5;
 /** Notes kept by a reader (a file could hold any number); text of a note at most this long. */
 const MAX_NOTES = 32;
 const MAX_NOTE_TEXT = 4096;
 /** Largest chunk we accept: bounds memory on a corrupt length field. */
 const MAX_CHUNK = 256 << 20;
 
-export class RecordingFormatError extends Error {}
+export { RecordingFormatError };
 
 export interface ImageRef {
   /** Path the image was read from when recording. */
@@ -189,12 +201,16 @@ export function encodeHeader(h: RecordingHeader): Uint8Array {
   return w.take();
 }
 
-function frameChunk(kind: number, raw: Uint8Array): Uint8Array {
-  const stored = deflateSync(raw, { level: 6 });
+export function frameChunk(kind: number, raw: Uint8Array): Uint8Array {
+  return frameStored(kind, raw.length, deflateSync(raw, { level: 6 }));
+}
+
+/** A chunk of bytes compressed elsewhere (a checkpoint, deflated off the main thread). */
+export function frameStored(kind: number, rawLength: number, stored: Uint8Array): Uint8Array {
   const w = new ByteWriter();
   w.bytes(CHUNK_MAGIC);
   w.u8(kind);
-  w.u32(raw.length);
+  w.u32(rawLength);
   w.u32(stored.length);
   w.u32(crc32(stored));
   w.bytes(stored);
@@ -205,7 +221,11 @@ function frameChunk(kind: number, raw: Uint8Array): Uint8Array {
 export class EventChunkEncoder {
   private readonly w = new ByteWriter();
   private lastIcount = 0;
+  /** Events waiting, and what the index says of them. */
   count = 0;
+  private firstIndex = 0;
+  private icountBefore = 0;
+  private pulls = 0;
 
   add(ev: RecordedEvent): void {
     const d = ev.icount - this.lastIcount;
@@ -218,6 +238,7 @@ export class EventChunkEncoder {
     this.w.varint(ev.data.length);
     this.w.bytes(ev.data);
     this.count++;
+    if (isPull(ev.type)) this.pulls++;
   }
 
   /** Bytes of events waiting (uncompressed). */
@@ -227,9 +248,33 @@ export class EventChunkEncoder {
 
   /** The waiting events as one framed, compressed chunk (empty array when none). */
   flush(): Uint8Array {
-    if (this.w.len === 0) return new Uint8Array(0);
+    return this.flushChunk()?.bytes ?? new Uint8Array(0);
+  }
+
+  /**
+   * The waiting events as one framed chunk and its index entry (`at` is
+   * the offset of its stored bytes within `bytes`: the writer adds where
+   * the chunk lands); undefined when none wait.
+   */
+  flushChunk(): { bytes: Uint8Array; entry: EventChunk } | undefined {
+    if (this.w.len === 0) return undefined;
+    const raw = this.w.take();
+    const bytes = frameChunk(CHUNK_EVENTS, raw);
+    const entry: EventChunk = {
+      at: CHUNK_HEADER,
+      storedLength: bytes.length - CHUNK_HEADER,
+      rawLength: raw.length,
+      firstIndex: this.firstIndex,
+      count: this.count,
+      icountBefore: this.icountBefore,
+      lastIcount: this.lastIcount,
+      pulls: this.pulls,
+    };
+    this.firstIndex += this.count;
+    this.icountBefore = this.lastIcount;
     this.count = 0;
-    return frameChunk(CHUNK_EVENTS, this.w.take());
+    this.pulls = 0;
+    return { bytes, entry };
   }
 }
 
@@ -271,16 +316,28 @@ export interface ParsedRecording {
   header: RecordingHeader;
   /** The file's format version (from its first bytes; the header's JSON says the same). */
   version: number;
+  /** Where its bytes come from (read as a replay reaches them). */
+  source: RecordingSource;
   /** The events, decoded as a cursor reaches them (event-log.ts). */
   events: EventLog;
   images: EmbeddedImages;
+  /** The checkpoints (version 3), in order. */
+  checkpoints: CheckpointInfo[];
   /** The recorder's notes (the first MAX_NOTES of them). */
   notes: RecordingNote[];
   chunks: number;
-  /** Bytes of the file that were read as whole, valid chunks. */
+  /** Found through the file's index (else by a scan of every chunk). */
+  indexed: boolean;
+  /** Bytes of the file that were read as whole, valid chunks (through the index: all before it). */
   validBytes: number;
   /** Why reading stopped before the end of the file, if it did. */
   damage?: string;
+  /**
+   * The damage is only a last chunk cut short by the file's end: what a
+   * recorder that was killed, or whose disk filled, leaves. Everything
+   * before it is whole.
+   */
+  cutShort: boolean;
 }
 
 /**
@@ -294,6 +351,8 @@ const MAX_DEFLATE_RATIO = 1032;
  * (a frame or a console read: tens of KiB). Bounds what one chunk costs.
  */
 const MAX_EVENT_CHUNK = 16 << 20;
+/** Largest checkpoint: the machine's state and RAM pages (a 4 GiB guest's map and pages fit). */
+const MAX_CHECKPOINT = 0x7fff_0000;
 /** Images are inflated in pieces of this much input when checked, so checking one costs little memory. */
 const INFLATE_PIECE = 4096;
 
@@ -315,12 +374,12 @@ function checkHeader(h: unknown): asserts h is RecordingHeader {
 const MAX_IMAGE_NAME = 1024;
 
 /**
- * An image chunk's name, the chunk checked by inflating it whole in small
- * pieces: its size is the one claimed, and nothing but the name is kept.
+ * Inflate `stored` in small pieces, checking it comes to `rawLen` bytes,
+ * keeping only its first `keep` bytes: a scan checks a large chunk this way
+ * at the cost of a small buffer.
  */
-function scanImageChunk(stored: Uint8Array, rawLen: number): string {
-  const headMax = MAX_IMAGE_NAME + 8;
-  const head = new Uint8Array(Math.min(headMax, rawLen));
+function inflateHead(stored: Uint8Array, rawLen: number, keep: number): Uint8Array {
+  const head = new Uint8Array(Math.min(keep, rawLen));
   let seen = 0;
   const inf = new Inflate((piece) => {
     if (seen < head.length) head.set(piece.subarray(0, head.length - seen), seen);
@@ -337,21 +396,37 @@ function scanImageChunk(stored: Uint8Array, rawLen: number): string {
   }
   if (seen !== rawLen)
     throw new RecordingFormatError(`decompresses to ${seen} bytes, not ${rawLen}`);
-  const hr = new ByteReader(head);
+  return head;
+}
+
+/** An image chunk's name (the chunk checked whole; nothing but the name is kept). */
+function scanImageChunk(stored: Uint8Array, rawLen: number): string {
+  const hr = new ByteReader(inflateHead(stored, rawLen, MAX_IMAGE_NAME + 8));
   const nameLen = hr.varint();
   if (nameLen > MAX_IMAGE_NAME) throw new RecordingFormatError('its image name is too long');
   return new TextDecoder().decode(hr.bytes(nameLen));
 }
 
-function readNote(stored: Uint8Array, rawLen: number): RecordingNote {
-  if (rawLen > MAX_NOTE_TEXT * 8) throw new RecordingFormatError('a note too long');
+/** Inflate a whole chunk known to be `rawLen` bytes (one byte of room more: a longer stream shows). */
+function inflateExact(stored: Uint8Array, rawLen: number): Uint8Array {
   let raw: Uint8Array;
   try {
     raw = inflateSync(stored, { out: new Uint8Array(rawLen + 1) });
   } catch {
     throw new RecordingFormatError('does not decompress');
   }
-  if (raw.length !== rawLen) throw new RecordingFormatError('a note of another length');
+  if (raw.length !== rawLen)
+    throw new RecordingFormatError(
+      raw.length > rawLen
+        ? `decompresses to more than ${rawLen} bytes`
+        : `decompresses to ${raw.length} bytes, not ${rawLen}`,
+    );
+  return raw;
+}
+
+function readNote(stored: Uint8Array, rawLen: number): RecordingNote {
+  if (rawLen > MAX_NOTE_TEXT * 8) throw new RecordingFormatError('a note too long');
+  const raw = inflateExact(stored, rawLen);
   let v: unknown;
   try {
     v = JSON.parse(new TextDecoder().decode(raw));
@@ -370,21 +445,53 @@ function readNote(stored: Uint8Array, rawLen: number): RecordingNote {
   return { icount: o.icount, text: o.text };
 }
 
+/**
+ * The chunk whose stored bytes are at `at` in `source`, checked again
+ * (marker, kind, lengths, checksum) and inflated: what a reader that found
+ * it through the index, or comes back to it, does before using it.
+ */
+export function readChunkAt(
+  source: RecordingSource,
+  at: number,
+  kind: number,
+  storedLength: number,
+  rawLength: number,
+): Uint8Array {
+  if (at < CHUNK_HEADER || at + storedLength > source.size)
+    throw new RecordingFormatError(`no chunk at byte ${at - CHUNK_HEADER}`);
+  const bytes = source.read(at - CHUNK_HEADER, CHUNK_HEADER + storedLength);
+  const r = new ByteReader(bytes);
+  const where = `the chunk at byte ${at - CHUNK_HEADER}`;
+  if (!CHUNK_MAGIC.every((b) => r.u8() === b))
+    throw new RecordingFormatError(`${where} is missing`);
+  if (r.u8() !== kind || r.u32() !== rawLength || r.u32() !== storedLength)
+    throw new RecordingFormatError(`${where} is not the one the index names`);
+  const sum = r.u32();
+  const stored = r.bytes(storedLength);
+  if (crc32(stored) !== sum)
+    throw new RecordingFormatError(`${where} is corrupt (checksum mismatch)`);
+  try {
+    return inflateExact(stored, rawLength);
+  } catch (e) {
+    throw new RecordingFormatError(`${where} ${(e as Error).message}`);
+  }
+}
+
 /** The image chunks of a file by name (the last of a name wins), inflated on demand. */
 class LazyImages implements EmbeddedImages {
   readonly chunks = new Map<string, { at: number; storedLength: number; rawLength: number }>();
-  constructor(private readonly file: Uint8Array) {}
+  constructor(private readonly source: RecordingSource) {}
 
   get(name: string): Uint8Array | undefined {
     const c = this.chunks.get(name);
     if (!c) return undefined;
     let raw: Uint8Array;
     try {
-      raw = inflateSync(this.file.subarray(c.at, c.at + c.storedLength), {
-        out: new Uint8Array(c.rawLength),
-      });
-    } catch {
-      throw new RecordingFormatError(`the embedded image '${name}' does not decompress`);
+      raw = readChunkAt(this.source, c.at, CHUNK_IMAGE, c.storedLength, c.rawLength);
+    } catch (e) {
+      throw new RecordingFormatError(
+        `the embedded image '${name}' cannot be read: ${(e as Error).message}`,
+      );
     }
     const r = new ByteReader(raw);
     r.bytes(r.varint());
@@ -392,28 +499,29 @@ class LazyImages implements EmbeddedImages {
   }
 }
 
-/**
- * Read a recording: its header (checked), and a list of its whole chunks.
- * Events and images are not decoded here beyond checking them: the events
- * come through cursors (ParsedRecording.events), images when asked for.
- * Damage ends the list at the last whole chunk and is reported in `damage`.
- */
-export function readRecording(file: Uint8Array): ParsedRecording {
-  const r = new ByteReader(file);
-  if (file.length < MAGIC.length + 8 || !MAGIC.every((b, i) => file[i] === b))
+/** Header fields read from the start of a file. */
+function readHeader(source: RecordingSource): {
+  header: RecordingHeader;
+  version: number;
+  end: number;
+} {
+  const start = source.read(0, MAGIC.length + 8);
+  if (start.length < MAGIC.length + 8 || !MAGIC.every((b, i) => start[i] === b))
     throw new RecordingFormatError('not a vmrs recording (bad magic)');
-  r.pos = MAGIC.length;
-  const version = r.u32();
+  const dv = new DataView(start.buffer, start.byteOffset, start.byteLength);
+  const version = dv.getUint32(MAGIC.length, true);
   if (version < OLDEST_READABLE_VERSION || version > FORMAT_VERSION)
     throw new RecordingFormatError(
       `recording format version ${version} is not supported (this vmrs reads versions ` +
         `${OLDEST_READABLE_VERSION} to ${FORMAT_VERSION}${version > FORMAT_VERSION ? '; the file was written by a newer vmrs' : ''})`,
     );
-  const jlen = r.u32();
-  if (jlen > r.left) throw new RecordingFormatError('truncated header');
-  const json = r.bytes(jlen);
-  if (r.left < 4 || r.u32() !== crc32(json))
-    throw new RecordingFormatError('corrupt header (checksum mismatch)');
+  const jlen = dv.getUint32(MAGIC.length + 4, true);
+  const at = MAGIC.length + 8;
+  if (jlen + 4 > source.size - at) throw new RecordingFormatError('truncated header');
+  const json = source.read(at, jlen);
+  const sumBytes = source.read(at + jlen, 4);
+  const sum = new DataView(sumBytes.buffer, sumBytes.byteOffset, 4).getUint32(0, true);
+  if (sum !== crc32(json)) throw new RecordingFormatError('corrupt header (checksum mismatch)');
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder().decode(json));
@@ -421,22 +529,82 @@ export function readRecording(file: Uint8Array): ParsedRecording {
     throw new RecordingFormatError('corrupt header (bad JSON)');
   }
   checkHeader(header);
-  const eventChunks: EventChunk[] = [];
-  const images = new LazyImages(file);
+  return { header, version, end: at + jlen + 4 };
+}
+
+/** What a reader found in a file's chunks (by its index or by a scan). */
+interface Found {
+  events: EventChunk[];
+  checkpoints: CheckpointInfo[];
+  images: LazyImages;
+  notes: RecordingNote[];
+  chunks: number;
+  validBytes: number;
+  damage?: string;
+  cutShort?: boolean;
+}
+
+/** Through the footer and index, if the file has them whole (else undefined: scan). */
+function readThroughIndex(source: RecordingSource, version: number): Found | undefined {
+  if (version < 3 || source.size < FOOTER_BYTES) return undefined;
+  const at = findIndex(source.read(source.size - FOOTER_BYTES, FOOTER_BYTES));
+  const end = source.size - FOOTER_BYTES;
+  if (at === undefined || at + CHUNK_HEADER > end) return undefined;
+  const head = new ByteReader(source.read(at, CHUNK_HEADER));
+  if (!CHUNK_MAGIC.every((b) => head.u8() === b) || head.u8() !== CHUNK_INDEX) return undefined;
+  const rawLen = head.u32();
+  const storedLen = head.u32();
+  if (at + CHUNK_HEADER + storedLen !== end || rawLen > storedLen * MAX_DEFLATE_RATIO + 64)
+    return undefined;
+  let ix;
+  try {
+    ix = decodeIndex(readChunkAt(source, at + CHUNK_HEADER, CHUNK_INDEX, storedLen, rawLen), at);
+  } catch {
+    return undefined;
+  }
+  if (!ix) return undefined;
+  const images = new LazyImages(source);
+  for (const c of ix.images) images.chunks.set(c.name, c);
+  return {
+    events: ix.events,
+    checkpoints: ix.checkpoints,
+    images,
+    notes: ix.notes.slice(0, MAX_NOTES),
+    chunks: ix.chunks,
+    validBytes: at,
+  };
+}
+
+/** Every chunk from `from` on, checked, until the end or the first damage. */
+function scan(source: RecordingSource, version: number, from: number): Found {
+  const events: EventChunk[] = [];
+  const checkpoints: CheckpointInfo[] = [];
+  const images = new LazyImages(source);
   const notes: RecordingNote[] = [];
   let chunks = 0;
   let icount = 0;
   let count = 0;
+  let digests = 0;
   let damage: string | undefined;
-  let validBytes = r.pos;
-  while (r.left > 0) {
-    const at = r.pos;
-    if (r.left < CHUNK_HEADER) {
+  let cutShort = false;
+  let pos = from;
+  let validBytes = pos;
+  while (pos < source.size) {
+    const at = pos;
+    const left = source.size - pos;
+    if (
+      version >= 3 &&
+      left === FOOTER_BYTES &&
+      findIndex(source.read(pos, FOOTER_BYTES)) !== undefined
+    )
+      break; // the footer of an index that could not be used
+    if (left < CHUNK_HEADER) {
       damage = `truncated chunk header at byte ${at}`;
+      cutShort = true;
       break;
     }
-    const m = r.bytes(4);
-    if (!CHUNK_MAGIC.every((b, i) => m[i] === b)) {
+    const r = new ByteReader(source.read(pos, CHUNK_HEADER));
+    if (!CHUNK_MAGIC.every((b) => r.u8() === b)) {
       damage = `no chunk marker at byte ${at}`;
       break;
     }
@@ -444,50 +612,48 @@ export function readRecording(file: Uint8Array): ParsedRecording {
     const rawLen = r.u32();
     const storedLen = r.u32();
     const sum = r.u32();
-    if (storedLen > r.left) {
-      damage = `chunk ${chunks} at byte ${at} is truncated (${r.left} of ${storedLen} bytes)`;
+    pos += CHUNK_HEADER;
+    if (storedLen > source.size - pos) {
+      damage = `chunk ${chunks} at byte ${at} is truncated (${source.size - pos} of ${storedLen} bytes)`;
+      cutShort = true;
       break;
     }
-    const limit = kind === CHUNK_EVENTS ? MAX_EVENT_CHUNK : MAX_CHUNK;
-    if (rawLen > limit || storedLen > MAX_CHUNK || rawLen > storedLen * MAX_DEFLATE_RATIO + 64) {
+    const limit =
+      kind === CHUNK_EVENTS
+        ? MAX_EVENT_CHUNK
+        : kind === CHUNK_CHECKPOINT
+          ? MAX_CHECKPOINT
+          : MAX_CHUNK;
+    if (rawLen > limit || storedLen > limit || rawLen > storedLen * MAX_DEFLATE_RATIO + 64) {
       damage = `chunk ${chunks} at byte ${at} has an impossible length`;
       break;
     }
-    const storedAt = r.pos;
-    const stored = r.bytes(storedLen);
+    const storedAt = pos;
+    const stored = source.read(pos, storedLen);
+    pos += storedLen;
     if (crc32(stored) !== sum) {
       damage = `chunk ${chunks} at byte ${at} is corrupt (checksum mismatch)`;
       break;
     }
     try {
       if (kind === CHUNK_EVENTS) {
-        let raw: Uint8Array;
-        try {
-          // One byte of room more than claimed: a stream that is longer shows as such.
-          raw = inflateSync(stored, { out: new Uint8Array(rawLen + 1) });
-        } catch {
-          throw new RecordingFormatError('does not decompress');
-        }
-        if (raw.length !== rawLen)
-          throw new RecordingFormatError(
-            raw.length > rawLen
-              ? `decompresses to more than ${rawLen} bytes`
-              : `decompresses to ${raw.length} bytes, not ${rawLen}`,
-          );
+        const raw = inflateExact(stored, rawLen);
         const d = new EventDecoder(raw);
         const first = count;
         const before = icount;
         let ic = icount;
         let pulls = 0;
+        let ds = 0;
         while (!d.done) {
           const type = d.skip();
           ic += d.delta;
           if (!Number.isSafeInteger(ic)) throw new RangeError('an icount beyond 2^53');
           if (isPull(type)) pulls++;
+          if (type === EventType.Digest) ds++;
           count++;
         }
         if (count > first)
-          eventChunks.push({
+          events.push({
             at: storedAt,
             storedLength: storedLen,
             rawLength: rawLen,
@@ -498,6 +664,7 @@ export function readRecording(file: Uint8Array): ParsedRecording {
             pulls,
           });
         icount = ic;
+        digests += ds;
       } else if (kind === CHUNK_NOTE && version >= 2) {
         const n = readNote(stored, rawLen);
         if (notes.length < MAX_NOTES) notes.push(n);
@@ -507,6 +674,18 @@ export function readRecording(file: Uint8Array): ParsedRecording {
           storedLength: storedLen,
           rawLength: rawLen,
         });
+      } else if (kind === CHUNK_CHECKPOINT && version >= 3) {
+        const h = readHead(inflateHead(stored, rawLen, MAX_HEAD + 4));
+        if (
+          h.seq !== checkpoints.length ||
+          h.eventIndex !== count ||
+          h.digests !== digests ||
+          h.icount < icount
+        )
+          throw new RecordingFormatError('a checkpoint out of its place');
+        checkpoints.push({ ...h, at: storedAt, storedLength: storedLen, rawLength: rawLen });
+      } else if (kind === CHUNK_INDEX && version >= 3) {
+        // An index the reader could not use (or one before more chunks): the scan stands in for it.
       } else {
         damage = `chunk ${chunks} at byte ${at} has unknown kind ${kind}`;
         break;
@@ -521,17 +700,37 @@ export function readRecording(file: Uint8Array): ParsedRecording {
       break;
     }
     chunks++;
-    validBytes = r.pos;
+    validBytes = pos;
   }
+  return { events, checkpoints, images, notes, chunks, validBytes, damage, cutShort };
+}
+
+/**
+ * Read a recording: its header (checked), and a list of its whole chunks,
+ * from its index when it has a sound one, else by a scan. Events, images
+ * and checkpoints are not decoded here: events come through cursors
+ * (ParsedRecording.events), the rest when asked for, each chunk checked as
+ * it is read. Damage found by a scan ends the list at the last whole chunk
+ * and is reported in `damage`; damage found later, in `events.damage`.
+ */
+export function readRecording(file: Uint8Array | RecordingSource): ParsedRecording {
+  const source = file instanceof Uint8Array ? new BytesSource(file) : file;
+  const { header, version, end } = readHeader(source);
+  const indexed = readThroughIndex(source, version);
+  const f = indexed ?? scan(source, version, end);
   return {
     header,
     version,
-    events: new EventLog(file, eventChunks),
-    images,
-    notes,
-    chunks,
-    validBytes,
-    damage,
+    source,
+    events: new EventLog(source, f.events),
+    images: f.images,
+    checkpoints: f.checkpoints,
+    notes: f.notes,
+    chunks: f.chunks,
+    indexed: indexed !== undefined,
+    validBytes: f.validBytes,
+    damage: f.damage,
+    cutShort: !!f.cutShort,
   };
 }
 

@@ -4,88 +4,260 @@
  * through `write` (the host appends them to the file). A chunk is cut when
  * enough events are waiting or when the host asks (flush), so a killed
  * recorder loses at most its last moments.
+ *
+ * Checkpoints (format version 3): when one is due, between slices, the
+ * machine is captured at once and deflated off the main thread; chunks
+ * made meanwhile wait behind it, so the file keeps the order of the run.
+ * At the end comes the index of every chunk, and the footer that finds it.
  */
+import { deflate } from 'fflate';
 import type { VirtMachine, GuestExit } from '../machine/virt.js';
 import type { EventSink } from './gate.js';
 import { EMPTY, END_KINDS, EventType, type RecordedEvent } from './events.js';
 import {
+  CHUNK_CHECKPOINT,
+  CHUNK_HEADER,
+  CHUNK_INDEX,
   EventChunkEncoder,
   encodeHeader,
   encodeImageChunk,
   encodeNoteChunk,
+  frameChunk,
+  frameStored,
   type RecordingHeader,
+  type RecordingNote,
 } from './log-format.js';
 import { StateDigester } from './state-digest.js';
+import { CheckpointBuilder, type CheckpointInfo } from './checkpoint-chunk.js';
+import type { EventChunk } from './event-log.js';
+import { encodeFooter, encodeIndex, type ImageChunk } from './recording-index.js';
 
 /** Cut a chunk when this many uncompressed event bytes wait. */
 const CHUNK_BYTES = 256 << 10;
+
+/** When checkpoints are taken: whichever comes first (Infinity: never by that measure). */
+export interface CheckpointSchedule {
+  instructions: number;
+  /** Guest time, in timebase ticks. */
+  guestTicks: number;
+}
+
+/** Deflates a checkpoint (off the main thread where the platform allows). */
+export type Compressor = (raw: Uint8Array) => Promise<Uint8Array>;
+
+const deflateAsync: Compressor = (raw) =>
+  new Promise((resolve, reject) =>
+    deflate(raw, { level: 1 }, (err, out) => (err ? reject(err) : resolve(out))),
+  );
+
+/** A piece of the file waiting its turn: bytes (or a checkpoint still compressing) and its index entry. */
+interface Pending {
+  bytes?: Uint8Array;
+  failed?: Error;
+  /** Told where its stored bytes landed in the file. */
+  landed?: (storedAt: number) => void;
+}
 
 export class Recorder implements EventSink {
   private readonly encoder = new EventChunkEncoder();
   private digester: StateDigester | undefined;
   private vm: VirtMachine | undefined;
+  private checkpoints: CheckpointBuilder | undefined;
   /** icount of the next state digest (Infinity: none). */
   nextDigestAt = Infinity;
+  private nextCheckpointIcount = Infinity;
+  private nextCheckpointTicks = Infinity;
   events = 0;
+  /** Digest events among them. */
+  private digests = 0;
   bytesWritten = 0;
+  /** Checkpoints written, and their bytes. */
+  checkpointsWritten = 0;
+  checkpointBytes = 0;
+  /** Host milliseconds spent capturing checkpoints on the main thread. */
+  checkpointMs = 0;
+  /** Why this recording has no checkpoints though they were asked for. */
+  checkpointsOff: string | undefined;
+  private readonly queue: Pending[] = [];
+  private compressing = 0;
+  private drained: (() => void) | undefined;
+  private readonly index = {
+    events: [] as EventChunk[],
+    checkpoints: [] as CheckpointInfo[],
+    images: [] as ImageChunk[],
+    notes: [] as RecordingNote[],
+    chunks: 0,
+  };
 
   constructor(
     private readonly write: (bytes: Uint8Array) => void,
     readonly header: RecordingHeader,
     images: Map<string, Uint8Array> = new Map(),
+    private readonly schedule: CheckpointSchedule = {
+      instructions: Infinity,
+      guestTicks: Infinity,
+    },
+    private readonly compress: Compressor = deflateAsync,
   ) {
-    this.emit(encodeHeader(header));
-    for (const [name, data] of images) this.emit(encodeImageChunk(name, data));
+    const head = encodeHeader(header);
+    this.write(head);
+    this.bytesWritten = head.length;
+    for (const [name, data] of images) {
+      const bytes = encodeImageChunk(name, data);
+      this.emit(bytes, (at) =>
+        this.index.images.push({
+          name,
+          at,
+          storedLength: bytes.length - CHUNK_HEADER,
+          rawLength: rawLengthOf(bytes),
+        }),
+      );
+    }
   }
 
-  private emit(bytes: Uint8Array): void {
+  private emit(bytes: Uint8Array, landed?: (storedAt: number) => void): void {
     if (!bytes.length) return;
-    this.write(bytes);
-    this.bytesWritten += bytes.length;
+    this.queue.push({ bytes, landed });
+    this.drain();
   }
 
-  /** Start digests on the machine (at icount 0 and every interval after). */
+  /** Write what is ready at the head of the queue, in order. */
+  private drain(): void {
+    const q = this.queue;
+    while (q.length && (q[0].bytes || q[0].failed)) {
+      const p = q.shift()!;
+      if (p.failed) continue; // a checkpoint that could not be made: the file goes on without it
+      const at = this.bytesWritten;
+      this.write(p.bytes!);
+      this.bytesWritten += p.bytes!.length;
+      this.index.chunks++;
+      p.landed?.(at + CHUNK_HEADER);
+    }
+    if (!q.length) this.drained?.();
+  }
+
+  /** Checkpoints taken (some may still be compressing). */
+  get checkpointsTaken(): number {
+    return this.checkpoints?.count ?? 0;
+  }
+
+  /** Start digests on the machine (at icount 0 and every interval after), and checkpoints. */
   attach(vm: VirtMachine): void {
     this.vm = vm;
     this.digester = new StateDigester(vm);
     if (this.header.digestInterval > 0) this.nextDigestAt = vm.cpu.icount;
+    const s = this.schedule;
+    if (s.instructions < Infinity || s.guestTicks < Infinity) {
+      try {
+        vm.saveState(); // a machine that cannot be saved (a disk written in place) has no checkpoints
+      } catch (e) {
+        this.checkpointsOff = (e as Error).message;
+        return;
+      }
+      this.checkpoints = new CheckpointBuilder(vm);
+      this.nextCheckpointIcount = vm.cpu.icount + s.instructions;
+      this.nextCheckpointTicks = vm.now() + s.guestTicks;
+    }
   }
 
   append(ev: RecordedEvent): void {
     this.encoder.add(ev);
     this.events++;
+    if (ev.type === EventType.Digest) this.digests++;
     if (this.encoder.pending >= CHUNK_BYTES) this.flush();
+  }
+
+  private appendDigest(final: boolean): void {
+    this.append({
+      type: EventType.Digest,
+      icount: this.vm!.cpu.icount,
+      arg: final ? 1 : 0,
+      value: 0,
+      data: this.digester!.take(),
+    });
   }
 
   /** The machine is at nextDigestAt: log its digest and schedule the next. */
   digestNow(): void {
-    const vm = this.vm!;
-    this.append({
-      type: EventType.Digest,
-      icount: vm.cpu.icount,
-      arg: 0,
-      value: 0,
-      data: this.digester!.take(),
-    });
-    this.nextDigestAt = vm.cpu.icount + this.header.digestInterval;
+    this.appendDigest(false);
+    this.nextDigestAt = this.vm!.cpu.icount + this.header.digestInterval;
+  }
+
+  /**
+   * Between slices: take a checkpoint if one is due. It comes after a
+   * digest at the same icount, which a replay of the segment before it
+   * checks, so a verifier knows the segment ended in this very state. One
+   * still compressing puts the next off (memory stays bounded).
+   */
+  maybeCheckpoint(): void {
+    const vm = this.vm;
+    if (!vm || !this.checkpoints || this.compressing > 0) return;
+    if (vm.cpu.icount < this.nextCheckpointIcount && vm.now() < this.nextCheckpointTicks) return;
+    const t0 = performance.now();
+    this.appendDigest(false);
+    this.flush();
+    const { head, raw } = this.checkpoints.build(this.events, this.digests);
+    this.nextCheckpointIcount = vm.cpu.icount + this.schedule.instructions;
+    this.nextCheckpointTicks = vm.now() + this.schedule.guestTicks;
+    const slot: Pending = {
+      landed: (at) => {
+        this.index.checkpoints.push({
+          ...head,
+          at,
+          storedLength: slot.bytes!.length - CHUNK_HEADER,
+          rawLength: raw.length,
+        });
+        this.checkpointsWritten++;
+        this.checkpointBytes += slot.bytes!.length;
+      },
+    };
+    this.queue.push(slot);
+    this.compressing++;
+    this.checkpointMs += performance.now() - t0;
+    this.compress(raw).then(
+      (stored) => {
+        this.compressing--;
+        slot.bytes = frameStored(CHUNK_CHECKPOINT, raw.length, stored);
+        this.drainSafely();
+      },
+      (e: Error) => {
+        this.compressing--;
+        slot.failed = e;
+        this.drainSafely();
+      },
+    );
+  }
+
+  /** A write that fails later, from a callback, is kept for close() to report. */
+  private writeError: Error | undefined;
+  private drainSafely(): void {
+    try {
+      this.drain();
+    } catch (e) {
+      this.writeError ??= e as Error;
+      this.drained?.();
+    }
   }
 
   /** Write the events waiting as a chunk. */
   flush(): void {
-    this.emit(this.encoder.flush());
+    const c = this.encoder.flushChunk();
+    if (!c) return;
+    this.emit(c.bytes, (at) => this.index.events.push({ ...c.entry, at }));
   }
 
   /** Write a note (after the events so far): something a replay should be told. */
   note(text: string): void {
     this.flush();
-    this.emit(encodeNoteChunk({ icount: this.vm?.cpu.icount ?? 0, text }));
+    const note = { icount: this.vm?.cpu.icount ?? 0, text };
+    this.emit(encodeNoteChunk(note), () => this.index.notes.push(note));
   }
 
   /** The run is over: a final digest, the end marker, the last chunk. */
   end(exit: GuestExit): void {
     const vm = this.vm!;
     const icount = vm.cpu.icount;
-    this.append({ type: EventType.Digest, icount, arg: 1, value: 0, data: this.digester!.take() });
+    this.appendDigest(true);
     const kind = END_KINDS.indexOf(exit.kind);
     this.append({
       type: EventType.End,
@@ -96,4 +268,34 @@ export class Recorder implements EventSink {
     });
     this.flush();
   }
+
+  /** Wait until every chunk made so far is written (checkpoints compressing included). */
+  async settle(): Promise<void> {
+    if (this.queue.length)
+      await new Promise<void>((r) => {
+        this.drained = r;
+        if (!this.queue.length) r();
+      });
+    this.drained = undefined;
+  }
+
+  /**
+   * After end(): wait for checkpoints still compressing, then write the
+   * index and the footer. Without this (a killed recorder) the file is
+   * still whole up to its last chunk; readers scan it instead.
+   */
+  async close(): Promise<void> {
+    await this.settle();
+    if (this.writeError) throw this.writeError;
+    const at = this.bytesWritten;
+    const bytes = frameChunk(CHUNK_INDEX, encodeIndex(this.index));
+    this.write(bytes);
+    this.write(encodeFooter(at));
+    this.bytesWritten += bytes.length + 16;
+  }
+}
+
+/** The raw length a framed chunk declares. */
+function rawLengthOf(framed: Uint8Array): number {
+  return new DataView(framed.buffer, framed.byteOffset).getUint32(5, true);
 }

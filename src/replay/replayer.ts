@@ -13,6 +13,8 @@ import { RamPages, pagesBytes, type PageRefs } from '../snapshot/ram-pages.js';
 import { digestVerifier, type DigestVerifier } from './state-digest.js';
 import { hex64 } from './hex.js';
 import { FORMAT_VERSION } from './log-format.js';
+import type { FileCheckpoints } from './file-checkpoints.js';
+import type { CheckpointInfo } from './checkpoint-chunk.js';
 
 export interface Divergence {
   icount: number;
@@ -75,10 +77,14 @@ export class Replayer {
   private nextCheckpointAt = Infinity;
   /** Bytes of RAM copies the checkpoints hold (recounted when thinning). */
   checkpointBytes = 0;
+  /** The recording's own checkpoints (format version 3), to start or seek from. */
+  private fileCheckpoints: FileCheckpoints | undefined;
+  /** Stop with 'paused' before applying event number `stopIndex` (a segment's end). */
+  private stopIndex = Infinity;
 
   constructor(
     private readonly vm: VirtMachine,
-    events: EventLog,
+    private readonly events: EventLog,
     private readonly gate: ReplayGate,
     private readonly verify = true,
     private perturb?: Perturbation,
@@ -170,8 +176,16 @@ export class Replayer {
     const cpu = this.vm.cpu;
     let nearest = -1;
     for (const c of this.checkpoints) if (c.icount <= icount) nearest = c.icount;
-    if (icount < cpu.icount || nearest > cpu.icount || this.status.state !== 'running')
-      if (nearest >= 0) this.restoreBefore(icount);
+    const inFile = this.fileCheckpoints?.before(icount);
+    const behind = icount < cpu.icount || this.status.state !== 'running';
+    if (inFile && inFile.icount > nearest && (behind || inFile.icount > cpu.icount)) {
+      // The recording's own checkpoint is the closest start.
+      const st = this.startAtCheckpoint(inFile.seq);
+      if (st.state !== 'running') return st;
+      const opts = this.checkpointOpts!;
+      const later = this.checkpoints.find((c) => c.icount > cpu.icount);
+      this.nextCheckpointAt = later ? later.icount : cpu.icount + opts.interval;
+    } else if (behind || nearest > cpu.icount) if (nearest >= 0) this.restoreBefore(icount);
     if (icount - cpu.icount > 2 * LOCAL_GAP) {
       // A debugger that went here tends to step back from here: keep a checkpoint close by.
       const st = this.runTo(icount - LOCAL_GAP);
@@ -210,6 +224,66 @@ export class Replayer {
     this.gate.positionChanged();
     if (this.verify) this.digests.resync();
     this.status = { state: 'running' };
+  }
+
+  /** Seek and start through the recording's own checkpoints too. */
+  useFileCheckpoints(fc: FileCheckpoints | undefined): void {
+    this.fileCheckpoints = fc;
+  }
+
+  /**
+   * Go on from event number `index` of the recording (the machine was put
+   * where the recording was just before it), `digests` digests in.
+   */
+  resumeAtEvent(index: number, digests: number): void {
+    this.next.seekIndex(index);
+    this.skipPull();
+    this.gate.cursor.seekIndex(index);
+    this.gate.cursor.toPull();
+    this.gate.positionChanged();
+    this.gate.divergence = undefined;
+    this.gate.hostError = undefined;
+    this.digestsChecked = digests;
+    if (this.verify) this.digests.resync();
+    this.status = { state: 'running' };
+  }
+
+  /**
+   * Put the machine at the recording's checkpoint `seq` and go on from
+   * there. The state restored is checked against the digest logged with
+   * it: a checkpoint that does not hold what was recorded there is a
+   * divergence at its icount. Throws (RecordingFormatError) when it cannot
+   * be read.
+   */
+  startAtCheckpoint(seq: number): ReplayStatus {
+    const fc = this.fileCheckpoints;
+    if (!fc) throw new Error('startAtCheckpoint needs useFileCheckpoints');
+    const info: CheckpointInfo = fc.restore(this.vm, seq);
+    this.resumeAtEvent(info.eventIndex, info.digests);
+    if (this.verify && info.eventIndex > 0) {
+      const c = this.events.cursor();
+      c.seekIndex(info.eventIndex - 1);
+      const ev = c.peek();
+      if (ev && ev.type === EventType.Digest && ev.icount === info.icount) {
+        const differs = this.digests.check(ev.data);
+        if (differs)
+          return this.diverge(
+            `checkpoint ${seq} at icount ${info.icount} does not hold the state recorded there (damaged, or written by a vmrs that saved another state)`,
+            differs,
+          );
+      }
+    }
+    return this.status;
+  }
+
+  /** Make step() stop with 'paused' before event number `index` is applied (Infinity: don't). */
+  pauseBeforeEvent(index: number): void {
+    this.stopIndex = index;
+  }
+
+  /** Number of the next event the replay will apply. */
+  get eventIndex(): number {
+    return this.next.index;
   }
 
   /** Make step() stop with 'paused' at `icount` (Infinity: don't). */
@@ -272,6 +346,7 @@ export class Replayer {
     const cpu = vm.cpu;
     let spent = 0;
     while (spent < budget) {
+      if (this.next.index >= this.stopIndex) return { state: 'paused', icount: cpu.icount };
       const ev = this.next.peek();
       if (!ev) return (this.status = { state: 'truncated', icount: cpu.icount });
       let target = ev.icount;

@@ -18,6 +18,7 @@ import { freePort, hostUrlFromGuest, makeExt2, servePayload } from '../helpers/h
 import { needTools } from '../helpers/tools.js';
 import { testRng, type Prng } from '../helpers/seed.js';
 import { waitUntil } from '../helpers/wait.js';
+import { readRecording } from '../../src/replay/log-format.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-rr-'));
 const PROMPT = /[#$] $/m;
@@ -354,14 +355,27 @@ test('damaged recordings and wrong images: a clear error or a replay up to the d
   assert.match(r.stderr, /truncated|without an end marker/);
   assert.ok(rec.output.startsWith(r.stdout));
 
-  // One flipped byte near the end: never a success.
+  // One flipped byte in the last chunk of events: never a success.
   const flipped = join(dir, 'flipped.vmrs');
+  const chunks = readRecording(new Uint8Array(data)).events.chunks;
+  const last = chunks[chunks.length - 1];
   const f = Buffer.from(data);
-  f[size - 10] ^= 0x55;
+  f[last.at + (last.storedLength >> 1)] ^= 0x55;
   writeFileSync(flipped, f);
   r = replay(flipped);
   assert.equal(r.status, 3, r.stderr);
   assert.match(r.stderr, /corrupt|checksum/);
+
+  // A flipped byte in the index or its footer: the index is not trusted, a scan finds the
+  // same chunks, and the replay is whole.
+  for (const at of [size - 10, size - 30]) {
+    const g = Buffer.from(data);
+    g[at] ^= 0x55;
+    writeFileSync(flipped, g);
+    r = replay(flipped);
+    assert.equal(r.status, 0, `byte ${at} of ${size}: ${r.stderr}`);
+    assert.ok(rec.output.startsWith(r.stdout) && r.stdout.includes('two'), r.stdout);
+  }
 
   // Not a recording at all; a missing one.
   const junk = join(dir, 'junk.vmrs');

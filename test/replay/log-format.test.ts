@@ -9,6 +9,8 @@ import {
   encodeImageChunk,
   readRecording,
   type RecordingHeader,
+  frameChunk,
+  CHUNK_INDEX,
 } from '../../src/replay/log-format.js';
 import { EMPTY, EventType, type RecordedEvent } from '../../src/replay/events.js';
 import { crc32 } from '../../src/replay/crc32.js';
@@ -342,4 +344,20 @@ test('header fields out of bounds are refused, each named', () => {
   }
   // A header as a writer makes it passes.
   assert.doesNotThrow(() => readRecording(withField(() => {})));
+});
+
+test('a version-2 file (no checkpoints, no index) is read by a scan; a version-2 reader would not know kinds 4 and 5', () => {
+  const events = sampleEvents(300);
+  const { file } = makeFile(events, 50);
+  const v2 = file.slice();
+  new DataView(v2.buffer).setUint32(8, 2, true);
+  const rec = readRecording(v2);
+  assert.equal(rec.version, 2);
+  assert.equal(rec.indexed, false);
+  assert.equal(rec.damage, undefined);
+  assert.deepEqual(rec.checkpoints, []);
+  assert.equal(allEvents(rec).length, 300);
+  // A checkpoint or index chunk in a file that says version 2 is damage, not something to guess at.
+  const withIndex = concat([v2, frameChunk(CHUNK_INDEX, new TextEncoder().encode('{}'))]);
+  assert.match(readRecording(withIndex).damage ?? '', /unknown kind 5/);
 });

@@ -1,0 +1,215 @@
+/**
+ * One segment of `vmrs verify`: the stretch of a recording between two of
+ * its checkpoints (or its start, or its end), replayed on its own. It
+ * starts from the first checkpoint (checked against the digest logged with
+ * it), checks every digest on the way, and must arrive at the next
+ * checkpoint's digest — the state the recorder saved there — before that
+ * checkpoint's first event. A segment depends on nothing but the file, so
+ * running it twice (a retried job) gives the same verdict.
+ */
+import { openReplay, type OpenedReplay } from './open-replay.js';
+import { chooseEngine } from './engine-option.js';
+import { RecordingFormatError, type ParsedRecording } from '../replay/log-format.js';
+import { SnapshotError } from '../snapshot/state.js';
+import type { ReplayStatus } from '../replay/replayer.js';
+
+export interface Segment {
+  /** Its number: 0 from the recording's start, k from checkpoint k-1. */
+  index: number;
+  /** The checkpoint it starts at (-1: the recording's start). */
+  fromSeq: number;
+  fromIcount: number;
+  /** Event number it must reach, the next checkpoint's (null: the recording's end). */
+  toEvent: number | null;
+  /** icount it ends at (null: the end, not known before). */
+  toIcount: number | null;
+}
+
+export interface SegmentJob {
+  /** The recording, by a path this process can read. */
+  file: string;
+  segment: Segment;
+  engine?: string;
+}
+
+export type Verdict = 'ok' | 'diverged' | 'damaged';
+
+export interface SegmentResult {
+  index: number;
+  verdict: Verdict;
+  fromIcount: number;
+  /** Where it ended (or stopped). */
+  icount: number;
+  instructions: number;
+  digests: number;
+  ms: number;
+  /** What went wrong, or a note (the recording ends without an end marker). */
+  message?: string;
+  details?: string[];
+  /** The last segment: how the guest ended. */
+  exit?: { kind: string; status: number };
+}
+
+/** The segments of a recording, from its checkpoints. */
+export function segmentsOf(rec: ParsedRecording): Segment[] {
+  const start = rec.header.startIcount ?? 0;
+  const cps = rec.checkpoints;
+  const out: Segment[] = [];
+  for (let k = 0; k <= cps.length; k++) {
+    const from = cps[k - 1];
+    const to = cps[k];
+    out.push({
+      index: k,
+      fromSeq: from ? from.seq : -1,
+      fromIcount: from ? from.icount : start,
+      toEvent: to ? to.eventIndex : null,
+      toIcount: to ? to.icount : null,
+    });
+  }
+  return out;
+}
+
+/**
+ * The machine a worker replays segments on, kept from one segment to the
+ * next: a segment that starts at a checkpoint restores every part of it,
+ * and its RAM only where it differs, so translated code and page hashes of
+ * the pages that stayed the same carry over. A segment from the start
+ * needs a machine that has not run yet.
+ */
+export class SegmentMachine {
+  private opened: OpenedReplay | undefined;
+  private file = '';
+  private fresh = false;
+
+  /** A replay of `file` for a segment (from the start: one that has not run). */
+  get(file: string, fromStart: boolean): OpenedReplay {
+    if (!this.opened || this.file !== file || (fromStart && !this.fresh)) {
+      this.close();
+      this.opened = openReplay(file, { verify: true, log: () => {}, stdout: () => {} });
+      this.file = file;
+      this.fresh = true;
+    }
+    return this.opened;
+  }
+
+  /** The machine ran (it is no longer at the recording's start). */
+  used(): void {
+    this.fresh = false;
+  }
+
+  close(): void {
+    this.opened?.close();
+    this.opened = undefined;
+  }
+}
+
+/**
+ * Replay one segment; `progress` hears the icount now and then. Never
+ * throws for a bad file (only for one that cannot be opened: missing
+ * images). `machine` keeps the machine for the next segment.
+ */
+export function verifySegment(
+  job: SegmentJob,
+  progress: (icount: number) => void = () => {},
+  machine?: SegmentMachine,
+): SegmentResult {
+  const own = machine ?? new SegmentMachine();
+  try {
+    return runSegment(job, progress, own);
+  } finally {
+    if (!machine) own.close();
+  }
+}
+
+function runSegment(
+  job: SegmentJob,
+  progress: (icount: number) => void,
+  machine: SegmentMachine,
+): SegmentResult {
+  const seg = job.segment;
+  const t0 = performance.now();
+  const result = (
+    verdict: Verdict,
+    icount: number,
+    more: Partial<SegmentResult> = {},
+  ): SegmentResult => ({
+    index: seg.index,
+    verdict,
+    fromIcount: seg.fromIcount,
+    icount,
+    instructions: icount - seg.fromIcount,
+    digests: 0,
+    ms: performance.now() - t0,
+    ...more,
+  });
+  const { vm, replayer, rec } = machine.get(job.file, seg.fromSeq < 0);
+  machine.used();
+  {
+    chooseEngine(vm.cpu, job.engine);
+    if (seg.fromSeq >= 0) {
+      let st: ReplayStatus;
+      try {
+        st = replayer.startAtCheckpoint(seg.fromSeq);
+      } catch (e) {
+        if (e instanceof RecordingFormatError || e instanceof SnapshotError)
+          return result('damaged', seg.fromIcount, { message: e.message });
+        throw e;
+      }
+      if (st.state === 'diverged')
+        return result('diverged', seg.fromIcount, {
+          message: st.divergence.reason,
+          details: st.divergence.details,
+        });
+    }
+    const digests0 = replayer.digestsChecked;
+    replayer.pauseBeforeEvent(seg.toEvent ?? Infinity);
+    for (;;) {
+      const st = replayer.step(20_000_000);
+      const digests = replayer.digestsChecked - digests0;
+      const icount = vm.cpu.icount;
+      switch (st.state) {
+        case 'running':
+          progress(icount);
+          continue;
+        case 'paused':
+          if (seg.toEvent !== null && replayer.eventIndex >= seg.toEvent) {
+            if (icount !== seg.toIcount)
+              return result('diverged', icount, {
+                digests,
+                message: `the segment ended at icount ${icount}, its checkpoint is at ${seg.toIcount}`,
+              });
+            return result('ok', icount, { digests });
+          }
+          return result('diverged', icount, {
+            digests,
+            message: `the replay stopped at icount ${icount} (a breakpoint in the guest's program?)`,
+          });
+        case 'done':
+          return result('ok', icount, { digests, exit: { kind: st.exitKind, status: st.status } });
+        case 'truncated': {
+          // A file cut short (a killed recorder) is whole up to its last chunk: that prefix verifies.
+          const damage = rec.events.damage ?? (rec.cutShort ? undefined : rec.damage);
+          if (seg.toEvent !== null || damage)
+            return result('damaged', icount, {
+              digests,
+              message: damage
+                ? `the recording is damaged: ${damage}`
+                : `the events end at icount ${icount}, before the segment's end`,
+            });
+          return result('ok', icount, {
+            digests,
+            message: `the recording ends at icount ${icount} without an end marker (its recorder was stopped${rec.damage ? `: ${rec.damage}` : ''})`,
+          });
+        }
+        case 'diverged': {
+          const d = st.divergence;
+          return result(d.host ? 'damaged' : 'diverged', d.icount, {
+            digests,
+            message: d.reason,
+            details: d.details,
+          });
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * A worker thread of `vmrs verify --jobs N`: replays the segments it is
+ * sent, one at a time, and posts progress and verdicts back.
+ */
+import { parentPort } from 'node:worker_threads';
+import { SegmentMachine, verifySegment, type SegmentJob } from './verify-segment.js';
+
+export type WorkerMessage =
+  | { kind: 'progress'; index: number; icount: number }
+  | { kind: 'result'; result: import('./verify-segment.js').SegmentResult }
+  | { kind: 'error'; index: number; message: string };
+
+const port = parentPort!;
+const machine = new SegmentMachine();
+port.on('message', (job: SegmentJob) => {
+  const post = (m: WorkerMessage) => port.postMessage(m);
+  try {
+    const result = verifySegment(
+      job,
+      (icount) => post({ kind: 'progress', index: job.segment.index, icount }),
+      machine,
+    );
+    post({ kind: 'result', result });
+  } catch (e) {
+    post({ kind: 'error', index: job.segment.index, message: (e as Error).message });
+  }
+});

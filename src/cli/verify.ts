@@ -1,0 +1,225 @@
+/**
+ * `vmrs verify FILE [--jobs N]`: check a whole recording by replaying the
+ * segments between its checkpoints in parallel, on worker threads. Each
+ * segment must end exactly in the state recorded at the next checkpoint.
+ * Exit 0 when every segment matches, 2 on a divergence, 1 on a file that
+ * cannot be read whole (damage, missing images).
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import cliProgress from 'cli-progress';
+import { readRecordingFile } from './open-replay.js';
+import { UsageError } from './options.js';
+import { segmentsOf, type Segment, type SegmentResult } from './verify-segment.js';
+import type { WorkerMessage } from './verify-worker.js';
+
+export interface VerifyOptions {
+  jobs?: string;
+  engine?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export const VERIFY_DIVERGED = 2;
+export const VERIFY_BAD_FILE = 1;
+
+/** What a verifier found, segment by segment, and the verdict of the whole. */
+export interface VerifyReport {
+  file: string;
+  segments: SegmentResult[];
+  instructions: number;
+  digests: number;
+  wallMs: number;
+  /** The first segment that did not match (undefined: all did). */
+  firstBad?: SegmentResult;
+  status: number;
+}
+
+export function verdictOf(file: string, results: SegmentResult[], wallMs: number): VerifyReport {
+  const segments = [...results].sort((a, b) => a.index - b.index);
+  const firstBad = segments.find((r) => r.verdict !== 'ok');
+  return {
+    file,
+    segments,
+    instructions: segments.reduce((a, r) => a + r.instructions, 0),
+    digests: segments.reduce((a, r) => a + r.digests, 0),
+    wallMs,
+    firstBad,
+    status: !firstBad
+      ? 0
+      : segments.some((r) => r.verdict === 'diverged')
+        ? VERIFY_DIVERGED
+        : VERIFY_BAD_FILE,
+  };
+}
+
+/** The report as people read it. */
+export function describeReport(rep: VerifyReport, segments: Segment[]): string {
+  const secs = rep.wallMs / 1000;
+  let s = '';
+  for (const r of rep.segments) {
+    if (r.verdict === 'ok') continue;
+    const seg = segments[r.index];
+    const range = `icount ${seg.fromIcount}–${seg.toIcount ?? 'end'}`;
+    s += `vmrs: segment ${r.index} (${range}) ${r.verdict === 'diverged' ? `diverged at icount ${r.icount}` : 'cannot be checked'}: ${r.message}\n`;
+    for (const d of r.details ?? []) s += `  ${d}\n`;
+  }
+  const last = rep.segments[rep.segments.length - 1];
+  const note = rep.segments.find((r) => r.verdict === 'ok' && r.message)?.message;
+  s +=
+    `vmrs: ${rep.firstBad ? 'NOT verified' : 'verified'}: ${rep.segments.filter((r) => r.verdict === 'ok').length} of ${rep.segments.length} segments match, ` +
+    `${rep.instructions} instructions and ${rep.digests} state digests in ${secs.toFixed(2)} s ` +
+    `(${(rep.instructions / Math.max(secs, 1e-3) / 1e6).toFixed(0)} MIPS)` +
+    (last?.exit && !rep.firstBad
+      ? `; the guest ended with ${last.exit.kind}, status ${last.exit.status}`
+      : '') +
+    (note ? `; ${note}` : '') +
+    '\n';
+  return s;
+}
+
+/** Runs segment jobs on a pool of worker threads. */
+export async function runOnThreads(
+  file: string,
+  segments: Segment[],
+  jobs: number,
+  engine: string | undefined,
+  progress: (index: number, icount: number) => void,
+  done: (r: SegmentResult) => void,
+): Promise<SegmentResult[]> {
+  const queue = [...segments];
+  const results: SegmentResult[] = [];
+  const workerUrl = new URL('./verify-worker.js', import.meta.url);
+  let failure: Error | undefined;
+  const runWorker = () =>
+    new Promise<void>((resolve) => {
+      const w = new Worker(workerUrl);
+      const next = () => {
+        const seg = failure ? undefined : queue.shift();
+        if (!seg) {
+          void w.terminate().then(() => resolve());
+          return;
+        }
+        w.postMessage({ file, segment: seg, engine });
+      };
+      w.on('message', (m: WorkerMessage) => {
+        if (m.kind === 'progress') progress(m.index, m.icount);
+        else if (m.kind === 'result') {
+          results.push(m.result);
+          done(m.result);
+          next();
+        } else {
+          failure ??= new UsageError(m.message);
+          next();
+        }
+      });
+      w.on('error', (e) => {
+        failure ??= e;
+        resolve();
+      });
+      next();
+    });
+  await Promise.all(Array.from({ length: Math.min(jobs, segments.length) }, runWorker));
+  if (failure) throw failure;
+  return results;
+}
+
+export function parseJobs(spec: string | undefined): number {
+  if (spec === undefined) return availableParallelism();
+  const n = Number(spec);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new UsageError('--jobs must be a whole number, at least 1');
+  return n;
+}
+
+/** A terminal progress line: segments done, instructions per second, time left. */
+export function progressBar(total: number, segments: number, show: boolean) {
+  const at = new Map<number, number>();
+  let finished = 0;
+  let doneInsns = 0;
+  const t0 = performance.now();
+  const bar = show
+    ? new cliProgress.SingleBar(
+        {
+          format: 'verify [{bar}] {percentage}% | segments {segs} | {mips} MIPS | {left} left',
+          hideCursor: true,
+          clearOnComplete: true,
+          stream: process.stderr,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  bar?.start(Math.max(1, total), 0, { segs: `0/${segments}`, mips: '-', left: '-' });
+  const update = () => {
+    let sum = doneInsns;
+    for (const v of at.values()) sum += v;
+    const secs = (performance.now() - t0) / 1000;
+    const rate = sum / Math.max(secs, 1e-3);
+    bar?.update(Math.min(sum, total), {
+      segs: `${finished}/${segments}`,
+      mips: (rate / 1e6).toFixed(0),
+      left: rate > 0 ? `${Math.max(0, (total - sum) / rate).toFixed(0)} s` : '-',
+    });
+  };
+  return {
+    progress(index: number, insns: number) {
+      at.set(index, insns);
+      update();
+    },
+    done(r: SegmentResult) {
+      at.delete(r.index);
+      doneInsns += r.instructions;
+      finished++;
+      update();
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}
+
+export async function verifyCommand(file: string, opts: VerifyOptions): Promise<number> {
+  const jobs = parseJobs(opts.jobs);
+  const rec = readRecordingFile(file);
+  const segments = segmentsOf(rec);
+  const start = rec.header.startIcount ?? 0;
+  const total = (rec.events.lastIcount ?? start) - start;
+  // A file cut short by its end is a prefix to verify; damage inside it is a bad file.
+  const damage = rec.cutShort ? undefined : rec.damage;
+  rec.source.close?.();
+  if (!opts.quiet && !opts.json)
+    process.stderr.write(
+      `[vmrs] verifying ${file}: ${segments.length} segment(s) between ${segments.length - 1} checkpoint(s), ${jobs} job(s)\n`,
+    );
+  const bar = progressBar(
+    total,
+    segments.length,
+    !opts.quiet && !opts.json && !!process.stderr.isTTY,
+  );
+  const t0 = performance.now();
+  let results: SegmentResult[];
+  try {
+    results = await runOnThreads(
+      file,
+      segments,
+      jobs,
+      opts.engine,
+      (i, icount) => bar.progress(i, icount - segments[i].fromIcount),
+      (r) => bar.done(r),
+    );
+  } finally {
+    bar.stop();
+  }
+  const rep = verdictOf(file, results, performance.now() - t0);
+  if (damage && rep.status === 0) rep.status = VERIFY_BAD_FILE;
+  if (opts.json)
+    process.stdout.write(JSON.stringify({ ...rep, damage: damage ?? null }, null, 2) + '\n');
+  else {
+    process.stderr.write(describeReport(rep, segments));
+    if (damage)
+      process.stderr.write(`vmrs: the file is damaged after its last whole chunk: ${damage}\n`);
+    else if (rec.damage)
+      process.stderr.write(`vmrs: note: ${rec.damage}; its whole chunks were verified\n`);
+  }
+  return rep.status;
+}

@@ -1,0 +1,222 @@
+/**
+ * Checkpoints inside recordings (format version 3) and `vmrs verify`: a
+ * replay from any checkpoint ends in the state of the uninterrupted replay;
+ * `--to N` starts from the checkpoint before N and stops in the state a
+ * replay from the start has there; verify passes on good recordings with
+ * any number of jobs and points at the right segment when a checkpoint or a
+ * chunk is damaged, or the replay goes another way; a recorder killed with
+ * SIGKILL leaves a prefix that verifies.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
+import { openReplay } from '../../src/cli/open-replay.js';
+import { StateDigester, digestsMatch } from '../../src/replay/state-digest.js';
+import { readRecording } from '../../src/replay/log-format.js';
+import { makeExt2 } from '../helpers/host-tools.js';
+import { testRng } from '../helpers/seed.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-checkpoints-'));
+const PROMPT = /[#$] $/m;
+const quiet = { verify: true, log: () => {}, stdout: () => {} };
+
+function vmrs(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(process.execPath, [VMRS_BIN, ...args], { encoding: 'utf8', env });
+}
+
+interface Report {
+  status: number;
+  segments: { index: number; verdict: string; icount: number; message?: string }[];
+  firstBad?: { index: number; verdict: string; message?: string };
+}
+
+function verify(file: string, jobs: number, env?: NodeJS.ProcessEnv): Report & { exit: number } {
+  const r = vmrs(['verify', file, '--jobs', String(jobs), '--json'], env);
+  assert.ok(r.stdout.startsWith('{'), `verify --json printed no report: ${r.stderr}`);
+  return { ...(JSON.parse(r.stdout) as Report), exit: r.status ?? -1 };
+}
+
+/** A guest busy with disk writes and entropy, checkpointed every 25M instructions. */
+async function recordBusy(file: string): Promise<string> {
+  const img = makeExt2(join(dir, 'disk.img'), 8);
+  const vm = new GuestSession([
+    'record',
+    '-q',
+    '-o',
+    file,
+    '--rng',
+    '--drive',
+    `file=${img}`,
+    '--checkpoint-every',
+    '25M',
+  ]);
+  try {
+    await vm.waitFor(PROMPT);
+    await vm.shell(
+      'mount /dev/vda /mnt && dd if=/dev/hwrng of=/mnt/rnd bs=1k count=32 2>/dev/null; sync; md5sum /mnt/rnd',
+    );
+    await vm.shell('i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo counted $i');
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0, vm.stderr);
+  } finally {
+    vm.kill();
+  }
+  return vm.output;
+}
+
+test('a recording with checkpoints replays the same from its start and from each checkpoint; verify agrees with any number of jobs', async (t) => {
+  const rng = testRng(t);
+  const file = join(dir, 'busy.vmrs');
+  const output = await recordBusy(file);
+  const rec = readRecording(readFileSync(file));
+  assert.ok(rec.indexed, 'a finished recording has its index');
+  const cps = rec.checkpoints;
+  assert.ok(cps.length >= 4, `${cps.length} checkpoints`);
+
+  const info = JSON.parse(vmrs(['inspect', file, '--json']).stdout) as {
+    indexed: boolean;
+    checkpoints: { icount: number; bytes: number }[];
+  };
+  assert.equal(info.indexed, true);
+  assert.deepEqual(
+    info.checkpoints.map((c) => c.icount),
+    cps.map((c) => c.icount),
+  );
+  assert.ok(info.checkpoints.every((c) => c.bytes > 0));
+
+  // The uninterrupted replay, and its end state.
+  const ref = openReplay(file, quiet);
+  const end = ref.replayer.runTo(Number.MAX_SAFE_INTEGER);
+  assert.equal(end.state, 'done');
+  const refDigest = new StateDigester(ref.vm).take();
+  const refDigests = ref.replayer.digestsChecked;
+  ref.close();
+
+  // From each checkpoint (in random order, on one machine as a verifier does), to the end.
+  const o = openReplay(file, quiet);
+  for (const k of rng.shuffled(cps.map((_, i) => i))) {
+    const st = o.replayer.startAtCheckpoint(k);
+    assert.equal(st.state, 'running', `checkpoint ${k}: ${JSON.stringify(st)}`);
+    assert.equal(o.vm.cpu.icount, cps[k].icount);
+    const done = o.replayer.runTo(Number.MAX_SAFE_INTEGER);
+    assert.equal(done.state, 'done', `from checkpoint ${k}: ${JSON.stringify(done)}`);
+    assert.equal(o.replayer.digestsChecked, refDigests, `digests from checkpoint ${k}`);
+    assert.ok(
+      digestsMatch(refDigest, new StateDigester(o.vm).take()),
+      `the end state from checkpoint ${k}`,
+    );
+  }
+  o.close();
+
+  // --to N starts at the checkpoint before N and stops in the state a replay from the start has.
+  const last = cps[cps.length - 1].icount;
+  const to = cps[1].icount + 1 + rng.int(last - cps[1].icount);
+  const fromCp = vmrs(['replay', file, '--to', String(to)]);
+  const fromStart = vmrs(['replay', file, '--to', String(to), '--from-start']);
+  assert.equal(fromCp.status, 0, fromCp.stderr);
+  assert.match(fromCp.stderr, /starting from the recording's checkpoint \d+/);
+  assert.doesNotMatch(fromStart.stderr, /starting from the recording's checkpoint/);
+  const state = (s: string) => s.slice(s.indexOf(`icount ${to}  pc`));
+  assert.equal(state(fromCp.stderr), state(fromStart.stderr));
+  assert.ok(output.includes('counted 3000'));
+
+  // verify: every segment matches, whatever the number of jobs.
+  const one = verify(file, 1);
+  const two = verify(file, 3);
+  assert.equal(one.exit, 0, JSON.stringify(one.firstBad));
+  assert.equal(one.segments.length, cps.length + 1);
+  assert.deepEqual(
+    two.segments.map((s) => [s.index, s.verdict, s.icount]),
+    one.segments.map((s) => [s.index, s.verdict, s.icount]),
+  );
+  assert.equal(two.exit, 0);
+});
+
+test('verify points at the segment of a damaged checkpoint, a damaged chunk, or a divergence', async (t) => {
+  const rng = testRng(t);
+  const file = join(dir, 'busy.vmrs');
+  if (!statSync(file, { throwIfNoEntry: false })) await recordBusy(file);
+  const data = readFileSync(file);
+  const rec = readRecording(new Uint8Array(data));
+  const cps = rec.checkpoints;
+
+  // A flipped byte inside checkpoint k: the segment that starts there cannot be checked (exit 1);
+  // those before it match (the one that ends there ends at the digest logged with it). Later
+  // checkpoints may take pages from k, and fail with it.
+  const k = 1 + rng.int(cps.length - 1);
+  const bad = join(dir, 'bad-checkpoint.vmrs');
+  const b = Buffer.from(data);
+  b[cps[k].at + rng.int(cps[k].storedLength)] ^= 0x40;
+  writeFileSync(bad, b);
+  let r = verify(bad, 2);
+  assert.equal(r.exit, 1);
+  assert.equal(r.firstBad?.index, k + 1, JSON.stringify(r.firstBad));
+  assert.match(r.firstBad?.message ?? '', new RegExp(`checkpoint ${k} .*cannot be read`));
+  assert.ok(r.segments.filter((s) => s.index <= k).every((s) => s.verdict === 'ok'));
+  assert.ok(r.segments.filter((s) => s.index > k).every((s) => s.verdict !== 'diverged'));
+  // A replay to a point after it starts from the start instead, and says why.
+  const to = vmrs(['replay', bad, '--to', String(cps[k].icount + 1000)]);
+  assert.equal(to.status, 0, to.stderr);
+  assert.match(
+    to.stderr,
+    /replaying from the start instead|starting from the recording's checkpoint/,
+  );
+
+  // A flipped byte in an events chunk: the segment that holds it.
+  const chunks = rec.events.chunks;
+  const c = chunks[rng.int(chunks.length)];
+  const seg = cps.filter((cp) => cp.eventIndex <= c.firstIndex).length;
+  const badEvents = join(dir, 'bad-events.vmrs');
+  const e = Buffer.from(data);
+  e[c.at + rng.int(c.storedLength)] ^= 0x01;
+  writeFileSync(badEvents, e);
+  r = verify(badEvents, 2);
+  assert.equal(r.exit, 1);
+  assert.equal(r.firstBad?.index, seg, JSON.stringify(r));
+  assert.equal(r.firstBad?.verdict, 'damaged');
+
+  // The replay going another way (a register changed inside segment j): exit 2, segment j.
+  const j = rng.int(cps.length);
+  const from = j === 0 ? 0 : cps[j - 1].icount;
+  const at = from + 1000 + rng.int(cps[j].icount - from - 2000);
+  r = verify(file, 2, { ...process.env, VMRS_TEST_PERTURB: `x2@${at}` });
+  assert.equal(r.exit, 2, JSON.stringify(r));
+  assert.equal(r.firstBad?.index, j, `changed at ${at}: ${JSON.stringify(r.firstBad)}`);
+  assert.equal(r.firstBad?.verdict, 'diverged');
+});
+
+test('a recorder killed with SIGKILL leaves a prefix whose checkpoints and segments verify', async () => {
+  const file = join(dir, 'killed.vmrs');
+  const vm = new GuestSession(['record', '-q', '-o', file, '--checkpoint-every', '20M']);
+  try {
+    await vm.waitFor(PROMPT);
+    vm.type('while true; do :; done\n');
+    // Running on until the file holds three checkpoints.
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      let n = 0;
+      try {
+        n = readRecording(readFileSync(file)).checkpoints.length;
+      } catch {
+        // not a whole header yet
+      }
+      if (n >= 3) break;
+      assert.ok(Date.now() < deadline, `the file holds ${n} checkpoints after two minutes`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    vm.kill();
+  }
+  await vm.exited;
+  const rec = readRecording(readFileSync(file));
+  assert.equal(rec.indexed, false, 'a killed recorder wrote no index');
+  assert.ok(rec.checkpoints.length >= 3);
+  const r = verify(file, 2);
+  assert.equal(r.exit, 0, JSON.stringify(r));
+  assert.equal(r.segments.length, rec.checkpoints.length + 1);
+  assert.match(r.segments[r.segments.length - 1].message ?? '', /without an end marker/);
+});
