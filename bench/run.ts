@@ -9,9 +9,10 @@
  * Then device throughput (bench/devices.ts) and record/replay figures
  * (bench/record-replay.ts).
  * and time travel (bench/time-travel.ts).
- *   npm run bench [-- --only cpu|qemu|devices|record|qemu-rr|time-travel]
+ *   npm run bench [-- --only cpu|qemu|devices|record|qemu-rr|time-travel|scale]
  *   npm run bench -- --only soak [soak options]   (bench/soak.ts; not part of the full run)
  */
+import { benchScale } from './scale.js';
 import { spawn } from 'node:child_process';
 import { VirtMachine } from '../src/machine/virt.js';
 import type { Engine } from '../src/cpu/cpu.js';
@@ -195,6 +196,7 @@ if (!only || only === 'devices') await benchDevices();
 if (!only || only === 'record') await benchRecordReplay();
 if (only === 'qemu-rr') await qemuRecord();
 if (!only || only === 'time-travel') await benchTimeTravel();
+if (!only || only === 'scale') await benchScale();
 if (only === 'soak') {
   const { soakMain } = await import('./soak.js');
   process.exitCode = await soakMain(process.argv.slice(2));

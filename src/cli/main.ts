@@ -11,6 +11,7 @@ import { replayCommand, type ReplayOptions } from './replay.js';
 import { inspectCommand } from './inspect.js';
 import { diffEnginesCommand } from './diff-engines.js';
 import { verifyCommand, type VerifyOptions } from './verify.js';
+import { workerCommand, type WorkerOptions } from './worker.js';
 import { VMRS_VERSION } from './version.js';
 
 const program = new Command();
@@ -101,11 +102,32 @@ program
   )
   .argument('<file>', 'a recording made by vmrs record')
   .option('-j, --jobs <n>', 'segments replayed at once (default: one per core)')
+  .option(
+    '--queue <url>',
+    'hand the segments to `vmrs worker` processes through this Redis queue (redis://HOST:PORT)',
+  )
   .option('--engine <name>', 'execution engine: translate (compile hot code) or interp')
   .option('--json', 'machine-readable report on stdout')
   .option('-q, --quiet', 'no progress line')
   .action(async (file: string, opts: VerifyOptions) => {
     process.exitCode = await verifyCommand(file, opts);
+  });
+
+program
+  .command('worker')
+  .description(
+    'replay segments handed out by `vmrs verify --queue` (run any number, on any machines)',
+  )
+  .requiredOption('--queue <url>', 'the Redis server of the queue (redis://HOST:PORT)')
+  .option('-c, --concurrency <n>', 'segments replayed at once (default: one per core)')
+  .option(
+    '--lock-ms <ms>',
+    "how long a job's lock lasts unrenewed: a worker that died gives its job back after this",
+    '30000',
+  )
+  .option('-q, --quiet', 'no log of the jobs')
+  .action(async (opts: WorkerOptions) => {
+    process.exitCode = await workerCommand(opts);
   });
 
 addMachineOptions(

@@ -88,6 +88,7 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
     );
   }
   let recorder: Recorder | undefined;
+  let checkpointsOff: string | undefined;
   let imagesChanged: (() => string[]) | undefined;
   try {
     const status = await runCommand(opts, {
@@ -121,7 +122,15 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
           snapshot: snapshotRef,
           startIcount: snapshot?.snap.header.icount,
         };
-        recorder = new Recorder(recordingWriter(fd, opts.output), header, images, schedule);
+        // A disk whose writes go to an overlay file is not in the machine's saved state:
+        // checkpoints could not hold it.
+        const overlay = parsed.drives.find((d) => d.overlay);
+        let when = schedule;
+        if (overlay && (schedule.instructions < Infinity || schedule.guestTicks < Infinity)) {
+          when = { instructions: Infinity, guestTicks: Infinity };
+          checkpointsOff = `the disk ${overlay.file} keeps its writes in the overlay file ${overlay.overlay}, which checkpoints cannot hold (record without overlay= to have them)`;
+        }
+        recorder = new Recorder(recordingWriter(fd, opts.output), header, images, when);
         imagesChanged = () => changedImages(header, disks);
         return recorder;
       },
@@ -129,10 +138,8 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
     return status;
   } finally {
     closeSync(fd);
-    if (recorder?.checkpointsOff)
-      process.stderr.write(
-        `vmrs: warning: no checkpoints in this recording: ${recorder.checkpointsOff}\n`,
-      );
+    const off = checkpointsOff ?? recorder?.checkpointsOff;
+    if (off) process.stderr.write(`vmrs: warning: no checkpoints in this recording: ${off}\n`);
     if (recorder && !opts.quiet)
       process.stderr.write(
         `[vmrs] recorded ${recorder.events} events` +

@@ -205,7 +205,11 @@ async function replay(
     }
     const secs = (performance.now() - t0) / 1000;
     const insns = vm.cpu.icount;
-    if (opts.stats) process.stderr.write(engineStats(vm.cpu, secs * 1000));
+    if (opts.stats)
+      process.stderr.write(
+        engineStats(vm.cpu, secs * 1000) +
+          `vmrs: memory: peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB\n`,
+      );
     switch (st.state) {
       case 'paused':
         log(`stopped at icount ${st.icount} as asked (${secs.toFixed(2)} s)`);

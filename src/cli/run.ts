@@ -111,7 +111,7 @@ export function addMachineOptions(cmd: Command): Command {
     .option('--stats', "print the execution engine's figures at the end")
     .option(
       '--clock <mode>',
-      "guest time against the host's: 'idle' (a guest's wait lasts its own length in host time; fast code runs ahead) or 'host' (guest time held to the host clock: the guest's date stays the wall time, a run lasts at least its guest time)",
+      "guest time against the host's: 'idle' (a guest's wait lasts its own length in host time; fast code runs ahead), 'host' (guest time held to the host clock: the guest's date stays the wall time, a run lasts at least its guest time) or 'warp' (waits end at once: a sleeping guest runs as fast as the host allows)",
       'idle',
     )
     .option('-q, --quiet', 'no progress messages from vmrs itself');

@@ -108,24 +108,24 @@ export class SegmentMachine {
  * throws for a bad file (only for one that cannot be opened: missing
  * images). `machine` keeps the machine for the next segment.
  */
-export function verifySegment(
+export async function verifySegment(
   job: SegmentJob,
   progress: (icount: number) => void = () => {},
   machine?: SegmentMachine,
-): SegmentResult {
+): Promise<SegmentResult> {
   const own = machine ?? new SegmentMachine();
   try {
-    return runSegment(job, progress, own);
+    return await runSegment(job, progress, own);
   } finally {
     if (!machine) own.close();
   }
 }
 
-function runSegment(
+async function runSegment(
   job: SegmentJob,
   progress: (icount: number) => void,
   machine: SegmentMachine,
-): SegmentResult {
+): Promise<SegmentResult> {
   const seg = job.segment;
   const t0 = performance.now();
   const result = (
@@ -170,6 +170,8 @@ function runSegment(
       switch (st.state) {
         case 'running':
           progress(icount);
+          // A turn of the event loop: progress and a job queue's messages go out meanwhile.
+          await new Promise<void>((r) => setImmediate(r));
           continue;
         case 'paused':
           if (seg.toEvent !== null && replayer.eventIndex >= seg.toEvent) {

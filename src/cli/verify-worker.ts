@@ -12,10 +12,10 @@ export type WorkerMessage =
 
 const port = parentPort!;
 const machine = new SegmentMachine();
-port.on('message', (job: SegmentJob) => {
+port.on('message', async (job: SegmentJob) => {
   const post = (m: WorkerMessage) => port.postMessage(m);
   try {
-    const result = verifySegment(
+    const result = await verifySegment(
       job,
       (icount) => post({ kind: 'progress', index: job.segment.index, icount }),
       machine,

@@ -12,9 +12,12 @@ import { readRecordingFile } from './open-replay.js';
 import { UsageError } from './options.js';
 import { segmentsOf, type Segment, type SegmentResult } from './verify-segment.js';
 import type { WorkerMessage } from './verify-worker.js';
+import { runOnQueue } from './segment-queue.js';
 
 export interface VerifyOptions {
   jobs?: string;
+  /** Hand the segments to `vmrs worker`s through this Redis queue instead of threads here. */
+  queue?: string;
   engine?: string;
   json?: boolean;
   quiet?: boolean;
@@ -187,10 +190,13 @@ export async function verifyCommand(file: string, opts: VerifyOptions): Promise<
   // A file cut short by its end is a prefix to verify; damage inside it is a bad file.
   const damage = rec.cutShort ? undefined : rec.damage;
   rec.source.close?.();
-  if (!opts.quiet && !opts.json)
-    process.stderr.write(
-      `[vmrs] verifying ${file}: ${segments.length} segment(s) between ${segments.length - 1} checkpoint(s), ${jobs} job(s)\n`,
-    );
+  const log = (s: string) => {
+    if (!opts.quiet && !opts.json) process.stderr.write(`[vmrs] ${s}\n`);
+  };
+  log(
+    `verifying ${file}: ${segments.length} segment(s) between ${segments.length - 1} checkpoint(s), ` +
+      (opts.queue ? `on the workers of ${opts.queue}` : `${jobs} job(s)`),
+  );
   const bar = progressBar(
     total,
     segments.length,
@@ -199,14 +205,12 @@ export async function verifyCommand(file: string, opts: VerifyOptions): Promise<
   const t0 = performance.now();
   let results: SegmentResult[];
   try {
-    results = await runOnThreads(
-      file,
-      segments,
-      jobs,
-      opts.engine,
-      (i, icount) => bar.progress(i, icount - segments[i].fromIcount),
-      (r) => bar.done(r),
-    );
+    const progress = (i: number, icount: number) =>
+      bar.progress(i, icount - segments[i].fromIcount);
+    const done = (r: SegmentResult) => bar.done(r);
+    results = opts.queue
+      ? await runOnQueue(opts.queue, file, segments, opts.engine, progress, done, log)
+      : await runOnThreads(file, segments, jobs, opts.engine, progress, done);
   } finally {
     bar.stop();
   }

@@ -13,12 +13,16 @@
  *   ends when the host clock reaches its deadline, so a guest ahead sleeps
  *   its lead away and one behind jumps at once. The guest's clock then tells
  *   the wall time, and a run lasts at least as long as its guest time.
+ * - 'warp': a wait with a deadline ends at once, its guest time skipped (as
+ *   QEMU's icount with sleep=off): a batch job, a benchmark or a long idle
+ *   recording runs as fast as the host can execute it. A wait with no
+ *   deadline still waits for host input. Guest time runs ahead of the wall.
  */
 import { TIMEBASE_HZ } from '../machine/clock.js';
 
-export type TimeMode = 'idle' | 'host';
+export type TimeMode = 'idle' | 'host' | 'warp';
 
-export const TIME_MODES: readonly TimeMode[] = ['idle', 'host'];
+export const TIME_MODES: readonly TimeMode[] = ['idle', 'host', 'warp'];
 
 export class GuestPacing {
   private anchorNs = 0n;
@@ -37,12 +41,18 @@ export class GuestPacing {
 
   /** The guest time the host clock stands at. */
   hostTicks(): number {
+    if (this.mode === 'warp') return this.anchorTicks;
     const ns = this.hostNs() - this.anchorNs;
     return this.anchorTicks + Number((ns * BigInt(TIMEBASE_HZ)) / 1_000_000_000n);
   }
 
   /** The guest, at `guestTicks`, begins a wait: the host clock's guest time to measure it against. */
   beginWait(guestTicks: number): number {
+    if (this.mode === 'warp') {
+      // Any deadline has come already; only a wait without one sleeps (until input).
+      this.anchorTicks = guestTicks;
+      return Number.MAX_SAFE_INTEGER;
+    }
     if (this.mode === 'idle') this.anchor(guestTicks);
     return this.hostTicks();
   }

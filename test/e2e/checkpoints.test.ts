@@ -220,3 +220,28 @@ test('a recorder killed with SIGKILL leaves a prefix whose checkpoints and segme
   assert.equal(r.segments.length, rec.checkpoints.length + 1);
   assert.match(r.segments[r.segments.length - 1].message ?? '', /without an end marker/);
 });
+
+test('a recording over a disk whose writes go to an overlay file has no checkpoints, and says why', () => {
+  const img = makeExt2(join(dir, 'overlay-base.img'), 4);
+  const file = join(dir, 'overlay.vmrs');
+  const r = spawnSync(
+    process.execPath,
+    [
+      VMRS_BIN,
+      'record',
+      '-q',
+      '-o',
+      file,
+      '--checkpoint-every',
+      '20M',
+      '--drive',
+      `file=${img},overlay=${join(dir, 'new.overlay')}`,
+    ],
+    { input: 'poweroff -f\n', encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /no checkpoints in this recording: .*overlay/);
+  const rec = readRecording(readFileSync(file));
+  assert.equal(rec.checkpoints.length, 0);
+  assert.equal(vmrs(['verify', file, '--json']).status, 0);
+});

@@ -16,6 +16,7 @@ export const TOOL_PACKAGES = {
   dtc: 'device-tree-compiler',
   'riscv64-linux-gnu-gcc': 'gcc-riscv64-linux-gnu',
   xmllint: 'libxml2-utils',
+  'redis-server': 'redis-server',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;

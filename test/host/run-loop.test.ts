@@ -101,6 +101,15 @@ test("clock 'host': a wait ends when the host clock reaches the guest's deadline
   );
 });
 
+test("clock 'warp': a wait with a deadline ends at once", async () => {
+  const { sleepMs } = await sleepOfWait('warp');
+  // The wait is 100 ms of guest time; skipped, it costs a turn of the event loop.
+  assert.ok(
+    sleepMs < waitMs / 2,
+    `slept ${sleepMs.toFixed(1)} ms for a ${waitMs.toFixed(1)} ms wait`,
+  );
+});
+
 test('GuestPacing: lead and lag, in either mode', () => {
   let ns = 0n;
   const ms = (n: number) => BigInt(n) * 1_000_000n;

@@ -1,0 +1,112 @@
+/**
+ * Segments of a recording as jobs on a BullMQ queue over Redis, so that
+ * `vmrs worker` processes on any number of machines share the work of one
+ * `vmrs verify --queue`. A job names the recording by a path or URL every
+ * worker can reach, and one segment; it depends on nothing else, so a job
+ * delivered twice (BullMQ delivers at least once: a worker killed mid-job
+ * has its job retried after its lock lapses) gives the same verdict twice.
+ */
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq';
+import { UsageError } from './options.js';
+import type { Segment, SegmentJob, SegmentResult } from './verify-segment.js';
+
+/** The queue's name in Redis. */
+export const SEGMENT_QUEUE = 'vmrs-segments';
+
+/** Connection options from `redis://[user:password@]host[:port][/db]`. */
+export function redisConnection(url: string): ConnectionOptions {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UsageError(`--queue: '${url}' is not a URL (redis://HOST:PORT)`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    throw new UsageError(`--queue: '${url}' is not a redis:// URL`);
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  if (!Number.isSafeInteger(db) || db < 0)
+    throw new UsageError(`--queue: bad database in '${url}'`);
+  return {
+    host: u.hostname || '127.0.0.1',
+    port: u.port ? Number(u.port) : 6379,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+    // Workers block on the queue: a request must wait for a reconnect, not fail (BullMQ's rule).
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** How workers reach the recording: a URL as given, a path made absolute. */
+export function sharedName(file: string): string {
+  return /^https?:\/\//.test(file) ? file : resolve(file);
+}
+
+/**
+ * Put `segments` on the queue as one run's jobs and gather their verdicts.
+ * A job that fails on every attempt (a worker that cannot open the
+ * recording or its images) fails the run with its message.
+ */
+export async function runOnQueue(
+  url: string,
+  file: string,
+  segments: Segment[],
+  engine: string | undefined,
+  progress: (index: number, icount: number) => void,
+  done: (r: SegmentResult) => void,
+  log: (s: string) => void,
+): Promise<SegmentResult[]> {
+  const connection = redisConnection(url);
+  const queue = new Queue<SegmentJob, SegmentResult>(SEGMENT_QUEUE, { connection });
+  const events = new QueueEvents(SEGMENT_QUEUE, { connection });
+  try {
+    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+    const run = randomUUID();
+    const byId = new Map<string, number>();
+    events.on('progress', ({ jobId, data }) => {
+      const index = byId.get(jobId);
+      if (index !== undefined && typeof data === 'number') progress(index, data);
+    });
+    const jobs = await queue.addBulk(
+      segments.map((segment) => {
+        const jobId = `${run}-${segment.index}`;
+        byId.set(jobId, segment.index);
+        return {
+          name: 'verify-segment',
+          data: { file: sharedName(file), segment, engine },
+          opts: {
+            jobId,
+            attempts: 3,
+            backoff: { type: 'fixed', delay: 1000 },
+            removeOnComplete: { age: 3600 },
+            removeOnFail: { age: 24 * 3600 },
+          },
+        };
+      }),
+    );
+    const workers = await queue.getWorkersCount();
+    log(
+      `${jobs.length} segment job(s) on ${url} (queue ${SEGMENT_QUEUE}); ${workers} worker(s) listening` +
+        (workers ? '' : ' — start some with: vmrs worker --queue ' + url),
+    );
+    return await Promise.all(
+      jobs.map(async (j) => {
+        let r: SegmentResult;
+        try {
+          r = (await j.waitUntilFinished(events)) as SegmentResult;
+        } catch (e) {
+          throw new UsageError(
+            `segment ${byId.get(j.id!)} failed on the workers: ${(e as Error).message}`,
+          );
+        }
+        done(r);
+        return r;
+      }),
+    );
+  } finally {
+    await Promise.allSettled([events.close(), queue.close()]);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * `vmrs verify --queue` with `vmrs worker`s over Redis: a local Redis
+ * server (Debian's redis-server, started here), three worker processes, one
+ * of them killed (with its sandboxed processor) while it replays a segment.
+ * Its segment is handed out again once its lock lapses, and the run ends
+ * with the verdict `--jobs 1` gives, segment for segment.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VMRS_BIN } from '../helpers/guest-session.js';
+import { freePort } from '../helpers/host-tools.js';
+import { needTools } from '../helpers/tools.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-queue-'));
+
+interface Report {
+  status: number;
+  segments: { index: number; verdict: string; icount: number; digests: number }[];
+}
+
+function startProcess(args: string[], cmd = process.execPath): ChildProcess & { out: string } {
+  // Its own process group: killing it kills the sandboxed processors it forked too.
+  const p = spawn(cmd, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  }) as ChildProcess & {
+    out: string;
+  };
+  p.out = '';
+  p.stdout!.on('data', (b: Buffer) => (p.out += b.toString()));
+  p.stderr!.on('data', (b: Buffer) => (p.out += b.toString()));
+  return p;
+}
+
+function killGroup(p: ChildProcess): void {
+  try {
+    process.kill(-p.pid!, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+test('segments verified by three queue workers, one killed mid-job, give the verdict of --jobs 1', async (t) => {
+  if (!needTools(t, 'redis-server')) return;
+  // A boot with a checkpoint every 15M instructions: about ten segments.
+  const file = join(dir, 'boot.vmrs');
+  const rec = spawnSync(
+    process.execPath,
+    [VMRS_BIN, 'record', '-q', '-o', file, '--checkpoint-every', '15M'],
+    { input: 'poweroff -f\n', encoding: 'utf8' },
+  );
+  assert.equal(rec.status, 0, rec.stderr);
+  const local = spawnSync(process.execPath, [VMRS_BIN, 'verify', file, '--jobs', '1', '--json'], {
+    encoding: 'utf8',
+  });
+  assert.equal(local.status, 0, local.stderr);
+  const expected = JSON.parse(local.stdout) as Report;
+  assert.ok(expected.segments.length >= 6, `${expected.segments.length} segments`);
+
+  const port = await freePort();
+  const redis = startProcess(
+    ['--port', String(port), '--save', '', '--appendonly', 'no'],
+    'redis-server',
+  );
+  const workers: (ChildProcess & { out: string })[] = [];
+  try {
+    await waitUntil(
+      () => /Ready to accept connections/.test(redis.out),
+      'redis-server to start',
+      20_000,
+    );
+    const url = `redis://127.0.0.1:${port}`;
+    for (let i = 0; i < 3; i++)
+      workers.push(
+        startProcess([
+          VMRS_BIN,
+          'worker',
+          '--queue',
+          url,
+          '--concurrency',
+          '1',
+          '--lock-ms',
+          '3000',
+        ]),
+      );
+    await waitUntil(
+      () => workers.every((w) => /waiting for segments/.test(w.out)),
+      'three workers to listen',
+      30_000,
+    );
+    const verify = startProcess([VMRS_BIN, 'verify', file, '--queue', url, '--json']);
+    const exited = new Promise<number | null>((r) => verify.on('exit', (code) => r(code)));
+    // The first worker to take a job is killed while it replays it.
+    let victim: (ChildProcess & { out: string }) | undefined;
+    await waitUntil(() => {
+      victim = workers.find((w) => /segment \d+ of /.test(w.out));
+      return victim !== undefined;
+    }, 'a worker to take a segment');
+    const taken = Number(/segment (\d+) of /.exec(victim!.out)![1]);
+    killGroup(victim!);
+    const code = await exited;
+    assert.equal(code, 0, verify.out);
+    const got = JSON.parse(verify.out.slice(verify.out.indexOf('{'))) as Report;
+    assert.deepEqual(
+      got.segments.map((s) => [s.index, s.verdict, s.icount, s.digests]),
+      expected.segments.map((s) => [s.index, s.verdict, s.icount, s.digests]),
+    );
+    // The killed worker's segment was done by another.
+    const others = workers
+      .filter((w) => w !== victim)
+      .map((w) => w.out)
+      .join('\n');
+    assert.match(others, new RegExp(`segment ${taken}: ok`), others);
+  } finally {
+    for (const w of workers) killGroup(w);
+    killGroup(redis);
+  }
+});
