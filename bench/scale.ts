@@ -71,13 +71,19 @@ async function recordOverhead(): Promise<void> {
   }
 }
 
-/** An idle guest recorded for `minutes` of guest time, as fast as the host goes. */
+/**
+ * A mostly idle guest recorded for `minutes` of guest time, as fast as the host
+ * goes: once a second it wakes, reads the clock and its uptime, and sleeps again.
+ */
 async function recordIdle(minutes: number): Promise<string> {
   const file = join(dir, `idle-${minutes}min.vmrs`);
   const r = await runVmrs(
     ['record', '-q', '--clock', 'warp', '-o', file],
     [
-      { waitFor: PROMPT, send: `sleep ${minutes * 60}; echo SLEPT-$((1+1))\n` },
+      {
+        waitFor: PROMPT,
+        send: `for i in $(seq ${minutes * 60}); do date > /tmp/now; cat /proc/uptime > /dev/null; sleep 1; done; echo SLEPT-$((1+1))\n`,
+      },
       { waitFor: /SLEPT-2/ },
       { waitFor: PROMPT, send: 'poweroff -f\n' },
     ],
@@ -112,7 +118,7 @@ async function longRecordings(): Promise<void> {
     const info = inspect(file);
     const rep = replayStats(file);
     console.log(
-      `idle ${String(minutes).padStart(2)} guest-min: recorded in ${fmt(recSecs)} s (--clock warp), replayed in ${fmt(rep.secs, 2)} s, peak RSS ${rep.rssMiB} MiB; ${perMinute(info)}`,
+      `idle ${String(minutes).padStart(2)} guest-min (${fmt(info.instructions / 1e9, 2)} G instructions): recorded in ${fmt(recSecs)} s (--clock warp), replayed in ${fmt(rep.secs, 2)} s, peak RSS ${rep.rssMiB} MiB; ${perMinute(info)}`,
     );
     longest = file;
   }
@@ -142,19 +148,18 @@ async function longRecordings(): Promise<void> {
   );
 }
 
+const busySteps: Step[] = [
+  {
+    waitFor: PROMPT,
+    send: 'for i in 1 2 3 4 5 6 7 8; do dd if=/dev/zero bs=1M count=16 2>/dev/null | md5sum; done; echo BUSY-$((1+1))\n',
+  },
+  { waitFor: /BUSY-2/ },
+  { waitFor: PROMPT, send: 'poweroff -f\n' },
+];
+
 async function busyRecording(): Promise<string> {
   const file = join(dir, 'busy.vmrs');
-  const r = await runVmrs(
-    ['record', '-q', '-o', file],
-    [
-      {
-        waitFor: PROMPT,
-        send: 'for i in 1 2 3 4 5 6 7 8; do dd if=/dev/zero bs=1M count=16 2>/dev/null | md5sum; done; echo BUSY-$((1+1))\n',
-      },
-      { waitFor: /BUSY-2/ },
-      { waitFor: PROMPT, send: 'poweroff -f\n' },
-    ],
-  );
+  const r = await runVmrs(['record', '-q', '-o', file], busySteps);
   if (r.status !== 0) throw new Error(`record failed: ${r.stderr}`);
   return file;
 }
@@ -169,6 +174,24 @@ function verifyRun(args: string[]): { secs: number; insns: number } {
 
 async function verifyThroughput(file: string): Promise<void> {
   const info = inspect(file);
+  // Record overhead on this longer run: checkpoints off against the default, interleaved.
+  const off: number[] = [];
+  const on: number[] = [];
+  for (let i = 0; i < 3; i++)
+    for (const [every, out] of [
+      ['0', off],
+      ['200M,60s', on],
+    ] as const) {
+      const r = await runVmrs(
+        ['record', '-q', '-o', join(dir, 'busy-again.vmrs'), '--checkpoint-every', every],
+        busySteps,
+      );
+      if (r.status !== 0) throw new Error(`record failed: ${r.stderr}`);
+      out.push(r.wallSeconds);
+    }
+  console.log(
+    `record busy workload: checkpoints off median ${fmt(median(off), 2)} s (${spread(off)}), default ${fmt(median(on), 2)} s (${spread(on)}), overhead ${fmt((median(on) / median(off) - 1) * 100)} % (3 interleaved rounds)`,
+  );
   console.log(
     `busy recording: ${fmt(info.instructions / 1e9, 2)} G instructions, ${fmt(info.guestSeconds)} guest s; ${perMinute(info)}`,
   );

@@ -11,6 +11,7 @@ import type { DiskInfo } from './devices.js';
 import { VMRS_VERSION } from './version.js';
 import type { CheckpointSchedule } from '../replay/recorder.js';
 import { TIMEBASE_HZ } from '../machine/clock.js';
+import { deflateNative } from '../host/deflate-native.js';
 
 export interface RecordOptions extends MachineOptions {
   output: string;
@@ -130,7 +131,13 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
           when = { instructions: Infinity, guestTicks: Infinity };
           checkpointsOff = `the disk ${overlay.file} keeps its writes in the overlay file ${overlay.overlay}, which checkpoints cannot hold (record without overlay= to have them)`;
         }
-        recorder = new Recorder(recordingWriter(fd, opts.output), header, images, when);
+        recorder = new Recorder(
+          recordingWriter(fd, opts.output),
+          header,
+          images,
+          when,
+          deflateNative,
+        );
         imagesChanged = () => changedImages(header, disks);
         return recorder;
       },
@@ -144,7 +151,7 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
       process.stderr.write(
         `[vmrs] recorded ${recorder.events} events` +
           (recorder.checkpointsWritten
-            ? ` and ${recorder.checkpointsWritten} checkpoints (${(recorder.checkpointBytes / 1048576).toFixed(1)} MiB)`
+            ? ` and ${recorder.checkpointsWritten} checkpoints (${(recorder.checkpointBytes / 1048576).toFixed(1)} MiB, ${recorder.checkpointMs.toFixed(0)} ms to capture)`
             : '') +
           ` in ${(statSync(opts.output).size / 1024).toFixed(1)} KiB to ${opts.output}\n`,
       );

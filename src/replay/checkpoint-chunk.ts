@@ -112,7 +112,9 @@ export class CheckpointBuilder {
       const m = map[p];
       if (dirty[p]) {
         dirty[p] = 0;
-        if (isZeroPage(ram32, p)) {
+        // A page never written since the machine was made is zero: not read (first touching
+        // host memory is slow, and most of a guest's RAM is never used).
+        if (!vm.bus.mayBeNonZero(p) || isZeroPage(ram32, p)) {
           map[p] = 0;
           continue;
         }

@@ -14,6 +14,8 @@ import { digestVerifier, type DigestVerifier } from './state-digest.js';
 import { hex64 } from './hex.js';
 import { FORMAT_VERSION } from './log-format.js';
 import type { FileCheckpoints } from './file-checkpoints.js';
+import { RecordingFormatError } from './recording-error.js';
+import { SnapshotError } from '../snapshot/state.js';
 import type { CheckpointInfo } from './checkpoint-chunk.js';
 
 export interface Divergence {
@@ -178,14 +180,26 @@ export class Replayer {
     for (const c of this.checkpoints) if (c.icount <= icount) nearest = c.icount;
     const inFile = this.fileCheckpoints?.before(icount);
     const behind = icount < cpu.icount || this.status.state !== 'running';
+    let fromFile = false; // the machine was put back already
     if (inFile && inFile.icount > nearest && (behind || inFile.icount > cpu.icount)) {
       // The recording's own checkpoint is the closest start.
-      const st = this.startAtCheckpoint(inFile.seq);
-      if (st.state !== 'running') return st;
-      const opts = this.checkpointOpts!;
-      const later = this.checkpoints.find((c) => c.icount > cpu.icount);
-      this.nextCheckpointAt = later ? later.icount : cpu.icount + opts.interval;
-    } else if (behind || nearest > cpu.icount) if (nearest >= 0) this.restoreBefore(icount);
+      try {
+        const st = this.startAtCheckpoint(inFile.seq);
+        if (st.state !== 'running') return st;
+        fromFile = true;
+        const opts = this.checkpointOpts!;
+        const later = this.checkpoints.find((c) => c.icount > cpu.icount);
+        this.nextCheckpointAt = later ? later.icount : cpu.icount + opts.interval;
+      } catch (e) {
+        // Damaged (and not offered again: FileCheckpoints.before skips it). The machine may be
+        // half restored: a checkpoint kept here puts all of it back.
+        if (!(e instanceof RecordingFormatError || e instanceof SnapshotError) || nearest < 0)
+          throw e;
+        this.restoreBefore(icount);
+        fromFile = true;
+      }
+    }
+    if (!fromFile && (behind || nearest > cpu.icount) && nearest >= 0) this.restoreBefore(icount);
     if (icount - cpu.icount > 2 * LOCAL_GAP) {
       // A debugger that went here tends to step back from here: keep a checkpoint close by.
       const st = this.runTo(icount - LOCAL_GAP);

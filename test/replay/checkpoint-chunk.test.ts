@@ -185,6 +185,23 @@ test('a damaged checkpoint is refused before the machine is touched', async () =
   assert.equal(o.vm.cpu.pcLo, pc);
   // The others still restore; a scan of the file stops at the damage.
   assert.equal(o.replayer.startAtCheckpoint(1).state, 'running');
+  // A seek (as GDB's) past the damaged checkpoint falls back to the checkpoints kept in memory
+  // and lands in the state a replay of the sound file has there.
+  const quiet = { verify: true, log: () => {}, stdout: () => {} };
+  const target = c.icount + 1234;
+  const good = openReplayOf(readRecording(file), quiet);
+  assert.equal(good.replayer.runTo(target).state, 'paused');
+  const seeker = openReplayOf(readRecording(bad), quiet);
+  seeker.replayer.enableCheckpoints({ interval: 10_000, memoryBudget: 64 << 20 });
+  assert.equal(seeker.replayer.seek(c.icount - 5000).state, 'paused');
+  assert.equal(seeker.replayer.seek(target).state, 'paused');
+  assert.equal(seeker.vm.cpu.pcLo, good.vm.cpu.pcLo);
+  assert.ok(Buffer.from(seeker.vm.bus.ram8).equals(Buffer.from(good.vm.bus.ram8)));
+  // ...and back again, behind it, and forward through it once more.
+  assert.equal(seeker.replayer.seek(target - 20_000).state, 'paused');
+  assert.equal(seeker.replayer.seek(target).state, 'paused');
+  assert.ok(Buffer.from(seeker.vm.bus.ram8).equals(Buffer.from(good.vm.bus.ram8)));
+
   const scanned = readRecording(bad.subarray(0, bad.length - 16));
   assert.equal(scanned.checkpoints.length, 2);
   assert.match(scanned.damage ?? '', /checksum mismatch/);
