@@ -106,6 +106,10 @@ program
     '--queue <url>',
     'hand the segments to `vmrs worker` processes through this Redis queue (redis://HOST:PORT)',
   )
+  .option(
+    '--share <path-or-url>',
+    'with --queue: where the workers read the recording (default: its absolute path here)',
+  )
   .option('--engine <name>', 'execution engine: translate (compile hot code) or interp')
   .option('--json', 'machine-readable report on stdout')
   .option('-q, --quiet', 'no progress line')

@@ -5,8 +5,7 @@
  * and fetches a recording named by URL once.
  */
 import type { SandboxedJob } from 'bullmq';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,24 +18,27 @@ import {
 const machine = new SegmentMachine();
 const fetched = new Map<string, Promise<string>>();
 
-/** A local path for a recording named by path or http(s) URL (downloaded once, kept by URL). */
-function localCopy(file: string): Promise<string> {
+let downloads: string | undefined;
+
+/**
+ * A local path for a recording named by path or http(s) URL: fetched once
+ * per worker process (into a directory of its own), and checked to be the
+ * size the verifier read, so a URL that now serves another file fails the
+ * job instead of verifying the wrong recording.
+ */
+function localCopy(file: string, size: number): Promise<string> {
   if (!/^https?:\/\//.test(file)) return Promise.resolve(file);
   let p = fetched.get(file);
   if (!p) {
     p = (async () => {
-      const dir = join(tmpdir(), 'vmrs-worker-recordings');
-      mkdirSync(dir, { recursive: true });
-      const path = join(
-        dir,
-        createHash('sha256').update(file).digest('hex').slice(0, 32) + '.vmrs',
-      );
-      if (existsSync(path)) return path;
+      downloads ??= mkdtempSync(join(tmpdir(), 'vmrs-worker-'));
       const res = await fetch(file);
       if (!res.ok) throw new Error(`cannot fetch ${file}: HTTP ${res.status}`);
-      const tmp = `${path}.tmp-${process.pid}`;
-      writeFileSync(tmp, new Uint8Array(await res.arrayBuffer()));
-      renameSync(tmp, path);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      if (bytes.length !== size)
+        throw new Error(`${file} is ${bytes.length} bytes, the recording verified is ${size}`);
+      const path = join(downloads, `${fetched.size}.vmrs`);
+      writeFileSync(path, bytes);
       return path;
     })();
     fetched.set(file, p);
@@ -48,7 +50,7 @@ function localCopy(file: string): Promise<string> {
 export default async function processSegment(
   job: SandboxedJob<SegmentJob, SegmentResult>,
 ): Promise<SegmentResult> {
-  const file = await localCopy(job.data.file);
+  const file = await localCopy(job.data.file, job.data.size ?? -1);
   let last = 0;
   return verifySegment(
     { ...job.data, file },

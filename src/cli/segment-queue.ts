@@ -45,6 +45,13 @@ export function sharedName(file: string): string {
   return /^https?:\/\//.test(file) ? file : resolve(file);
 }
 
+/** Where the workers find the recording, and how they check it is the one read here. */
+export interface SharedRecording {
+  /** A path or http(s) URL every worker can read. */
+  name: string;
+  size: number;
+}
+
 /**
  * Put `segments` on the queue as one run's jobs and gather their verdicts.
  * A job that fails on every attempt (a worker that cannot open the
@@ -52,7 +59,7 @@ export function sharedName(file: string): string {
  */
 export async function runOnQueue(
   url: string,
-  file: string,
+  shared: SharedRecording,
   segments: Segment[],
   engine: string | undefined,
   progress: (index: number, icount: number) => void,
@@ -76,7 +83,7 @@ export async function runOnQueue(
         byId.set(jobId, segment.index);
         return {
           name: 'verify-segment',
-          data: { file: sharedName(file), segment, engine },
+          data: { file: sharedName(shared.name), size: shared.size, segment, engine },
           opts: {
             jobId,
             attempts: 3,

@@ -26,8 +26,10 @@ export interface Segment {
 }
 
 export interface SegmentJob {
-  /** The recording, by a path this process can read. */
+  /** The recording, by a path this process can read (or, on a queue, an http(s) URL). */
   file: string;
+  /** Its size in bytes, to check a copy fetched by URL. */
+  size?: number;
   segment: Segment;
   engine?: string;
 }

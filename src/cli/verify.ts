@@ -6,6 +6,7 @@
  * cannot be read whole (damage, missing images).
  */
 import { availableParallelism } from 'node:os';
+import { statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import cliProgress from 'cli-progress';
 import { readRecordingFile } from './open-replay.js';
@@ -18,6 +19,8 @@ export interface VerifyOptions {
   jobs?: string;
   /** Hand the segments to `vmrs worker`s through this Redis queue instead of threads here. */
   queue?: string;
+  /** With --queue: how the workers reach the recording (a shared path or an http(s) URL). */
+  share?: string;
   engine?: string;
   json?: boolean;
   quiet?: boolean;
@@ -183,6 +186,7 @@ export function progressBar(total: number, segments: number, show: boolean) {
 
 export async function verifyCommand(file: string, opts: VerifyOptions): Promise<number> {
   const jobs = parseJobs(opts.jobs);
+  if (opts.share && !opts.queue) throw new UsageError('--share goes with --queue');
   const rec = readRecordingFile(file);
   const segments = segmentsOf(rec);
   const start = rec.header.startIcount ?? 0;
@@ -209,7 +213,15 @@ export async function verifyCommand(file: string, opts: VerifyOptions): Promise<
       bar.progress(i, icount - segments[i].fromIcount);
     const done = (r: SegmentResult) => bar.done(r);
     results = opts.queue
-      ? await runOnQueue(opts.queue, file, segments, opts.engine, progress, done, log)
+      ? await runOnQueue(
+          opts.queue,
+          { name: opts.share ?? file, size: statSync(file).size },
+          segments,
+          opts.engine,
+          progress,
+          done,
+          log,
+        )
       : await runOnThreads(file, segments, jobs, opts.engine, progress, done);
   } finally {
     bar.stop();

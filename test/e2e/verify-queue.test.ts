@@ -8,11 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VMRS_BIN } from '../helpers/guest-session.js';
-import { freePort } from '../helpers/host-tools.js';
+import { freePort, servePayload } from '../helpers/host-tools.js';
 import { needTools } from '../helpers/tools.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -35,6 +35,21 @@ function startProcess(args: string[], cmd = process.execPath): ChildProcess & { 
   p.stdout!.on('data', (b: Buffer) => (p.out += b.toString()));
   p.stderr!.on('data', (b: Buffer) => (p.out += b.toString()));
   return p;
+}
+
+/** A command run to its end without blocking this process; its status and output. */
+function run(
+  cmd: string,
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 function killGroup(p: ChildProcess): void {
@@ -116,6 +131,46 @@ test('segments verified by three queue workers, one killed mid-job, give the ver
       .map((w) => w.out)
       .join('\n');
     assert.match(others, new RegExp(`segment ${taken}: ok`), others);
+
+    // Workers that reach the recording by URL (fetched once each) give the same report; a URL
+    // that serves another file fails the run, clearly.
+    const served = await servePayload(readFileSync(file));
+    const wrong = await servePayload('not this recording');
+    try {
+      // Run apart (not spawnSync): the HTTP servers answer from this process's event loop.
+      const byUrl = await run(process.execPath, [
+        VMRS_BIN,
+        'verify',
+        file,
+        '--queue',
+        url,
+        '--share',
+        `http://127.0.0.1:${served.port}/boot.vmrs`,
+        '--json',
+      ]);
+      assert.equal(byUrl.status, 0, byUrl.stderr);
+      assert.deepEqual(
+        (JSON.parse(byUrl.stdout) as Report).segments.map((s) => [s.index, s.verdict, s.icount]),
+        expected.segments.map((s) => [s.index, s.verdict, s.icount]),
+      );
+      const bad = await run(process.execPath, [
+        VMRS_BIN,
+        'verify',
+        file,
+        '--queue',
+        url,
+        '--share',
+        `http://127.0.0.1:${wrong.port}/x.vmrs`,
+      ]);
+      assert.equal(bad.status, 1, bad.stderr);
+      assert.match(
+        bad.stderr,
+        /failed on the workers: .* is 18 bytes, the recording verified is \d+/,
+      );
+    } finally {
+      served.close();
+      wrong.close();
+    }
   } finally {
     for (const w of workers) killGroup(w);
     killGroup(redis);
