@@ -39,9 +39,8 @@ export function parseCheckpointSchedule(spec: string): CheckpointSchedule {
       const secs = n * (unit === 'ms' ? 0.001 : unit === 'min' ? 60 : 1);
       out.guestTicks = Math.min(out.guestTicks, Math.max(1, Math.round(secs * TIMEBASE_HZ)));
     } else {
-      const insns = Math.round(
-        n * ({ k: 1e3, M: 1e6, G: 1e9 } as Record<string, number>)[unit] || n,
-      );
+      const scale: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9 };
+      const insns = Math.round(n * scale[unit]);
       if (insns < 1000)
         throw new UsageError('--checkpoint-every: at least 1000 instructions between checkpoints');
       out.instructions = Math.min(out.instructions, insns);

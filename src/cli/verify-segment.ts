@@ -146,73 +146,71 @@ async function runSegment(
   });
   const { vm, replayer, rec } = machine.get(job.file, seg.fromSeq < 0);
   machine.used();
-  {
-    chooseEngine(vm.cpu, job.engine);
-    if (seg.fromSeq >= 0) {
-      let st: ReplayStatus;
-      try {
-        st = replayer.startAtCheckpoint(seg.fromSeq);
-      } catch (e) {
-        if (e instanceof RecordingFormatError || e instanceof SnapshotError)
-          return result('damaged', seg.fromIcount, { message: e.message });
-        throw e;
-      }
-      if (st.state === 'diverged')
-        return result('diverged', seg.fromIcount, {
-          message: st.divergence.reason,
-          details: st.divergence.details,
-        });
+  chooseEngine(vm.cpu, job.engine);
+  if (seg.fromSeq >= 0) {
+    let st: ReplayStatus;
+    try {
+      st = replayer.startAtCheckpoint(seg.fromSeq);
+    } catch (e) {
+      if (e instanceof RecordingFormatError || e instanceof SnapshotError)
+        return result('damaged', seg.fromIcount, { message: e.message });
+      throw e;
     }
-    const digests0 = replayer.digestsChecked;
-    replayer.pauseBeforeEvent(seg.toEvent ?? Infinity);
-    for (;;) {
-      const st = replayer.step(20_000_000);
-      const digests = replayer.digestsChecked - digests0;
-      const icount = vm.cpu.icount;
-      switch (st.state) {
-        case 'running':
-          progress(icount);
-          // A turn of the event loop: progress and a job queue's messages go out meanwhile.
-          await new Promise<void>((r) => setImmediate(r));
-          continue;
-        case 'paused':
-          if (seg.toEvent !== null && replayer.eventIndex >= seg.toEvent) {
-            if (icount !== seg.toIcount)
-              return result('diverged', icount, {
-                digests,
-                message: `the segment ended at icount ${icount}, its checkpoint is at ${seg.toIcount}`,
-              });
-            return result('ok', icount, { digests });
-          }
-          return result('diverged', icount, {
-            digests,
-            message: `the replay stopped at icount ${icount} (a breakpoint in the guest's program?)`,
-          });
-        case 'done':
-          return result('ok', icount, { digests, exit: { kind: st.exitKind, status: st.status } });
-        case 'truncated': {
-          // A file cut short (a killed recorder) is whole up to its last chunk: that prefix verifies.
-          const damage = rec.events.damage ?? (rec.cutShort ? undefined : rec.damage);
-          if (seg.toEvent !== null || damage)
-            return result('damaged', icount, {
+    if (st.state === 'diverged')
+      return result('diverged', seg.fromIcount, {
+        message: st.divergence.reason,
+        details: st.divergence.details,
+      });
+  }
+  const digests0 = replayer.digestsChecked;
+  replayer.pauseBeforeEvent(seg.toEvent ?? Infinity);
+  for (;;) {
+    const st = replayer.step(20_000_000);
+    const digests = replayer.digestsChecked - digests0;
+    const icount = vm.cpu.icount;
+    switch (st.state) {
+      case 'running':
+        progress(icount);
+        // A turn of the event loop: progress and a job queue's messages go out meanwhile.
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      case 'paused':
+        if (seg.toEvent !== null && replayer.eventIndex >= seg.toEvent) {
+          if (icount !== seg.toIcount)
+            return result('diverged', icount, {
               digests,
-              message: damage
-                ? `the recording is damaged: ${damage}`
-                : `the events end at icount ${icount}, before the segment's end`,
+              message: `the segment ended at icount ${icount}, its checkpoint is at ${seg.toIcount}`,
             });
-          return result('ok', icount, {
-            digests,
-            message: `the recording ends at icount ${icount} without an end marker (its recorder was stopped${rec.damage ? `: ${rec.damage}` : ''})`,
-          });
+          return result('ok', icount, { digests });
         }
-        case 'diverged': {
-          const d = st.divergence;
-          return result(d.host ? 'damaged' : 'diverged', d.icount, {
+        return result('diverged', icount, {
+          digests,
+          message: `the replay stopped at icount ${icount} (a breakpoint in the guest's program?)`,
+        });
+      case 'done':
+        return result('ok', icount, { digests, exit: { kind: st.exitKind, status: st.status } });
+      case 'truncated': {
+        // A file cut short (a killed recorder) is whole up to its last chunk: that prefix verifies.
+        const damage = rec.events.damage ?? (rec.cutShort ? undefined : rec.damage);
+        if (seg.toEvent !== null || damage)
+          return result('damaged', icount, {
             digests,
-            message: d.reason,
-            details: d.details,
+            message: damage
+              ? `the recording is damaged: ${damage}`
+              : `the events end at icount ${icount}, before the segment's end`,
           });
-        }
+        return result('ok', icount, {
+          digests,
+          message: `the recording ends at icount ${icount} without an end marker (its recorder was stopped${rec.damage ? `: ${rec.damage}` : ''})`,
+        });
+      }
+      case 'diverged': {
+        const d = st.divergence;
+        return result(d.host ? 'damaged' : 'diverged', d.icount, {
+          digests,
+          message: d.reason,
+          details: d.details,
+        });
       }
     }
   }

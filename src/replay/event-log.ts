@@ -27,8 +27,6 @@ export interface EventChunk {
   lastIcount: number;
   /** How many of its events are pull events (entropy). */
   pulls: number;
-  /** Its checksum (from an index; the chunk is checked again when read). */
-  crc?: number;
 }
 
 /** Where a cursor is: the event number in the file and where that event's bytes start. */

@@ -43,7 +43,7 @@ export function encodeIndex(ix: RecordingIndex): Uint8Array {
         c.at,
         c.storedLength,
         c.rawLength,
-        c.crc ?? 0,
+        0, // reserved: a chunk's checksum is in its own header, checked when it is read
         c.firstIndex,
         c.count,
         c.icountBefore,
@@ -114,17 +114,14 @@ export function decodeIndex(raw: Uint8Array, end: number): RecordingIndex | unde
   for (const e of events) {
     const c = counts(e, 9);
     if (!c) return undefined;
-    const [at, storedLength, rawLength, crc, firstIndex, count, icountBefore, lastIcount, pulls] =
-      c;
+    const [at, storedLength, rawLength, , firstIndex, count, icountBefore, lastIcount, pulls] = c;
     if (at <= lastAt || at + storedLength > end || firstIndex !== index || count === 0)
       return undefined;
     if (icountBefore !== icount || lastIcount < icountBefore || pulls > count) return undefined;
-    if (crc >= 2 ** 32) return undefined;
     ix.events.push({
       at,
       storedLength,
       rawLength,
-      crc,
       firstIndex,
       count,
       icountBefore,

@@ -138,30 +138,24 @@ test('segments verified by three queue workers, one killed mid-job, give the ver
     const wrong = await servePayload('not this recording');
     try {
       // Run apart (not spawnSync): the HTTP servers answer from this process's event loop.
-      const byUrl = await run(process.execPath, [
-        VMRS_BIN,
-        'verify',
-        file,
-        '--queue',
-        url,
-        '--share',
-        `http://127.0.0.1:${served.port}/boot.vmrs`,
-        '--json',
-      ]);
+      const viaUrl = (port: number, ...more: string[]) =>
+        run(process.execPath, [
+          VMRS_BIN,
+          'verify',
+          file,
+          '--queue',
+          url,
+          '--share',
+          `http://127.0.0.1:${port}/boot.vmrs`,
+          ...more,
+        ]);
+      const byUrl = await viaUrl(served.port, '--json');
       assert.equal(byUrl.status, 0, byUrl.stderr);
       assert.deepEqual(
         (JSON.parse(byUrl.stdout) as Report).segments.map((s) => [s.index, s.verdict, s.icount]),
         expected.segments.map((s) => [s.index, s.verdict, s.icount]),
       );
-      const bad = await run(process.execPath, [
-        VMRS_BIN,
-        'verify',
-        file,
-        '--queue',
-        url,
-        '--share',
-        `http://127.0.0.1:${wrong.port}/x.vmrs`,
-      ]);
+      const bad = await viaUrl(wrong.port);
       assert.equal(bad.status, 1, bad.stderr);
       assert.match(
         bad.stderr,
