@@ -6,6 +6,11 @@ import { TIMEBASE_HZ } from '../machine/clock.js';
 import type { ParsedRecording } from '../replay/log-format.js';
 
 export function inspectCommand(file: string, opts: { json?: boolean }): number {
+  // `vmrs inspect | head`: the reader went, so the report ends there, as SIGPIPE would end it.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') process.stderr.write(`vmrs: cannot write the report: ${e.message}\n`);
+    process.exit(e.code === 'EPIPE' ? 141 : 1);
+  });
   const rec = readRecordingFile(file);
   try {
     return inspectRecording(file, rec, opts);

@@ -88,7 +88,6 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
     );
   }
   let recorder: Recorder | undefined;
-  let checkpointsOff: string | undefined;
   let imagesChanged: (() => string[]) | undefined;
   try {
     const status = await runCommand(opts, {
@@ -122,19 +121,11 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
           snapshot: snapshotRef,
           startIcount: snapshot?.snap.header.icount,
         };
-        // A disk whose writes go to an overlay file is not in the machine's saved state:
-        // checkpoints could not hold it.
-        const overlay = parsed.drives.find((d) => d.overlay);
-        let when = schedule;
-        if (overlay && (schedule.instructions < Infinity || schedule.guestTicks < Infinity)) {
-          when = { instructions: Infinity, guestTicks: Infinity };
-          checkpointsOff = `the disk ${overlay.file} keeps its writes in the overlay file ${overlay.overlay}, which checkpoints cannot hold (record without overlay= to have them)`;
-        }
         recorder = new Recorder(
           recordingWriter(fd, opts.output),
           header,
           images,
-          when,
+          schedule,
           deflateNative,
         );
         imagesChanged = () => changedImages(header, disks);
@@ -144,8 +135,13 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
     return status;
   } finally {
     closeSync(fd);
-    const off = checkpointsOff ?? recorder?.checkpointsOff;
-    if (off) process.stderr.write(`vmrs: warning: no checkpoints in this recording: ${off}\n`);
+    const off = recorder?.checkpointsOff;
+    if (off)
+      process.stderr.write(
+        recorder!.checkpointsWritten
+          ? `vmrs: warning: no checkpoints after the first ${recorder!.checkpointsWritten}: ${off}\n`
+          : `vmrs: warning: no checkpoints in this recording: ${off}\n`,
+      );
     if (recorder && !opts.quiet)
       process.stderr.write(
         `[vmrs] recorded ${recorder.events} events` +

@@ -25,7 +25,7 @@
  *   points at garbage.
  */
 import { closeSync, existsSync, fstatSync, fsyncSync, openSync } from 'node:fs';
-import { BlockIoError, type BlockStore } from '../devices/virtio/backends.js';
+import { BlockIoError, type BlockStore, type WrittenClusters } from '../devices/virtio/backends.js';
 import { DriveError } from './drive-options.js';
 import { openImage, preadFull, pwriteFull } from './block-file.js';
 import { imageDigest, imageFileDigest } from './digest-cache.js';
@@ -95,8 +95,11 @@ interface Fresh {
  * then applies all of it; only an overlay file failing during the second
  * step can leave part of a write done, and it says so (BlockIoError.partial).
  */
-abstract class CowStore implements BlockStore {
+abstract class CowStore implements BlockStore, WrittenClusters {
   readonly size: number;
+  readonly clusterSize = CLUSTER;
+  /** Clusters written since takeChanged() last ran (checkpoints hold only these anew). */
+  protected readonly changed = new Set<number>();
 
   constructor(
     protected readonly base: BaseImage,
@@ -156,7 +159,33 @@ abstract class CowStore implements BlockStore {
     } catch (e) {
       throw new BlockIoError(`write: ${(e as Error).message}`);
     }
-    this.apply(inPlace, fresh);
+    try {
+      this.apply(inPlace, fresh);
+    } finally {
+      // Even a write that failed part-way may have changed these.
+      for (const w of inPlace) this.changed.add(w.c);
+      for (const f of fresh) this.changed.add(f.c);
+    }
+  }
+
+  get clusters(): WrittenClusters {
+    return this;
+  }
+
+  takeChanged(): number[] {
+    const list = [...this.changed];
+    this.changed.clear();
+    return list;
+  }
+
+  copyCluster(c: number, dest: Uint8Array): void {
+    try {
+      if (dest.length !== CLUSTER || !this.readCluster(c, 0, dest))
+        throw new Error(`cluster ${c} was not written`);
+    } catch (e) {
+      if (e instanceof BlockIoError) throw e;
+      throw new BlockIoError(`read: ${(e as Error).message}`);
+    }
   }
 
   close(): void {
@@ -192,46 +221,47 @@ function loadClusters(clusters: Map<number, Uint8Array>, clusterSize: number, s:
 
 /** Copy-on-write in memory over an image file (by path, or open) or image bytes; the image is never written. */
 export class MemoryCowStore extends CowStore {
-  private readonly clusters = new Map<number, Uint8Array>();
+  private readonly written = new Map<number, Uint8Array>();
 
   constructor(image: string | ImageFile | Uint8Array, readOnly: boolean) {
     super(image instanceof Uint8Array ? bytesBase(image) : fileBase(image), readOnly);
   }
 
   protected readCluster(c: number, off: number, dest: Uint8Array): boolean {
-    const data = this.clusters.get(c);
+    const data = this.written.get(c);
     if (!data) return false;
     dest.set(data.subarray(off, off + dest.length));
     return true;
   }
 
   protected hasCluster(c: number): boolean {
-    return this.clusters.has(c);
+    return this.written.has(c);
   }
 
   protected apply(inPlace: InPlace[], fresh: Fresh[]): void {
-    for (const w of inPlace) this.clusters.get(w.c)!.set(w.part, w.off);
-    for (const f of fresh) this.clusters.set(f.c, f.data);
+    for (const w of inPlace) this.written.get(w.c)!.set(w.part, w.off);
+    for (const f of fresh) this.written.set(f.c, f.data);
   }
 
   /** The written clusters (copied: the store goes on changing). */
   saveState(): State {
-    return saveClusters(this.clusters, CLUSTER);
+    return saveClusters(this.written, CLUSTER);
   }
 
   loadState(s: State): void {
-    loadClusters(this.clusters, CLUSTER, s);
+    loadClusters(this.written, CLUSTER, s);
+    for (const c of this.written.keys()) this.changed.add(c);
   }
 
   /** Bytes held in memory. */
   get bytesUsed(): number {
-    return this.clusters.size * CLUSTER;
+    return this.written.size * CLUSTER;
   }
 
   flush(): void {}
 
   protected closeOverlay(): void {
-    this.clusters.clear();
+    this.written.clear();
   }
 }
 

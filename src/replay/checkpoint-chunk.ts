@@ -1,30 +1,46 @@
 /**
- * Checkpoints inside a recording (format version 3, chunk kind 4): the
- * machine as it was at an icount of the recorded run, so that a replay,
- * a seek or a verifier can start there instead of at the beginning.
+ * Checkpoints inside a recording (chunk kind 4, format version 3 and up):
+ * the machine as it was at an icount of the recorded run, so that a
+ * replay, a seek or a verifier can start there instead of at the beginning.
  *
  *   raw = u32 headLength, head (JSON)           CheckpointHead: where it is
  *         u32 stateLength, state (JSON)         VirtMachine.saveState(), as
- *                                               snapshots write it
+ *                                               snapshots write it, but
+ *                                               (version 4) without the
+ *                                               disks' written clusters
  *         u32 pages, u32 pageMap[pages]         per RAM page: 0 = all zero,
  *                                               s + 1 = its bytes are in
  *                                               checkpoint s (this one or
  *                                               an earlier one)
+ *         (version 4) u32 disks, then per disk: the written clusters of the
+ *           u32 slot, u32 clusterSize, u32 n,   disk in virtio slot `slot`,
+ *           n × (u32 cluster, u32 s + 1)        ascending, each with the
+ *                                               checkpoint that holds it
  *         page data                             the pages whose entry is
  *                                               this checkpoint's, in order
+ *         (version 4) cluster data              the clusters whose entry is
+ *                                               this checkpoint's, by disk
+ *                                               and then in order
  *
- * A checkpoint stores only the pages written since the previous one, and
- * any page whose stored copy is REFRESH_AFTER checkpoints old, so that
- * restoring one reads at most that many earlier checkpoints however long
- * the recording is (the map says which), and each page from one of them.
+ * A checkpoint stores only the pages and disk clusters written since the
+ * previous one, and any whose stored copy is REFRESH_AFTER checkpoints old,
+ * so that restoring one reads at most that many earlier checkpoints however
+ * long the recording is (the maps say which), and each page or cluster from
+ * one of them. In version 3 the state held every written cluster, in every
+ * checkpoint.
  */
 import { stateFromJson, stateToJson, SnapshotError, type State } from '../snapshot/state.js';
 import type { VirtMachine } from '../machine/virt.js';
+import type { WrittenClusters } from '../devices/virtio/backends.js';
 import { RecordingFormatError } from './recording-error.js';
 
 const PAGE = 4096;
 /** A page's stored copy is written again once it is this many checkpoints old. */
 export const REFRESH_AFTER = 32;
+/** Largest checkpoint (raw bytes) a recording may hold: a typed array of 2 GiB less a little. */
+export const MAX_CHECKPOINT = 0x7fff_0000;
+/** The first version whose checkpoints keep disk clusters apart from the state. */
+const DISKS_APART_VERSION = 4;
 
 /** Where a checkpoint sits in the recorded run. */
 export interface CheckpointHead {
@@ -74,17 +90,47 @@ function equalPage(ram8: Uint8Array, at: number, page: Uint8Array): boolean {
   return true;
 }
 
+/** A disk whose written clusters the checkpoints hold, and which checkpoint holds each. */
+interface TrackedDisk {
+  slot: number;
+  clusters: WrittenClusters;
+  /** Cluster number → s + 1, checkpoint s holds its bytes. */
+  ref: Map<number, number>;
+}
+
+/** The virtio slots of a machine's disks. */
+function diskSlots(vm: VirtMachine): { slot: number; clusters: WrittenClusters | undefined }[] {
+  const out: { slot: number; clusters: WrittenClusters | undefined }[] = [];
+  for (const d of vm.disks) {
+    const slot = vm.virtio.findIndex((v) => v.model === d);
+    if (slot >= 0) out.push({ slot, clusters: d.clusters });
+  }
+  return out;
+}
+
 /**
  * Builds the checkpoints of one recorded run, each holding what changed
- * since the one before (RAM pages by the bus's written-page flags).
+ * since the one before (RAM pages by the bus's written-page flags, disk
+ * clusters by their stores'). After build() throws, the builder is spent.
  */
 export class CheckpointBuilder {
   /** Per page: 0 zero, s + 1 stored in checkpoint s. */
   private readonly map: Uint32Array;
   private readonly dirty: Uint8Array;
+  private readonly disks: TrackedDisk[];
   private seq = 0;
 
+  /** Throws SnapshotError for a machine that cannot be checkpointed (a disk written in place). */
   constructor(private readonly vm: VirtMachine) {
+    this.disks = diskSlots(vm).map(({ slot, clusters }) => {
+      if (!clusters)
+        throw new SnapshotError(
+          'a disk written in place cannot be checkpointed: use snapshot=on or overlay=FILE',
+        );
+      // Clusters written before now (a run started from a snapshot) come with the first call.
+      return { slot, clusters, ref: new Map<number, number>() };
+    });
+    vm.saveState({ disksApart: true }); // anything else that cannot be saved says so now
     // Every page flagged at first: the first checkpoint holds all of RAM that is not zero.
     this.dirty = vm.bus.addDirtyListener();
     this.map = new Uint32Array(this.dirty.length);
@@ -101,12 +147,13 @@ export class CheckpointBuilder {
     const seq = this.seq++;
     const head: CheckpointHead = { seq, icount: vm.cpu.icount, eventIndex, digests };
     const headJson = new TextEncoder().encode(JSON.stringify(head));
-    const json = new TextEncoder().encode(stateToJson(vm.saveState()));
+    const json = new TextEncoder().encode(stateToJson(vm.saveState({ disksApart: true })));
     vm.collectDirty();
     const { ram8, ram32 } = vm.bus;
     const map = this.map;
     const dirty = this.dirty;
     const own = seq + 1;
+    const stale = (r: number) => seq - (r - 1) >= REFRESH_AFTER;
     const pages: number[] = [];
     for (let p = 0; p < map.length; p++) {
       const m = map[p];
@@ -118,13 +165,44 @@ export class CheckpointBuilder {
           map[p] = 0;
           continue;
         }
-      } else if (m === 0 || seq - (m - 1) < REFRESH_AFTER) continue;
+      } else if (m === 0 || !stale(m)) continue;
       map[p] = own;
       pages.push(p);
     }
-    const raw = new Uint8Array(
-      4 + headJson.length + 4 + json.length + 4 + map.length * 4 + pages.length * PAGE,
-    );
+    // Each disk's clusters: (cluster, s + 1) pairs in ascending order, and this one's to store.
+    let diskBytes = 4;
+    let clusterBytes = 0;
+    const entries = this.disks.map((d) => {
+      for (const c of d.clusters.takeChanged()) d.ref.set(c, own);
+      const list = [...d.ref.keys()].sort((a, b) => a - b);
+      const pairs = new Uint32Array(list.length * 2);
+      const mine: number[] = [];
+      list.forEach((c, i) => {
+        let r = d.ref.get(c)!;
+        if (r !== own && stale(r)) d.ref.set(c, (r = own));
+        if (r === own) mine.push(c);
+        pairs[2 * i] = c;
+        pairs[2 * i + 1] = r;
+      });
+      diskBytes += 12 + pairs.byteLength;
+      clusterBytes += mine.length * d.clusters.clusterSize;
+      return { d, pairs, mine };
+    });
+    const size =
+      4 +
+      headJson.length +
+      4 +
+      json.length +
+      4 +
+      map.length * 4 +
+      diskBytes +
+      pages.length * PAGE +
+      clusterBytes;
+    if (size > MAX_CHECKPOINT)
+      throw new RecordingFormatError(
+        `a checkpoint of ${size} bytes, more than a recording holds (${MAX_CHECKPOINT})`,
+      );
+    const raw = new Uint8Array(size);
     const dv = new DataView(raw.buffer);
     dv.setUint32(0, headJson.length, true);
     raw.set(headJson, 4);
@@ -136,12 +214,39 @@ export class CheckpointBuilder {
     o += 4;
     new Uint8Array(raw.buffer, o, map.length * 4).set(new Uint8Array(map.buffer));
     o += map.length * 4;
+    dv.setUint32(o, entries.length, true);
+    o += 4;
+    for (const { d, pairs } of entries) {
+      dv.setUint32(o, d.slot, true);
+      dv.setUint32(o + 4, d.clusters.clusterSize, true);
+      dv.setUint32(o + 8, pairs.length / 2, true);
+      o += 12;
+      raw.set(new Uint8Array(pairs.buffer), o);
+      o += pairs.byteLength;
+    }
     for (const p of pages) {
       raw.set(ram8.subarray(p * PAGE, p * PAGE + PAGE), o);
       o += PAGE;
     }
+    for (const { d, mine } of entries)
+      for (const c of mine) {
+        d.clusters.copyCluster(c, raw.subarray(o, o + d.clusters.clusterSize));
+        o += d.clusters.clusterSize;
+      }
     return { head, raw };
   }
+}
+
+/** A disk's written clusters as a checkpoint lists them (version 4). */
+export interface CheckpointDisk {
+  /** Its virtio slot. */
+  slot: number;
+  clusterSize: number;
+  /** Written clusters, ascending, and per cluster s + 1: checkpoint s holds it. */
+  clusters: Uint32Array;
+  refs: Uint32Array;
+  /** Offset in `raw` of each cluster this checkpoint holds. */
+  own: Map<number, number>;
 }
 
 /** A checkpoint's raw bytes, taken apart and checked. */
@@ -151,6 +256,8 @@ export interface ParsedCheckpoint {
   map: Uint32Array;
   /** Offset in `raw` of each page this checkpoint holds. */
   own: Map<number, number>;
+  /** Disks whose clusters are kept apart from the state (none before version 4). */
+  disks: CheckpointDisk[];
   raw: Uint8Array;
 }
 
@@ -172,7 +279,16 @@ export function readHead(raw: Uint8Array): CheckpointHead {
   return checkHead(v);
 }
 
-export function parseCheckpoint(raw: Uint8Array, ramPages: number): ParsedCheckpoint {
+/** Slots a machine has for virtio devices (a checkpoint's disk names one). */
+const VIRTIO_SLOTS = 8;
+const MAX_CLUSTER = 1 << 24;
+
+/** A checkpoint's raw bytes (of a file of format `version`) taken apart and checked. */
+export function parseCheckpoint(
+  raw: Uint8Array,
+  ramPages: number,
+  version: number,
+): ParsedCheckpoint {
   const bad = (why: string) => new RecordingFormatError(`a malformed checkpoint: ${why}`);
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const head = readHead(raw);
@@ -198,23 +314,93 @@ export function parseCheckpoint(raw: Uint8Array, ramPages: number): ParsedCheckp
   const map = new Uint32Array(pages);
   new Uint8Array(map.buffer).set(raw.subarray(o, o + pages * 4));
   o += pages * 4;
+  const ownRef = head.seq + 1;
+  const disks: CheckpointDisk[] = [];
+  if (version >= DISKS_APART_VERSION) {
+    if (o + 4 > raw.length) throw bad('its disk list runs past its end');
+    const n = dv.getUint32(o, true);
+    o += 4;
+    if (n > VIRTIO_SLOTS) throw bad(`${n} disks`);
+    for (let i = 0; i < n; i++) {
+      if (o + 12 > raw.length) throw bad('its disk list runs past its end');
+      const slot = dv.getUint32(o, true);
+      const clusterSize = dv.getUint32(o + 4, true);
+      const count = dv.getUint32(o + 8, true);
+      o += 12;
+      if (slot >= VIRTIO_SLOTS || disks.some((d) => d.slot === slot))
+        throw bad(`a disk in slot ${slot}`);
+      if (clusterSize < 512 || clusterSize > MAX_CLUSTER || (clusterSize & (clusterSize - 1)) !== 0)
+        throw bad(`disk clusters of ${clusterSize} bytes`);
+      if (count > (raw.length - o) / 8) throw bad("a disk's cluster list runs past its end");
+      const clusters = new Uint32Array(count);
+      const refs = new Uint32Array(count);
+      for (let k = 0; k < count; k++) {
+        clusters[k] = dv.getUint32(o, true);
+        refs[k] = dv.getUint32(o + 4, true);
+        o += 8;
+        if (k > 0 && clusters[k] <= clusters[k - 1]) throw bad("a disk's clusters out of order");
+        if (refs[k] === 0 || refs[k] > ownRef)
+          throw bad(`disk cluster ${clusters[k]} is said to be in checkpoint ${refs[k] - 1}`);
+      }
+      disks.push({ slot, clusterSize, clusters, refs, own: new Map() });
+    }
+  }
   const own = new Map<number, number>();
   for (let p = 0; p < pages; p++) {
     const m = map[p];
-    if (m > head.seq + 1) throw bad(`page ${p} is said to be in a later checkpoint`);
-    if (m === head.seq + 1) {
+    if (m > ownRef) throw bad(`page ${p} is said to be in a later checkpoint`);
+    if (m === ownRef) {
       own.set(p, o);
       o += PAGE;
     }
   }
-  if (o !== raw.length) throw bad('its pages are not the ones its map lists');
-  return { head, state, map, own, raw };
+  for (const d of disks)
+    for (let k = 0; k < d.clusters.length; k++)
+      if (d.refs[k] === ownRef) {
+        d.own.set(d.clusters[k], o);
+        o += d.clusterSize;
+      }
+  if (o !== raw.length) throw bad('its pages and clusters are not the ones its maps list');
+  return { head, state, map, own, disks, raw };
+}
+
+/**
+ * The checkpoint's state with each disk's written clusters put back in
+ * (from the checkpoints that hold them), as VirtMachine.loadState takes it.
+ */
+function stateWithDisks(cp: ParsedCheckpoint, sources: Map<number, ParsedCheckpoint>): State {
+  if (!cp.disks.length) return cp.state;
+  const virtio = cp.state.virtio;
+  if (!Array.isArray(virtio)) throw new SnapshotError('the checkpoint has no virtio slots');
+  const slots = [...virtio];
+  for (const d of cp.disks) {
+    const mmio = slots[d.slot] as State | undefined;
+    const model = mmio?.model as State | null | undefined;
+    if (!model || typeof model !== 'object' || model.store !== null)
+      throw new RecordingFormatError(
+        `checkpoint ${cp.head.seq} lists a disk in slot ${d.slot}, which has none`,
+      );
+    const data: Uint8Array[] = [];
+    for (let k = 0; k < d.clusters.length; k++) {
+      const src = sources.get(d.refs[k] - 1)!;
+      const sd = src.disks.find((x) => x.slot === d.slot);
+      const at = sd?.clusterSize === d.clusterSize ? sd.own.get(d.clusters[k]) : undefined;
+      if (at === undefined)
+        throw new RecordingFormatError(
+          `checkpoint ${cp.head.seq} finds disk cluster ${d.clusters[k]} in checkpoint ${d.refs[k] - 1}, which does not hold it`,
+        );
+      data.push(src.raw.subarray(at, at + d.clusterSize));
+    }
+    const store: State = { clusterSize: d.clusterSize, index: [...d.clusters], data };
+    slots[d.slot] = { ...mmio, model: { ...model, store } };
+  }
+  return { ...cp.state, virtio: slots };
 }
 
 /**
  * Put checkpoint `cp` into a machine of the recorded shape: state, then
- * RAM, each page from the checkpoint that holds it (`load` reads and parses
- * checkpoint s; each is asked for at most once).
+ * RAM, each page (and disk cluster) from the checkpoint that holds it
+ * (`load` reads and parses checkpoint s; each is asked for at most once).
  */
 export function restoreCheckpoint(
   vm: VirtMachine,
@@ -227,14 +413,15 @@ export function restoreCheckpoint(
     throw new SnapshotError(`the checkpoint is of a machine with ${cp.map.length} pages of RAM`);
   // Every source first: a checkpoint that cannot be read leaves the machine as it was.
   const sources = new Map<number, ParsedCheckpoint>([[cp.head.seq, cp]]);
-  for (let p = 0; p < pages; p++) {
-    const m = cp.map[p];
-    if (m === 0 || sources.has(m - 1)) continue;
+  const need = (m: number) => {
+    if (m === 0 || sources.has(m - 1)) return;
     const src = load(m - 1);
     if (src.head.seq !== m - 1 || src.map.length !== pages)
       throw new RecordingFormatError(`checkpoint ${m - 1} is not the one its index names`);
     sources.set(m - 1, src);
-  }
+  };
+  for (let p = 0; p < pages; p++) need(cp.map[p]);
+  for (const d of cp.disks) for (const r of d.refs) need(r);
   for (let p = 0; p < pages; p++) {
     const m = cp.map[p];
     if (m === 0) continue;
@@ -244,6 +431,7 @@ export function restoreCheckpoint(
         `checkpoint ${cp.head.seq} finds page ${p} in checkpoint ${m - 1}, which does not hold it`,
       );
   }
+  const state = stateWithDisks(cp, sources);
   // RAM first, flagging only the pages that change (a restore over a machine that ran nearby
   // keeps its translated code and hashes for the rest), then the state that goes with it.
   const bus = vm.bus;
@@ -265,7 +453,7 @@ export function restoreCheckpoint(
     ram8.set(page, p * PAGE);
     bus.noteDmaWrite(bus.ramBase + p * PAGE, PAGE);
   }
-  vm.loadState(cp.state, true);
+  vm.loadState(state, true);
   if (vm.cpu.icount !== cp.head.icount)
     throw new RecordingFormatError(
       `checkpoint ${cp.head.seq} says icount ${cp.head.icount}, its state ${vm.cpu.icount}`,

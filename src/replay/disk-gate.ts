@@ -51,7 +51,7 @@ export function decodeDiskError(ev: RecordedEvent): {
   };
 }
 
-/** `store` with every call passing `gate`; snapshot state passes straight through. */
+/** `store` with every call passing `gate`; snapshot and checkpoint state pass straight through. */
 export function gateBlockStore(store: BlockStore, disk: number, gate: DiskCallGate): BlockStore {
   const call = (op: DiskOp, f: () => void): void => {
     const { call: n, recorded } = gate.diskCall(disk, op);
@@ -70,6 +70,7 @@ export function gateBlockStore(store: BlockStore, disk: number, gate: DiskCallGa
     write: (offset, src) => call(DiskOp.Write, () => store.write(offset, src)),
     flush: () => call(DiskOp.Flush, () => store.flush()),
     close: () => store.close(),
+    clusters: store.clusters,
   };
   if (store.saveState && store.loadState) {
     gated.saveState = () => store.saveState!();

@@ -62,7 +62,7 @@ export class FileCheckpoints {
     let cp: ParsedCheckpoint;
     try {
       const raw = readChunkAt(this.rec.source, c.at, CHUNK_CHECKPOINT, c.storedLength, c.rawLength);
-      cp = parseCheckpoint(raw, ramPages);
+      cp = parseCheckpoint(raw, ramPages, this.rec.version);
     } catch (e) {
       throw new RecordingFormatError(
         `checkpoint ${seq} (icount ${c.icount}) cannot be read: ${(e as Error).message}`,

@@ -14,7 +14,8 @@
  *           noticed that a replay should know (an image that changed while
  *           recording); replay goes on, and says it
  *   kind 4  checkpoint (version 3): the machine at an icount, RAM pages
- *           changed since the previous checkpoint (checkpoint-chunk.ts)
+ *           changed since the previous checkpoint, and (version 4) disk
+ *           clusters the same way (checkpoint-chunk.ts)
  *   kind 5  index (version 3): where every other chunk is, written last,
  *           followed by a footer "VMRSIDX\0" u64 offset-of-the-index-chunk
  *           (recording-index.ts). A file without it (its recorder was
@@ -28,7 +29,7 @@
 import { Inflate, deflateSync, inflateSync } from 'fflate';
 import { RecordingFormatError } from './recording-error.js';
 import { BytesSource, type RecordingSource } from './recording-source.js';
-import { MAX_HEAD, readHead, type CheckpointInfo } from './checkpoint-chunk.js';
+import { MAX_CHECKPOINT, MAX_HEAD, readHead, type CheckpointInfo } from './checkpoint-chunk.js';
 import { FOOTER_BYTES, decodeIndex, findIndex } from './recording-index.js';
 import { crc32 } from './crc32.js';
 import { EventType, isPull, type RecordedEvent } from './events.js';
@@ -38,11 +39,13 @@ import { GrowableBytes } from '../util/growable-bytes.js';
 
 /**
  * The version this vmrs writes. Version 2 adds event types (version-1 files
- * never hold them) and changes what a digest event carries; readers take
+ * never hold them) and changes what a digest event carries; version 3 adds
+ * checkpoints and the index; version 4 keeps disk clusters in checkpoints
+ * apart from the state, incrementally. Readers take
  * every version from OLDEST_READABLE_VERSION up, and ParsedRecording says
  * which one a file is, so its digests are read in that version's layout.
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 export const OLDEST_READABLE_VERSION = 1;
 const MAGIC = Uint8Array.from([0x56, 0x4d, 0x52, 0x53, 0x52, 0x45, 0x43, 0x00]); // "VMRSREC\0"
 const CHUNK_MAGIC = Uint8Array.from([0x43, 0x48, 0x4e, 0x4b]); // "CHNK"
@@ -351,8 +354,6 @@ const MAX_DEFLATE_RATIO = 1032;
  * (a frame or a console read: tens of KiB). Bounds what one chunk costs.
  */
 const MAX_EVENT_CHUNK = 16 << 20;
-/** Largest checkpoint: the machine's state and RAM pages (a 4 GiB guest's map and pages fit). */
-const MAX_CHECKPOINT = 0x7fff_0000;
 /** Images are inflated in pieces of this much input when checked, so checking one costs little memory. */
 const INFLATE_PIECE = 4096;
 
@@ -718,13 +719,18 @@ export function readRecording(file: Uint8Array | RecordingSource): ParsedRecordi
   const { header, version, end } = readHeader(source);
   const indexed = readThroughIndex(source, version);
   const f = indexed ?? scan(source, version, end);
+  // A checkpoint at the icount of the last event has nothing after it to replay, and one taken
+  // after the guest ended (format-3 files may hold one) is of a machine whose exit is past:
+  // not offered. Only a tail of the list goes, so a checkpoint's number stays its place in it.
+  const lastIcount = f.events.length ? f.events[f.events.length - 1].lastIcount : 0;
+  const checkpoints = f.checkpoints.filter((c) => c.icount < lastIcount);
   return {
     header,
     version,
     source,
     events: new EventLog(source, f.events),
     images: f.images,
-    checkpoints: f.checkpoints,
+    checkpoints,
     notes: f.notes,
     chunks: f.chunks,
     indexed: indexed !== undefined,

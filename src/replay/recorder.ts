@@ -5,7 +5,7 @@
  * enough events are waiting or when the host asks (flush), so a killed
  * recorder loses at most its last moments.
  *
- * Checkpoints (format version 3): when one is due, between slices, the
+ * Checkpoints (format version 3 and up): when one is due, between slices, the
  * machine is captured at once and deflated off the main thread; chunks
  * made meanwhile wait behind it, so the file keeps the order of the run.
  * At the end comes the index of every chunk, and the footer that finds it.
@@ -149,12 +149,12 @@ export class Recorder implements EventSink {
     const s = this.schedule;
     if (s.instructions < Infinity || s.guestTicks < Infinity) {
       try {
-        vm.saveState(); // a machine that cannot be saved (a disk written in place) has no checkpoints
+        // A machine that cannot be saved (a disk written in place) has no checkpoints.
+        this.checkpoints = new CheckpointBuilder(vm);
       } catch (e) {
         this.checkpointsOff = (e as Error).message;
         return;
       }
-      this.checkpoints = new CheckpointBuilder(vm);
       this.nextCheckpointIcount = vm.cpu.icount + s.instructions;
       this.nextCheckpointTicks = vm.now() + s.guestTicks;
     }
@@ -191,12 +191,24 @@ export class Recorder implements EventSink {
    */
   maybeCheckpoint(): void {
     const vm = this.vm;
-    if (!vm || !this.checkpoints || this.compressing > 0) return;
+    // Not after the guest has ended: nothing is left to replay from there.
+    if (!vm || !this.checkpoints || this.compressing > 0 || vm.exit) return;
     if (vm.cpu.icount < this.nextCheckpointIcount && vm.now() < this.nextCheckpointTicks) return;
     const t0 = performance.now();
     this.appendDigest(false);
     this.flush();
-    const { head, raw } = this.checkpoints.build(this.events, this.digests);
+    let built: ReturnType<CheckpointBuilder['build']>;
+    try {
+      built = this.checkpoints.build(this.events, this.digests);
+    } catch (e) {
+      // A disk cluster the host cannot read back, or a checkpoint too large for a file: the
+      // recording goes on without checkpoints from here (a builder that failed is spent).
+      this.checkpoints = undefined;
+      this.checkpointsOff = (e as Error).message;
+      this.note(`no checkpoints from here on: ${this.checkpointsOff}`);
+      return;
+    }
+    const { head, raw } = built;
     this.nextCheckpointIcount = vm.cpu.icount + this.schedule.instructions;
     this.nextCheckpointTicks = vm.now() + this.schedule.guestTicks;
     const slot: Pending = {

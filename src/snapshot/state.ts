@@ -20,6 +20,12 @@ export interface State {
  */
 export interface SaveOptions {
   digest?: boolean;
+  /**
+   * A checkpoint keeps the disks' written clusters itself, a few at a time
+   * (checkpoint-chunk.ts): the state leaves them out (`store: null`), and
+   * they are put back into it before it is loaded.
+   */
+  disksApart?: boolean;
 }
 
 /** Anything whose state can be saved and put back. */

@@ -1,11 +1,12 @@
 /**
- * Checkpoints inside recordings (format version 3) and `vmrs verify`: a
+ * Checkpoints inside recordings (format version 3 and up) and `vmrs verify`: a
  * replay from any checkpoint ends in the state of the uninterrupted replay;
  * `--to N` starts from the checkpoint before N and stops in the state a
  * replay from the start has there; verify passes on good recordings with
  * any number of jobs and points at the right segment when a checkpoint or a
  * chunk is damaged, or the replay goes another way; a recorder killed with
- * SIGKILL leaves a prefix that verifies.
+ * SIGKILL leaves a prefix that verifies; disk writes go into checkpoints
+ * once, and come back from them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,8 @@ import { join } from 'node:path';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { openReplay } from '../../src/cli/open-replay.js';
 import { StateDigester, digestsMatch } from '../../src/replay/state-digest.js';
-import { readRecording } from '../../src/replay/log-format.js';
+import { CHUNK_CHECKPOINT, readChunkAt, readRecording } from '../../src/replay/log-format.js';
+import { parseCheckpoint } from '../../src/replay/checkpoint-chunk.js';
 import { makeExt2 } from '../helpers/host-tools.js';
 import { testRng } from '../helpers/seed.js';
 
@@ -57,7 +59,7 @@ async function recordBusy(file: string): Promise<string> {
   try {
     await vm.waitFor(PROMPT);
     await vm.shell(
-      'mount /dev/vda /mnt && dd if=/dev/hwrng of=/mnt/rnd bs=1k count=32 2>/dev/null; sync; md5sum /mnt/rnd',
+      'grep -q " /mnt " /proc/mounts || mount /dev/vda /mnt; dd if=/dev/hwrng of=/mnt/rnd bs=1k count=32 2>/dev/null; sync; md5sum /mnt/rnd',
     );
     await vm.shell('i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo counted $i');
     vm.type('poweroff -f\n');
@@ -123,6 +125,7 @@ test('a recording with checkpoints replays the same from its start and from each
   const state = (s: string) => s.slice(s.indexOf(`icount ${to}  pc`));
   assert.equal(state(fromCp.stderr), state(fromStart.stderr));
   assert.ok(output.includes('counted 3000'));
+  assert.match(output, /^[0-9a-f]{32} {2}\/mnt\/rnd$/m, 'the guest wrote its disk');
 
   // verify: every segment matches, whatever the number of jobs.
   const one = verify(file, 1);
@@ -221,27 +224,81 @@ test('a recorder killed with SIGKILL leaves a prefix whose checkpoints and segme
   assert.match(r.segments[r.segments.length - 1].message ?? '', /without an end marker/);
 });
 
-test('a recording over a disk whose writes go to an overlay file has no checkpoints, and says why', () => {
-  const img = makeExt2(join(dir, 'overlay-base.img'), 4);
+test('disk writes go into checkpoints once (also on an overlay disk), and a replay from each checkpoint reads them back', async () => {
+  const img = makeExt2(join(dir, 'overlay-base.img'), 8);
   const file = join(dir, 'overlay.vmrs');
-  const r = spawnSync(
-    process.execPath,
-    [
-      VMRS_BIN,
-      'record',
-      '-q',
-      '-o',
-      file,
-      '--checkpoint-every',
-      '20M',
-      '--drive',
-      `file=${img},overlay=${join(dir, 'new.overlay')}`,
-    ],
-    { input: 'poweroff -f\n', encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /no checkpoints in this recording: .*overlay/);
+  const vm = new GuestSession([
+    'record',
+    '-q',
+    '-o',
+    file,
+    '--rng',
+    '--checkpoint-every',
+    '20M',
+    '--drive',
+    `file=${img},overlay=${join(dir, 'new.overlay')}`,
+  ]);
+  const sums: string[] = [];
+  try {
+    await vm.waitFor(PROMPT);
+    // 2 MiB of random bytes (32 clusters of 64 KiB), then checkpoints with no disk writes, then
+    // the file read back from the disk (not the page cache), after the checkpoints.
+    for (const cmd of [
+      'grep -q " /mnt " /proc/mounts || mount /dev/vda /mnt; dd if=/dev/hwrng of=/mnt/a bs=64k count=32 2>/dev/null; sync; md5sum /mnt/a',
+      'i=0; while [ $i -lt 6000 ]; do i=$((i+1)); done; echo counted $i',
+      'echo 3 > /proc/sys/vm/drop_caches; md5sum /mnt/a',
+    ]) {
+      const out = await vm.shell(cmd);
+      const m = /^([0-9a-f]{32}) {2}\/mnt\/a$/m.exec(out);
+      if (m) sums.push(m[1]);
+    }
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0, vm.stderr);
+  } finally {
+    vm.kill();
+  }
+  assert.equal(sums.length, 2);
+  assert.equal(sums[0], sums[1]);
+  assert.doesNotMatch(vm.stderr, /no checkpoints/);
+
   const rec = readRecording(readFileSync(file));
-  assert.equal(rec.checkpoints.length, 0);
-  assert.equal(vmrs(['verify', file, '--json']).status, 0);
+  const cps = rec.checkpoints;
+  assert.ok(cps.length >= 3, `${cps.length} checkpoints`);
+  const pages = rec.header.machine.memoryBytes / 4096;
+  const parsed = cps.map((c) =>
+    parseCheckpoint(
+      readChunkAt(rec.source, c.at, CHUNK_CHECKPOINT, c.storedLength, c.rawLength),
+      pages,
+      rec.version,
+    ),
+  );
+  // Each checkpoint lists every written cluster, but holds only those written since the one before.
+  const last = parsed[parsed.length - 1].disks;
+  assert.equal(last.length, 1);
+  assert.ok(last[0].clusters.length >= 32, `${last[0].clusters.length} clusters written`);
+  const held = parsed.reduce((n, p) => n + (p.disks[0]?.own.size ?? 0), 0);
+  assert.ok(
+    last[0].own.size < last[0].clusters.length,
+    'the last checkpoint takes clusters from earlier ones',
+  );
+  assert.ok(
+    held < last[0].clusters.length + 16,
+    `${held} clusters held by ${parsed.length} checkpoints of a disk with ${last[0].clusters.length}`,
+  );
+
+  // From each checkpoint to the end: the same digests as the whole replay (the md5sum after the
+  // checkpoints reads the clusters into RAM, which the digests cover).
+  const ref = openReplay(file, quiet);
+  assert.equal(ref.replayer.runTo(Number.MAX_SAFE_INTEGER).state, 'done');
+  const refDigest = new StateDigester(ref.vm).take();
+  ref.close();
+  const o = openReplay(file, quiet);
+  for (let k = cps.length - 1; k >= 0; k--) {
+    assert.equal(o.replayer.startAtCheckpoint(k).state, 'running');
+    const done = o.replayer.runTo(Number.MAX_SAFE_INTEGER);
+    assert.equal(done.state, 'done', `from checkpoint ${k}: ${JSON.stringify(done)}`);
+    assert.ok(digestsMatch(refDigest, new StateDigester(o.vm).take()), `from checkpoint ${k}`);
+  }
+  o.close();
+  assert.equal(verify(file, 2).exit, 0);
 });

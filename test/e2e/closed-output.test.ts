@@ -2,8 +2,8 @@
  * The reader of vmrs's console output goes away (`vmrs record … | head`):
  * vmrs stops as SIGPIPE would, with one line saying why, and a recording
  * it was making is whole — it replays to its end with every digest
- * verified. A replay whose output is closed stops the same way, without a
- * stack trace.
+ * verified. A replay, or `inspect`, whose output is closed stops the same
+ * way, without a stack trace.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VMRS_BIN } from '../helpers/guest-session.js';
+import { REPO_ROOT, VMRS_BIN } from '../helpers/guest-session.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-closed-'));
 
@@ -50,4 +50,17 @@ test('a replay whose console reader goes away stops with one line, no stack trac
   const rep = await closeOutputEarly(['replay', file]);
   assert.equal(rep.status, 141, rep.stderr);
   assert.equal(rep.stderr, 'vmrs: console output failed (EPIPE); replay stopped\n');
+});
+
+test('inspect whose reader went before it wrote ends as SIGPIPE would, without a stack trace', async () => {
+  const file = join(REPO_ROOT, 'test/fixtures/v3-checkpoint-loop.vmrs');
+  const child = spawn(process.execPath, [VMRS_BIN, 'inspect', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.destroy(); // gone before vmrs has started, so its first write fails
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const status = await new Promise<number | null>((r) => child.on('exit', r));
+  assert.equal(status, 141, stderr);
+  assert.equal(stderr, '');
 });

@@ -50,6 +50,20 @@ export interface BlockStore {
    */
   saveState?(): State;
   loadState?(s: State): void;
+  /** A copy-on-write store's written clusters, for checkpoints that hold them incrementally. */
+  readonly clusters?: WrittenClusters;
+}
+
+/**
+ * The clusters a copy-on-write store holds (the guest's writes), as a
+ * checkpoint reads them: only those changed since the previous checkpoint.
+ */
+export interface WrittenClusters {
+  readonly clusterSize: number;
+  /** Clusters written (or loaded by a restore) since the previous call, each once. */
+  takeChanged(): number[];
+  /** A written cluster's bytes into `dest` (clusterSize long). Throws BlockIoError. */
+  copyCluster(c: number, dest: Uint8Array): void;
 }
 
 /**

@@ -4,7 +4,7 @@
  * after a fixed virtual delay, so timing never depends on the host disk.
  * Data moves directly between the store and guest RAM, without copies.
  */
-import { BlockIoError, type BlockStore } from './backends.js';
+import { BlockIoError, type BlockStore, type WrittenClusters } from './backends.js';
 import type { VirtioDeviceModel, VirtioHost } from './device-model.js';
 import { CompletionQueue } from './completions.js';
 import type { DescriptorChain } from './virtqueue.js';
@@ -69,6 +69,13 @@ export class VirtioBlk implements VirtioDeviceModel {
   saveState(opts?: SaveOptions): State {
     // A digest leaves the disk's contents out (see SaveOptions): it must not copy or refuse them.
     if (opts?.digest) return { config: this.config.slice(), done: this.done.saveState() };
+    if (opts?.disksApart) {
+      if (!this.store.clusters)
+        throw new SnapshotError(
+          'a disk written in place cannot be checkpointed: use snapshot=on or overlay=FILE',
+        );
+      return { config: this.config.slice(), done: this.done.saveState(), store: null };
+    }
     if (!this.store.saveState)
       throw new SnapshotError(
         'a disk written in place cannot be snapshotted: use snapshot=on or overlay=FILE',
@@ -78,6 +85,11 @@ export class VirtioBlk implements VirtioDeviceModel {
       done: this.done.saveState(),
       store: this.store.saveState(),
     };
+  }
+
+  /** The store's written clusters, where it is copy-on-write (checkpoints read them). */
+  get clusters(): WrittenClusters | undefined {
+    return this.store.clusters;
   }
 
   loadState(s: State): void {
