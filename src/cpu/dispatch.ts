@@ -104,6 +104,7 @@ export function compileQueued(h: Cpu): void {
   const t0 = performance.now();
   const offs: number[] = [];
   const regions: Region[] = [];
+  code.makeRoom(code.queue.length + MAX_FOLLOW);
   const queue = code.queue;
   let follow = MAX_FOLLOW;
   // (The loop also reaches what it appends.)

@@ -308,6 +308,33 @@ test('random programs: the translator and the interpreter agree at every step', 
   }
 });
 
+test('a full code cache is emptied and refilled, and the translator still agrees with the interpreter', (t) => {
+  const rng = testRng(t);
+  let flushes = 0;
+  for (let p = 0; p < 20; p++) {
+    const words = randomProgram(rng, 100 + rng.int(200));
+    const values = Array.from({ length: 30 }, () => randomValue(rng));
+    const init = (m: BareMachine) => {
+      values.forEach((v, i) => i > 0 && setX(m, i, v));
+      setX(m, BASE, BigInt(DATA));
+      m.cpu.code.maxLive = 3;
+    };
+    const a = build(words, 'translate', init);
+    const b = build(words, 'interp', init);
+    for (let j = 0; j < 40; j++) {
+      const n = 20 + rng.int(300);
+      step(a, n);
+      step(b, n);
+      const why = differs(a, b);
+      assert.equal(why, undefined, `program ${p}, slice ${j}: ${why}`);
+      // One batch may pass the bound (it is compiled whole), never more.
+      assert.ok(a.cpu.code.all.size <= 3 + 65, `${a.cpu.code.all.size} live blocks`);
+    }
+    flushes += a.cpu.code.flushes;
+  }
+  assert.ok(flushes > 0, 'the cache was never full');
+});
+
 test('the budget is exact: a block that does not fit is not entered', (t) => {
   const rng = testRng(t);
   // a 20-instruction loop body
