@@ -302,3 +302,71 @@ test('disk writes go into checkpoints once (also on an overlay disk), and a repl
   o.close();
   assert.equal(verify(file, 2).exit, 0);
 });
+
+test('a recording started from a snapshot holds the disk clusters written before it in its first checkpoint', async () => {
+  const img = makeExt2(join(dir, 'snap-disk.img'), 8);
+  const drive = ['--rng', '--drive', `file=${img},snapshot=on`];
+  const snap = join(dir, 'disk.snap');
+  const vm = new GuestSession(['run', '-q', ...drive, '--save-snapshot-on-exit', snap]);
+  let sum = '';
+  try {
+    await vm.waitFor(PROMPT);
+    const out = await vm.shell(
+      'grep -q " /mnt " /proc/mounts || mount /dev/vda /mnt; dd if=/dev/hwrng of=/mnt/a bs=64k count=16 2>/dev/null; sync; md5sum /mnt/a',
+    );
+    sum = /^([0-9a-f]{32}) {2}\/mnt\/a$/m.exec(out)?.[1] ?? '';
+    vm.child.kill('SIGTERM');
+    await vm.exited;
+  } finally {
+    vm.kill();
+  }
+  assert.notEqual(sum, '', vm.output);
+
+  // The file is read back from the disk (not the page cache) after the checkpoints.
+  const file = join(dir, 'from-snap.vmrs');
+  const r = spawnSync(
+    process.execPath,
+    [
+      VMRS_BIN,
+      'record',
+      '-q',
+      '-o',
+      file,
+      '--load-snapshot',
+      snap,
+      '--checkpoint-every',
+      '20M',
+      ...drive,
+    ],
+    {
+      input:
+        'i=0; while [ $i -lt 4000 ]; do i=$((i+1)); done\necho 3 > /proc/sys/vm/drop_caches; md5sum /mnt/a\npoweroff -f\n',
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`${sum} {2}/mnt/a`));
+
+  const rec = readRecording(readFileSync(file));
+  const cps = rec.checkpoints;
+  assert.ok(cps.length >= 1, `${cps.length} checkpoints`);
+  const first = parseCheckpoint(
+    readChunkAt(rec.source, cps[0].at, CHUNK_CHECKPOINT, cps[0].storedLength, cps[0].rawLength),
+    rec.header.machine.memoryBytes / 4096,
+    rec.version,
+  );
+  assert.ok(first.disks[0].own.size >= 16, `${first.disks[0].own.size} clusters in checkpoint 0`);
+
+  const ref = openReplay(file, quiet);
+  assert.equal(ref.replayer.runTo(Number.MAX_SAFE_INTEGER).state, 'done');
+  const refDigest = new StateDigester(ref.vm).take();
+  ref.close();
+  const o = openReplay(file, quiet);
+  for (let k = cps.length - 1; k >= 0; k--) {
+    assert.equal(o.replayer.startAtCheckpoint(k).state, 'running');
+    const done = o.replayer.runTo(Number.MAX_SAFE_INTEGER);
+    assert.equal(done.state, 'done', `from checkpoint ${k}: ${JSON.stringify(done)}`);
+    assert.ok(digestsMatch(refDigest, new StateDigester(o.vm).take()), `from checkpoint ${k}`);
+  }
+  o.close();
+});
