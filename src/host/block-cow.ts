@@ -173,7 +173,8 @@ abstract class CowStore implements BlockStore, WrittenClusters {
   }
 
   takeChanged(): number[] {
-    const list = [...this.changed];
+    // A new cluster whose write failed before the table named it was never written.
+    const list = [...this.changed].filter((c) => this.hasCluster(c));
     this.changed.clear();
     return list;
   }

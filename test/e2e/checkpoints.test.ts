@@ -17,8 +17,13 @@ import { join } from 'node:path';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { openReplay } from '../../src/cli/open-replay.js';
 import { StateDigester, digestsMatch } from '../../src/replay/state-digest.js';
-import { CHUNK_CHECKPOINT, readChunkAt, readRecording } from '../../src/replay/log-format.js';
-import { parseCheckpoint } from '../../src/replay/checkpoint-chunk.js';
+import {
+  CHUNK_CHECKPOINT,
+  readChunkAt,
+  readRecording,
+  type ParsedRecording,
+} from '../../src/replay/log-format.js';
+import { parseCheckpoint, type ParsedCheckpoint } from '../../src/replay/checkpoint-chunk.js';
 import { makeExt2 } from '../helpers/host-tools.js';
 import { testRng } from '../helpers/seed.js';
 
@@ -40,6 +45,44 @@ function verify(file: string, jobs: number, env?: NodeJS.ProcessEnv): Report & {
   const r = vmrs(['verify', file, '--jobs', String(jobs), '--json'], env);
   assert.ok(r.stdout.startsWith('{'), `verify --json printed no report: ${r.stderr}`);
   return { ...(JSON.parse(r.stdout) as Report), exit: r.status ?? -1 };
+}
+
+/**
+ * A replay from each checkpoint (in `order`, one after another on one machine, as a verifier
+ * does) ends in the state of the replay from the start, with as many digests checked.
+ */
+function replaysFromEachCheckpoint(file: string, order: number[]): void {
+  const ref = openReplay(file, quiet);
+  const end = ref.replayer.runTo(Number.MAX_SAFE_INTEGER);
+  assert.equal(end.state, 'done');
+  const refDigest = new StateDigester(ref.vm).take();
+  const refDigests = ref.replayer.digestsChecked;
+  ref.close();
+  const o = openReplay(file, quiet);
+  for (const k of order) {
+    const st = o.replayer.startAtCheckpoint(k);
+    assert.equal(st.state, 'running', `checkpoint ${k}: ${JSON.stringify(st)}`);
+    assert.equal(o.vm.cpu.icount, o.rec.checkpoints[k].icount);
+    const done = o.replayer.runTo(Number.MAX_SAFE_INTEGER);
+    assert.equal(done.state, 'done', `from checkpoint ${k}: ${JSON.stringify(done)}`);
+    assert.equal(o.replayer.digestsChecked, refDigests, `digests from checkpoint ${k}`);
+    assert.ok(
+      digestsMatch(refDigest, new StateDigester(o.vm).take()),
+      `the end state from checkpoint ${k}`,
+    );
+  }
+  o.close();
+}
+
+/** Every checkpoint of a recording, read and taken apart. */
+function parsedCheckpoints(rec: ParsedRecording): ParsedCheckpoint[] {
+  return rec.checkpoints.map((c) =>
+    parseCheckpoint(
+      readChunkAt(rec.source, c.at, CHUNK_CHECKPOINT, c.storedLength, c.rawLength),
+      rec.header.machine.memoryBytes / 4096,
+      rec.version,
+    ),
+  );
 }
 
 /** A guest busy with disk writes and entropy, checkpointed every 25M instructions. */
@@ -90,29 +133,8 @@ test('a recording with checkpoints replays the same from its start and from each
   );
   assert.ok(info.checkpoints.every((c) => c.bytes > 0));
 
-  // The uninterrupted replay, and its end state.
-  const ref = openReplay(file, quiet);
-  const end = ref.replayer.runTo(Number.MAX_SAFE_INTEGER);
-  assert.equal(end.state, 'done');
-  const refDigest = new StateDigester(ref.vm).take();
-  const refDigests = ref.replayer.digestsChecked;
-  ref.close();
-
-  // From each checkpoint (in random order, on one machine as a verifier does), to the end.
-  const o = openReplay(file, quiet);
-  for (const k of rng.shuffled(cps.map((_, i) => i))) {
-    const st = o.replayer.startAtCheckpoint(k);
-    assert.equal(st.state, 'running', `checkpoint ${k}: ${JSON.stringify(st)}`);
-    assert.equal(o.vm.cpu.icount, cps[k].icount);
-    const done = o.replayer.runTo(Number.MAX_SAFE_INTEGER);
-    assert.equal(done.state, 'done', `from checkpoint ${k}: ${JSON.stringify(done)}`);
-    assert.equal(o.replayer.digestsChecked, refDigests, `digests from checkpoint ${k}`);
-    assert.ok(
-      digestsMatch(refDigest, new StateDigester(o.vm).take()),
-      `the end state from checkpoint ${k}`,
-    );
-  }
-  o.close();
+  // From each checkpoint (in random order, on one machine), to the end.
+  replaysFromEachCheckpoint(file, rng.shuffled(cps.map((_, i) => i)));
 
   // --to N starts at the checkpoint before N and stops in the state a replay from the start has.
   const last = cps[cps.length - 1].icount;
@@ -264,14 +286,7 @@ test('disk writes go into checkpoints once (also on an overlay disk), and a repl
   const rec = readRecording(readFileSync(file));
   const cps = rec.checkpoints;
   assert.ok(cps.length >= 3, `${cps.length} checkpoints`);
-  const pages = rec.header.machine.memoryBytes / 4096;
-  const parsed = cps.map((c) =>
-    parseCheckpoint(
-      readChunkAt(rec.source, c.at, CHUNK_CHECKPOINT, c.storedLength, c.rawLength),
-      pages,
-      rec.version,
-    ),
-  );
+  const parsed = parsedCheckpoints(rec);
   // Each checkpoint lists every written cluster, but holds only those written since the one before.
   const last = parsed[parsed.length - 1].disks;
   assert.equal(last.length, 1);
@@ -288,18 +303,10 @@ test('disk writes go into checkpoints once (also on an overlay disk), and a repl
 
   // From each checkpoint to the end: the same digests as the whole replay (the md5sum after the
   // checkpoints reads the clusters into RAM, which the digests cover).
-  const ref = openReplay(file, quiet);
-  assert.equal(ref.replayer.runTo(Number.MAX_SAFE_INTEGER).state, 'done');
-  const refDigest = new StateDigester(ref.vm).take();
-  ref.close();
-  const o = openReplay(file, quiet);
-  for (let k = cps.length - 1; k >= 0; k--) {
-    assert.equal(o.replayer.startAtCheckpoint(k).state, 'running');
-    const done = o.replayer.runTo(Number.MAX_SAFE_INTEGER);
-    assert.equal(done.state, 'done', `from checkpoint ${k}: ${JSON.stringify(done)}`);
-    assert.ok(digestsMatch(refDigest, new StateDigester(o.vm).take()), `from checkpoint ${k}`);
-  }
-  o.close();
+  replaysFromEachCheckpoint(
+    file,
+    cps.map((_, i) => cps.length - 1 - i),
+  );
   assert.equal(verify(file, 2).exit, 0);
 });
 
@@ -350,23 +357,11 @@ test('a recording started from a snapshot holds the disk clusters written before
   const rec = readRecording(readFileSync(file));
   const cps = rec.checkpoints;
   assert.ok(cps.length >= 1, `${cps.length} checkpoints`);
-  const first = parseCheckpoint(
-    readChunkAt(rec.source, cps[0].at, CHUNK_CHECKPOINT, cps[0].storedLength, cps[0].rawLength),
-    rec.header.machine.memoryBytes / 4096,
-    rec.version,
-  );
+  const first = parsedCheckpoints(rec)[0];
   assert.ok(first.disks[0].own.size >= 16, `${first.disks[0].own.size} clusters in checkpoint 0`);
 
-  const ref = openReplay(file, quiet);
-  assert.equal(ref.replayer.runTo(Number.MAX_SAFE_INTEGER).state, 'done');
-  const refDigest = new StateDigester(ref.vm).take();
-  ref.close();
-  const o = openReplay(file, quiet);
-  for (let k = cps.length - 1; k >= 0; k--) {
-    assert.equal(o.replayer.startAtCheckpoint(k).state, 'running');
-    const done = o.replayer.runTo(Number.MAX_SAFE_INTEGER);
-    assert.equal(done.state, 'done', `from checkpoint ${k}: ${JSON.stringify(done)}`);
-    assert.ok(digestsMatch(refDigest, new StateDigester(o.vm).take()), `from checkpoint ${k}`);
-  }
-  o.close();
+  replaysFromEachCheckpoint(
+    file,
+    cps.map((_, i) => cps.length - 1 - i),
+  );
 });
