@@ -61,7 +61,7 @@ for (const kind of ['memory', 'overlay'] as const) {
   });
 }
 
-test('overlay: a failed append of new clusters changes nothing; a failed write in place says it may have', () => {
+test('overlay: a failed append of new clusters changes nothing; a failed write in place says it may have; checkpoints are offered only written clusters', () => {
   const s = new OverlayStore(baseImage(), join(dir, `ovl${n++}`), false);
   s.write(0, new Uint8Array(512).fill(1));
   breakFd(s, 'overlay');
@@ -72,4 +72,7 @@ test('overlay: a failed append of new clusters changes nothing; a failed write i
   assert.deepEqual(read(s, 2 * CLUSTER, 512), new Uint8Array(512).fill(0xbb));
   const inPlace = writeError(() => s.write(0, new Uint8Array(512).fill(4)));
   assert.equal(inPlace.partial, true);
+  // A checkpoint is offered cluster 0 (written, and maybe changed by the failed write), not 2.
+  assert.deepEqual(s.takeChanged(), [0]);
+  assert.deepEqual(s.takeChanged(), []);
 });
