@@ -136,10 +136,11 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
   } finally {
     closeSync(fd);
     const off = recorder?.checkpointsOff;
+    const written = recorder?.checkpointsWritten ?? 0;
     if (off)
       process.stderr.write(
-        recorder!.checkpointsWritten
-          ? `vmrs: warning: no checkpoints after the first ${recorder!.checkpointsWritten}: ${off}\n`
+        written
+          ? `vmrs: warning: no checkpoints after the first ${written}: ${off}\n`
           : `vmrs: warning: no checkpoints in this recording: ${off}\n`,
       );
     if (recorder && !opts.quiet)

@@ -98,16 +98,6 @@ interface TrackedDisk {
   ref: Map<number, number>;
 }
 
-/** The virtio slots of a machine's disks. */
-function diskSlots(vm: VirtMachine): { slot: number; clusters: WrittenClusters | undefined }[] {
-  const out: { slot: number; clusters: WrittenClusters | undefined }[] = [];
-  for (const d of vm.disks) {
-    const slot = vm.virtio.findIndex((v) => v.model === d);
-    if (slot >= 0) out.push({ slot, clusters: d.clusters });
-  }
-  return out;
-}
-
 /**
  * Builds the checkpoints of one recorded run, each holding what changed
  * since the one before (RAM pages by the bus's written-page flags, disk
@@ -122,15 +112,14 @@ export class CheckpointBuilder {
 
   /** Throws SnapshotError for a machine that cannot be checkpointed (a disk written in place). */
   constructor(private readonly vm: VirtMachine) {
-    this.disks = diskSlots(vm).map(({ slot, clusters }) => {
-      if (!clusters)
-        throw new SnapshotError(
-          'a disk written in place cannot be checkpointed: use snapshot=on or overlay=FILE',
-        );
-      // Clusters written before now (a run started from a snapshot) come with the first call.
-      return { slot, clusters, ref: new Map<number, number>() };
-    });
-    vm.saveState({ disksApart: true }); // anything else that cannot be saved says so now
+    vm.saveState({ disksApart: true }); // what cannot be saved says so now
+    // Each disk by its virtio slot; clusters written before now (a run started from a snapshot)
+    // come with the first takeChanged().
+    this.disks = vm.disks.map((d) => ({
+      slot: vm.virtio.findIndex((v) => v.model === d),
+      clusters: d.clusters!, // copy-on-write: saveState above refuses any other
+      ref: new Map<number, number>(),
+    }));
     // Every page flagged at first: the first checkpoint holds all of RAM that is not zero.
     this.dirty = vm.bus.addDirtyListener();
     this.map = new Uint32Array(this.dirty.length);
