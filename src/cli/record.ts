@@ -12,6 +12,7 @@ import { VMRS_VERSION } from './version.js';
 import type { CheckpointSchedule } from '../replay/recorder.js';
 import { TIMEBASE_HZ } from '../machine/clock.js';
 import { deflateNative } from '../host/deflate-native.js';
+import { prefaultOnPool } from '../host/prefault.js';
 
 export interface RecordOptions extends MachineOptions {
   output: string;
@@ -127,6 +128,7 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
           images,
           schedule,
           deflateNative,
+          prefaultOnPool,
         );
         imagesChanged = () => changedImages(header, disks);
         return recorder;

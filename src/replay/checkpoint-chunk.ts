@@ -130,19 +130,55 @@ export class CheckpointBuilder {
     return this.seq;
   }
 
-  /** The machine as it is now (between slices), as a checkpoint chunk's raw bytes. */
-  build(eventIndex: number, digests: number): { head: CheckpointHead; raw: Uint8Array } {
+  /** A reference older than this many checkpoints is stored again in checkpoint `seq`. */
+  private static stale(seq: number, ref: number): boolean {
+    return seq - (ref - 1) >= REFRESH_AFTER;
+  }
+
+  /**
+   * About how many raw bytes the next checkpoint takes, were it built now:
+   * pages written or due to be stored again, the map, and room for the
+   * state; not the disks' clusters. For a host that readies memory for it
+   * ahead of time.
+   */
+  estimateBytes(): number {
+    const { dirtyPages } = this.vm.bus;
+    const { map, dirty } = this;
+    let pages = 0;
+    for (let p = 0; p < map.length; p++) {
+      const m = map[p];
+      if (dirty[p] | dirtyPages[p]) {
+        if (this.vm.bus.mayBeNonZero(p)) pages++;
+      } else if (m !== 0 && CheckpointBuilder.stale(this.seq, m)) pages++;
+    }
+    return pages * PAGE + map.length * 4 + this.stateBytes + 4096;
+  }
+
+  /** The last state's JSON length (a guess before the first). */
+  private stateBytes = 64 << 10;
+
+  /**
+   * The machine as it is now (between slices), as a checkpoint chunk's raw
+   * bytes: in `into` when it is large enough (its start; memory the host
+   * made ready), otherwise in new memory.
+   */
+  build(
+    eventIndex: number,
+    digests: number,
+    into?: Uint8Array,
+  ): { head: CheckpointHead; raw: Uint8Array } {
     const vm = this.vm;
     const seq = this.seq++;
     const head: CheckpointHead = { seq, icount: vm.cpu.icount, eventIndex, digests };
     const headJson = new TextEncoder().encode(JSON.stringify(head));
     const json = new TextEncoder().encode(stateToJson(vm.saveState({ disksApart: true })));
+    this.stateBytes = json.length;
     vm.collectDirty();
     const { ram8, ram32 } = vm.bus;
     const map = this.map;
     const dirty = this.dirty;
     const own = seq + 1;
-    const stale = (r: number) => seq - (r - 1) >= REFRESH_AFTER;
+    const stale = (r: number) => CheckpointBuilder.stale(seq, r);
     const pages: number[] = [];
     for (let p = 0; p < map.length; p++) {
       const m = map[p];
@@ -191,8 +227,9 @@ export class CheckpointBuilder {
       throw new RecordingFormatError(
         `a checkpoint of ${size} bytes, more than a recording holds (${MAX_CHECKPOINT})`,
       );
-    const raw = new Uint8Array(size);
-    const dv = new DataView(raw.buffer);
+    // Every byte of it is written below: memory given need not be zero.
+    const raw = into && into.length >= size ? into.subarray(0, size) : new Uint8Array(size);
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     dv.setUint32(0, headJson.length, true);
     raw.set(headJson, 4);
     let o = 4 + headJson.length;
@@ -201,7 +238,7 @@ export class CheckpointBuilder {
     o += 4 + json.length;
     dv.setUint32(o, map.length, true);
     o += 4;
-    new Uint8Array(raw.buffer, o, map.length * 4).set(new Uint8Array(map.buffer));
+    raw.set(new Uint8Array(map.buffer), o);
     o += map.length * 4;
     dv.setUint32(o, entries.length, true);
     o += 4;

@@ -208,15 +208,31 @@ export function frameChunk(kind: number, raw: Uint8Array): Uint8Array {
   return frameStored(kind, raw.length, deflateSync(raw, { level: 6 }));
 }
 
-/** A chunk of bytes compressed elsewhere (a checkpoint, deflated off the main thread). */
+/** A chunk of bytes compressed elsewhere, in one piece. */
 export function frameStored(kind: number, rawLength: number, stored: Uint8Array): Uint8Array {
+  const out = new Uint8Array(CHUNK_HEADER + stored.length);
+  out.set(chunkHeader(kind, rawLength, stored.length, crc32(stored)));
+  out.set(stored, CHUNK_HEADER);
+  return out;
+}
+
+/**
+ * The header that goes before stored bytes written on their own (a
+ * checkpoint, deflated off the main thread, perhaps in pieces): megabytes
+ * are not copied once more into fresh memory just to follow 17 bytes.
+ */
+export function chunkHeader(
+  kind: number,
+  rawLength: number,
+  storedLength: number,
+  storedCrc: number,
+): Uint8Array {
   const w = new ByteWriter();
   w.bytes(CHUNK_MAGIC);
   w.u8(kind);
   w.u32(rawLength);
-  w.u32(stored.length);
-  w.u32(crc32(stored));
-  w.bytes(stored);
+  w.u32(storedLength);
+  w.u32(storedCrc);
   return w.take();
 }
 

@@ -23,11 +23,12 @@ import {
   encodeImageChunk,
   encodeNoteChunk,
   frameChunk,
-  frameStored,
+  chunkHeader,
   type RecordingHeader,
   type RecordingNote,
 } from './log-format.js';
 import { StateDigester } from './state-digest.js';
+import { crc32 } from './crc32.js';
 import { CheckpointBuilder, type CheckpointInfo } from './checkpoint-chunk.js';
 import type { EventChunk } from './event-log.js';
 import { encodeFooter, encodeIndex, type ImageChunk } from './recording-index.js';
@@ -42,17 +43,31 @@ export interface CheckpointSchedule {
   guestTicks: number;
 }
 
-/** Deflates a checkpoint (off the main thread where the platform allows). */
-export type Compressor = (raw: Uint8Array) => Promise<Uint8Array>;
+/**
+ * Deflates a checkpoint (off the main thread where the platform allows) into
+ * one raw DEFLATE stream, given as pieces that are written one after another.
+ */
+export type Compressor = (raw: Uint8Array) => Promise<Uint8Array[]>;
 
 const deflateAsync: Compressor = (raw) =>
   new Promise((resolve, reject) =>
-    deflate(raw, { level: 1 }, (err, out) => (err ? reject(err) : resolve(out))),
+    deflate(raw, { level: 1 }, (err, out) => (err ? reject(err) : resolve([out]))),
   );
+
+/**
+ * Touches every page of `buf` off the main thread (the host's thread pool),
+ * so that capturing a checkpoint into it later does not pay for the
+ * operating system's first-touch faults there: those were most of a
+ * multi-MiB capture's time.
+ */
+export type Prefault = (buf: Uint8Array) => Promise<void>;
 
 /** A piece of the file waiting its turn: bytes (or a checkpoint still compressing) and its index entry. */
 interface Pending {
   bytes?: Uint8Array;
+  /** Written right after `bytes`: a checkpoint's stored data (in pieces) after its chunk header. */
+  payload?: Uint8Array[];
+  payloadBytes?: number;
   failed?: Error;
   /** Told where its stored bytes landed in the file. */
   landed?: (storedAt: number) => void;
@@ -80,6 +95,10 @@ export class Recorder implements EventSink {
   checkpointsOff: string | undefined;
   private readonly queue: Pending[] = [];
   private compressing = 0;
+  /** Memory for the next capture, its pages touched (the last capture's, or one readied). */
+  private spare: Uint8Array | undefined;
+  /** The checkpoint (by number) for which memory was readied: once per checkpoint. */
+  private readiedFor = -1;
   private drained: (() => void) | undefined;
   private readonly index = {
     events: [] as EventChunk[],
@@ -98,6 +117,7 @@ export class Recorder implements EventSink {
       guestTicks: Infinity,
     },
     private readonly compress: Compressor = deflateAsync,
+    private readonly prefault?: Prefault,
   ) {
     const head = encodeHeader(header);
     this.write(head);
@@ -129,7 +149,8 @@ export class Recorder implements EventSink {
       if (p.failed) continue; // a checkpoint that could not be made: the file goes on without it
       const at = this.bytesWritten;
       this.write(p.bytes!);
-      this.bytesWritten += p.bytes!.length;
+      for (const piece of p.payload ?? []) this.write(piece);
+      this.bytesWritten += p.bytes!.length + (p.payloadBytes ?? 0);
       this.index.chunks++;
       p.landed?.(at + CHUNK_HEADER);
     }
@@ -193,13 +214,16 @@ export class Recorder implements EventSink {
     const vm = this.vm;
     // Not after the guest has ended: nothing is left to replay from there.
     if (!vm || !this.checkpoints || this.compressing > 0 || vm.exit) return;
-    if (vm.cpu.icount < this.nextCheckpointIcount && vm.now() < this.nextCheckpointTicks) return;
+    if (vm.cpu.icount < this.nextCheckpointIcount && vm.now() < this.nextCheckpointTicks) {
+      this.maybeReady(vm);
+      return;
+    }
     const t0 = performance.now();
     this.appendDigest(false);
     this.flush();
     let built: ReturnType<CheckpointBuilder['build']>;
     try {
-      built = this.checkpoints.build(this.events, this.digests);
+      built = this.checkpoints.build(this.events, this.digests, this.spare);
     } catch (e) {
       // A disk cluster the host cannot read back, or a checkpoint too large for a file: the
       // recording goes on without checkpoints from here (a builder that failed is spent).
@@ -209,6 +233,9 @@ export class Recorder implements EventSink {
       return;
     }
     const { head, raw } = built;
+    // The capture's memory is busy until compressed; then it is the next one's.
+    const memory = raw.buffer === this.spare?.buffer ? this.spare : raw;
+    if (memory === this.spare) this.spare = undefined;
     this.nextCheckpointIcount = vm.cpu.icount + this.schedule.instructions;
     this.nextCheckpointTicks = vm.now() + this.schedule.guestTicks;
     const slot: Pending = {
@@ -216,11 +243,11 @@ export class Recorder implements EventSink {
         this.index.checkpoints.push({
           ...head,
           at,
-          storedLength: slot.bytes!.length - CHUNK_HEADER,
+          storedLength: slot.payloadBytes!,
           rawLength: raw.length,
         });
         this.checkpointsWritten++;
-        this.checkpointBytes += slot.bytes!.length;
+        this.checkpointBytes += CHUNK_HEADER + slot.payloadBytes!;
       },
     };
     this.queue.push(slot);
@@ -229,7 +256,16 @@ export class Recorder implements EventSink {
     this.compress(raw).then(
       (stored) => {
         this.compressing--;
-        slot.bytes = frameStored(CHUNK_CHECKPOINT, raw.length, stored);
+        this.keepSpare(memory);
+        let length = 0;
+        let crc = 0;
+        for (const piece of stored) {
+          length += piece.length;
+          crc = crc32(piece, crc);
+        }
+        slot.bytes = chunkHeader(CHUNK_CHECKPOINT, raw.length, length, crc);
+        slot.payload = stored;
+        slot.payloadBytes = length;
         this.drainSafely();
       },
       (e: Error) => {
@@ -238,6 +274,36 @@ export class Recorder implements EventSink {
         this.drainSafely();
       },
     );
+  }
+
+  /**
+   * Once an interval is half over (by instructions or guest time): if the
+   * memory kept for captures is too small for the checkpoint to come, ready
+   * a larger one off the main thread. Half way leaves the thread pool time
+   * even when the guest runs fast; the estimate then already counts most of
+   * the pages (a boot's first checkpoint: 14 MiB estimated at 100 M
+   * instructions for 13 MiB taken at 200 M), with an eighth more for growth.
+   */
+  private maybeReady(vm: VirtMachine): void {
+    const { instructions, guestTicks } = this.schedule;
+    const builder = this.checkpoints!;
+    if (!this.prefault || this.readiedFor === builder.count) return;
+    const near =
+      (instructions < Infinity && vm.cpu.icount >= this.nextCheckpointIcount - instructions / 2) ||
+      (guestTicks < Infinity && vm.now() >= this.nextCheckpointTicks - guestTicks / 2);
+    if (!near) return;
+    this.readiedFor = builder.count;
+    const need = builder.estimateBytes();
+    if (this.spare && this.spare.length >= need) return;
+    const buf = new Uint8Array(need + (need >> 3));
+    this.prefault(buf).then(
+      () => this.keepSpare(buf),
+      () => {}, // not readied: the capture takes new memory, as without a prefault
+    );
+  }
+
+  private keepSpare(buf: Uint8Array): void {
+    if (!this.spare || buf.length > this.spare.length) this.spare = buf;
   }
 
   /** A write that fails later, from a callback, is kept for close() to report. */

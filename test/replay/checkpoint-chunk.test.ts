@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deflateSync } from 'fflate';
+import { deflateInParts } from '../../src/host/deflate-native.js';
 import { VirtMachine } from '../../src/machine/virt.js';
 import { Recorder } from '../../src/replay/recorder.js';
 import {
@@ -46,12 +46,24 @@ async function recordWriter(checkpoints: number, keep: number[] = []): Promise<R
   const kernel = bareElf(WRITER);
   const header = { ...headerFor(kernel), digestInterval: 100_000 };
   const parts: Uint8Array[] = [];
+  // Memory readied for captures is left full of junk: a capture must write every byte it uses.
+  const readied = new Set<ArrayBufferLike>();
+  let intoReadied = 0;
   const rec = new Recorder(
     (b) => parts.push(b.slice()),
     header,
     new Map([['kernel', kernel]]),
     { instructions: 30_000, guestTicks: Infinity },
-    (raw) => Promise.resolve(deflateSync(raw, { level: 1 })),
+    (raw) => {
+      if (readied.has(raw.buffer)) intoReadied++;
+      // In three parts laid end to end, as the CLI's compressor does with large checkpoints.
+      return deflateInParts(raw, 3, 1);
+    },
+    (buf) => {
+      buf.fill(0xa5);
+      readied.add(buf.buffer);
+      return Promise.resolve();
+    },
   );
   const vm = new VirtMachine(
     {
@@ -82,6 +94,9 @@ async function recordWriter(checkpoints: number, keep: number[] = []): Promise<R
     // Let the compressor's promise settle, as the event loop would between slices.
     await new Promise((r) => setImmediate(r));
   }
+  // Captures went into readied memory (the first checkpoint's, at least: later ones may fit
+  // in the memory of the one before).
+  assert.ok(intoReadied > 0, 'no capture used memory readied for it');
   // A little more after the last checkpoint (readers leave out one at the recording's last icount).
   vm.runSlice(1000);
   rec.end({ kind: 'stopped', status: 0 });
