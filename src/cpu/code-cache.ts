@@ -113,6 +113,8 @@ export class CodeCache {
   find(off: number): Block | undefined {
     const slot = (off >>> 1) & CACHE_MASK;
     if (this.key[slot] === off) return this.block[slot];
+    // Blocks live only on code pages: most misses (code not compiled yet) end here.
+    if (this.codePage[off >>> 12] === 0) return undefined;
     const b = this.all.get(off);
     if (b !== undefined) this.fill(slot, b);
     return b;

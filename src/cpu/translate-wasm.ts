@@ -4,7 +4,9 @@
  * code and the counters call a compiled region a block.)
  *
  * What a region holds: integer ALU (RV64I, M except the high multiplies),
- * LUI/AUIPC, loads, stores and AMOs through the TLBs inline, branches and
+ * LUI/AUIPC, loads, stores and AMOs through the TLBs inline (a load or
+ * store in the page of an earlier one through the same base register
+ * skips the lookup: see Memo), branches and
  * JALs within the page, sstatus reads and SIE clears. Everything else —
  * other CSR accesses, SYSTEM, LR/SC, FP, MULH*,
  * illegal encodings — and every access that misses a TLB or is misaligned
@@ -63,10 +65,31 @@ const RET = 43; // i32: the result at an exit
 const N4 = 44; // i32: instructions retired before the current basic block, * 4
 const S = 45; // i32: the basic block to run next (br_table index)
 const ROOM4 = 46; // i32: room * 4
+const MEMO = 47; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
+const MEMOS = 4;
 const LOCALS: [number, number][] = [
   [35, T_I64],
-  [8, T_I32],
+  [8 + MEMOS, T_I32],
 ];
+
+/**
+ * An access earlier in the current basic block: a later one through the same
+ * base register, not written since, with the same kind of access, reuses
+ * its TLB lookup when it falls in the same page (a hash round loads its
+ * words through one pointer: md5 does 8 loads through 2 registers a turn).
+ * Nothing between two instructions of a basic block can change a TLB entry:
+ * fills, flushes, privilege and satp changes all happen in the interpreter,
+ * outside blocks. So the interpreter would have hit the same entry.
+ */
+interface Memo {
+  reg: number;
+  imm: number;
+  acc: number;
+  /** The access's size: its address is aligned to it. */
+  size: number;
+  /** The local that holds its RAM offset. */
+  local: number;
+}
 
 /** Whether this host lets us compile WebAssembly at run time (a page's CSP may forbid it). */
 export const canCompile: boolean = (() => {
@@ -196,7 +219,22 @@ class BlockWriter {
   /** Ifs open around the current point. */
   private ifs = 0;
 
+  /** Accesses earlier in this basic block that later ones may reuse (see Memo). */
+  private memo: Memo[] = [];
+  private memoNext = 0;
+
   constructor(readonly b: Bytes) {}
+
+  /** A new basic block: it may be entered from elsewhere, so nothing earlier is known. */
+  startBasicBlock(): void {
+    this.memo.length = 0;
+  }
+
+  /** After an instruction: accesses through the registers it wrote are no guide any more. */
+  wrote(mask: number): void {
+    if (mask !== 0 && this.memo.length !== 0)
+      this.memo = this.memo.filter((m) => ((mask >>> m.reg) & 1) === 0);
+  }
 
   get(r: number): void {
     if (r === 0) this.b.i64(0);
@@ -260,10 +298,37 @@ class BlockWriter {
     this.exitWith(i * 4 + EXIT_INTERPRET);
   }
 
-  /** Compute rs1 + imm into A and L, V, I; then branch out to the interpreter on a TLB miss or misalignment. */
-  access(x: Decoded, i: number, d: number, acc: number, size: number): void {
+  /**
+   * Push the RAM offset of the access at rs1 + imm; branch out to the
+   * interpreter before it on a TLB miss or misalignment. With `memo`
+   * (loads and stores), an earlier access through rs1 in this basic block
+   * stands in for the TLB lookup when this one is in the same page.
+   */
+  access(x: Decoded, i: number, d: number, acc: number, size: number, memo = false): void {
     const b = this.b;
-    this.get(x.rs1);
+    const reg = x.rs1;
+    const m = memo && reg !== 0 ? this.memo.find((e) => e.reg === reg && e.acc === acc) : undefined;
+    if (m !== undefined) {
+      const delta = x.imm - m.imm;
+      // Same page: the earlier access's page offset plus the difference stays within it (so
+      // the upper bits of the address are the same too); a negative sum is huge unsigned.
+      b.get(m.local).i32(4095).op(W.i32_and).i32(delta).op(W.i32_add);
+      b.i32(4096 - size).byte(0x4b); // i32.gt_u
+      // Aligned for sure when the earlier access was at least as aligned and the difference keeps it.
+      if (size > 1 && !(m.size >= size && delta % size === 0))
+        b.get(m.local)
+          .i32(delta)
+          .op(W.i32_add)
+          .i32(size - 1)
+          .op(W.i32_and)
+          .op(W.i32_or);
+      this.if_();
+      this.exitBefore(i, d);
+      this.end();
+      b.get(m.local).i32(delta).op(W.i32_add);
+      return;
+    }
+    this.get(reg);
     b.i64(x.imm).op(W.i64_add).tee(A).op(W.i32_wrap_i64).tee(L);
     b.i32(12).op(W.i32_shr_u).tee(V).i32(TLB_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(I);
     b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 0)).get(V).get(DTAG).op(W.i32_or).op(W.i32_ne);
@@ -280,6 +345,13 @@ class BlockWriter {
     // RAM offset of the access: the TLB's page offset plus the page offset of the address.
     b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 2));
     b.get(L).i32(4095).op(W.i32_and).op(W.i32_add);
+    if (memo && reg !== 0) {
+      // Kept for later accesses through rs1 (the oldest kept one makes room).
+      const local = MEMO + (this.memoNext++ % MEMOS);
+      this.memo = this.memo.filter((e) => e.local !== local && !(e.reg === reg && e.acc === acc));
+      this.memo.push({ reg, imm: x.imm, acc, size, local });
+      b.tee(local);
+    }
   }
 
   /**
@@ -475,13 +547,13 @@ class BlockWriter {
         return;
       case Op.LOAD: {
         const [op, lg] = LOADS[x.f3];
-        this.access(x, i, d, ACC_READ, 1 << lg);
+        this.access(x, i, d, ACC_READ, 1 << lg, true);
         if (rd === 0) b.op(W.drop);
         else b.mem(op, lg, HART_AREA).set(REG + rd);
         return;
       }
       case Op.STORE:
-        this.access(x, i, d, ACC_WRITE, 1 << x.f3);
+        this.access(x, i, d, ACC_WRITE, 1 << x.f3, true);
         this.get(rs2);
         b.mem(STORES[x.f3], x.f3, HART_AREA);
         b.i32(EXIT_STORED).set(ST);
@@ -626,7 +698,11 @@ function writeBasicBlock(w: BlockWriter, r: Region, k: number): void {
   const bb = r.blocks[k];
   const n = bb.insns.length;
   const last = bb.insns[n - 1];
-  for (let i = 0; i < n; i++) w.insn(bb.insns[i], i, bb.at[i]);
+  w.startBasicBlock();
+  for (let i = 0; i < n; i++) {
+    w.insn(bb.insns[i], i, bb.at[i]);
+    w.wrote(writeMask(bb.insns[i]));
+  }
   const d = bb.at[n - 1];
   if (isBranch(last)) {
     w.if_(); // on the condition insn() left

@@ -35,8 +35,12 @@ import {
   encR,
   encS,
   encU,
+  ld,
   lui,
+  lw,
+  sd,
   sw,
+  SPIN,
 } from './asm.js';
 import { CODE, DATA, MTRAP, STRAP, enter, machineWith, setX, step } from './harness.js';
 import { RAM_BASE, writeWords, type BareMachine } from '../helpers/bare-machine.js';
@@ -470,4 +474,69 @@ test('sstatus in blocks: U-mode traps, and setting SIE takes a pending interrupt
       assert.ok(m.cpu.code.insnsInBlocks > 100, `${mode}: the sstatus accesses ran in blocks`);
     } else assert.equal(m.cpu.pcLo >>> 0, endsAt >>> 0, `${mode}: trapped to its vector`);
   }
+});
+
+test('accesses through one register reuse a TLB lookup only within its page', () => {
+  // Sv39 in S-mode: the code's gigapage maps itself; VA 0x1000 and 0x2000 map to pages that
+  // are not next to each other, and the page after the first holds other bytes. A block
+  // that took the second page to follow the first (as RAM does) would read those.
+  const ROOT = 0x80100000,
+    L1 = 0x80101000,
+    L0 = 0x80102000;
+  const P1 = 0x80200000,
+    P2 = 0x80205000;
+  // PPNs below 2^22: the PTE's upper word is zero.
+  const pte = (pa: number, flags: number) => [((pa >>> 12) << 10) | flags, 0];
+  const V = 1,
+    RWAD = 2 | 4 | 64 | 128,
+    X = 8;
+  const init = (m: BareMachine) => {
+    writeWords(m, ROOT + 8 * 2, pte(0x80000000, V | RWAD | X));
+    writeWords(m, ROOT, pte(L1, V));
+    writeWords(m, L1, pte(L0, V));
+    writeWords(m, L0 + 8, pte(P1, V | RWAD));
+    writeWords(m, L0 + 16, pte(P2, V | RWAD));
+    for (let i = 0; i < 1024; i++) {
+      writeWords(m, P1 + 4 * i, [0x1000 + i]);
+      writeWords(m, P1 + 0x1000 + 4 * i, [0xbad0000 + i]);
+      writeWords(m, P2 + 4 * i, [0x2000 + i]);
+    }
+    m.cpu.csrWrite(CSR.satp, ROOT >>> 12, 8 << 28);
+    enter(m, PRIV_S);
+    setX(m, 10, 0x1f00n);
+  };
+  // Each turn: loads and a store through x10 at offsets that cross into the second page as
+  // x10 moves up.
+  const body = [
+    ld(11, 10, 0),
+    ld(12, 10, 8),
+    lw(13, 10, 60),
+    add(29, 29, 11),
+    add(29, 29, 12),
+    add(29, 29, 13),
+    sd(29, 10, 32),
+    ld(14, 10, 32),
+    lw(15, 10, 44),
+    add(29, 29, 14),
+    add(29, 29, 15),
+    // A base register written between two accesses: the second looks its page up afresh.
+    addi(16, 10, 0),
+    ld(17, 16, 0),
+    addi(16, 16, 1024),
+    ld(18, 16, 0),
+    add(29, 29, 17),
+    add(29, 29, 18),
+    addi(10, 10, 24),
+    addi(28, 28, -1),
+  ];
+  const words = [addi(28, 0, 20), ...body, blt(0, 28, -4 * body.length), SPIN];
+  const why = agree(words, [7, 50, 1, 100, 300, 500], init);
+  assert.equal(why, undefined, why);
+  const m = build(words, 'translate', init);
+  step(m, 2000);
+  // The loop ran to its end, translated, without a trap, and x10 went past the first page.
+  assert.equal(m.cpu.regs[28 * 2], 0);
+  assert.equal(m.cpu.priv, PRIV_S);
+  assert.ok(m.cpu.regs[10 * 2] > 0x2000);
+  assert.ok(m.cpu.code.insnsInBlocks > 200, 'the loop did not run translated');
 });
