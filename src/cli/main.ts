@@ -13,6 +13,7 @@ import { diffEnginesCommand } from './diff-engines.js';
 import { verifyCommand, type VerifyOptions } from './verify.js';
 import { workerCommand, type WorkerOptions } from './worker.js';
 import { VMRS_VERSION } from './version.js';
+import { collect } from './plugins.js';
 
 const program = new Command();
 program
@@ -82,6 +83,11 @@ program
   )
   .option('--engine <name>', 'execution engine: translate (compile hot code) or interp')
   .option('--stats', "print the execution engine's figures at the end")
+  .option(
+    '--plugin <file[,arg...]>',
+    'run this plugin module over the replay (repeatable; see README, Plugins)',
+    collect,
+  )
   .action(async (file: string, opts: ReplayOptions) => {
     process.exitCode = await replayCommand(file, opts);
   });

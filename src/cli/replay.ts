@@ -20,6 +20,8 @@ import { decodeDiskError } from '../replay/disk-gate.js';
 import { chooseEngine, engineStats } from './engine-option.js';
 import { RecordingFormatError, type ParsedRecording } from '../replay/log-format.js';
 import type { CheckpointInfo } from '../replay/checkpoint-chunk.js';
+import { loadPlugins } from './plugins.js';
+import type { PluginHost } from '../plugin/plugin-host.js';
 
 export interface ReplayOptions {
   verify: boolean;
@@ -41,6 +43,8 @@ export interface ReplayOptions {
   stats?: boolean;
   /** Replay from the recording's start, not from its checkpoints (--from-start). */
   fromStart?: boolean;
+  /** Plugin modules, each FILE[,ARG…] (see src/plugin/plugin-api.ts). */
+  plugin?: string[];
 }
 
 /** The recording's checkpoint to start a replay to `to` from, if one lies ahead of the machine. */
@@ -107,6 +111,18 @@ async function replay(
     },
   });
   chooseEngine(vm.cpu, opts.engine);
+  let plugins: PluginHost | undefined;
+  if (opts.plugin?.length) {
+    if (opts.gdb !== undefined) throw new UsageError('--plugin and --gdb do not go together (yet)');
+    plugins = await loadPlugins(opts.plugin, vm, (line) => process.stderr.write(`${line}\n`));
+    if (plugins.needsInterpreter && vm.cpu.engine !== 'interp') {
+      vm.cpu.engine = 'interp';
+      log('a plugin watches sstatus/mstatus writes: replaying on the interpreter');
+    }
+    // Plugins see the whole run: no start from a checkpoint part of the way in.
+    opts.fromStart = true;
+    plugins.install();
+  }
   if (opts.fromStart) replayer.useFileCheckpoints(undefined);
   reportDeviceFailures(vm);
   const recordingId = bytesDigest(new TextEncoder().encode(JSON.stringify(rec.header)));
@@ -199,6 +215,20 @@ async function replay(
     if (ended) return ended === 'signal' ? 130 : 0;
     const st = replayer.step(debug.session ? 5_000_000 : 20_000_000);
     await flush();
+    if (plugins?.failure) {
+      process.stderr.write(
+        `vmrs: ${plugins.failure}\nvmrs: replay stopped at icount ${vm.cpu.icount}\n`,
+      );
+      await plugins.end({ icount: vm.cpu.icount, state: 'plugin-failed' });
+      return 1;
+    }
+    if (st.state !== 'running') {
+      await plugins?.end({ icount: vm.cpu.icount, state: st.state });
+      if (plugins?.failure) {
+        process.stderr.write(`vmrs: ${plugins.failure}\n`);
+        return 1;
+      }
+    }
     if (st.state === 'running') {
       await new Promise<void>((r) => setImmediate(r));
       continue;

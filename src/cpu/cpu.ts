@@ -14,6 +14,7 @@
  * - atomic.ts        LR/SC and AMOs
  * - fp-load-store.ts FP loads and stores; fpu.ts the F and D arithmetic
  * - debug.ts         breakpoints and watchpoints
+ * - hooks.ts         observers of traps, xRETs, CSR writes, instructions (plugins)
  * - dispatch.ts, translate-wasm.ts, code-cache.ts: the translating engine
  *   (blocks compiled to WebAssembly) and the blocks' cache; hart-memory.ts
  *   the memory they share with the interpreter
@@ -46,6 +47,7 @@ import { HART_AREA, HM_MIE, HM_MIP, HM_MSTATUS, HM_X, tlbArrayOffset } from './h
 import { CodeCache } from './code-cache.js';
 import { runTranslated } from './dispatch.js';
 import { canCompile } from './translate-wasm.js';
+import { runHooked, type CpuHooks } from './hooks.js';
 import { loadFields, saveFields, sub, type State } from '../snapshot/state.js';
 
 export { PRIV_U, PRIV_S, PRIV_M } from './hart-constants.js';
@@ -253,6 +255,8 @@ export class Cpu {
   readonly code: CodeCache;
   /** Set by interpret() when it returned for a reason that ends the slice (see dispatch.ts). */
   stopped = false;
+  /** Observers of traps, xRETs, CSR writes and instructions (hooks.ts); none by default. */
+  hooks: CpuHooks | undefined = undefined;
 
   constructor(
     readonly bus: Bus,
@@ -427,6 +431,7 @@ export class Cpu {
    * (see interpreter.ts).
    */
   run(maxInsns: number): number {
+    if (this.hooks?.insn !== undefined) return runHooked(this, maxInsns);
     // No WebAssembly memory (RAM too large for one): the interpreter, whatever was asked.
     return this.engine === 'translate' && this.bus.memory !== undefined
       ? runTranslated(this, maxInsns)

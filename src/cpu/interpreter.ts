@@ -125,6 +125,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
       }
       raw = fetchSlow(h, pcLo, pcHi);
       if (h.exc >= 0) {
+        h.icount = base + n; // traps see the icount of the instruction (hooks.ts)
         trap(h, h.exc, false, h.excTvalLo, h.excTvalHi);
         pcLo = h.pcLo;
         pcHi = h.pcHi;
@@ -138,6 +139,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
       if (insn === 0) {
         h.pcLo = pcLo;
         h.pcHi = pcHi;
+        h.icount = base + n;
         trap(h, EXC_ILLEGAL, false, raw & 0xffff, 0);
         pcLo = h.pcLo;
         pcHi = h.pcHi;
@@ -697,6 +699,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
             illegal = true;
             break;
           }
+          if (h.hooks !== undefined) h.hooks.csrWrite?.(csr);
           // Deliverable interrupts or the Sstc timer may have changed: look after this instruction.
           if (IRQ_AFFECTING_CSR[csr]) irqCheck = true;
           if (DEADLINE_CSR[csr]) stop = true;
@@ -756,6 +759,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
     if (illegal) {
       h.pcLo = pcLo;
       h.pcHi = pcHi;
+      h.icount = base + n;
       trap(h, EXC_ILLEGAL, false, len === 2 ? raw & 0xffff : raw, 0);
       pcLo = h.pcLo;
       pcHi = h.pcHi;

@@ -47,6 +47,7 @@ export function system(h: Cpu, insn: number, raw: number, len: number): number {
     h.pcLo = h.csrLo[CSR.mepc];
     h.pcHi = h.csrHi[CSR.mepc];
     h.resAddr = -1;
+    h.hooks?.xret?.(true, priv, mpp);
     return 1;
   }
   if (insn === 0x10200073) {
@@ -64,6 +65,7 @@ export function system(h: Cpu, insn: number, raw: number, len: number): number {
     h.pcLo = h.csrLo[CSR.sepc];
     h.pcHi = h.csrHi[CSR.sepc];
     h.resAddr = -1;
+    h.hooks?.xret?.(false, priv, spp);
     return 1;
   }
   if (insn === 0x10500073) {

@@ -80,6 +80,10 @@ export function trap(
     setPriv(h, PRIV_M);
     jumpToVector(h, h.csrLo[CSR.mtvec], h.csrHi[CSR.mtvec], cause, interrupt);
   }
+  if (h.hooks?.trap !== undefined) {
+    const epc = deleg ? CSR.sepc : CSR.mepc;
+    h.hooks.trap(cause, interrupt, tvalLo, tvalHi, h.csrLo[epc], h.csrHi[epc], priv, h.priv);
+  }
 }
 
 export function jumpToVector(

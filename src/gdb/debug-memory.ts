@@ -8,10 +8,13 @@ import { BOOT_ROM_BASE as VIRT_BOOT_ROM_BASE, type VirtMachine } from '../machin
 import { CSR } from '../cpu/csr-numbers.js';
 
 const PRIV_M = 3;
+
+/** What a translation needs of a machine: its hart and its RAM. */
+export type HartAndRam = Pick<VirtMachine, 'cpu' | 'bus'>;
 const BOOT_ROM_BASE = BigInt(VIRT_BOOT_ROM_BASE);
 
 /** Physical address of virtual `va` for the hart as it is now, or undefined if unmapped. */
-export function debugTranslate(vm: VirtMachine, va: bigint): bigint | undefined {
+export function debugTranslate(vm: HartAndRam, va: bigint): bigint | undefined {
   const cpu = vm.cpu;
   const satp = cpu.readCsr(CSR.satp);
   if (!satp) return va;
@@ -39,7 +42,7 @@ export function debugTranslate(vm: VirtMachine, va: bigint): bigint | undefined 
   return undefined;
 }
 
-function readPhys64(vm: VirtMachine, pa: bigint): bigint | undefined {
+function readPhys64(vm: HartAndRam, pa: bigint): bigint | undefined {
   const off = pa - BigInt(vm.bus.ramBase);
   if (off < 0n || off + 8n > BigInt(vm.bus.ram8.length)) return undefined;
   const o = Number(off);

@@ -1,0 +1,100 @@
+/**
+ * What a vmrs plugin sees: the events it can subscribe to and a read-only
+ * view of the guest. A plugin is an ES module whose default export is a
+ * function taking a `Vmrs`; it subscribes to what it needs there, and may
+ * return a promise (awaited before the replay starts).
+ *
+ *   export default function (vmrs) {
+ *     vmrs.onTrap((t) => { if (t.name === 'ecall-u') vmrs.print(`syscall ${vmrs.guest.x('a7')}`); });
+ *     vmrs.onEnd(() => vmrs.print('done'));
+ *   }
+ *
+ * Plugins observe; nothing here can change the guest (values are numbers,
+ * bigints and copies), so a replay with plugins verifies its digests as
+ * one without. Events come at exact instruction counts, the same on both
+ * execution engines.
+ */
+
+/** A privilege level: user, supervisor, machine. */
+export type Priv = 'U' | 'S' | 'M';
+
+export interface TrapEvent {
+  /** The icount of the instruction that trapped, or before which the interrupt was taken. */
+  icount: number;
+  cause: number;
+  interrupt: boolean;
+  /** The cause's name: 'ecall-u', 'load-page-fault', 'timer-s', … (priv spec table 3.6). */
+  name: string;
+  tval: bigint;
+  /** Where it happened (the xepc written). */
+  epc: bigint;
+  from: Priv;
+  to: Priv;
+}
+
+export interface XretEvent {
+  icount: number;
+  kind: 'mret' | 'sret';
+  from: Priv;
+  to: Priv;
+  /** Where execution goes on. */
+  pc: bigint;
+}
+
+export interface CsrWriteEvent {
+  icount: number;
+  csr: number;
+  /** Its name ('satp', 'sstatus', …), or its number in hex. */
+  name: string;
+  /** What the CSR holds after the write. */
+  value: bigint;
+}
+
+export interface InstructionEvent {
+  icount: number;
+  pc: bigint;
+}
+
+export interface EndEvent {
+  /** Where the replay ended. */
+  icount: number;
+  /** 'done' (the recording's end), 'paused' (--to), 'truncated', 'diverged'. */
+  state: string;
+}
+
+/** The guest as it is at the moment of an event (or at the end). */
+export interface GuestView {
+  readonly icount: number;
+  readonly pc: bigint;
+  readonly priv: Priv;
+  /** An integer register by number (0-31) or ABI name ('a0', 'sp', 'x10'). */
+  x(reg: number | string): bigint;
+  /** A CSR by number or name; undefined if the hart has none such. */
+  csr(csr: number | string): bigint | undefined;
+  /** The physical address of `vaddr` as the hart would translate it now (no side effects). */
+  translate(vaddr: bigint | number): bigint | undefined;
+  /** Bytes at `vaddr` through the MMU; shorter than asked where the mapping ends. */
+  read(vaddr: bigint | number, length: number): Uint8Array;
+  /** Bytes of RAM at a physical address; shorter than asked past RAM's end. */
+  readPhysical(paddr: bigint | number, length: number): Uint8Array;
+  /** A NUL-terminated string at `vaddr` (Latin-1), at most `max` bytes; undefined if unmapped. */
+  readCString(vaddr: bigint | number, max?: number): string | undefined;
+}
+
+export interface Vmrs {
+  readonly guest: GuestView;
+  /** The plugin's arguments: `--plugin FILE,ARG,ARG`. */
+  readonly args: readonly string[];
+  onTrap(fn: (e: TrapEvent) => void): void;
+  onXret(fn: (e: XretEvent) => void): void;
+  /** CSR writes by guest instructions, of the CSRs named (all when none are). */
+  onCsrWrite(fn: (e: CsrWriteEvent) => void, csrs?: readonly (number | string)[]): void;
+  /** Every instruction, before it runs (the replay then runs on the interpreter, one at a time). */
+  onInstruction(fn: (e: InstructionEvent) => void): void;
+  /** The replay is over (awaited before vmrs exits). */
+  onEnd(fn: (e: EndEvent) => void | Promise<void>): void;
+  /** A line of output (standard error, after the guest's console on standard output). */
+  print(line: string): void;
+}
+
+export type PluginMain = (vmrs: Vmrs) => void | Promise<void>;
