@@ -13,7 +13,7 @@ import { diffEnginesCommand } from './diff-engines.js';
 import { verifyCommand, type VerifyOptions } from './verify.js';
 import { workerCommand, type WorkerOptions } from './worker.js';
 import { VMRS_VERSION } from './version.js';
-import { collect } from './plugins.js';
+import { collect } from './options.js';
 
 const program = new Command();
 program

@@ -56,3 +56,8 @@ export function readImage(what: string, path: string): Uint8Array {
     img.close();
   }
 }
+
+/** Commander's collector for a repeatable option. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

@@ -11,11 +11,6 @@ import type { PluginMain } from '../plugin/plugin-api.js';
 import { PluginHost } from '../plugin/plugin-host.js';
 import { UsageError } from './options.js';
 
-/** Commander's collector for a repeatable option. */
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
 export async function loadPlugins(
   specs: readonly string[],
   vm: VirtMachine,

@@ -1,7 +1,7 @@
 /** `vmrs run`: boot a machine with the console on stdio. */
 import { warmUpInterpreterOnce } from './warm-up.js';
 import type { Command } from 'commander';
-import { parseGuestMemorySize, readImage, UsageError } from './options.js';
+import { collect, parseGuestMemorySize, readImage, UsageError } from './options.js';
 import { reportDeviceFailures } from './device-failures.js';
 import { VirtMachine, type VirtConfig } from '../machine/virt.js';
 import { StdioConsole } from '../host/stdio-console.js';
@@ -12,6 +12,7 @@ import { ensureDefaultGuest } from '../host/default-guest.js';
 import { randomFillSync } from 'node:crypto';
 import { Gate } from '../replay/gate.js';
 import type { Recorder } from '../replay/recorder.js';
+import { loadPlugins } from './plugins.js';
 import {
   diskDigest,
   openDevices,
@@ -55,13 +56,13 @@ export interface MachineOptions {
   gdbHost?: string;
   /** Execution engine (see engine-option.ts). */
   engine?: string;
+  /** Plugin modules, each FILE[,ARG…] (see src/plugin/plugin-api.ts). */
+  plugin?: string[];
   /** Print the engine's figures at the end. */
   stats?: boolean;
   /** How guest time follows the host clock (src/host/guest-pacing.ts). */
   clock?: string;
 }
-
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 export const DEFAULT_APPEND = 'console=ttyS0 earlycon=sbi';
 
@@ -109,6 +110,11 @@ export function addMachineOptions(cmd: Command): Command {
     )
     .option('--engine <name>', 'execution engine: translate (compile hot code) or interp')
     .option('--stats', "print the execution engine's figures at the end")
+    .option(
+      '--plugin <file[,arg...]>',
+      'run this plugin module alongside the guest (repeatable; see README, Plugins)',
+      collect,
+    )
     .option(
       '--clock <mode>',
       "guest time against the host's: 'idle' (a guest's wait lasts its own length in host time; fast code runs ahead), 'host' (guest time held to the host clock: the guest's date stays the wall time, a run lasts at least its guest time) or 'warp' (waits end at once: a sleeping guest runs as fast as the host allows)",
@@ -294,6 +300,13 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     );
     const vm = new VirtMachine({ ...config, virtio }, (b) => console.write(b));
     chooseEngine(vm.cpu, opts.engine);
+    const plugins = opts.plugin?.length
+      ? await loadPlugins(opts.plugin, vm, (line) => process.stderr.write(`${line}\n`))
+      : undefined;
+    if (plugins?.needsInterpreter && vm.cpu.engine !== 'interp') {
+      vm.cpu.engine = 'interp';
+      log('a plugin watches sstatus/mstatus writes: running on the interpreter');
+    }
     const startMs = performance.now();
     reportDeviceFailures(vm);
     if (snapshot) {
@@ -307,13 +320,20 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     }
     gate.attach(vm);
     recorder?.attach(vm);
+    plugins?.install();
     let lastFlush = performance.now();
+    let pluginStopped = false;
     const loop = new RunLoop(
       vm,
       gate,
       {
         afterSlice: () => {
           console.flush();
+          // A plugin that failed: its results would be incomplete, so the run stops (as Ctrl-A X would).
+          if (plugins?.failure && !pluginStopped) {
+            pluginStopped = true;
+            loop.stop({ kind: 'stopped', status: 1 });
+          }
           recorder?.maybeCheckpoint();
           if (recorder && performance.now() - lastFlush > (record?.flushEvery ?? 1000)) {
             recorder.flush();
@@ -354,6 +374,13 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       }
       debug?.target.exited(`the guest stopped (${exit.kind})`);
       console.flush();
+      if (plugins) {
+        await plugins.end({ icount: vm.cpu.icount, state: exit.kind });
+        if (plugins.failure)
+          process.stderr.write(
+            `vmrs: ${plugins.failure}\nvmrs: stopped at icount ${vm.cpu.icount}\n`,
+          );
+      }
       if (opts.stats) process.stderr.write(engineStats(vm.cpu, performance.now() - startMs));
       if (recorder) {
         record?.beforeEnd?.();
@@ -385,7 +412,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
         );
       }
       if (exit.kind === 'fail') log(`guest reported failure (code ${exit.status})`);
-      return exit.status;
+      return plugins?.failure ? 1 : exit.status;
     } finally {
       await debug?.close();
       console.stop();

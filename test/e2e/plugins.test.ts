@@ -117,3 +117,23 @@ test('bad plugins: a missing file, no default function, one that throws', async 
   assert.match(r.stderr, /plugin thrower\.mjs failed: Error: plugin bug/);
   assert.match(r.stderr, /replay stopped at icount \d+/);
 });
+
+test('plugins in live runs: vmrs record --plugin counts as the guest runs, and the recording replays as any other', async () => {
+  const file = join(dir, 'live.vmrs');
+  const vm = new GuestSession(['record', '-q', '-o', file, '--plugin', `${EXAMPLE},top=100`]);
+  try {
+    await vm.waitFor(PROMPT);
+    await vm.shell('cat /proc/version > /dev/null; echo live-$((6*7))');
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0, vm.stderr);
+  } finally {
+    vm.kill();
+  }
+  assert.match(vm.stderr, /syscall-count: \d+ system calls up to icount \d+ \(poweroff\)/);
+  const c = counts(vm.stderr);
+  assert.ok((c.get('execve') ?? 0) >= 1 && (c.get('openat') ?? 0) >= 1, vm.stderr);
+  const r = replay(file, []);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /state digests verified/);
+  assert.equal(r.stdout, vm.output);
+});
