@@ -9,6 +9,7 @@ import { guestBuildCommand } from './guest.js';
 import { recordCommand } from './record.js';
 import { replayCommand, type ReplayOptions } from './replay.js';
 import { inspectCommand } from './inspect.js';
+import { traceCommand, type TraceOptions } from './trace.js';
 import { diffEnginesCommand } from './diff-engines.js';
 import { verifyCommand, type VerifyOptions } from './verify.js';
 import { workerCommand, type WorkerOptions } from './worker.js';
@@ -90,6 +91,20 @@ program
   )
   .action(async (file: string, opts: ReplayOptions) => {
     process.exitCode = await replayCommand(file, opts);
+  });
+
+program
+  .command('trace')
+  .description("what a recording's guest did, from a replay: its Linux system calls")
+  .argument('<file>', 'a recording made by vmrs record')
+  .option('--syscalls', 'every system call: icount pid comm name(args) = result')
+  .option('--pid <ids>', 'only these processes (comma-separated)')
+  .option('--comm <names>', 'only these commands (comma-separated)')
+  .option('--syscall <names>', 'only these system calls (comma-separated names or numbers)')
+  .option('-o, --output <file>', 'write the trace here instead of standard output')
+  .option('-q, --quiet', 'no progress or summary from vmrs itself')
+  .action(async (file: string, opts: TraceOptions) => {
+    process.exitCode = await traceCommand(file, opts);
   });
 
 program

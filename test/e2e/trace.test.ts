@@ -1,0 +1,148 @@
+/**
+ * `vmrs trace --syscalls` on a recorded shell session whose commands are
+ * known: the calls they must make are there, with their arguments, results,
+ * pids and command names; the filters keep what they name; -o writes the
+ * same lines.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-trace-'));
+const PROMPT = /[#$] $/m;
+
+function trace(file: string, extra: string[]) {
+  const r = spawnSync(process.execPath, [VMRS_BIN, 'trace', file, '--syscalls', ...extra], {
+    encoding: 'latin1',
+    maxBuffer: 1 << 28,
+    timeout: 600_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Line {
+  icount: number;
+  pid: number;
+  comm: string;
+  name: string;
+  args: string;
+  result: string;
+}
+
+function parse(out: string): Line[] {
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const m = /^\s*(\d+) (\d+|\?) (\S+) (\w+)\((.*)\) = (.*)$/.exec(l);
+      assert.ok(m, `not a trace line: ${l}`);
+      return {
+        icount: Number(m[1]),
+        pid: Number(m[2]),
+        comm: m[3],
+        name: m[4],
+        args: m[5],
+        result: m[6],
+      };
+    });
+}
+
+let file: string | undefined;
+async function recording(): Promise<string> {
+  if (file) return file;
+  const f = join(dir, 'session.vmrs');
+  const vm = new GuestSession(['record', '-q', '-o', f]);
+  try {
+    await vm.waitFor(PROMPT);
+    await vm.shell('echo trace-$((6*7)) > /tmp/t; cat /tmp/t; echo shown-$((6*7))');
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0, vm.stderr);
+  } finally {
+    vm.kill();
+  }
+  return (file = f);
+}
+
+test('the system calls of a known session: the program run, the file created and copied, the text echoed', async () => {
+  const rec = await recording();
+  const r = trace(rec, []);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = parse(r.stdout);
+  assert.match(r.stderr, new RegExp(`${lines.length} system calls traced`));
+
+  // The shell runs cat by path: an execve from a child of the shell, which then is cat.
+  const exec = lines.find(
+    (l) => l.name === 'execve' && /"\/bin\/cat", \["cat", "\/tmp\/t"\]/.test(l.args),
+  );
+  assert.ok(exec, 'no execve of /bin/cat');
+  assert.equal(exec.result, '0');
+  assert.equal(exec.comm, 'sh');
+  assert.ok(exec.pid > 1);
+  const cat = lines.filter((l) => l.pid === exec.pid && l.icount > exec.icount);
+  assert.ok(
+    cat.length > 0 && cat.every((l) => l.comm === 'cat'),
+    'after the execve the task is cat',
+  );
+
+  // The shell's redirection creates the file; cat opens it to read, reads the text, writes it out.
+  const create = lines.find(
+    (l) =>
+      l.name === 'openat' &&
+      l.comm === 'sh' &&
+      /"\/tmp\/t", O_WRONLY\|O_CREAT\|O_TRUNC, 0666/.test(l.args),
+  );
+  assert.ok(create, 'no openat creating /tmp/t');
+  assert.match(create.result, /^\d+$/);
+  const open = cat.find((l) => l.name === 'openat' && /"\/tmp\/t", O_RDONLY/.test(l.args));
+  assert.ok(open, 'cat did not open /tmp/t');
+  const fd = open.result;
+  assert.ok(Number(fd) >= 3);
+  // busybox cat copies with sendfile: 9 bytes from the file to standard output.
+  assert.ok(
+    cat.some((l) => l.name === 'sendfile' && l.args.startsWith(`1, ${fd}, `) && l.result === '9'),
+  );
+  // The shell writes the echoed text to the console itself.
+  const echo = lines.find((l) => l.name === 'write' && l.args === '1, "shown-42\\n", 9');
+  assert.ok(echo, 'no write of the echoed text');
+  assert.equal(echo.result, '9');
+  assert.equal(echo.comm, 'sh');
+  assert.ok(cat.some((l) => l.name === 'exit_group' && l.result === '?'));
+  // Failed calls show their errno.
+  assert.ok(lines.some((l) => /^-1 E[A-Z]+$/.test(l.result)));
+});
+
+test('filters: --pid, --comm and --syscall keep what they name; -o writes the same lines', async () => {
+  const rec = await recording();
+  const all = parse(trace(rec, ['-q']).stdout);
+  const catPid = all.find((l) => l.comm === 'cat')!.pid;
+
+  const byPid = parse(trace(rec, ['-q', '--pid', String(catPid)]).stdout);
+  assert.deepEqual(
+    byPid,
+    all.filter((l) => l.pid === catPid),
+  );
+  const byComm = parse(trace(rec, ['-q', '--comm', 'cat']).stdout);
+  assert.deepEqual(
+    byComm,
+    all.filter((l) => l.comm === 'cat'),
+  );
+  const writes = parse(trace(rec, ['-q', '--syscall', 'write,execve']).stdout);
+  assert.deepEqual(
+    writes,
+    all.filter((l) => l.name === 'write' || l.name === 'execve'),
+  );
+
+  const out = join(dir, 'trace.txt');
+  const r = trace(rec, ['-q', '-o', out]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.deepEqual(parse(readFileSync(out, 'latin1')), all);
+
+  const bad = trace(rec, ['--syscall', 'no_such_call']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /no system call named no_such_call/);
+});
