@@ -29,8 +29,22 @@ export interface TraceFilter {
   syscalls?: Set<number>;
 }
 
+/** A call as the tracer saw it, for sinks other than text (perfetto.ts). */
+export interface TracedCall {
+  icount: number;
+  /** Guest time at the call and at its return (µs); the same when it did not return. */
+  us: number;
+  endUs: number;
+  pid: number | undefined;
+  comm: string | undefined;
+  name: string;
+  args: string;
+  result: string;
+}
+
 interface Pending {
   icount: number;
+  us: number;
   nr: number;
   args: bigint[];
   /** Arguments shown as read at entry (paths, buffers the call reads). */
@@ -70,11 +84,16 @@ export class SyscallTracer {
   /** Lines written. */
   lines = 0;
 
+  /** Each call traced, as it is written (after the filters). */
+  onCall: ((c: TracedCall) => void) | undefined;
+
   constructor(
     private readonly guest: GuestView,
     private readonly layout: TaskLayout,
     private readonly write: (line: string) => void,
     private readonly filter: TraceFilter = {},
+    /** Guest time now, in µs. */
+    private readonly nowUs: () => number = () => 0,
   ) {}
 
   private task(): bigint {
@@ -91,6 +110,7 @@ export class SyscallTracer {
     const shown = args.map((v, i) => this.atEntry(kinds[i], v, args[i + 1]));
     const p: Pending = {
       icount: t.icount,
+      us: this.nowUs(),
       nr,
       args,
       shown,
@@ -210,5 +230,15 @@ export class SyscallTracer {
     const who = `${p.pid ?? '?'} ${p.comm ?? '?'}`;
     this.write(`${String(p.icount).padStart(12)} ${who} ${name}(${args.join(', ')}) = ${result}`);
     this.lines++;
+    this.onCall?.({
+      icount: p.icount,
+      us: p.us,
+      endUs: r === undefined ? p.us : this.nowUs(),
+      pid: p.pid,
+      comm: p.comm,
+      name,
+      args: args.join(', '),
+      result,
+    });
   }
 }

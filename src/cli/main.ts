@@ -98,6 +98,10 @@ program
   .description("what a recording's guest did, from a replay: its Linux system calls")
   .argument('<file>', 'a recording made by vmrs record')
   .option('--syscalls', 'every system call: icount pid comm name(args) = result')
+  .option(
+    '--perfetto <out.json>',
+    'a trace-event file for Perfetto UI: system calls per process, traps, console, instruction rate',
+  )
   .option('--pid <ids>', 'only these processes (comma-separated)')
   .option('--comm <names>', 'only these commands (comma-separated)')
   .option('--syscall <names>', 'only these system calls (comma-separated names or numbers)')

@@ -15,10 +15,14 @@ import { MachineGuestView } from '../plugin/guest-view.js';
 import { TaskLayout } from '../analysis/task-layout.js';
 import { SyscallTracer, type TraceFilter } from '../analysis/syscall-trace.js';
 import { SYSCALL_NUMBERS } from '../analysis/linux-syscalls.js';
+import { PerfettoTrace } from '../analysis/perfetto.js';
+import { TIMEBASE_HZ } from '../machine/clock.js';
 import { REPLAY_DIVERGED, REPLAY_TRUNCATED } from './replay.js';
 
 export interface TraceOptions {
   syscalls?: boolean;
+  /** Write a Chrome trace-event JSON file here (Perfetto UI opens it). */
+  perfetto?: string;
   pid?: string;
   comm?: string;
   syscall?: string;
@@ -61,25 +65,39 @@ async function pass(
   filter: TraceFilter,
   until: (l: TaskLayout) => boolean,
   progress: (icount: number) => void,
+  perfetto?: PerfettoTrace,
 ): Promise<{ layout: TaskLayout; state: string; detail: string; tracer: SyscallTracer }> {
   // The file is read afresh for each pass: a replay's reader moves through it as it goes.
-  const { vm, replayer, close } = openReplayOf(readRecordingFile(file), {
+  const opened = openReplayOf(readRecordingFile(file), {
     verify: true,
     log: () => {},
-    stdout: () => {},
+    stdout: (b) => perfetto?.console(b, nowUs()),
   });
+  const { vm, replayer, close } = opened;
+  const nowUs = () => vm.now() / (TIMEBASE_HZ / 1e6);
   try {
     replayer.useFileCheckpoints(undefined);
     const guest = new MachineGuestView(vm);
     const l = layout ?? new TaskLayout(guest);
     if (layout) layout.rebind(guest);
-    const tracer = new SyscallTracer(guest, l, write, filter);
+    const tracer = new SyscallTracer(guest, l, write, filter, nowUs);
+    if (perfetto) tracer.onCall = (c) => perfetto.call(c);
     const host = new PluginHost(vm, () => {});
     await host.add(
       'syscall-trace',
       (vmrs) => {
-        vmrs.onTrap((t) => tracer.onTrap(t));
-        vmrs.onXret((x) => tracer.onXret(x));
+        vmrs.onTrap((t) => {
+          tracer.onTrap(t);
+          if (perfetto) {
+            const us = nowUs();
+            perfetto.trap(t, us);
+            perfetto.tick(t.icount, us);
+          }
+        });
+        vmrs.onXret((x) => {
+          tracer.onXret(x);
+          perfetto?.xret(x, nowUs());
+        });
       },
       [],
     );
@@ -108,7 +126,8 @@ async function pass(
 }
 
 export async function traceCommand(file: string, opts: TraceOptions): Promise<number> {
-  if (!opts.syscalls) throw new UsageError('say what to trace: --syscalls');
+  if (!opts.syscalls && !opts.perfetto)
+    throw new UsageError('say what to trace: --syscalls, --perfetto OUT.json, or both');
   const filter = parseFilter(opts);
   const rec = readRecordingFile(file);
   const total = rec.events.lastIcount ?? 0;
@@ -144,10 +163,30 @@ export async function traceCommand(file: string, opts: TraceOptions): Promise<nu
   let failed: Error | undefined;
   out.on('error', (e: Error) => (failed ??= e));
   const write = (line: string) => {
-    if (!failed) out.write(`${line}\n`);
+    if (!failed && opts.syscalls) out.write(`${line}\n`);
   };
-  const second = await pass(file, first.layout, write, filter, () => false, progress('tracing'));
+  let perfetto: PerfettoTrace | undefined;
+  let json: WriteStream | undefined;
+  if (opts.perfetto) {
+    json = createWriteStream(opts.perfetto);
+    json.on('error', (e: Error) => (failed ??= e));
+    const stream = json;
+    perfetto = new PerfettoTrace((text) => {
+      if (!failed) stream.write(text);
+    });
+  }
+  const second = await pass(
+    file,
+    first.layout,
+    write,
+    filter,
+    () => false,
+    progress('tracing'),
+    perfetto,
+  );
   endProgress();
+  perfetto?.end();
+  if (json) await new Promise<void>((r) => json.end(r));
   if (out !== process.stdout) await new Promise<void>((r) => (out as WriteStream).end(r));
   if (failed) throw new UsageError(`cannot write the trace: ${failed.message}`);
   if (!opts.quiet) process.stderr.write(`[vmrs] ${second.tracer.lines} system calls traced\n`);

@@ -146,3 +146,46 @@ test('filters: --pid, --comm and --syscall keep what they name; -o writes the sa
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /no system call named no_such_call/);
 });
+
+test('--perfetto writes a trace-event file: a track per process with its system calls, traps, console lines, a rate counter', async () => {
+  const rec = await recording();
+  const json = join(dir, 'trace.json');
+  const r = trace(rec, ['-q', '--perfetto', json]);
+  assert.equal(r.status, 0, r.stderr);
+  const plain = trace(rec, ['-q']);
+  assert.equal(r.stdout, plain.stdout, 'the text trace is the same with --perfetto');
+  const events = JSON.parse(readFileSync(json, 'utf8')) as {
+    ph: string;
+    cat?: string;
+    name: string;
+    pid: number;
+    tid?: number;
+    ts?: number;
+    dur?: number;
+    args?: Record<string, unknown>;
+  }[];
+  const cat = parse(plain.stdout).find((l) => l.comm === 'cat')!;
+  // The process is named, and its calls are slices on its track, in the trace's order of returns.
+  assert.ok(
+    events.some(
+      (e) =>
+        e.ph === 'M' &&
+        e.name === 'process_name' &&
+        e.pid === cat.pid &&
+        e.args?.name === `cat (${cat.pid})`,
+    ),
+  );
+  const slices = events.filter((e) => e.ph === 'X' && e.cat === 'syscall' && e.pid === cat.pid);
+  assert.ok(slices.some((e) => e.name === 'openat' && String(e.args?.call).includes('"/tmp/t"')));
+  assert.ok(slices.every((e) => e.tid === cat.pid && e.ts! > 0 && e.dur! >= 0));
+  assert.equal(
+    events.filter((e) => e.cat === 'syscall').length,
+    parse(plain.stdout).length,
+    'one slice per call',
+  );
+  // The kernel's traps and interrupts, the console's lines, the instruction rate.
+  assert.ok(events.some((e) => e.ph === 'X' && e.cat === 'trap' && e.name === 'timer-s'));
+  assert.ok(events.some((e) => e.ph === 'i' && e.cat === 'console' && e.args?.text === 'shown-42'));
+  const rate = events.filter((e) => e.ph === 'C');
+  assert.ok(rate.length > 10 && rate.every((e) => Number(e.args?.instructions) > 0));
+});
