@@ -10,6 +10,7 @@ import { recordCommand } from './record.js';
 import { replayCommand, type ReplayOptions } from './replay.js';
 import { inspectCommand } from './inspect.js';
 import { traceCommand, type TraceOptions } from './trace.js';
+import { profileCommand, type ProfileOptions } from './profile.js';
 import { diffEnginesCommand } from './diff-engines.js';
 import { verifyCommand, type VerifyOptions } from './verify.js';
 import { workerCommand, type WorkerOptions } from './worker.js';
@@ -109,6 +110,23 @@ program
   .option('-q, --quiet', 'no progress or summary from vmrs itself')
   .action(async (file: string, opts: TraceOptions) => {
     process.exitCode = await traceCommand(file, opts);
+  });
+
+program
+  .command('profile')
+  .description("where a recording's guest spent its instructions, by process and function")
+  .argument('<file>', 'a recording made by vmrs record')
+  .option(
+    '--symbols <elf>',
+    'name functions from this ELF (repeatable; vmlinux is found by itself)',
+    collect,
+  )
+  .option('--interval <n>', 'instructions between samples', '100000')
+  .option('--top <n>', 'rows of the flat profile', '25')
+  .option('--collapsed <file>', 'also write "process;function count" lines (flame graph input)')
+  .option('-q, --quiet', 'no messages from vmrs itself')
+  .action(async (file: string, opts: ProfileOptions) => {
+    process.exitCode = await profileCommand(file, opts);
   });
 
 program

@@ -125,6 +125,26 @@ async function pass(
   }
 }
 
+/**
+ * Where this recording's kernel keeps a task's pid and name (task-layout.ts),
+ * from a replay of it that stops as soon as that is known.
+ */
+export async function learnTaskLayout(
+  file: string,
+  progress: (icount: number) => void = () => {},
+): Promise<TaskLayout> {
+  return (
+    await pass(
+      file,
+      undefined,
+      () => {},
+      {},
+      (l) => l.settled,
+      progress,
+    )
+  ).layout;
+}
+
 export async function traceCommand(file: string, opts: TraceOptions): Promise<number> {
   if (!opts.syscalls && !opts.perfetto)
     throw new UsageError('say what to trace: --syscalls, --perfetto OUT.json, or both');
@@ -143,16 +163,9 @@ export async function traceCommand(file: string, opts: TraceOptions): Promise<nu
   const endProgress = () => tty && process.stderr.write('\r\x1b[K');
 
   // Pass 1: learn where tasks keep their pid and name (no output).
-  const first = await pass(
-    file,
-    undefined,
-    () => {},
-    {},
-    (l) => l.settled,
-    progress('learning task layout'),
-  );
+  const layout = await learnTaskLayout(file, progress('learning task layout'));
   endProgress();
-  if (!first.layout.settled && !opts.quiet)
+  if (!layout.settled && !opts.quiet)
     process.stderr.write(
       '[vmrs] the recording did not show where tasks keep their pid and name (too few programs started): they are shown as ?\n',
     );
@@ -177,7 +190,7 @@ export async function traceCommand(file: string, opts: TraceOptions): Promise<nu
   }
   const second = await pass(
     file,
-    first.layout,
+    layout,
     write,
     filter,
     () => false,

@@ -1,0 +1,63 @@
+/**
+ * `vmrs profile` on a recording of a CPU-bound guest program: the program is
+ * on top, kernel functions are named from the default guest's vmlinux, the
+ * collapsed stacks add up to the whole run.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrs-profile-'));
+const PROMPT = /[#$] $/m;
+
+function profile(file: string, extra: string[]) {
+  const r = spawnSync(process.execPath, [VMRS_BIN, 'profile', file, ...extra], {
+    encoding: 'latin1',
+    timeout: 600_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('a CPU-bound program is on top of its profile; kernel functions are named; collapsed stacks add up', async () => {
+  const file = join(dir, 'busy.vmrs');
+  const vm = new GuestSession(['record', '-q', '-o', file, '--checkpoint-every', '0']);
+  try {
+    await vm.waitFor(PROMPT);
+    await vm.shell('dd if=/dev/zero bs=64k count=256 2>/dev/null | sha256sum');
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0, vm.stderr);
+  } finally {
+    vm.kill();
+  }
+  const collapsed = join(dir, 'busy.folded');
+  const r = profile(file, ['--interval', '20000', '--collapsed', collapsed]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /kernel symbols from .*vmlinux/);
+  const [head, , ...rows] = r.stdout.trim().split('\n');
+  const total = Number(/^(\d+) instructions/.exec(head)![1]);
+  const parsed = rows.map((l) => {
+    const m = /^\s*([\d.]+)\s+(\d+)\s+(\S+)\s+(.+)$/.exec(l)!;
+    return { pct: Number(m[1]), n: Number(m[2]), comm: m[3], fn: m[4] };
+  });
+  assert.equal(parsed[0].comm, 'sha256sum', r.stdout);
+  assert.equal(parsed[0].fn, '[user]');
+  assert.ok(parsed[0].pct > 30, r.stdout);
+  assert.ok(
+    parsed.some((p) => p.fn.startsWith('[k] ') && !p.fn.includes('[kernel]')),
+    'no kernel function named',
+  );
+  const folded = readFileSync(collapsed, 'utf8').trim().split('\n');
+  const sum = folded.reduce((a, l) => a + Number(/ (\d+)$/.exec(l)![1]), 0);
+  assert.equal(sum, total);
+  assert.ok(folded.every((l) => /^[^;]+;.+ \d+$/.test(l)));
+
+  const notElf = join(dir, 'not-elf');
+  writeFileSync(notElf, 'hello');
+  const bad = profile(file, ['--symbols', notElf]);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /not an ELF64 file with a symbol table/);
+});
