@@ -17,6 +17,7 @@ export type ArgKind =
   | 'oflags' // open flags
   | 'mode' // octal
   | 'argv' // a NULL-terminated array of strings
+  | 'sockaddr' // a socket address: length in the next argument
   | 'signal';
 
 export interface SyscallInfo {
@@ -95,11 +96,11 @@ export const SYSCALLS: Record<number, SyscallInfo> = {
   178: S('gettid'),
   179: S('sysinfo', 'hex'),
   198: S('socket', 'int', 'int', 'int'),
-  200: S('bind', 'fd', 'hex', 'uint'),
+  200: S('bind', 'fd', 'sockaddr', 'uint'),
   201: S('listen', 'fd', 'int'),
   202: S('accept', 'fd', 'hex', 'hex'),
-  203: S('connect', 'fd', 'hex', 'uint'),
-  206: S('sendto', 'fd', 'wbuf', 'uint', 'hex', 'hex', 'uint'),
+  203: S('connect', 'fd', 'sockaddr', 'uint'),
+  206: S('sendto', 'fd', 'wbuf', 'uint', 'hex', 'sockaddr', 'uint'),
   207: S('recvfrom', 'fd', 'rbuf', 'uint', 'hex', 'hex', 'hex'),
   208: S('setsockopt', 'fd', 'int', 'int', 'hex', 'uint'),
   210: S('shutdown', 'fd', 'int'),
@@ -243,6 +244,35 @@ const SIGNALS = [
   'SIGPWR',
   'SIGSYS',
 ];
+
+const AF: Record<number, string> = {
+  1: 'AF_UNIX',
+  2: 'AF_INET',
+  10: 'AF_INET6',
+  16: 'AF_NETLINK',
+  17: 'AF_PACKET',
+};
+
+/** A socket address as strace shows it, from its bytes (`len` of them). */
+export function sockaddr(b: Uint8Array): string {
+  if (b.length < 2) return '{}';
+  const family = b[0] | (b[1] << 8);
+  const name = AF[family] ?? String(family);
+  const port = b.length >= 4 ? (b[2] << 8) | b[3] : 0;
+  if (family === 2 && b.length >= 8)
+    return `{sa_family=AF_INET, sin_port=htons(${port}), sin_addr=inet_addr("${b[4]}.${b[5]}.${b[6]}.${b[7]}")}`;
+  if (family === 10 && b.length >= 24) {
+    const words: string[] = [];
+    for (let i = 8; i < 24; i += 2) words.push(((b[i] << 8) | b[i + 1]).toString(16));
+    return `{sa_family=AF_INET6, sin6_port=htons(${port}), sin6_addr="${words.join(':')}"}`;
+  }
+  if (family === 1) {
+    let path = '';
+    for (let i = 2; i < b.length && b[i] !== 0; i++) path += String.fromCharCode(b[i]);
+    return `{sa_family=AF_UNIX, sun_path=${JSON.stringify(path)}}`;
+  }
+  return `{sa_family=${name}}`;
+}
 
 export function signalName(v: number): string {
   return SIGNALS[v] ?? String(v);

@@ -19,6 +19,7 @@ import {
   SYSCALLS,
   openFlags,
   signalName,
+  sockaddr,
   type ArgKind,
 } from './linux-syscalls.js';
 import type { TaskLayout } from './task-layout.js';
@@ -165,6 +166,8 @@ export class SyscallTracer {
       }
       case 'wbuf':
         return v === 0n ? 'NULL' : quote(g.read(v, Math.min(Number(next ?? 0n), SHOW + 1)));
+      case 'sockaddr':
+        return v === 0n ? 'NULL' : sockaddr(g.read(v, Math.min(Number(next ?? 0n), 128)));
       case 'argv': {
         if (v === 0n) return 'NULL';
         const items: string[] = [];

@@ -11,6 +11,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
+import { hostUrlFromGuest, servePayload } from '../helpers/host-tools.js';
+import { needTools } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-trace-'));
 const PROMPT = /[#$] $/m;
@@ -188,4 +190,44 @@ test('--perfetto writes a trace-event file: a track per process with its system 
   assert.ok(events.some((e) => e.ph === 'i' && e.cat === 'console' && e.args?.text === 'shown-42'));
   const rate = events.filter((e) => e.ph === 'C');
   assert.ok(rate.length > 10 && rate.every((e) => Number(e.args?.instructions) > 0));
+});
+
+test('a network download: the socket, the connect to the server with its address, the request sent', async (t) => {
+  if (!needTools(t, 'passt')) return;
+  const server = await servePayload('payload-from-the-host\n');
+  const file = join(dir, 'net.vmrs');
+  try {
+    const vm = new GuestSession(['record', '-q', '-o', file, '--net', 'user']);
+    try {
+      await vm.waitFor(PROMPT);
+      const got = await vm.shell(`wget -q -O - ${hostUrlFromGuest(server.port)}`);
+      assert.match(got, /payload-from-the-host/);
+      vm.type('poweroff -f\n');
+      assert.equal(await vm.exited, 0, vm.stderr);
+    } finally {
+      vm.kill();
+    }
+  } finally {
+    server.close();
+  }
+  const r = trace(file, ['-q', '--comm', 'wget']);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = parse(r.stdout);
+  const sock = lines.find((l) => l.name === 'socket' && l.args.startsWith('2, '));
+  assert.ok(sock, `no AF_INET socket:\n${r.stdout}`);
+  const fd = sock.result;
+  const connect = lines.find((l) => l.name === 'connect' && l.args.startsWith(`${fd}, `));
+  assert.ok(connect, 'no connect');
+  assert.match(
+    connect.args,
+    new RegExp(
+      `sa_family=AF_INET, sin_port=htons\\(${server.port}\\), sin_addr=inet_addr\\("\\d+\\.\\d+\\.\\d+\\.\\d+"\\)`,
+    ),
+  );
+  // The HTTP request goes out on that socket (busybox wget writes it with write or sendto).
+  const sent = lines.find(
+    (l) => (l.name === 'write' || l.name === 'sendto') && l.args.startsWith(`${fd}, "GET /`),
+  );
+  assert.ok(sent, `no request sent on fd ${fd}:\n${r.stdout}`);
+  assert.ok(Number(sent.result) > 0);
 });
