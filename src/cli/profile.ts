@@ -15,6 +15,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openReplayOf, readRecordingFile } from './open-replay.js';
 import { UsageError } from './options.js';
+import { analysisProgress } from './analysis-progress.js';
 import { ElfFunctions } from '../analysis/elf-functions.js';
 import { MachineGuestView } from '../plugin/guest-view.js';
 import { CSR } from '../cpu/csr-numbers.js';
@@ -59,7 +60,9 @@ export async function profileCommand(file: string, opts: ProfileOptions): Promis
       log(`kernel symbols from ${vmlinux}`);
     }
   }
+  const lastIcount = rec.events.lastIcount ?? 0;
   rec.source.close?.();
+  const show = !!process.stderr.isTTY && !opts.quiet;
   const name = (lo: number, hi: number) => {
     for (const t of tables) {
       const f = t.fns.find(lo, hi);
@@ -68,7 +71,10 @@ export async function profileCommand(file: string, opts: ProfileOptions): Promis
     return undefined;
   };
 
-  const layout = await learnTaskLayout(file);
+  const learning = analysisProgress('learning task layout', lastIcount, show);
+  const layout = await learnTaskLayout(file, (i) => learning.update(i));
+  learning.stop();
+  const sampling = analysisProgress('profile', lastIcount, show);
   const { vm, replayer, close } = openReplayOf(readRecordingFile(file), {
     verify: true,
     log: () => {},
@@ -85,6 +91,7 @@ export async function profileCommand(file: string, opts: ProfileOptions): Promis
     for (;;) {
       const st = replayer.step(interval);
       const cpu = vm.cpu;
+      sampling.update(cpu.icount);
       const n = cpu.icount - last;
       last = cpu.icount;
       if (n > 0) {
@@ -115,6 +122,7 @@ export async function profileCommand(file: string, opts: ProfileOptions): Promis
       await new Promise<void>((r) => setImmediate(r));
     }
   } finally {
+    sampling.stop();
     close();
   }
   const rows = [...weights].sort((a, b) => b[1] - a[1]);

@@ -10,6 +10,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { openReplayOf, readRecordingFile } from './open-replay.js';
 import { UsageError } from './options.js';
+import { analysisProgress } from './analysis-progress.js';
 import { PluginHost } from '../plugin/plugin-host.js';
 import { MachineGuestView } from '../plugin/guest-view.js';
 import { TaskLayout } from '../analysis/task-layout.js';
@@ -151,20 +152,13 @@ export async function traceCommand(file: string, opts: TraceOptions): Promise<nu
   const filter = parseFilter(opts);
   const rec = readRecordingFile(file);
   const total = rec.events.lastIcount ?? 0;
-  const tty = process.stderr.isTTY && !opts.quiet;
-  let shown = 0;
-  const progress = (what: string) => (icount: number) => {
-    if (!tty || performance.now() - shown < 500 || total === 0) return;
-    shown = performance.now();
-    process.stderr.write(
-      `\r[vmrs] ${what}: ${((100 * icount) / total).toFixed(0)}% of ${total} instructions`,
-    );
-  };
-  const endProgress = () => tty && process.stderr.write('\r\x1b[K');
+  rec.source.close?.();
+  const show = !!process.stderr.isTTY && !opts.quiet;
 
   // Pass 1: learn where tasks keep their pid and name (no output).
-  const layout = await learnTaskLayout(file, progress('learning task layout'));
-  endProgress();
+  const learning = analysisProgress('learning task layout', total, show);
+  const layout = await learnTaskLayout(file, (i) => learning.update(i));
+  learning.stop();
   if (!layout.settled && !opts.quiet)
     process.stderr.write(
       '[vmrs] the recording did not show where tasks keep their pid and name (too few programs started): they are shown as ?\n',
@@ -188,16 +182,17 @@ export async function traceCommand(file: string, opts: TraceOptions): Promise<nu
       if (!failed) stream.write(text);
     });
   }
+  const tracing = analysisProgress('trace', total, show);
   const second = await pass(
     file,
     layout,
     write,
     filter,
     () => false,
-    progress('tracing'),
+    (i) => tracing.update(i),
     perfetto,
   );
-  endProgress();
+  tracing.stop();
   perfetto?.end();
   if (json) await new Promise<void>((r) => json.end(r));
   if (out !== process.stdout) await new Promise<void>((r) => (out as WriteStream).end(r));

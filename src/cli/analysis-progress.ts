@@ -1,0 +1,40 @@
+/**
+ * The progress line of an analysis over a replay (`vmrs trace`, `vmrs
+ * profile`) on a terminal: how far, at what speed, how long is left.
+ */
+import cliProgress from 'cli-progress';
+
+export interface AnalysisProgress {
+  /** The replay is at `icount`. */
+  update(icount: number): void;
+  stop(): void;
+}
+
+/** `total`: the recording's last icount (0 when unknown: no line is shown). */
+export function analysisProgress(label: string, total: number, show: boolean): AnalysisProgress {
+  if (!show || total <= 0) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {percentage}% | {mips} MIPS | {left} left`,
+      hideCursor: true,
+      clearOnComplete: true,
+      stream: process.stderr,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const t0 = performance.now();
+  let from = -1;
+  bar.start(total, 0, { mips: '-', left: '-' });
+  return {
+    update(icount) {
+      if (from < 0) from = icount;
+      const secs = (performance.now() - t0) / 1000;
+      const rate = (icount - from) / Math.max(secs, 1e-3);
+      bar.update(Math.min(icount, total), {
+        mips: (rate / 1e6).toFixed(0),
+        left: rate > 0 ? `${Math.max(0, (total - icount) / rate).toFixed(0)} s` : '-',
+      });
+    },
+    stop: () => bar.stop(),
+  };
+}
