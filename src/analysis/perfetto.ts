@@ -21,6 +21,7 @@ const KERNEL = 0;
 const us1 = (v: number): number => Math.round(v * 10) / 10;
 const TID_TRAPS = 1;
 const TID_CONSOLE = 2;
+const TID_INPUT = 3;
 
 interface Open {
   name: string;
@@ -44,6 +45,7 @@ export class PerfettoTrace {
     this.meta(KERNEL, 0, 'process_name', 'kernel');
     this.meta(KERNEL, TID_TRAPS, 'thread_name', 'traps and interrupts');
     this.meta(KERNEL, TID_CONSOLE, 'thread_name', 'console');
+    this.meta(KERNEL, TID_INPUT, 'thread_name', 'inputs (typed text, network frames)');
   }
 
   private event(e: Record<string, unknown>): void {
@@ -137,6 +139,37 @@ export class PerfettoTrace {
       tid: TID_CONSOLE,
       ts: us1(this.lineUs),
       args: { text },
+    });
+  }
+
+  /** An input entering the machine: typed text or a network frame (an instant); idle jumps and entropy are left out. */
+  input(kind: string, nic: number | undefined, data: Uint8Array, value: number, us: number): void {
+    let name: string;
+    const args: Record<string, unknown> = {};
+    if (kind === 'console' || kind === 'hvc') {
+      const text = String.fromCharCode(...data.subarray(0, 200));
+      name = `typed ${JSON.stringify(text).slice(0, 60)}`;
+      args.text = text;
+    } else if (kind === 'net-frame') {
+      const type =
+        data.length >= 14 ? ((data[12] << 8) | data[13]).toString(16).padStart(4, '0') : '?';
+      name = `frame in, ${data.length} bytes`;
+      args.nic = nic;
+      args.ethertype = `0x${type}`;
+      args.bytes = data.length;
+    } else if (kind === 'net-link') {
+      name = `link ${value === 1 ? 'up' : 'down'}`;
+      args.nic = nic;
+    } else return;
+    this.event({
+      ph: 'i',
+      s: 't',
+      cat: kind,
+      name,
+      pid: KERNEL,
+      tid: TID_INPUT,
+      ts: us1(us),
+      args,
     });
   }
 

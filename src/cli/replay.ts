@@ -93,7 +93,7 @@ async function replay(
   let printedAtLast = 0;
   let curIcount = -1;
   let curRank = 0;
-  const { rec, vm, replayer } = openReplay(file, {
+  const { rec, vm, replayer, gate } = openReplay(file, {
     verify: opts.verify,
     log,
     stdout: (b) => {
@@ -122,6 +122,11 @@ async function replay(
     // Plugins see the whole run: no start from a checkpoint part of the way in.
     opts.fromStart = true;
     plugins.install();
+    if (plugins.wantsInputs) {
+      const host = plugins;
+      replayer.onInput = (ev) => host.input(ev);
+      gate.onInput = (ev) => host.input(ev);
+    }
   }
   if (opts.fromStart) replayer.useFileCheckpoints(undefined);
   reportDeviceFailures(vm);

@@ -321,6 +321,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     gate.attach(vm);
     recorder?.attach(vm);
     plugins?.install();
+    if (plugins?.wantsInputs) gate.onInput = (ev) => plugins.input(ev);
     let lastFlush = performance.now();
     let pluginStopped = false;
     const loop = new RunLoop(

@@ -18,6 +18,7 @@ import { SyscallTracer, type TraceFilter } from '../analysis/syscall-trace.js';
 import { SYSCALL_NUMBERS } from '../analysis/linux-syscalls.js';
 import { PerfettoTrace } from '../analysis/perfetto.js';
 import { TIMEBASE_HZ } from '../machine/clock.js';
+import { EventType } from '../replay/events.js';
 import { REPLAY_DIVERGED, REPLAY_TRUNCATED } from './replay.js';
 
 export interface TraceOptions {
@@ -76,6 +77,18 @@ async function pass(
   });
   const { vm, replayer, close } = opened;
   const nowUs = () => vm.now() / (TIMEBASE_HZ / 1e6);
+  if (perfetto) {
+    const kinds: Partial<Record<EventType, string>> = {
+      [EventType.Console]: 'console',
+      [EventType.Hvc]: 'hvc',
+      [EventType.NetFrame]: 'net-frame',
+      [EventType.NetLink]: 'net-link',
+    };
+    replayer.onInput = (ev) => {
+      const kind = kinds[ev.type];
+      if (kind) perfetto.input(kind, ev.arg, ev.data, ev.value, nowUs());
+    };
+  }
   try {
     replayer.useFileCheckpoints(undefined);
     const guest = new MachineGuestView(vm);

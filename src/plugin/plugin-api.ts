@@ -55,6 +55,18 @@ export interface InstructionEvent {
   pc: bigint;
 }
 
+/** An input from outside the guest, as it enters the machine (from the recording, in a replay). */
+export interface InputEvent {
+  icount: number;
+  kind: 'console' | 'hvc' | 'net-frame' | 'net-link' | 'idle-jump' | 'entropy' | 'disk-error';
+  /** The NIC, for network events. */
+  nic?: number;
+  /** The bytes (a copy): typed text, an Ethernet frame, entropy. */
+  data: Uint8Array;
+  /** net-link: 1 up, 0 down; idle-jump: the guest time jumped to (timebase ticks). */
+  value: number;
+}
+
 export interface EndEvent {
   /** Where the replay ended. */
   icount: number;
@@ -89,6 +101,8 @@ export interface Vmrs {
   onXret(fn: (e: XretEvent) => void): void;
   /** CSR writes by guest instructions, of the CSRs named (all when none are). */
   onCsrWrite(fn: (e: CsrWriteEvent) => void, csrs?: readonly (number | string)[]): void;
+  /** Inputs from outside: typed text, network frames and link changes, idle jumps, entropy. */
+  onInput(fn: (e: InputEvent) => void): void;
   /** Every instruction, before it runs (the replay then runs on the interpreter, one at a time). */
   onInstruction(fn: (e: InstructionEvent) => void): void;
   /** The replay is over (awaited before vmrs exits). */

@@ -12,6 +12,7 @@ import { CSR } from '../cpu/csr-numbers.js';
 import type {
   CsrWriteEvent,
   EndEvent,
+  InputEvent,
   InstructionEvent,
   PluginMain,
   TrapEvent,
@@ -20,6 +21,7 @@ import type {
 } from './plugin-api.js';
 import { MachineGuestView, csrName, csrNumber, privName } from './guest-view.js';
 import type { HartAndRam } from '../gdb/debug-memory.js';
+import { EventType, type RecordedEvent } from '../replay/events.js';
 
 /** Exception and interrupt names (priv spec table 3.6). */
 const EXCEPTIONS: Record<number, string> = {
@@ -54,6 +56,16 @@ export function trapName(cause: number, interrupt: boolean): string {
   );
 }
 
+const INPUT_KINDS: Partial<Record<EventType, InputEvent['kind']>> = {
+  [EventType.Console]: 'console',
+  [EventType.Hvc]: 'hvc',
+  [EventType.NetFrame]: 'net-frame',
+  [EventType.NetLink]: 'net-link',
+  [EventType.IdleJump]: 'idle-jump',
+  [EventType.Entropy]: 'entropy',
+  [EventType.DiskError]: 'disk-error',
+};
+
 const u64 = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 
 interface Loaded {
@@ -69,6 +81,7 @@ export class PluginHost {
   private readonly xrets: Sub<XretEvent>[] = [];
   private readonly csrWrites: (Sub<CsrWriteEvent> & { csrs: Set<number> | undefined })[] = [];
   private readonly insns: Sub<InstructionEvent>[] = [];
+  private readonly inputs: Sub<InputEvent>[] = [];
   private readonly ends: { p: Loaded; fn: (e: EndEvent) => void | Promise<void> }[] = [];
   private readonly guest: MachineGuestView;
   /** The first plugin failure: which plugin, and what it threw. */
@@ -93,6 +106,7 @@ export class PluginHost {
       onCsrWrite: (fn: (e: CsrWriteEvent) => void, csrs?: readonly (number | string)[]) =>
         void this.csrWrites.push({ p, fn, csrs: csrs && new Set(csrs.map(csrNumber)) }),
       onInstruction: (fn: (e: InstructionEvent) => void) => void this.insns.push({ p, fn }),
+      onInput: (fn: (e: InputEvent) => void) => void this.inputs.push({ p, fn }),
       onEnd: (fn: (e: EndEvent) => void | Promise<void>) => void this.ends.push({ p, fn }),
       print: (line: string) => this.print(String(line)),
     });
@@ -154,6 +168,24 @@ export class PluginHost {
     if (this.insns.length)
       hooks.insn = () => this.emit(this.insns, { icount: cpu.icount, pc: u64(cpu.pcLo, cpu.pcHi) });
     cpu.hooks = Object.keys(hooks).length ? hooks : undefined;
+  }
+
+  /** Whether any plugin wants inputs (the host then passes them to input()). */
+  get wantsInputs(): boolean {
+    return this.inputs.length !== 0;
+  }
+
+  /** An input entering the machine (the gate's or the replayer's event). */
+  input(ev: RecordedEvent): void {
+    const kind = INPUT_KINDS[ev.type];
+    if (kind === undefined || this.inputs.length === 0) return;
+    this.emit(this.inputs, {
+      icount: ev.icount,
+      kind,
+      nic: kind === 'net-frame' || kind === 'net-link' ? ev.arg : undefined,
+      data: ev.data.slice(),
+      value: ev.value,
+    });
   }
 
   private emit<E>(subs: Sub<E>[], e: E): void {

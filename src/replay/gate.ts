@@ -53,8 +53,13 @@ export class Gate implements EntropySource, DiskCallGate {
     return this.vm;
   }
 
+  /** Told of each input as it enters the machine (recorded or not): plugins. */
+  onInput: ((ev: RecordedEvent) => void) | undefined;
+
   private record(type: EventType, arg: number, value: number, data: Uint8Array): void {
-    this.log?.append({ type, icount: this.machine().cpu.icount, arg, value, data });
+    const ev = { type, icount: this.machine().cpu.icount, arg, value, data };
+    this.onInput?.(ev);
+    this.log?.append(ev);
   }
 
   console(bytes: Uint8Array): void {

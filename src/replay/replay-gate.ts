@@ -8,7 +8,7 @@
  */
 import { BlockIoError, type BlockStore, type EntropySource } from '../devices/virtio/backends.js';
 import type { VirtMachine } from '../machine/virt.js';
-import { EventType, EVENT_NAMES } from './events.js';
+import { EventType, EVENT_NAMES, type RecordedEvent } from './events.js';
 import type { EventCursor, EventLog } from './event-log.js';
 import {
   DISK_OP_NAMES,
@@ -22,6 +22,8 @@ export class ReplayGate implements EntropySource, DiskCallGate {
   /** At the next pull event not yet handed out. */
   readonly cursor: EventCursor;
   divergence: string | undefined;
+  /** Told of each entropy request served from the recording: plugins. */
+  onInput: ((ev: RecordedEvent) => void) | undefined;
   /** A host failure the replay can't get past (an image unreadable here): why it stopped. */
   hostError: string | undefined;
   private vm: VirtMachine | undefined;
@@ -59,6 +61,7 @@ export class ReplayGate implements EntropySource, DiskCallGate {
       return;
     }
     dest.set(ev.data);
+    this.onInput?.(ev);
     this.cursor.advance();
     this.cursor.toPull();
   }

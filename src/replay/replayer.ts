@@ -64,6 +64,8 @@ export interface Perturbation {
 }
 
 export class Replayer {
+  /** Told of each input the replay hands the guest (console, network, idle jumps), before it lands: plugins. */
+  onInput: ((ev: RecordedEvent) => void) | undefined;
   /** The next push event to apply (events are decoded as the replay reaches them). */
   private readonly next: EventCursor;
   private readonly digests: DigestVerifier;
@@ -413,6 +415,8 @@ export class Replayer {
         );
       this.next.advance();
       this.skipPull();
+      if (this.onInput !== undefined && ev.type !== EventType.Digest && ev.type !== EventType.End)
+        this.onInput(ev);
       switch (ev.type) {
         case EventType.Console:
           vm.queueConsoleInput(ev.data);

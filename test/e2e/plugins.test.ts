@@ -137,3 +137,30 @@ test('plugins in live runs: vmrs record --plugin counts as the guest runs, and t
   assert.match(r.stderr, /state digests verified/);
   assert.equal(r.stdout, vm.output);
 });
+
+test('a plugin sees the inputs the replay hands the guest: the typed text, at its icount', async () => {
+  const rec = await session();
+  const plugin = join(dir, 'inputs.mjs');
+  writeFileSync(
+    plugin,
+    `export default function (vmrs) {
+      let typed = '', kinds = new Set(), last = -1, ordered = true;
+      vmrs.onInput((e) => {
+        kinds.add(e.kind);
+        if (e.icount < last) ordered = false;
+        last = e.icount;
+        if (e.kind === 'console') typed += String.fromCharCode(...e.data);
+      });
+      vmrs.onEnd(() => vmrs.print('typed ' + JSON.stringify(typed) + ' kinds ' + [...kinds].sort().join(',') + ' ordered ' + ordered));
+    }`,
+  );
+  const r = replay(rec.file, ['--plugin', plugin]);
+  assert.equal(r.status, 0, r.stderr);
+  const m = /typed (".*") kinds (\S+) ordered (\w+)/.exec(r.stderr);
+  assert.ok(m, r.stderr);
+  const typed = JSON.parse(m[1]) as string;
+  assert.ok(typed.includes('echo plugin-$((6*7)) > /tmp/p'), typed);
+  assert.ok(typed.includes('poweroff -f'), typed);
+  assert.ok(m[2].split(',').includes('console'));
+  assert.equal(m[3], 'true');
+});

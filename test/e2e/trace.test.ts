@@ -188,6 +188,12 @@ test('--perfetto writes a trace-event file: a track per process with its system 
   // The kernel's traps and interrupts, the console's lines, the instruction rate.
   assert.ok(events.some((e) => e.ph === 'X' && e.cat === 'trap' && e.name === 'timer-s'));
   assert.ok(events.some((e) => e.ph === 'i' && e.cat === 'console' && e.args?.text === 'shown-42'));
+  // What was typed enters as input instants.
+  const typed = events
+    .filter((e) => e.ph === 'i' && e.cat === 'console' && e.tid === 3)
+    .map((e) => String(e.args?.text))
+    .join('');
+  assert.ok(typed.includes('cat /tmp/t'), typed);
   const rate = events.filter((e) => e.ph === 'C');
   assert.ok(rate.length > 10 && rate.every((e) => Number(e.args?.instructions) > 0));
 });
