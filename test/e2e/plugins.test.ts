@@ -6,41 +6,26 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
+import {
+  assertReplays,
+  recordSession,
+  replayFile as replay,
+  type Recording,
+} from '../helpers/recording.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-plugins-'));
-const PROMPT = /[#$] $/m;
 const EXAMPLE = resolve('examples/plugins/syscall-count.mjs');
 
-function replay(file: string, extra: string[]) {
-  const r = spawnSync(process.execPath, [VMRS_BIN, 'replay', file, ...extra], {
-    encoding: 'latin1',
-    maxBuffer: 1 << 28,
-    timeout: 600_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-let recorded: { file: string; output: string } | undefined;
+let recorded: Recording | undefined;
 /** One recording of a known session, made once. */
-async function session(): Promise<{ file: string; output: string }> {
-  if (recorded) return recorded;
-  const file = join(dir, 'session.vmrs');
-  const vm = new GuestSession(['record', '-q', '-o', file]);
-  try {
-    await vm.waitFor(PROMPT);
+async function session(): Promise<Recording> {
+  recorded ??= await recordSession(join(dir, 'session.vmrs'), [], async (vm) => {
     await vm.shell('echo plugin-$((6*7)) > /tmp/p; cat /tmp/p; ls / > /dev/null');
-    vm.type('poweroff -f\n');
-    assert.equal(await vm.exited, 0, vm.stderr);
-    recorded = { file, output: vm.output };
-    return recorded;
-  } finally {
-    vm.kill();
-  }
+  });
+  return recorded;
 }
 
 /** "  N  name" rows of the counter's table. */
@@ -119,23 +104,18 @@ test('bad plugins: a missing file, no default function, one that throws', async 
 });
 
 test('plugins in live runs: vmrs record --plugin counts as the guest runs, and the recording replays as any other', async () => {
-  const file = join(dir, 'live.vmrs');
-  const vm = new GuestSession(['record', '-q', '-o', file, '--plugin', `${EXAMPLE},top=100`]);
-  try {
-    await vm.waitFor(PROMPT);
-    await vm.shell('cat /proc/version > /dev/null; echo live-$((6*7))');
-    vm.type('poweroff -f\n');
-    assert.equal(await vm.exited, 0, vm.stderr);
-  } finally {
-    vm.kill();
-  }
-  assert.match(vm.stderr, /syscall-count: \d+ system calls up to icount \d+ \(poweroff\)/);
-  const c = counts(vm.stderr);
-  assert.ok((c.get('execve') ?? 0) >= 1 && (c.get('openat') ?? 0) >= 1, vm.stderr);
-  const r = replay(file, []);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /state digests verified/);
-  assert.equal(r.stdout, vm.output);
+  const rec = await recordSession(
+    join(dir, 'live.vmrs'),
+    ['--plugin', `${EXAMPLE},top=100`],
+    async (vm) => {
+      await vm.shell('cat /proc/version > /dev/null; echo live-$((6*7))');
+    },
+  );
+  const stderr = rec.stderr ?? '';
+  const c = counts(stderr);
+  assert.match(stderr, /syscall-count: \d+ system calls up to icount \d+ \(poweroff\)/);
+  assert.ok((c.get('execve') ?? 0) >= 1 && (c.get('openat') ?? 0) >= 1, stderr);
+  assertReplays(rec);
 });
 
 test('a plugin sees the inputs the replay hands the guest: the typed text, at its icount', async () => {

@@ -5,34 +5,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
+import { recordSession, vmrsOn } from '../helpers/recording.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-profile-'));
-const PROMPT = /[#$] $/m;
-
-function profile(file: string, extra: string[]) {
-  const r = spawnSync(process.execPath, [VMRS_BIN, 'profile', file, ...extra], {
-    encoding: 'latin1',
-    timeout: 600_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const profile = (file: string, extra: string[]) => vmrsOn('profile', file, extra);
 
 test('a CPU-bound program is on top of its profile; kernel functions are named; collapsed stacks add up', async () => {
-  const file = join(dir, 'busy.vmrs');
-  const vm = new GuestSession(['record', '-q', '-o', file, '--checkpoint-every', '0']);
-  try {
-    await vm.waitFor(PROMPT);
-    await vm.shell('dd if=/dev/zero bs=64k count=256 2>/dev/null | sha256sum');
-    vm.type('poweroff -f\n');
-    assert.equal(await vm.exited, 0, vm.stderr);
-  } finally {
-    vm.kill();
-  }
+  const { file } = await recordSession(
+    join(dir, 'busy.vmrs'),
+    ['--checkpoint-every', '0'],
+    async (vm) => {
+      await vm.shell('dd if=/dev/zero bs=64k count=256 2>/dev/null | sha256sum');
+    },
+  );
   const collapsed = join(dir, 'busy.folded');
   const r = profile(file, ['--interval', '20000', '--collapsed', collapsed]);
   assert.equal(r.status, 0, r.stderr);

@@ -6,25 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GuestSession, VMRS_BIN } from '../helpers/guest-session.js';
 import { hostUrlFromGuest, servePayload } from '../helpers/host-tools.js';
+import { recordSession, vmrsOn } from '../helpers/recording.js';
 import { needTools } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-trace-'));
-const PROMPT = /[#$] $/m;
-
-function trace(file: string, extra: string[]) {
-  const r = spawnSync(process.execPath, [VMRS_BIN, 'trace', file, '--syscalls', ...extra], {
-    encoding: 'latin1',
-    maxBuffer: 1 << 28,
-    timeout: 600_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const trace = (file: string, extra: string[]) => vmrsOn('trace', file, ['--syscalls', ...extra]);
 
 interface Line {
   icount: number;
@@ -55,18 +45,12 @@ function parse(out: string): Line[] {
 
 let file: string | undefined;
 async function recording(): Promise<string> {
-  if (file) return file;
-  const f = join(dir, 'session.vmrs');
-  const vm = new GuestSession(['record', '-q', '-o', f]);
-  try {
-    await vm.waitFor(PROMPT);
-    await vm.shell('echo trace-$((6*7)) > /tmp/t; cat /tmp/t; echo shown-$((6*7))');
-    vm.type('poweroff -f\n');
-    assert.equal(await vm.exited, 0, vm.stderr);
-  } finally {
-    vm.kill();
-  }
-  return (file = f);
+  file ??= (
+    await recordSession(join(dir, 'session.vmrs'), [], async (vm) => {
+      await vm.shell('echo trace-$((6*7)) > /tmp/t; cat /tmp/t; echo shown-$((6*7))');
+    })
+  ).file;
+  return file;
 }
 
 test('the system calls of a known session: the program run, the file created and copied, the text echoed', async () => {
@@ -201,18 +185,12 @@ test('--perfetto writes a trace-event file: a track per process with its system 
 test('a network download: the socket, the connect to the server with its address, the request sent', async (t) => {
   if (!needTools(t, 'passt')) return;
   const server = await servePayload('payload-from-the-host\n');
-  const file = join(dir, 'net.vmrs');
+  let file: string;
   try {
-    const vm = new GuestSession(['record', '-q', '-o', file, '--net', 'user']);
-    try {
-      await vm.waitFor(PROMPT);
+    ({ file } = await recordSession(join(dir, 'net.vmrs'), ['--net', 'user'], async (vm) => {
       const got = await vm.shell(`wget -q -O - ${hostUrlFromGuest(server.port)}`);
       assert.match(got, /payload-from-the-host/);
-      vm.type('poweroff -f\n');
-      assert.equal(await vm.exited, 0, vm.stderr);
-    } finally {
-      vm.kill();
-    }
+    }));
   } finally {
     server.close();
   }

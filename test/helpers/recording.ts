@@ -14,6 +14,8 @@ export interface Recording {
   file: string;
   output: string;
   status: number | null;
+  /** What vmrs record wrote to standard error (plugins print there). */
+  stderr?: string;
 }
 
 /** Start `vmrs record -q -o FILE ARGS…` and wait for the shell prompt. */
@@ -33,7 +35,7 @@ export async function finishRecording(vm: GuestSession, file: string): Promise<R
   vm.type('poweroff -f\n');
   const status = await vm.exited;
   assert.equal(status, 0, `record exit status; stderr: ${vm.stderr}`);
-  return { file, output: vm.output, status };
+  return { file, output: vm.output, status, stderr: vm.stderr };
 }
 
 /** Record a session: boot, `body` at the prompt, poweroff. */
@@ -57,13 +59,18 @@ export interface ReplayResult {
   stderr: string;
 }
 
-export function replayFile(file: string, extra: string[] = []): ReplayResult {
-  const r = spawnSync(process.execPath, [VMRS_BIN, 'replay', file, ...extra], {
+/** `vmrs COMMAND FILE EXTRA…` (replay, trace, profile, …), run to its end. */
+export function vmrsOn(command: string, file: string, extra: string[] = []): ReplayResult {
+  const r = spawnSync(process.execPath, [VMRS_BIN, command, file, ...extra], {
     encoding: 'latin1',
     maxBuffer: 1 << 28,
     timeout: 1_200_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function replayFile(file: string, extra: string[] = []): ReplayResult {
+  return vmrsOn('replay', file, extra);
 }
 
 /** Replay the file alone: same console bytes, same exit status, every digest verified. */
