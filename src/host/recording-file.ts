@@ -9,8 +9,12 @@ import { readSync } from 'node:fs';
 import { ImageFile } from './image-file.js';
 import type { RecordingSource } from '../replay/recording-source.js';
 
+/** The host could not read the recording (an I/O error), or it was read after being closed. */
+export class RecordingReadError extends Error {}
+
 export class RecordingFile implements RecordingSource {
   readonly size: number;
+  private closed = false;
 
   private constructor(private readonly image: ImageFile) {
     this.size = Number(image.identity.size);
@@ -22,11 +26,23 @@ export class RecordingFile implements RecordingSource {
   }
 
   read(at: number, len: number): Uint8Array {
+    // Its descriptor number may belong to another file by now: never read through it.
+    if (this.closed)
+      throw new RecordingReadError(
+        `the recording '${this.image.path}' was read after it was closed`,
+      );
     const n = Math.max(0, Math.min(len, this.size - at));
     const out = new Uint8Array(n);
     let got = 0;
     while (got < n) {
-      const r = readSync(this.image.fd, out, got, n - got, at + got);
+      let r: number;
+      try {
+        r = readSync(this.image.fd, out, got, n - got, at + got);
+      } catch (e) {
+        throw new RecordingReadError(
+          `cannot read the recording '${this.image.path}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        );
+      }
       if (r === 0) break; // the file shrank under us: what is left reads as a truncated chunk
       got += r;
     }
@@ -34,6 +50,7 @@ export class RecordingFile implements RecordingSource {
   }
 
   close(): void {
+    this.closed = true;
     this.image.close();
   }
 }

@@ -12,6 +12,7 @@
 import { isPull, type EventType, type RecordedEvent } from './events.js';
 import type { RecordingSource } from './recording-source.js';
 import { CHUNK_EVENTS, readChunkAt } from './log-format.js';
+import { RecordingFormatError } from './recording-error.js';
 
 /** A whole, checked chunk of events (see log-format.ts). */
 export interface EventChunk {
@@ -145,6 +146,9 @@ export class EventLog {
     try {
       raw = readChunkAt(this.source, c.at, CHUNK_EVENTS, c.storedLength, c.rawLength);
     } catch (e) {
+      // Damage in the file ends the log here; a host that cannot read the file is another
+      // matter (said as such, not taken for a recording cut short).
+      if (!(e instanceof RecordingFormatError)) throw e;
       this.readable = k;
       this.damage = (e as Error).message;
       return undefined;
