@@ -298,6 +298,14 @@ class BlockWriter {
     this.exitWith(i * 4 + EXIT_INTERPRET);
   }
 
+  /** OR into the exit condition under it whether the address on top is not `size`-aligned. */
+  private orMisaligned(size: number): void {
+    this.b
+      .i32(size - 1)
+      .op(W.i32_and)
+      .op(W.i32_or);
+  }
+
   /**
    * Push the RAM offset of the access at rs1 + imm; branch out to the
    * interpreter before it on a TLB miss or misalignment. With `memo`
@@ -315,13 +323,10 @@ class BlockWriter {
       b.get(m.local).i32(4095).op(W.i32_and).i32(delta).op(W.i32_add);
       b.i32(4096 - size).byte(0x4b); // i32.gt_u
       // Aligned for sure when the earlier access was at least as aligned and the difference keeps it.
-      if (size > 1 && !(m.size >= size && delta % size === 0))
-        b.get(m.local)
-          .i32(delta)
-          .op(W.i32_add)
-          .i32(size - 1)
-          .op(W.i32_and)
-          .op(W.i32_or);
+      if (size > 1 && !(m.size >= size && delta % size === 0)) {
+        b.get(m.local).i32(delta).op(W.i32_add);
+        this.orMisaligned(size);
+      }
       this.if_();
       this.exitBefore(i, d);
       this.end();
@@ -334,11 +339,10 @@ class BlockWriter {
     b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 0)).get(V).get(DTAG).op(W.i32_or).op(W.i32_ne);
     b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 1));
     b.get(A).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).op(W.i32_or);
-    if (size > 1)
-      b.get(L)
-        .i32(size - 1)
-        .op(W.i32_and)
-        .op(W.i32_or);
+    if (size > 1) {
+      b.get(L);
+      this.orMisaligned(size);
+    }
     this.if_();
     this.exitBefore(i, d);
     this.end();

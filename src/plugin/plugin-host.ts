@@ -76,7 +76,6 @@ interface Loaded {
 type Sub<E> = { p: Loaded; fn: (e: E) => void };
 
 export class PluginHost {
-  private readonly plugins: Loaded[] = [];
   private readonly traps: Sub<TrapEvent>[] = [];
   private readonly xrets: Sub<XretEvent>[] = [];
   private readonly csrWrites: (Sub<CsrWriteEvent> & { csrs: Set<number> | undefined })[] = [];
@@ -97,7 +96,6 @@ export class PluginHost {
   /** Set a plugin up: its main function subscribes through the Vmrs it is given. */
   async add(name: string, main: PluginMain, args: readonly string[]): Promise<void> {
     const p: Loaded = { name, failed: false };
-    this.plugins.push(p);
     const vmrs: Vmrs = Object.freeze({
       guest: this.guest,
       args: Object.freeze([...args]),
