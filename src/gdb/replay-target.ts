@@ -98,6 +98,10 @@ export class ReplayTarget implements DebugTarget {
     } finally {
       cpu.debugArmed = true;
       cpu.debugHit = 0;
+      // The breakpoint a continue started from is passed: met again after a seek (a reverse
+      // continue's run over that stretch), it counts. GDB's `next` continues from a function's
+      // entry it stepped into; a later reverse-next must find that entry again.
+      cpu.skipBreakpointOnce(-1, 0, 0);
     }
   }
 
