@@ -14,7 +14,7 @@
  * - atomic.ts        LR/SC and AMOs
  * - fp-load-store.ts FP loads and stores; fpu.ts the F and D arithmetic
  * - debug.ts         breakpoints and watchpoints
- * - hooks.ts         observers of traps, xRETs, CSR writes, instructions (plugins)
+ * - hooks.ts         observers (plugins): traps, xRETs, CSR writes, each instruction before and after
  * - dispatch.ts, translate-wasm.ts, code-cache.ts: the translating engine
  *   (blocks compiled to WebAssembly) and the blocks' cache; hart-memory.ts
  *   the memory they share with the interpreter

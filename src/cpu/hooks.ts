@@ -1,16 +1,24 @@
 /**
  * Observers of the hart, for replay-time analysis (src/plugin): they are
  * told of traps, trap returns, CSR writes by guest instructions and, when
- * asked, of every instruction before it runs. They get numbers, not the
- * hart: what they see cannot change what the guest does.
+ * asked, of every instruction before it runs and after it is done. They get
+ * numbers, not the hart: what they see cannot change what the guest does.
  *
  * With no hooks set (Cpu.hooks undefined) the cost is one field check on
  * paths that are slow anyway (a trap, an xRET, a CSR write); the
- * instruction hook runs the hart one instruction at a time on the
- * interpreter (runHooked below), and nothing else slows down for it.
+ * instruction hooks run the hart one instruction at a time on the
+ * interpreter (runHooked below), and nothing else slows down for them.
+ *
+ * peekInstruction() and peekTranslate() let an observer see what the next
+ * instruction is and where its access goes, as the hart would fetch and
+ * translate them now, without the side effects of doing so (no A/D bits, no
+ * TLB fills, no device reads).
  */
 import type { Cpu } from './cpu.js';
+import { MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_MPRV } from './csr-numbers.js';
+import { ACC_FETCH, ACC_READ, ACC_WRITE, PRIV_M, TWO32 } from './hart-constants.js';
 import { enterSlice, interpret } from './interpreter.js';
+import { TLB_MASK } from './mmu.js';
 
 export interface CpuHooks {
   /**
@@ -34,6 +42,12 @@ export interface CpuHooks {
   csrWrite?(num: number): void;
   /** Called before each instruction (pc and icount as the hart has them). */
   insn?(): void;
+  /**
+   * With `insn` (the same one-at-a-time mode), called after each
+   * instruction: `retired` is false when it trapped instead (the trap hook
+   * has been told) or a debugger stopped the hart before it.
+   */
+  after?(retired: boolean): void;
 }
 
 /**
@@ -49,13 +63,16 @@ export function runHooked(h: Cpu, maxInsns: number): number {
   const max = maxInsns >= 0x7fffffff ? 0x7fffffff : maxInsns | 0;
   if (!enterSlice(h, max)) return 0;
   const hook = h.hooks!.insn!;
+  const after = h.hooks!.after;
   const sliceLimit = h.trapLimit;
   let n = 0;
   while (n < max && h.trapsTaken < sliceLimit) {
     hook();
     const traps = h.trapsTaken;
     h.trapLimit = Math.min(sliceLimit, traps + 1);
-    n += interpret(h, 1, false);
+    const r = interpret(h, 1, false);
+    n += r;
+    if (after !== undefined) after(r !== 0);
     if (h.stopped) {
       // Stopped at a trap handler's first fetch only for the hook's sake: go on there.
       if (h.debugHit === 0 && h.trapsTaken > traps && h.trapsTaken < sliceLimit) {
@@ -67,4 +84,108 @@ export function runHooked(h: Cpu, maxInsns: number): number {
   }
   h.trapLimit = sliceLimit;
   return n;
+}
+
+/**
+ * The physical address of virtual (vLo, vHi) for a data access (`fetch`
+ * false: with mstatus.MPRV as loads and stores see it) or a fetch, as the
+ * hart would translate it now, or -1 when the walk finds no mapping. Reads
+ * the TLBs (their entries are what a walk would give, mmu.ts) and walks the
+ * page table when they miss, like translate() in mmu.ts but with no side
+ * effects and no permission checks: an access the permissions refuse traps,
+ * which the caller sees (the `after` hook's `retired`).
+ */
+export function peekTranslate(h: Cpu, vLo: number, vHi: number, fetch: boolean): number {
+  const vpn = vLo >>> 12;
+  const idx = vpn & TLB_MASK;
+  const po = vLo & 0xfff;
+  if (fetch) {
+    if (vpn === h.fVpn && vHi === h.fHi) return h.ramBase + h.fOff + po;
+    if (h.tlbTagLo[ACC_FETCH][idx] === (vpn | h.fetchTag) && h.tlbTagHi[ACC_FETCH][idx] === vHi)
+      return h.ramBase + h.tlbOff[ACC_FETCH][idx] + po;
+  } else {
+    const tag = vpn | h.dataTag;
+    if (h.tlbTagLo[ACC_READ][idx] === tag && h.tlbTagHi[ACC_READ][idx] === vHi)
+      return h.ramBase + h.tlbOff[ACC_READ][idx] + po;
+    if (h.tlbTagLo[ACC_WRITE][idx] === tag && h.tlbTagHi[ACC_WRITE][idx] === vHi)
+      return h.ramBase + h.tlbOff[ACC_WRITE][idx] + po;
+  }
+  let priv = h.priv;
+  const ms = h.mstatus;
+  if (!fetch && priv === PRIV_M && (ms & MSTATUS_MPRV) !== 0)
+    priv = (ms & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
+  if (priv === PRIV_M || h.satpMode === 0)
+    return vHi >>> 0 >= 0x1000000 ? -1 : (vHi >>> 0) * TWO32 + (vLo >>> 0);
+  const levels = h.satpMode === 9 ? 4 : 3;
+  const top = levels === 4 ? vHi >> 15 : vHi >> 6;
+  if (top !== 0 && top !== -1) return -1;
+  let a = h.satpPpn * 4096;
+  const ram32 = h.ram32;
+  for (let level = levels - 1; level >= 0; level--) {
+    const shift = 12 + 9 * level;
+    let vpnI: number;
+    if (shift + 9 <= 32) vpnI = (vLo >>> shift) & 0x1ff;
+    else if (shift >= 32) vpnI = (vHi >>> (shift - 32)) & 0x1ff;
+    else vpnI = ((vLo >>> shift) | (vHi << (32 - shift))) & 0x1ff;
+    const pteAddr = a + vpnI * 8;
+    if (!(pteAddr >= h.ramBase && pteAddr + 8 <= h.ramBase + h.ramSize)) return -1;
+    const pi = (pteAddr - h.ramBase) >>> 2;
+    const pteLo = ram32[pi];
+    const pteHi = ram32[pi + 1];
+    if ((pteLo & 1) === 0 || (pteLo & 6) === 4 || (pteHi & 0xffc00000) !== 0) return -1;
+    const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
+    if ((pteLo & 0xe) === 0) {
+      if (level === 0) return -1;
+      a = ppn * 4096;
+      continue;
+    }
+    const lowPages = level === 0 ? 1 : Math.pow(512, level);
+    if (ppn % lowPages !== 0) return -1;
+    const pageInSuper = level === 0 ? 0 : ((vLo >>> 12) | (vHi << 20)) & (lowPages - 1);
+    return (ppn + pageInSuper) * 4096 + po;
+  }
+  return -1;
+}
+
+/**
+ * The bits of the instruction at pc (16 in the low half, or 32, as the
+ * interpreter fetches them), or -1 when the fetch would fault or reach
+ * something other than RAM that `readOther` cannot read without side effects
+ * (it returns a halfword at a physical address, or undefined).
+ */
+export function peekInstruction(h: Cpu, readOther?: (paddr: number) => number | undefined): number {
+  const pcLo = h.pcLo,
+    pcHi = h.pcHi;
+  // The interpreter's own fast path: the page the pc is in.
+  if (pcLo >>> 12 === h.fVpn && pcHi === h.fHi && (pcLo & 0xfff) !== 0xffe) {
+    const i = (h.fOff + (pcLo & 0xfff)) >>> 1;
+    const lo = h.ram16[i];
+    return (lo & 3) !== 3 ? lo : lo | (h.ram16[i + 1] << 16);
+  }
+  const pa = peekTranslate(h, pcLo, pcHi, true);
+  const lo = peekHalf(h, pa, readOther);
+  if (lo < 0 || (lo & 3) !== 3) return lo;
+  // A 32-bit instruction's upper half may be on the next page.
+  let pa2 = pa + 2;
+  if ((pcLo & 0xfff) === 0xffe) {
+    const nLo = (pcLo + 2) | 0;
+    pa2 = peekTranslate(h, nLo, nLo >>> 0 < pcLo >>> 0 ? (pcHi + 1) | 0 : pcHi, true);
+  }
+  const hi = peekHalf(h, pa2, readOther);
+  return hi < 0 ? -1 : lo | (hi << 16);
+}
+
+function peekHalf(
+  h: Cpu,
+  pa: number,
+  readOther: ((paddr: number) => number | undefined) | undefined,
+): number {
+  if (pa < 0) return -1;
+  if (pa >= h.ramBase && pa + 2 <= h.ramBase + h.ramSize) return h.ram16[(pa - h.ramBase) >>> 1];
+  return readOther?.(pa) ?? -1;
+}
+
+/** Would an SC to physical address `paddr` succeed now (atomic.ts: the reservation holds it)? */
+export function scWouldSucceed(h: Cpu, paddr: number): boolean {
+  return h.resAddr === paddr;
 }

@@ -129,6 +129,12 @@ export class Bus {
     this.regions.sort((a, b) => a.base - b.base);
   }
 
+  /** The device window holding `paddr` (its base and device), if any: for observers, read-only. */
+  deviceAt(paddr: number): { readonly base: number; readonly dev: MmioDevice } | undefined {
+    for (const r of this.regions) if (paddr >= r.base && paddr < r.base + r.size) return r;
+    return undefined;
+  }
+
   /** True when [paddr, paddr+len) lies wholly in RAM. */
   isRam(paddr: number, len: number): boolean {
     return paddr >= this.ramBase && paddr + len <= this.ramBase + this.ramSize;

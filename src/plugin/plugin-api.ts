@@ -55,6 +55,68 @@ export interface InstructionEvent {
   pc: bigint;
 }
 
+/**
+ * A memory access by a guest load, store, AMO, LR or SC (integer or FP,
+ * compressed or not), reported after the instruction retired: an access
+ * that faults is not reported, nor is an SC that fails (it writes nothing).
+ * An AMO is reported twice, its read and then its write.
+ */
+export interface MemoryEvent {
+  /** The icount of the accessing instruction. */
+  icount: number;
+  pc: bigint;
+  /** The address the instruction accessed (its first byte). */
+  vaddr: bigint;
+  /**
+   * Where that went (the same as vaddr without paging). A misaligned access
+   * across a page boundary gives its first byte's.
+   */
+  paddr: bigint;
+  /** 1, 2, 4 or 8 bytes. */
+  size: number;
+  write: boolean;
+  /**
+   * The bytes read or written, as an unsigned little-endian number of
+   * `size` bytes (before the sign extension a load may do). A load from a
+   * device register into x0 leaves nothing to see: 0n.
+   */
+  value: bigint;
+  /** The device whose registers paddr is in ('uart16550', 'virtio-mmio@0 (virtio-blk)', …); none for RAM. */
+  device?: string;
+  /** With `device`: the offset of paddr in the device's window (which register). */
+  offset?: number;
+}
+
+/** Which accesses an onMemory subscription wants. */
+export interface MemoryFilter {
+  /** Accesses that overlap [from, to) are reported (bytes from..to-1). */
+  from: bigint | number;
+  to: bigint | number;
+  /** Loads (and the read of an AMO), stores (and SCs, and the write of an AMO), or both. */
+  kind: 'read' | 'write' | 'both';
+  /** The range is of physical addresses (paddr), not virtual (vaddr, the default). */
+  physical?: boolean;
+}
+
+/** The privilege level changed: a trap or an interrupt into a higher level, an xRET down to a lower one. */
+export interface PrivilegeEvent {
+  /** The icount of the trapping instruction (or before which the interrupt came), or of the xRET. */
+  icount: number;
+  from: Priv;
+  to: Priv;
+  /** Where execution goes on, at the new level. */
+  pc: bigint;
+}
+
+/**
+ * A basic block was entered: the first instruction the hart runs, and each
+ * one after a control transfer (a jump, a taken branch, a trap, an xRET).
+ */
+export interface BlockEvent {
+  icount: number;
+  pc: bigint;
+}
+
 /** An input from outside the guest, as it enters the machine (from the recording, in a replay). */
 export interface InputEvent {
   icount: number;
@@ -105,6 +167,18 @@ export interface Vmrs {
   onInput(fn: (e: InputEvent) => void): void;
   /** Every instruction, before it runs (the replay then runs on the interpreter, one at a time). */
   onInstruction(fn: (e: InstructionEvent) => void): void;
+  /**
+   * Memory accesses by guest instructions to a range of addresses, device
+   * registers included (`device` names the device); after the accessing
+   * instruction retired, so `guest` shows the machine after it. As
+   * onInstruction, the replay then runs on the interpreter one instruction
+   * at a time.
+   */
+  onMemory(fn: (e: MemoryEvent) => void, filter: MemoryFilter): void;
+  /** Privilege changes (from the traps and xRETs: no cost of its own). */
+  onPrivilege(fn: (e: PrivilegeEvent) => void): void;
+  /** Basic blocks entered, before their first instruction runs (one instruction at a time, as onInstruction). */
+  onBlock(fn: (e: BlockEvent) => void): void;
   /** The replay is over (awaited before vmrs exits). */
   onEnd(fn: (e: EndEvent) => void | Promise<void>): void;
   /** A line of output (standard error, after the guest's console on standard output). */

@@ -10,16 +10,21 @@
 import type { CpuHooks } from '../cpu/hooks.js';
 import { CSR } from '../cpu/csr-numbers.js';
 import type {
+  BlockEvent,
   CsrWriteEvent,
   EndEvent,
   InputEvent,
   InstructionEvent,
+  MemoryEvent,
+  MemoryFilter,
   PluginMain,
+  PrivilegeEvent,
   TrapEvent,
   Vmrs,
   XretEvent,
 } from './plugin-api.js';
 import { MachineGuestView, csrName, csrNumber, privName } from './guest-view.js';
+import { StepObserver, memoryWatch, type MemoryWatch } from './step-events.js';
 import type { HartAndRam } from '../gdb/debug-memory.js';
 import { EventType, type RecordedEvent } from '../replay/events.js';
 
@@ -80,6 +85,9 @@ export class PluginHost {
   private readonly xrets: Sub<XretEvent>[] = [];
   private readonly csrWrites: (Sub<CsrWriteEvent> & { csrs: Set<number> | undefined })[] = [];
   private readonly insns: Sub<InstructionEvent>[] = [];
+  private readonly memory: MemoryWatch<Sub<MemoryEvent>>[] = [];
+  private readonly privileges: Sub<PrivilegeEvent>[] = [];
+  private readonly blocks: Sub<BlockEvent>[] = [];
   private readonly inputs: Sub<InputEvent>[] = [];
   private readonly ends: { p: Loaded; fn: (e: EndEvent) => void | Promise<void> }[] = [];
   private readonly guest: MachineGuestView;
@@ -104,6 +112,10 @@ export class PluginHost {
       onCsrWrite: (fn: (e: CsrWriteEvent) => void, csrs?: readonly (number | string)[]) =>
         void this.csrWrites.push({ p, fn, csrs: csrs && new Set(csrs.map(csrNumber)) }),
       onInstruction: (fn: (e: InstructionEvent) => void) => void this.insns.push({ p, fn }),
+      onMemory: (fn: (e: MemoryEvent) => void, filter: MemoryFilter) =>
+        void this.memory.push(memoryWatch({ p, fn }, filter)),
+      onPrivilege: (fn: (e: PrivilegeEvent) => void) => void this.privileges.push({ p, fn }),
+      onBlock: (fn: (e: BlockEvent) => void) => void this.blocks.push({ p, fn }),
       onInput: (fn: (e: InputEvent) => void) => void this.inputs.push({ p, fn }),
       onEnd: (fn: (e: EndEvent) => void | Promise<void>) => void this.ends.push({ p, fn }),
       print: (line: string) => this.print(String(line)),
@@ -126,31 +138,65 @@ export class PluginHost {
     );
   }
 
-  /** Put the hooks the subscriptions need on the hart (none at all when nothing is subscribed). */
+  /**
+   * Put the hooks the subscriptions need on the hart (none at all when
+   * nothing is subscribed). Privilege changes come from the trap and xRET
+   * hooks; instructions, memory accesses and blocks from the instruction
+   * hooks, which run the hart one instruction at a time (step-events.ts).
+   */
   install(): void {
     const hooks: CpuHooks = {};
     const cpu = this.vm.cpu;
-    if (this.traps.length)
-      hooks.trap = (cause, interrupt, tvalLo, tvalHi, epcLo, epcHi, from, to) =>
-        this.emit(this.traps, {
-          icount: cpu.icount,
-          cause,
-          interrupt,
-          name: trapName(cause, interrupt),
-          tval: u64(tvalLo, tvalHi),
-          epc: u64(epcLo, epcHi),
-          from: privName(from),
-          to: privName(to),
-        });
-    if (this.xrets.length)
-      hooks.xret = (machine, from, to) =>
-        this.emit(this.xrets, {
-          icount: cpu.icount,
-          kind: machine ? 'mret' : 'sret',
-          from: privName(from),
-          to: privName(to),
-          pc: u64(cpu.pcLo, cpu.pcHi),
-        });
+    const traps = this.traps.length !== 0;
+    const xrets = this.xrets.length !== 0;
+    const privileges = this.privileges.length !== 0;
+    const blocks = this.blocks.length !== 0;
+    const step =
+      this.memory.length !== 0 || blocks
+        ? new StepObserver(
+            cpu,
+            this.vm.bus,
+            this.memory,
+            blocks ? (e) => this.emit(this.blocks, e) : undefined,
+            (subs, e) => this.emit(subs, e),
+          )
+        : undefined;
+    const privilege = (from: number, to: number) =>
+      this.emit(this.privileges, {
+        icount: cpu.icount,
+        from: privName(from),
+        to: privName(to),
+        pc: u64(cpu.pcLo, cpu.pcHi),
+      });
+    if (traps || privileges || blocks)
+      hooks.trap = (cause, interrupt, tvalLo, tvalHi, epcLo, epcHi, from, to) => {
+        if (traps)
+          this.emit(this.traps, {
+            icount: cpu.icount,
+            cause,
+            interrupt,
+            name: trapName(cause, interrupt),
+            tval: u64(tvalLo, tvalHi),
+            epc: u64(epcLo, epcHi),
+            from: privName(from),
+            to: privName(to),
+          });
+        if (privileges && from !== to) privilege(from, to);
+        if (step) step.blockNext = true;
+      };
+    if (xrets || privileges || blocks)
+      hooks.xret = (machine, from, to) => {
+        if (xrets)
+          this.emit(this.xrets, {
+            icount: cpu.icount,
+            kind: machine ? 'mret' : 'sret',
+            from: privName(from),
+            to: privName(to),
+            pc: u64(cpu.pcLo, cpu.pcHi),
+          });
+        if (privileges && from !== to) privilege(from, to);
+        if (step) step.blockNext = true;
+      };
     if (this.csrWrites.length)
       hooks.csrWrite = (num) => {
         const wanted = this.csrWrites.filter((s) => !s.csrs || s.csrs.has(num));
@@ -163,8 +209,19 @@ export class PluginHost {
           value: v ? u64(v.lo, v.hi) : 0n,
         });
       };
-    if (this.insns.length)
-      hooks.insn = () => this.emit(this.insns, { icount: cpu.icount, pc: u64(cpu.pcLo, cpu.pcHi) });
+    const insn =
+      this.insns.length !== 0
+        ? () => this.emit(this.insns, { icount: cpu.icount, pc: u64(cpu.pcLo, cpu.pcHi) })
+        : undefined;
+    if (step) {
+      hooks.insn = insn
+        ? () => {
+            step.before();
+            insn();
+          }
+        : () => step.before();
+      hooks.after = (retired) => step.after(retired);
+    } else if (insn) hooks.insn = insn;
     cpu.hooks = Object.keys(hooks).length ? hooks : undefined;
   }
 

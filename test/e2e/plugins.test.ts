@@ -18,6 +18,7 @@ import {
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-plugins-'));
 const EXAMPLE = resolve('examples/plugins/syscall-count.mjs');
+const MMIO_LOG = resolve('examples/plugins/mmio-log.mjs');
 
 let recorded: Recording | undefined;
 /** One recording of a known session, made once. */
@@ -143,4 +144,59 @@ test('a plugin sees the inputs the replay hands the guest: the typed text, at it
   assert.ok(typed.includes('poweroff -f'), typed);
   assert.ok(m[2].split(',').includes('console'));
   assert.equal(m[3], 'true');
+});
+
+test('memory, privilege and block hooks over a real replay: the UART transmit writes are the console; mmio-log names the devices', async () => {
+  const rec = await session();
+  const plugin = join(dir, 'uart.mjs');
+  // The 16550's transmit register is offset 0 while LCR (offset 3) has DLAB clear.
+  writeFileSync(
+    plugin,
+    `export default function (vmrs) {
+      let dlab = false, out = '', trapsFromU = 0, upFromU = 0, sretsToU = 0, downToU = 0;
+      let blocks = 0, last = -1, ordered = true;
+      vmrs.onMemory((m) => {
+        if (m.device !== 'uart16550' || m.size !== 1) throw new Error('not the UART: ' + m.device);
+        if (m.offset === 3) dlab = (Number(m.value) & 0x80) !== 0;
+        else if (m.offset === 0 && !dlab) out += String.fromCharCode(Number(m.value));
+      }, { from: 0x10000000, to: 0x10000008, kind: 'write', physical: true });
+      vmrs.onTrap((t) => { if (t.from === 'U') trapsFromU++; });
+      vmrs.onXret((x) => { if (x.to === 'U') sretsToU++; });
+      vmrs.onPrivilege((p) => { if (p.from === 'U') upFromU++; if (p.to === 'U') downToU++; });
+      vmrs.onBlock((b) => { blocks++; if (b.icount < last) ordered = false; last = b.icount; });
+      vmrs.onEnd((e) => {
+        vmrs.print('uart ' + JSON.stringify(out));
+        vmrs.print('from U ' + trapsFromU + ' ' + upFromU + ' to U ' + sretsToU + ' ' + downToU);
+        vmrs.print('blocks ' + blocks + ' ordered ' + ordered + ' end ' + e.icount);
+      });
+    }`,
+  );
+  const r = replay(rec.file, ['--plugin', plugin, '--plugin', MMIO_LOG]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /state digests verified/);
+  assert.equal(r.stdout, rec.output, 'the console is what was recorded');
+  const uart = /^uart (".*")$/m.exec(r.stderr);
+  assert.ok(uart, r.stderr);
+  assert.equal(
+    JSON.parse(uart[1]),
+    r.stdout,
+    'every byte of the console, written by the guest to the UART',
+  );
+  const [, trapsFromU, upFromU, sretsToU, downToU] = /from U (\d+) (\d+) to U (\d+) (\d+)/
+    .exec(r.stderr)!
+    .map(Number);
+  assert.ok(trapsFromU > 100, r.stderr);
+  assert.equal(upFromU, trapsFromU);
+  assert.equal(downToU, sretsToU);
+  const [, blocks, , end] = /blocks (\d+) ordered (\w+) end (\d+)/.exec(r.stderr)!;
+  assert.match(r.stderr, /ordered true/);
+  assert.ok(Number(blocks) > Number(end) / 30 && Number(blocks) < Number(end) / 2, r.stderr);
+  // mmio-log: the devices by name, the UART's transmit register among the busiest.
+  assert.match(r.stderr, /mmio-log: \d+ device register accesses up to icount \d+ \(done\)/);
+  for (const name of ['uart16550', 'plic', 'boot-rom', 'sifive-test'])
+    assert.match(r.stderr, new RegExp(`^  ${name} +\\d+ reads +\\d+ writes$`, 'm'));
+  const thr = /^ {2}uart16550 [^\n]*\n(?: {4}[^\n]*\n)*? {4}\+0x0 +\d+ reads +(\d+) writes$/m.exec(
+    r.stderr,
+  );
+  assert.ok(thr && Number(thr[1]) >= r.stdout.length, r.stderr);
 });
