@@ -7,6 +7,7 @@
  * - a "kernel" process: a slice for each trap and interrupt taken, from
  *   the trap to the xRET that ends it (system calls are on their process);
  * - a "console" track with an instant for each line the guest wrote;
+ * - instants for inputs (typed text, frames in) and for the frames the guest sent;
  * - a counter of instructions per guest millisecond.
  *
  * Time is guest time in microseconds. Events are written as they come; the
@@ -22,6 +23,12 @@ const us1 = (v: number): number => Math.round(v * 10) / 10;
 const TID_TRAPS = 1;
 const TID_CONSOLE = 2;
 const TID_INPUT = 3;
+const TID_SENT = 4;
+
+const IP_PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
+
+const etherType = (f: Uint8Array): string =>
+  f.length >= 14 ? `0x${((f[12] << 8) | f[13]).toString(16).padStart(4, '0')}` : '?';
 
 interface Open {
   name: string;
@@ -46,6 +53,7 @@ export class PerfettoTrace {
     this.meta(KERNEL, TID_TRAPS, 'thread_name', 'traps and interrupts');
     this.meta(KERNEL, TID_CONSOLE, 'thread_name', 'console');
     this.meta(KERNEL, TID_INPUT, 'thread_name', 'inputs (typed text, network frames)');
+    this.meta(KERNEL, TID_SENT, 'thread_name', 'network frames sent');
   }
 
   private event(e: Record<string, unknown>): void {
@@ -151,11 +159,9 @@ export class PerfettoTrace {
       name = `typed ${JSON.stringify(text).slice(0, 60)}`;
       args.text = text;
     } else if (kind === 'net-frame') {
-      const type =
-        data.length >= 14 ? ((data[12] << 8) | data[13]).toString(16).padStart(4, '0') : '?';
       name = `frame in, ${data.length} bytes`;
       args.nic = nic;
-      args.ethertype = `0x${type}`;
+      args.ethertype = etherType(data);
       args.bytes = data.length;
     } else if (kind === 'net-link') {
       name = `link ${value === 1 ? 'up' : 'down'}`;
@@ -168,6 +174,28 @@ export class PerfettoTrace {
       name,
       pid: KERNEL,
       tid: TID_INPUT,
+      ts: us1(us),
+      args,
+    });
+  }
+
+  /** A frame the guest sent (an instant: its length, Ethernet type, and for IPv4 the protocol and addresses). */
+  sent(nic: number, frame: Uint8Array, us: number): void {
+    const args: Record<string, unknown> = { nic, bytes: frame.length, ethertype: etherType(frame) };
+    // IPv4 (RFC 791): protocol at 9, source at 12, destination at 16 of the IP header.
+    if (frame.length >= 34 && frame[12] === 0x08 && frame[13] === 0x00) {
+      const ip = (o: number) => Array.from(frame.subarray(14 + o, 18 + o)).join('.');
+      args.protocol = IP_PROTOCOLS[frame[23]] ?? frame[23];
+      args.from = ip(12);
+      args.to = ip(16);
+    }
+    this.event({
+      ph: 'i',
+      s: 't',
+      cat: 'net-frame-out',
+      name: `frame out, ${frame.length} bytes${args.to ? ` to ${String(args.to)}` : ''}`,
+      pid: KERNEL,
+      tid: TID_SENT,
       ts: us1(us),
       args,
     });

@@ -10,6 +10,15 @@
  * context switches. A line is written when its call returns (at its entry's
  * icount), or at once for calls that do not return (exit, exit_group, a
  * successful execve's old program is gone but it does return, to the new).
+ *
+ * A replay may cover one segment of a recording (cli/analysis-segment.ts):
+ * a call still waiting at the segment's end is handed on (`pendingCalls`),
+ * and `firstEvents` says whether each task's first act in the segment was
+ * a return (the result of a call handed on from before) or a call of its
+ * own. A replay of that segment seeded with the calls handed on
+ * (`seed`, with `seedOnly`) writes their lines at their results. Each line
+ * carries its key, the icount it is written at, so segments' lines merge
+ * into the order of one replay.
  */
 import type { GuestView, TrapEvent, XretEvent } from '../plugin/plugin-api.js';
 import { CSR } from '../cpu/csr-numbers.js';
@@ -23,6 +32,7 @@ import {
   type ArgKind,
 } from './linux-syscalls.js';
 import type { TaskLayout } from './task-layout.js';
+import type { FdPaths } from './fd-paths.js';
 
 export interface TraceFilter {
   pids?: Set<number>;
@@ -43,7 +53,10 @@ export interface TracedCall {
   result: string;
 }
 
-interface Pending {
+/** A call entered and not yet returned. */
+export interface PendingCall {
+  /** Its task (task_struct address). */
+  task: bigint;
   icount: number;
   us: number;
   nr: number;
@@ -54,7 +67,34 @@ interface Pending {
   comm: string | undefined;
 }
 
+/** A task's first act in a replay: a return to user mode (at `icount`, with a0 then), or a call. */
+export type FirstEvent = { kind: 'return'; icount: number; a0: string } | { kind: 'call' };
+
+/** A PendingCall as JSON carries it (between threads, through a job queue). */
+export interface PendingWire extends Omit<PendingCall, 'task' | 'args'> {
+  task: string;
+  args: string[];
+}
+
+export const toWire = (p: PendingCall): PendingWire => ({
+  ...p,
+  task: p.task.toString(),
+  args: p.args.map((a) => a.toString()),
+});
+
+export const fromWire = (p: PendingWire): PendingCall => ({
+  ...p,
+  task: BigInt(p.task),
+  args: p.args.map((a) => BigInt(a)),
+  // JSON writes an array's undefined as null.
+  shown: p.shown.map((v) => v ?? undefined),
+  pid: p.pid ?? undefined,
+  comm: p.comm ?? undefined,
+});
+
 const NO_RETURN = new Set([93, 94]); // exit, exit_group
+/** Calls whose result is a new file descriptor (dup, dup3, openat, socket, accept, accept4, openat2). */
+const FD_RESULT = new Set([23, 24, 56, 198, 202, 242, 437]);
 const SET_TID_ADDRESS = 96,
   GETPID = 172,
   GETTID = 178,
@@ -81,7 +121,11 @@ const s64 = (v: bigint): bigint => BigInt.asIntN(64, v);
 const hex = (v: bigint): string => (v === 0n ? '0' : `0x${BigInt.asUintN(64, v).toString(16)}`);
 
 export class SyscallTracer {
-  private readonly pending = new Map<bigint, Pending>();
+  private readonly pending = new Map<bigint, PendingCall>();
+  /** Each task's first act in this replay. */
+  readonly firstEvents = new Map<bigint, FirstEvent>();
+  /** Trace only the calls seeded (their results), no new ones. */
+  seedOnly = false;
   /** Lines written. */
   lines = 0;
 
@@ -91,25 +135,46 @@ export class SyscallTracer {
   constructor(
     private readonly guest: GuestView,
     private readonly layout: TaskLayout,
-    private readonly write: (line: string) => void,
+    /** A line, and the icount it is written at (its place among all lines). */
+    private readonly write: (line: string, key: number) => void,
     private readonly filter: TraceFilter = {},
     /** Guest time now, in µs. */
     private readonly nowUs: () => number = () => 0,
+    /** Name what file descriptors refer to (`-y`). */
+    private readonly fdPaths?: FdPaths,
   ) {}
 
   private task(): bigint {
     return this.guest.csr(CSR.sscratch) ?? 0n;
   }
 
+  /** Calls entered before this replay began, waiting for their results. */
+  seed(calls: PendingCall[]): void {
+    for (const p of calls) this.pending.set(p.task, p);
+  }
+
+  /** The calls entered and not yet returned, oldest first. */
+  pendingCalls(): PendingCall[] {
+    return [...this.pending.values()].sort((a, b) => a.icount - b.icount);
+  }
+
+  /** Seeded calls not yet returned. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
   onTrap(t: TrapEvent): void {
     if (t.name !== 'ecall-u') return;
     const g = this.guest;
     const task = this.task();
+    if (!this.firstEvents.has(task)) this.firstEvents.set(task, { kind: 'call' });
+    if (this.seedOnly) return;
     const nr = Number(g.x('a7'));
     const args = [10, 11, 12, 13, 14, 15].map((r) => g.x(r));
     const kinds = SYSCALLS[nr]?.args ?? [];
-    const shown = args.map((v, i) => this.atEntry(kinds[i], v, args[i + 1]));
-    const p: Pending = {
+    const shown = args.map((v, i) => this.atEntry(kinds[i], v, args[i + 1], task));
+    const p: PendingCall = {
+      task,
       icount: t.icount,
       us: this.nowUs(),
       nr,
@@ -118,13 +183,19 @@ export class SyscallTracer {
       pid: this.layout.pidOf(task),
       comm: this.layout.commOf(task),
     };
-    if (NO_RETURN.has(nr)) this.emit(p, undefined);
+    if (NO_RETURN.has(nr)) this.emit(p, undefined, t.icount);
     else this.pending.set(task, p);
   }
 
   onXret(x: XretEvent): void {
     if (x.kind !== 'sret' || x.to !== 'U') return;
     const task = this.task();
+    if (!this.firstEvents.has(task))
+      this.firstEvents.set(task, {
+        kind: 'return',
+        icount: x.icount,
+        a0: s64(this.guest.x('a0')).toString(),
+      });
     const p = this.pending.get(task);
     if (p === undefined) return;
     this.pending.delete(task);
@@ -141,24 +212,59 @@ export class SyscallTracer {
     const kinds = SYSCALLS[p.nr]?.args ?? [];
     kinds.forEach((k, i) => {
       if (k === 'path' && p.shown[i]?.startsWith('0x'))
-        p.shown[i] = this.atEntry(k, p.args[i], undefined);
+        p.shown[i] = this.atEntry(k, p.args[i], undefined, task);
     });
-    this.emit(p, r);
+    this.emit(p, r, x.icount);
   }
 
-  /** The calls still waiting for a result at the end (a task blocked in the kernel). */
+  /**
+   * The calls still waiting for a result at the end (a task blocked in the
+   * kernel), oldest first, after every other line.
+   */
   finish(): void {
-    for (const p of this.pending.values()) this.emit(p, undefined);
+    for (const p of this.pendingCalls()) this.emit(p, undefined, Infinity);
     this.pending.clear();
+  }
+
+  /**
+   * Whether the line of `p`, returning `r`, shows guest memory as it is at
+   * the return: a buffer the call filled, a path first read by the call, a
+   * new descriptor's name. Otherwise `returned` can write it anywhere.
+   */
+  needsGuestAtReturn(p: PendingCall, r: bigint): boolean {
+    const kinds = SYSCALLS[p.nr]?.args ?? [];
+    return (
+      kinds.some(
+        (k, i) => (k === 'rbuf' && r >= 0n) || (k === 'path' && p.shown[i]?.startsWith('0x')),
+      ) ||
+      (this.fdPaths !== undefined && FD_RESULT.has(p.nr) && r >= 0n)
+    );
+  }
+
+  /** The line of a call handed on from another replay, which returned `r` at icount `key`. */
+  returned(p: PendingCall, r: bigint, key: number): void {
+    this.emit(p, r, key);
+  }
+
+  /** Lines for calls that never returned, handed on from other replays (a segmented trace's end). */
+  finishCalls(calls: PendingCall[]): void {
+    for (const p of [...calls].sort((a, b) => a.icount - b.icount))
+      this.emit(p, undefined, Infinity);
   }
 
   private atEntry(
     kind: ArgKind | undefined,
     v: bigint,
     next: bigint | undefined,
+    task: bigint,
   ): string | undefined {
     const g = this.guest;
     switch (kind) {
+      case 'fd': {
+        const fd = Number(BigInt.asIntN(32, v));
+        const name = this.fdPaths && fd >= 0 ? this.fdPaths.name(task, fd) : undefined;
+        return name === undefined ? undefined : `${fd}<${name}>`;
+      }
       case 'path': {
         if (v === 0n) return 'NULL';
         const s = g.readCString(v, 4096);
@@ -216,7 +322,7 @@ export class SyscallTracer {
     }
   }
 
-  private emit(p: Pending, r: bigint | undefined): void {
+  private emit(p: PendingCall, r: bigint | undefined, key: number): void {
     const f = this.filter;
     if (f.syscalls && !f.syscalls.has(p.nr)) return;
     if (f.pids && (p.pid === undefined || !f.pids.has(p.pid))) return;
@@ -229,9 +335,16 @@ export class SyscallTracer {
     if (r !== undefined) {
       if (r < 0n && r > -4096n) result = `-1 ${ERRNO[Number(-r)] ?? `E${-r}`}`;
       else result = ADDRESS_RESULT.has(p.nr) || r >= 0x100000000n ? hex(r) : r.toString();
+      if (this.fdPaths && r >= 0n && r < 0x100000000n && FD_RESULT.has(p.nr)) {
+        const name = this.fdPaths.name(p.task, Number(r));
+        if (name !== undefined) result += `<${name}>`;
+      }
     }
     const who = `${p.pid ?? '?'} ${p.comm ?? '?'}`;
-    this.write(`${String(p.icount).padStart(12)} ${who} ${name}(${args.join(', ')}) = ${result}`);
+    this.write(
+      `${String(p.icount).padStart(12)} ${who} ${name}(${args.join(', ')}) = ${result}`,
+      key,
+    );
     this.lines++;
     this.onCall?.({
       icount: p.icount,

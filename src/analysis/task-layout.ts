@@ -15,6 +15,12 @@ import type { GuestView } from '../plugin/plugin-api.js';
 /** How much of a task_struct is searched (pid and comm lie in its first few KiB). */
 const SCAN = 8192;
 
+/** Byte offsets in a task_struct (undefined: not known). */
+export interface TaskOffsets {
+  pid?: number;
+  comm?: number;
+}
+
 export class TaskLayout {
   private pidCandidates: Set<number> | undefined;
   private commCandidates: Set<number> | undefined;
@@ -22,6 +28,7 @@ export class TaskLayout {
   private commValues = new Set<string>();
   pidOffset: number | undefined;
   commOffset: number | undefined;
+  private frozen = false;
 
   constructor(private guest: GuestView) {}
 
@@ -30,13 +37,28 @@ export class TaskLayout {
     this.guest = guest;
   }
 
+  /** What is known, as plain numbers (for other replays: worker threads, a job queue). */
+  offsets(): TaskOffsets {
+    return { pid: this.pidOffset, comm: this.commOffset };
+  }
+
+  /** A layout known beforehand (learned by another replay, or read from the kernel's DWARF). */
+  static known(guest: GuestView, o: TaskOffsets): TaskLayout {
+    const l = new TaskLayout(guest);
+    l.pidOffset = o.pid;
+    l.commOffset = o.comm;
+    // What was not learned stays unknown: a replay of part of the run must name tasks as one of all of it.
+    l.frozen = true;
+    return l;
+  }
+
   get settled(): boolean {
     return this.pidOffset !== undefined && this.commOffset !== undefined;
   }
 
   /** Task `task` has thread id `tid` (a 32-bit int in its task_struct). */
   sawPid(task: bigint, tid: number): void {
-    if (this.pidOffset !== undefined || tid <= 0) return;
+    if (this.frozen || this.pidOffset !== undefined || tid <= 0) return;
     const bytes = this.guest.read(task, SCAN);
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const found = new Set<number>();
@@ -51,7 +73,7 @@ export class TaskLayout {
 
   /** Task `task` is now called `comm` (its program's file name, cut to 15 bytes). */
   sawComm(task: bigint, comm: string): void {
-    if (this.commOffset !== undefined || comm.length === 0) return;
+    if (this.frozen || this.commOffset !== undefined || comm.length === 0) return;
     const want = [...comm.slice(0, 15)].map((ch) => ch.charCodeAt(0) & 0xff);
     const bytes = this.guest.read(task, SCAN);
     const found = new Set<number>();

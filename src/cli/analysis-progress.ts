@@ -38,3 +38,49 @@ export function analysisProgress(label: string, total: number, show: boolean): A
     stop: () => bar.stop(),
   };
 }
+
+/** A terminal progress line: segments done, instructions per second, time left. */
+export function segmentsProgress(label: string, total: number, segments: number, show: boolean) {
+  const at = new Map<number, number>();
+  let finished = 0;
+  let doneInsns = 0;
+  const t0 = performance.now();
+  const bar = show
+    ? new cliProgress.SingleBar(
+        {
+          format: `${label} [{bar}] {percentage}% | segments {segs} | {mips} MIPS | {left} left`,
+          hideCursor: true,
+          clearOnComplete: true,
+          stream: process.stderr,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  bar?.start(Math.max(1, total), 0, { segs: `0/${segments}`, mips: '-', left: '-' });
+  const update = () => {
+    let sum = doneInsns;
+    for (const v of at.values()) sum += v;
+    const secs = (performance.now() - t0) / 1000;
+    const rate = sum / Math.max(secs, 1e-3);
+    bar?.update(Math.min(sum, total), {
+      segs: `${finished}/${segments}`,
+      mips: (rate / 1e6).toFixed(0),
+      left: rate > 0 ? `${Math.max(0, (total - sum) / rate).toFixed(0)} s` : '-',
+    });
+  };
+  return {
+    progress(index: number, insns: number) {
+      at.set(index, insns);
+      update();
+    },
+    done(r: { index: number; instructions: number }) {
+      at.delete(r.index);
+      doneInsns += r.instructions;
+      finished++;
+      update();
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}

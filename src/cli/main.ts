@@ -107,6 +107,17 @@ program
   .option('--comm <names>', 'only these commands (comma-separated)')
   .option('--syscall <names>', 'only these system calls (comma-separated names or numbers)')
   .option('-o, --output <file>', 'write the trace here instead of standard output')
+  .option('--vmlinux <elf>', "the kernel's ELF with DWARF (default: beside the recorded kernel)")
+  .option(
+    '-y, --decode-fds',
+    'show what file descriptors name: 3</tmp/t>, 4<socket:[1234]> (needs DWARF)',
+  )
+  .option(
+    '-j, --jobs <n>',
+    'with checkpoints in the recording: segments replayed at once (default: one per core)',
+  )
+  .option('--queue <url>', 'hand the segments to `vmrs worker` processes through this Redis queue')
+  .option('--share <path-or-url>', 'with --queue: where the workers read the recording')
   .option('-q, --quiet', 'no progress or summary from vmrs itself')
   .action(async (file: string, opts: TraceOptions) => {
     process.exitCode = await traceCommand(file, opts);
@@ -123,7 +134,16 @@ program
   )
   .option('--interval <n>', 'instructions between samples', '100000')
   .option('--top <n>', 'rows of the flat profile', '25')
-  .option('--collapsed <file>', 'also write "process;function count" lines (flame graph input)')
+  .option(
+    '--collapsed <file>',
+    'also write "process;outer;...;inner count" lines (flame graph input)',
+  )
+  .option(
+    '-j, --jobs <n>',
+    'with checkpoints in the recording: segments replayed at once (default: one per core)',
+  )
+  .option('--queue <url>', 'hand the segments to `vmrs worker` processes through this Redis queue')
+  .option('--share <path-or-url>', 'with --queue: where the workers read the recording')
   .option('-q, --quiet', 'no messages from vmrs itself')
   .action(async (file: string, opts: ProfileOptions) => {
     process.exitCode = await profileCommand(file, opts);

@@ -52,6 +52,8 @@ export interface OpenReplayOptions {
   verify: boolean;
   log: (s: string) => void;
   stdout: (byte: number) => void;
+  /** A frame the guest sent on NIC `nic` (by default nobody hears it). */
+  netSent?: (nic: number, frame: Uint8Array) => void;
 }
 
 /** Throws UsageError for a missing or unreadable file and for missing or changed images. */
@@ -67,6 +69,7 @@ export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): Ope
   for (const n of rec.notes) log(`warning: the recorder noted at icount ${n.icount}: ${n.text}`);
   const gate = new ReplayGate(rec.events);
   const virtio: VirtioSpec[] = [];
+  let nics = 0;
   // Disk images opened here are closed with their stores; on an error before that, here.
   const opened: ImageFile[] = [];
   let vm: VirtMachine;
@@ -116,7 +119,15 @@ export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): Ope
           // linkUp true for every NIC, but a listening wire always started with no peer,
           // link down: the logged link-up of its peer came after. (Newer ones say false.)
           const linkUp = d.linkUp && d.backend !== 'socket listen';
-          virtio.push({ kind: 'net', sink: { send: () => {} }, mac, linkUp });
+          const nic = nics++;
+          const sent = opts.netSent;
+          virtio.push({
+            kind: 'net',
+            // What the guest sends goes nowhere in a replay (its answers are in the log); observers may see it.
+            sink: { send: sent ? (frame) => sent(nic, frame) : () => {} },
+            mac,
+            linkUp,
+          });
           break;
         }
         case 'rng':

@@ -1,37 +1,51 @@
 /**
  * `vmrs profile FILE`: where the guest's instructions went, by process and
- * function. The replay is sampled every `--interval` instructions (the pc
- * then stands for the instructions since the last sample); a sample in
- * S-mode is the kernel's (named from vmlinux: the one beside the recorded
- * kernel image is found by itself, or give --symbols), in U-mode the
- * program's (named from the ELFs given with --symbols, else "[user]"), in
- * M-mode the firmware's. The process is the task running: `tp` in the
- * kernel, `sscratch` in user mode, named as `vmrs trace` names them. The
- * flat profile goes to standard output; --collapsed writes
- * "process;function count" lines, a flame graph's input (one frame deep:
- * no stacks are unwound).
+ * function. The replay is sampled at every multiple of `--interval`
+ * instructions (a sample stands for the instructions since the last); a
+ * sample in S-mode is the kernel's, with its call stack walked by frame
+ * pointers (analysis/kernel-stack.ts) and named from vmlinux (the one
+ * beside the recorded kernel image is found by itself, or give --symbols),
+ * in U-mode the program's (named from the ELFs given with --symbols, else
+ * "[user]"; one frame: user programs are not built with frame pointers),
+ * in M-mode the firmware's. The process is the task running: `tp` in the
+ * kernel, `sscratch` in user mode, named as `vmrs trace` names them.
+ *
+ * The flat profile (by innermost function) goes to standard output;
+ * --collapsed writes "process;outermost;…;innermost count" lines, a flame
+ * graph's input. With checkpoints in the recording, --jobs N (or --queue)
+ * samples the segments apart; samples fall at the same icounts, so the
+ * profile is the same as one replay's (analysis-segment.ts).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { openReplayOf, readRecordingFile } from './open-replay.js';
+import { readRecordingFile } from './open-replay.js';
 import { UsageError } from './options.js';
-import { analysisProgress } from './analysis-progress.js';
+import { analysisProgress, segmentsProgress } from './analysis-progress.js';
 import { ElfFunctions } from '../analysis/elf-functions.js';
-import { MachineGuestView } from '../plugin/guest-view.js';
-import { CSR } from '../cpu/csr-numbers.js';
-import { learnTaskLayout } from './trace.js';
 import { REPLAY_DIVERGED } from './replay.js';
+import {
+  SegmentMachine,
+  segmentsOf,
+  verifySegment,
+  type Segment,
+  type SegmentResult,
+} from './verify-segment.js';
+import { ProfileObserver, type ProfileOutput, type ProfileWork } from './analysis-segment.js';
+import {
+  kernelDwarf,
+  openPool,
+  parallelism,
+  vmlinuxOf,
+  type ParallelOptions,
+} from './analysis-runner.js';
+import { taskOffsets } from './trace.js';
 
-export interface ProfileOptions {
+export interface ProfileOptions extends ParallelOptions {
   symbols?: string[];
   interval: string;
   top: string;
   collapsed?: string;
   quiet?: boolean;
 }
-
-const PRIV_U = 0,
-  PRIV_M = 3;
 
 export async function profileCommand(file: string, opts: ProfileOptions): Promise<number> {
   const interval = Number(opts.interval);
@@ -51,92 +65,162 @@ export async function profileCommand(file: string, opts: ProfileOptions): Promis
     tables.push({ name: path, fns });
   }
   const rec = readRecordingFile(file);
-  const kernelPath = rec.header.kernel.path;
-  const vmlinux = kernelPath ? join(dirname(kernelPath), 'vmlinux') : undefined;
-  if (vmlinux && existsSync(vmlinux) && !(opts.symbols ?? []).includes(vmlinux)) {
+  const vmlinux = vmlinuxOf(rec);
+  if (vmlinux && !(opts.symbols ?? []).includes(vmlinux)) {
     const fns = ElfFunctions.read(readFileSync(vmlinux));
     if (fns) {
       tables.push({ name: vmlinux, fns });
       log(`kernel symbols from ${vmlinux}`);
     }
   }
-  const lastIcount = rec.events.lastIcount ?? 0;
+  const total = rec.events.lastIcount ?? 0;
+  const segments = segmentsOf(rec);
   rec.source.close?.();
+  const jobs = parallelism(opts, segments);
   const show = !!process.stderr.isTTY && !opts.quiet;
-  const name = (lo: number, hi: number) => {
-    for (const t of tables) {
-      const f = t.fns.find(lo, hi);
-      if (f) return f;
+  const named = new Map<string, string>();
+  const name = (hex: string, user: boolean): string => {
+    let n = named.get(hex);
+    if (n === undefined) {
+      const pc = BigInt(`0x${hex}`);
+      const lo = Number(pc & 0xffffffffn),
+        hi = Number(pc >> 32n);
+      n = tables.map((t) => t.fns.find(lo, hi)).find((f) => f !== undefined) ?? '';
+      named.set(hex, n);
     }
-    return undefined;
+    return n || (user ? '[user]' : '[kernel]');
   };
 
-  const learning = analysisProgress('learning task layout', lastIcount, show);
-  const layout = await learnTaskLayout(file, (i) => learning.update(i));
-  learning.stop();
-  const sampling = analysisProgress('profile', lastIcount, show);
-  const { vm, replayer, close } = openReplayOf(readRecordingFile(file), {
-    verify: true,
-    log: () => {},
-    stdout: () => {},
-  });
-  const weights = new Map<string, number>();
-  let total = 0;
-  let state: string;
-  try {
-    replayer.useFileCheckpoints(undefined);
-    const guest = new MachineGuestView(vm);
-    layout.rebind(guest);
-    let last = vm.cpu.icount;
-    for (;;) {
-      const st = replayer.step(interval);
-      const cpu = vm.cpu;
-      sampling.update(cpu.icount);
-      const n = cpu.icount - last;
-      last = cpu.icount;
-      if (n > 0) {
-        let comm = '?';
-        let fn: string;
-        if (cpu.priv === PRIV_M) {
-          comm = '[firmware]';
-          fn = '[firmware]';
-        } else {
-          const task = cpu.priv === PRIV_U ? guest.csr(CSR.sscratch) : guest.x('tp');
-          // Early in the boot the task has no name yet (or tp no task): '?'.
-          if (task) comm = layout.commOf(task) || '?';
-          fn = name(cpu.pcLo, cpu.pcHi) ?? (cpu.priv === PRIV_U ? '[user]' : '[kernel]');
-          if (cpu.priv !== PRIV_U) fn = `[k] ${fn}`;
-        }
-        const key = `${comm};${fn}`;
-        weights.set(key, (weights.get(key) ?? 0) + n);
-        total += n;
-      }
-      if (st.state !== 'running') {
-        state = st.state;
-        if (st.state === 'diverged')
-          process.stderr.write(
-            `vmrs: the replay diverged at icount ${st.divergence.icount}: ${st.divergence.reason}; the profile stops there\n`,
-          );
-        break;
-      }
-      await new Promise<void>((r) => setImmediate(r));
+  const kernelTask = vmlinux ?? (opts.symbols ?? []).find((p) => /vmlinux/.test(p));
+  const layout = await taskOffsets(
+    file,
+    kernelTask,
+    kernelDwarf(kernelTask, log),
+    total,
+    show,
+    log,
+  );
+  const work: ProfileWork = { kind: 'profile', layout, interval };
+  const results =
+    jobs === 1
+      ? [await profileWhole(file, work, total, show)]
+      : await profileSegments(file, opts, jobs, segments, work, total, show, log);
+
+  // Merge: a segment's first sample also stands for the instructions since the segment before's last.
+  const stacks = new Map<string, number>();
+  const add = (key: string, n: number) => n > 0 && stacks.set(key, (stacks.get(key) ?? 0) + n);
+  let carry = 0;
+  let status = 0;
+  for (const r of results) {
+    const o = r.analysis as ProfileOutput;
+    if (o.first) {
+      add(o.first[0], o.first[1] + carry);
+      carry = 0;
     }
-  } finally {
-    sampling.stop();
-    close();
+    for (const [k, n] of o.weights) add(k, n);
+    carry += o.tail;
+    if (r.verdict !== 'ok') {
+      process.stderr.write(
+        `vmrs: ${r.verdict === 'diverged' ? `the replay diverged at icount ${r.icount}` : 'the recording cannot be replayed further'}: ${r.message}; the profile stops there\n`,
+      );
+      status = REPLAY_DIVERGED;
+      break;
+    }
   }
-  const rows = [...weights].sort((a, b) => b[1] - a[1]);
-  process.stdout.write(`${total} instructions, sampled every ${interval}\n`);
+
+  // Name the stacks: "comm;outermost;…;innermost", kernel frames marked [k].
+  const flat = new Map<string, number>();
+  const folded = new Map<string, number>();
+  let sum = 0;
+  for (const [key, n] of stacks) {
+    const [comm, priv, pcs] = key.split('\t');
+    let frames: string[];
+    if (priv === 'M') frames = ['[firmware]'];
+    else if (priv === 'U') frames = [name(pcs, true)];
+    else frames = pcs.split(',').map((pc) => `[k] ${name(pc, false)}`);
+    const leaf = `${comm};${frames[0]}`;
+    flat.set(leaf, (flat.get(leaf) ?? 0) + n);
+    const stack = `${comm};${[...frames].reverse().join(';')}`;
+    folded.set(stack, (folded.get(stack) ?? 0) + n);
+    sum += n;
+  }
+  const rows = [...flat].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  process.stdout.write(`${sum} instructions, sampled every ${interval}\n`);
   process.stdout.write('      %  instructions  process  function\n');
   for (const [key, n] of rows.slice(0, top)) {
-    const [comm, fn] = key.split(';');
+    const at = key.indexOf(';');
     process.stdout.write(
-      `${((100 * n) / total).toFixed(2).padStart(7)}  ${String(n).padStart(12)}  ${comm.padEnd(8)} ${fn}\n`,
+      `${((100 * n) / Math.max(sum, 1)).toFixed(2).padStart(7)}  ${String(n).padStart(12)}  ${key.slice(0, at).padEnd(8)} ${key.slice(at + 1)}\n`,
     );
   }
   if (opts.collapsed) {
-    writeFileSync(opts.collapsed, rows.map(([k, n]) => `${k} ${n}`).join('\n') + '\n');
+    const lines = [...folded].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, n]) => `${k} ${n}`);
+    writeFileSync(opts.collapsed, lines.join('\n') + '\n');
     log(`collapsed stacks in ${opts.collapsed}`);
   }
-  return state === 'diverged' ? REPLAY_DIVERGED : 0;
+  return status;
+}
+
+async function profileWhole(
+  file: string,
+  work: ProfileWork,
+  total: number,
+  show: boolean,
+): Promise<SegmentResult> {
+  const machine = new SegmentMachine();
+  const sampling = analysisProgress('profile', total, show);
+  try {
+    const segment: Segment = {
+      index: 0,
+      fromSeq: -1,
+      fromIcount: 0,
+      toEvent: null,
+      toIcount: null,
+    };
+    return await verifySegment(
+      { file, segment },
+      (i) => sampling.update(i),
+      machine,
+      new ProfileObserver(work),
+    );
+  } finally {
+    sampling.stop();
+    machine.close();
+  }
+}
+
+async function profileSegments(
+  file: string,
+  opts: ParallelOptions,
+  jobs: number,
+  segments: Segment[],
+  work: ProfileWork,
+  total: number,
+  show: boolean,
+  log: (s: string) => void,
+): Promise<SegmentResult[]> {
+  const bar = segmentsProgress('profile', total, segments.length, show);
+  const pool = await openPool(
+    file,
+    opts,
+    jobs,
+    (i, icount) => bar.progress(i, icount - segments[i].fromIcount),
+    log,
+    segments.length,
+  );
+  log(
+    `sampling ${segments.length} segments, ${opts.queue ? `on the workers of ${opts.queue}` : `${jobs} at a time`}`,
+  );
+  try {
+    return await Promise.all(
+      segments.map(async (segment) => {
+        const r = await pool.run({ file: pool.file, size: pool.size, segment, analysis: work });
+        bar.done(r);
+        return r;
+      }),
+    );
+  } finally {
+    bar.stop();
+    await pool.close();
+  }
 }

@@ -14,6 +14,7 @@ import {
   type SegmentJob,
   type SegmentResult,
 } from './verify-segment.js';
+import { analysisObserver } from './analysis-segment.js';
 
 const machine = new SegmentMachine();
 const fetched = new Map<string, Promise<string>>();
@@ -61,5 +62,6 @@ export default async function processSegment(
       void job.updateProgress(icount);
     },
     machine,
+    job.data.analysis && analysisObserver(job.data.analysis),
   );
 }

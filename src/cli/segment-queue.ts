@@ -52,6 +52,81 @@ export interface SharedRecording {
   size: number;
 }
 
+/** A run's connection to the queue: jobs go in, their results come back. */
+export interface SegmentQueue {
+  /** Put a job on the queue; its result, or a UsageError when it failed on every attempt. */
+  run(job: SegmentJob): Promise<SegmentResult>;
+  /** Workers listening now. */
+  workers(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Open the queue at `url` for one run's jobs; `progress` hears the workers' icounts by segment. */
+export async function openSegmentQueue(
+  url: string,
+  progress: (index: number, icount: number) => void,
+): Promise<SegmentQueue> {
+  const connection = redisConnection(url);
+  const queue = new Queue<SegmentJob, SegmentResult>(SEGMENT_QUEUE, { connection });
+  const events = new QueueEvents(SEGMENT_QUEUE, { connection });
+  const close = async () => {
+    await Promise.allSettled([events.close(), queue.close()]);
+  };
+  try {
+    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  const run = randomUUID();
+  const byId = new Map<string, number>();
+  let n = 0;
+  events.on('progress', ({ jobId, data }) => {
+    const index = byId.get(jobId);
+    if (index !== undefined && typeof data === 'number') progress(index, data);
+  });
+  return {
+    async run(job) {
+      const jobId = `${run}-${n++}`;
+      byId.set(jobId, job.segment.index);
+      const j = await queue.add(
+        job.analysis ? `${job.analysis.kind}-segment` : 'verify-segment',
+        job,
+        {
+          jobId,
+          attempts: 3,
+          backoff: { type: 'fixed', delay: 1000 },
+          removeOnComplete: { age: 3600 },
+          removeOnFail: { age: 24 * 3600 },
+        },
+      );
+      try {
+        return (await j.waitUntilFinished(events)) as SegmentResult;
+      } catch (e) {
+        throw new UsageError(
+          `segment ${job.segment.index} failed on the workers: ${(e as Error).message}`,
+        );
+      }
+    },
+    workers: () => queue.getWorkersCount(),
+    close,
+  };
+}
+
+/** How a run tells where its jobs went, and whether anyone will take them. */
+export async function announceQueue(
+  q: SegmentQueue,
+  url: string,
+  jobs: number,
+  log: (s: string) => void,
+) {
+  const workers = await q.workers();
+  log(
+    `${jobs} segment job(s) on ${url} (queue ${SEGMENT_QUEUE}); ${workers} worker(s) listening` +
+      (workers ? '' : ' — start some with: vmrs worker --queue ' + url),
+  );
+}
+
 /**
  * Put `segments` on the queue as one run's jobs and gather their verdicts.
  * A job that fails on every attempt (a worker that cannot open the
@@ -66,54 +141,20 @@ export async function runOnQueue(
   done: (r: SegmentResult) => void,
   log: (s: string) => void,
 ): Promise<SegmentResult[]> {
-  const connection = redisConnection(url);
-  const queue = new Queue<SegmentJob, SegmentResult>(SEGMENT_QUEUE, { connection });
-  const events = new QueueEvents(SEGMENT_QUEUE, { connection });
+  const q = await openSegmentQueue(url, progress);
   try {
-    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
-    const run = randomUUID();
-    const byId = new Map<string, number>();
-    events.on('progress', ({ jobId, data }) => {
-      const index = byId.get(jobId);
-      if (index !== undefined && typeof data === 'number') progress(index, data);
-    });
-    const jobs = await queue.addBulk(
-      segments.map((segment) => {
-        const jobId = `${run}-${segment.index}`;
-        byId.set(jobId, segment.index);
-        return {
-          name: 'verify-segment',
-          data: { file: sharedName(shared.name), size: shared.size, segment, engine },
-          opts: {
-            jobId,
-            attempts: 3,
-            backoff: { type: 'fixed', delay: 1000 },
-            removeOnComplete: { age: 3600 },
-            removeOnFail: { age: 24 * 3600 },
-          },
-        };
-      }),
-    );
-    const workers = await queue.getWorkersCount();
-    log(
-      `${jobs.length} segment job(s) on ${url} (queue ${SEGMENT_QUEUE}); ${workers} worker(s) listening` +
-        (workers ? '' : ' — start some with: vmrs worker --queue ' + url),
-    );
-    return await Promise.all(
-      jobs.map(async (j) => {
-        let r: SegmentResult;
-        try {
-          r = (await j.waitUntilFinished(events)) as SegmentResult;
-        } catch (e) {
-          throw new UsageError(
-            `segment ${byId.get(j.id!)} failed on the workers: ${(e as Error).message}`,
-          );
-        }
+    const file = sharedName(shared.name);
+    const results = segments.map((segment) =>
+      q.run({ file, size: shared.size, segment, engine }).then((r) => {
         done(r);
         return r;
       }),
     );
+    const all = Promise.all(results);
+    all.catch(() => {}); // awaited below; a failure meanwhile is not unhandled
+    await announceQueue(q, url, segments.length, log);
+    return await all;
   } finally {
-    await Promise.allSettled([events.close(), queue.close()]);
+    await q.close();
   }
 }

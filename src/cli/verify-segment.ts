@@ -7,11 +7,12 @@
  * checkpoint's first event. A segment depends on nothing but the file, so
  * running it twice (a retried job) gives the same verdict.
  */
-import { openReplay, type OpenedReplay } from './open-replay.js';
+import { openReplay, type OpenReplayOptions, type OpenedReplay } from './open-replay.js';
 import { chooseEngine } from './engine-option.js';
 import { RecordingFormatError, type ParsedRecording } from '../replay/log-format.js';
 import { SnapshotError } from '../snapshot/state.js';
 import type { ReplayStatus } from '../replay/replayer.js';
+import type { AnalysisOutput, AnalysisWork } from './analysis-segment.js';
 
 export interface Segment {
   /** Its number: 0 from the recording's start, k from checkpoint k-1. */
@@ -32,6 +33,8 @@ export interface SegmentJob {
   size?: number;
   segment: Segment;
   engine?: string;
+  /** An analysis to run over the segment as it is verified (analysis-segment.ts); none: verify only. */
+  analysis?: AnalysisWork;
 }
 
 export type Verdict = 'ok' | 'diverged' | 'damaged';
@@ -50,6 +53,24 @@ export interface SegmentResult {
   details?: string[];
   /** The last segment: how the guest ended. */
   exit?: { kind: string; status: number };
+  /** What the analysis found (with SegmentJob.analysis). */
+  analysis?: AnalysisOutput;
+}
+
+/**
+ * What an analysis does during a segment's replay: it is attached at the
+ * segment's start, may stop the replay at icounts of its choosing (a
+ * profile's samples), may end the segment early (a trace that has what it
+ * came for), and gives its output at the end, whatever the verdict.
+ */
+export interface SegmentObserver {
+  attach(opened: OpenedReplay, segment: Segment): void;
+  /** The next icount to stop at (Infinity: none). */
+  nextStop(): number;
+  /** The replay is at the icount nextStop() gave; true ends the segment here. */
+  stopped(icount: number): boolean;
+  /** The segment is over (`state`: how its replay ended); the output, hooks removed. */
+  detach(state: string, icount: number): AnalysisOutput;
 }
 
 /** The segments of a recording, from its checkpoints. */
@@ -83,11 +104,19 @@ export class SegmentMachine {
   private file = '';
   private fresh = false;
 
+  /** `hear` says who hears the guest's console and the frames it sends (by default nobody). */
+  constructor(private readonly hear: Partial<Pick<OpenReplayOptions, 'stdout' | 'netSent'>> = {}) {}
+
   /** A replay of `file` for a segment (from the start: one that has not run). */
   get(file: string, fromStart: boolean): OpenedReplay {
     if (!this.opened || this.file !== file || (fromStart && !this.fresh)) {
       this.close();
-      this.opened = openReplay(file, { verify: true, log: () => {}, stdout: () => {} });
+      this.opened = openReplay(file, {
+        verify: true,
+        log: () => {},
+        stdout: this.hear.stdout ?? (() => {}),
+        netSent: this.hear.netSent,
+      });
       this.file = file;
       this.fresh = true;
     }
@@ -114,10 +143,11 @@ export async function verifySegment(
   job: SegmentJob,
   progress: (icount: number) => void = () => {},
   machine?: SegmentMachine,
+  observer?: SegmentObserver,
 ): Promise<SegmentResult> {
   const own = machine ?? new SegmentMachine();
   try {
-    return await runSegment(job, progress, own);
+    return await runSegment(job, progress, own, observer);
   } finally {
     if (!machine) own.close();
   }
@@ -127,6 +157,32 @@ async function runSegment(
   job: SegmentJob,
   progress: (icount: number) => void,
   machine: SegmentMachine,
+  observer: SegmentObserver | undefined,
+): Promise<SegmentResult> {
+  let r: SegmentResult;
+  try {
+    r = await replaySegment(job, progress, machine, observer);
+  } catch (e) {
+    // The machine goes on to other jobs: without this one's hooks.
+    try {
+      observer?.detach('damaged', 0);
+    } catch {
+      /* the error thrown first is the one to tell */
+    }
+    throw e;
+  }
+  // 'end': the recording's end (or the end of what there is of it); 'segment-end': the next checkpoint.
+  const state =
+    r.verdict !== 'ok' ? r.verdict : job.segment.toEvent === null ? 'end' : 'segment-end';
+  if (observer) r.analysis = observer.detach(state, r.icount);
+  return r;
+}
+
+async function replaySegment(
+  job: SegmentJob,
+  progress: (icount: number) => void,
+  machine: SegmentMachine,
+  observer: SegmentObserver | undefined,
 ): Promise<SegmentResult> {
   const seg = job.segment;
   const t0 = performance.now();
@@ -144,8 +200,10 @@ async function runSegment(
     ms: performance.now() - t0,
     ...more,
   });
-  const { vm, replayer, rec } = machine.get(job.file, seg.fromSeq < 0);
+  const opened = machine.get(job.file, seg.fromSeq < 0);
+  const { vm, replayer, rec } = opened;
   machine.used();
+  replayer.pauseAt(Infinity);
   chooseEngine(vm.cpu, job.engine);
   if (seg.fromSeq >= 0) {
     let st: ReplayStatus;
@@ -164,6 +222,9 @@ async function runSegment(
   }
   const digests0 = replayer.digestsChecked;
   replayer.pauseBeforeEvent(seg.toEvent ?? Infinity);
+  observer?.attach(opened, seg);
+  let stop = observer ? observer.nextStop() : Infinity;
+  replayer.pauseAt(stop);
   for (;;) {
     const st = replayer.step(20_000_000);
     const digests = replayer.digestsChecked - digests0;
@@ -175,6 +236,16 @@ async function runSegment(
         await new Promise<void>((r) => setImmediate(r));
         continue;
       case 'paused':
+        if (
+          observer &&
+          icount === stop &&
+          !(seg.toEvent !== null && replayer.eventIndex >= seg.toEvent)
+        ) {
+          if (observer.stopped(icount)) return result('ok', icount, { digests });
+          stop = observer.nextStop();
+          replayer.pauseAt(stop);
+          continue;
+        }
         if (seg.toEvent !== null && replayer.eventIndex >= seg.toEvent) {
           if (icount !== seg.toIcount)
             return result('diverged', icount, {

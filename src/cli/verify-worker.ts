@@ -1,9 +1,11 @@
 /**
- * A worker thread of `vmrs verify --jobs N`: replays the segments it is
- * sent, one at a time, and posts progress and verdicts back.
+ * A worker thread of `vmrs verify --jobs N` and of the analyses' `--jobs`
+ * (segment-threads.ts): replays the segments it is sent, one at a time,
+ * with the job's analysis if it has one, and posts progress and results back.
  */
 import { parentPort } from 'node:worker_threads';
 import { SegmentMachine, verifySegment, type SegmentJob } from './verify-segment.js';
+import { analysisObserver } from './analysis-segment.js';
 
 export type WorkerMessage =
   | { kind: 'progress'; index: number; icount: number }
@@ -19,6 +21,7 @@ port.on('message', async (job: SegmentJob) => {
       job,
       (icount) => post({ kind: 'progress', index: job.segment.index, icount }),
       machine,
+      job.analysis && analysisObserver(job.analysis),
     );
     post({ kind: 'result', result });
   } catch (e) {

@@ -7,12 +7,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
-import cliProgress from 'cli-progress';
+import { segmentsProgress } from './analysis-progress.js';
 import { readRecordingFile } from './open-replay.js';
 import { UsageError } from './options.js';
 import { segmentsOf, type Segment, type SegmentResult } from './verify-segment.js';
-import type { WorkerMessage } from './verify-worker.js';
+import { SegmentThreads } from './segment-threads.js';
 import { runOnQueue } from './segment-queue.js';
 
 export interface VerifyOptions {
@@ -93,41 +92,23 @@ export async function runOnThreads(
   progress: (index: number, icount: number) => void,
   done: (r: SegmentResult) => void,
 ): Promise<SegmentResult[]> {
-  const queue = [...segments];
-  const results: SegmentResult[] = [];
-  const workerUrl = new URL('./verify-worker.js', import.meta.url);
-  let failure: Error | undefined;
-  const runWorker = () =>
-    new Promise<void>((resolve) => {
-      const w = new Worker(workerUrl);
-      const next = () => {
-        const seg = failure ? undefined : queue.shift();
-        if (!seg) {
-          void w.terminate().then(() => resolve());
-          return;
+  const pool = new SegmentThreads(Math.min(jobs, segments.length), progress);
+  try {
+    return await Promise.all(
+      segments.map(async (segment) => {
+        let r: SegmentResult;
+        try {
+          r = await pool.run({ file, segment, engine });
+        } catch (e) {
+          throw new UsageError((e as Error).message);
         }
-        w.postMessage({ file, segment: seg, engine });
-      };
-      w.on('message', (m: WorkerMessage) => {
-        if (m.kind === 'progress') progress(m.index, m.icount);
-        else if (m.kind === 'result') {
-          results.push(m.result);
-          done(m.result);
-          next();
-        } else {
-          failure ??= new UsageError(m.message);
-          next();
-        }
-      });
-      w.on('error', (e) => {
-        failure ??= e;
-        resolve();
-      });
-      next();
-    });
-  await Promise.all(Array.from({ length: Math.min(jobs, segments.length) }, runWorker));
-  if (failure) throw failure;
-  return results;
+        done(r);
+        return r;
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
 }
 
 export function parseJobs(spec: string | undefined): number {
@@ -136,52 +117,6 @@ export function parseJobs(spec: string | undefined): number {
   if (!Number.isSafeInteger(n) || n < 1)
     throw new UsageError('--jobs must be a whole number, at least 1');
   return n;
-}
-
-/** A terminal progress line: segments done, instructions per second, time left. */
-export function progressBar(total: number, segments: number, show: boolean) {
-  const at = new Map<number, number>();
-  let finished = 0;
-  let doneInsns = 0;
-  const t0 = performance.now();
-  const bar = show
-    ? new cliProgress.SingleBar(
-        {
-          format: 'verify [{bar}] {percentage}% | segments {segs} | {mips} MIPS | {left} left',
-          hideCursor: true,
-          clearOnComplete: true,
-          stream: process.stderr,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
-  bar?.start(Math.max(1, total), 0, { segs: `0/${segments}`, mips: '-', left: '-' });
-  const update = () => {
-    let sum = doneInsns;
-    for (const v of at.values()) sum += v;
-    const secs = (performance.now() - t0) / 1000;
-    const rate = sum / Math.max(secs, 1e-3);
-    bar?.update(Math.min(sum, total), {
-      segs: `${finished}/${segments}`,
-      mips: (rate / 1e6).toFixed(0),
-      left: rate > 0 ? `${Math.max(0, (total - sum) / rate).toFixed(0)} s` : '-',
-    });
-  };
-  return {
-    progress(index: number, insns: number) {
-      at.set(index, insns);
-      update();
-    },
-    done(r: SegmentResult) {
-      at.delete(r.index);
-      doneInsns += r.instructions;
-      finished++;
-      update();
-    },
-    stop() {
-      bar?.stop();
-    },
-  };
 }
 
 export async function verifyCommand(file: string, opts: VerifyOptions): Promise<number> {
@@ -201,7 +136,8 @@ export async function verifyCommand(file: string, opts: VerifyOptions): Promise<
     `verifying ${file}: ${segments.length} segment(s) between ${segments.length - 1} checkpoint(s), ` +
       (opts.queue ? `on the workers of ${opts.queue}` : `${jobs} job(s)`),
   );
-  const bar = progressBar(
+  const bar = segmentsProgress(
+    'verify',
     total,
     segments.length,
     !opts.quiet && !opts.json && !!process.stderr.isTTY,

@@ -49,3 +49,36 @@ test('a CPU-bound program is on top of its profile; kernel functions are named; 
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /not an ELF64 file with a symbol table/);
 });
+
+test('--jobs: the segments between checkpoints sampled apart give the same profile; kernel stacks are walked', async () => {
+  const { file } = await recordSession(
+    join(dir, 'segments.vmrs'),
+    ['--checkpoint-every', '30M'],
+    async (vm) => {
+      await vm.shell(
+        'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum; ls -R /sys/kernel >/dev/null',
+      );
+    },
+  );
+  const c1 = join(dir, 'one.folded');
+  const c3 = join(dir, 'three.folded');
+  const one = profile(file, ['--interval', '7919', '--jobs', '1', '--collapsed', c1]);
+  assert.equal(one.status, 0, one.stderr);
+  const many = profile(file, ['--interval', '7919', '--jobs', '3', '--collapsed', c3]);
+  assert.equal(many.status, 0, many.stderr);
+  assert.ok(Number(/sampling (\d+) segments/.exec(many.stderr)?.[1]) >= 4, many.stderr);
+  assert.equal(many.stdout, one.stdout);
+  const folded = readFileSync(c1, 'utf8');
+  assert.equal(readFileSync(c3, 'utf8'), folded);
+  // A system call's kernel stack, outermost first: the call's entry above the functions it calls.
+  const stacks = folded.trim().split('\n');
+  assert.ok(
+    stacks.some((l) => /;\[k\] __se_sys_\w+;(\[k\] [^;]+;)+\[k\] [^;]+ \d+$/.test(l)),
+    'no system call with a stack under it',
+  );
+  const total = Number(/^(\d+) instructions/.exec(one.stdout)![1]);
+  assert.equal(
+    stacks.reduce((a, l) => a + Number(/ (\d+)$/.exec(l)![1]), 0),
+    total,
+  );
+});

@@ -133,6 +133,77 @@ test('filters: --pid, --comm and --syscall keep what they name; -o writes the sa
   assert.match(bad.stderr, /no system call named no_such_call/);
 });
 
+test("--jobs: segments traced apart give one replay's lines, calls waiting across checkpoints included; DWARF and learned task layouts agree", async () => {
+  // Checkpoints every 25M instructions or guest second: the shell waits in read() across some.
+  const { file } = await recordSession(
+    join(dir, 'segments.vmrs'),
+    ['--checkpoint-every', '25M,1s'],
+    async (vm) => {
+      await vm.shell('for i in 1 2 3; do echo seg-$i > /tmp/s$i; cat /tmp/s$i; done');
+      await new Promise((r) => setTimeout(r, 2500));
+      await vm.shell('ls /tmp; sleep 1; echo after-sleep');
+    },
+  );
+  const one = trace(file, ['--jobs', '1']);
+  assert.equal(one.status, 0, one.stderr);
+  assert.match(one.stderr, /task_struct layout from the DWARF of .*vmlinux/);
+  const lines = parse(one.stdout);
+  assert.ok(lines.some((l) => l.name === 'write' && l.args === '1, "seg-3\\n", 6'));
+  assert.ok(lines.some((l) => l.name === 'nanosleep' || l.name === 'clock_nanosleep'));
+
+  const many = trace(file, ['--jobs', '3']);
+  assert.equal(many.status, 0, many.stderr);
+  const segs = Number(/tracing (\d+) segments, 3 at a time/.exec(many.stderr)?.[1]);
+  assert.ok(segs >= 4, many.stderr);
+  const crossed = Number(/(\d+) call\(s\) waited across a checkpoint/.exec(many.stderr)?.[1]);
+  assert.ok(crossed > 0, many.stderr);
+  assert.equal(many.stdout, one.stdout, 'the same lines in the same order');
+  const y1 = trace(file, ['-q', '-y', '--jobs', '1']);
+  assert.equal(trace(file, ['-q', '-y', '--jobs', '3']).stdout, y1.stdout, 'with -y too');
+
+  // Without DWARF (a kernel file that is no ELF given as vmlinux) the layout is learned: the same names.
+  const kernel = /^\s+kernel\s+(\S+) \(/m.exec(vmrsOn('inspect', file).stdout)![1];
+  const learned = trace(file, ['--jobs', '1', '--vmlinux', kernel]);
+  assert.equal(learned.status, 0, learned.stderr);
+  assert.doesNotMatch(learned.stderr, /layout from the DWARF/);
+  assert.equal(learned.stdout, one.stdout);
+});
+
+test("-y names what file descriptors refer to, from the kernel's structures (DWARF): files, the console, pipes", async () => {
+  const rec = await recording();
+  const plain = trace(rec, ['-q']);
+  const y = trace(rec, ['-q', '-y']);
+  assert.equal(y.status, 0, y.stderr);
+  // The same calls; only the names are added.
+  assert.equal(y.stdout.replace(/<[^<>\n]*>/g, ''), plain.stdout);
+  const lines = parse(y.stdout);
+  const open = lines.find(
+    (l) => l.comm === 'cat' && l.name === 'openat' && /"\/tmp\/t"/.test(l.args),
+  );
+  assert.ok(open, y.stdout);
+  const fd = /^(\d+)<\/tmp\/t>$/.exec(open.result)?.[1];
+  assert.ok(fd, open.result);
+  assert.ok(
+    lines.some(
+      (l) =>
+        l.name === 'sendfile' && l.args.startsWith(`1</dev/`) && l.args.includes(`${fd}</tmp/t>`),
+    ),
+    'cat copies /tmp/t to the console',
+  );
+  assert.ok(
+    lines.some((l) => /\d+<pipe:\[\d+\]>/.test(l.args)),
+    'a pipe (the init script)',
+  );
+  // Without DWARF there is nothing to read them with: said so.
+  const kernel = /^\s+kernel\s+(\S+) \(/m.exec(vmrsOn('inspect', rec).stdout)![1];
+  const none = trace(rec, ['-q', '-y', '--vmlinux', kernel]);
+  assert.notEqual(none.status, 0);
+  assert.match(
+    none.stderr,
+    /-y names files from the kernel's structures: it needs a vmlinux with DWARF/,
+  );
+});
+
 test('--perfetto writes a trace-event file: a track per process with its system calls, traps, console lines, a rate counter', async () => {
   const rec = await recording();
   const json = join(dir, 'trace.json');
@@ -214,4 +285,23 @@ test('a network download: the socket, the connect to the server with its address
   );
   assert.ok(sent, `no request sent on fd ${fd}:\n${r.stdout}`);
   assert.ok(Number(sent.result) > 0);
+
+  // In the Perfetto file the frames the guest sent are instants too: TCP to the server's address.
+  const addr = /inet_addr\("([\d.]+)"\)/.exec(connect.args)![1];
+  const json = join(dir, 'net.json');
+  const p = trace(file, ['-q', '--perfetto', json]);
+  assert.equal(p.status, 0, p.stderr);
+  const events = JSON.parse(readFileSync(json, 'utf8')) as {
+    cat?: string;
+    args?: Record<string, unknown>;
+  }[];
+  const out = events.filter((e) => e.cat === 'net-frame-out');
+  assert.ok(
+    out.some((e) => e.args?.protocol === 'tcp' && e.args?.to === addr),
+    JSON.stringify(out.slice(0, 5)),
+  );
+  assert.ok(
+    events.some((e) => e.cat === 'net-frame'),
+    'frames in',
+  );
 });

@@ -3,7 +3,8 @@
  * server (Debian's redis-server, started here), three worker processes, one
  * of them killed (with its sandboxed processor) while it replays a segment.
  * Its segment is handed out again once its lock lapses, and the run ends
- * with the verdict `--jobs 1` gives, segment for segment.
+ * with the verdict `--jobs 1` gives, segment for segment. `vmrs trace` and
+ * `vmrs profile` on the same queue give the output of one replay.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -164,6 +165,19 @@ test('segments verified by three queue workers, one killed mid-job, give the ver
     } finally {
       served.close();
       wrong.close();
+    }
+
+    // The analyses take the same workers: a trace and a profile by queue are one replay's.
+    for (const args of [
+      ['trace', file, '--syscalls', '-q'],
+      ['profile', file, '--interval', '5000', '-q'],
+    ]) {
+      const here = await run(process.execPath, [VMRS_BIN, ...args, '--jobs', '1']);
+      assert.equal(here.status, 0, here.stderr);
+      assert.ok(here.stdout.split('\n').length > 20, here.stdout);
+      const byQueue = await run(process.execPath, [VMRS_BIN, ...args, '--queue', url]);
+      assert.equal(byQueue.status, 0, byQueue.stderr);
+      assert.equal(byQueue.stdout, here.stdout, args[0]);
     }
   } finally {
     for (const w of workers) killGroup(w);
