@@ -39,6 +39,9 @@ import {
 } from './analysis-runner.js';
 import { taskOffsets } from './trace.js';
 
+/** The exit status of a profile stopped by a signal (after printing what it has), as a shell's 128 + SIGINT. */
+const STOPPED = 130;
+
 export interface ProfileOptions extends ParallelOptions {
   symbols?: string[];
   interval: string;
@@ -101,11 +104,26 @@ export async function profileCommand(file: string, opts: ProfileOptions): Promis
     log,
   );
   const work: ProfileWork = { kind: 'profile', layout, interval };
-  const results =
-    jobs === 1
-      ? [await profileWhole(file, work, total, show)]
-      : await profileSegments(file, opts, jobs, segments, work, total, show, log);
+  // Stopped (Ctrl-C, SIGTERM): the profile of the run so far, not nothing.
+  const halt = new AbortController();
+  const stop = () => halt.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let results: SegmentResult[];
+  try {
+    results =
+      jobs === 1
+        ? [await profileWhole(file, work, total, show, halt.signal)]
+        : await profileSegments(file, opts, jobs, segments, work, total, show, log, halt.signal);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
 
+  if (results.length === 0) {
+    process.stderr.write('vmrs: stopped before the first segment was done: no samples\n');
+    return STOPPED;
+  }
   // Merge: a segment's first sample also stands for the instructions since the segment before's last.
   const stacks = new Map<string, number>();
   const add = (key: string, n: number) => n > 0 && stacks.set(key, (stacks.get(key) ?? 0) + n);
@@ -119,6 +137,13 @@ export async function profileCommand(file: string, opts: ProfileOptions): Promis
     }
     for (const [k, n] of o.weights) add(k, n);
     carry += o.tail;
+    if (r.stopped) {
+      process.stderr.write(
+        `vmrs: stopped at icount ${r.icount}: the profile covers the run up to there\n`,
+      );
+      status = STOPPED;
+      break;
+    }
     if (r.verdict !== 'ok') {
       process.stderr.write(
         `vmrs: ${r.verdict === 'diverged' ? `the replay diverged at icount ${r.icount}` : 'the recording cannot be replayed further'}: ${r.message}; the profile stops there\n`,
@@ -166,6 +191,7 @@ async function profileWhole(
   work: ProfileWork,
   total: number,
   show: boolean,
+  halt: AbortSignal,
 ): Promise<SegmentResult> {
   const machine = new SegmentMachine();
   const sampling = analysisProgress('profile', total, show);
@@ -182,6 +208,7 @@ async function profileWhole(
       (i) => sampling.update(i),
       machine,
       new ProfileObserver(work),
+      halt,
     );
   } finally {
     sampling.stop();
@@ -198,6 +225,7 @@ async function profileSegments(
   total: number,
   show: boolean,
   log: (s: string) => void,
+  halt: AbortSignal,
 ): Promise<SegmentResult[]> {
   const bar = segmentsProgress('profile', total, segments.length, show);
   const pool = await openPool(
@@ -212,13 +240,30 @@ async function profileSegments(
     `sampling ${segments.length} segments, ${opts.queue ? `on the workers of ${opts.queue}` : `${jobs} at a time`}`,
   );
   try {
-    return await Promise.all(
+    const finished: SegmentResult[] = [];
+    const all = Promise.all(
       segments.map(async (segment) => {
         const r = await pool.run({ file: pool.file, size: pool.size, segment, analysis: work });
+        finished[segment.index] = r;
         bar.done(r);
         return r;
       }),
     );
+    all.catch(() => {}); // raced below
+    const halted = new Promise<'halted'>((r) =>
+      halt.addEventListener('abort', () => r('halted'), { once: true }),
+    );
+    const first = await Promise.race([all, halted]);
+    if (first !== 'halted') return first;
+    // The segments finished from the start on: the run up to the first one still going.
+    const prefix: SegmentResult[] = [];
+    for (const r of finished) {
+      if (!r) break;
+      prefix.push(r);
+    }
+    const last = prefix[prefix.length - 1];
+    if (last) last.stopped = true;
+    return prefix;
   } finally {
     bar.stop();
     await pool.close();

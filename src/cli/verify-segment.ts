@@ -14,6 +14,9 @@ import { SnapshotError } from '../snapshot/state.js';
 import type { ReplayStatus } from '../replay/replayer.js';
 import type { AnalysisOutput, AnalysisWork } from './analysis-segment.js';
 
+/** Instructions replayed between turns of the event loop (progress, signals, a queue's lock renewals). */
+const YIELD_EVERY = 20_000_000;
+
 export interface Segment {
   /** Its number: 0 from the recording's start, k from checkpoint k-1. */
   index: number;
@@ -55,6 +58,8 @@ export interface SegmentResult {
   exit?: { kind: string; status: number };
   /** What the analysis found (with SegmentJob.analysis). */
   analysis?: AnalysisOutput;
+  /** Stopped before its end, as asked (verifySegment's `stop`). */
+  stopped?: boolean;
 }
 
 /**
@@ -144,10 +149,12 @@ export async function verifySegment(
   progress: (icount: number) => void = () => {},
   machine?: SegmentMachine,
   observer?: SegmentObserver,
+  /** Ends the replay early (between steps): the result says `stopped`. */
+  stop?: AbortSignal,
 ): Promise<SegmentResult> {
   const own = machine ?? new SegmentMachine();
   try {
-    return await runSegment(job, progress, own, observer);
+    return await runSegment(job, progress, own, observer, stop);
   } finally {
     if (!machine) own.close();
   }
@@ -158,10 +165,11 @@ async function runSegment(
   progress: (icount: number) => void,
   machine: SegmentMachine,
   observer: SegmentObserver | undefined,
+  stop: AbortSignal | undefined,
 ): Promise<SegmentResult> {
   let r: SegmentResult;
   try {
-    r = await replaySegment(job, progress, machine, observer);
+    r = await replaySegment(job, progress, machine, observer, stop);
   } catch (e) {
     // The machine goes on to other jobs: without this one's hooks.
     try {
@@ -173,7 +181,13 @@ async function runSegment(
   }
   // 'end': the recording's end (or the end of what there is of it); 'segment-end': the next checkpoint.
   const state =
-    r.verdict !== 'ok' ? r.verdict : job.segment.toEvent === null ? 'end' : 'segment-end';
+    r.verdict !== 'ok'
+      ? r.verdict
+      : r.stopped
+        ? 'stopped'
+        : job.segment.toEvent === null
+          ? 'end'
+          : 'segment-end';
   if (observer) r.analysis = observer.detach(state, r.icount);
   return r;
 }
@@ -183,6 +197,7 @@ async function replaySegment(
   progress: (icount: number) => void,
   machine: SegmentMachine,
   observer: SegmentObserver | undefined,
+  halt: AbortSignal | undefined,
 ): Promise<SegmentResult> {
   const seg = job.segment;
   const t0 = performance.now();
@@ -224,6 +239,7 @@ async function replaySegment(
   replayer.pauseBeforeEvent(seg.toEvent ?? Infinity);
   observer?.attach(opened, seg);
   let stop = observer ? observer.nextStop() : Infinity;
+  let yielded = vm.cpu.icount;
   replayer.pauseAt(stop);
   for (;;) {
     const st = replayer.step(20_000_000);
@@ -231,9 +247,12 @@ async function replaySegment(
     const icount = vm.cpu.icount;
     switch (st.state) {
       case 'running':
+        yielded = icount;
         progress(icount);
         // A turn of the event loop: progress and a job queue's messages go out meanwhile.
         await new Promise<void>((r) => setImmediate(r));
+        if (halt?.aborted)
+          return result('ok', vm.cpu.icount, { digests, message: 'stopped', stopped: true });
         continue;
       case 'paused':
         if (
@@ -244,6 +263,13 @@ async function replaySegment(
           if (observer.stopped(icount)) return result('ok', icount, { digests });
           stop = observer.nextStop();
           replayer.pauseAt(stop);
+          // Stops close together (a profile's samples) must not keep the event loop waiting.
+          if (icount - yielded < YIELD_EVERY) continue;
+          yielded = icount;
+          progress(icount);
+          await new Promise<void>((r) => setImmediate(r));
+          if (halt?.aborted)
+            return result('ok', vm.cpu.icount, { digests, message: 'stopped', stopped: true });
           continue;
         }
         if (seg.toEvent !== null && replayer.eventIndex >= seg.toEvent) {

@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { recordSession, vmrsOn } from '../helpers/recording.js';
+import { VMRS_BIN } from '../helpers/guest-session.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-profile-'));
 const profile = (file: string, extra: string[]) => vmrsOn('profile', file, extra);
@@ -42,6 +45,31 @@ test('a CPU-bound program is on top of its profile; kernel functions are named; 
   const sum = folded.reduce((a, l) => a + Number(/ (\d+)$/.exec(l)![1]), 0);
   assert.equal(sum, total);
   assert.ok(folded.every((l) => /^[^;]+;.+ \d+$/.test(l)));
+
+  // Stopped midway (Ctrl-C), it prints the profile of the run so far.
+  const p = spawn(process.execPath, [
+    VMRS_BIN,
+    'profile',
+    file,
+    '--jobs',
+    '1',
+    '--interval',
+    '20000',
+  ]);
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+  await waitUntil(() => /task_struct layout/.test(err), 'the profile to start', 60_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  p.kill('SIGINT');
+  assert.equal(await exited, 130, err);
+  const stoppedAt = Number(
+    /stopped at icount (\d+): the profile covers the run up to there/.exec(err)?.[1],
+  );
+  assert.ok(stoppedAt > 0 && stoppedAt < total, err);
+  assert.equal(Number(/^(\d+) instructions/.exec(out)?.[1]), stoppedAt, out);
 
   const notElf = join(dir, 'not-elf');
   writeFileSync(notElf, 'hello');
