@@ -8,6 +8,7 @@
  *   the trap to the xRET that ends it (system calls are on their process);
  * - a "console" track with an instant for each line the guest wrote;
  * - instants for inputs (typed text, frames in) and for the frames the guest sent;
+ * - an "idle" track: a slice for each wait the guest slept through (a time jump);
  * - a counter of instructions per guest millisecond.
  *
  * Time is guest time in microseconds. Events are written as they come; the
@@ -24,6 +25,7 @@ const TID_TRAPS = 1;
 const TID_CONSOLE = 2;
 const TID_INPUT = 3;
 const TID_SENT = 4;
+const TID_IDLE = 5;
 
 const IP_PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
 
@@ -54,6 +56,7 @@ export class PerfettoTrace {
     this.meta(KERNEL, TID_CONSOLE, 'thread_name', 'console');
     this.meta(KERNEL, TID_INPUT, 'thread_name', 'inputs (typed text, network frames)');
     this.meta(KERNEL, TID_SENT, 'thread_name', 'network frames sent');
+    this.meta(KERNEL, TID_IDLE, 'thread_name', 'idle (waiting for a timer or input)');
   }
 
   private event(e: Record<string, unknown>): void {
@@ -176,6 +179,19 @@ export class PerfettoTrace {
       tid: TID_INPUT,
       ts: us1(us),
       args,
+    });
+  }
+
+  /** The guest idled (WFI with nothing pending) from `fromUs` until `toUs`, when time jumped on. */
+  idle(fromUs: number, toUs: number): void {
+    this.event({
+      ph: 'X',
+      cat: 'idle',
+      name: 'idle',
+      pid: KERNEL,
+      tid: TID_IDLE,
+      ts: us1(fromUs),
+      dur: us1(Math.max(toUs - fromUs, 0)),
     });
   }
 

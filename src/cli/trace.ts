@@ -33,6 +33,7 @@ import {
 import { SYSCALL_NUMBERS } from '../analysis/linux-syscalls.js';
 import { PerfettoTrace } from '../analysis/perfetto.js';
 import { EventType } from '../replay/events.js';
+import { TIMEBASE_HZ } from '../machine/clock.js';
 import { REPLAY_DIVERGED, REPLAY_TRUNCATED } from './replay.js';
 import {
   SegmentMachine,
@@ -310,6 +311,8 @@ async function traceWhole(
       },
       onXret: (x, us) => perfetto.xret(x, us),
       onInput: (ev) => {
+        // Called before the event applies: now is when the guest went idle, ev.value when it wakes.
+        if (ev.type === EventType.IdleJump) perfetto.idle(nowUs(), ev.value / (TIMEBASE_HZ / 1e6));
         const kind = kinds[ev.type];
         if (kind) perfetto.input(kind, ev.arg, ev.data, ev.value, nowUs());
       },

@@ -249,6 +249,10 @@ test('--perfetto writes a trace-event file: a track per process with its system 
     .map((e) => String(e.args?.text))
     .join('');
   assert.ok(typed.includes('cat /tmp/t'), typed);
+  // The guest's idle waits (the shell waiting for typed input) on their own track.
+  const idle = events.filter((e) => e.ph === 'X' && e.cat === 'idle');
+  assert.ok(idle.length > 0 && idle.every((e) => e.dur! >= 0 && e.tid === 5));
+  assert.ok(idle.reduce((a, e) => a + e.dur!, 0) > 1000, 'waits add up to more than 1 ms');
   const rate = events.filter((e) => e.ph === 'C');
   assert.ok(rate.length > 10 && rate.every((e) => Number(e.args?.instructions) > 0));
 });
