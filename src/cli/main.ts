@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { addMachineOptions, runCommand } from './run.js';
 import { guestBuildCommand } from './guest.js';
+import { serveCommand, type ServeOptions } from './serve.js';
 import { recordCommand } from './record.js';
 import { replayCommand, type ReplayOptions } from './replay.js';
 import { inspectCommand } from './inspect.js';
@@ -147,6 +148,19 @@ program
   .option('-q, --quiet', 'no messages from vmrs itself')
   .action(async (file: string, opts: ProfileOptions) => {
     process.exitCode = await profileCommand(file, opts);
+  });
+
+program
+  .command('serve')
+  .description(
+    'the browser app, these recordings and their images, over HTTP (loopback by default)',
+  )
+  .argument('[recordings...]', 'recordings to offer (the page can also open files from disk)')
+  .option('--port <n>', 'TCP port (0: any free one)', '8080')
+  .option('--host <addr>', 'address to listen on', '127.0.0.1')
+  .option('-q, --quiet', 'no log')
+  .action(async (files: string[], opts: ServeOptions) => {
+    process.exitCode = await serveCommand(files, opts);
   });
 
 program

@@ -240,6 +240,13 @@ async function replaySegment(
   observer?.attach(opened, seg);
   let stop = observer ? observer.nextStop() : Infinity;
   let yielded = vm.cpu.icount;
+  /** A turn of the event loop (progress, signals, a job queue's messages); true: stop, as asked. */
+  const breathe = async (icount: number): Promise<boolean> => {
+    yielded = icount;
+    progress(icount);
+    await new Promise<void>((r) => setImmediate(r));
+    return halt?.aborted === true;
+  };
   replayer.pauseAt(stop);
   for (;;) {
     const st = replayer.step(20_000_000);
@@ -247,12 +254,8 @@ async function replaySegment(
     const icount = vm.cpu.icount;
     switch (st.state) {
       case 'running':
-        yielded = icount;
-        progress(icount);
-        // A turn of the event loop: progress and a job queue's messages go out meanwhile.
-        await new Promise<void>((r) => setImmediate(r));
-        if (halt?.aborted)
-          return result('ok', vm.cpu.icount, { digests, message: 'stopped', stopped: true });
+        if (await breathe(icount))
+          return result('ok', icount, { digests, message: 'stopped', stopped: true });
         continue;
       case 'paused':
         if (
@@ -264,12 +267,8 @@ async function replaySegment(
           stop = observer.nextStop();
           replayer.pauseAt(stop);
           // Stops close together (a profile's samples) must not keep the event loop waiting.
-          if (icount - yielded < YIELD_EVERY) continue;
-          yielded = icount;
-          progress(icount);
-          await new Promise<void>((r) => setImmediate(r));
-          if (halt?.aborted)
-            return result('ok', vm.cpu.icount, { digests, message: 'stopped', stopped: true });
+          if (icount - yielded >= YIELD_EVERY && (await breathe(icount)))
+            return result('ok', icount, { digests, message: 'stopped', stopped: true });
           continue;
         }
         if (seg.toEvent !== null && replayer.eventIndex >= seg.toEvent) {

@@ -110,7 +110,7 @@ export function makeBlockLoop(memory: WebAssembly.Memory, table: WebAssembly.Tab
     [{ locals: [[11, T_I32]], body: loopBody() }],
     true,
   );
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {
     m: { mem: memory, tab: table },
   });
   return inst.exports['0'] as BlockLoop;

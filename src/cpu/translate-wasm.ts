@@ -767,9 +767,12 @@ const writer = new ModuleWriter();
 export function compileBlocks(memory: WebAssembly.Memory, regions: Region[]): BlockFn[] {
   writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length);
   for (const r of regions) writeRegion(writer, r);
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(writer.finish()), {
-    m: { mem: memory },
-  });
+  const inst = new WebAssembly.Instance(
+    new WebAssembly.Module(writer.finish() as Uint8Array<ArrayBuffer>),
+    {
+      m: { mem: memory },
+    },
+  );
   const out: BlockFn[] = [];
   for (let i = 0; i < regions.length; i++) out.push(inst.exports[String(i)] as BlockFn);
   return out;

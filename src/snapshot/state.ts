@@ -4,6 +4,7 @@
  * helpers copy them out and back, checking kinds and sizes so a snapshot
  * of another machine shape is refused instead of half-applied.
  */
+import { fromBase64, toBase64 } from '../util/base64.js';
 
 export type TypedArray = Uint8Array | Uint16Array | Int32Array | Uint32Array | Float64Array;
 export type StateValue =
@@ -146,7 +147,7 @@ export function stateToJson(s: State): string {
       const t = v as TypedArray;
       return {
         $typed: t.constructor.name,
-        b64: Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString('base64'),
+        b64: toBase64(new Uint8Array(t.buffer, t.byteOffset, t.byteLength)),
       };
     }
     return v;
@@ -161,7 +162,12 @@ export function stateFromJson(text: string): State {
       if (typeof o.$typed === 'string' && typeof o.b64 === 'string') {
         const ctor = TYPED[o.$typed];
         if (!ctor) throw new SnapshotError(`unknown array kind ${o.$typed}`);
-        const bytes = Buffer.from(o.b64, 'base64');
+        let bytes: Uint8Array;
+        try {
+          bytes = fromBase64(o.b64);
+        } catch {
+          throw new SnapshotError(`a ${o.$typed} that is not base64`);
+        }
         const buf = new ArrayBuffer(bytes.length);
         new Uint8Array(buf).set(bytes);
         return new ctor(buf);

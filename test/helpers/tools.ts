@@ -17,6 +17,7 @@ export const TOOL_PACKAGES = {
   'riscv64-linux-gnu-gcc': 'gcc-riscv64-linux-gnu',
   xmllint: 'libxml2-utils',
   'redis-server': 'redis-server',
+  chromium: 'chromium',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;

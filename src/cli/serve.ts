@@ -1,0 +1,216 @@
+/**
+ * `vmrs serve [RECORDING...]`: the browser app (dist/web, `npm run build`),
+ * the recordings named, and the images they were recorded with, over HTTP
+ * on loopback by default. The page replays in a Web Worker with the same
+ * core and engine as Node (src/web/).
+ *
+ *   GET /                      the app (index.html, app.js, replay-worker.js, styles)
+ *   GET /api/recordings        [{ name, size }] of the recordings served
+ *   GET /recordings/NAME       a recording's bytes
+ *   GET /images/SHA256         an image (firmware, kernel, initrd, disk) with that digest
+ *
+ * Only what is named is served: recordings by their names, images by the
+ * digests the recordings (and the default guest, when built) give, each
+ * checked against its file before it is offered, and the app's own files.
+ * Nothing else on the disk can be reached. Pages get a Content Security
+ * Policy that allows WebAssembly compiles and nothing dynamic else: the
+ * engine needs no `eval`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readRecordingFile } from './open-replay.js';
+import { UsageError } from './options.js';
+import { imageDigest } from '../host/digest-cache.js';
+import { bytesDigest } from '../host/file-digest.js';
+import { defaultRecipeDir, findCachedGuest } from '../host/default-guest.js';
+import { isLoopback } from '../gdb/gdb-port.js';
+import type { ImageRef } from '../replay/log-format.js';
+
+export interface ServeOptions {
+  port: string;
+  host: string;
+  quiet?: boolean;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
+
+/** The app's files: dist/web beside this module (compiled, or bundled into dist/bundle). */
+export function webRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of ['../../web', '../web', 'web']) {
+    const d = resolve(here, up);
+    if (existsSync(join(d, 'index.html')) && existsSync(join(d, 'app.js'))) return d;
+  }
+  throw new UsageError('the web app is not built: run `npm run build` in the vmrs directory');
+}
+
+interface Served {
+  name: string;
+  path: string;
+  size: number;
+}
+
+/** Images a recording refers to by path (embedded ones travel inside it). */
+function imageRefs(file: string): ImageRef[] {
+  const rec = readRecordingFile(file);
+  try {
+    const h = rec.header;
+    const refs: (ImageRef | undefined)[] = [
+      h.bios === 'none' ? undefined : h.bios,
+      h.kernel,
+      h.initrd,
+      h.snapshot,
+      ...h.devices.map((d) => (d.kind === 'blk' ? d.disk : undefined)),
+    ];
+    return refs.filter((r): r is ImageRef => r !== undefined && !r.embedded);
+  } finally {
+    rec.source.close?.();
+  }
+}
+
+export async function serveCommand(files: string[], opts: ServeOptions): Promise<number> {
+  const port = Number(opts.port);
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
+    throw new UsageError('--port must be a port number (0: any free one)');
+  const log = (s: string) => !opts.quiet && process.stderr.write(`[vmrs] ${s}\n`);
+  const root = webRoot();
+
+  // Recordings by name (a second file of the same name gets a suffix).
+  const recordings = new Map<string, Served>();
+  const images = new Map<string, string>(); // sha256 -> path, checked
+  const offer = (ref: { path: string; sha256: string }, what: string): void => {
+    if (images.has(ref.sha256)) return;
+    if (!existsSync(ref.path)) {
+      log(`${what} '${ref.path}' is not there: not offered`);
+      return;
+    }
+    const d = imageDigest(ref.path);
+    if (d !== ref.sha256) {
+      log(`${what} '${ref.path}' is not the one recorded (its digest differs): not offered`);
+      return;
+    }
+    images.set(d, ref.path);
+  };
+  for (const file of files) {
+    const refs = imageRefs(file); // a missing or unreadable recording is a UsageError here
+    let name = basename(file);
+    for (let k = 2; recordings.has(name); k++) name = `${basename(file, '.vmrs')}-${k}.vmrs`;
+    recordings.set(name, { name, path: resolve(file), size: statSync(file).size });
+    for (const r of refs) offer(r, `an image of ${name}`);
+  }
+  // The default guest's images too, when built: a recording opened from disk in the page may need them.
+  const guest = (() => {
+    try {
+      return findCachedGuest(defaultRecipeDir());
+    } catch {
+      return undefined;
+    }
+  })();
+  if (guest) for (const path of [guest.kernel, guest.initrd]) images.set(imageDigest(path), path);
+  const firmware = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
+  if (existsSync(firmware)) images.set(imageDigest(firmware), firmware);
+
+  const send = (res: ServerResponse, status: number, type: string, body: Uint8Array | string) => {
+    res.writeHead(status, {
+      'content-type': type,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy':
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' https: http:",
+    });
+    res.end(body);
+  };
+  const sendFile = (res: ServerResponse, path: string, type: string) => {
+    let body: Buffer;
+    try {
+      body = readFileSync(path);
+    } catch (e) {
+      return send(res, 500, 'text/plain', `cannot read ${basename(path)}: ${(e as Error).message}`);
+    }
+    send(res, 200, type, body);
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, 'text/plain', 'only GET');
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      return send(res, 400, 'text/plain', 'bad URL');
+    }
+    if (path === '/api/recordings')
+      return send(
+        res,
+        200,
+        'application/json',
+        JSON.stringify([...recordings.values()].map(({ name, size }) => ({ name, size }))),
+      );
+    if (path.startsWith('/recordings/')) {
+      const r = recordings.get(path.slice('/recordings/'.length));
+      if (!r) return send(res, 404, 'text/plain', 'no recording of that name is served here');
+      return sendFile(res, r.path, 'application/octet-stream');
+    }
+    if (path.startsWith('/images/')) {
+      const file = images.get(path.slice('/images/'.length));
+      if (!file)
+        return send(
+          res,
+          404,
+          'text/plain',
+          'no image with that sha256 is offered by this vmrs serve',
+        );
+      // Checked when offered; checked again now (a file replaced since would replay wrong).
+      const body = readFileSync(file);
+      if (bytesDigest(body) !== path.slice('/images/'.length))
+        return send(res, 409, 'text/plain', `${file} has changed since vmrs serve started`);
+      return send(res, 200, 'application/octet-stream', body);
+    }
+    const name = path === '/' ? 'index.html' : path.slice(1);
+    // The app's own files only: a plain name in dist/web, no directories.
+    if (!/^[\w.-]+$/.test(name) || !TYPES[extname(name)] || !existsSync(join(root, name)))
+      return send(res, 404, 'text/plain', 'not found');
+    sendFile(res, join(root, name), TYPES[extname(name)]);
+  };
+
+  const server = createServer((req, res) => {
+    try {
+      handle(req, res);
+    } catch (e) {
+      if (!res.headersSent) send(res, 500, 'text/plain', (e as Error).message);
+    }
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      fail(new UsageError(`cannot listen on ${opts.host}:${port}: ${e.message}`)),
+    );
+    server.listen(port, opts.host, ok);
+  });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${host}:${bound}/`;
+  if (!(await isLoopback(opts.host)))
+    process.stderr.write(
+      `vmrs: warning: --host ${opts.host} is not a loopback address: anyone who can reach port ${bound} can read the recordings and images served\n`,
+    );
+  process.stdout.write(`vmrs serve: ${url}\n`);
+  for (const r of recordings.values())
+    process.stdout.write(`  ${url}?replay=${encodeURIComponent(r.name)}\n`);
+  log(`${recordings.size} recording(s), ${images.size} image(s) offered; Ctrl-C stops`);
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+  return 0;
+}

@@ -1,0 +1,510 @@
+/**
+ * The replay page: opens a recording (file picker, drag and drop,
+ * `?replay=NAME_OR_URL`, or the server's list), hands it to the replay
+ * worker, and shows the guest's console in xterm.js with the replay's
+ * state. `window.vmrs` is the hook for tests and scripts.
+ */
+import { Terminal } from '@xterm/xterm';
+import type { FromWorker, ReplayState, Seeked, ToWorker, WorkerStatus } from './protocol.js';
+
+interface SeekResult {
+  icount: number;
+  state: ReplayState;
+  registers: Record<string, string>;
+  ms: number;
+  error: string | null;
+}
+
+interface VmrsHook {
+  status(): {
+    state: ReplayState;
+    icount: number;
+    digestsVerified: number;
+    consoleText: string;
+    error: string | null;
+  };
+  seek(icount: number): Promise<SeekResult>;
+  play(): void;
+  pause(): void;
+}
+
+declare global {
+  interface Window {
+    vmrs: VmrsHook;
+  }
+}
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`#${id} is missing from the page`);
+  return e as T;
+};
+
+const ui = {
+  recName: $('rec-name'),
+  openBtn: $<HTMLButtonElement>('open-btn'),
+  fileInput: $<HTMLInputElement>('file-input'),
+  picker: $('picker'),
+  serverList: $('server-list'),
+  recordings: $('recordings'),
+  serverEmpty: $('server-empty'),
+  player: $('player'),
+  playBtn: $<HTMLButtonElement>('play-btn'),
+  playIcon: $('play-icon'),
+  playLabel: $('play-label'),
+  speed: $<HTMLSelectElement>('speed'),
+  progress: $('progress'),
+  progressBar: $('progress-bar'),
+  icount: $('icount'),
+  lastIcount: $('last-icount'),
+  problem: $('problem'),
+  problemTitle: $('problem-title'),
+  problemMsg: $('problem-msg'),
+  problemDetails: $('problem-details'),
+  warnings: $('warnings'),
+  terminal: $('terminal'),
+  state: $('state'),
+  mips: $('mips'),
+  digests: $('digests'),
+  exitStat: $('exit-stat'),
+  statusMsg: $('status-msg'),
+  dropOverlay: $('drop-overlay'),
+};
+
+// --- the replay's state as the worker last told it
+
+let status: WorkerStatus = {
+  kind: 'status',
+  state: 'idle',
+  name: '',
+  icount: 0,
+  lastIcount: 0,
+  digestsVerified: 0,
+  mips: 0,
+  avgMips: 0,
+};
+/** Set while the page itself fails (a recording that cannot be fetched, the worker lost). */
+let pageError: string | undefined;
+let consoleText = '';
+let decoder = new TextDecoder('utf-8');
+let seekId = 0;
+const seeks = new Map<number, (r: SeekResult) => void>();
+
+// --- the terminal
+
+const term = new Terminal({
+  convertEol: false,
+  scrollback: 10000,
+  cursorBlink: false,
+  disableStdin: true,
+  fontFamily: '"JetBrains Mono", "DejaVu Sans Mono", Menlo, Consolas, "Liberation Mono", monospace',
+  fontSize: 13,
+  lineHeight: 1.15,
+  theme: {
+    background: '#0b0e14',
+    foreground: '#d4d7de',
+    cursor: '#5eead4',
+    selectionBackground: '#2a3b55',
+    black: '#1c212b',
+    red: '#f07178',
+    green: '#a6da95',
+    yellow: '#f5c26b',
+    blue: '#82aaff',
+    magenta: '#c792ea',
+    cyan: '#5eead4',
+    white: '#d4d7de',
+    brightBlack: '#5c6370',
+    brightRed: '#ff8b92',
+    brightGreen: '#c3e88d',
+    brightYellow: '#ffd68a',
+    brightBlue: '#a3c2ff',
+    brightMagenta: '#dcb6ff',
+    brightCyan: '#89f7e4',
+    brightWhite: '#ffffff',
+  },
+});
+let termOpened = false;
+
+/** Size the terminal to its box (what @xterm/addon-fit does), from the cell size xterm.js rendered. */
+function fitTerminal(): void {
+  if (!termOpened) return;
+  const screen = ui.terminal.querySelector<HTMLElement>('.xterm-screen');
+  if (!screen || !screen.offsetHeight || !screen.offsetWidth) return;
+  const cellW = screen.offsetWidth / term.cols;
+  const cellH = screen.offsetHeight / term.rows;
+  const box = ui.terminal.getBoundingClientRect();
+  // Room for the scroll bar on the right.
+  const cols = Math.max(40, Math.floor((box.width - 16) / cellW));
+  const rows = Math.max(8, Math.floor(box.height / cellH));
+  if (cols !== term.cols || rows !== term.rows) term.resize(cols, rows);
+}
+
+function showPlayer(): void {
+  ui.picker.hidden = true;
+  ui.player.hidden = false;
+  if (!termOpened) {
+    term.open(ui.terminal);
+    termOpened = true;
+    new ResizeObserver(() => fitTerminal()).observe(ui.terminal.parentElement!);
+  }
+  fitTerminal();
+}
+
+// --- the worker
+
+const worker = new Worker(new URL('replay-worker.js', import.meta.url), { type: 'module' });
+const send = (m: ToWorker, transfer?: Transferable[]) => worker.postMessage(m, transfer ?? []);
+
+worker.onmessage = (e: MessageEvent<FromWorker>) => {
+  const m = e.data;
+  switch (m.kind) {
+    case 'console':
+      term.write(m.bytes);
+      consoleText += decoder.decode(m.bytes, { stream: true });
+      break;
+    case 'status':
+      status = m;
+      render();
+      break;
+    case 'seeked':
+      seekDone(m);
+      break;
+    case 'log':
+      ui.statusMsg.textContent = m.text;
+      break;
+  }
+};
+worker.onerror = (e) => {
+  e.preventDefault();
+  pageFailed(`the replay worker failed: ${e.message || 'it could not be loaded'}`);
+};
+
+function seekDone(m: Seeked): void {
+  const resolve = m.id !== undefined ? seeks.get(m.id) : undefined;
+  if (!resolve) return;
+  seeks.delete(m.id!);
+  resolve({
+    icount: m.icount,
+    state: status.state,
+    registers: m.registers,
+    ms: m.ms,
+    error: m.error ?? null,
+  });
+  ui.statusMsg.textContent = m.error ? '' : `at icount ${fmt(m.icount)} (${m.ms.toFixed(0)} ms)`;
+}
+
+// --- what is shown
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+function currentState(): ReplayState {
+  return pageError !== undefined ? 'error' : status.state;
+}
+
+function currentError(): string | null {
+  return pageError ?? status.error ?? null;
+}
+
+function render(): void {
+  const state = currentState();
+  ui.state.textContent = state;
+  ui.state.dataset.state = state;
+  document.body.dataset.state = state;
+  ui.icount.textContent = fmt(status.icount);
+  ui.lastIcount.textContent = fmt(status.lastIcount);
+  const frac = status.lastIcount > 0 ? Math.min(1, status.icount / status.lastIcount) : 0;
+  ui.progressBar.style.width = `${(frac * 100).toFixed(2)}%`;
+  if (state === 'running' && status.mips > 0) {
+    ui.mips.textContent = status.mips.toFixed(1);
+    ui.mips.title = `average ${status.avgMips.toFixed(1)} MIPS`;
+  } else if (status.avgMips > 0) {
+    ui.mips.textContent = `${status.avgMips.toFixed(1)} avg`;
+    ui.mips.title = 'average speed of the replay (time spent replaying forwards)';
+  } else ui.mips.textContent = '–';
+  ui.digests.textContent = fmt(status.digestsVerified);
+  const running = state === 'running';
+  ui.playBtn.disabled = !(state === 'running' || state === 'paused');
+  ui.playIcon.textContent = running ? '❚❚' : '▶';
+  ui.playLabel.textContent = running ? 'Pause' : 'Play';
+  ui.progress.classList.toggle('seekable', status.lastIcount > 0 && state !== 'loading');
+  if (status.exit && state === 'done') {
+    ui.exitStat.hidden = false;
+    ui.exitStat.textContent = `guest ${status.exit.kind}, status ${status.exit.status}`;
+  } else ui.exitStat.hidden = true;
+  if (state === 'done') {
+    ui.statusMsg.textContent =
+      `replay complete` +
+      (status.openMs !== undefined ? ` · opened in ${status.openMs.toFixed(0)} ms` : '');
+  } else if (state !== 'loading' && /^(fetching|reading) /.test(ui.statusMsg.textContent ?? '')) {
+    ui.statusMsg.textContent = '';
+  }
+  renderProblem(state);
+  const w = status.warnings ?? [];
+  ui.warnings.hidden = w.length === 0;
+  ui.warnings.textContent = w.map((x) => `warning: ${x}`).join('\n');
+}
+
+function renderProblem(state: ReplayState): void {
+  const err = currentError();
+  const show = (state === 'error' || state === 'diverged') && err !== null;
+  ui.problem.hidden = !show;
+  if (!show) return;
+  const d = status.divergence;
+  ui.problemDetails.replaceChildren();
+  if (state === 'diverged' && d) {
+    ui.problemTitle.textContent = `Replay diverged at icount ${fmt(d.icount)} (pc ${d.pc})`;
+    ui.problemMsg.textContent = d.reason;
+    for (const line of d.details.slice(0, 40)) {
+      const li = document.createElement('li');
+      li.textContent = line;
+      ui.problemDetails.appendChild(li);
+    }
+  } else {
+    ui.problemTitle.textContent =
+      status.icount > 0 && pageError === undefined
+        ? `Replay stopped at icount ${fmt(status.icount)}`
+        : 'Cannot replay this recording';
+    ui.problemMsg.textContent = err;
+  }
+}
+
+function pageFailed(message: string): void {
+  pageError = message;
+  showPlayer();
+  render();
+}
+
+// --- opening recordings
+
+function setName(name: string): void {
+  ui.recName.textContent = name;
+  ui.recName.title = name;
+  document.title = `${name} · vmrs replay`;
+}
+
+function startOpen(name: string): void {
+  pageError = undefined;
+  status = {
+    ...status,
+    state: 'loading',
+    name,
+    icount: 0,
+    lastIcount: 0,
+    digestsVerified: 0,
+    mips: 0,
+    avgMips: 0,
+  };
+  delete status.error;
+  delete status.divergence;
+  delete status.exit;
+  delete status.warnings;
+  consoleText = '';
+  decoder = new TextDecoder('utf-8');
+  setName(name);
+  showPlayer();
+  term.reset();
+  render();
+}
+
+function openBytes(name: string, data: ArrayBuffer): void {
+  send({ kind: 'open', name, recording: data }, [data]);
+  const limit = ui.speed.value === 'max' ? null : Number(ui.speed.value);
+  send({ kind: 'speed', mipsLimit: limit });
+}
+
+async function openFile(file: File): Promise<void> {
+  startOpen(file.name);
+  ui.statusMsg.textContent = `reading ${file.name}`;
+  try {
+    openBytes(file.name, await file.arrayBuffer());
+  } catch (e) {
+    pageFailed(`${file.name} could not be read: ${(e as Error).message}`);
+  }
+}
+
+async function openUrl(name: string, url: string): Promise<void> {
+  startOpen(name);
+  ui.statusMsg.textContent = `fetching ${name}`;
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    pageFailed(`${url} could not be fetched: ${(e as Error).message}`);
+    return;
+  }
+  if (!res.ok) {
+    const why = (await res.text().catch(() => '')).trim().slice(0, 300);
+    pageFailed(`${url} could not be fetched (HTTP ${res.status}${why ? `: ${why}` : ''})`);
+    return;
+  }
+  openBytes(name, await res.arrayBuffer());
+}
+
+interface ServerRecording {
+  name: string;
+  size: number;
+}
+
+/** The server's recordings (none on a static host without /api/recordings). */
+async function serverRecordings(): Promise<ServerRecording[] | undefined> {
+  try {
+    const res = await fetch('api/recordings');
+    if (!res.ok) return undefined;
+    const list = (await res.json()) as unknown;
+    if (!Array.isArray(list)) return undefined;
+    return list.filter(
+      (r): r is ServerRecording =>
+        typeof r === 'object' && r !== null && typeof (r as ServerRecording).name === 'string',
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+const recordingUrl = (name: string) => `recordings/${encodeURIComponent(name)}`;
+
+function fmtSize(n: number): string {
+  if (!(n >= 0)) return '';
+  if (n < 1024) return `${n} B`;
+  if (n < 1 << 20) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
+function showPicker(list: ServerRecording[] | undefined): void {
+  ui.picker.hidden = false;
+  ui.player.hidden = true;
+  ui.recordings.replaceChildren();
+  if (list && list.length) {
+    ui.serverList.hidden = false;
+    for (const r of list) {
+      const li = document.createElement('li');
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'rec';
+      const n = document.createElement('span');
+      n.className = 'rec-name';
+      n.textContent = r.name;
+      const s = document.createElement('span');
+      s.className = 'rec-size';
+      s.textContent = fmtSize(r.size);
+      b.append(n, s);
+      b.onclick = () => {
+        const u = new URL(location.href);
+        u.searchParams.set('replay', r.name);
+        history.pushState(null, '', u);
+        void openUrl(r.name, recordingUrl(r.name));
+      };
+      li.appendChild(b);
+      ui.recordings.appendChild(li);
+    }
+  } else {
+    ui.serverList.hidden = true;
+    ui.serverEmpty.hidden = false;
+    ui.serverEmpty.textContent = list
+      ? 'The server offers no recordings.'
+      : 'No recordings offered here: open one from disk.';
+  }
+}
+
+async function start(): Promise<void> {
+  const want = new URLSearchParams(location.search).get('replay');
+  const list = await serverRecordings();
+  if (want) {
+    if (list?.some((r) => r.name === want)) await openUrl(want, recordingUrl(want));
+    else {
+      const name = decodeURIComponent(want.split(/[?#]/)[0].split('/').pop() || want);
+      await openUrl(name, want);
+    }
+  } else showPicker(list);
+}
+
+// --- controls
+
+ui.openBtn.onclick = () => ui.fileInput.click();
+ui.fileInput.onchange = () => {
+  const f = ui.fileInput.files?.[0];
+  ui.fileInput.value = '';
+  if (f) void openFile(f);
+};
+
+ui.playBtn.onclick = () => {
+  if (status.state === 'running') send({ kind: 'pause' });
+  else if (status.state === 'paused') send({ kind: 'play' });
+};
+
+ui.speed.onchange = () => {
+  const v = ui.speed.value;
+  send({ kind: 'speed', mipsLimit: v === 'max' ? null : Number(v) });
+};
+
+ui.progress.onclick = (e) => {
+  if (!ui.progress.classList.contains('seekable')) return;
+  const r = ui.progress.getBoundingClientRect();
+  const frac = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
+  void seek(Math.round(frac * status.lastIcount));
+};
+
+let dragDepth = 0;
+const isFileDrag = (e: DragEvent) => e.dataTransfer?.types.includes('Files') ?? false;
+window.addEventListener('dragenter', (e) => {
+  if (!isFileDrag(e)) return;
+  e.preventDefault();
+  dragDepth++;
+  ui.dropOverlay.hidden = false;
+});
+window.addEventListener('dragover', (e) => {
+  if (!isFileDrag(e)) return;
+  e.preventDefault();
+  e.dataTransfer!.dropEffect = 'copy';
+});
+window.addEventListener('dragleave', () => {
+  if (--dragDepth <= 0) {
+    dragDepth = 0;
+    ui.dropOverlay.hidden = true;
+  }
+});
+window.addEventListener('drop', (e) => {
+  e.preventDefault();
+  dragDepth = 0;
+  ui.dropOverlay.hidden = true;
+  const f = e.dataTransfer?.files[0];
+  if (f) void openFile(f);
+});
+
+window.addEventListener('keydown', (e) => {
+  if (e.key === ' ' && e.target === document.body && !ui.playBtn.disabled) {
+    e.preventDefault();
+    ui.playBtn.click();
+  }
+});
+
+window.addEventListener('popstate', () => location.reload());
+
+// --- the hook
+
+function seek(icount: number): Promise<SeekResult> {
+  if (!Number.isSafeInteger(icount) || icount < 0)
+    return Promise.reject(new RangeError(`seek: ${icount} is not an instruction count`));
+  const id = ++seekId;
+  ui.statusMsg.textContent = `going to icount ${fmt(icount)}…`;
+  return new Promise((resolve) => {
+    seeks.set(id, resolve);
+    send({ kind: 'seek', icount, id });
+  });
+}
+
+window.vmrs = {
+  status: () => ({
+    state: currentState(),
+    icount: status.icount,
+    digestsVerified: status.digestsVerified,
+    consoleText,
+    error: currentError(),
+  }),
+  seek,
+  play: () => send({ kind: 'play' }),
+  pause: () => send({ kind: 'pause' }),
+};
+
+render();
+void start();

@@ -1,0 +1,192 @@
+/**
+ * A recording's replay built in the browser (no Node APIs): the machine as
+ * it was recorded, its devices fed only from the log, and the replayer —
+ * as src/cli/open-replay.ts `openReplayOf` builds them in Node. Images not
+ * embedded in the recording come from the caller (the worker fetches them
+ * from the server); every image's digest is checked here, with WebCrypto.
+ */
+import { RecordingFormatError, readRecording, type ImageRef } from '../replay/log-format.js';
+import type { ParsedRecording } from '../replay/log-format.js';
+import { BytesSource } from '../replay/recording-source.js';
+import { ReplayGate } from '../replay/replay-gate.js';
+import { Replayer } from '../replay/replayer.js';
+import { FileCheckpoints } from '../replay/file-checkpoints.js';
+import { VirtMachine, type VirtConfig, type VirtioSpec } from '../machine/virt.js';
+import { warmUpInterpreter } from '../machine/jit-warmup.js';
+import { readSnapshot, restoreSnapshot } from '../snapshot/snapshot-file.js';
+import { SnapshotError } from '../snapshot/state.js';
+
+/** A recording that cannot be replayed here: damaged, an image missing or changed, a disk. */
+export class ReplayOpenError extends Error {}
+
+/**
+ * The bytes of an image a recording names but does not carry. `name` is its
+ * name in the recording ('bios', 'kernel', 'initrd', 'snapshot', 'diskN'),
+ * `what` says what it is in words. Throw (any Error) when it cannot be had:
+ * the message is shown as is.
+ */
+export type ImageLoader = (
+  name: string,
+  ref: ImageRef,
+  what: string,
+) => Promise<Uint8Array> | Uint8Array;
+
+export interface BrowserReplay {
+  rec: ParsedRecording;
+  vm: VirtMachine;
+  gate: ReplayGate;
+  replayer: Replayer;
+  /** The icount of the recording's last event (its end, when it is whole). */
+  lastIcount: number;
+  /** Why the file is read only in part (the replay then ends 'truncated' before its end). */
+  readonly damage: string | undefined;
+  /** What the recording said as it was read (recorder notes, damage). */
+  warnings: string[];
+}
+
+export interface BrowserReplayOptions {
+  /** Every byte the guest writes to its console (UART or virtio-console on stdio), in order. */
+  console: (byte: number) => void;
+  /** Check the recording's state digests (the point of a replay: default true). */
+  verify?: boolean;
+  /** Keep checkpoints for seek(): instructions between them and bytes they may hold. */
+  checkpoints?: { interval: number; memoryBudget: number };
+  /** Run the interpreter warm-up first (src/machine/jit-warmup.ts): ~0.1 s that a boot earns back. */
+  warmUp?: boolean;
+}
+
+let warmedUp = false;
+
+/** SHA-256 of `data` in lower-case hex (WebCrypto: the browser, a worker, Node 20). */
+export async function sha256Hex(data: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>));
+  let s = '';
+  for (const b of d) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** Read and check a recording held in memory (ReplayOpenError when it is not one). */
+export function readRecordingBytes(bytes: Uint8Array): ParsedRecording {
+  try {
+    return readRecording(new BytesSource(bytes));
+  } catch (e) {
+    if (e instanceof RecordingFormatError) throw new ReplayOpenError(e.message);
+    throw e;
+  }
+}
+
+/** Build the replay of a recording already read; images not embedded come from `load`. */
+export async function openBrowserReplay(
+  rec: ParsedRecording,
+  load: ImageLoader,
+  opts: BrowserReplayOptions,
+): Promise<BrowserReplay> {
+  const h = rec.header;
+  const warnings: string[] = [];
+  if (rec.damage)
+    warnings.push(`${rec.damage}; replaying the ${rec.chunks} whole chunks before it`);
+  for (const n of rec.notes) warnings.push(`the recorder noted at icount ${n.icount}: ${n.text}`);
+
+  const image = async (name: string, what: string, ref: ImageRef): Promise<Uint8Array> => {
+    let data: Uint8Array | undefined;
+    if (ref.embedded) {
+      try {
+        data = rec.images.get(name);
+      } catch (e) {
+        if (e instanceof RecordingFormatError) throw new ReplayOpenError(e.message);
+        throw e;
+      }
+      if (!data)
+        throw new ReplayOpenError(
+          `the ${what} is said to be embedded, but it is not there (damaged file?)`,
+        );
+    } else {
+      data = await load(name, ref, what);
+    }
+    if (data.length !== ref.size)
+      throw new ReplayOpenError(
+        `${what} '${ref.path}' is not the one recorded (${data.length} bytes, recorded ${ref.size})`,
+      );
+    const d = await sha256Hex(data);
+    if (d !== ref.sha256)
+      throw new ReplayOpenError(
+        `${what} '${ref.path}' is not the one recorded (sha256 ${d.slice(0, 16)}…, recorded ${ref.sha256.slice(0, 16)}…)`,
+      );
+    return data;
+  };
+
+  const gate = new ReplayGate(rec.events);
+  const virtio: VirtioSpec[] = [];
+  for (const d of h.devices) {
+    switch (d.kind) {
+      case 'blk':
+        // The copy-on-write store over an image (MemoryCowStore) lives in src/host, which uses
+        // node:fs for its file-backed base: not in the browser yet.
+        throw new ReplayOpenError(
+          `this recording has a disk ('${d.disk.path}'): recordings with disks do not replay in the browser yet`,
+        );
+      case 'net': {
+        const mac = Uint8Array.from(d.mac.split(':'), (x) => parseInt(x, 16));
+        // As open-replay.ts: a listening wire always started with its link down.
+        const linkUp = d.linkUp && d.backend !== 'socket listen';
+        // What the guest sends goes nowhere in a replay (its answers are in the log).
+        virtio.push({ kind: 'net', sink: { send: () => {} }, mac, linkUp });
+        break;
+      }
+      case 'rng':
+        virtio.push({ kind: 'rng', source: gate });
+        break;
+      case 'console':
+        virtio.push({
+          kind: 'console',
+          sink: { write: d.target === 'stdio' ? (b) => b.forEach(opts.console) : () => {} },
+        });
+        break;
+    }
+  }
+  const config: VirtConfig = {
+    memoryBytes: h.machine.memoryBytes,
+    bios: h.bios === 'none' ? 'none' : await image('bios', 'firmware', h.bios),
+    biosName: h.bios === 'none' ? 'none' : h.bios.path,
+    kernel: await image('kernel', 'kernel', h.kernel),
+    kernelName: h.kernel.path,
+    initrd: h.initrd ? await image('initrd', 'initrd', h.initrd) : undefined,
+    initrdName: h.initrd?.path,
+    append: h.machine.append,
+    insnsPerTick: h.machine.insnsPerTick,
+    rtcStartUnixNs: h.machine.rtcStartUnixNs,
+    virtio,
+  };
+  const snapshot = h.snapshot ? await image('snapshot', 'snapshot', h.snapshot) : undefined;
+  if ((opts.warmUp ?? true) && !warmedUp) {
+    warmedUp = true;
+    warmUpInterpreter();
+  }
+  const vm = new VirtMachine(config, opts.console);
+  if (snapshot) {
+    try {
+      restoreSnapshot(vm, readSnapshot(snapshot));
+    } catch (e) {
+      if (e instanceof SnapshotError)
+        throw new ReplayOpenError(`${h.snapshot!.path}: ${e.message}`);
+      throw e;
+    }
+  }
+  gate.attach(vm);
+  const replayer = new Replayer(vm, rec.events, gate, opts.verify ?? true, undefined, rec.version);
+  // Seeks start from the recording's own checkpoints too, as in Node.
+  if (rec.checkpoints.length) replayer.useFileCheckpoints(new FileCheckpoints(rec));
+  if (opts.checkpoints) replayer.enableCheckpoints(opts.checkpoints);
+  return {
+    rec,
+    vm,
+    gate,
+    replayer,
+    lastIcount: rec.events.lastIcount ?? vm.cpu.icount,
+    // Found when the file is read, or later, when the replay reaches a damaged chunk.
+    get damage() {
+      return rec.events.damage ?? rec.damage;
+    },
+    warnings,
+  };
+}
