@@ -5,7 +5,18 @@
  * state. `window.vmrs` is the hook for tests and scripts.
  */
 import { Terminal } from '@xterm/xterm';
-import type { FromWorker, ReplayState, Seeked, ToWorker, WorkerStatus } from './protocol.js';
+import { X_ABI_NAMES } from '../cpu/abi-names.js';
+import type {
+  EventsMessage,
+  FromWorker,
+  MachineMessage,
+  MemoryMessage,
+  ReplayState,
+  Seeked,
+  ToWorker,
+  WorkerStatus,
+} from './protocol.js';
+import { Timeline } from './timeline.js';
 
 interface SeekResult {
   icount: number;
@@ -26,6 +37,18 @@ interface VmrsHook {
   seek(icount: number): Promise<SeekResult>;
   play(): void;
   pause(): void;
+  /** The register view's values (16 hex digits each); null before the machine was shown. */
+  registers(): {
+    icount: number;
+    pc: string;
+    priv: string;
+    x: string[];
+    csrs: Record<string, string>;
+  } | null;
+  /** The timeline's tracks (name and number of events), once the events came; null before. */
+  timeline(): { lastIcount: number; ms: number; tracks: { name: string; count: number }[] } | null;
+  /** The icount the last click on the timeline asked for (null: none yet). */
+  readonly lastTimelineSeek: number | null;
 }
 
 declare global {
@@ -69,6 +92,29 @@ const ui = {
   exitStat: $('exit-stat'),
   statusMsg: $('status-msg'),
   dropOverlay: $('drop-overlay'),
+  timeline: $<HTMLCanvasElement>('timeline'),
+  stepBack: $<HTMLButtonElement>('step-back'),
+  stepFwd: $<HTMLButtonElement>('step-fwd'),
+  gotoForm: $<HTMLFormElement>('goto-form'),
+  gotoInput: $<HTMLInputElement>('goto-input'),
+  prevEvent: $<HTMLButtonElement>('prev-event'),
+  nextEvent: $<HTMLButtonElement>('next-event'),
+  eventKind: $<HTMLSelectElement>('event-kind'),
+  tlInfo: $('tl-info'),
+  tlFit: $<HTMLButtonElement>('tl-fit'),
+  machine: $('machine'),
+  mAt: $('m-at'),
+  mPc: $('m-pc'),
+  mPriv: $('m-priv'),
+  mInsn: $('m-insn'),
+  mRegs: $('m-regs'),
+  mCsrs: $('m-csrs'),
+  memForm: $<HTMLFormElement>('mem-form'),
+  memAddr: $<HTMLInputElement>('mem-addr'),
+  memPc: $<HTMLButtonElement>('mem-pc'),
+  memSp: $<HTMLButtonElement>('mem-sp'),
+  memNote: $('mem-note'),
+  mem: $('mem'),
 };
 
 // --- the replay's state as the worker last told it
@@ -172,6 +218,15 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
     case 'log':
       ui.statusMsg.textContent = m.text;
       break;
+    case 'events':
+      eventsShown(m);
+      break;
+    case 'machine':
+      showMachine(m);
+      break;
+    case 'memory':
+      showMemory(m);
+      break;
   }
 };
 worker.onerror = (e) => {
@@ -214,6 +269,15 @@ function render(): void {
   ui.lastIcount.textContent = fmt(status.lastIcount);
   const frac = status.lastIcount > 0 ? Math.min(1, status.icount / status.lastIcount) : 0;
   ui.progressBar.style.width = `${(frac * 100).toFixed(2)}%`;
+  timeline.setCursor(status.icount);
+  const canMove =
+    state !== 'idle' && state !== 'loading' && status.lastIcount > 0 && pageError === undefined;
+  for (const b of [ui.stepBack, ui.stepFwd, ui.prevEvent, ui.nextEvent])
+    b.disabled = !canMove || !events;
+  ui.machine.classList.toggle(
+    'stale',
+    state === 'running' || state === 'loading' || machine?.icount !== status.icount,
+  );
   if (state === 'running' && status.mips > 0) {
     ui.mips.textContent = status.mips.toFixed(1);
     ui.mips.title = `average ${status.avgMips.toFixed(1)} MIPS`;
@@ -300,6 +364,14 @@ function startOpen(name: string): void {
   delete status.warnings;
   consoleText = '';
   decoder = new TextDecoder('utf-8');
+  events = undefined;
+  machine = undefined;
+  prevMachine = undefined;
+  lastTimelineSeek = null;
+  openedAt = performance.now();
+  timeline.clear();
+  ui.eventKind.replaceChildren();
+  ui.tlInfo.textContent = '';
   setName(name);
   showPlayer();
   term.reset();
@@ -480,6 +552,202 @@ window.addEventListener('keydown', (e) => {
 
 window.addEventListener('popstate', () => location.reload());
 
+// --- the timeline
+
+let events: EventsMessage | undefined;
+let lastTimelineSeek: number | null = null;
+/** When the open began (performance.now()), for the time to show the timeline. */
+let openedAt = 0;
+let timelineMs = 0;
+
+const timeline = new Timeline(ui.timeline, {
+  onSeek: (icount) => {
+    if (!events) return;
+    lastTimelineSeek = icount;
+    void seek(icount);
+  },
+  onSelect: (t) => {
+    ui.eventKind.value = String(t);
+  },
+});
+
+function eventsShown(m: EventsMessage): void {
+  events = m;
+  timeline.setEvents(m);
+  ui.eventKind.replaceChildren();
+  m.tracks.forEach((t, i) => {
+    if (!t.icounts.length) return;
+    const o = document.createElement('option');
+    o.value = String(i);
+    o.textContent = `${t.name} (${fmt(t.icounts.length)})`;
+    ui.eventKind.appendChild(o);
+  });
+  if (timeline.selected >= 0) ui.eventKind.value = String(timeline.selected);
+  timelineMs = performance.now() - openedAt;
+  const n = m.tracks.reduce((s, t) => s + t.icounts.length, 0);
+  ui.tlInfo.textContent = `${fmt(n)} events read in ${m.ms.toFixed(0)} ms · timeline ${timelineMs.toFixed(0)} ms after open`;
+  render();
+}
+
+function seekBy(delta: number): void {
+  const target = status.icount + delta;
+  if (target >= 0) void seek(Math.min(target, status.lastIcount));
+}
+
+function seekEvent(dir: 1 | -1): void {
+  const t = Number(ui.eventKind.value);
+  if (!events || !(t >= 0)) return;
+  const at = timeline.neighbour(t, status.icount, dir);
+  if (at === undefined) {
+    ui.statusMsg.textContent = `no ${dir > 0 ? 'later' : 'earlier'} ${events.tracks[t].name} event`;
+    return;
+  }
+  void seek(at);
+}
+
+ui.tlFit.onclick = () => timeline.fit();
+ui.stepBack.onclick = () => seekBy(-1);
+ui.stepFwd.onclick = () => seekBy(1);
+ui.prevEvent.onclick = () => seekEvent(-1);
+ui.nextEvent.onclick = () => seekEvent(1);
+ui.eventKind.onchange = () => timeline.select(Number(ui.eventKind.value));
+ui.gotoForm.onsubmit = (e) => {
+  e.preventDefault();
+  const v = Number(ui.gotoInput.value.replace(/[,_\s]/g, ''));
+  if (!Number.isSafeInteger(v) || v < 0) {
+    ui.statusMsg.textContent = `'${ui.gotoInput.value}' is not an instruction count`;
+    return;
+  }
+  void seek(v);
+};
+
+// --- the machine view
+
+let machine: MachineMessage | undefined;
+let prevMachine: MachineMessage | undefined;
+let memId = 0;
+/** The address the memory view follows ('' : pc). */
+let memWanted = '';
+
+/** 16 hex digits as two groups of 8, easier to read. */
+const hx = (v: string) => `${v.slice(0, 8)}_${v.slice(8)}`;
+
+function regCell(name: string, value: string, before: string | undefined): HTMLElement {
+  const d = document.createElement('div');
+  d.className = 'm-reg';
+  const n = document.createElement('span');
+  n.className = 'n';
+  n.textContent = name;
+  const v = document.createElement('span');
+  v.className = 'v';
+  v.textContent = hx(value);
+  if (/^0+$/.test(value)) v.classList.add('zero');
+  else if (before !== undefined && before !== value) v.classList.add('changed');
+  d.append(n, v);
+  return d;
+}
+
+function showMachine(m: MachineMessage): void {
+  // What changed is marked against the view before, if it was another position.
+  if (machine && machine.icount !== m.icount) prevMachine = machine;
+  machine = m;
+  const before = prevMachine;
+  ui.mAt.textContent = `icount ${fmt(m.icount)}`;
+  ui.mPc.textContent = hx(m.pc);
+  ui.mPriv.textContent = { M: 'M (machine)', S: 'S (supervisor)', U: 'U (user)' }[m.priv] ?? m.priv;
+  ui.mInsn.replaceChildren();
+  const k = document.createElement('span');
+  k.className = 'k';
+  k.textContent = 'insn ';
+  const v = document.createElement('span');
+  v.className = 'v';
+  const note = document.createElement('span');
+  note.className = 'note';
+  if (m.insn) {
+    v.textContent = m.insn.length === 4 ? m.insn.hex : `${m.insn.hex}    `;
+    note.textContent = `  ${m.insn.length === 2 ? 'compressed, 2 bytes' : '4 bytes'} · no disassembler yet`;
+  } else {
+    v.textContent = '????????';
+    note.textContent = '  pc is not mapped to RAM';
+  }
+  ui.mInsn.append(k, v, note);
+  // x0..x15 in the left column, x16..x31 in the right.
+  const cells: HTMLElement[] = [];
+  for (let row = 0; row < 16; row++)
+    for (const i of [row, row + 16])
+      cells.push(regCell(`x${i} ${X_ABI_NAMES[i]}`, m.x[i], before?.x[i]));
+  ui.mRegs.replaceChildren(...cells);
+  const csrs = Object.entries(m.csrs).map(([n, val]) => regCell(n, val, before?.csrs[n]));
+  ui.mCsrs.replaceChildren(...csrs);
+  readMemory();
+  render();
+}
+
+function readMemory(): void {
+  if (!machine) return;
+  let addr = memWanted;
+  if (!addr) addr = (BigInt(`0x${machine.pc}`) & ~15n).toString(16);
+  send({ kind: 'memory', addr, id: ++memId });
+}
+
+function showMemory(m: MemoryMessage): void {
+  if (m.id !== memId) return;
+  if (m.error) {
+    ui.memNote.textContent = m.error;
+    ui.mem.replaceChildren();
+    return;
+  }
+  ui.memNote.textContent =
+    `virtual ${hx(m.addr)} → ` +
+    (m.physical === null
+      ? 'not mapped'
+      : `physical ${hx(m.physical)}${m.bytes.length < 256 ? ` (RAM for ${m.bytes.length} bytes)` : ''}`);
+  const base = BigInt(`0x${m.addr}`);
+  const frag = document.createDocumentFragment();
+  const span = (cls: string, text: string) => {
+    const e = document.createElement('span');
+    e.className = cls;
+    e.textContent = text;
+    frag.appendChild(e);
+  };
+  for (let row = 0; row < 16; row++) {
+    const a = (base + BigInt(row * 16)) & 0xffffffffffffffffn;
+    span('a', `${a.toString(16).padStart(16, '0')}  `);
+    let ascii = '';
+    for (let i = 0; i < 16; i++) {
+      const j = row * 16 + i;
+      const sep = i === 7 ? '  ' : ' ';
+      if (j < m.bytes.length) {
+        const b = m.bytes[j];
+        span(b === 0 ? 'z' : '', b.toString(16).padStart(2, '0') + sep);
+        ascii += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.';
+      } else {
+        span('z', '--' + sep);
+        ascii += ' ';
+      }
+    }
+    span('s', ` ${ascii}\n`);
+  }
+  ui.mem.replaceChildren(frag);
+}
+
+ui.memForm.onsubmit = (e) => {
+  e.preventDefault();
+  memWanted = ui.memAddr.value.trim().replace(/^0x/i, '').replace(/_/g, '');
+  readMemory();
+};
+ui.memPc.onclick = () => {
+  memWanted = '';
+  ui.memAddr.value = '';
+  readMemory();
+};
+ui.memSp.onclick = () => {
+  if (!machine) return;
+  memWanted = (BigInt(`0x${machine.x[2]}`) & ~15n).toString(16);
+  ui.memAddr.value = memWanted;
+  readMemory();
+};
+
 // --- the hook
 
 function seek(icount: number): Promise<SeekResult> {
@@ -504,6 +772,27 @@ window.vmrs = {
   seek,
   play: () => send({ kind: 'play' }),
   pause: () => send({ kind: 'pause' }),
+  registers: () =>
+    machine
+      ? {
+          icount: machine.icount,
+          pc: machine.pc,
+          priv: machine.priv,
+          x: [...machine.x],
+          csrs: { ...machine.csrs },
+        }
+      : null,
+  timeline: () =>
+    events
+      ? {
+          lastIcount: events.lastIcount,
+          ms: timelineMs,
+          tracks: events.tracks.map((t) => ({ name: t.name, count: t.icounts.length })),
+        }
+      : null,
+  get lastTimelineSeek() {
+    return lastTimelineSeek;
+  },
 };
 
 render();

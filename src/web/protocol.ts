@@ -10,7 +10,54 @@ export type ToWorker =
   /** Instructions per second, in millions; null: as fast as it goes. */
   | { kind: 'speed'; mipsLimit: number | null }
   /** Go to `icount` (answered by 'seeked' once there, paused); `id` is echoed. */
-  | { kind: 'seek'; icount: number; id?: number };
+  | { kind: 'seek'; icount: number; id?: number }
+  /** Read 256 bytes at virtual address `addr` (hex) through the MMU, without side effects. */
+  | { kind: 'memory'; addr: string; id: number };
+
+/** One kind of event along the recording: the icount of each, in order. */
+export interface EventTrack {
+  name: string;
+  icounts: Float64Array;
+  /** What each event was, in words, where there is more to say than its kind (console text, a frame's size). */
+  labels?: string[];
+}
+
+/** The recording's events, sent once after an open. */
+export interface EventsMessage {
+  kind: 'events';
+  lastIcount: number;
+  tracks: EventTrack[];
+  /** Where the readable events end, when a damaged chunk stops them before lastIcount. */
+  damagedFrom?: number;
+  /** Milliseconds the worker took to read them. */
+  ms: number;
+}
+
+/** The machine where the replay stands (sent when it stops: paused, done, diverged, error). */
+export interface MachineMessage {
+  kind: 'machine';
+  icount: number;
+  /** 16 hex digits, as are x and csrs. */
+  pc: string;
+  priv: string;
+  x: string[];
+  /** The CSRs that the hart has (absent: it has not). */
+  csrs: Record<string, string>;
+  /** The instruction at pc: its bytes in hex (as the word or halfword reads) and length; null: pc not readable. */
+  insn: { hex: string; length: number } | null;
+}
+
+export interface MemoryMessage {
+  kind: 'memory';
+  id: number;
+  /** 16 hex digits. */
+  addr: string;
+  /** The physical address of `addr` (16 hex digits), null when it is not mapped. */
+  physical: string | null;
+  /** The bytes read, from `addr` on (fewer than asked where memory stops being RAM or mapped). */
+  bytes: Uint8Array;
+  error?: string;
+}
 
 export interface Divergence {
   icount: number;
@@ -58,5 +105,8 @@ export type FromWorker =
   | { kind: 'console'; bytes: Uint8Array }
   | WorkerStatus
   | Seeked
+  | EventsMessage
+  | MachineMessage
+  | MemoryMessage
   /** A progress line while opening (fetching an image, building the machine). */
   | { kind: 'log'; text: string };

@@ -10,16 +10,27 @@
  * is deterministic, so what it writes up to there is what it wrote before).
  */
 import { hex64 } from '../replay/hex.js';
-import type { ImageRef } from '../replay/log-format.js';
+import type { ImageRef, ParsedRecording } from '../replay/log-format.js';
 import type { ReplayStatus } from '../replay/replayer.js';
 import { CSR } from '../cpu/csr-numbers.js';
+import { EventDecoder } from '../replay/event-log.js';
+import { END_KINDS, EventType } from '../replay/events.js';
+import { MachineGuestView } from '../plugin/guest-view.js';
 import {
   ReplayOpenError,
   openBrowserReplay,
   readRecordingBytes,
   type BrowserReplay,
 } from './replay-machine.js';
-import type { Divergence, FromWorker, ReplayState, ToWorker, WorkerStatus } from './protocol.js';
+import type {
+  Divergence,
+  EventTrack,
+  EventsMessage,
+  FromWorker,
+  ReplayState,
+  ToWorker,
+  WorkerStatus,
+} from './protocol.js';
 
 /** The worker's global scope, as much of it as is used (no 'webworker' lib beside 'dom'). */
 const scope = self as unknown as {
@@ -79,6 +90,8 @@ let lastStatus = 0;
 let runMs = 0;
 let runIcount = 0;
 let scheduled = false;
+/** The icount of the last machine view sent (-1: none for this replay). */
+let machineSentAt = -1;
 
 const consoleByte = (b: number) => {
   if (!holdBack) out.push(b);
@@ -121,6 +134,8 @@ function sendStatus(): void {
   if (exit) m.exit = exit;
   if (openMs !== undefined) m.openMs = openMs;
   post(m);
+  if (replay && state !== 'running' && state !== 'loading' && icount() !== machineSentAt)
+    postMachine();
 }
 
 function setState(s: ReplayState): void {
@@ -358,6 +373,193 @@ function seek(target: number, id: number | undefined): void {
   });
 }
 
+// --- what the page shows of the recording and the machine
+
+/** A growing list of icounts (a Float64Array that doubles). */
+class Icounts {
+  a = new Float64Array(64);
+  n = 0;
+  labels: string[] | undefined;
+  constructor(
+    readonly name: string,
+    labelled: boolean,
+  ) {
+    if (labelled) this.labels = [];
+  }
+  push(icount: number, label?: string): void {
+    if (this.n === this.a.length) {
+      const b = new Float64Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = icount;
+    if (this.labels) this.labels.push(label ?? '');
+  }
+  track(): EventTrack {
+    const t: EventTrack = { name: this.name, icounts: this.a.slice(0, this.n) };
+    if (this.labels) t.labels = this.labels;
+    return t;
+  }
+}
+
+/** Console input as a person reads it: printable ASCII as is, the rest escaped. */
+function showText(data: Uint8Array): string {
+  let s = '';
+  for (const b of data.subarray(0, 200)) {
+    if (b >= 0x20 && b < 0x7f) s += String.fromCharCode(b);
+    else if (b === 10) s += '\\n';
+    else if (b === 13) s += '\\r';
+    else if (b === 9) s += '\\t';
+    else s += `\\x${b.toString(16).padStart(2, '0')}`;
+  }
+  return data.length > 200 ? `${s}… (${data.length} bytes)` : s;
+}
+
+/** Every event of the recording, by kind, read chunk by chunk (sent to the page once). */
+function postEvents(rec: ParsedRecording): void {
+  const t0 = performance.now();
+  const consoleIn = new Icounts('console in', true);
+  const netIn = new Icounts('net frames in', true);
+  const netLink = new Icounts('net link', true);
+  const entropy = new Icounts('entropy', false);
+  const idle = new Icounts('idle jumps', true);
+  const diskErrors = new Icounts('disk errors', true);
+  const digests = new Icounts('digests', false);
+  const checkpoints = new Icounts('checkpoints', false);
+  const end = new Icounts('end', true);
+  const log = rec.events;
+  let damagedFrom: number | undefined;
+  try {
+    for (let k = 0; k < log.chunks.length; k++) {
+      const raw = log.raw(k);
+      if (!raw) {
+        damagedFrom = log.chunks[k].icountBefore;
+        break;
+      }
+      const dec = new EventDecoder(raw);
+      let ic = log.chunks[k].icountBefore;
+      while (!dec.done) {
+        const type = raw[dec.pos] as EventType;
+        if (type === EventType.Entropy || type === EventType.Digest) {
+          dec.skip();
+          ic += dec.delta;
+          (type === EventType.Entropy ? entropy : digests).push(ic);
+          continue;
+        }
+        const ev = dec.next(ic);
+        ic = ev.icount;
+        switch (type) {
+          case EventType.Console:
+          case EventType.Hvc:
+            consoleIn.push(
+              ic,
+              `${type === EventType.Hvc ? 'hvc0' : 'ttyS0'}: "${showText(ev.data)}"`,
+            );
+            break;
+          case EventType.NetFrame:
+            netIn.push(ic, `NIC ${ev.arg}: ${ev.data.length}-byte frame`);
+            break;
+          case EventType.NetLink:
+            netLink.push(ic, `NIC ${ev.arg}: link ${ev.value ? 'up' : 'down'}`);
+            break;
+          case EventType.IdleJump:
+            idle.push(ic, `virtual time to ${(ev.value / 1e7).toFixed(4)} s`);
+            break;
+          case EventType.DiskError:
+            diskErrors.push(ic, `disk ${ev.arg}, call ${ev.value}`);
+            break;
+          case EventType.End:
+            end.push(ic, `${END_KINDS[ev.arg] ?? `end kind ${ev.arg}`}, status ${ev.value}`);
+            break;
+        }
+      }
+    }
+  } catch (e) {
+    // A chunk that does not decode: the replay says so when it gets there; show what was read.
+    post({
+      kind: 'log',
+      text: `the timeline stops at a chunk that could not be read: ${message(e)}`,
+    });
+  }
+  for (const c of rec.checkpoints) checkpoints.push(c.icount);
+  const all = [consoleIn, netIn, netLink, entropy, idle, diskErrors, digests, checkpoints, end];
+  const tracks = all.map((t) => t.track());
+  const m: EventsMessage = {
+    kind: 'events',
+    lastIcount: log.lastIcount ?? 0,
+    tracks,
+    ms: performance.now() - t0,
+  };
+  if (damagedFrom !== undefined) m.damagedFrom = damagedFrom;
+  post(
+    m,
+    tracks.map((t) => t.icounts.buffer),
+  );
+}
+
+const hex16 = (v: bigint) => v.toString(16).padStart(16, '0');
+
+function postMachine(): void {
+  if (!replay) return;
+  const vm = replay.vm;
+  const c = vm.cpu;
+  machineSentAt = c.icount;
+  const view = new MachineGuestView(vm);
+  const x: string[] = [];
+  for (let i = 0; i < 32; i++) x.push(hex64(c.regs[i << 1], c.regs[(i << 1) | 1]).slice(2));
+  const csrs: Record<string, string> = {};
+  for (const n of REPORTED_CSRS) {
+    const v = c.readCsr(CSR[n]);
+    if (v) csrs[n] = hex64(v.lo, v.hi).slice(2);
+  }
+  let insn: { hex: string; length: number } | null = null;
+  try {
+    const b = view.read(view.pc, 4);
+    if (b.length >= 2) {
+      const length = (b[0] & 3) === 3 ? 4 : 2;
+      if (b.length >= length) {
+        let hex = '';
+        for (let i = length - 1; i >= 0; i--) hex += b[i].toString(16).padStart(2, '0');
+        insn = { hex, length };
+      }
+    }
+  } catch {
+    // pc not readable: shown as such
+  }
+  post({
+    kind: 'machine',
+    icount: c.icount,
+    pc: hex64(c.pcLo, c.pcHi).slice(2),
+    priv: PRIV[c.priv] ?? String(c.priv),
+    x,
+    csrs,
+    insn,
+  });
+}
+
+function readMemory(addr: string, id: number): void {
+  const a = /^(0x)?([0-9a-f]{1,16})$/i.exec(addr.trim());
+  if (!replay || !a) {
+    post({
+      kind: 'memory',
+      id,
+      addr,
+      physical: null,
+      bytes: new Uint8Array(0),
+      error: replay ? `'${addr}' is not an address (hex)` : 'no recording is open',
+    });
+    return;
+  }
+  const view = new MachineGuestView(replay.vm);
+  const va = BigInt(`0x${a[2]}`);
+  const pa = view.translate(va);
+  const bytes = view.read(va, 256);
+  post(
+    { kind: 'memory', id, addr: hex16(va), physical: pa === undefined ? null : hex16(pa), bytes },
+    [bytes.buffer],
+  );
+}
+
 async function open(msg: Extract<ToWorker, { kind: 'open' }>): Promise<void> {
   generation++;
   replay = undefined;
@@ -368,6 +570,7 @@ async function open(msg: Extract<ToWorker, { kind: 'open' }>): Promise<void> {
   warnings = [];
   openMs = undefined;
   frontier = 0;
+  machineSentAt = -1;
   runMs = 0;
   runIcount = 0;
   out.length = 0;
@@ -375,6 +578,8 @@ async function open(msg: Extract<ToWorker, { kind: 'open' }>): Promise<void> {
   const t0 = performance.now();
   try {
     const rec = readRecordingBytes(new Uint8Array(msg.recording));
+    // The timeline needs only the file: shown before the images are fetched and the machine built.
+    postEvents(rec);
     const r = await openBrowserReplay(rec, fetchImage, {
       console: consoleByte,
       verify: true,
@@ -420,6 +625,8 @@ function handle(msg: ToWorker): Promise<void> | void {
       return;
     case 'seek':
       return seek(msg.icount, msg.id);
+    case 'memory':
+      return readMemory(msg.addr, msg.id);
   }
 }
 

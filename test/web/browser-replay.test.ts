@@ -48,6 +48,15 @@ async function statusOf(page: Page): Promise<Status> {
   );
 }
 
+/** Wait until an asynchronous condition holds (30 s at most). */
+async function poll(cond: () => Promise<boolean>, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > 30_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Wait until the page's replay is over (done, diverged, error); its last status. */
 async function settled(page: Page, limitMs = 600_000): Promise<Status> {
   const t0 = Date.now();
@@ -111,6 +120,97 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
     assert.equal(at.icount, target);
     assert.equal(at.state, 'paused');
     await page.screenshot({ path: join(shots, '2-seeked.png') });
+
+    // The timeline: its events came, with every digest the replay verified.
+    const tl = await page.evaluate(() =>
+      (
+        globalThis as unknown as {
+          vmrs: { timeline(): { ms: number; tracks: { name: string; count: number }[] } | null };
+        }
+      ).vmrs.timeline(),
+    );
+    assert.ok(tl, 'the timeline has its events');
+    const count = (name: string) => tl.tracks.find((x) => x.name === name)?.count;
+    assert.equal(count('digests'), digests, 'the timeline lists every digest');
+    assert.equal(count('end'), 1);
+    assert.ok((count('console in') ?? 0) > 0, 'the typed commands are on the timeline');
+    process.stderr.write(`timeline shown ${tl.ms.toFixed(0)} ms after the open began\n`);
+    const box = await page.locator('#timeline').boundingBox();
+    assert.ok(box && box.width > 300 && box.height > 60, JSON.stringify(box));
+
+    // A click on the timeline goes where the page says the click maps to.
+    const before = (await statusOf(page)).icount;
+    await page.mouse.click(box.x + box.width * 0.62, box.y + 30);
+    const hook = () =>
+      page.evaluate(() => {
+        const v = (globalThis as unknown as { vmrs: { lastTimelineSeek: number | null } }).vmrs;
+        return v.lastTimelineSeek;
+      });
+    await poll(async () => (await hook()) !== null, 'the click to seek');
+    const clicked = (await hook())!;
+    await poll(
+      async () => (await statusOf(page)).icount === clicked,
+      'the replay to reach the clicked icount',
+    );
+    const afterClick = await statusOf(page);
+    assert.notEqual(afterClick.icount, before);
+    assert.equal(afterClick.icount, clicked);
+    assert.ok(clicked > 0 && clicked < last, String(clicked));
+    await page.mouse.move(box.x + box.width * 0.4, box.y + 30);
+    await page.screenshot({ path: join(shots, '4-timeline.png') });
+
+    // The registers shown at N are those vmrs replay --to N prints.
+    const n = Math.floor(last * 0.45) + 777;
+    await page.evaluate(
+      (i) => (globalThis as unknown as { vmrs: { seek(i: number): Promise<void> } }).vmrs.seek(i),
+      n,
+    );
+    const regs = await page.evaluate(() =>
+      (
+        globalThis as unknown as {
+          vmrs: {
+            registers(): {
+              icount: number;
+              pc: string;
+              priv: string;
+              x: string[];
+              csrs: Record<string, string>;
+            } | null;
+          };
+        }
+      ).vmrs.registers(),
+    );
+    assert.ok(regs);
+    assert.equal(regs.icount, n);
+    const cli = replayFile(file, ['--to', String(n)]).stderr;
+    const head = /icount (\d+)\s+pc 0x([0-9a-f]{16})\s+privilege (\w)/.exec(cli);
+    assert.ok(head, cli);
+    assert.equal(Number(head[1]), n);
+    assert.equal(regs.pc, head[2]);
+    assert.equal(regs.priv, head[3]);
+    for (let i = 0; i < 32; i++) {
+      const m = new RegExp(`x${i}/\\S+ 0x([0-9a-f]{16})`).exec(cli);
+      assert.ok(m, `x${i} in ${cli}`);
+      assert.equal(regs.x[i], m[1], `x${i}`);
+    }
+    let csrsSeen = 0;
+    for (const m of cli.matchAll(
+      /\b(mstatus|mepc|mcause|sstatus|sepc|scause|stval|satp) (0x[0-9a-f]{16}|-)/g,
+    )) {
+      assert.equal(regs.csrs[m[1]] ?? '-', m[2] === '-' ? '-' : m[2].slice(2), m[1]);
+      csrsSeen++;
+    }
+    assert.equal(csrsSeen, 8, cli);
+    await page
+      .locator('#m-at')
+      .filter({ hasText: n.toLocaleString('en-US') })
+      .waitFor();
+    await page.screenshot({ path: join(shots, '5-machine.png') });
+    // The memory view at sp, below the registers.
+    await page.click('#mem-sp');
+    await page.locator('#mem .a').first().waitFor();
+    await page.locator('#mem').scrollIntoViewIfNeeded();
+    await page.locator('#machine').screenshot({ path: join(shots, '6-memory.png') });
 
     const bad = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     await bad.goto(`${url}?replay=damaged.vmrs`);
