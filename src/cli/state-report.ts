@@ -1,23 +1,10 @@
 /** The machine's state as a person reads it: `vmrs replay --to N` prints this. */
 import type { VirtMachine } from '../machine/virt.js';
 import { CSR } from '../cpu/csr-numbers.js';
-import { X_ABI_NAMES } from '../cpu/abi-names.js';
+import { PRIV_NAMES, REPORTED_CSRS, X_ABI_NAMES } from '../cpu/abi-names.js';
 import { hex64 } from '../replay/hex.js';
 
-const PRIV = ['U', 'S', '?', 'M'];
-const REPORTED_CSRS = [
-  'mstatus',
-  'mepc',
-  'mcause',
-  'mtval',
-  'sstatus',
-  'sepc',
-  'scause',
-  'stval',
-  'satp',
-  'mip',
-  'mie',
-] as const;
+const PRIV = PRIV_NAMES;
 
 export function describeMachineState(vm: VirtMachine): string {
   const c = vm.cpu;

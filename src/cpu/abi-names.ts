@@ -33,3 +33,21 @@ export const X_ABI_NAMES: readonly string[] = [
   't5',
   't6',
 ];
+
+/** Privilege levels by number (priv spec 1.2; 2 is reserved). */
+export const PRIV_NAMES = ['U', 'S', '?', 'M'];
+
+/** The CSRs shown with the registers where a person reads the machine's state (vmrs replay --to, the browser). */
+export const REPORTED_CSRS = [
+  'mstatus',
+  'mepc',
+  'mcause',
+  'mtval',
+  'sstatus',
+  'sepc',
+  'scause',
+  'stval',
+  'satp',
+  'mip',
+  'mie',
+] as const;

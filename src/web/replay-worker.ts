@@ -31,6 +31,7 @@ import type {
   ToWorker,
   WorkerStatus,
 } from './protocol.js';
+import { PRIV_NAMES, REPORTED_CSRS } from '../cpu/abi-names.js';
 
 /** The worker's global scope, as much of it as is used (no 'webworker' lib beside 'dom'). */
 const scope = self as unknown as {
@@ -44,20 +45,7 @@ const SLICE_MS = 30;
 /** Milliseconds between status reports while running. */
 const STATUS_MS = 200;
 const CHECKPOINTS = { interval: 20_000_000, memoryBudget: 256 << 20 };
-const PRIV = ['U', 'S', '?', 'M'];
-const REPORTED_CSRS = [
-  'mstatus',
-  'mepc',
-  'mcause',
-  'mtval',
-  'sstatus',
-  'sepc',
-  'scause',
-  'stval',
-  'satp',
-  'mip',
-  'mie',
-] as const;
+const PRIV = PRIV_NAMES;
 
 const post = (m: FromWorker, transfer?: Transferable[]) => scope.postMessage(m, transfer);
 
