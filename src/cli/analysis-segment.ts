@@ -11,7 +11,7 @@
  * Work and output are plain data (JSON through a job queue).
  */
 import type { OpenedReplay } from './open-replay.js';
-import type { Segment, SegmentObserver } from './verify-segment.js';
+import type { SegmentObserver } from './verify-segment.js';
 import { MachineGuestView } from '../plugin/guest-view.js';
 import { PluginHost } from '../plugin/plugin-host.js';
 import { TaskLayout, type TaskOffsets } from '../analysis/task-layout.js';
@@ -196,12 +196,14 @@ export class ProfileObserver implements SegmentObserver {
 
   constructor(private readonly work: ProfileWork) {}
 
-  attach(opened: OpenedReplay, segment: Segment): void {
+  attach(opened: OpenedReplay): void {
     this.guest = new MachineGuestView(opened.vm);
     this.layout = TaskLayout.known(this.guest, this.work.layout);
     const i = this.work.interval;
-    this.last = segment.fromIcount;
-    this.next = Math.ceil(segment.fromIcount / i) * i;
+    // Where the machine is: the segment's checkpoint, or the recording's start (a snapshot's icount).
+    const from = opened.vm.cpu.icount;
+    this.last = from;
+    this.next = Math.ceil(from / i) * i;
   }
 
   nextStop(): number {
