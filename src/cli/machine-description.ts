@@ -12,6 +12,7 @@ import {
   type MachineDescription,
 } from '../replay/log-format.js';
 import type { VirtConfig } from '../machine/virt.js';
+import { virtConfigOf } from '../replay/replay-devices.js';
 import { NIC_LINK_AT_START, diskDigest, type DiskInfo, type ParsedDevices } from './devices.js';
 import { bytesDigest } from '../host/file-digest.js';
 import { ImageFile, readImageFile } from '../host/image-file.js';
@@ -134,18 +135,11 @@ export function loadImage(
   return data;
 }
 
-/** The machine configuration of a description (devices are added by the caller). */
+/** The machine configuration of a description, its images loaded (devices are added by the caller). */
 export function configFromDescription(d: MachineDescription, images: EmbeddedImages): VirtConfig {
-  return {
-    memoryBytes: d.machine.memoryBytes,
+  return virtConfigOf(d, {
     bios: d.bios === 'none' ? 'none' : loadImage(images, 'bios', 'firmware', d.bios),
-    biosName: d.bios === 'none' ? 'none' : d.bios.path,
     kernel: loadImage(images, 'kernel', 'kernel', d.kernel),
-    kernelName: d.kernel.path,
     initrd: d.initrd ? loadImage(images, 'initrd', 'initrd', d.initrd) : undefined,
-    initrdName: d.initrd?.path,
-    append: d.machine.append,
-    insnsPerTick: d.machine.insnsPerTick,
-    rtcStartUnixNs: d.machine.rtcStartUnixNs,
-  };
+  });
 }

@@ -8,6 +8,7 @@ import { warmUpInterpreterOnce } from './warm-up.js';
 import { UsageError } from './options.js';
 import { RecordingFormatError, readRecording, type ParsedRecording } from '../replay/log-format.js';
 import { ReplayGate } from '../replay/replay-gate.js';
+import { replayDevice } from '../replay/replay-devices.js';
 import { Replayer, type Perturbation } from '../replay/replayer.js';
 import { VirtMachine, type VirtConfig, type VirtioSpec } from '../machine/virt.js';
 import { configFromDescription, loadImage } from './machine-description.js';
@@ -113,32 +114,10 @@ export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): Ope
           }
           break;
         }
-        case 'net': {
-          const mac = Uint8Array.from(d.mac.split(':'), (x) => parseInt(x, 16));
-          // Recordings made before the link state at start went through the gate say
-          // linkUp true for every NIC, but a listening wire always started with no peer,
-          // link down: the logged link-up of its peer came after. (Newer ones say false.)
-          const linkUp = d.linkUp && d.backend !== 'socket listen';
-          const nic = nics++;
-          const sent = opts.netSent;
-          virtio.push({
-            kind: 'net',
-            // What the guest sends goes nowhere in a replay (its answers are in the log); observers may see it.
-            sink: { send: sent ? (frame) => sent(nic, frame) : () => {} },
-            mac,
-            linkUp,
-          });
-          break;
+        default: {
+          const spec = replayDevice(d, d.kind === 'net' ? nics++ : -1, gate, opts);
+          if (spec) virtio.push(spec);
         }
-        case 'rng':
-          virtio.push({ kind: 'rng', source: gate });
-          break;
-        case 'console':
-          virtio.push({
-            kind: 'console',
-            sink: { write: d.target === 'stdio' ? (b) => b.forEach(stdout) : () => {} },
-          });
-          break;
       }
     });
     // Disks pass the replay gate: the calls that failed in the recording fail again.

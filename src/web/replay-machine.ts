@@ -9,6 +9,7 @@ import { RecordingFormatError, readRecording, type ImageRef } from '../replay/lo
 import type { ParsedRecording } from '../replay/log-format.js';
 import { BytesSource } from '../replay/recording-source.js';
 import { ReplayGate } from '../replay/replay-gate.js';
+import { replayDevice, virtConfigOf } from '../replay/replay-devices.js';
 import { Replayer } from '../replay/replayer.js';
 import { FileCheckpoints } from '../replay/file-checkpoints.js';
 import { VirtMachine, type VirtConfig, type VirtioSpec } from '../machine/virt.js';
@@ -117,44 +118,22 @@ export async function openBrowserReplay(
 
   const gate = new ReplayGate(rec.events);
   const virtio: VirtioSpec[] = [];
+  let nics = 0;
   for (const d of h.devices) {
-    switch (d.kind) {
-      case 'blk':
-        // The copy-on-write store over an image (MemoryCowStore) lives in src/host, which uses
-        // node:fs for its file-backed base: not in the browser yet.
-        throw new ReplayOpenError(
-          `this recording has a disk ('${d.disk.path}'): recordings with disks do not replay in the browser yet`,
-        );
-      case 'net': {
-        const mac = Uint8Array.from(d.mac.split(':'), (x) => parseInt(x, 16));
-        // As open-replay.ts: a listening wire always started with its link down.
-        const linkUp = d.linkUp && d.backend !== 'socket listen';
-        // What the guest sends goes nowhere in a replay (its answers are in the log).
-        virtio.push({ kind: 'net', sink: { send: () => {} }, mac, linkUp });
-        break;
-      }
-      case 'rng':
-        virtio.push({ kind: 'rng', source: gate });
-        break;
-      case 'console':
-        virtio.push({
-          kind: 'console',
-          sink: { write: d.target === 'stdio' ? (b) => b.forEach(opts.console) : () => {} },
-        });
-        break;
-    }
+    // The copy-on-write store over an image (MemoryCowStore) lives in src/host, which uses
+    // node:fs for its file-backed base: not in the browser yet.
+    if (d.kind === 'blk')
+      throw new ReplayOpenError(
+        `this recording has a disk ('${d.disk.path}'): recordings with disks do not replay in the browser yet`,
+      );
+    virtio.push(replayDevice(d, d.kind === 'net' ? nics++ : -1, gate, { stdout: opts.console })!);
   }
   const config: VirtConfig = {
-    memoryBytes: h.machine.memoryBytes,
-    bios: h.bios === 'none' ? 'none' : await image('bios', 'firmware', h.bios),
-    biosName: h.bios === 'none' ? 'none' : h.bios.path,
-    kernel: await image('kernel', 'kernel', h.kernel),
-    kernelName: h.kernel.path,
-    initrd: h.initrd ? await image('initrd', 'initrd', h.initrd) : undefined,
-    initrdName: h.initrd?.path,
-    append: h.machine.append,
-    insnsPerTick: h.machine.insnsPerTick,
-    rtcStartUnixNs: h.machine.rtcStartUnixNs,
+    ...virtConfigOf(h, {
+      bios: h.bios === 'none' ? 'none' : await image('bios', 'firmware', h.bios),
+      kernel: await image('kernel', 'kernel', h.kernel),
+      initrd: h.initrd ? await image('initrd', 'initrd', h.initrd) : undefined,
+    }),
     virtio,
   };
   const snapshot = h.snapshot ? await image('snapshot', 'snapshot', h.snapshot) : undefined;
