@@ -105,6 +105,13 @@ function readRecordedImage(ref: ImageRef, what: string): Uint8Array {
   }
 }
 
+/** An image said to be embedded is not in the file (damage, or a recorder stopped before writing it). */
+export class EmbeddedImageMissing extends UsageError {
+  constructor(readonly what: string) {
+    super(`the ${what} is said to be embedded, but it is not there (damaged file?)`);
+  }
+}
+
 /** An image a description refers to: embedded, or found by path; its digest must match. */
 export function loadImage(
   images: EmbeddedImages,
@@ -120,10 +127,7 @@ export function loadImage(
       if (e instanceof RecordingFormatError) throw new UsageError(e.message);
       throw e;
     }
-    if (!data)
-      throw new UsageError(
-        `the ${what} is said to be embedded, but it is not there (damaged file?)`,
-      );
+    if (!data) throw new EmbeddedImageMissing(what);
   } else {
     data = readRecordedImage(ref, what);
   }

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { addMachineOptions, runCommand } from './run.js';
 import { guestBuildCommand } from './guest.js';
+import { UsageError } from './options.js';
 import { serveCommand, type ServeOptions } from './serve.js';
 import { recordCommand } from './record.js';
 import { replayCommand, type ReplayOptions } from './replay.js';
@@ -244,7 +245,7 @@ async function main(): Promise<void> {
     const msg = e instanceof Error ? e.message : String(e);
     process.stderr.write(`vmrs: error: ${msg}\n`);
     if (process.env.VMRS_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-    process.exitCode = 1;
+    process.exitCode = e instanceof UsageError ? e.exitCode : 1;
   }
 }
 

@@ -11,7 +11,10 @@ import { ReplayGate } from '../replay/replay-gate.js';
 import { replayDevice } from '../replay/replay-devices.js';
 import { Replayer, type Perturbation } from '../replay/replayer.js';
 import { VirtMachine, type VirtConfig, type VirtioSpec } from '../machine/virt.js';
-import { configFromDescription, loadImage } from './machine-description.js';
+import { EmbeddedImageMissing, configFromDescription, loadImage } from './machine-description.js';
+
+/** vmrs replay's status for a recording that ends without its end marker (replay.ts REPLAY_TRUNCATED). */
+const REPLAY_ENDS_EARLY = 3;
 import { readSnapshot, restoreSnapshot } from '../snapshot/snapshot-file.js';
 import { SnapshotError } from '../snapshot/state.js';
 import { MemoryCowStore } from '../host/block-cow.js';
@@ -138,6 +141,13 @@ export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): Ope
     }
   } catch (e) {
     for (const img of opened) img.close();
+    if (e instanceof EmbeddedImageMissing && (rec.cutShort || rec.damage === undefined))
+      // No damaged chunk: the file just ends before the image. A recorder stopped before it
+      // wrote its images left a recording that ends before it begins.
+      throw new UsageError(
+        `the recording ends at icount ${h.startIcount ?? 0} without an end marker, before its embedded ${e.what} (its recorder was stopped before writing it): nothing to replay`,
+        REPLAY_ENDS_EARLY,
+      );
     throw e;
   }
   gate.attach(vm);

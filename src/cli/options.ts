@@ -2,7 +2,15 @@
 import { constants } from 'node:buffer';
 import { ImageFile } from '../host/image-file.js';
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  /** The exit status vmrs ends with (1 unless the error says otherwise). */
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
 
 /** `-m` sizes as QEMU takes them: a plain number is MiB; suffixes K, M, G (case-insensitive, optional B/iB). */
 export function parseMemorySize(text: string): number {
