@@ -58,3 +58,24 @@ test('a small file of millions of tiny events: replay applies them with bounded 
   assert.equal(r.status, 3, `replay: ${r.signal ?? ''} ${r.stderr.slice(-400)}`);
   assert.match(r.stderr, /ends at icount 0 without an end marker/);
 });
+
+test('a recording cut after its header, or inside its embedded image: replay says it ends at its start (status 3), inspect reads it', () => {
+  const kernel = loopElf();
+  const head = encodeHeader(headerFor(kernel));
+  const image = encodeImageChunk('kernel', kernel);
+  const cuts = [head.length, head.length + 7, head.length + Math.floor(image.length / 2)];
+  for (const cut of cuts) {
+    const file = join(dir, `cut-${cut}.vmrs`);
+    writeFileSync(file, Buffer.concat([head, image]).subarray(0, cut));
+    const r = vmrsSmallHeap('replay', file);
+    assert.equal(r.status, 3, `cut at byte ${cut}: ${r.stderr}`);
+    assert.match(
+      r.stderr,
+      /ends at icount 0 without an end marker, before its embedded kernel/,
+      `cut at byte ${cut}`,
+    );
+    assert.equal(r.stdout, '');
+    const i = vmrsSmallHeap('inspect', file);
+    assert.equal(i.status, 0, `inspect, cut at byte ${cut}: ${i.stderr}`);
+  }
+});
