@@ -79,8 +79,11 @@ export class FpUnit {
       rs1 = (insn >>> 15) & 31,
       rs2 = (insn >>> 20) & 31,
       rs3 = insn >>> 27;
-    let rm = (insn >>> 12) & 7;
-    if (rm === 7) rm = this.frm;
+    // funct3 is a rounding mode (7: dynamic, frm) only where the instruction has one; where
+    // it picks the operation (sign injection, min/max, compares, moves, fclass), its other
+    // values are reserved and trap whatever frm holds (unpriv 20.6, 20.8, 20.9).
+    const funct3 = (insn >>> 12) & 7;
+    const rm = funct3 === 7 ? this.frm : funct3;
     const fmt = (insn >>> 25) & 3;
     if (fmt > 1) return false;
     const dbl = fmt === 1;
@@ -185,9 +188,9 @@ export class FpUnit {
             ? this.fr[2 * rs2]
             : 0x7fc00000;
         let sign: number;
-        if (rm === 0) sign = s2 & 0x80000000;
-        else if (rm === 1) sign = ~s2 & 0x80000000;
-        else if (rm === 2) sign = (v ^ s2) & 0x80000000;
+        if (funct3 === 0) sign = s2 & 0x80000000;
+        else if (funct3 === 1) sign = ~s2 & 0x80000000;
+        else if (funct3 === 2) sign = (v ^ s2) & 0x80000000;
         else return false;
         const nv = (v & 0x7fffffff) | sign;
         if (dbl) {
@@ -201,7 +204,8 @@ export class FpUnit {
         return true;
       }
       case 5: {
-        // FMIN/FMAX
+        // FMIN/FMAX (funct3 0, 1; the others are reserved, whatever the operands)
+        if (funct3 > 1) return false;
         const a = get(rs1),
           b = get(rs2);
         if (snan(rs1) || snan(rs2)) this.fflags |= NV;
@@ -209,9 +213,8 @@ export class FpUnit {
         if (a !== a && b !== b) r = NaN;
         else if (a !== a) r = b;
         else if (b !== b) r = a;
-        else if (rm === 0) r = a < b || (a === b && Object.is(a, -0)) ? a : b;
-        else if (rm === 1) r = a > b || (a === b && Object.is(a, 0)) ? a : b;
-        else return false;
+        else if (funct3 === 0) r = a < b || (a === b && Object.is(a, -0)) ? a : b;
+        else r = a > b || (a === b && Object.is(a, 0)) ? a : b;
         set(rd, r);
         return true;
       }
@@ -248,12 +251,12 @@ export class FpUnit {
         const a = get(rs1),
           b = get(rs2);
         let r: boolean;
-        if (rm === 2) {
+        if (funct3 === 2) {
           if (snan(rs1) || snan(rs2)) this.fflags |= NV;
           r = a === b;
-        } else if (rm === 1 || rm === 0) {
+        } else if (funct3 === 1 || funct3 === 0) {
           if (a !== a || b !== b) this.fflags |= NV;
-          r = rm === 1 ? a < b : a <= b;
+          r = funct3 === 1 ? a < b : a <= b;
         } else return false;
         regs[rd << 1] = r ? 1 : 0;
         regs[(rd << 1) | 1] = 0;
@@ -329,7 +332,7 @@ export class FpUnit {
       }
       case 28: {
         if (rs2 !== 0) return false;
-        if (rm === 0) {
+        if (funct3 === 0) {
           // FMV.X.W / FMV.X.D
           if (dbl) {
             regs[rd << 1] = this.fr[2 * rs1];
@@ -340,7 +343,7 @@ export class FpUnit {
           }
           return true;
         }
-        if (rm === 1) {
+        if (funct3 === 1) {
           // FCLASS
           regs[rd << 1] = dbl
             ? classD(this.fr[2 * rs1], this.fr[2 * rs1 + 1])
@@ -354,7 +357,7 @@ export class FpUnit {
       }
       case 30: {
         // FMV.W.X / FMV.D.X
-        if (rs2 !== 0 || rm !== 0) return false;
+        if (rs2 !== 0 || funct3 !== 0) return false;
         this.fr[2 * rd] = regs[rs1 << 1];
         this.fr[2 * rd + 1] = dbl ? regs[(rs1 << 1) | 1] : -1;
         return true;

@@ -164,3 +164,36 @@ test(
     }
   }),
 );
+
+test('funct3 that picks the operation is never a rounding mode: reserved values trap whatever frm and the operands hold', () => {
+  // OP-FP with funct5/fmt/rs2 given; rd 1, rs1 2.
+  const opFp = (funct5: number, fmt: number, rs2: number, funct3: number) =>
+    ((funct5 << 27) | (fmt << 25) | (rs2 << 20) | (2 << 15) | (funct3 << 12) | (1 << 7) | 0x53) >>>
+    0;
+  const cases: [string, number, number, number, number[]][] = [
+    // name, funct5, fmt (1: D), rs2, the funct3 values that name an operation
+    ['fsgnj.d', 4, 1, 3, [0, 1, 2]],
+    ['fmin/fmax.d', 5, 1, 3, [0, 1]],
+    ['fmin/fmax.s', 5, 0, 3, [0, 1]],
+    ['feq/flt/fle.d', 20, 1, 3, [0, 1, 2]],
+    ['fmv.x.d/fclass.d', 28, 1, 0, [0, 1]],
+    ['fmv.d.x', 30, 1, 0, [0]],
+  ];
+  for (const [name, f5, fmt, rs2, legal] of cases)
+    for (let funct3 = 0; funct3 < 8; funct3++)
+      for (const frm of [0, 1, 4])
+        for (const nan of [false, true]) {
+          const f = new FpUnit();
+          f.frm = frm;
+          for (let r = 0; r < 32; r++) {
+            f.fr[2 * r] = fmt ? 0 : nan ? 0x7fc00000 : 0x3f800000;
+            f.fr[2 * r + 1] = fmt ? (nan ? 0x7ff80000 : 0x3ff00000) : -1;
+          }
+          const ok = f.execute(opFp(f5, fmt, rs2, funct3), new Int32Array(64));
+          assert.equal(
+            ok,
+            legal.includes(funct3),
+            `${name} funct3 ${funct3}, frm ${frm}, ${nan ? 'NaN' : 'number'} operands`,
+          );
+        }
+});
