@@ -15,6 +15,7 @@ export const TOOL_PACKAGES = {
   passt: 'passt',
   dtc: 'device-tree-compiler',
   'riscv64-linux-gnu-gcc': 'gcc-riscv64-linux-gnu',
+  'riscv64-linux-gnu-objdump': 'binutils-riscv64-linux-gnu',
   xmllint: 'libxml2-utils',
   'redis-server': 'redis-server',
   chromium: 'chromium',
