@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Build the web app into dist/web/: the page (src/web/app.ts), the replay worker
-// (src/web/replay-worker.ts), index.html, app.css and xterm.js's stylesheet.
+// (src/web/replay-worker.ts), the live machine's worker (src/web/live-worker.ts),
+// index.html, app.css and xterm.js's stylesheet.
 // Fails when anything pulls in a Node builtin: the core must stay Node-free.
 /* global console, performance, process */
 import { build } from 'esbuild';
@@ -44,6 +45,7 @@ try {
     entryPoints: {
       app: 'src/web/app.ts',
       'replay-worker': 'src/web/replay-worker.ts',
+      'live-worker': 'src/web/live-worker.ts',
     },
     outdir: out,
     bundle: true,

@@ -13,7 +13,7 @@
  */
 import type { VirtMachine } from '../machine/virt.js';
 import type { Replayer } from '../replay/replayer.js';
-import type { RunLoop } from '../host/run-loop.js';
+import type { RunLoop } from '../machine/run-loop.js';
 import { ReplayTarget, type DebugTarget } from '../gdb/replay-target.js';
 import { LiveTarget } from '../gdb/live-target.js';
 import { GdbPort, GdbPortError, isLoopback, type GdbPortHooks } from '../gdb/gdb-port.js';

@@ -159,6 +159,10 @@ program
   .argument('[recordings...]', 'recordings to offer (the page can also open files from disk)')
   .option('--port <n>', 'TCP port (0: any free one)', '8080')
   .option('--host <addr>', 'address to listen on', '127.0.0.1')
+  .option(
+    '--live',
+    'offer the default guest to boot and record in the page, building it first if needed (without: offered when already built)',
+  )
   .option('-q, --quiet', 'no log')
   .action(async (files: string[], opts: ServeOptions) => {
     process.exitCode = await serveCommand(files, opts);

@@ -5,8 +5,8 @@ import { collect, parseGuestMemorySize, readImage, UsageError } from './options.
 import { reportDeviceFailures } from './device-failures.js';
 import { VirtMachine, type VirtConfig } from '../machine/virt.js';
 import { StdioConsole } from '../host/stdio-console.js';
-import { RunLoop } from '../host/run-loop.js';
-import { TIME_MODES, type TimeMode } from '../host/guest-pacing.js';
+import { RunLoop } from '../machine/run-loop.js';
+import { TIME_MODES, type TimeMode } from '../machine/guest-pacing.js';
 import { findFirmware } from '../host/firmware.js';
 import { ensureDefaultGuest } from '../host/default-guest.js';
 import { randomFillSync } from 'node:crypto';
@@ -60,7 +60,7 @@ export interface MachineOptions {
   plugin?: string[];
   /** Print the engine's figures at the end. */
   stats?: boolean;
-  /** How guest time follows the host clock (src/host/guest-pacing.ts). */
+  /** How guest time follows the host clock (src/machine/guest-pacing.ts). */
   clock?: string;
 }
 

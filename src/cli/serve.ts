@@ -6,11 +6,12 @@
  *
  *   GET /                      the app (index.html, app.js, replay-worker.js, styles)
  *   GET /api/recordings        [{ name, size }] of the recordings served
+ *   GET /api/guest             the guest the page may boot as a live machine (GuestOffer)
  *   GET /recordings/NAME       a recording's bytes
  *   GET /images/SHA256         an image (firmware, kernel, initrd, disk) with that digest
  *
  * Only what is named is served: recordings by their names, images by the
- * digests the recordings (and the default guest, when built) give, each
+ * digests the recordings (and the default guest and firmware) give, each
  * checked against its file before it is offered, and the app's own files.
  * Nothing else on the disk can be reached. Pages get a Content Security
  * Policy that allows WebAssembly compiles and nothing dynamic else: the
@@ -24,15 +25,29 @@ import { readRecordingFile } from './open-replay.js';
 import { UsageError } from './options.js';
 import { imageDigest } from '../host/digest-cache.js';
 import { bytesDigest } from '../host/file-digest.js';
-import { defaultRecipeDir, findCachedGuest } from '../host/default-guest.js';
+import {
+  defaultRecipeDir,
+  ensureDefaultGuest,
+  findCachedGuest,
+  type DefaultGuest,
+} from '../host/default-guest.js';
+import { findFirmware } from '../host/firmware.js';
+import type { GuestOffer } from '../web/guest-offer.js';
+import { DEFAULT_APPEND } from './run.js';
 import { isLoopback } from '../gdb/gdb-port.js';
 import type { ImageRef } from '../replay/log-format.js';
 
 export interface ServeOptions {
   port: string;
   host: string;
+  /** Build the default guest if it is not (for the page's live machine). */
+  live?: boolean;
   quiet?: boolean;
 }
+
+/** The live machine's memory and clock: `vmrs record`'s defaults. */
+const DEFAULT_GUEST_MEMORY = 256 << 20;
+const DEFAULT_INSNS_PER_TICK = 10;
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -87,7 +102,7 @@ export async function serveCommand(files: string[], opts: ServeOptions): Promise
   // Recordings by name (a second file of the same name gets a suffix).
   const recordings = new Map<string, Served>();
   const images = new Map<string, string>(); // sha256 -> path, checked
-  const offer = (ref: { path: string; sha256: string }, what: string): void => {
+  const offerImage = (ref: { path: string; sha256: string }, what: string): void => {
     if (images.has(ref.sha256)) return;
     if (!existsSync(ref.path)) {
       log(`${what} '${ref.path}' is not there: not offered`);
@@ -105,19 +120,48 @@ export async function serveCommand(files: string[], opts: ServeOptions): Promise
     let name = basename(file);
     for (let k = 2; recordings.has(name); k++) name = `${basename(file, '.vmrs')}-${k}.vmrs`;
     recordings.set(name, { name, path: resolve(file), size: statSync(file).size });
-    for (const r of refs) offer(r, `an image of ${name}`);
+    for (const r of refs) offerImage(r, `an image of ${name}`);
   }
-  // The default guest's images too, when built: a recording opened from disk in the page may need them.
-  const guest = (() => {
-    try {
-      return findCachedGuest(defaultRecipeDir());
-    } catch {
-      return undefined;
-    }
-  })();
-  if (guest) for (const path of [guest.kernel, guest.initrd]) images.set(imageDigest(path), path);
-  const firmware = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
-  if (existsSync(firmware)) images.set(imageDigest(firmware), firmware);
+  // The default guest's images too, when built (or built now, with --live): a recording
+  // opened from disk in the page may need them, and the page boots it as a live machine.
+  let guest: DefaultGuest | undefined;
+  try {
+    guest = opts.live ? await ensureDefaultGuest({ log }) : findCachedGuest(defaultRecipeDir());
+  } catch (e) {
+    if (opts.live) throw e;
+  }
+  let firmware: string | undefined;
+  try {
+    firmware = findFirmware('fw_dynamic');
+  } catch {
+    // no OpenSBI: recordings that name it cannot be offered their firmware, and no live machine
+  }
+  const refOf = (path: string): ImageRef => {
+    const sha256 = imageDigest(path);
+    images.set(sha256, path);
+    return { path, size: statSync(path).size, sha256, embedded: false };
+  };
+  let offer: GuestOffer | undefined;
+  if (guest && firmware)
+    offer = {
+      name: 'the default guest',
+      machine: {
+        memoryBytes: DEFAULT_GUEST_MEMORY,
+        append: `${DEFAULT_APPEND} quiet`,
+        insnsPerTick: DEFAULT_INSNS_PER_TICK,
+        consoleOn: 'uart',
+      },
+      bios: refOf(firmware),
+      kernel: refOf(guest.kernel),
+      initrd: refOf(guest.initrd),
+    };
+  else if (firmware) refOf(firmware);
+  if (!offer)
+    log(
+      guest
+        ? 'no OpenSBI firmware: the page offers no live machine'
+        : 'the default guest is not built: the page offers no live machine (vmrs serve --live builds it)',
+    );
 
   const send = (res: ServerResponse, status: number, type: string, body: Uint8Array | string) => {
     res.writeHead(status, {
@@ -154,6 +198,10 @@ export async function serveCommand(files: string[], opts: ServeOptions): Promise
         'application/json',
         JSON.stringify([...recordings.values()].map(({ name, size }) => ({ name, size }))),
       );
+    if (path === '/api/guest')
+      return offer
+        ? send(res, 200, 'application/json', JSON.stringify(offer))
+        : send(res, 404, 'text/plain', 'this vmrs serve offers no guest to boot');
     if (path.startsWith('/recordings/')) {
       const r = recordings.get(path.slice('/recordings/'.length));
       if (!r) return send(res, 404, 'text/plain', 'no recording of that name is served here');

@@ -4,7 +4,7 @@
  * the debugger holds and releases it, and single-steps it while held.
  */
 import type { VirtMachine } from '../machine/virt.js';
-import type { RunLoop } from '../host/run-loop.js';
+import type { RunLoop } from '../machine/run-loop.js';
 import type { DebugTarget, StopReason } from './replay-target.js';
 
 export class LiveTarget implements DebugTarget {

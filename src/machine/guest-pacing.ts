@@ -20,6 +20,9 @@
  */
 import { TIMEBASE_HZ } from '../machine/clock.js';
 
+/** The host's monotonic clock in ns (performance.now: Node and browsers alike). */
+const hostNowNs = (): bigint => BigInt(Math.round(performance.now() * 1e6));
+
 export type TimeMode = 'idle' | 'host' | 'warp';
 
 export const TIME_MODES: readonly TimeMode[] = ['idle', 'host', 'warp'];
@@ -30,7 +33,7 @@ export class GuestPacing {
 
   constructor(
     readonly mode: TimeMode,
-    private readonly hostNs: () => bigint = () => process.hrtime.bigint(),
+    private readonly hostNs: () => bigint = hostNowNs,
   ) {}
 
   /** Tie guest time `ticks` to the host's now (at start, and after a debugger's pause: time held is not guest time). */

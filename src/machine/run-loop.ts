@@ -1,13 +1,14 @@
 /**
- * The real-time driver of a VirtMachine on Node: runs slices, lets the event
- * loop breathe so console input arrives, and turns guest idle (WFI) into real
- * sleeping (DESIGN rules 2 and 5).
- * How long a wait sleeps: src/host/guest-pacing.ts.
+ * The real-time driver of a VirtMachine (Node, or a browser's worker): runs
+ * slices, lets the event loop breathe so console input arrives, and turns
+ * guest idle (WFI) into real sleeping (DESIGN rules 2 and 5).
+ * How long a wait sleeps: src/machine/guest-pacing.ts.
  */
 import type { VirtMachine, GuestExit } from '../machine/virt.js';
 import type { Gate } from '../replay/gate.js';
 import { TIMEBASE_HZ } from '../machine/clock.js';
 import { GuestPacing, type TimeMode } from './guest-pacing.js';
+import { breathe } from '../util/next-task.js';
 
 /** Host milliseconds of guest execution between two turns of the event loop. */
 const SLICE_MS = 20;
@@ -112,7 +113,7 @@ export class RunLoop {
         const rate = executed / dt;
         budget = Math.max(10_000, Math.min(50_000_000, Math.round(rate * SLICE_MS)));
       }
-      await new Promise<void>((r) => setImmediate(r));
+      await breathe();
     }
   }
 
@@ -130,7 +131,7 @@ export class RunLoop {
     if (deadline <= host) {
       // Due already (or, holding to the host clock, the guest is behind it): go on at once.
       this.gate.idleJump(deadline);
-      await new Promise<void>((r) => setImmediate(r));
+      await breathe();
       return;
     }
     const waitMs = deadline === Infinity ? Infinity : ((deadline - host) * 1000) / TIMEBASE_HZ;

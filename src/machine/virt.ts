@@ -5,7 +5,7 @@
  *
  * Everything here is a function of the guest's own actions and of the host
  * inputs handed in through explicit methods (console bytes, idle jumps): no
- * host clock, no host timers. The host-side driver (src/host/run-loop.ts)
+ * host clock, no host timers. The host-side driver (src/machine/run-loop.ts)
  * decides when to call these methods.
  */
 import { Cpu } from '../cpu/cpu.js';

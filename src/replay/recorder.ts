@@ -157,6 +157,11 @@ export class Recorder implements EventSink {
     if (!q.length) this.drained?.();
   }
 
+  /** State digests logged so far. */
+  get digestsTaken(): number {
+    return this.digests;
+  }
+
   /** Checkpoints taken (some may still be compressing). */
   get checkpointsTaken(): number {
     return this.checkpoints?.count ?? 0;

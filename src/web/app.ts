@@ -2,10 +2,13 @@
  * The replay page: opens a recording (file picker, drag and drop,
  * `?replay=NAME_OR_URL`, or the server's list), hands it to the replay
  * worker, and shows the guest's console in xterm.js with the replay's
- * state. `window.vmrs` is the hook for tests and scripts.
+ * state. It also boots the guest the server offers as a live machine
+ * (the live worker), recorded as it runs, for download or replay here.
+ * `window.vmrs` is the hook for tests and scripts.
  */
 import { Terminal } from '@xterm/xterm';
 import { X_ABI_NAMES } from '../cpu/abi-names.js';
+import type { Engine } from '../cpu/cpu.js';
 import type {
   EventsMessage,
   FromWorker,
@@ -17,6 +20,8 @@ import type {
   WorkerStatus,
 } from './protocol.js';
 import { Timeline } from './timeline.js';
+import type { FromLiveWorker, LiveStatus, ToLiveWorker } from './live-protocol.js';
+import { parseGuestOffer, type GuestOffer } from './guest-offer.js';
 
 interface SeekResult {
   icount: number;
@@ -44,11 +49,28 @@ interface VmrsHook {
     priv: string;
     x: string[];
     csrs: Record<string, string>;
+    /** The instruction at pc, disassembled (null: pc not readable). */
+    insn: string | null;
   } | null;
   /** The timeline's tracks (name and number of events), once the events came; null before. */
-  timeline(): { lastIcount: number; ms: number; tracks: { name: string; count: number }[] } | null;
+  timeline(): {
+    lastIcount: number;
+    ms: number;
+    tracks: { name: string; count: number }[];
+    /** Guest time at lastIcount, and at the replay's icount, in seconds (as the timeline maps them). */
+    guestSeconds: number;
+    cursorGuestSeconds: number;
+    /** What the timeline's x axis is laid out by. */
+    xAxis: string;
+  } | null;
   /** The icount the last click on the timeline asked for (null: none yet). */
   readonly lastTimelineSeek: number | null;
+  /** 'replay' (a recording open or none), or 'live' (a machine running here, recorded). */
+  readonly mode: 'replay' | 'live';
+  /** Boot the server's guest as a live machine (as the Boot button); rejects when none is offered. */
+  boot(opts?: { embed?: boolean }): Promise<void>;
+  /** The live machine's finished recording (null before it is). */
+  recording(): { name: string; size: number } | null;
 }
 
 declare global {
@@ -107,6 +129,7 @@ const ui = {
   mPc: $('m-pc'),
   mPriv: $('m-priv'),
   mInsn: $('m-insn'),
+  mListing: $('m-listing'),
   mRegs: $('m-regs'),
   mCsrs: $('m-csrs'),
   memForm: $<HTMLFormElement>('mem-form'),
@@ -115,6 +138,20 @@ const ui = {
   memSp: $<HTMLButtonElement>('mem-sp'),
   memNote: $('mem-note'),
   mem: $('mem'),
+  liveOffer: $('live-offer'),
+  liveBtn: $<HTMLButtonElement>('live-btn'),
+  liveGuest: $('live-guest'),
+  bootBtn: $<HTMLButtonElement>('boot-btn'),
+  embedImages: $<HTMLInputElement>('embed-images'),
+  liveBar: $('live-bar'),
+  replayBar: $('replay-bar'),
+  liveWhat: $('live-what'),
+  stopBtn: $<HTMLButtonElement>('stop-btn'),
+  downloadBtn: $<HTMLAnchorElement>('download-btn'),
+  replayHereBtn: $<HTMLButtonElement>('replay-here-btn'),
+  recStat: $('rec-stat'),
+  recSize: $('rec-size'),
+  digestsK: $('digests-k'),
 };
 
 // --- the replay's state as the worker last told it
@@ -253,14 +290,23 @@ function seekDone(m: Seeked): void {
 const fmt = (n: number) => n.toLocaleString('en-US');
 
 function currentState(): ReplayState {
-  return pageError !== undefined ? 'error' : status.state;
+  if (pageError !== undefined) return 'error';
+  return mode === 'live' ? (liveStatus?.state ?? 'loading') : status.state;
 }
 
 function currentError(): string | null {
-  return pageError ?? status.error ?? null;
+  return pageError ?? (mode === 'live' ? liveStatus?.error : status.error) ?? null;
 }
 
 function render(): void {
+  if (mode === 'live') {
+    renderLive();
+    return;
+  }
+  ui.liveBar.hidden = true;
+  ui.replayBar.hidden = false;
+  ui.digestsK.textContent = 'digests verified';
+  ui.recStat.hidden = true;
   const state = currentState();
   ui.state.textContent = state;
   ui.state.dataset.state = state;
@@ -340,6 +386,13 @@ function pageFailed(message: string): void {
 
 // --- opening recordings
 
+/** `?engine=interp|translate`: the execution engine, as `--engine` in Node (default: the core's choice). */
+const engineWanted = ((): Engine | undefined => {
+  // Not cpu.ts's ENGINES: importing a value from it would bundle the whole core into the page.
+  const e = new URLSearchParams(location.search).get('engine');
+  return e === 'interp' || e === 'translate' ? e : undefined;
+})();
+
 function setName(name: string): void {
   ui.recName.textContent = name;
   ui.recName.title = name;
@@ -347,6 +400,7 @@ function setName(name: string): void {
 }
 
 function startOpen(name: string): void {
+  leaveLive();
   pageError = undefined;
   status = {
     ...status,
@@ -379,7 +433,7 @@ function startOpen(name: string): void {
 }
 
 function openBytes(name: string, data: ArrayBuffer): void {
-  send({ kind: 'open', name, recording: data }, [data]);
+  send({ kind: 'open', name, recording: data, engine: engineWanted }, [data]);
   const limit = ui.speed.value === 'max' ? null : Number(ui.speed.value);
   send({ kind: 'speed', mipsLimit: limit });
 }
@@ -480,7 +534,7 @@ function showPicker(list: ServerRecording[] | undefined): void {
 
 async function start(): Promise<void> {
   const want = new URLSearchParams(location.search).get('replay');
-  const list = await serverRecordings();
+  const [list] = await Promise.all([serverRecordings(), serverGuest()]);
   if (want) {
     if (list?.some((r) => r.name === want)) await openUrl(want, recordingUrl(want));
     else {
@@ -661,16 +715,38 @@ function showMachine(m: MachineMessage): void {
   k.textContent = 'insn ';
   const v = document.createElement('span');
   v.className = 'v';
+  const asm = document.createElement('span');
+  asm.className = 'asm';
   const note = document.createElement('span');
   note.className = 'note';
   if (m.insn) {
     v.textContent = m.insn.length === 4 ? m.insn.hex : `${m.insn.hex}    `;
-    note.textContent = `  ${m.insn.length === 2 ? 'compressed, 2 bytes' : '4 bytes'} · no disassembler yet`;
+    asm.textContent = `  ${m.insn.asm}`;
+    if (m.insn.length === 2) note.textContent = '  compressed';
   } else {
     v.textContent = '????????';
     note.textContent = '  pc is not mapped to RAM';
   }
-  ui.mInsn.append(k, v, note);
+  ui.mInsn.append(k, v, asm, note);
+  // What comes next from pc (the address without its top half when that is all ones or zeros).
+  const rows = document.createDocumentFragment();
+  for (const [n, i] of m.listing.entries()) {
+    const row = document.createElement('div');
+    row.className = n === 0 ? 'at' : '';
+    const a = document.createElement('span');
+    a.className = 'a';
+    a.textContent = /^(ffffffff|00000000)/.test(i.address) ? i.address.slice(8) : hx(i.address);
+    const h = document.createElement('span');
+    h.className = 'h';
+    h.textContent = i.hex.padStart(8);
+    const t = document.createElement('span');
+    t.textContent = i.asm;
+    row.append(a, h, t);
+    rows.appendChild(row);
+  }
+  ui.mListing.replaceChildren(rows);
+  // The listing says it all when there is one; the line above only says why there is none.
+  ui.mInsn.hidden = m.listing.length > 0;
   // x0..x15 in the left column, x16..x31 in the right.
   const cells: HTMLElement[] = [];
   for (let row = 0; row < 16; row++)
@@ -748,6 +824,171 @@ ui.memSp.onclick = () => {
   readMemory();
 };
 
+// --- the live machine
+
+let mode: 'replay' | 'live' = 'replay';
+let offer: GuestOffer | undefined;
+let liveWorker: Worker | undefined;
+let liveStatus: LiveStatus | undefined;
+let liveRecording: { name: string; bytes: Uint8Array; url: string } | undefined;
+const encoder = new TextEncoder();
+
+/** The guest the server offers to boot (none on a static host, or when it has none). */
+async function serverGuest(): Promise<void> {
+  try {
+    const res = await fetch('api/guest');
+    if (!res.ok) return;
+    offer = parseGuestOffer(await res.json());
+  } catch {
+    offer = undefined;
+  }
+  ui.liveOffer.hidden = !offer;
+  ui.liveBtn.hidden = !offer;
+  if (offer) ui.liveGuest.textContent = offer.name;
+}
+
+const sendLive = (m: ToLiveWorker, transfer?: Transferable[]) =>
+  liveWorker?.postMessage(m, transfer ?? []);
+
+function bootLive(embed: boolean): Promise<void> {
+  if (!offer) return Promise.reject(new Error('this server offers no guest to boot'));
+  const guest = offer;
+  liveWorker?.terminate();
+  pageError = undefined;
+  mode = 'live';
+  document.body.classList.add('live');
+  liveStatus = undefined;
+  if (liveRecording) URL.revokeObjectURL(liveRecording.url);
+  liveRecording = undefined;
+  consoleText = '';
+  decoder = new TextDecoder('utf-8');
+  setName(`live: ${guest.name}`);
+  document.title = `live machine · vmrs`;
+  showPlayer();
+  term.reset();
+  term.options.disableStdin = false;
+  term.focus();
+  const w = new Worker(new URL('live-worker.js', import.meta.url), { type: 'module' });
+  liveWorker = w;
+  w.onmessage = (e: MessageEvent<FromLiveWorker>) => {
+    if (w !== liveWorker) return;
+    const m = e.data;
+    switch (m.kind) {
+      case 'console':
+        term.write(m.bytes);
+        consoleText += decoder.decode(m.bytes, { stream: true });
+        break;
+      case 'status':
+        liveStatus = m;
+        render();
+        break;
+      case 'recording': {
+        const blob = new Blob([m.bytes as Uint8Array<ArrayBuffer>], {
+          type: 'application/octet-stream',
+        });
+        liveRecording = { name: m.name, bytes: m.bytes, url: URL.createObjectURL(blob) };
+        render();
+        break;
+      }
+      case 'log':
+        ui.statusMsg.textContent = m.text;
+        break;
+    }
+  };
+  w.onerror = (e) => {
+    e.preventDefault();
+    pageFailed(`the live machine's worker failed: ${e.message || 'it could not be loaded'}`);
+  };
+  sendLive({ kind: 'boot', offer: guest, embed, engine: engineWanted });
+  render();
+  return Promise.resolve();
+}
+
+/** Back to replaying: the live machine (if any) is dropped, its recording kept for download. */
+function leaveLive(): void {
+  if (mode !== 'live') return;
+  mode = 'replay';
+  document.body.classList.remove('live');
+  term.options.disableStdin = true;
+  liveWorker?.terminate();
+  liveWorker = undefined;
+}
+
+const fmtKiB = (n: number) =>
+  n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+
+function renderLive(): void {
+  const state = currentState();
+  const st = liveStatus;
+  ui.state.textContent = state === 'running' ? 'recording' : state;
+  ui.state.dataset.state = state;
+  document.body.dataset.state = state;
+  ui.liveBar.hidden = false;
+  ui.replayBar.hidden = true;
+  ui.mips.textContent = st && st.mips > 0 ? st.mips.toFixed(1) : '–';
+  ui.digestsK.textContent = 'digests recorded';
+  ui.digests.textContent = fmt(st?.digests ?? 0);
+  ui.recStat.hidden = false;
+  ui.recSize.textContent = st ? `${fmt(st.events)} events · ${fmtKiB(st.bytes)}` : '–';
+  ui.liveWhat.textContent = st ? `icount ${fmt(st.icount)}` : 'starting…';
+  ui.stopBtn.disabled = state !== 'running';
+  const rec = liveRecording;
+  if (rec) {
+    ui.downloadBtn.href = rec.url;
+    ui.downloadBtn.download = rec.name;
+    ui.downloadBtn.setAttribute('aria-disabled', 'false');
+    ui.downloadBtn.textContent = `Download ${rec.name} (${fmtKiB(rec.bytes.length)})`;
+  } else {
+    ui.downloadBtn.removeAttribute('href');
+    ui.downloadBtn.setAttribute('aria-disabled', 'true');
+    ui.downloadBtn.textContent = 'Download recording';
+  }
+  ui.replayHereBtn.disabled = !rec;
+  if (st?.exit && (state === 'done' || state === 'error')) {
+    ui.exitStat.hidden = false;
+    ui.exitStat.textContent = `guest ${st.exit.kind}, status ${st.exit.status}`;
+  } else ui.exitStat.hidden = true;
+  if (state === 'running')
+    ui.statusMsg.textContent =
+      st?.bootMs !== undefined
+        ? `type into the console · booted in ${(st.bootMs / 1000).toFixed(1)} s`
+        : '';
+  else if (state === 'done')
+    ui.statusMsg.textContent = 'recording complete: download it, or replay it here';
+  ui.problem.hidden = state !== 'error';
+  if (state === 'error') {
+    ui.problemTitle.textContent = liveRecording
+      ? `The machine stopped at icount ${fmt(st?.icount ?? 0)}`
+      : 'Cannot boot the guest';
+    ui.problemMsg.textContent = currentError();
+    ui.problemDetails.replaceChildren();
+  }
+  ui.warnings.hidden = true;
+}
+
+term.onData((data) => {
+  if (mode === 'live' && liveStatus?.state === 'running')
+    sendLive({ kind: 'input', bytes: encoder.encode(data) });
+});
+
+ui.bootBtn.onclick = () => void bootLive(ui.embedImages.checked);
+ui.liveBtn.onclick = () => {
+  if (
+    mode === 'live' &&
+    liveStatus?.state === 'running' &&
+    !confirm('Stop this machine and boot a new one?')
+  )
+    return;
+  void bootLive(ui.embedImages.checked);
+};
+ui.stopBtn.onclick = () => sendLive({ kind: 'stop' });
+ui.replayHereBtn.onclick = () => {
+  const rec = liveRecording;
+  if (!rec) return;
+  startOpen(rec.name);
+  openBytes(rec.name, rec.bytes.slice().buffer);
+};
+
 // --- the hook
 
 function seek(icount: number): Promise<SeekResult> {
@@ -764,8 +1005,8 @@ function seek(icount: number): Promise<SeekResult> {
 window.vmrs = {
   status: () => ({
     state: currentState(),
-    icount: status.icount,
-    digestsVerified: status.digestsVerified,
+    icount: mode === 'live' ? (liveStatus?.icount ?? 0) : status.icount,
+    digestsVerified: mode === 'live' ? 0 : status.digestsVerified,
     consoleText,
     error: currentError(),
   }),
@@ -780,6 +1021,7 @@ window.vmrs = {
           priv: machine.priv,
           x: [...machine.x],
           csrs: { ...machine.csrs },
+          insn: machine.insn?.asm ?? null,
         }
       : null,
   timeline: () =>
@@ -788,11 +1030,20 @@ window.vmrs = {
           lastIcount: events.lastIcount,
           ms: timelineMs,
           tracks: events.tracks.map((t) => ({ name: t.name, count: t.icounts.length })),
+          guestSeconds: timeline.guestSecondsAt(events.lastIcount) ?? 0,
+          cursorGuestSeconds: timeline.guestSecondsAt(status.icount) ?? 0,
+          xAxis: timeline.xAxis,
         }
       : null,
   get lastTimelineSeek() {
     return lastTimelineSeek;
   },
+  get mode() {
+    return mode;
+  },
+  boot: (opts) => bootLive(opts?.embed ?? false),
+  recording: () =>
+    liveRecording ? { name: liveRecording.name, size: liveRecording.bytes.length } : null,
 };
 
 render();

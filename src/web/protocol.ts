@@ -1,10 +1,18 @@
 /** The messages between the page (app.ts) and the replay worker (replay-worker.ts). */
+import type { Engine } from '../cpu/cpu.js';
 
 export type ReplayState = 'idle' | 'loading' | 'running' | 'paused' | 'done' | 'diverged' | 'error';
 
 export type ToWorker =
   /** Open a recording (and start playing it unless `play` is false). */
-  | { kind: 'open'; name: string; recording: ArrayBuffer; play?: boolean }
+  | {
+      kind: 'open';
+      name: string;
+      recording: ArrayBuffer;
+      play?: boolean;
+      /** The execution engine (`?engine=` in the page's address); default: the core's choice. */
+      engine?: Engine;
+    }
   | { kind: 'play' }
   | { kind: 'pause' }
   /** Instructions per second, in millions; null: as fast as it goes. */
@@ -31,6 +39,37 @@ export interface EventsMessage {
   damagedFrom?: number;
   /** Milliseconds the worker took to read them. */
   ms: number;
+  /** What maps an icount to guest time. */
+  clock: GuestClock;
+}
+
+/**
+ * Guest time along the recording (src/machine/clock.ts): in ticks of the
+ * 10 MHz timebase, floor(icount / insnsPerTick) + the idle ticks, which
+ * grow only at idle jumps. So guest time runs with icount between two idle
+ * jumps and steps up at each: piecewise linear, with a step per jump.
+ */
+export interface GuestClock {
+  insnsPerTick: number;
+  /** Ticks per second (TIMEBASE_HZ). */
+  hz: number;
+  /** The icount the recording starts at: 0 for a boot, else its snapshot's. */
+  startIcount: number;
+  /**
+   * The idle ticks at startIcount, before the first jump: 0 for a boot, the
+   * snapshot's when it is embedded. A snapshot the recording does not carry
+   * is fetched only after the events are sent: then this is a guess (the
+   * idle ticks after the first jump, or 0 without jumps) and
+   * `estimatedBefore` says up to where it counts.
+   */
+  startIdleTicks: number;
+  /** The idle jumps, in order: at icount jumpIcounts[i] the clock jumps to jumpTicks[i] ticks. */
+  jumpIcounts: Float64Array;
+  jumpTicks: Float64Array;
+  /** Guest time before this icount rests on the guessed startIdleTicks (absent: it is exact; Infinity: all of it). */
+  estimatedBefore?: number;
+  /** Guest time after this icount is a lower bound: idle jumps past it could not be read (damage). */
+  estimatedAfter?: number;
 }
 
 /** The machine where the replay stands (sent when it stops: paused, done, diverged, error). */
@@ -43,8 +82,10 @@ export interface MachineMessage {
   x: string[];
   /** The CSRs that the hart has (absent: it has not). */
   csrs: Record<string, string>;
-  /** The instruction at pc: its bytes in hex (as the word or halfword reads) and length; null: pc not readable. */
-  insn: { hex: string; length: number } | null;
+  /** The instruction at pc: its bytes in hex (as the word or halfword reads), length and disassembly; null: pc not readable. */
+  insn: { hex: string; length: number; asm: string } | null;
+  /** The instructions from pc on (pc's first), as far as they can be read: address in 16 hex digits. */
+  listing: { address: string; hex: string; length: number; asm: string }[];
 }
 
 export interface MemoryMessage {

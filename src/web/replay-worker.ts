@@ -10,11 +10,15 @@
  * is deterministic, so what it writes up to there is what it wrote before).
  */
 import { hex64 } from '../replay/hex.js';
-import type { ImageRef, ParsedRecording } from '../replay/log-format.js';
+import { nextTask } from '../util/next-task.js';
+import { listInstructions } from '../cpu/disassemble.js';
+import { serverImageLoader } from './image-fetch.js';
+import type { ParsedRecording } from '../replay/log-format.js';
 import type { ReplayStatus } from '../replay/replayer.js';
 import { CSR } from '../cpu/csr-numbers.js';
 import { EventDecoder } from '../replay/event-log.js';
 import { END_KINDS, EventType } from '../replay/events.js';
+import { TIMEBASE_HZ } from '../machine/clock.js';
 import { MachineGuestView } from '../plugin/guest-view.js';
 import {
   ReplayOpenError,
@@ -46,6 +50,8 @@ const SLICE_MS = 30;
 const STATUS_MS = 200;
 const CHECKPOINTS = { interval: 20_000_000, memoryBudget: 256 << 20 };
 const PRIV = PRIV_NAMES;
+/** Instructions from pc on shown in the machine view. */
+const LISTING = 10;
 
 const post = (m: FromWorker, transfer?: Transferable[]) => scope.postMessage(m, transfer);
 
@@ -176,39 +182,7 @@ function message(e: unknown): string {
 
 // --- images
 
-const imageCache = new Map<string, Uint8Array>();
-
-function fmtBytes(n: number): string {
-  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`;
-}
-
-/** An image the recording names but does not carry, from the server (checked by the caller). */
-async function fetchImage(_name: string, ref: ImageRef, what: string): Promise<Uint8Array> {
-  const cached = imageCache.get(ref.sha256);
-  if (cached) return cached;
-  const label = `${what} '${ref.path}' (sha256 ${ref.sha256.slice(0, 16)}…)`;
-  post({ kind: 'log', text: `fetching ${what} ${ref.path} (${fmtBytes(ref.size)})` });
-  let res: Response;
-  try {
-    res = await fetch(new URL(`images/${ref.sha256}`, scope.location.href));
-  } catch (e) {
-    throw new ReplayOpenError(`${label} could not be fetched: ${message(e)}`);
-  }
-  if (!res.ok) {
-    let why = '';
-    try {
-      why = (await res.text()).trim().slice(0, 300);
-    } catch {
-      // no body
-    }
-    throw new ReplayOpenError(
-      `${label} is not in the recording and the server does not have it (HTTP ${res.status}${why ? `: ${why}` : ''})`,
-    );
-  }
-  const data = new Uint8Array(await res.arrayBuffer());
-  imageCache.set(ref.sha256, data);
-  return data;
-}
+const fetchImage = serverImageLoader(scope.location.href, (text) => post({ kind: 'log', text }));
 
 // --- running
 
@@ -221,16 +195,7 @@ function schedule(delayMs = 0): void {
     if (gen === generation) slice();
   };
   if (delayMs > 0) setTimeout(go, delayMs);
-  else yieldThen(go);
-}
-
-/** Run `f` as a new task, soon (a MessageChannel: setTimeout 0 is clamped to 4 ms when nested). */
-const channel = new MessageChannel();
-const yielded: (() => void)[] = [];
-channel.port1.onmessage = () => yielded.shift()?.();
-function yieldThen(f: () => void): void {
-  yielded.push(f);
-  channel.port2.postMessage(null);
+  else nextTask(go);
 }
 
 function startPacing(): void {
@@ -403,7 +368,50 @@ function showText(data: Uint8Array): string {
   return data.length > 200 ? `${s}… (${data.length} bytes)` : s;
 }
 
-/** Every event of the recording, by kind, read chunk by chunk (sent to the page once). */
+/** A span of guest time in words (ticks of the 10 MHz timebase). */
+function showTicks(ticks: number): string {
+  const s = ticks / TIMEBASE_HZ;
+  if (s >= 1) return `${s.toFixed(3)} s`;
+  if (s >= 1e-3) return `${(s * 1e3).toFixed(3)} ms`;
+  return `${(s * 1e6).toFixed(1)} µs`;
+}
+
+/**
+ * The idle ticks of the clock in the snapshot a recording starts from, when
+ * the recording carries it (read from the snapshot's JSON head, not its
+ * RAM); undefined when it does not, or it cannot be read (the open says why).
+ */
+function embeddedSnapshotIdleTicks(rec: ParsedRecording): number | undefined {
+  if (!rec.header.snapshot?.embedded) return undefined;
+  try {
+    const snap = rec.images.get('snapshot');
+    if (!snap || snap.length < 16 || new TextDecoder().decode(snap.subarray(0, 8)) !== 'VMRSSNAP')
+      return undefined;
+    const jlen = new DataView(snap.buffer, snap.byteOffset, snap.byteLength).getUint32(12, true);
+    if (16 + jlen > snap.length) return undefined;
+    const head = JSON.parse(new TextDecoder().decode(snap.subarray(16, 16 + jlen))) as {
+      state?: { clock?: { idleTicks?: unknown } };
+    };
+    const t = head.state?.clock?.idleTicks;
+    return typeof t === 'number' && Number.isSafeInteger(t) && t >= 0 ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every event of the recording, by kind, read chunk by chunk (sent to the
+ * page once), and the map from icount to guest time (protocol.ts GuestClock).
+ *
+ * Guest time needs the clock's idle ticks at the start: 0 for a boot. A
+ * recording that starts from a snapshot has the snapshot's; they are read
+ * here when the snapshot is embedded (its JSON head). Otherwise the snapshot
+ * is fetched only after this message is sent (the timeline does not wait for
+ * the images), so guest time before the first idle jump is a guess there:
+ * the idle ticks after that jump (an upper bound, by at most that jump's
+ * length: guest time runs on through it without a step), or 0 without
+ * jumps. From the first jump on it is exact: a jump says the time.
+ */
 function postEvents(rec: ParsedRecording): void {
   const t0 = performance.now();
   const consoleIn = new Icounts('console in', true);
@@ -411,21 +419,31 @@ function postEvents(rec: ParsedRecording): void {
   const netLink = new Icounts('net link', true);
   const entropy = new Icounts('entropy', false);
   const idle = new Icounts('idle jumps', true);
+  /** The ticks each idle jump goes to (an Icounts for its growing array, beside `idle`). */
+  const jumpTicks = new Icounts('idle jump ticks', false);
   const diskErrors = new Icounts('disk errors', true);
   const digests = new Icounts('digests', false);
   const checkpoints = new Icounts('checkpoints', false);
   const end = new Icounts('end', true);
   const log = rec.events;
+  const ipt = rec.header.machine.insnsPerTick;
+  const startIcount = rec.header.startIcount ?? 0;
+  const startIdle = rec.header.snapshot ? embeddedSnapshotIdleTicks(rec) : 0;
+  /** The idle ticks where the reading is (undefined: not known yet, before the first jump). */
+  let idleTicks = startIdle;
   let damagedFrom: number | undefined;
+  /** Where the events stop being read, when before their end (damage). */
+  let readTo: number | undefined;
+  let ic = startIcount;
   try {
     for (let k = 0; k < log.chunks.length; k++) {
       const raw = log.raw(k);
       if (!raw) {
-        damagedFrom = log.chunks[k].icountBefore;
+        damagedFrom = readTo = log.chunks[k].icountBefore;
         break;
       }
       const dec = new EventDecoder(raw);
-      let ic = log.chunks[k].icountBefore;
+      ic = log.chunks[k].icountBefore;
       while (!dec.done) {
         const type = raw[dec.pos] as EventType;
         if (type === EventType.Entropy || type === EventType.Digest) {
@@ -450,9 +468,16 @@ function postEvents(rec: ParsedRecording): void {
           case EventType.NetLink:
             netLink.push(ic, `NIC ${ev.arg}: link ${ev.value ? 'up' : 'down'}`);
             break;
-          case EventType.IdleJump:
-            idle.push(ic, `virtual time to ${(ev.value / 1e7).toFixed(4)} s`);
+          case EventType.IdleJump: {
+            const skipped =
+              idleTicks === undefined
+                ? ''
+                : ` (${showTicks(ev.value - Math.floor(ic / ipt) - idleTicks)} idle skipped)`;
+            idle.push(ic, `guest time jumps to ${(ev.value / TIMEBASE_HZ).toFixed(7)} s${skipped}`);
+            jumpTicks.push(ev.value);
+            idleTicks = ev.value - Math.floor(ic / ipt);
             break;
+          }
           case EventType.DiskError:
             diskErrors.push(ic, `disk ${ev.arg}, call ${ev.value}`);
             break;
@@ -464,6 +489,7 @@ function postEvents(rec: ParsedRecording): void {
     }
   } catch (e) {
     // A chunk that does not decode: the replay says so when it gets there; show what was read.
+    readTo = ic;
     post({
       kind: 'log',
       text: `the timeline stops at a chunk that could not be read: ${message(e)}`,
@@ -472,17 +498,28 @@ function postEvents(rec: ParsedRecording): void {
   for (const c of rec.checkpoints) checkpoints.push(c.icount);
   const all = [consoleIn, netIn, netLink, entropy, idle, diskErrors, digests, checkpoints, end];
   const tracks = all.map((t) => t.track());
+  const jumps = { icounts: idle.a.slice(0, idle.n), ticks: jumpTicks.a.slice(0, jumpTicks.n) };
+  const clock: EventsMessage['clock'] = {
+    insnsPerTick: ipt,
+    hz: TIMEBASE_HZ,
+    startIcount,
+    startIdleTicks:
+      startIdle ?? (jumps.icounts.length ? jumps.ticks[0] - Math.floor(jumps.icounts[0] / ipt) : 0),
+    jumpIcounts: jumps.icounts,
+    jumpTicks: jumps.ticks,
+  };
+  if (startIdle === undefined)
+    clock.estimatedBefore = jumps.icounts.length ? jumps.icounts[0] : Infinity;
+  if (readTo !== undefined) clock.estimatedAfter = readTo;
   const m: EventsMessage = {
     kind: 'events',
     lastIcount: log.lastIcount ?? 0,
     tracks,
     ms: performance.now() - t0,
+    clock,
   };
   if (damagedFrom !== undefined) m.damagedFrom = damagedFrom;
-  post(
-    m,
-    tracks.map((t) => t.icounts.buffer),
-  );
+  post(m, [...tracks.map((t) => t.icounts.buffer), jumps.icounts.buffer, jumps.ticks.buffer]);
 }
 
 const hex16 = (v: bigint) => v.toString(16).padStart(16, '0');
@@ -500,20 +537,12 @@ function postMachine(): void {
     const v = c.readCsr(CSR[n]);
     if (v) csrs[n] = hex64(v.lo, v.hi).slice(2);
   }
-  let insn: { hex: string; length: number } | null = null;
-  try {
-    const b = view.read(view.pc, 4);
-    if (b.length >= 2) {
-      const length = (b[0] & 3) === 3 ? 4 : 2;
-      if (b.length >= length) {
-        let hex = '';
-        for (let i = length - 1; i >= 0; i--) hex += b[i].toString(16).padStart(2, '0');
-        insn = { hex, length };
-      }
-    }
-  } catch {
-    // pc not readable: shown as such
-  }
+  const listing = listInstructions((a, n) => view.read(a, n), view.pc, LISTING).map((i) => ({
+    address: hex16(i.address),
+    hex: i.hex,
+    length: i.length,
+    asm: i.asm,
+  }));
   post({
     kind: 'machine',
     icount: c.icount,
@@ -521,7 +550,8 @@ function postMachine(): void {
     priv: PRIV[c.priv] ?? String(c.priv),
     x,
     csrs,
-    insn,
+    insn: listing[0] ?? null,
+    listing,
   });
 }
 
@@ -573,6 +603,7 @@ async function open(msg: Extract<ToWorker, { kind: 'open' }>): Promise<void> {
       verify: true,
       checkpoints: CHECKPOINTS,
     });
+    if (msg.engine) r.vm.cpu.engine = msg.engine;
     replay = r;
     warnings = r.warnings;
     frontier = r.vm.cpu.icount;

@@ -1,13 +1,13 @@
 /**
- * The live run loop's clock modes (src/host/guest-pacing.ts): how long a
+ * The live run loop's clock modes (src/machine/guest-pacing.ts): how long a
  * guest's wait sleeps on the host after the guest ran ahead of the host clock.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtMachine, CLINT_BASE, SIFIVE_TEST_BASE } from '../../src/machine/virt.js';
 import { Gate } from '../../src/replay/gate.js';
-import { RunLoop } from '../../src/host/run-loop.js';
-import { GuestPacing, type TimeMode } from '../../src/host/guest-pacing.js';
+import { RunLoop } from '../../src/machine/run-loop.js';
+import { GuestPacing, type TimeMode } from '../../src/machine/guest-pacing.js';
 import { TIMEBASE_HZ } from '../../src/machine/clock.js';
 import { addi, bne, csrrs, ld, lui, sd, sw, add, WFI, SPIN } from '../../src/cpu/encode.js';
 

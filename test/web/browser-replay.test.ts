@@ -3,81 +3,60 @@
  * playwright-core, the page served by `vmrs serve`. A recording of the
  * default guest made in Node replays in the page with the same console
  * bytes and every state digest verified; a damaged copy never ends `done`;
- * seeking lands on the icount asked. Screenshots of the main steps go to
- * $VMRS_SCREENSHOTS (default: a temporary directory, printed).
+ * seeking lands on the icount asked; the timeline's guest time (from the
+ * idle jumps in the log) is the machine's clock, at the end and at an
+ * icount sought, and it lays the recording out by guest time on a click.
+ * Screenshots of the main steps go to $VMRS_SCREENSHOTS (default: a
+ * temporary directory, printed).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { VMRS_BIN } from '../helpers/guest-session.js';
+import type { Browser, Page } from 'playwright-core';
+import { openReplay } from '../../src/cli/open-replay.js';
 import { recordSession, replayFile, vmrsOn } from '../helpers/recording.js';
 import { needTools } from '../helpers/tools.js';
-import { waitUntil } from '../helpers/wait.js';
+import { launchChromium, poll, serve, settled, statusOf } from '../helpers/web-page.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-web-'));
 const shots = process.env.VMRS_SCREENSHOTS ?? join(dir, 'screenshots');
 mkdirSync(shots, { recursive: true });
 
-interface Status {
-  state: string;
-  icount: number;
-  digestsVerified: number;
-  consoleText: string;
-  error: string | null;
+/** What the page's timeline says (window.vmrs.timeline()). */
+interface TimelineInfo {
+  lastIcount: number;
+  ms: number;
+  tracks: { name: string; count: number }[];
+  guestSeconds: number;
+  cursorGuestSeconds: number;
+  xAxis: string;
 }
 
-/** `vmrs serve --port 0 FILES…`; its base URL. */
-async function serve(files: string[]): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [VMRS_BIN, 'serve', '--port', '0', ...files], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  await waitUntil(() => /vmrs serve: (http:\S+)/.test(out), `vmrs serve to listen: ${out}`);
-  return { url: /vmrs serve: (http:\S+)/.exec(out)![1], child };
-}
-
-async function statusOf(page: Page): Promise<Status> {
+async function timelineOf(page: Page): Promise<TimelineInfo | null> {
   return page.evaluate(() =>
-    (globalThis as unknown as { vmrs: { status(): Status } }).vmrs.status(),
+    (globalThis as unknown as { vmrs: { timeline(): TimelineInfo | null } }).vmrs.timeline(),
   );
-}
-
-/** Wait until an asynchronous condition holds (30 s at most). */
-async function poll(cond: () => Promise<boolean>, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > 30_000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Wait until the page's replay is over (done, diverged, error); its last status. */
-async function settled(page: Page, limitMs = 600_000): Promise<Status> {
-  const t0 = Date.now();
-  for (;;) {
-    const st = await statusOf(page).catch(() => undefined);
-    if (st && ['done', 'diverged', 'error'].includes(st.state)) return st;
-    if (Date.now() - t0 > limitMs)
-      throw new Error(`the page did not finish: ${JSON.stringify(st)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 test('a recording made in Node replays in Chromium: the same console bytes, every digest verified; damage is never done; seek lands', async (t) => {
   if (!needTools(t, 'chromium')) return;
   const { file } = await recordSession(join(dir, 'web.vmrs'), [], async (vm) => {
-    await vm.shell('echo hello-from-node-$((6*7)); uname -r');
+    // The sleep: a second of idle guest time, skipped by idle jumps.
+    await vm.shell('echo hello-from-node-$((6*7)); sleep 1; uname -r');
   });
   const node = replayFile(file);
   assert.equal(node.status, 0, node.stderr);
   const digests = Number(/(\d+) state digests verified/.exec(node.stderr)![1]);
   const last = Number(/^guest\s+(\d+) instructions/m.exec(vmrsOn('inspect', file).stdout)![1]);
+  // Guest time at the end, from the machine's own clock after a replay in Node (ticks of 10 MHz).
+  const ref = openReplay(file, { verify: false, log: () => {}, stdout: () => {} });
+  assert.equal(ref.replayer.runTo(Number.MAX_SAFE_INTEGER).state, 'done');
+  assert.equal(ref.vm.cpu.icount, last);
+  const endTicks = ref.vm.now();
+  const insnsPerTick = ref.rec.header.machine.insnsPerTick;
+  ref.close();
 
   // A copy with a byte flipped in the middle of its events.
   const bytes = readFileSync(file);
@@ -87,10 +66,7 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
   const { url, child } = await serve([file, damaged]);
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--headless=new'],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -109,6 +85,18 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
       'the console bytes are those of vmrs replay',
     );
     assert.match(st.consoleText, /hello-from-node-42/);
+
+    // Guest time at the end as the timeline maps it (from the idle jumps in the log) is the
+    // machine's; idle time is part of it (the map is not icount / insnsPerTick alone).
+    const tlEnd = await timelineOf(page);
+    assert.ok(tlEnd);
+    assert.ok((tlEnd.tracks.find((x) => x.name === 'idle jumps')?.count ?? 0) > 0, 'idle jumps');
+    assert.equal(Math.round(tlEnd.guestSeconds * 1e7), endTicks, 'guest time at the end');
+    assert.equal(Math.round(tlEnd.cursorGuestSeconds * 1e7), endTicks, 'at the cursor (the end)');
+    assert.ok(endTicks - Math.floor(last / insnsPerTick) >= 0.9e7, 'the idle second counts');
+    process.stderr.write(
+      `guest time at the end: ${(endTicks / 1e7).toFixed(7)} s (${(Math.floor(last / insnsPerTick) / 1e7).toFixed(3)} s running)\n`,
+    );
 
     // Seek back into the run: the machine is there, paused.
     const target = Math.floor(last / 3);
@@ -159,6 +147,30 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
     await page.mouse.move(box.x + box.width * 0.4, box.y + 30);
     await page.screenshot({ path: join(shots, '4-timeline.png') });
 
+    // The guest-time axis under the tracks (hovered there), then the x axis laid out by guest
+    // time (a click on an axis name) and back.
+    await page.mouse.move(box.x + box.width * 0.55, box.y + box.height - 24);
+    await page
+      .locator('#timeline-box')
+      .screenshot({ path: join(shots, '7-timeline-guest-time.png') });
+    await page.mouse.click(box.x + 40, box.y + 10);
+    assert.equal((await timelineOf(page))?.xAxis, 'guest time');
+    await page.mouse.move(box.x + box.width * 0.3, box.y + 30);
+    await page
+      .locator('#timeline-box')
+      .screenshot({ path: join(shots, '8-timeline-by-guest-time.png') });
+    // A click there still goes to an icount of the recording.
+    await page.mouse.click(box.x + box.width * 0.5, box.y + 30);
+    await poll(async () => (await hook()) !== clicked, 'the click to seek (by guest time)');
+    const byTime = (await hook())!;
+    assert.ok(byTime > 0 && byTime < last, String(byTime));
+    await poll(
+      async () => (await statusOf(page)).icount === byTime,
+      'the replay to reach the icount clicked by guest time',
+    );
+    await page.mouse.click(box.x + 40, box.y + 10);
+    assert.equal((await timelineOf(page))?.xAxis, 'icount');
+
     // The registers shown at N are those vmrs replay --to N prints.
     const n = Math.floor(last * 0.45) + 777;
     await page.evaluate(
@@ -175,6 +187,7 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
               priv: string;
               x: string[];
               csrs: Record<string, string>;
+              insn: string | null;
             } | null;
           };
         }
@@ -188,6 +201,14 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
     assert.equal(Number(head[1]), n);
     assert.equal(regs.pc, head[2]);
     assert.equal(regs.priv, head[3]);
+    // Guest time at N on the timeline is what vmrs replay --to N prints.
+    const guest = /guest time (\d+\.\d{7}) s/.exec(cli);
+    assert.ok(guest, cli);
+    assert.equal(
+      (await timelineOf(page))?.cursorGuestSeconds.toFixed(7),
+      guest[1],
+      'guest time at N',
+    );
     for (let i = 0; i < 32; i++) {
       const m = new RegExp(`x${i}/\\S+ 0x([0-9a-f]{16})`).exec(cli);
       assert.ok(m, `x${i} in ${cli}`);
@@ -201,6 +222,10 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
       csrsSeen++;
     }
     assert.equal(csrsSeen, 8, cli);
+    // The instruction at pc, disassembled as vmrs replay --to prints it.
+    const next = /^\s+next (.+?) {2}\(([0-9a-f]+)\)$/m.exec(cli);
+    assert.ok(next, cli);
+    assert.equal(regs.insn, next[1]);
     await page
       .locator('#m-at')
       .filter({ hasText: n.toLocaleString('en-US') })

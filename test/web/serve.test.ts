@@ -1,6 +1,6 @@
 /**
  * `vmrs serve` without a browser: what it offers (the app, the recordings
- * named, their images by digest) and nothing else — no path leads out of
+ * named, their images by digest, the guest a page may boot) and nothing else — no path leads out of
  * what was named, other methods are refused, pages carry their CSP; a
  * recording that is not there is refused at start.
  */
@@ -56,6 +56,22 @@ test('vmrs serve offers the app, the recordings named and their images, and noth
         .digest('hex'),
       sha,
     );
+
+    // The guest the page may boot: the images the recording was made with (the default guest's).
+    assert.equal((await get('/live-worker.js')).status, 200);
+    const guest = (await (await get('/api/guest')).json()) as {
+      machine: { memoryBytes: number; append: string; consoleOn: string };
+      kernel: { path: string; sha256: string; size: number; embedded: boolean };
+      initrd: { sha256: string };
+      bios: { sha256: string };
+    };
+    assert.equal(guest.kernel.sha256, sha);
+    assert.equal(guest.kernel.size, readFileSync(kernel).length);
+    assert.equal(guest.kernel.embedded, false);
+    assert.equal(guest.machine.consoleOn, 'uart');
+    assert.equal(guest.machine.memoryBytes, 256 << 20);
+    for (const d of [guest.initrd.sha256, guest.bios.sha256])
+      assert.equal((await get(`/images/${d}`)).status, 200);
 
     // Nothing else.
     for (const path of [

@@ -1,0 +1,163 @@
+/**
+ * The live machine's worker: boots the guest `vmrs serve` offers, feeds it
+ * what is typed in the page, records it (live-machine.ts) and, when the
+ * guest stops or the page stops it, hands the finished recording to the
+ * page. Messages: live-protocol.ts.
+ */
+import { bootLive, type LiveMachine } from './live-machine.js';
+import { ReplayOpenError } from './replay-machine.js';
+import { serverImageLoader } from './image-fetch.js';
+import type { FromLiveWorker, LiveStatus, ToLiveWorker } from './live-protocol.js';
+import type { ReplayState } from './protocol.js';
+import type { GuestExit } from '../machine/virt.js';
+import { TIMEBASE_HZ } from '../machine/clock.js';
+
+const scope = self as unknown as {
+  postMessage(message: FromLiveWorker, transfer?: Transferable[]): void;
+  onmessage: ((e: MessageEvent<ToLiveWorker>) => void) | null;
+  location: { href: string };
+};
+const post = (m: FromLiveWorker, transfer?: Transferable[]) => scope.postMessage(m, transfer);
+
+/** As `vmrs record`'s defaults: a digest every 10 M instructions, checkpoints every 200 M or 60 s. */
+const DIGEST_INTERVAL = 10_000_000;
+const CHECKPOINTS = { instructions: 200_000_000, guestTicks: 60 * TIMEBASE_HZ };
+const STATUS_MS = 200;
+
+let live: LiveMachine | undefined;
+let state: ReplayState = 'idle';
+let error: string | undefined;
+let exit: GuestExit | undefined;
+let bootMs: number | undefined;
+const out: number[] = [];
+let samples: { t: number; icount: number }[] = [];
+let lastStatus = 0;
+
+const message = (e: unknown) => (e instanceof Error ? e.message || e.name : String(e));
+
+function flushConsole(): void {
+  if (!out.length) return;
+  const bytes = Uint8Array.from(out);
+  out.length = 0;
+  post({ kind: 'console', bytes }, [bytes.buffer]);
+}
+
+function sendStatus(): void {
+  flushConsole();
+  const now = performance.now();
+  lastStatus = now;
+  const icount = live?.vm.cpu.icount ?? 0;
+  samples.push({ t: now, icount });
+  while (samples.length > 2 && now - samples[0].t > 1500) samples.shift();
+  const a = samples[0];
+  const b = samples[samples.length - 1];
+  const m: LiveStatus = {
+    kind: 'status',
+    state,
+    icount,
+    mips: state === 'running' && b.t > a.t ? (b.icount - a.icount) / (b.t - a.t) / 1000 : 0,
+    events: live?.recorder.events ?? 0,
+    digests: live?.recorder.digestsTaken ?? 0,
+    bytes: live?.size ?? 0,
+  };
+  if (error !== undefined) m.error = error;
+  if (exit) m.exit = { kind: exit.kind, status: exit.status };
+  if (bootMs !== undefined) m.bootMs = bootMs;
+  post(m);
+}
+
+function setState(s: ReplayState): void {
+  state = s;
+  samples = [];
+  sendStatus();
+}
+
+function recordingName(): string {
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `live-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}.vmrs`;
+}
+
+async function boot(msg: Extract<ToLiveWorker, { kind: 'boot' }>): Promise<void> {
+  if (state !== 'idle') return;
+  setState('loading');
+  const t0 = performance.now();
+  try {
+    live = await bootLive(
+      msg.offer,
+      serverImageLoader(scope.location.href, (text) => post({ kind: 'log', text })),
+      {
+        console: (b) => out.push(b),
+        embed: msg.embed,
+        digestInterval: DIGEST_INTERVAL,
+        checkpoints: CHECKPOINTS,
+        afterSlice: () => {
+          flushConsole();
+          if (performance.now() - lastStatus >= STATUS_MS) sendStatus();
+        },
+      },
+    );
+  } catch (e) {
+    error = e instanceof ReplayOpenError ? e.message : `could not boot the guest: ${message(e)}`;
+    setState('error');
+    return;
+  }
+  if (msg.engine) live.vm.cpu.engine = msg.engine;
+  bootMs = performance.now() - t0;
+  setState('running');
+  const { loop, recorder, vm } = live;
+  let failed: unknown;
+  try {
+    exit = await loop.run();
+  } catch (e) {
+    // An internal error: what was recorded so far still replays, up to here.
+    failed = e;
+  }
+  flushConsole();
+  try {
+    if (failed === undefined) {
+      recorder.end(exit!);
+      await recorder.close();
+    } else {
+      recorder.flush();
+      await recorder.settle();
+    }
+  } catch (e) {
+    failed ??= e;
+  }
+  const bytes = live.bytes();
+  post({ kind: 'recording', name: recordingName(), bytes }, [bytes.buffer]);
+  if (failed !== undefined) {
+    error = `the machine failed at icount ${vm.cpu.icount}: ${message(failed)}; the recording ends there`;
+    setState('error');
+  } else setState('done');
+}
+
+function handle(msg: ToLiveWorker): Promise<void> | void {
+  switch (msg.kind) {
+    case 'boot':
+      return boot(msg);
+    case 'input':
+      if (state !== 'running' || !live || !msg.bytes.length) return;
+      live.gate.console(msg.bytes);
+      live.loop.notifyInput();
+      return;
+    case 'stop':
+      live?.loop.stop({ kind: 'stopped', status: 0 });
+      return;
+  }
+}
+
+scope.onmessage = (e) => {
+  try {
+    void Promise.resolve(handle(e.data)).catch((err: unknown) => {
+      error = `internal error: ${message(err)}`;
+      setState('error');
+    });
+  } catch (err) {
+    error = `internal error: ${message(err)}`;
+    setState('error');
+  }
+};
+
+sendStatus();
