@@ -8,8 +8,8 @@
  * Idle time (WFI) is skipped at once here so the figures measure execution.
  * Then device throughput (bench/devices.ts) and record/replay figures
  * (bench/record-replay.ts).
- * and time travel (bench/time-travel.ts).
- *   npm run bench [-- --only cpu|qemu|devices|record|qemu-rr|time-travel|scale]
+ * and time travel (bench/time-travel.ts), and the web app in Chromium (bench/browser.ts).
+ *   npm run bench [-- --only cpu|qemu|devices|record|qemu-rr|time-travel|scale|browser]
  *   npm run bench -- --only soak [soak options]   (bench/soak.ts; not part of the full run)
  */
 import { benchScale } from './scale.js';
@@ -24,6 +24,7 @@ import { ensureDefaultGuest } from '../src/host/default-guest.js';
 import { benchDevices } from './devices.js';
 import { benchRecordReplay, qemuRecord } from './record-replay.js';
 import { benchTimeTravel } from './time-travel.js';
+import { benchBrowser } from './browser.js';
 
 /** CPU-bound workloads typed at the prompt, each ending with its marker. */
 const WORKLOADS = [
@@ -197,6 +198,12 @@ if (!only || only === 'record') await benchRecordReplay();
 if (only === 'qemu-rr') await qemuRecord();
 if (!only || only === 'time-travel') await benchTimeTravel();
 if (!only || only === 'scale') await benchScale();
+if (!only || only === 'browser')
+  await benchBrowser(
+    process.argv.includes('--rounds')
+      ? Number(process.argv[process.argv.indexOf('--rounds') + 1])
+      : 3,
+  );
 if (only === 'soak') {
   const { soakMain } = await import('./soak.js');
   process.exitCode = await soakMain(process.argv.slice(2));
