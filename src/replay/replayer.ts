@@ -104,7 +104,10 @@ export class Replayer {
   enableCheckpoints(opts: CheckpointOptions): void {
     this.checkpointOpts = { ...opts };
     this.ram = new RamPages(this.vm);
-    this.nextCheckpointAt = this.vm.cpu.icount;
+    // The start is kept at once: a first seek may jump ahead to one of the recording's own
+    // checkpoints without replaying from here, and a later seek back before that must still
+    // find a place to start from.
+    this.takeCheckpoint();
   }
 
   /** Set when the recording's digests could be checked only in part (e.g. RAM only). */

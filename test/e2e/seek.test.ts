@@ -118,3 +118,32 @@ test('vmrs replay --to stops at an icount and prints the state there', async () 
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /--to must be an instruction count/);
 });
+
+test("a first seek that jumps ahead to one of the recording's checkpoints can still go back before it", async () => {
+  const file = join(dir, 'ahead.vmrs');
+  const vm = new GuestSession(['record', '-q', '-o', file, '--checkpoint-every', '30M']);
+  try {
+    await vm.waitFor(PROMPT);
+    vm.type('poweroff -f\n');
+    assert.equal(await vm.exited, 0, vm.stderr);
+  } finally {
+    vm.kill();
+  }
+  const quiet = { verify: true, log: () => {}, stdout: () => {} };
+  const ref = openReplay(file, quiet);
+  const early = 12_345_678;
+  assert.equal(ref.replayer.runTo(early).state, 'paused');
+  const expected = new StateDigester(ref.vm).take();
+
+  const sk = openReplay(file, quiet);
+  sk.replayer.enableCheckpoints({ interval: 5_000_000, memoryBudget: 256 << 20 });
+  // Ahead first: the replay starts from the recording's checkpoint past 90M, never replaying 0..90M.
+  assert.equal(sk.replayer.seek(95_000_000).state, 'paused');
+  const st = sk.replayer.seek(early);
+  assert.equal(st.state, 'paused', JSON.stringify(st));
+  assert.equal(sk.vm.cpu.icount, early);
+  assert.ok(
+    digestsMatch(expected, new StateDigester(sk.vm).take()),
+    'the state at the early icount',
+  );
+});
