@@ -235,6 +235,12 @@ function showPlayer(): void {
 
 // --- the worker
 
+/** Bytes the guest wrote: to the terminal, and to the text the hook reports. */
+function showConsole(bytes: Uint8Array): void {
+  term.write(bytes);
+  consoleText += decoder.decode(bytes, { stream: true });
+}
+
 const worker = new Worker(new URL('replay-worker.js', import.meta.url), { type: 'module' });
 const send = (m: ToWorker, transfer?: Transferable[]) => worker.postMessage(m, transfer ?? []);
 
@@ -242,8 +248,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
   const m = e.data;
   switch (m.kind) {
     case 'console':
-      term.write(m.bytes);
-      consoleText += decoder.decode(m.bytes, { stream: true });
+      showConsole(m.bytes);
       break;
     case 'status':
       status = m;
@@ -875,8 +880,7 @@ function bootLive(embed: boolean): Promise<void> {
     const m = e.data;
     switch (m.kind) {
       case 'console':
-        term.write(m.bytes);
-        consoleText += decoder.decode(m.bytes, { stream: true });
+        showConsole(m.bytes);
         break;
       case 'status':
         liveStatus = m;
