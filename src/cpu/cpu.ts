@@ -43,7 +43,15 @@ import { updateSstc } from './trap.js';
 import { csrRead, csrWrite } from './csr.js';
 import { setBreakpoints, setWatchpoints, skipBreakpointOnce } from './debug.js';
 import { run } from './interpreter.js';
-import { HART_AREA, HM_MIE, HM_MIP, HM_MSTATUS, HM_X, tlbArrayOffset } from './hart-memory.js';
+import {
+  HART_AREA,
+  HM_MIE,
+  HM_MIP,
+  HM_MSTATUS,
+  HM_PC,
+  HM_X,
+  tlbArrayOffset,
+} from './hart-memory.js';
 import { CodeCache } from './code-cache.js';
 import { runTranslated } from './dispatch.js';
 import { canCompile } from './translate-wasm.js';
@@ -87,8 +95,25 @@ export class Cpu {
    * (in the machine's memory when it has one: see hart-memory.ts).
    */
   readonly regs: Int32Array;
-  pcLo = 0;
-  pcHi = 0;
+  /**
+   * The pc, in the hart area (HM_PC, where blocks take it and leave the next
+   * one). Kept in an Int32Array, not in fields: V8 with pointer compression
+   * (the browser's) holds only 31-bit integers unboxed, and a kernel address's
+   * low word as a field value or an argument became a heap number (an
+   * allocation) or made optimized code bail out ("not a Smi").
+   */
+  get pcLo(): number {
+    return this.hart32[HM_PC >> 2];
+  }
+  set pcLo(v: number) {
+    this.hart32[HM_PC >> 2] = v;
+  }
+  get pcHi(): number {
+    return this.hart32[(HM_PC >> 2) + 1];
+  }
+  set pcHi(v: number) {
+    this.hart32[(HM_PC >> 2) + 1] = v;
+  }
   priv = PRIV_M;
   readonly fpu = new FpUnit();
   /** Retired instructions. Exact whenever code outside run() looks at it. */
@@ -332,9 +357,13 @@ export class Cpu {
   /** stimecmp in ticks for the board's deadline; +Infinity when Sstc is off or it is out of reach. */
   stimecmpTicks(): number {
     if ((this.csrHi[CSR.menvcfg] & MENVCFG_STCE_HI) === 0) return Infinity;
-    const hi = this.csrHi[CSR.stimecmp] >>> 0;
-    if (hi >= 0x200000) return Infinity;
-    return hi * TWO32 + (this.csrLo[CSR.stimecmp] >>> 0);
+    const hi = this.csrHi[CSR.stimecmp];
+    if (hi < 0 || hi >= 0x200000) return Infinity;
+    // The low word as unsigned without `>>> 0`: V8 compiled that for the values it had
+    // seen, below 2^31, and threw away the code of every caller it was inlined in
+    // (the interpreter's loop among them) the first time the guest's stimecmp had bit 31 set.
+    const lo = this.csrLo[CSR.stimecmp];
+    return hi * TWO32 + (lo < 0 ? lo + TWO32 : lo);
   }
 
   /** The hart's architectural state (TLBs and caches are not state: they are flushed on load). */

@@ -47,12 +47,10 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
   if (code.queue.length !== 0 && base - code.queuedAt >= code.batchWait) compileQueued(h);
   let n = 0;
   while (n < max) {
-    hart32[0] = h.pcLo;
-    hart32[1] = h.pcHi;
+    // The pc is in the hart area (Cpu.pcLo), where the loop takes it and leaves the next one.
     const k = loop(max - n < MAX_ROOM ? max - n : MAX_ROOM, h.fetchTag, h.dataTag, 0);
     const flags = hart32[2];
-    const pcLo = (h.pcLo = hart32[0]);
-    h.pcHi = hart32[1];
+    const pcLo = hart32[0];
     if ((flags & LOOP_STORED) !== 0) h.resAddr = -1;
     if (k !== 0) {
       n += k;
@@ -66,7 +64,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
       const vpn = pcLo >>> 12;
       const ti = vpn & TLB_MASK;
       // Not in the fetch TLB: one interpreted instruction puts it there (or traps).
-      if (fTagLo[ti] === (vpn | h.fetchTag) && fTagHi[ti] === h.pcHi) {
+      if (fTagLo[ti] === (vpn | h.fetchTag) && fTagHi[ti] === hart32[1]) {
         const off = fOff[ti] + (pcLo & 0xfff);
         let b = code.find(off);
         if (b === undefined) {

@@ -34,7 +34,7 @@ import {
 } from './int64.js';
 import { TLB_MASK } from './mmu.js';
 import { rvcTable } from './rvc.js';
-import { fetchSlow, loadSlow, storeSlow } from './slow-access.js';
+import { fetchSlow, fetched, loadSlow, storeSlow } from './slow-access.js';
 import { system } from './system.js';
 import { takeInterrupt, trap, updateSstc } from './trap.js';
 
@@ -123,7 +123,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
         h.stopped = true;
         break;
       }
-      raw = fetchSlow(h, pcLo, pcHi);
+      raw = fetchSlow(h) ? fetched[0] : 0;
       if (h.exc >= 0) {
         h.icount = base + n; // traps see the icount of the instruction (hooks.ts)
         trap(h, h.exc, false, h.excTvalLo, h.excTvalHi);

@@ -155,61 +155,85 @@ export function storeSlow(
   }
 }
 
-/** Fetch slow path: returns the raw instruction bits (16 or 32) or -1 with exc set. */
-export function fetchSlow(h: Cpu, pcLo: number, pcHi: number): number {
+/**
+ * fetchSlow's result, the raw instruction bits (16 or 32). Passed in an
+ * Int32Array, as the pc is (Cpu.pcLo): with V8's pointer compression (the
+ * browser's) a 32-bit value returned or passed is a heap number whenever it
+ * does not fit in 31 bits, and optimized code that had seen only small ones
+ * bails out ("not a Smi") the first time it gets one.
+ */
+export const fetched = new Int32Array(1);
+
+/** Fetch slow path at h's pc: true with the bits in fetched[0], or false with exc set. */
+export function fetchSlow(h: Cpu): boolean {
+  const pcLo = h.pcLo,
+    pcHi = h.pcHi;
   const fvpn = pcLo >>> 12;
   const fidx = fvpn & TLB_MASK;
-  // After a translated block, the interpreter often starts on a page the TLB holds already.
-  const hit =
-    h.tlbTagLo[ACC_FETCH][fidx] === (fvpn | h.fetchTag) && h.tlbTagHi[ACC_FETCH][fidx] === pcHi;
-  const pa = hit
-    ? h.ramBase + h.tlbOff[ACC_FETCH][fidx] + (pcLo & 0xfff)
-    : translate(h, pcLo, pcHi, ACC_FETCH);
-  if (pa < 0) {
-    fault(h, h.xlateCause, pcLo, pcHi);
-    return -1;
+  // RAM offset of the instruction (-1: not in RAM, at physical address pa). Offsets, not
+  // physical addresses, on the common path: RAM's addresses are above 2^31, so V8 keeps
+  // them as doubles, boxed wherever one meets a call's result.
+  let off: number;
+  let pa = -1;
+  if (h.tlbTagLo[ACC_FETCH][fidx] === (fvpn | h.fetchTag) && h.tlbTagHi[ACC_FETCH][fidx] === pcHi) {
+    // After a translated block, the interpreter often starts on a page the TLB holds already.
+    off = h.tlbOff[ACC_FETCH][fidx] + (pcLo & 0xfff);
+  } else {
+    pa = translate(h, pcLo, pcHi, ACC_FETCH);
+    if (pa < 0) {
+      fault(h, h.xlateCause, pcLo, pcHi);
+      return false;
+    }
+    off = pa >= h.ramBase && pa + 2 <= h.ramBase + h.ramSize ? pa - h.ramBase : -1;
+    if (off >= 0) tlbInsert(h, ACC_FETCH, pcLo, pcHi, pa);
   }
-  const inRam = pa >= h.ramBase && pa + 2 <= h.ramBase + h.ramSize;
   let lowHalf: number;
-  if (inRam) {
-    if (!hit) tlbInsert(h, ACC_FETCH, pcLo, pcHi, pa);
+  if (off >= 0) {
     // A page with a breakpoint is fetched through here every time (see debugPage).
-    h.fVpn = h.bpCount !== 0 && debugPage(h, pcLo, pcHi, true) ? -1 : pcLo >>> 12;
+    h.fVpn = h.bpCount !== 0 && debugPage(h, pcLo, pcHi, true) ? -1 : fvpn;
     h.fHi = pcHi;
-    h.fOff = pa - (pa % 4096) - h.ramBase;
-    lowHalf = h.ram16[(pa - h.ramBase) >>> 1];
+    h.fOff = off - (pcLo & 0xfff);
+    lowHalf = h.ram16[off >>> 1];
   } else {
     h.bus.fault = false;
     lowHalf = h.bus.load(pa, 2);
     if (h.bus.fault) {
       h.bus.fault = false;
       fault(h, EXC_INSN_ACCESS, pcLo, pcHi);
-      return -1;
+      return false;
     }
   }
-  if ((lowHalf & 3) !== 3) return lowHalf;
+  if ((lowHalf & 3) !== 3) {
+    fetched[0] = lowHalf;
+    return true;
+  }
   // 32-bit instruction: the upper half may be on the next page.
-  const nLo = (pcLo + 2) | 0;
-  const nHi = nLo >>> 0 < pcLo >>> 0 ? (pcHi + 1) | 0 : pcHi;
-  let pa2: number;
-  if ((pcLo & 0xfff) === 0xffe) {
-    pa2 = translate(h, nLo, nHi, ACC_FETCH);
-    if (pa2 < 0) {
-      fault(h, h.xlateCause, nLo, nHi);
-      return -1;
-    }
-  } else pa2 = pa + 2;
   let highHalf: number;
-  if (pa2 >= h.ramBase && pa2 + 2 <= h.ramBase + h.ramSize) {
-    highHalf = h.ram16[(pa2 - h.ramBase) >>> 1];
+  if ((pcLo & 0xfff) !== 0xffe && off >= 0 && off + 4 <= h.ramSize) {
+    highHalf = h.ram16[(off + 2) >>> 1];
   } else {
-    h.bus.fault = false;
-    highHalf = h.bus.load(pa2, 2);
-    if (h.bus.fault) {
+    const nLo = (pcLo + 2) | 0;
+    const nHi = nLo >>> 0 < pcLo >>> 0 ? (pcHi + 1) | 0 : pcHi;
+    let pa2: number;
+    if ((pcLo & 0xfff) === 0xffe) {
+      pa2 = translate(h, nLo, nHi, ACC_FETCH);
+      if (pa2 < 0) {
+        fault(h, h.xlateCause, nLo, nHi);
+        return false;
+      }
+    } else pa2 = (off >= 0 ? h.ramBase + off : pa) + 2;
+    if (pa2 >= h.ramBase && pa2 + 2 <= h.ramBase + h.ramSize) {
+      highHalf = h.ram16[(pa2 - h.ramBase) >>> 1];
+    } else {
       h.bus.fault = false;
-      fault(h, EXC_INSN_ACCESS, nLo, nHi);
-      return -1;
+      highHalf = h.bus.load(pa2, 2);
+      if (h.bus.fault) {
+        h.bus.fault = false;
+        fault(h, EXC_INSN_ACCESS, nLo, nHi);
+        return false;
+      }
     }
   }
-  return lowHalf | (highHalf << 16) | 0;
+  fetched[0] = lowHalf | (highHalf << 16);
+  return true;
 }
