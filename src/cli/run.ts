@@ -65,6 +65,9 @@ export interface MachineOptions {
 }
 
 export const DEFAULT_APPEND = 'console=ttyS0 earlycon=sbi';
+/** The machine options' defaults (`-m`, `--insns-per-tick`): vmrs serve's live machine uses them too. */
+export const DEFAULT_MEMORY = '256M';
+export const DEFAULT_INSNS_PER_TICK = '10';
 
 export function addMachineOptions(cmd: Command): Command {
   return cmd
@@ -81,8 +84,16 @@ export function addMachineOptions(cmd: Command): Command {
       "initial ramdisk (default: the default guest's initramfs when no --kernel is given)",
     )
     .option('--append <cmdline>', 'kernel command line', undefined)
-    .option('-m, --memory <size>', 'guest RAM (e.g. 256M, 1G; a plain number is MiB)', '256M')
-    .option('--insns-per-tick <n>', 'guest instructions per 10 MHz timer tick', '10')
+    .option(
+      '-m, --memory <size>',
+      'guest RAM (e.g. 256M, 1G; a plain number is MiB)',
+      DEFAULT_MEMORY,
+    )
+    .option(
+      '--insns-per-tick <n>',
+      'guest instructions per 10 MHz timer tick',
+      DEFAULT_INSNS_PER_TICK,
+    )
     .option(
       '--drive <spec>',
       'virtio disk: file=IMG[,format=raw][,readonly=on][,snapshot=on][,overlay=FILE][,serial=S] (repeatable)',

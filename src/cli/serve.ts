@@ -22,7 +22,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readRecordingFile } from './open-replay.js';
-import { UsageError } from './options.js';
+import { parseGuestMemorySize, UsageError } from './options.js';
 import { imageDigest } from '../host/digest-cache.js';
 import { bytesDigest } from '../host/file-digest.js';
 import {
@@ -33,7 +33,7 @@ import {
 } from '../host/default-guest.js';
 import { findFirmware } from '../host/firmware.js';
 import type { GuestOffer } from '../web/guest-offer.js';
-import { DEFAULT_APPEND } from './run.js';
+import { DEFAULT_APPEND, DEFAULT_INSNS_PER_TICK, DEFAULT_MEMORY } from './run.js';
 import { isLoopback } from '../gdb/gdb-port.js';
 import type { ImageRef } from '../replay/log-format.js';
 
@@ -44,10 +44,6 @@ export interface ServeOptions {
   live?: boolean;
   quiet?: boolean;
 }
-
-/** The live machine's memory and clock: `vmrs record`'s defaults. */
-const DEFAULT_GUEST_MEMORY = 256 << 20;
-const DEFAULT_INSNS_PER_TICK = 10;
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -146,9 +142,10 @@ export async function serveCommand(files: string[], opts: ServeOptions): Promise
     offer = {
       name: 'the default guest',
       machine: {
-        memoryBytes: DEFAULT_GUEST_MEMORY,
+        // `vmrs record`'s defaults.
+        memoryBytes: parseGuestMemorySize(DEFAULT_MEMORY),
         append: `${DEFAULT_APPEND} quiet`,
-        insnsPerTick: DEFAULT_INSNS_PER_TICK,
+        insnsPerTick: Number(DEFAULT_INSNS_PER_TICK),
         consoleOn: 'uart',
       },
       bios: refOf(firmware),
