@@ -8,6 +8,7 @@
 import type { DeviceRef, MachineDescription } from './log-format.js';
 import type { VirtConfig, VirtioSpec } from '../machine/virt.js';
 import type { ReplayGate } from './replay-gate.js';
+import type { DiskObserver } from './disk-gate.js';
 
 /** The images a description names, loaded and checked by the caller. */
 export interface LoadedImages {
@@ -37,6 +38,8 @@ export interface ReplayDeviceHooks {
   stdout: (byte: number) => void;
   /** A frame the guest sent on NIC `nic` (by default nobody hears it). */
   netSent?: (nic: number, frame: Uint8Array) => void;
+  /** A call the guest's disk requests make of disk `disk`'s store (disk-gate.ts DiskObserver). */
+  diskCall?: DiskObserver;
 }
 
 /**

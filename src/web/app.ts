@@ -56,13 +56,20 @@ interface VmrsHook {
   timeline(): {
     lastIcount: number;
     ms: number;
-    tracks: { name: string; count: number }[];
+    /** observed: the guest's doing (frames sent, disk requests), known up to observedTo. */
+    tracks: { name: string; count: number; observed: boolean }[];
+    observedTo: number;
     /** Guest time at lastIcount, and at the replay's icount, in seconds (as the timeline maps them). */
     guestSeconds: number;
     cursorGuestSeconds: number;
     /** What the timeline's x axis is laid out by. */
     xAxis: string;
   } | null;
+  /** The observed tracks' events (frames the guest sent, its disk requests) and how far they are known. */
+  observed(): {
+    observedTo: number;
+    tracks: { name: string; icounts: number[]; labels: string[] }[];
+  };
   /** The icount the last click on the timeline asked for (null: none yet). */
   readonly lastTimelineSeek: number | null;
   /** 'replay' (a recording open or none), or 'live' (a machine running here, recorded). */
@@ -262,6 +269,10 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       break;
     case 'events':
       eventsShown(m);
+      break;
+    case 'actions':
+      timeline.addActions(m);
+      eventKindOptions();
       break;
     case 'machine':
       showMachine(m);
@@ -633,19 +644,26 @@ const timeline = new Timeline(ui.timeline, {
 function eventsShown(m: EventsMessage): void {
   events = m;
   timeline.setEvents(m);
-  ui.eventKind.replaceChildren();
-  m.tracks.forEach((t, i) => {
-    if (!t.icounts.length) return;
-    const o = document.createElement('option');
-    o.value = String(i);
-    o.textContent = `${t.name} (${fmt(t.icounts.length)})`;
-    ui.eventKind.appendChild(o);
-  });
-  if (timeline.selected >= 0) ui.eventKind.value = String(timeline.selected);
+  eventKindOptions();
   timelineMs = performance.now() - openedAt;
   const n = m.tracks.reduce((s, t) => s + t.icounts.length, 0);
   ui.tlInfo.textContent = `${fmt(n)} events read in ${m.ms.toFixed(0)} ms · timeline ${timelineMs.toFixed(0)} ms after open`;
   render();
+}
+
+/** The kinds "next/previous event" can go to: those with events, and the observed ones. */
+function eventKindOptions(): void {
+  if (!events) return;
+  const picked = ui.eventKind.value;
+  ui.eventKind.replaceChildren();
+  events.tracks.forEach((t, i) => {
+    if (!t.icounts.length && !t.observed) return;
+    const o = document.createElement('option');
+    o.value = String(i);
+    o.textContent = `${t.name} (${fmt(t.icounts.length)}${t.observed && timeline.observedUpTo < events!.lastIcount ? ' so far' : ''})`;
+    ui.eventKind.appendChild(o);
+  });
+  ui.eventKind.value = picked || (timeline.selected >= 0 ? String(timeline.selected) : '');
 }
 
 function seekBy(delta: number): void {
@@ -1033,12 +1051,27 @@ window.vmrs = {
       ? {
           lastIcount: events.lastIcount,
           ms: timelineMs,
-          tracks: events.tracks.map((t) => ({ name: t.name, count: t.icounts.length })),
+          tracks: events.tracks.map((t) => ({
+            name: t.name,
+            count: t.icounts.length,
+            observed: t.observed ?? false,
+          })),
+          observedTo: timeline.observedUpTo,
           guestSeconds: timeline.guestSecondsAt(events.lastIcount) ?? 0,
           cursorGuestSeconds: timeline.guestSecondsAt(status.icount) ?? 0,
           xAxis: timeline.xAxis,
         }
       : null,
+  observed: () => ({
+    observedTo: timeline.observedUpTo,
+    tracks: (events?.tracks ?? [])
+      .filter((t) => t.observed)
+      .map((t) => ({
+        name: t.name,
+        icounts: Array.from(t.icounts),
+        labels: [...(t.labels ?? [])],
+      })),
+  }),
   get lastTimelineSeek() {
     return lastTimelineSeek;
   },

@@ -28,6 +28,24 @@ export interface EventTrack {
   icounts: Float64Array;
   /** What each event was, in words, where there is more to say than its kind (console text, a frame's size). */
   labels?: string[];
+  /**
+   * The guest's own doing (frames it sent, disk requests), not in the log:
+   * found as the replay passes (ActionsMessage), so known only up to where
+   * it has been.
+   */
+  observed?: boolean;
+}
+
+/**
+ * Events of the observed tracks that the replay met since the last such
+ * message, each list in icount order and after what was sent before
+ * (the replay has run on from where it was: only new ground is reported).
+ */
+export interface ActionsMessage {
+  kind: 'actions';
+  added: { name: string; icounts: Float64Array; labels?: string[] }[];
+  /** The observed tracks are complete up to this icount (where the replay has been). */
+  observedTo: number;
 }
 
 /** The recording's events, sent once after an open. */
@@ -147,6 +165,7 @@ export type FromWorker =
   | WorkerStatus
   | Seeked
   | EventsMessage
+  | ActionsMessage
   | MachineMessage
   | MemoryMessage
   /** A progress line while opening (fetching an image, building the machine). */

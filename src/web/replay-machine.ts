@@ -9,7 +9,7 @@ import { RecordingFormatError, readRecording, type ImageRef } from '../replay/lo
 import type { ParsedRecording } from '../replay/log-format.js';
 import { BytesSource } from '../replay/recording-source.js';
 import { ReplayGate } from '../replay/replay-gate.js';
-import { replayDevice, virtConfigOf } from '../replay/replay-devices.js';
+import { replayDevice, virtConfigOf, type ReplayDeviceHooks } from '../replay/replay-devices.js';
 import { Replayer } from '../replay/replayer.js';
 import { FileCheckpoints } from '../replay/file-checkpoints.js';
 import { VirtMachine, type VirtConfig, type VirtioSpec } from '../machine/virt.js';
@@ -55,6 +55,9 @@ export interface BrowserReplayOptions {
   checkpoints?: { interval: number; memoryBudget: number };
   /** Run the interpreter warm-up first (src/machine/jit-warmup.ts): ~0.1 s that a boot earns back. */
   warmUp?: boolean;
+  /** What the guest sends and asks of its disks (the timeline's guest-action tracks). */
+  netSent?: ReplayDeviceHooks['netSent'];
+  diskCall?: ReplayDeviceHooks['diskCall'];
 }
 
 let warmedUp = false;
@@ -143,12 +146,17 @@ export async function openBrowserReplay(
       const data = await image(`disk${i}`, 'disk image', d.disk);
       virtio.push({
         kind: 'blk',
-        store: gate.disk(new MemoryCowStore(data, d.disk.readOnly), disks++),
+        store: gate.disk(new MemoryCowStore(data, d.disk.readOnly), disks++, opts.diskCall),
         serial: d.disk.serial,
       });
       continue;
     }
-    virtio.push(replayDevice(d, d.kind === 'net' ? nics++ : -1, gate, { stdout: opts.console })!);
+    virtio.push(
+      replayDevice(d, d.kind === 'net' ? nics++ : -1, gate, {
+        stdout: opts.console,
+        netSent: opts.netSent,
+      })!,
+    );
   }
   const config: VirtConfig = {
     ...virtConfigOf(h, {

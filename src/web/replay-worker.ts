@@ -36,6 +36,8 @@ import type {
   WorkerStatus,
 } from './protocol.js';
 import { PRIV_NAMES, REPORTED_CSRS } from '../cpu/abi-names.js';
+import { describeFrame } from '../analysis/frame-summary.js';
+import { DISK_TRACK, GuestActionLog, IcountList, NET_OUT_TRACK } from '../replay/guest-actions.js';
 
 /** The worker's global scope, as much of it as is used (no 'webworker' lib beside 'dom'). */
 const scope = self as unknown as {
@@ -86,10 +88,25 @@ let runIcount = 0;
 let scheduled = false;
 /** The icount of the last machine view sent (-1: none for this replay). */
 let machineSentAt = -1;
+/** Frames sent and disk requests met going forwards past the frontier (re-runs add nothing). */
+let actions = new GuestActionLog();
+/** The frontier last told to the page with the actions. */
+let actionsTo = -1;
 
 const consoleByte = (b: number) => {
   if (!holdBack) out.push(b);
 };
+
+/** What the guest did since the last post, and how far the observed tracks now reach. */
+function postActions(): void {
+  const added = actions.take();
+  if (!added.length && frontier === actionsTo) return;
+  actionsTo = frontier;
+  post(
+    { kind: 'actions', added, observedTo: frontier },
+    added.map((a) => a.icounts.buffer),
+  );
+}
 
 function flushConsole(): void {
   if (!out.length) return;
@@ -111,6 +128,7 @@ function mips(): number {
 
 function sendStatus(): void {
   flushConsole();
+  postActions();
   lastStatus = performance.now();
   const m: WorkerStatus = {
     kind: 'status',
@@ -328,33 +346,6 @@ function seek(target: number, id: number | undefined): void {
 
 // --- what the page shows of the recording and the machine
 
-/** A growing list of icounts (a Float64Array that doubles). */
-class Icounts {
-  a = new Float64Array(64);
-  n = 0;
-  labels: string[] | undefined;
-  constructor(
-    readonly name: string,
-    labelled: boolean,
-  ) {
-    if (labelled) this.labels = [];
-  }
-  push(icount: number, label?: string): void {
-    if (this.n === this.a.length) {
-      const b = new Float64Array(this.a.length * 2);
-      b.set(this.a);
-      this.a = b;
-    }
-    this.a[this.n++] = icount;
-    if (this.labels) this.labels.push(label ?? '');
-  }
-  track(): EventTrack {
-    const t: EventTrack = { name: this.name, icounts: this.a.slice(0, this.n) };
-    if (this.labels) t.labels = this.labels;
-    return t;
-  }
-}
-
 /** Console input as a person reads it: printable ASCII as is, the rest escaped. */
 function showText(data: Uint8Array): string {
   let s = '';
@@ -414,17 +405,17 @@ function embeddedSnapshotIdleTicks(rec: ParsedRecording): number | undefined {
  */
 function postEvents(rec: ParsedRecording): void {
   const t0 = performance.now();
-  const consoleIn = new Icounts('console in', true);
-  const netIn = new Icounts('net frames in', true);
-  const netLink = new Icounts('net link', true);
-  const entropy = new Icounts('entropy', false);
-  const idle = new Icounts('idle jumps', true);
+  const consoleIn = new IcountList('console in', true);
+  const netIn = new IcountList('net frames in', true);
+  const netLink = new IcountList('net link', true);
+  const entropy = new IcountList('entropy', false);
+  const idle = new IcountList('idle jumps', true);
   /** The ticks each idle jump goes to (an Icounts for its growing array, beside `idle`). */
-  const jumpTicks = new Icounts('idle jump ticks', false);
-  const diskErrors = new Icounts('disk errors', true);
-  const digests = new Icounts('digests', false);
-  const checkpoints = new Icounts('checkpoints', false);
-  const end = new Icounts('end', true);
+  const jumpTicks = new IcountList('idle jump ticks', false);
+  const diskErrors = new IcountList('disk errors', true);
+  const digests = new IcountList('digests', false);
+  const checkpoints = new IcountList('checkpoints', false);
+  const end = new IcountList('end', true);
   const log = rec.events;
   const ipt = rec.header.machine.insnsPerTick;
   const startIcount = rec.header.startIcount ?? 0;
@@ -463,7 +454,7 @@ function postEvents(rec: ParsedRecording): void {
             );
             break;
           case EventType.NetFrame:
-            netIn.push(ic, `NIC ${ev.arg}: ${ev.data.length}-byte frame`);
+            netIn.push(ic, `NIC ${ev.arg}: ${describeFrame(ev.data)}`);
             break;
           case EventType.NetLink:
             netLink.push(ic, `NIC ${ev.arg}: link ${ev.value ? 'up' : 'down'}`);
@@ -496,8 +487,23 @@ function postEvents(rec: ParsedRecording): void {
     });
   }
   for (const c of rec.checkpoints) checkpoints.push(c.icount);
-  const all = [consoleIn, netIn, netLink, entropy, idle, diskErrors, digests, checkpoints, end];
-  const tracks = all.map((t) => t.track());
+  // The guest's own doing, found as the replay passes: a track for each kind of device there is.
+  const devices = rec.header.devices;
+  const observed = (name: string, has: boolean): EventTrack[] =>
+    has ? [{ name, icounts: new Float64Array(0), labels: [], observed: true }] : [];
+  const tracks: EventTrack[] = [
+    ...[consoleIn, netIn].map((t) => t.slice()),
+    ...observed(
+      NET_OUT_TRACK,
+      devices.some((d) => d.kind === 'net'),
+    ),
+    ...[netLink, entropy, idle].map((t) => t.slice()),
+    ...observed(
+      DISK_TRACK,
+      devices.some((d) => d.kind === 'blk'),
+    ),
+    ...[diskErrors, digests, checkpoints, end].map((t) => t.slice()),
+  ];
   const jumps = { icounts: idle.a.slice(0, idle.n), ticks: jumpTicks.a.slice(0, jumpTicks.n) };
   const clock: EventsMessage['clock'] = {
     insnsPerTick: ipt,
@@ -589,6 +595,8 @@ async function open(msg: Extract<ToWorker, { kind: 'open' }>): Promise<void> {
   openMs = undefined;
   frontier = 0;
   machineSentAt = -1;
+  actions = new GuestActionLog();
+  actionsTo = -1;
   runMs = 0;
   runIcount = 0;
   out.length = 0;
@@ -600,6 +608,12 @@ async function open(msg: Extract<ToWorker, { kind: 'open' }>): Promise<void> {
     postEvents(rec);
     const r = await openBrowserReplay(rec, fetchImage, {
       console: consoleByte,
+      netSent: (nic, frame) => {
+        if (!holdBack) actions.netSent(nic, frame, icount());
+      },
+      diskCall: (disk, op, offset, bytes) => {
+        if (!holdBack) actions.diskCall(disk, op, offset, bytes, icount());
+      },
       verify: true,
       checkpoints: CHECKPOINTS,
     });

@@ -14,7 +14,7 @@
  * an axis break says how much where it is more than a label's step; by
  * guest time, icount stands still through the idle periods.
  */
-import type { EventTrack, EventsMessage, GuestClock } from './protocol.js';
+import type { ActionsMessage, EventTrack, EventsMessage, GuestClock } from './protocol.js';
 
 export interface TimelineOptions {
   /** A click on the timeline: go to this icount. */
@@ -38,9 +38,11 @@ const IDLE_STRIP_H = 4;
 const COLORS: Record<string, string> = {
   'console in': '#5eead4',
   'net frames in': '#82aaff',
+  'net frames out': '#5ab0f0',
   'net link': '#a3c2ff',
   entropy: '#c792ea',
   'idle jumps': '#7d8596',
+  'disk requests': '#e0a872',
   'disk errors': '#f07178',
   digests: '#a6da95',
   checkpoints: '#f5c26b',
@@ -177,6 +179,8 @@ export class Timeline {
   /** The icount the recording starts at (its snapshot's; 0 for a boot): the view starts no earlier. */
   private first = 0;
   private damagedFrom: number | undefined;
+  /** The observed tracks (the guest's own doing) are known up to here: where the replay has been. */
+  private observedTo = 0;
   private time: GuestTime | undefined;
   private axis: TimelineAxis = 'icount';
   /**
@@ -234,9 +238,16 @@ export class Timeline {
     return this.time?.seconds(icount);
   }
 
+  /** Where the observed tracks are known up to. */
+  get observedUpTo(): number {
+    return this.observedTo;
+  }
+
   setEvents(m: EventsMessage): void {
     this.tracks = m.tracks;
-    this.shown = m.tracks.flatMap((t, i) => (t.icounts.length ? [i] : []));
+    this.observedTo = m.clock.startIcount;
+    // The observed tracks are shown from the start: they fill as the replay passes.
+    this.shown = m.tracks.flatMap((t, i) => (t.icounts.length || t.observed ? [i] : []));
     this.last = Math.max(1, m.lastIcount);
     this.first = Math.min(m.clock.startIcount, this.last - 1);
     this.damagedFrom = m.damagedFrom;
@@ -247,8 +258,24 @@ export class Timeline {
     this.fit();
   }
 
+  /** Events of the observed tracks the replay met (appended: it reports only new ground). */
+  addActions(m: ActionsMessage): void {
+    for (const add of m.added) {
+      const t = this.tracks.find((x) => x.name === add.name && x.observed);
+      if (!t) continue;
+      const a = new Float64Array(t.icounts.length + add.icounts.length);
+      a.set(t.icounts);
+      a.set(add.icounts, t.icounts.length);
+      t.icounts = a;
+      if (add.labels) (t.labels ??= []).push(...add.labels);
+    }
+    this.observedTo = Math.max(this.observedTo, m.observedTo);
+    this.redraw();
+  }
+
   clear(): void {
     this.tracks = [];
+    this.observedTo = 0;
     this.shown = [];
     this.last = 0;
     this.first = 0;
@@ -550,7 +577,8 @@ export class Timeline {
       c.fillText(track.name, 22, y0 + ROW_H / 2);
       c.fillStyle = '#5c6370';
       c.textAlign = 'right';
-      c.fillText(fmtShort(track.icounts.length), LABEL_W - 8, y0 + ROW_H / 2);
+      const more = track.observed && this.observedTo < this.last ? '…' : '';
+      c.fillText(fmtShort(track.icounts.length) + more, LABEL_W - 8, y0 + ROW_H / 2);
       c.textAlign = 'left';
       // One mark per pixel column that holds events: from each mark, jump to the next column.
       const a = track.icounts;
@@ -565,6 +593,13 @@ export class Timeline {
         c.fillRect(px, top, track.name === 'end' ? 3 : 1.5, hgt);
         const ni = lowerBound(a, this.icountOfU(this.start + (px + 1 - LABEL_W) * this.perPx));
         i = ni > i ? ni : i + 1;
+      }
+      // An observed track is known only where the replay has been: the rest is dotted.
+      if (track.observed && this.observedTo < this.last) {
+        const x0 = Math.max(LABEL_W, this.xOf(this.observedTo));
+        const x1 = Math.min(plotR, this.xOf(this.last));
+        c.fillStyle = 'rgba(125, 133, 150, 0.28)';
+        for (let x = Math.ceil(x0) + 2; x < x1; x += 6) c.fillRect(x, y0 + ROW_H / 2, 2, 1);
       }
     });
 
@@ -653,7 +688,9 @@ export class Timeline {
       : this.byTime
         ? `${times} · ${icounts}`
         : `${icounts} · ${times}`;
-    const empty = this.tracks.filter((t) => !t.icounts.length).map((t) => t.name);
+    const empty = this.tracks
+      .filter((t) => !t.icounts.length && (!t.observed || this.observedTo >= this.last))
+      .map((t) => t.name);
     const none = empty.length ? `   ·   no events: ${empty.join(', ')}` : '';
     const hints = '   ·   click: go there · wheel: zoom · drag: pan · click a name: pick the kind';
     // What fits: the tracks without events go first, then the hints.
@@ -682,6 +719,10 @@ export class Timeline {
       } else {
         const at = this.icountAt(hv.x);
         text = `icount ${fmt(at)}`;
+        const row = this.rowAt(hv.y);
+        const tr = row >= 0 ? this.tracks[this.shown[row]] : undefined;
+        if (tr?.observed && at > this.observedTo)
+          text += `\n${tr.name}: the guest's doing, found as the replay passes (so far up to icount ${fmt(this.observedTo)})`;
         if (this.time) {
           text += `\nguest time ${this.time.say(at)}`;
           const idle = this.idleIn(Math.floor(hv.x) - LABEL_W);

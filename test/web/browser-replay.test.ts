@@ -2,7 +2,9 @@
  * The browser app in a real browser: Debian's Chromium driven by
  * playwright-core, the page served by `vmrs serve`. A recording of the
  * default guest made in Node replays in the page with the same console
- * bytes and every state digest verified; a damaged copy never ends `done`;
+ * bytes and every state digest verified; a damaged copy never ends `done`,
+ * and a well-formed copy that replays differently ends `diverged` where Node
+ * finds it;
  * seeking lands on the icount asked; the timeline's guest time (from the
  * idle jumps in the log) is the machine's clock, at the end and at an
  * icount sought, and it lays the recording out by guest time on a click.
@@ -16,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { openReplay } from '../../src/cli/open-replay.js';
+import { crc32 } from '../../src/replay/crc32.js';
 import { recordSession, replayFile, vmrsOn } from '../helpers/recording.js';
 import { needTools } from '../helpers/tools.js';
 import { launchChromium, poll, serve, settled, statusOf } from '../helpers/web-page.js';
@@ -32,6 +35,19 @@ interface TimelineInfo {
   guestSeconds: number;
   cursorGuestSeconds: number;
   xAxis: string;
+}
+
+/** A copy of recording `bytes` with its JSON header changed by `edit` (length and checksum mended; log-format.ts). */
+function withHeader(bytes: Buffer, edit: (h: Record<string, unknown>) => void): Buffer {
+  const len = bytes.readUInt32LE(12);
+  const h = JSON.parse(bytes.subarray(16, 16 + len).toString('utf8')) as Record<string, unknown>;
+  edit(h);
+  const json = Buffer.from(JSON.stringify(h), 'utf8');
+  const head = Buffer.from(bytes.subarray(0, 16));
+  head.writeUInt32LE(json.length, 12);
+  const sum = Buffer.alloc(4);
+  sum.writeUInt32LE(crc32(json) >>> 0, 0);
+  return Buffer.concat([head, json, sum, bytes.subarray(16 + len + 4)]);
 }
 
 async function timelineOf(page: Page): Promise<TimelineInfo | null> {
@@ -63,7 +79,20 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
   const damaged = join(dir, 'damaged.vmrs');
   bytes[Math.floor(bytes.length * 0.6)] ^= 0x40;
   writeFileSync(damaged, bytes);
-  const { url, child } = await serve([file, damaged]);
+  // A whole, well-formed copy that replays differently: its header says the real-time clock
+  // started a year later (checksum mended). The guest reads the RTC, so its state digests differ.
+  const shifted = join(dir, 'shifted.vmrs');
+  writeFileSync(
+    shifted,
+    withHeader(readFileSync(file), (h) => {
+      const m = h.machine as { rtcStartUnixNs: number };
+      m.rtcStartUnixNs += 365 * 86400e9;
+    }),
+  );
+  const nodeShifted = replayFile(shifted);
+  const divergedAt = /replay diverged at icount (\d+)/.exec(nodeShifted.stderr);
+  assert.ok(divergedAt, `Node finds the divergence: ${nodeShifted.stderr.slice(-600)}`);
+  const { url, child } = await serve([file, damaged, shifted]);
   let browser: Browser | undefined;
   try {
     browser = await launchChromium();
@@ -243,6 +272,16 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
     await bad.screenshot({ path: join(shots, '3-damaged.png') });
     assert.ok(bst.state === 'diverged' || bst.state === 'error', bst.state);
     assert.ok(bst.error && bst.error.length > 0, 'what went wrong is said');
+
+    // Diverged, not merely failed: at the icount Node finds, and what differs is shown.
+    const div = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    await div.goto(`${url}?replay=shifted.vmrs`);
+    const dst = await settled(div);
+    assert.equal(dst.state, 'diverged', dst.error ?? '');
+    assert.equal(dst.icount, Number(divergedAt[1]));
+    assert.match(dst.error ?? '', new RegExp(`diverged at icount ${divergedAt[1]}\\b`));
+    await div.locator('#problem-details').filter({ hasText: 'goldfish-rtc' }).waitFor();
+    await div.screenshot({ path: join(shots, '3b-diverged.png') });
     assert.deepEqual(errors, [], 'no uncaught errors in the page');
     process.stderr.write(`screenshots in ${shots}\n`);
   } finally {
