@@ -9,6 +9,7 @@ import { guestBuildCommand } from './guest.js';
 import { UsageError } from './options.js';
 import { serveCommand, type ServeOptions } from './serve.js';
 import { recordCommand } from './record.js';
+import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_DIGEST_INTERVAL } from '../replay/record-settings.js';
 import { replayCommand, type ReplayOptions } from './replay.js';
 import { inspectCommand } from './inspect.js';
 import { traceCommand, type TraceOptions } from './trace.js';
@@ -48,11 +49,15 @@ addMachineOptions(
     .description('run a guest as `vmrs run` does and record everything that enters it')
     .requiredOption('-o, --output <file>', 'the recording to write')
     .option('--embed', 'put the firmware, kernel, initrd and disk images inside the recording')
-    .option('--digest-interval <n>', 'instructions between state digests (0: none)', '10000000')
+    .option(
+      '--digest-interval <n>',
+      'instructions between state digests (0: none)',
+      String(DEFAULT_DIGEST_INTERVAL),
+    )
     .option(
       '--checkpoint-every <when>',
       'checkpoints in the recording, every N instructions (200M) and/or guest time (60s); 0: none',
-      '200M,60s',
+      DEFAULT_CHECKPOINT_EVERY,
     ),
 ).action(async (opts) => {
   process.exitCode = await recordCommand(opts);

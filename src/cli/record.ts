@@ -4,13 +4,16 @@ import { describeMachine } from './machine-description.js';
 import { runCommand, type MachineOptions } from './run.js';
 import { UsageError } from './options.js';
 import { Recorder } from '../replay/recorder.js';
-import { FORMAT_VERSION, type ImageRef, type RecordingHeader } from '../replay/log-format.js';
+import type { ImageRef, RecordingHeader } from '../replay/log-format.js';
+import {
+  ScheduleError,
+  newRecordingHeader,
+  parseCheckpointSchedule,
+} from '../replay/record-settings.js';
 import { bytesDigest } from '../host/file-digest.js';
 import { imageDigest } from '../host/digest-cache.js';
 import type { DiskInfo } from './devices.js';
-import { VMRS_VERSION } from './version.js';
 import type { CheckpointSchedule } from '../replay/recorder.js';
-import { TIMEBASE_HZ } from '../machine/clock.js';
 import { deflateNative } from '../host/deflate-native.js';
 import { prefaultOnPool } from '../host/prefault.js';
 
@@ -19,35 +22,6 @@ export interface RecordOptions extends MachineOptions {
   embed?: boolean;
   digestInterval: string;
   checkpointEvery: string;
-}
-
-/**
- * `--checkpoint-every`: instructions (200M, 1.5G, 50000) and/or guest time
- * (30s, 500ms, 2min), comma-separated, whichever comes first; 0 or off: none.
- */
-export function parseCheckpointSchedule(spec: string): CheckpointSchedule {
-  const out: CheckpointSchedule = { instructions: Infinity, guestTicks: Infinity };
-  if (spec === '0' || spec === 'off' || spec === 'none') return out;
-  for (const part of spec.split(',')) {
-    const m = /^(\d+(?:\.\d+)?)(k|M|G|s|ms|min)?$/.exec(part.trim());
-    const n = m ? Number(m[1]) : NaN;
-    if (!m || !(n > 0))
-      throw new UsageError(
-        `--checkpoint-every: '${part}' is neither instructions (200M) nor guest time (30s); 0 turns checkpoints off`,
-      );
-    const unit = m[2] ?? '';
-    if (unit === 's' || unit === 'ms' || unit === 'min') {
-      const secs = n * (unit === 'ms' ? 0.001 : unit === 'min' ? 60 : 1);
-      out.guestTicks = Math.min(out.guestTicks, Math.max(1, Math.round(secs * TIMEBASE_HZ)));
-    } else {
-      const scale: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9 };
-      const insns = Math.round(n * scale[unit]);
-      if (insns < 1000)
-        throw new UsageError('--checkpoint-every: at least 1000 instructions between checkpoints');
-      out.instructions = Math.min(out.instructions, insns);
-    }
-  }
-  return out;
 }
 
 /**
@@ -79,7 +53,13 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
     throw new UsageError(
       '--digest-interval must be a whole number of instructions (0: no digests)',
     );
-  const schedule = parseCheckpointSchedule(opts.checkpointEvery);
+  let schedule: CheckpointSchedule;
+  try {
+    schedule = parseCheckpointSchedule(opts.checkpointEvery);
+  } catch (e) {
+    if (e instanceof ScheduleError) throw new UsageError(e.message);
+    throw e;
+  }
   let fd: number;
   try {
     fd = openSync(opts.output, 'w');
@@ -113,15 +93,12 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
             embedded: embed,
           };
         }
-        const header: RecordingHeader = {
-          formatVersion: FORMAT_VERSION,
-          vmrsVersion: VMRS_VERSION,
-          createdUnixMs: Date.now(),
+        const header = newRecordingHeader({
           ...desc,
           digestInterval: interval,
           snapshot: snapshotRef,
           startIcount: snapshot?.snap.header.icount,
-        };
+        });
         recorder = new Recorder(
           recordingWriter(fd, opts.output),
           header,

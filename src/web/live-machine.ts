@@ -8,13 +8,12 @@
  */
 import type { ImageRef, RecordingHeader } from '../replay/log-format.js';
 import type { GuestOffer } from './guest-offer.js';
-import { FORMAT_VERSION } from '../replay/log-format.js';
+import { newRecordingHeader } from '../replay/record-settings.js';
 import { Gate } from '../replay/gate.js';
 import { Recorder, type CheckpointSchedule, type Compressor } from '../replay/recorder.js';
 import { virtConfigOf } from '../replay/replay-devices.js';
 import { VirtMachine } from '../machine/virt.js';
 import { RunLoop } from '../machine/run-loop.js';
-import { VMRS_VERSION } from '../cli/version.js';
 import { checkImage, warmUpOnce, type ImageLoader } from './replay-machine.js';
 
 export interface LiveOptions {
@@ -86,10 +85,7 @@ export async function bootLive(
     if (opts.embed) images.set(name, data);
     return { path: ref.path, size: ref.size, sha256: ref.sha256, embedded: opts.embed };
   };
-  const header: RecordingHeader = {
-    formatVersion: FORMAT_VERSION,
-    vmrsVersion: VMRS_VERSION,
-    createdUnixMs: Date.now(),
+  const header = newRecordingHeader({
     // The RTC's start is the page's wall clock: a host input, held in the header.
     machine: { ...offer.machine, rtcStartUnixNs: Date.now() * 1e6 },
     bios: bios === 'none' ? 'none' : refOf('bios', offer.bios as ImageRef, bios),
@@ -97,7 +93,7 @@ export async function bootLive(
     initrd: initrd ? refOf('initrd', offer.initrd!, initrd) : undefined,
     devices: [],
     digestInterval: opts.digestInterval,
-  };
+  });
 
   const pieces: Uint8Array[] = [];
   let size = 0;

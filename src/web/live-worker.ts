@@ -10,7 +10,11 @@ import { serverImageLoader } from './image-fetch.js';
 import type { FromLiveWorker, LiveStatus, ToLiveWorker } from './live-protocol.js';
 import type { ReplayState } from './protocol.js';
 import type { GuestExit } from '../machine/virt.js';
-import { TIMEBASE_HZ } from '../machine/clock.js';
+import {
+  DEFAULT_CHECKPOINT_EVERY,
+  DEFAULT_DIGEST_INTERVAL,
+  parseCheckpointSchedule,
+} from '../replay/record-settings.js';
 
 const scope = self as unknown as {
   postMessage(message: FromLiveWorker, transfer?: Transferable[]): void;
@@ -19,9 +23,9 @@ const scope = self as unknown as {
 };
 const post = (m: FromLiveWorker, transfer?: Transferable[]) => scope.postMessage(m, transfer);
 
-/** As `vmrs record`'s defaults: a digest every 10 M instructions, checkpoints every 200 M or 60 s. */
-const DIGEST_INTERVAL = 10_000_000;
-const CHECKPOINTS = { instructions: 200_000_000, guestTicks: 60 * TIMEBASE_HZ };
+/** As `vmrs record`'s defaults. */
+const DIGEST_INTERVAL = DEFAULT_DIGEST_INTERVAL;
+const CHECKPOINTS = parseCheckpointSchedule(DEFAULT_CHECKPOINT_EVERY);
 const STATUS_MS = 200;
 
 let live: LiveMachine | undefined;

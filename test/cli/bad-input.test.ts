@@ -94,6 +94,9 @@ test('a disk image that does not exist, and bad --drive / --net / --hvc specs', 
   const tiny = join(dir, 'tiny.img');
   writeFileSync(tiny, new Uint8Array(100));
   assertOneLineError(vmrs(...base, '--drive', tiny), /smaller than one 512-byte sector/);
+  const rec = ['record', '-o', join(dir, 'never.vmrs'), '--bios', 'none', '--kernel', k];
+  assertOneLineError(vmrs(...rec, '--checkpoint-every', '5q'), /'5q' is neither instructions/);
+  assertOneLineError(vmrs(...rec, '--checkpoint-every', '200'), /at least 1000 instructions/);
 });
 
 test('--net user without passt installed says how to install it', () => {
