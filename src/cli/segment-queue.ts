@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq';
+import type { ConnectionOptions } from 'bullmq';
 import { UsageError } from './options.js';
 import type { Segment, SegmentJob, SegmentResult } from './verify-segment.js';
 
@@ -67,6 +67,8 @@ export async function openSegmentQueue(
   progress: (index: number, icount: number) => void,
 ): Promise<SegmentQueue> {
   const connection = redisConnection(url);
+  // Loaded here, not at start-up: bullmq and ioredis cost every vmrs command 0.1 s to load.
+  const { Queue, QueueEvents } = await import('bullmq');
   const queue = new Queue<SegmentJob, SegmentResult>(SEGMENT_QUEUE, { connection });
   const events = new QueueEvents(SEGMENT_QUEUE, { connection });
   const close = async () => {

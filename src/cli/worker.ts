@@ -6,7 +6,6 @@
  */
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'bullmq';
 import { UsageError } from './options.js';
 import { SEGMENT_QUEUE, redisConnection } from './segment-queue.js';
 import type { SegmentJob, SegmentResult } from './verify-segment.js';
@@ -31,6 +30,8 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
   if (!Number.isSafeInteger(lockDuration) || lockDuration < 1000)
     throw new UsageError('--lock-ms must be a whole number of milliseconds, at least 1000');
   const processor = fileURLToPath(new URL('./queue-processor.js', import.meta.url));
+  // Loaded here, not at start-up: bullmq and ioredis cost every vmrs command 0.1 s to load.
+  const { Worker } = await import('bullmq');
   const worker = new Worker<SegmentJob, SegmentResult>(SEGMENT_QUEUE, processor, {
     connection: redisConnection(opts.queue),
     concurrency,
