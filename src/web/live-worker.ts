@@ -9,6 +9,7 @@ import { ReplayOpenError } from './replay-machine.js';
 import { serverImageLoader } from './image-fetch.js';
 import type { FromLiveWorker, LiveStatus, ToLiveWorker } from './live-protocol.js';
 import type { ReplayState } from './protocol.js';
+import { SpeedMeter } from './speed-meter.js';
 import type { GuestExit } from '../machine/virt.js';
 import {
   DEFAULT_CHECKPOINT_EVERY,
@@ -34,7 +35,7 @@ let error: string | undefined;
 let exit: GuestExit | undefined;
 let bootMs: number | undefined;
 const out: number[] = [];
-let samples: { t: number; icount: number }[] = [];
+const speed = new SpeedMeter();
 let lastStatus = 0;
 
 const message = (e: unknown) => (e instanceof Error ? e.message || e.name : String(e));
@@ -51,15 +52,12 @@ function sendStatus(): void {
   const now = performance.now();
   lastStatus = now;
   const icount = live?.vm.cpu.icount ?? 0;
-  samples.push({ t: now, icount });
-  while (samples.length > 2 && now - samples[0].t > 1500) samples.shift();
-  const a = samples[0];
-  const b = samples[samples.length - 1];
+  speed.add(now, icount);
   const m: LiveStatus = {
     kind: 'status',
     state,
     icount,
-    mips: state === 'running' && b.t > a.t ? (b.icount - a.icount) / (b.t - a.t) / 1000 : 0,
+    mips: state === 'running' ? speed.mips : 0,
     events: live?.recorder.events ?? 0,
     digests: live?.recorder.digestsTaken ?? 0,
     bytes: live?.size ?? 0,
@@ -72,7 +70,7 @@ function sendStatus(): void {
 
 function setState(s: ReplayState): void {
   state = s;
-  samples = [];
+  speed.reset();
   sendStatus();
 }
 

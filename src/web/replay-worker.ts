@@ -13,6 +13,7 @@ import { hex64 } from '../replay/hex.js';
 import { nextTask } from '../util/next-task.js';
 import { listInstructions } from '../cpu/disassemble.js';
 import { serverImageLoader } from './image-fetch.js';
+import { SpeedMeter } from './speed-meter.js';
 import type { ParsedRecording } from '../replay/log-format.js';
 import type { ReplayStatus } from '../replay/replayer.js';
 import { CSR } from '../cpu/csr-numbers.js';
@@ -80,7 +81,7 @@ let mipsLimit: number | null = null;
 let paceAt = 0;
 let paceIcount = 0;
 /** Recent (time, icount) samples while running, for the MIPS figure. */
-let samples: { t: number; icount: number }[] = [];
+const speed = new SpeedMeter();
 let lastStatus = 0;
 /** Milliseconds spent replaying forwards and instructions replayed (not seeks): the average speed. */
 let runMs = 0;
@@ -120,10 +121,7 @@ function icount(): number {
 }
 
 function mips(): number {
-  if (state !== 'running' || samples.length < 2) return 0;
-  const a = samples[0];
-  const b = samples[samples.length - 1];
-  return b.t > a.t ? (b.icount - a.icount) / (b.t - a.t) / 1000 : 0;
+  return state === 'running' ? speed.mips : 0;
 }
 
 function sendStatus(): void {
@@ -152,7 +150,7 @@ function sendStatus(): void {
 
 function setState(s: ReplayState): void {
   state = s;
-  if (s !== 'running') samples = [];
+  if (s !== 'running') speed.reset();
   sendStatus();
 }
 
@@ -219,7 +217,7 @@ function schedule(delayMs = 0): void {
 function startPacing(): void {
   paceAt = performance.now();
   paceIcount = icount();
-  samples = [{ t: paceAt, icount: paceIcount }];
+  speed.reset(paceAt, paceIcount);
 }
 
 /** One slice of replay, then the next one scheduled (while running). */
@@ -257,8 +255,7 @@ function slice(): void {
   else if (ran > 0) budget = Math.min(100_000_000, budget * 2);
   runMs += ms;
   runIcount += ran;
-  samples.push({ t: t1, icount: cpu.icount });
-  while (samples.length > 2 && t1 - samples[0].t > 1500) samples.shift();
+  speed.add(t1, cpu.icount);
   if (st.state !== 'running') {
     ended(st);
     return;
