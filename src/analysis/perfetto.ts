@@ -7,7 +7,8 @@
  * - a "kernel" process: a slice for each trap and interrupt taken, from
  *   the trap to the xRET that ends it (system calls are on their process);
  * - a "console" track with an instant for each line the guest wrote;
- * - instants for inputs (typed text, frames in) and for the frames the guest sent;
+ * - instants for inputs (typed text, frames in), for the frames the guest
+ *   sent (named by frame-summary.ts) and for its disks' requests;
  * - an "idle" track: a slice for each wait the guest slept through (a time jump);
  * - a counter of instructions per guest millisecond.
  *
@@ -17,6 +18,8 @@
  */
 import type { TrapEvent, XretEvent } from '../plugin/plugin-api.js';
 import type { TracedCall } from './syscall-trace.js';
+import { describeFrame } from './frame-summary.js';
+import { describeDiskRequest } from '../replay/guest-actions.js';
 
 const KERNEL = 0;
 /** Microseconds to a tenth (the timebase's resolution), without float noise in the file. */
@@ -26,6 +29,7 @@ const TID_CONSOLE = 2;
 const TID_INPUT = 3;
 const TID_SENT = 4;
 const TID_IDLE = 5;
+const TID_DISK = 6;
 
 const IP_PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
 
@@ -57,6 +61,7 @@ export class PerfettoTrace {
     this.meta(KERNEL, TID_INPUT, 'thread_name', 'inputs (typed text, network frames)');
     this.meta(KERNEL, TID_SENT, 'thread_name', 'network frames sent');
     this.meta(KERNEL, TID_IDLE, 'thread_name', 'idle (waiting for a timer or input)');
+    this.meta(KERNEL, TID_DISK, 'thread_name', 'disk requests');
   }
 
   private event(e: Record<string, unknown>): void {
@@ -162,7 +167,7 @@ export class PerfettoTrace {
       name = `typed ${JSON.stringify(text).slice(0, 60)}`;
       args.text = text;
     } else if (kind === 'net-frame') {
-      name = `frame in, ${data.length} bytes`;
+      name = `frame in: ${describeFrame(data)}`;
       args.nic = nic;
       args.ethertype = etherType(data);
       args.bytes = data.length;
@@ -209,11 +214,32 @@ export class PerfettoTrace {
       ph: 'i',
       s: 't',
       cat: 'net-frame-out',
-      name: `frame out, ${frame.length} bytes${args.to ? ` to ${String(args.to)}` : ''}`,
+      name: `frame out: ${describeFrame(frame)}`,
       pid: KERNEL,
       tid: TID_SENT,
       ts: us1(us),
       args,
+    });
+  }
+
+  /** A request a disk carried out (an instant; blk.ts BlkRequestObserver). */
+  diskRequest(
+    disk: number,
+    type: number,
+    sector: number,
+    bytes: number,
+    status: number,
+    us: number,
+  ): void {
+    this.event({
+      ph: 'i',
+      s: 't',
+      cat: 'disk',
+      name: describeDiskRequest(disk, type, sector, bytes, status),
+      pid: KERNEL,
+      tid: TID_DISK,
+      ts: us1(us),
+      args: { disk, type, sector, bytes, status },
     });
   }
 

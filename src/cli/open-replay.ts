@@ -8,8 +8,11 @@ import { warmUpInterpreterOnce } from './warm-up.js';
 import { UsageError } from './options.js';
 import { RecordingFormatError, readRecording, type ParsedRecording } from '../replay/log-format.js';
 import { ReplayGate } from '../replay/replay-gate.js';
-import type { DiskObserver } from '../replay/disk-gate.js';
-import { replayDevice } from '../replay/replay-devices.js';
+import {
+  diskRequestObserver,
+  replayDevice,
+  type ReplayDeviceHooks,
+} from '../replay/replay-devices.js';
 import { Replayer, type Perturbation } from '../replay/replayer.js';
 import { VirtMachine, type VirtConfig, type VirtioSpec } from '../machine/virt.js';
 import { EmbeddedImageMissing, configFromDescription, loadImage } from './machine-description.js';
@@ -59,8 +62,8 @@ export interface OpenReplayOptions {
   stdout: (byte: number) => void;
   /** A frame the guest sent on NIC `nic` (by default nobody hears it). */
   netSent?: (nic: number, frame: Uint8Array) => void;
-  /** A call the guest's disk requests make of a disk's store. */
-  diskCall?: DiskObserver;
+  /** A request a disk carried out (the timeline's and the trace's disk requests). */
+  diskRequest?: ReplayDeviceHooks['diskRequest'];
 }
 
 /** Throws UsageError for a missing or unreadable file and for missing or changed images. */
@@ -129,7 +132,10 @@ export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): Ope
     // Disks pass the replay gate: the calls that failed in the recording fail again.
     let disk = 0;
     for (const s of virtio)
-      if (s.kind === 'blk') s.store = gate.disk(s.store, disk++, opts.diskCall);
+      if (s.kind === 'blk') {
+        s.onRequest = diskRequestObserver(disk, opts);
+        s.store = gate.disk(s.store, disk++);
+      }
     const config: VirtConfig = { ...configFromDescription(h, rec.images), virtio };
     warmUpInterpreterOnce();
     vm = new VirtMachine(config, stdout);

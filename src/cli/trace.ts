@@ -292,6 +292,8 @@ async function traceWhole(
     perfetto && {
       stdout: (b) => perfetto.console(b, nowUs()),
       netSent: (nic, frame) => perfetto.sent(nic, frame, nowUs()),
+      diskRequest: (disk, type, sector, bytes, status) =>
+        perfetto.diskRequest(disk, type, sector, bytes, status, nowUs()),
     },
   );
   const kinds: Partial<Record<EventType, string>> = {

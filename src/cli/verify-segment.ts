@@ -110,7 +110,11 @@ export class SegmentMachine {
   private fresh = false;
 
   /** `hear` says who hears the guest's console and the frames it sends (by default nobody). */
-  constructor(private readonly hear: Partial<Pick<OpenReplayOptions, 'stdout' | 'netSent'>> = {}) {}
+  constructor(
+    private readonly hear: Partial<
+      Pick<OpenReplayOptions, 'stdout' | 'netSent' | 'diskRequest'>
+    > = {},
+  ) {}
 
   /** A replay of `file` for a segment (from the start: one that has not run). */
   get(file: string, fromStart: boolean): OpenedReplay {
@@ -121,6 +125,7 @@ export class SegmentMachine {
         log: () => {},
         stdout: this.hear.stdout ?? (() => {}),
         netSent: this.hear.netSent,
+        diskRequest: this.hear.diskRequest,
       });
       this.file = file;
       this.fresh = true;

@@ -21,7 +21,7 @@ import { setupBoot, type BootInfo } from './boot.js';
 import type { HartInterruptLines, TimeSource } from '../devices/device.js';
 import { VirtioMmio } from '../devices/virtio/mmio.js';
 import { GuestRam } from '../devices/virtio/guest-ram.js';
-import { VirtioBlk } from '../devices/virtio/blk.js';
+import { VirtioBlk, type BlkRequestObserver } from '../devices/virtio/blk.js';
 import { VirtioNet } from '../devices/virtio/net.js';
 import { VirtioRng } from '../devices/virtio/rng.js';
 import { VirtioConsole } from '../devices/virtio/console.js';
@@ -45,7 +45,7 @@ export const RTC_IRQ = 11;
 
 /** A virtio device to plug into the next free slot, with its host backend. */
 export type VirtioSpec =
-  | { kind: 'blk'; store: BlockStore; serial?: string }
+  | { kind: 'blk'; store: BlockStore; serial?: string; onRequest?: BlkRequestObserver }
   | { kind: 'net'; sink: FrameSink; mac: Uint8Array; linkUp?: boolean }
   | { kind: 'rng'; source: EntropySource }
   | { kind: 'console'; sink: ByteSink };
@@ -161,7 +161,7 @@ export class VirtMachine {
   private makeVirtio(spec: VirtioSpec): VirtioDeviceModel {
     switch (spec.kind) {
       case 'blk': {
-        const d = new VirtioBlk(spec.store, spec.serial);
+        const d = new VirtioBlk(spec.store, spec.serial, spec.onRequest);
         this.disks.push(d);
         return d;
       }

@@ -17,9 +17,6 @@ export const enum DiskOp {
 
 export const DISK_OP_NAMES = ['read', 'write', 'flush'];
 
-/** Told of each store call the guest's requests make (before the gate answers it). */
-export type DiskObserver = (disk: number, op: DiskOp, offset: number, bytes: number) => void;
-
 /** The gate's side of a disk store call. */
 export interface DiskCallGate {
   /**
@@ -55,14 +52,8 @@ export function decodeDiskError(ev: RecordedEvent): {
 }
 
 /** `store` with every call passing `gate`; snapshot and checkpoint state pass straight through. */
-export function gateBlockStore(
-  store: BlockStore,
-  disk: number,
-  gate: DiskCallGate,
-  observe?: DiskObserver,
-): BlockStore {
-  const call = (op: DiskOp, f: () => void, offset = 0, bytes = 0): void => {
-    observe?.(disk, op, offset, bytes);
+export function gateBlockStore(store: BlockStore, disk: number, gate: DiskCallGate): BlockStore {
+  const call = (op: DiskOp, f: () => void): void => {
     const { call: n, recorded } = gate.diskCall(disk, op);
     if (recorded) throw recorded;
     try {
@@ -75,8 +66,8 @@ export function gateBlockStore(
   const gated: BlockStore = {
     size: store.size,
     readOnly: store.readOnly,
-    read: (offset, dest) => call(DiskOp.Read, () => store.read(offset, dest), offset, dest.length),
-    write: (offset, src) => call(DiskOp.Write, () => store.write(offset, src), offset, src.length),
+    read: (offset, dest) => call(DiskOp.Read, () => store.read(offset, dest)),
+    write: (offset, src) => call(DiskOp.Write, () => store.write(offset, src)),
     flush: () => call(DiskOp.Flush, () => store.flush()),
     close: () => store.close(),
     clusters: store.clusters,

@@ -3,14 +3,12 @@
  * sent and the requests it made of its disks — as two lists of (icount,
  * words). The recording does not hold these (they are the guest's doing,
  * not inputs), so a replay collects them as it passes: the page's timeline
- * (web/replay-worker.ts) and the tests that compare it with Node use this.
- *
- * A virtio-blk request reaches the store as one call per data descriptor,
- * all within the instruction that notified the device; contiguous calls of
- * one kind at one icount are one request here.
+ * (web/replay-worker.ts), and the tests that compare it with Node, use this.
+ * Disk requests are told by the device (blk.ts), one per request, failed
+ * ones too.
  */
 import { describeFrame } from '../analysis/frame-summary.js';
-import { DISK_OP_NAMES, DiskOp } from './disk-gate.js';
+import { BLK_REQUEST_NAMES } from '../devices/virtio/blk.js';
 
 /** A growing list of icounts (a Float64Array that doubles), with words for each if labelled. */
 export class IcountList {
@@ -51,10 +49,6 @@ export const DISK_TRACK = 'disk requests';
 export class GuestActionLog {
   readonly netOut = new IcountList(NET_OUT_TRACK, true);
   readonly disk = new IcountList(DISK_TRACK, true);
-  /** The request the last disk call belongs to, while more calls may extend it. */
-  private open:
-    | { disk: number; op: DiskOp; start: number; end: number; icount: number; index: number }
-    | undefined;
   /** How far take() has handed the lists out. */
   private takenNet = 0;
   private takenDisk = 0;
@@ -63,26 +57,19 @@ export class GuestActionLog {
     this.netOut.push(icount, `NIC ${nic}: ${describeFrame(frame)}`);
   }
 
-  diskCall(disk: number, op: DiskOp, offset: number, bytes: number, icount: number): void {
-    const o = this.open;
-    if (
-      o &&
-      op !== DiskOp.Flush &&
-      o.disk === disk &&
-      o.op === op &&
-      o.icount === icount &&
-      o.end === offset &&
-      o.index >= this.takenDisk
-    ) {
-      o.end += bytes;
-      this.disk.labels![o.index] = diskLabel(disk, op, o.start, o.end - o.start);
-      return;
-    }
-    this.open = { disk, op, start: offset, end: offset + bytes, icount, index: this.disk.n };
-    this.disk.push(icount, diskLabel(disk, op, offset, bytes));
+  /** A request disk `disk` carried out (blk.ts BlkRequestObserver). */
+  diskRequest(
+    disk: number,
+    type: number,
+    sector: number,
+    bytes: number,
+    status: number,
+    icount: number,
+  ): void {
+    this.disk.push(icount, describeDiskRequest(disk, type, sector, bytes, status));
   }
 
-  /** The events added since the last take (the request still open included: it is whole by then). */
+  /** The events added since the last take. */
   take(): { name: string; icounts: Float64Array; labels?: string[] }[] {
     const out = [this.netOut.slice(this.takenNet), this.disk.slice(this.takenDisk)];
     this.takenNet = this.netOut.n;
@@ -91,9 +78,21 @@ export class GuestActionLog {
   }
 }
 
-function diskLabel(disk: number, op: DiskOp, offset: number, bytes: number): string {
-  if (op === DiskOp.Flush) return `disk ${disk}: flush`;
-  const sector = offset / 512;
-  const size = bytes >= 1024 && bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
-  return `disk ${disk}: ${DISK_OP_NAMES[op]} ${size} at sector ${sector}`;
+const BLK_STATUS = ['', 'I/O error', 'unsupported'];
+
+/** E.g. "disk 0: read 8 KiB at sector 2048", "disk 1: write 512 bytes at sector 0: I/O error". */
+export function describeDiskRequest(
+  disk: number,
+  type: number,
+  sector: number,
+  bytes: number,
+  status: number,
+): string {
+  const what = BLK_REQUEST_NAMES[type] ?? `request type ${type}`;
+  let s = `disk ${disk}: ${what}`;
+  if (type === 0 || type === 1) {
+    const size = bytes >= 1024 && bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
+    s += ` ${size} at sector ${sector}`;
+  }
+  return status === 0 ? s : `${s}: ${BLK_STATUS[status] ?? `status ${status}`}`;
 }

@@ -8,7 +8,7 @@
 import type { DeviceRef, MachineDescription } from './log-format.js';
 import type { VirtConfig, VirtioSpec } from '../machine/virt.js';
 import type { ReplayGate } from './replay-gate.js';
-import type { DiskObserver } from './disk-gate.js';
+import type { BlkRequestObserver } from '../devices/virtio/blk.js';
 
 /** The images a description names, loaded and checked by the caller. */
 export interface LoadedImages {
@@ -38,8 +38,17 @@ export interface ReplayDeviceHooks {
   stdout: (byte: number) => void;
   /** A frame the guest sent on NIC `nic` (by default nobody hears it). */
   netSent?: (nic: number, frame: Uint8Array) => void;
-  /** A call the guest's disk requests make of disk `disk`'s store (disk-gate.ts DiskObserver). */
-  diskCall?: DiskObserver;
+  /** A request disk `disk` carried out (blk.ts BlkRequestObserver, with the disk's number). */
+  diskRequest?: (disk: number, ...request: Parameters<BlkRequestObserver>) => void;
+}
+
+/** What tells `hooks` of disk `disk`'s requests (undefined: nobody listens). */
+export function diskRequestObserver(
+  disk: number,
+  hooks: Pick<ReplayDeviceHooks, 'diskRequest'>,
+): BlkRequestObserver | undefined {
+  const hear = hooks.diskRequest;
+  return hear && ((type, sector, bytes, status) => hear(disk, type, sector, bytes, status));
 }
 
 /**

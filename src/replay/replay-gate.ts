@@ -14,7 +14,6 @@ import {
   DISK_OP_NAMES,
   decodeDiskError,
   gateBlockStore,
-  type DiskObserver,
   type DiskCallGate,
   type DiskOp,
 } from './disk-gate.js';
@@ -67,12 +66,9 @@ export class ReplayGate implements EntropySource, DiskCallGate {
     this.cursor.toPull();
   }
 
-  /**
-   * Disk `index`'s store: the calls the recording saw fail fail again,
-   * without touching the host; `observe` hears of every call.
-   */
-  disk(store: BlockStore, index: number, observe?: DiskObserver): BlockStore {
-    return gateBlockStore(store, index, this, observe);
+  /** Disk `index`'s store: the calls the recording saw fail fail again, without touching the host. */
+  disk(store: BlockStore, index: number): BlockStore {
+    return gateBlockStore(store, index, this);
   }
 
   diskCall(disk: number, op: DiskOp): { call: number; recorded?: BlockIoError } {

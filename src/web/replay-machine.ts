@@ -9,7 +9,12 @@ import { RecordingFormatError, readRecording, type ImageRef } from '../replay/lo
 import type { ParsedRecording } from '../replay/log-format.js';
 import { BytesSource } from '../replay/recording-source.js';
 import { ReplayGate } from '../replay/replay-gate.js';
-import { replayDevice, virtConfigOf, type ReplayDeviceHooks } from '../replay/replay-devices.js';
+import {
+  diskRequestObserver,
+  replayDevice,
+  virtConfigOf,
+  type ReplayDeviceHooks,
+} from '../replay/replay-devices.js';
 import { Replayer } from '../replay/replayer.js';
 import { FileCheckpoints } from '../replay/file-checkpoints.js';
 import { VirtMachine, type VirtConfig, type VirtioSpec } from '../machine/virt.js';
@@ -57,7 +62,7 @@ export interface BrowserReplayOptions {
   warmUp?: boolean;
   /** What the guest sends and asks of its disks (the timeline's guest-action tracks). */
   netSent?: ReplayDeviceHooks['netSent'];
-  diskCall?: ReplayDeviceHooks['diskCall'];
+  diskRequest?: ReplayDeviceHooks['diskRequest'];
 }
 
 let warmedUp = false;
@@ -146,7 +151,8 @@ export async function openBrowserReplay(
       const data = await image(`disk${i}`, 'disk image', d.disk);
       virtio.push({
         kind: 'blk',
-        store: gate.disk(new MemoryCowStore(data, d.disk.readOnly), disks++, opts.diskCall),
+        onRequest: diskRequestObserver(disks, opts),
+        store: gate.disk(new MemoryCowStore(data, d.disk.readOnly), disks++),
         serial: d.disk.serial,
       });
       continue;

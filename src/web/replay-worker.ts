@@ -608,8 +608,8 @@ async function open(msg: Extract<ToWorker, { kind: 'open' }>): Promise<void> {
       netSent: (nic, frame) => {
         if (!holdBack) actions.netSent(nic, frame, icount());
       },
-      diskCall: (disk, op, offset, bytes) => {
-        if (!holdBack) actions.diskCall(disk, op, offset, bytes, icount());
+      diskRequest: (disk, type, sector, bytes, status) => {
+        if (!holdBack) actions.diskRequest(disk, type, sector, bytes, status, icount());
       },
       verify: true,
       checkpoints: CHECKPOINTS,

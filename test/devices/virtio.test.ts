@@ -4,6 +4,7 @@ import { MemoryStore, RAM, RAM_SIZE, TestDriver } from './virtio-driver.js';
 import { Reg, STATUS_FEATURES_OK, STATUS_NEEDS_RESET } from '../../src/devices/virtio/mmio.js';
 import {
   VirtioBlk,
+  type BlkRequestObserver,
   BLK_COMPLETION_TICKS,
   BLK_S_IOERR,
   BLK_S_OK,
@@ -16,9 +17,14 @@ import { BlockIoError } from '../../src/devices/virtio/backends.js';
 
 const W = true;
 
-function blkDriver(size = 1 << 16, readOnly = false, accept?: [number, number]) {
+function blkDriver(
+  size = 1 << 16,
+  readOnly = false,
+  accept?: [number, number],
+  onRequest?: BlkRequestObserver,
+) {
   const store = new MemoryStore(size, readOnly);
-  const d = new TestDriver(new VirtioBlk(store, 'vmrs-test-disk'));
+  const d = new TestDriver(new VirtioBlk(store, 'vmrs-test-disk', onRequest));
   d.init(accept);
   return { d, store };
 }
@@ -103,8 +109,9 @@ test('virtio-blk: write, read back across several buffers, after a fixed virtual
   assert.deepEqual(d.bytes(rd.bufs[1].addr, 512), payload.subarray(512));
 });
 
-test('virtio-blk: flush, get-id, unsupported type, range and length errors, read-only disk', () => {
-  const { d, store } = blkDriver(8192);
+test('virtio-blk: flush, get-id, unsupported type, range and length errors, read-only disk; each request told to the observer', () => {
+  const told: number[][] = [];
+  const { d, store } = blkDriver(8192, false, undefined, (...r) => told.push(r));
   const fl = blkRequest(d, 4, 0, []);
   const id = blkRequest(d, 8, 0, [{ len: 20, write: W }]);
   const unsupp = blkRequest(d, 99, 0, []);
@@ -120,6 +127,15 @@ test('virtio-blk: flush, get-id, unsupported type, range and length errors, read
   assert.equal(d.bytes(past.status, 1)[0], BLK_S_IOERR);
   assert.equal(d.bytes(odd.status, 1)[0], BLK_S_IOERR);
   assert.equal(d.bytes(huge.status, 1)[0], BLK_S_IOERR);
+  // (type, sector, data bytes, status) of each, in the order carried out.
+  assert.deepEqual(told, [
+    [4, 0, 0, BLK_S_OK],
+    [8, 0, 0, BLK_S_OK],
+    [99, 0, 0, BLK_S_UNSUPP],
+    [0, 16, 512, BLK_S_IOERR],
+    [0, 0, 100, BLK_S_IOERR],
+    [0, 2 ** 40, 512, BLK_S_IOERR],
+  ]);
 
   const ro = blkDriver(4096, true);
   const [lo] = ro.d.features();

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hostUrlFromGuest, servePayload } from '../helpers/host-tools.js';
+import { hostUrlFromGuest, makeExt2, servePayload } from '../helpers/host-tools.js';
 import { recordSession, vmrsOn } from '../helpers/recording.js';
 import { needTools } from '../helpers/tools.js';
 
@@ -257,15 +257,21 @@ test('--perfetto writes a trace-event file: a track per process with its system 
   assert.ok(rate.length > 10 && rate.every((e) => Number(e.args?.instructions) > 0));
 });
 
-test('a network download: the socket, the connect to the server with its address, the request sent', async (t) => {
+test('a network download: the socket, the connect to the server with its address, the request sent; frames and disk requests in Perfetto', async (t) => {
   if (!needTools(t, 'passt')) return;
   const server = await servePayload('payload-from-the-host\n');
+  const img = makeExt2(join(dir, 'net-disk.img'), 8);
   let file: string;
   try {
-    ({ file } = await recordSession(join(dir, 'net.vmrs'), ['--net', 'user'], async (vm) => {
-      const got = await vm.shell(`wget -q -O - ${hostUrlFromGuest(server.port)}`);
-      assert.match(got, /payload-from-the-host/);
-    }));
+    ({ file } = await recordSession(
+      join(dir, 'net.vmrs'),
+      ['--net', 'user', '--drive', `file=${img}`],
+      async (vm) => {
+        const got = await vm.shell(`wget -q -O - ${hostUrlFromGuest(server.port)} | tee /mnt/got`);
+        assert.match(got, /payload-from-the-host/);
+        await vm.shell('sync');
+      },
+    ));
   } finally {
     server.close();
   }
@@ -296,13 +302,29 @@ test('a network download: the socket, the connect to the server with its address
   const p = trace(file, ['-q', '--perfetto', json]);
   assert.equal(p.status, 0, p.stderr);
   const events = JSON.parse(readFileSync(json, 'utf8')) as {
+    ph?: string;
     cat?: string;
+    name?: string;
+    tid?: number;
     args?: Record<string, unknown>;
   }[];
   const out = events.filter((e) => e.cat === 'net-frame-out');
   assert.ok(
     out.some((e) => e.args?.protocol === 'tcp' && e.args?.to === addr),
     JSON.stringify(out.slice(0, 5)),
+  );
+  // Named as a person reads them: the SYN to the server's address and port.
+  assert.ok(
+    out.some((e) => new RegExp(`^frame out: TCP \\S+ → ${addr}:\\d+ \\[S\\]`).test(String(e.name))),
+    out.map((e) => e.name).join('; '),
+  );
+  // The disk's requests on their own track: reads at the mount, the file written by sync.
+  const disk = events.filter((e) => e.cat === 'disk');
+  assert.ok(disk.length > 0 && disk.every((e) => e.ph === 'i' && e.tid === 6));
+  assert.ok(disk.some((e) => /^disk 0: read \d/.test(String(e.name))));
+  assert.ok(
+    disk.some((e) => /^disk 0: write \d/.test(String(e.name)) && e.args?.status === 0),
+    disk.map((e) => e.name).join('; '),
   );
   assert.ok(
     events.some((e) => e.cat === 'net-frame'),

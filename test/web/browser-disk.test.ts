@@ -43,7 +43,8 @@ function guestActionsInNode(file: string): GuestActionLog {
     log: () => {},
     stdout: () => {},
     netSent: (nic, frame) => log.netSent(nic, frame, at()),
-    diskCall: (disk, op, offset, bytes) => log.diskCall(disk, op, offset, bytes, at()),
+    diskRequest: (disk, type, sector, bytes, status) =>
+      log.diskRequest(disk, type, sector, bytes, status, at()),
   });
   at = () => r.vm.cpu.icount;
   try {

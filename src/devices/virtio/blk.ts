@@ -27,6 +27,26 @@ const T_OUT = 1;
 const T_FLUSH = 4;
 const T_GET_ID = 8;
 
+/** What a request asked for, in words (§5.2.6 request types). */
+export const BLK_REQUEST_NAMES: Record<number, string> = {
+  [T_IN]: 'read',
+  [T_OUT]: 'write',
+  [T_FLUSH]: 'flush',
+  [T_GET_ID]: 'get id',
+};
+
+/**
+ * Told of each request the device carried out: its type (BLK_REQUEST_NAMES),
+ * first sector, data bytes and the status it answered (0: OK, 1: I/O error,
+ * 2: unsupported). Called as the request completes, inside the guest's notify.
+ */
+export type BlkRequestObserver = (
+  type: number,
+  sector: number,
+  bytes: number,
+  status: number,
+) => void;
+
 export const BLK_S_OK = 0;
 export const BLK_S_IOERR = 1;
 export const BLK_S_UNSUPP = 2;
@@ -103,6 +123,7 @@ export class VirtioBlk implements VirtioDeviceModel {
   constructor(
     private readonly store: BlockStore,
     serial = '',
+    private readonly onRequest?: BlkRequestObserver,
   ) {
     this.features = [F_SIZE_MAX, F_SEG_MAX, F_BLK_SIZE, F_FLUSH];
     if (store.readOnly) this.features.push(F_RO);
@@ -214,6 +235,11 @@ export class VirtioBlk implements VirtioDeviceModel {
     }
     if (status !== BLK_S_OK) this.stats.errors++;
     chain.writeAt(statusAt, Uint8Array.of(status));
+    if (this.onRequest) {
+      const bytes =
+        type === T_IN ? chain.writableBytes - 1 : type === T_OUT ? chain.readableBytes - 16 : 0;
+      this.onRequest(type, sector, bytes, status);
+    }
     return written;
   }
 
