@@ -179,6 +179,8 @@ let consoleText = '';
 let decoder = new TextDecoder('utf-8');
 let seekId = 0;
 const seeks = new Map<number, (r: SeekResult) => void>();
+/** The target of the last seek sent while seeks are in flight (undefined: none). */
+let heading: number | undefined;
 
 // --- the terminal
 
@@ -291,6 +293,7 @@ function seekDone(m: Seeked): void {
   const resolve = m.id !== undefined ? seeks.get(m.id) : undefined;
   if (!resolve) return;
   seeks.delete(m.id!);
+  if (seeks.size === 0) heading = undefined;
   resolve({
     icount: m.icount,
     state: status.state,
@@ -613,11 +616,22 @@ window.addEventListener('drop', (e) => {
   if (f) void openFile(f);
 });
 
+// Keys, where they are not typing (the terminal, the address fields): space plays or pauses;
+// ← → step one instruction; shift+← → go to the previous or next event of the kind chosen.
 window.addEventListener('keydown', (e) => {
-  if (e.key === ' ' && e.target === document.body && !ui.playBtn.disabled) {
+  const t = e.target instanceof Element ? e.target : null;
+  if (t && (t.closest('input, textarea, select, [contenteditable]') || ui.terminal.contains(t)))
+    return;
+  if (e.altKey || e.ctrlKey || e.metaKey) return;
+  // A focused button takes space itself.
+  if (e.key === ' ' && t instanceof HTMLButtonElement) return;
+  const press = (b: HTMLButtonElement) => {
     e.preventDefault();
-    ui.playBtn.click();
-  }
+    if (!b.disabled) b.click();
+  };
+  if (e.key === ' ') press(ui.playBtn);
+  else if (e.key === 'ArrowLeft') press(e.shiftKey ? ui.prevEvent : ui.stepBack);
+  else if (e.key === 'ArrowRight') press(e.shiftKey ? ui.nextEvent : ui.stepFwd);
 });
 
 window.addEventListener('popstate', () => location.reload());
@@ -666,15 +680,20 @@ function eventKindOptions(): void {
   ui.eventKind.value = picked || (timeline.selected >= 0 ? String(timeline.selected) : '');
 }
 
+/** Where the replay will be once the seeks sent are done (keys pressed fast step from there). */
+function position(): number {
+  return heading ?? status.icount;
+}
+
 function seekBy(delta: number): void {
-  const target = status.icount + delta;
+  const target = position() + delta;
   if (target >= 0) void seek(Math.min(target, status.lastIcount));
 }
 
 function seekEvent(dir: 1 | -1): void {
   const t = Number(ui.eventKind.value);
   if (!events || !(t >= 0)) return;
-  const at = timeline.neighbour(t, status.icount, dir);
+  const at = timeline.neighbour(t, position(), dir);
   if (at === undefined) {
     ui.statusMsg.textContent = `no ${dir > 0 ? 'later' : 'earlier'} ${events.tracks[t].name} event`;
     return;
@@ -1017,6 +1036,7 @@ function seek(icount: number): Promise<SeekResult> {
   if (!Number.isSafeInteger(icount) || icount < 0)
     return Promise.reject(new RangeError(`seek: ${icount} is not an instruction count`));
   const id = ++seekId;
+  heading = icount;
   ui.statusMsg.textContent = `going to icount ${fmt(icount)}…`;
   return new Promise((resolve) => {
     seeks.set(id, resolve);

@@ -692,7 +692,8 @@ export class Timeline {
       .filter((t) => !t.icounts.length && (!t.observed || this.observedTo >= this.last))
       .map((t) => t.name);
     const none = empty.length ? `   ·   no events: ${empty.join(', ')}` : '';
-    const hints = '   ·   click: go there · wheel: zoom · drag: pan · click a name: pick the kind';
+    const hints =
+      '   ·   click: go there · wheel: zoom · drag: pan · click a name: pick the kind · ← →: one instruction, shift: one event';
     // What fits: the tracks without events go first, then the hints.
     const foot = [range + hints + none, range + hints, range + none, range].find(
       (t) => c.measureText(t).width <= plotR - LABEL_W,

@@ -173,6 +173,23 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
     assert.notEqual(afterClick.icount, before);
     assert.equal(afterClick.icount, clicked);
     assert.ok(clicked > 0 && clicked < last, String(clicked));
+    // The keys: → and ← step one instruction; shift+→ goes to the next event of the kind chosen.
+    await page.keyboard.press('ArrowRight');
+    await poll(async () => (await statusOf(page)).icount === clicked + 1, '→ to step forward');
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('ArrowLeft');
+    await poll(async () => (await statusOf(page)).icount === clicked - 1, '← twice to step back');
+    await page.selectOption('#event-kind', { label: `digests (${digests})` });
+    await page.locator('#event-kind').blur();
+    await page.keyboard.press('Shift+ArrowRight');
+    const interval = Number(/^digests\s+every (\d+)/m.exec(vmrsOn('inspect', file).stdout)![1]);
+    const nextDigest = (Math.floor((clicked - 1) / interval) + 1) * interval;
+    await poll(
+      async () => (await statusOf(page)).icount === nextDigest,
+      `shift+→ to reach the next digest at ${nextDigest}`,
+    );
+    await page.mouse.click(box.x + box.width * 0.62, box.y + 30);
+    await poll(async () => (await statusOf(page)).icount === clicked, 'back to the click');
     await page.mouse.move(box.x + box.width * 0.4, box.y + 30);
     await page.screenshot({ path: join(shots, '4-timeline.png') });
 
