@@ -16,9 +16,10 @@
  */
 import type { Cpu } from './cpu.js';
 import { MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_MPRV } from './csr-numbers.js';
-import { ACC_FETCH, ACC_READ, ACC_WRITE, PRIV_M, TWO32 } from './hart-constants.js';
+import { ACC_FETCH, ACC_READ, ACC_WRITE, PRIV_M } from './hart-constants.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
+import { walkPage } from './page-walk.js';
 
 export interface CpuHooks {
   /**
@@ -91,9 +92,10 @@ export function runHooked(h: Cpu, maxInsns: number): number {
  * false: with mstatus.MPRV as loads and stores see it) or a fetch, as the
  * hart would translate it now, or -1 when the walk finds no mapping. Reads
  * the TLBs (their entries are what a walk would give, mmu.ts) and walks the
- * page table when they miss, like translate() in mmu.ts but with no side
- * effects and no permission checks: an access the permissions refuse traps,
- * which the caller sees (the `after` hook's `retired`).
+ * page table when they miss (page-walk.ts, refusing what the hart refuses to
+ * map), like translate() in mmu.ts but with no side effects and no
+ * permission checks: an access the permissions refuse traps, which the
+ * caller sees (the `after` hook's `retired`).
  */
 export function peekTranslate(h: Cpu, vLo: number, vHi: number, fetch: boolean): number {
   const vpn = vLo >>> 12;
@@ -110,41 +112,13 @@ export function peekTranslate(h: Cpu, vLo: number, vHi: number, fetch: boolean):
     if (h.tlbTagLo[ACC_WRITE][idx] === tag && h.tlbTagHi[ACC_WRITE][idx] === vHi)
       return h.ramBase + h.tlbOff[ACC_WRITE][idx] + po;
   }
+  // Data accesses in M-mode with MPRV set translate at MPP (priv spec 3.1.6.3).
   let priv = h.priv;
   const ms = h.mstatus;
   if (!fetch && priv === PRIV_M && (ms & MSTATUS_MPRV) !== 0)
     priv = (ms & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
-  if (priv === PRIV_M || h.satpMode === 0)
-    return vHi >>> 0 >= 0x1000000 ? -1 : (vHi >>> 0) * TWO32 + (vLo >>> 0);
-  const levels = h.satpMode === 9 ? 4 : 3;
-  const top = levels === 4 ? vHi >> 15 : vHi >> 6;
-  if (top !== 0 && top !== -1) return -1;
-  let a = h.satpPpn * 4096;
-  const ram32 = h.ram32;
-  for (let level = levels - 1; level >= 0; level--) {
-    const shift = 12 + 9 * level;
-    let vpnI: number;
-    if (shift + 9 <= 32) vpnI = (vLo >>> shift) & 0x1ff;
-    else if (shift >= 32) vpnI = (vHi >>> (shift - 32)) & 0x1ff;
-    else vpnI = ((vLo >>> shift) | (vHi << (32 - shift))) & 0x1ff;
-    const pteAddr = a + vpnI * 8;
-    if (!(pteAddr >= h.ramBase && pteAddr + 8 <= h.ramBase + h.ramSize)) return -1;
-    const pi = (pteAddr - h.ramBase) >>> 2;
-    const pteLo = ram32[pi];
-    const pteHi = ram32[pi + 1];
-    if ((pteLo & 1) === 0 || (pteLo & 6) === 4 || (pteHi & 0xffc00000) !== 0) return -1;
-    const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
-    if ((pteLo & 0xe) === 0) {
-      if (level === 0) return -1;
-      a = ppn * 4096;
-      continue;
-    }
-    const lowPages = level === 0 ? 1 : Math.pow(512, level);
-    if (ppn % lowPages !== 0) return -1;
-    const pageInSuper = level === 0 ? 0 : ((vLo >>> 12) | (vHi << 20)) & (lowPages - 1);
-    return (ppn + pageInSuper) * 4096 + po;
-  }
-  return -1;
+  const page = walkPage(h, priv, vLo, vHi);
+  return page < 0 ? -1 : page * 4096 + po;
 }
 
 /**

@@ -135,6 +135,7 @@ export function externalWrite(h: Cpu, paddr: number, len: number): void {
 /**
  * Translate a virtual address for an access; returns the physical address or
  * -1 with xlateCause set (priv spec 4.3.2, 4.4). Updates A/D bits in RAM.
+ * Observers (the debugger, plugins) walk without side effects: page-walk.ts.
  */
 export function translate(h: Cpu, vLo: number, vHi: number, access: number): number {
   let priv = h.priv;

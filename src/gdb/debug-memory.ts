@@ -2,54 +2,29 @@
  * Guest memory as the debugger sees it: virtual addresses translated the way
  * the hart would translate them now (satp, Sv39/Sv48; physical in M-mode
  * or with paging off), without side effects — no A/D bit updates, no faults,
- * no TLB fills. Debug-only, so BigInt is fine here.
+ * no TLB fills (the walk is cpu/page-walk.ts). Debug-only, so BigInt is fine
+ * here.
  */
 import { BOOT_ROM_BASE as VIRT_BOOT_ROM_BASE, type VirtMachine } from '../machine/virt.js';
-import { CSR } from '../cpu/csr-numbers.js';
-
-const PRIV_M = 3;
+import { pagingOn, walkPage } from '../cpu/page-walk.js';
 
 /** What a translation needs of a machine: its hart and its RAM. */
 export type HartAndRam = Pick<VirtMachine, 'cpu' | 'bus'>;
 const BOOT_ROM_BASE = BigInt(VIRT_BOOT_ROM_BASE);
 
-/** Physical address of virtual `va` for the hart as it is now, or undefined if unmapped. */
+/**
+ * Physical address of virtual `va` for the hart as it is now, or undefined
+ * if unmapped (refusing what the hart refuses: page-walk.ts); exact 64-bit
+ * arithmetic. At the hart's own privilege: mstatus.MPRV is not applied, so
+ * in M-mode the debugger sees physical addresses, as the hart fetches them.
+ */
 export function debugTranslate(vm: HartAndRam, va: bigint): bigint | undefined {
   const cpu = vm.cpu;
-  const satp = cpu.readCsr(CSR.satp);
-  if (!satp) return va;
-  const mode = satp.hi >>> 28;
-  if (cpu.priv === PRIV_M || mode === 0) return va & 0xffffffffffffffffn;
-  const levels = mode === 8 ? 3 : mode === 9 ? 4 : 0;
-  if (!levels) return undefined;
-  const vaBits = 12 + 9 * levels;
-  // Canonical: the bits above the VA width copy the top bit.
-  const top = va >> BigInt(vaBits - 1);
-  if (top !== 0n && top !== (1n << BigInt(64 - vaBits + 1)) - 1n) return undefined;
-  let table = (BigInt(satp.hi & 0xfffffff) * 0x100000000n + BigInt(satp.lo >>> 0)) * 4096n;
-  for (let level = levels - 1; level >= 0; level--) {
-    const vpn = (va >> BigInt(12 + 9 * level)) & 0x1ffn;
-    const pte = readPhys64(vm, table + vpn * 8n);
-    if (pte === undefined || (pte & 1n) === 0n) return undefined;
-    const ppn = (pte >> 10n) & 0xfffffffffffn;
-    if ((pte & 0xan) !== 0n) {
-      // Leaf (R or X): superpages take their low page numbers from the VA.
-      const low = (1n << BigInt(12 + 9 * level)) - 1n;
-      return ((ppn * 4096n) & ~low) | (va & low);
-    }
-    table = ppn * 4096n;
-  }
-  return undefined;
-}
-
-function readPhys64(vm: HartAndRam, pa: bigint): bigint | undefined {
-  const off = pa - BigInt(vm.bus.ramBase);
-  if (off < 0n || off + 8n > BigInt(vm.bus.ram8.length)) return undefined;
-  const o = Number(off);
-  const r = vm.bus.ram8;
-  let v = 0n;
-  for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(r[o + i]);
-  return v;
+  const v = BigInt.asUintN(64, va);
+  // debugRead's va + i may pass 2^64: bare addresses wrap, paged ones are not canonical.
+  if (v !== va && pagingOn(cpu, cpu.priv)) return undefined;
+  const page = walkPage(cpu, cpu.priv, Number(v & 0xffffffffn) | 0, Number(v >> 32n) | 0);
+  return page < 0 ? undefined : BigInt(page) * 4096n + (v & 0xfffn);
 }
 
 /** Read `len` bytes at virtual `va`; stops at the first unmapped or non-RAM byte (returns what it got). */
