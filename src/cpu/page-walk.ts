@@ -46,7 +46,8 @@ export function walkPage(h: Cpu, priv: number, vLo: number, vHi: number): number
   const ram32 = h.ram32;
   let table = h.satpPpn * 4096;
   for (let level = levels - 1; level >= 0; level--) {
-    // VPN[level]: 9 bits from bit 12 + 9 * level, which may straddle the two words.
+    // VPN[level]: 9 bits from bit 12 + 9 * level, which may straddle the two words. (The
+
     const shift = 12 + 9 * level;
     let vpn: number;
     if (shift + 9 <= 32) vpn = (vLo >>> shift) & 0x1ff;
