@@ -22,6 +22,7 @@ import type {
 import { Timeline } from './timeline.js';
 import type { FromLiveWorker, LiveStatus, ToLiveWorker } from './live-protocol.js';
 import { parseGuestOffer, type GuestOffer } from './guest-offer.js';
+import type { ImageRef } from '../replay/log-format.js';
 
 interface SeekResult {
   icount: number;
@@ -150,6 +151,11 @@ const ui = {
   liveGuest: $('live-guest'),
   bootBtn: $<HTMLButtonElement>('boot-btn'),
   embedImages: $<HTMLInputElement>('embed-images'),
+  ownKernel: $<HTMLInputElement>('own-kernel'),
+  ownInitrd: $<HTMLInputElement>('own-initrd'),
+  ownBios: $<HTMLInputElement>('own-bios'),
+  ownAppend: $<HTMLInputElement>('own-append'),
+  ownBootBtn: $<HTMLButtonElement>('own-boot-btn'),
   liveBar: $('live-bar'),
   replayBar: $('replay-bar'),
   liveWhat: $('live-what'),
@@ -886,15 +892,52 @@ async function serverGuest(): Promise<void> {
   }
   ui.liveOffer.hidden = !offer;
   ui.liveBtn.hidden = !offer;
-  if (offer) ui.liveGuest.textContent = offer.name;
+  if (offer) {
+    ui.liveGuest.textContent = offer.name;
+    ui.ownAppend.value = offer.machine.append;
+  }
+}
+
+/** SHA-256 of `data` in hex (WebCrypto), for the images chosen from disk. */
+async function sha256Hex(data: ArrayBuffer): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
+  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The server's guest with the images chosen from disk in place of its own
+ * (named by file name and digest), and their bytes for the worker.
+ */
+async function ownGuest(): Promise<{ guest: GuestOffer; local: Record<string, ArrayBuffer> }> {
+  if (!offer) throw new Error('this server offers no guest to start from');
+  const local: Record<string, ArrayBuffer> = {};
+  const ref = async (name: string, input: HTMLInputElement): Promise<ImageRef | undefined> => {
+    const f = input.files?.[0];
+    if (!f) return undefined;
+    const bytes = await f.arrayBuffer();
+    local[name] = bytes;
+    return { path: f.name, size: bytes.byteLength, sha256: await sha256Hex(bytes), embedded: true };
+  };
+  const kernel = await ref('kernel', ui.ownKernel);
+  const guest: GuestOffer = {
+    name: kernel ? kernel.path : offer.name,
+    machine: { ...offer.machine, append: ui.ownAppend.value },
+    bios: (await ref('bios', ui.ownBios)) ?? offer.bios,
+    kernel: kernel ?? offer.kernel,
+    initrd: (await ref('initrd', ui.ownInitrd)) ?? offer.initrd,
+  };
+  return { guest, local };
 }
 
 const sendLive = (m: ToLiveWorker, transfer?: Transferable[]) =>
   liveWorker?.postMessage(m, transfer ?? []);
 
-function bootLive(embed: boolean): Promise<void> {
+function bootLive(
+  embed: boolean,
+  own?: { guest: GuestOffer; local: Record<string, ArrayBuffer> },
+): Promise<void> {
   if (!offer) return Promise.reject(new Error('this server offers no guest to boot'));
-  const guest = offer;
+  const guest = own?.guest ?? offer;
   liveWorker?.terminate();
   pageError = undefined;
   mode = 'live';
@@ -940,7 +983,11 @@ function bootLive(embed: boolean): Promise<void> {
     e.preventDefault();
     pageFailed(`the live machine's worker failed: ${e.message || 'it could not be loaded'}`);
   };
-  sendLive({ kind: 'boot', offer: guest, embed, engine: engineWanted });
+  const local = own?.local;
+  sendLive(
+    { kind: 'boot', offer: guest, embed, engine: engineWanted, ...(local && { local }) },
+    local ? Object.values(local) : undefined,
+  );
   render();
   return Promise.resolve();
 }
@@ -1013,6 +1060,17 @@ term.onData((data) => {
 });
 
 ui.bootBtn.onclick = () => void bootLive(ui.embedImages.checked);
+const ownChosen = () => {
+  ui.ownBootBtn.disabled = ![ui.ownKernel, ui.ownInitrd, ui.ownBios].some((i) => i.files?.length);
+};
+for (const i of [ui.ownKernel, ui.ownInitrd, ui.ownBios]) i.onchange = ownChosen;
+ui.ownBootBtn.onclick = () => {
+  ownGuest().then(
+    (own) => bootLive(ui.embedImages.checked, own),
+    (e: unknown) =>
+      pageFailed(`cannot read the images chosen: ${e instanceof Error ? e.message : String(e)}`),
+  );
+};
 ui.liveBtn.onclick = () => {
   if (
     mode === 'live' &&

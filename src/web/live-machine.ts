@@ -21,6 +21,8 @@ export interface LiveOptions {
   console: (byte: number) => void;
   /** Carry the images inside the recording (it then replays anywhere; larger). */
   embed: boolean;
+  /** Images carried whatever `embed` says, by name (those chosen from the person's disk). */
+  carry?: ReadonlySet<string>;
   /** Instructions between state digests (0: none), as `vmrs record --digest-interval`. */
   digestInterval: number;
   /** Checkpoints in the recording, as `vmrs record --checkpoint-every`. */
@@ -82,8 +84,9 @@ export async function bootLive(
   const initrd = offer.initrd ? await image('initrd', 'initrd', offer.initrd) : undefined;
   const images = new Map<string, Uint8Array>();
   const refOf = (name: string, ref: ImageRef, data: Uint8Array): ImageRef => {
-    if (opts.embed) images.set(name, data);
-    return { path: ref.path, size: ref.size, sha256: ref.sha256, embedded: opts.embed };
+    const embedded = opts.embed || (opts.carry?.has(name) ?? false);
+    if (embedded) images.set(name, data);
+    return { path: ref.path, size: ref.size, sha256: ref.sha256, embedded };
   };
   const header = newRecordingHeader({
     // The RTC's start is the page's wall clock: a host input, held in the header.

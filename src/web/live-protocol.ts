@@ -4,8 +4,19 @@ import type { ReplayState } from './protocol.js';
 import type { Engine } from '../cpu/cpu.js';
 
 export type ToLiveWorker =
-  /** Boot the offered guest and record it; `embed` carries its images in the recording. */
-  | { kind: 'boot'; offer: GuestOffer; embed: boolean; engine?: Engine }
+  /**
+   * Boot the offered guest and record it; `embed` carries its images in the
+   * recording. `local`: images the person chose from their disk, by name
+   * ('bios', 'kernel', 'initrd'), which the offer names by digest; they are
+   * carried in the recording whatever `embed` says (no server has them).
+   */
+  | {
+      kind: 'boot';
+      offer: GuestOffer;
+      embed: boolean;
+      engine?: Engine;
+      local?: Record<string, ArrayBuffer>;
+    }
   /** Bytes typed into the terminal, for the guest's console. */
   | { kind: 'input'; bytes: Uint8Array }
   /** Stop the machine (as Ctrl-A X): the recording ends here, whole. */

@@ -85,12 +85,19 @@ async function boot(msg: Extract<ToLiveWorker, { kind: 'boot' }>): Promise<void>
   setState('loading');
   const t0 = performance.now();
   try {
+    const fromServer = serverImageLoader(scope.location.href, (text) =>
+      post({ kind: 'log', text }),
+    );
+    const local = msg.local ?? {};
     live = await bootLive(
       msg.offer,
-      serverImageLoader(scope.location.href, (text) => post({ kind: 'log', text })),
+      // The images chosen from the person's disk came with the message; the rest from the server.
+      (name, ref, what) =>
+        local[name] ? Promise.resolve(new Uint8Array(local[name])) : fromServer(name, ref, what),
       {
         console: (b) => out.push(b),
         embed: msg.embed,
+        carry: new Set(Object.keys(local)),
         digestInterval: DIGEST_INTERVAL,
         checkpoints: CHECKPOINTS,
         afterSlice: () => {

@@ -4,7 +4,9 @@
  * recording downloaded from the page replays in Node with the same console
  * bytes, every digest and the same final icount — and replays in the page
  * too. A second machine, stopped by the page with its images carried in the
- * recording, replays in Node as well. Screenshots go to $VMRS_SCREENSHOTS.
+ * recording, replays in Node as well. A third boots a kernel chosen from
+ * disk with its own command line: the recording carries that kernel, and
+ * Node replays it. Screenshots go to $VMRS_SCREENSHOTS.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +17,8 @@ import type { Browser, Page } from 'playwright-core';
 import { PROMPT, replayFile, vmrsOn } from '../helpers/recording.js';
 import { needTools } from '../helpers/tools.js';
 import { launchChromium, poll, serve, settled, statusOf } from '../helpers/web-page.js';
+import { ensureDefaultGuest } from '../../src/host/default-guest.js';
+import { readRecordingFile } from '../../src/cli/open-replay.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-live-'));
 const shots = process.env.VMRS_SCREENSHOTS ?? join(dir, 'screenshots');
@@ -135,6 +139,57 @@ test('a live machine in the page: booted, typed into, recorded, downloaded; it r
     assert.equal(node2.status, 0, node2.stderr);
     assert.equal(Buffer.from(stopped.consoleText, 'utf8').toString('latin1'), node2.stdout);
     assert.equal(lastIcountOf(carried), stopped.icount);
+    assert.deepEqual(errors, [], 'no uncaught errors in the page');
+  } finally {
+    await browser?.close();
+    child.kill();
+  }
+});
+
+test('a live machine with a kernel chosen from disk and its own command line: recorded with that kernel carried, replayed in Node', async (t) => {
+  if (!needTools(t, 'chromium')) return;
+  const guest = await ensureDefaultGuest({});
+  const { url, child, output } = await serve([], ['--live']);
+  let browser: Browser | undefined;
+  try {
+    browser = await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(url);
+    await page.locator('#boot-btn').waitFor({ state: 'visible' });
+    await page.click('#own-guest summary');
+    assert.ok(await page.locator('#own-boot-btn').isDisabled(), 'nothing chosen yet');
+    await page.setInputFiles('#own-kernel', guest.kernel);
+    const append = `${await page.inputValue('#own-append')} vmrs.own=$((6*7))`;
+    await page.fill('#own-append', append);
+    await page.screenshot({ path: join(shots, 'live-5-own-kernel.png') });
+    await page.click('#own-boot-btn');
+    await poll(
+      async () => PROMPT.test((await statusOf(page)).consoleText),
+      `the shell prompt in the page (${output()})`,
+      300_000,
+    );
+    await page.click('#terminal');
+    await page.keyboard.type('cat /proc/cmdline; poweroff -f\n');
+    const st = await settled(page, 120_000);
+    assert.equal(st.state, 'done', st.error ?? '');
+    assert.match(st.consoleText, /vmrs\.own=\$\(\(6\*7\)\)/, 'the command line given');
+    await poll(
+      () => page.evaluate(() => (globalThis as unknown as Hook).vmrs.recording() !== null),
+      'the recording',
+    );
+    const file = await download(page, mkdtempSync(join(dir, 'own-')));
+    // The kernel chosen is carried (by its file name and digest); the server's initrd is not.
+    const h = readRecordingFile(file).header;
+    assert.equal(h.kernel.path, 'Image');
+    assert.equal(h.kernel.embedded, true);
+    assert.equal(h.initrd?.embedded, false);
+    assert.equal(h.machine.append, append);
+    const node = replayFile(file);
+    assert.equal(node.status, 0, node.stderr);
+    assert.equal(Buffer.from(st.consoleText, 'utf8').toString('latin1'), node.stdout);
+    assert.equal(lastIcountOf(file), st.icount);
     assert.deepEqual(errors, [], 'no uncaught errors in the page');
   } finally {
     await browser?.close();
