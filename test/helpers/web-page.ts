@@ -43,6 +43,14 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
+/** A page for the app at the size the screenshots use, collecting the errors it throws uncaught. */
+export async function newAppPage(browser: Browser): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  return { page, errors };
+}
+
 export async function statusOf(page: Page): Promise<PageStatus> {
   return page.evaluate(() =>
     (globalThis as unknown as { vmrs: { status(): PageStatus } }).vmrs.status(),

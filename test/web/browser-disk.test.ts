@@ -19,7 +19,7 @@ import { openReplay } from '../../src/cli/open-replay.js';
 import { DISK_TRACK, GuestActionLog, NET_OUT_TRACK } from '../../src/replay/guest-actions.js';
 import { fileDigest } from '../../src/host/file-digest.js';
 import { needTools } from '../helpers/tools.js';
-import { launchChromium, serve, settled } from '../helpers/web-page.js';
+import { launchChromium, newAppPage, serve, settled } from '../helpers/web-page.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-web-disk-'));
 const shots = process.env.VMRS_SCREENSHOTS ?? join(dir, 'screenshots');
@@ -88,7 +88,7 @@ test('a recording with a disk and a NIC replays in Chromium as in Node, the imag
   let browser: Browser | undefined;
   try {
     browser = await launchChromium();
-    const page = await browser.newPage();
+    const { page, errors } = await newAppPage(browser);
     await page.goto(`${url}?replay=disk.vmrs`);
     const st = await settled(page);
     assert.equal(st.state, 'done', st.error ?? '');
@@ -130,6 +130,7 @@ test('a recording with a disk and a NIC replays in Chromium as in Node, the imag
     assert.equal((await settled(page)).state, 'done');
     await sameAsNode('after going back and replaying to the end again');
     await page.screenshot({ path: join(shots, '9-guest-actions.png') });
+    assert.deepEqual(errors, [], 'no uncaught errors in the page');
   } finally {
     await browser?.close();
     child.kill();

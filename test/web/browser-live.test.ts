@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { PROMPT, replayFile, vmrsOn } from '../helpers/recording.js';
 import { needTools } from '../helpers/tools.js';
-import { launchChromium, poll, serve, settled, statusOf } from '../helpers/web-page.js';
+import { launchChromium, newAppPage, poll, serve, settled, statusOf } from '../helpers/web-page.js';
 import { ensureDefaultGuest } from '../../src/host/default-guest.js';
 import { readRecordingFile } from '../../src/cli/open-replay.js';
 
@@ -49,9 +49,7 @@ test('a live machine in the page: booted, typed into, recorded, downloaded; it r
   let browser: Browser | undefined;
   try {
     browser = await launchChromium();
-    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
+    const { page, errors } = await newAppPage(browser);
     await page.goto(url);
     await page.locator('#boot-btn').waitFor({ state: 'visible' });
     await page.screenshot({ path: join(shots, 'live-1-offer.png') });
@@ -153,9 +151,7 @@ test('a live machine with a kernel chosen from disk and its own command line: re
   let browser: Browser | undefined;
   try {
     browser = await launchChromium();
-    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
+    const { page, errors } = await newAppPage(browser);
     await page.goto(url);
     await page.locator('#boot-btn').waitFor({ state: 'visible' });
     await page.click('#own-guest summary');

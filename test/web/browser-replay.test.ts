@@ -21,7 +21,7 @@ import { openReplay } from '../../src/cli/open-replay.js';
 import { crc32 } from '../../src/replay/crc32.js';
 import { recordSession, replayFile, vmrsOn } from '../helpers/recording.js';
 import { needTools } from '../helpers/tools.js';
-import { launchChromium, poll, serve, settled, statusOf } from '../helpers/web-page.js';
+import { launchChromium, newAppPage, poll, serve, settled, statusOf } from '../helpers/web-page.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-web-'));
 const shots = process.env.VMRS_SCREENSHOTS ?? join(dir, 'screenshots');
@@ -96,9 +96,7 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
   let browser: Browser | undefined;
   try {
     browser = await launchChromium();
-    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
+    const { page, errors } = await newAppPage(browser);
 
     await page.goto(`${url}?replay=web.vmrs`);
     const st = await settled(page);
@@ -283,7 +281,7 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
     await page.locator('#mem').scrollIntoViewIfNeeded();
     await page.locator('#machine').screenshot({ path: join(shots, '6-memory.png') });
 
-    const bad = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const { page: bad } = await newAppPage(browser);
     await bad.goto(`${url}?replay=damaged.vmrs`);
     const bst = await settled(bad);
     await bad.screenshot({ path: join(shots, '3-damaged.png') });
@@ -291,7 +289,7 @@ test('a recording made in Node replays in Chromium: the same console bytes, ever
     assert.ok(bst.error && bst.error.length > 0, 'what went wrong is said');
 
     // Diverged, not merely failed: at the icount Node finds, and what differs is shown.
-    const div = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const { page: div } = await newAppPage(browser);
     await div.goto(`${url}?replay=shifted.vmrs`);
     const dst = await settled(div);
     assert.equal(dst.state, 'diverged', dst.error ?? '');
