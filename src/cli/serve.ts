@@ -247,9 +247,10 @@ export async function serveCommand(files: string[], opts: ServeOptions): Promise
     process.stderr.write(
       `vmrs: warning: --host ${opts.host} is not a loopback address: anyone who can reach port ${bound} can read the recordings and images served\n`,
     );
-  process.stdout.write(`vmrs serve: ${url}\n`);
-  for (const r of recordings.values())
-    process.stdout.write(`  ${url}?replay=${encodeURIComponent(r.name)}\n`);
+  // One write: a reader of the pipe (a test, a script) gets the address and the list together.
+  const lines = [`vmrs serve: ${url}`];
+  for (const r of recordings.values()) lines.push(`  ${url}?replay=${encodeURIComponent(r.name)}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
   log(`${recordings.size} recording(s), ${images.size} image(s) offered; Ctrl-C stops`);
   await new Promise<void>((done) => {
     process.once('SIGINT', done);

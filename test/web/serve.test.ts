@@ -26,9 +26,12 @@ test('vmrs serve offers the app, the recordings named and their images, and noth
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   try {
-    await waitUntil(() => /vmrs serve: (http:\S+)/.test(out), `vmrs serve to listen: ${out}`);
+    // The address and the list of recordings (the output may come in more than one piece).
+    await waitUntil(
+      () => /vmrs serve: (http:\S+)/.test(out) && /\?replay=one\.vmrs\n/.test(out),
+      `vmrs serve to listen and list one.vmrs: ${out}`,
+    );
     const url = /vmrs serve: (http:\S+)/.exec(out)![1];
-    assert.match(out, /\?replay=one\.vmrs/);
     const get = (path: string, init?: RequestInit) => fetch(new URL(path, url), init);
 
     const page = await get('/');
