@@ -46,8 +46,9 @@ export function walkPage(h: Cpu, priv: number, vLo: number, vHi: number): number
   const ram32 = h.ram32;
   let table = h.satpPpn * 4096;
   for (let level = levels - 1; level >= 0; level--) {
-    // VPN[level]: 9 bits from bit 12 + 9 * level, which may straddle the two words. (The
-
+    // VPN[level]: 9 bits from bit 12 + 9 * level, which may straddle the two words. The
+    // hart's translate() keeps the same lines inline: a shared function called there
+    // looked slower on a boot (8 pairs, median 1.08, noisy).
     const shift = 12 + 9 * level;
     let vpn: number;
     if (shift + 9 <= 32) vpn = (vLo >>> shift) & 0x1ff;
@@ -71,10 +72,8 @@ export function walkPage(h: Cpu, priv: number, vLo: number, vHi: number): number
     }
     // A leaf at `level` maps 512^level pages: their numbers' low bits come from the VA (step 8).
     const lowPages = 1 << (9 * level);
-    const misaligned = ppn % lowPages;
-    if (misaligned !== 0) return -1; // step 6
-    const pageInSuper = ((vLo >>> 12) | (vHi << 20)) & (lowPages - 1);
-    return ppn - misaligned + pageInSuper;
+    if (ppn % lowPages !== 0) return -1; // a misaligned superpage (step 6)
+    return ppn + (((vLo >>> 12) | (vHi << 20)) & (lowPages - 1));
   }
   return -1;
 }

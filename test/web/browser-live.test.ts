@@ -16,7 +16,15 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { PROMPT, replayFile, vmrsOn } from '../helpers/recording.js';
 import { needTools } from '../helpers/tools.js';
-import { launchChromium, newAppPage, poll, serve, settled, statusOf } from '../helpers/web-page.js';
+import {
+  launchChromium,
+  newAppPage,
+  poll,
+  serve,
+  settled,
+  statusOf,
+  type PageStatus,
+} from '../helpers/web-page.js';
 import { ensureDefaultGuest } from '../../src/host/default-guest.js';
 import { readRecordingFile } from '../../src/cli/open-replay.js';
 
@@ -28,11 +36,29 @@ interface Hook {
   vmrs: { recording(): { name: string; size: number } | null; readonly mode: string };
 }
 
+/** Once the page's recording is finished, download it into `to`; its path. */
 async function download(page: Page, to: string): Promise<string> {
+  await poll(
+    () => page.evaluate(() => (globalThis as unknown as Hook).vmrs.recording() !== null),
+    'the recording',
+  );
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download-btn')]);
   const name = dl.suggestedFilename();
   await dl.saveAs(join(to, name));
   return join(to, name);
+}
+
+/** `vmrs replay` of `file` succeeds, writes the console the page showed and ends where it stopped. */
+function replaysInNode(file: string, st: PageStatus): ReturnType<typeof replayFile> {
+  const node = replayFile(file);
+  assert.equal(node.status, 0, node.stderr);
+  assert.equal(
+    Buffer.from(st.consoleText, 'utf8').toString('latin1'),
+    node.stdout,
+    'vmrs replay writes the console the page showed',
+  );
+  assert.equal(lastIcountOf(file), st.icount, 'the recording ends where the page stopped');
+  return node;
 }
 
 function digestsOf(stderr: string): number {
@@ -76,27 +102,16 @@ test('a live machine in the page: booted, typed into, recorded, downloaded; it r
       'done',
       JSON.stringify({ ...st, consoleText: st.consoleText.slice(-300) }),
     );
-    await poll(
-      () => page.evaluate(() => (globalThis as unknown as Hook).vmrs.recording() !== null),
-      'the recording',
-    );
     await page.screenshot({ path: join(shots, 'live-3-done.png') });
     const file = await download(page, dir);
     assert.match(file, /live-\d{8}-\d{6}\.vmrs$/);
 
     // Node replays the page's recording: the console the page showed, every digest, the same end.
-    const node = replayFile(file);
-    assert.equal(node.status, 0, node.stderr);
-    assert.equal(
-      Buffer.from(st.consoleText, 'utf8').toString('latin1'),
-      node.stdout,
-      'vmrs replay writes the console the page showed',
-    );
+    const node = replaysInNode(file, st);
     const digests = digestsOf(node.stderr);
     const recorded = Number((await page.textContent('#digests'))!.replace(/,/g, ''));
     assert.ok(digests > 10, node.stderr);
     assert.equal(digests, recorded, 'every digest the page recorded is verified by Node');
-    assert.equal(lastIcountOf(file), st.icount, 'the recording ends where the page stopped');
     assert.match(vmrsOn('inspect', file).stdout, /poweroff/);
 
     // And the page replays it.
@@ -126,17 +141,10 @@ test('a live machine in the page: booted, typed into, recorded, downloaded; it r
     await page.click('#stop-btn');
     const stopped = await settled(page, 60_000);
     assert.equal(stopped.state, 'done', stopped.error ?? '');
-    await poll(
-      () => page.evaluate(() => (globalThis as unknown as Hook).vmrs.recording() !== null),
-      'the second recording',
-    );
     const carried = await download(page, mkdtempSync(join(dir, 'embedded-')));
     const info = vmrsOn('inspect', carried).stdout;
     assert.match(info, /embedded/, info);
-    const node2 = replayFile(carried);
-    assert.equal(node2.status, 0, node2.stderr);
-    assert.equal(Buffer.from(stopped.consoleText, 'utf8').toString('latin1'), node2.stdout);
-    assert.equal(lastIcountOf(carried), stopped.icount);
+    replaysInNode(carried, stopped);
     assert.deepEqual(errors, [], 'no uncaught errors in the page');
   } finally {
     await browser?.close();
@@ -171,10 +179,6 @@ test('a live machine with a kernel chosen from disk and its own command line: re
     const st = await settled(page, 120_000);
     assert.equal(st.state, 'done', st.error ?? '');
     assert.match(st.consoleText, /vmrs\.own=\$\(\(6\*7\)\)/, 'the command line given');
-    await poll(
-      () => page.evaluate(() => (globalThis as unknown as Hook).vmrs.recording() !== null),
-      'the recording',
-    );
     const file = await download(page, mkdtempSync(join(dir, 'own-')));
     // The kernel chosen is carried (by its file name and digest); the server's initrd is not.
     const h = readRecordingFile(file).header;
@@ -182,10 +186,7 @@ test('a live machine with a kernel chosen from disk and its own command line: re
     assert.equal(h.kernel.embedded, true);
     assert.equal(h.initrd?.embedded, false);
     assert.equal(h.machine.append, append);
-    const node = replayFile(file);
-    assert.equal(node.status, 0, node.stderr);
-    assert.equal(Buffer.from(st.consoleText, 'utf8').toString('latin1'), node.stdout);
-    assert.equal(lastIcountOf(file), st.icount);
+    replaysInNode(file, st);
     assert.deepEqual(errors, [], 'no uncaught errors in the page');
   } finally {
     await browser?.close();
