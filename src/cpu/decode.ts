@@ -1,7 +1,7 @@
 /**
  * The decoder: one instruction's bits (16 or 32) to its decoded form, used by
- * every engine that executes guest code, so that engines cannot disagree on
- * what an encoding means or whether it is legal.
+ * the translator, the plugins' step events and the region scanner, so that
+ * they cannot disagree on what an encoding means or whether it is legal.
  *
  * The decoded form is an operation number (`Op`), the register fields, the
  * immediate sign-extended to 32 bits and already assembled (B/J/S formats
@@ -11,13 +11,20 @@
  * mstatus.FS off, or a CSR exists at this privilege, is decided when it runs.
  *
  * The operation depends only on the opcode, funct3 and funct7 fields, so
- * op32() is also tabulated over those 15 bits (OP_TABLE): the interpreter
- * looks the operation up there and takes fields and immediates straight
- * from the bits with the same imm* functions, which is cheaper per
- * instruction than building and caching a decoded form (measured: a cache
- * keyed by the bits, 1 MiB of tables, made a Linux boot 1.5x slower through
- * cache misses alone). A translator decodes each instruction once, with
- * decode().
+ * op32() is also tabulated over those 15 bits (OP_TABLE), where the plugins'
+ * step events look it up (src/plugin/step-events.ts). A translator decodes
+ * each instruction once, with decode().
+ *
+ * The interpreter (interpreter.ts) is the one engine that does not use this
+ * file: it switches on the opcode and takes the fields from the bits inline.
+ * Both ways of sharing the decoder with it were measured slower on a Linux
+ * boot: a cache of decoded forms keyed by the bits (1 MiB of tables) 1.5x,
+ * through cache misses alone; a switch on OP_TABLE's operation instead of
+ * the opcode (2026-12-03, 16 interleaved pairs, interpreter only) 1.2x
+ * (2.56 s against 2.15 s, medians). The differential tests hold the two to
+ * the same meaning of every encoding instead: random programs on both
+ * engines (test/cpu/translator.test.ts), the ISA programs and a whole boot
+ * (test/guest/engine-diff.test.ts, `vmrs diff-engines`).
  *
  * Compressed instructions decode through their 32-bit expansion (rvc.ts).
  * Unpriv spec chapter 34 lists the encodings.
