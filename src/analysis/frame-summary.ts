@@ -58,10 +58,19 @@ function transport(f: Uint8Array, proto: number, o: number, from: string, to: st
   return `${name} ${from} → ${to}`;
 }
 
-/** E.g. "UDP 10.0.2.15:68 → 255.255.255.255:67, 342 bytes" or "ARP who has 10.0.2.2? tell 10.0.2.15, 42 bytes". */
-export function describeFrame(f: Uint8Array): string {
-  const size = `${f.length} bytes`;
-  if (f.length < 14) return `runt frame, ${size}`;
+/** What a trace's arguments carry of a frame (perfetto.ts), and what describeFrame reads. */
+export interface FrameFields {
+  /** After an 802.1Q tag, if there is one. */
+  ethertype: number;
+  /** Where the ethertype's payload starts. */
+  payloadAt: number;
+  /** IPv4 or IPv6: the protocol (next header), the addresses, where the transport header starts. */
+  ip?: { protocol: number; from: string; to: string; at: number };
+}
+
+/** The fields of frame `f`, as far as it has them; undefined for a runt (shorter than a header). */
+export function frameFields(f: Uint8Array): FrameFields | undefined {
+  if (f.length < 14) return undefined;
   let o = 12;
   let type = (f[o] << 8) | f[o + 1];
   if (type === 0x8100 && f.length >= 18) {
@@ -69,6 +78,29 @@ export function describeFrame(f: Uint8Array): string {
     type = (f[o] << 8) | f[o + 1];
   }
   o += 2;
+  const out: FrameFields = { ethertype: type, payloadAt: o };
+  if (type === 0x0800 && o + 20 <= f.length) {
+    // IPv4 (RFC 791): header length in words at 0, protocol at 9, addresses at 12 and 16.
+    const ihl = (f[o] & 0x0f) * 4;
+    out.ip = { protocol: f[o + 9], from: ipv4(f, o + 12), to: ipv4(f, o + 16), at: o + ihl };
+  } else if (type === 0x86dd && o + 40 <= f.length) {
+    // IPv6 (RFC 8200): next header at 6, addresses at 8 and 24 (extension headers not followed).
+    out.ip = { protocol: f[o + 6], from: ipv6(f, o + 8), to: ipv6(f, o + 24), at: o + 40 };
+  }
+  return out;
+}
+
+/** An IP protocol's name (TCP, UDP, ICMP, ICMPv6), or undefined. */
+export function ipProtocolName(protocol: number): string | undefined {
+  return IP_PROTOCOLS[protocol];
+}
+
+/** E.g. "UDP 10.0.2.15:68 → 255.255.255.255:67, 342 bytes" or "ARP who has 10.0.2.2? tell 10.0.2.15, 42 bytes". */
+export function describeFrame(f: Uint8Array): string {
+  const size = `${f.length} bytes`;
+  const fields = frameFields(f);
+  if (fields === undefined) return `runt frame, ${size}`;
+  const { ethertype: type, payloadAt: o, ip } = fields;
   let what: string;
   if (type === 0x0806 && o + 28 <= f.length) {
     // ARP for IPv4 over Ethernet (RFC 826): op at 6, sender MAC/IP at 8/14, target IP at 24.
@@ -79,13 +111,8 @@ export function describeFrame(f: Uint8Array): string {
         : op === 2
           ? `ARP ${ipv4(f, o + 14)} is at ${mac(f, o + 8)}`
           : `ARP op ${op}`;
-  } else if (type === 0x0800 && o + 20 <= f.length) {
-    // IPv4 (RFC 791): header length in words at 0, protocol at 9, addresses at 12 and 16.
-    const ihl = (f[o] & 0x0f) * 4;
-    what = transport(f, f[o + 9], o + ihl, ipv4(f, o + 12), ipv4(f, o + 16));
-  } else if (type === 0x86dd && o + 40 <= f.length) {
-    // IPv6 (RFC 8200): next header at 6, addresses at 8 and 24 (extension headers not followed).
-    what = transport(f, f[o + 6], o + 40, ipv6(f, o + 8), ipv6(f, o + 24));
+  } else if (ip !== undefined) {
+    what = transport(f, ip.protocol, ip.at, ip.from, ip.to);
   } else {
     what = `ethertype 0x${type.toString(16).padStart(4, '0')}`;
   }

@@ -18,8 +18,9 @@
  */
 import type { TrapEvent, XretEvent } from '../plugin/plugin-api.js';
 import type { TracedCall } from './syscall-trace.js';
-import { describeFrame } from './frame-summary.js';
+import { describeFrame, frameFields, ipProtocolName } from './frame-summary.js';
 import { describeDiskRequest } from '../replay/guest-actions.js';
+import type { BlkRequest } from '../devices/virtio/blk.js';
 
 const KERNEL = 0;
 /** Microseconds to a tenth (the timebase's resolution), without float noise in the file. */
@@ -31,10 +32,19 @@ const TID_SENT = 4;
 const TID_IDLE = 5;
 const TID_DISK = 6;
 
-const IP_PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
-
-const etherType = (f: Uint8Array): string =>
-  f.length >= 14 ? `0x${((f[12] << 8) | f[13]).toString(16).padStart(4, '0')}` : '?';
+/** A frame's arguments: its size, its ethertype and, for IP, the protocol (lower case) and addresses. */
+function frameArgs(f: Uint8Array, args: Record<string, unknown>): Record<string, unknown> {
+  args.bytes = f.length;
+  const fields = frameFields(f);
+  args.ethertype = fields ? `0x${fields.ethertype.toString(16).padStart(4, '0')}` : '?';
+  if (fields?.ip) {
+    const { protocol, from, to } = fields.ip;
+    args.protocol = ipProtocolName(protocol)?.toLowerCase() ?? protocol;
+    args.from = from;
+    args.to = to;
+  }
+  return args;
+}
 
 interface Open {
   name: string;
@@ -169,8 +179,7 @@ export class PerfettoTrace {
     } else if (kind === 'net-frame') {
       name = `frame in: ${describeFrame(data)}`;
       args.nic = nic;
-      args.ethertype = etherType(data);
-      args.bytes = data.length;
+      frameArgs(data, args);
     } else if (kind === 'net-link') {
       name = `link ${value === 1 ? 'up' : 'down'}`;
       args.nic = nic;
@@ -202,14 +211,7 @@ export class PerfettoTrace {
 
   /** A frame the guest sent (an instant: its length, Ethernet type, and for IPv4 the protocol and addresses). */
   sent(nic: number, frame: Uint8Array, us: number): void {
-    const args: Record<string, unknown> = { nic, bytes: frame.length, ethertype: etherType(frame) };
-    // IPv4 (RFC 791): protocol at 9, source at 12, destination at 16 of the IP header.
-    if (frame.length >= 34 && frame[12] === 0x08 && frame[13] === 0x00) {
-      const ip = (o: number) => Array.from(frame.subarray(14 + o, 18 + o)).join('.');
-      args.protocol = IP_PROTOCOLS[frame[23]] ?? frame[23];
-      args.from = ip(12);
-      args.to = ip(16);
-    }
+    const args = frameArgs(frame, { nic });
     this.event({
       ph: 'i',
       s: 't',
@@ -223,23 +225,16 @@ export class PerfettoTrace {
   }
 
   /** A request a disk carried out (an instant; blk.ts BlkRequestObserver). */
-  diskRequest(
-    disk: number,
-    type: number,
-    sector: number,
-    bytes: number,
-    status: number,
-    us: number,
-  ): void {
+  diskRequest(disk: number, request: BlkRequest, us: number): void {
     this.event({
       ph: 'i',
       s: 't',
       cat: 'disk',
-      name: describeDiskRequest(disk, type, sector, bytes, status),
+      name: describeDiskRequest(disk, request),
       pid: KERNEL,
       tid: TID_DISK,
       ts: us1(us),
-      args: { disk, type, sector, bytes, status },
+      args: { disk, ...request },
     });
   }
 

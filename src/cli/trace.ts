@@ -292,8 +292,7 @@ async function traceWhole(
     perfetto && {
       stdout: (b) => perfetto.console(b, nowUs()),
       netSent: (nic, frame) => perfetto.sent(nic, frame, nowUs()),
-      diskRequest: (disk, type, sector, bytes, status) =>
-        perfetto.diskRequest(disk, type, sector, bytes, status, nowUs()),
+      diskRequest: (disk, r) => perfetto.diskRequest(disk, r, nowUs()),
     },
   );
   const kinds: Partial<Record<EventType, string>> = {

@@ -8,7 +8,7 @@
  * ones too.
  */
 import { describeFrame } from '../analysis/frame-summary.js';
-import { BLK_REQUEST_NAMES } from '../devices/virtio/blk.js';
+import { BLK_REQUEST_NAMES, type BlkRequest } from '../devices/virtio/blk.js';
 
 /** A growing list of icounts (a Float64Array that doubles), with words for each if labelled. */
 export class IcountList {
@@ -58,15 +58,8 @@ export class GuestActionLog {
   }
 
   /** A request disk `disk` carried out (blk.ts BlkRequestObserver). */
-  diskRequest(
-    disk: number,
-    type: number,
-    sector: number,
-    bytes: number,
-    status: number,
-    icount: number,
-  ): void {
-    this.disk.push(icount, describeDiskRequest(disk, type, sector, bytes, status));
+  diskRequest(disk: number, request: BlkRequest, icount: number): void {
+    this.disk.push(icount, describeDiskRequest(disk, request));
   }
 
   /** The events added since the last take. */
@@ -83,10 +76,7 @@ const BLK_STATUS = ['', 'I/O error', 'unsupported'];
 /** E.g. "disk 0: read 8 KiB at sector 2048", "disk 1: write 512 bytes at sector 0: I/O error". */
 export function describeDiskRequest(
   disk: number,
-  type: number,
-  sector: number,
-  bytes: number,
-  status: number,
+  { type, sector, bytes, status }: BlkRequest,
 ): string {
   const what = BLK_REQUEST_NAMES[type] ?? `request type ${type}`;
   let s = `disk ${disk}: ${what}`;

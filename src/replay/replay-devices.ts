@@ -8,7 +8,7 @@
 import type { DeviceRef, MachineDescription } from './log-format.js';
 import type { VirtConfig, VirtioSpec } from '../machine/virt.js';
 import type { ReplayGate } from './replay-gate.js';
-import type { BlkRequestObserver } from '../devices/virtio/blk.js';
+import type { BlkRequest, BlkRequestObserver } from '../devices/virtio/blk.js';
 
 /** The images a description names, loaded and checked by the caller. */
 export interface LoadedImages {
@@ -39,7 +39,7 @@ export interface ReplayDeviceHooks {
   /** A frame the guest sent on NIC `nic` (by default nobody hears it). */
   netSent?: (nic: number, frame: Uint8Array) => void;
   /** A request disk `disk` carried out (blk.ts BlkRequestObserver, with the disk's number). */
-  diskRequest?: (disk: number, ...request: Parameters<BlkRequestObserver>) => void;
+  diskRequest?: (disk: number, request: BlkRequest) => void;
 }
 
 /** What tells `hooks` of disk `disk`'s requests (undefined: nobody listens). */
@@ -48,7 +48,7 @@ export function diskRequestObserver(
   hooks: Pick<ReplayDeviceHooks, 'diskRequest'>,
 ): BlkRequestObserver | undefined {
   const hear = hooks.diskRequest;
-  return hear && ((type, sector, bytes, status) => hear(disk, type, sector, bytes, status));
+  return hear && ((r) => hear(disk, r));
 }
 
 /**

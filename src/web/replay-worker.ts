@@ -608,8 +608,8 @@ async function open(msg: Extract<ToWorker, { kind: 'open' }>): Promise<void> {
       netSent: (nic, frame) => {
         if (!holdBack) actions.netSent(nic, frame, icount());
       },
-      diskRequest: (disk, type, sector, bytes, status) => {
-        if (!holdBack) actions.diskRequest(disk, type, sector, bytes, status, icount());
+      diskRequest: (disk, r) => {
+        if (!holdBack) actions.diskRequest(disk, r, icount());
       },
       verify: true,
       checkpoints: CHECKPOINTS,

@@ -15,6 +15,7 @@
  * guest time, icount stands still through the idle periods.
  */
 import type { ActionsMessage, EventTrack, EventsMessage, GuestClock } from './protocol.js';
+import { appendIcounts } from '../util/append-icounts.js';
 
 export interface TimelineOptions {
   /** A click on the timeline: go to this icount. */
@@ -263,11 +264,11 @@ export class Timeline {
     for (const add of m.added) {
       const t = this.tracks.find((x) => x.name === add.name && x.observed);
       if (!t) continue;
-      const a = new Float64Array(t.icounts.length + add.icounts.length);
-      a.set(t.icounts);
-      a.set(add.icounts, t.icounts.length);
-      t.icounts = a;
-      if (add.labels) (t.labels ??= []).push(...add.labels);
+      t.icounts = appendIcounts(t.icounts, add.icounts);
+      if (add.labels) {
+        const labels = (t.labels ??= []);
+        for (const l of add.labels) labels.push(l); // (a spread of many would overflow the stack)
+      }
     }
     this.observedTo = Math.max(this.observedTo, m.observedTo);
     this.redraw();

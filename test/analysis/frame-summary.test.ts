@@ -1,7 +1,7 @@
-/** describeFrame: one line per frame, from hand-built frames of each kind (and broken ones). */
+/** describeFrame and frameFields: one line per frame, from hand-built frames of each kind (and broken ones). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeFrame } from '../../src/analysis/frame-summary.js';
+import { describeFrame, frameFields } from '../../src/analysis/frame-summary.js';
 
 const MAC_A = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
 const MAC_B = [0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55];
@@ -130,4 +130,38 @@ test('short, cut and unknown frames are described as far as they go, never throw
   );
   // An ARP frame too short to hold its addresses.
   assert.equal(describeFrame(ether(0x0806, [0, 1])), 'ethertype 0x0806, 16 bytes');
+});
+
+test('frameFields: the ethertype after a VLAN tag, IP protocol and addresses (what a trace carries)', () => {
+  const udp = ether(
+    0x0800,
+    ipv4(17, [10, 0, 2, 15], [10, 0, 2, 3], [...ports(68, 67), 0, 8, 0, 0]),
+  );
+  assert.deepEqual(frameFields(udp), {
+    ethertype: 0x0800,
+    payloadAt: 14,
+    ip: { protocol: 17, from: '10.0.2.15', to: '10.0.2.3', at: 34 },
+  });
+  const src = [0xfe, 0x80, ...new Array<number>(13).fill(0), 1];
+  const dst = [0xff, 0x02, ...new Array<number>(13).fill(0), 2];
+  const tagged6 = Uint8Array.from([
+    ...MAC_B,
+    ...MAC_A,
+    0x81,
+    0,
+    0,
+    7,
+    0x86,
+    0xdd,
+    ...[0x60, 0, 0, 0, 0, 8, 58, 255, ...src, ...dst, 128, 0, 0, 0, 0, 0, 0, 0],
+  ]);
+  assert.deepEqual(frameFields(tagged6), {
+    ethertype: 0x86dd,
+    payloadAt: 18,
+    ip: { protocol: 58, from: 'fe80::1', to: 'ff02::2', at: 58 },
+  });
+  assert.deepEqual(frameFields(ether(0x0806, [0, 1])), { ethertype: 0x0806, payloadAt: 14 });
+  assert.equal(frameFields(new Uint8Array(13)), undefined);
+  // An IPv4 header cut short is no IP for the trace (describeFrame says the ethertype).
+  assert.deepEqual(frameFields(ether(0x0800, [0x45, 0, 0])), { ethertype: 0x0800, payloadAt: 14 });
 });

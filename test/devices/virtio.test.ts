@@ -111,7 +111,9 @@ test('virtio-blk: write, read back across several buffers, after a fixed virtual
 
 test('virtio-blk: flush, get-id, unsupported type, range and length errors, read-only disk; each request told to the observer', () => {
   const told: number[][] = [];
-  const { d, store } = blkDriver(8192, false, undefined, (...r) => told.push(r));
+  const { d, store } = blkDriver(8192, false, undefined, (r) =>
+    told.push([r.type, r.sector, r.bytes, r.status]),
+  );
   const fl = blkRequest(d, 4, 0, []);
   const id = blkRequest(d, 8, 0, [{ len: 20, write: W }]);
   const unsupp = blkRequest(d, 99, 0, []);

@@ -43,8 +43,7 @@ function guestActionsInNode(file: string): GuestActionLog {
     log: () => {},
     stdout: () => {},
     netSent: (nic, frame) => log.netSent(nic, frame, at()),
-    diskRequest: (disk, type, sector, bytes, status) =>
-      log.diskRequest(disk, type, sector, bytes, status, at()),
+    diskRequest: (disk, r) => log.diskRequest(disk, r, at()),
   });
   at = () => r.vm.cpu.icount;
   try {

@@ -35,17 +35,20 @@ export const BLK_REQUEST_NAMES: Record<number, string> = {
   [T_GET_ID]: 'get id',
 };
 
-/**
- * Told of each request the device carried out: its type (BLK_REQUEST_NAMES),
- * first sector, data bytes and the status it answered (0: OK, 1: I/O error,
- * 2: unsupported). Called as the request completes, inside the guest's notify.
- */
-export type BlkRequestObserver = (
-  type: number,
-  sector: number,
-  bytes: number,
-  status: number,
-) => void;
+/** A request the device carried out. */
+export interface BlkRequest {
+  /** Its type (BLK_REQUEST_NAMES). */
+  type: number;
+  /** Its first sector. */
+  sector: number;
+  /** Data bytes it asked to move. */
+  bytes: number;
+  /** The status the device answered (0: OK, 1: I/O error, 2: unsupported). */
+  status: number;
+}
+
+/** Told of each request the device carried out, as it completes, inside the guest's notify. */
+export type BlkRequestObserver = (request: BlkRequest) => void;
 
 export const BLK_S_OK = 0;
 export const BLK_S_IOERR = 1;
@@ -238,7 +241,7 @@ export class VirtioBlk implements VirtioDeviceModel {
     if (this.onRequest) {
       const bytes =
         type === T_IN ? chain.writableBytes - 1 : type === T_OUT ? chain.readableBytes - 16 : 0;
-      this.onRequest(type, sector, bytes, status);
+      this.onRequest({ type, sector, bytes, status });
     }
     return written;
   }
