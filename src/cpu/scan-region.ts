@@ -112,10 +112,30 @@ export function entryLength(r: Region): number {
   return r.blocks[r.entry].insns.length;
 }
 
-// Scratch, per page halfword: 0 nothing decoded, 1 an instruction starts here, 2 the upper half of one.
+// Scratch, reused by every scan (typed arrays: a Linux boot scans thousands of
+// regions, and Maps and Sets for each allocated 28 MB of a boot's 78).
+// Per page halfword, bits: an instruction starts here, or its upper half is
+// here; a basic block starts here if the trace reaches it; the interpreter
+// must do the instruction here.
 const cover = new Uint8Array(2048);
 const HALF_START = 1,
-  HALF_TAIL = 2;
+  HALF_TAIL = 2,
+  LEADER = 4,
+  STOP = 8;
+/** The decoded instruction at each halfword marked HALF_START in this scan. */
+const decodedAt: (Decoded | undefined)[] = new Array<Decoded | undefined>(2048).fill(undefined);
+/** The index of the basic block starting at each halfword (-1: none). */
+const blockAt = new Int16Array(2048);
+
+/** The basic block at page offset `po`, or -1 (not one of the region's). */
+function blockStartingAt(po: number): number {
+  return po >= 0 && po < 4096 && (po & 1) === 0 ? blockAt[po >>> 1] : -1;
+}
+
+/** Whether the instruction at page offset `po` is one the interpreter must do. */
+function stopsAt(po: number): boolean {
+  return po >= 0 && po < 4096 && (po & 1) === 0 && (cover[po >>> 1] & STOP) !== 0;
+}
 
 /**
  * Explore the region at RAM offset `off` (code in `ram16`); undefined when
@@ -128,23 +148,24 @@ export function scanRegion(
 ): Region | undefined {
   const entryPo = off & 4095;
   const page = off - entryPo;
-  const decoded = new Map<number, Decoded>(); // by page offset
-  const leaders = new Set<number>([entryPo]);
-  const stops = new Set<number>(); // page offsets of instructions left to the interpreter
   const work = [entryPo];
   const cuts: number[] = [];
   let total = 0;
+  let lo = 2048,
+    hi = -1; // the halfwords decoded lie in [lo, hi]
   cover.fill(0);
+  blockAt.fill(-1);
+  cover[entryPo >>> 1] = LEADER;
   while (work.length !== 0) {
     let p = work.pop()!;
     for (;;) {
       if (p < 0 || p >= 4096) break;
       const h = p >>> 1;
-      if (cover[h] === HALF_START) {
-        leaders.add(p); // joins code decoded already: a block starts here
+      if ((cover[h] & 3) === HALF_START) {
+        cover[h] |= LEADER; // joins code decoded already: a block starts here
         break;
       }
-      if (cover[h] === HALF_TAIL) break; // an exit to p
+      if ((cover[h] & 3) === HALF_TAIL) break; // an exit to p
       if (total >= maxInsns) {
         cuts.push(p);
         break;
@@ -152,26 +173,28 @@ export function scanRegion(
       let raw = ram16[(page + p) >>> 1];
       const wide = (raw & 3) === 3;
       if (wide) {
-        if (p + 4 > 4096 || cover[h + 1] !== 0) break;
+        if (p + 4 > 4096 || (cover[h + 1] & 3) !== 0) break;
         raw = raw | (ram16[(page + p + 2) >>> 1] << 16) | 0;
       }
       const x = decode(raw);
       if (!translatable(x)) {
-        stops.add(p);
+        cover[h] |= STOP;
         break;
       }
-      decoded.set(p, x);
-      cover[h] = HALF_START;
-      if (wide) cover[h + 1] = HALF_TAIL;
+      decodedAt[h] = x;
+      cover[h] |= HALF_START;
+      if (h < lo) lo = h;
+      if (h > hi) hi = h;
+      if (wide) cover[h + 1] |= HALF_TAIL;
       total++;
       if (isBranch(x) || x.op === Op.JAL) {
         const t = p + x.imm;
         if (t >= 0 && t < 4096 && (t & 1) === 0) {
-          leaders.add(t); // a block starts there if the trace reaches it
+          cover[t >>> 1] |= LEADER; // a block starts there if the trace reaches it
           if (x.op === Op.JAL) work.push(t);
         }
         if (x.op === Op.JAL) break;
-        leaders.add(p + x.len);
+        cover[(p + x.len) >>> 1] |= LEADER;
         work.push(p + x.len);
         break;
       }
@@ -179,23 +202,23 @@ export function scanRegion(
       p += x.len;
     }
   }
-  if (!decoded.has(entryPo)) return undefined;
+  if ((cover[entryPo >>> 1] & 3) !== HALF_START) return undefined;
 
   // Cut the decoded instructions, in address order, into basic blocks.
-  const starts = [...decoded.keys()].sort((a, b) => a - b);
   const blocks: BasicBlock[] = [];
-  const blockAt = new Map<number, number>(); // page offset -> block index
   const ends: number[] = []; // page offset where each block falls through
   let cur: BasicBlock | undefined;
   let curEnd = -1;
-  for (const s of starts) {
-    const x = decoded.get(s)!;
+  for (let h = lo; h <= hi; h++) {
+    if ((cover[h] & 3) !== HALF_START) continue;
+    const s = h * 2;
+    const x = decodedAt[h]!;
     const last = cur?.insns[cur.insns.length - 1];
     const ended =
       last !== undefined && (isBranch(last) || last.op === Op.JAL || last.op === Op.JALR);
     if (
       cur === undefined ||
-      leaders.has(s) ||
+      (cover[h] & LEADER) !== 0 ||
       ended ||
       curEnd !== s ||
       cur.insns.length >= MAX_BASIC
@@ -205,7 +228,7 @@ export function scanRegion(
         ends.push(curEnd);
       }
       cur = { at: [], insns: [], taken: -1, next: -1, nextStops: false, takenStops: false };
-      blockAt.set(s, blocks.length);
+      blockAt[h] = blocks.length;
       blocks.push(cur);
     }
     cur.insns.push(x);
@@ -222,13 +245,13 @@ export function scanRegion(
     const lastPo = bb.at[bb.insns.length - 1] + entryPo;
     if (isBranch(last) || last.op === Op.JAL) {
       const t = lastPo + last.imm;
-      bb.taken = blockAt.get(t) ?? -1;
-      bb.takenStops = stops.has(t);
+      bb.taken = blockStartingAt(t);
+      bb.takenStops = stopsAt(t);
     }
     if (last.op !== Op.JAL && last.op !== Op.JALR) {
-      bb.next = blockAt.get(ends[k]) ?? -1;
-      bb.nextStops = stops.has(ends[k]);
+      bb.next = blockStartingAt(ends[k]);
+      bb.nextStops = stopsAt(ends[k]);
     }
   }
-  return { blocks, entry: blockAt.get(entryPo)!, insns: total, cuts };
+  return { blocks, entry: blockAt[entryPo >>> 1], insns: total, cuts };
 }

@@ -232,8 +232,11 @@ class BlockWriter {
 
   /** After an instruction: accesses through the registers it wrote are no guide any more. */
   wrote(mask: number): void {
-    if (mask !== 0 && this.memo.length !== 0)
-      this.memo = this.memo.filter((m) => ((mask >>> m.reg) & 1) === 0);
+    if (mask === 0 || this.memo.length === 0) return;
+    // (in place: this runs for most instructions a region compiles)
+    let k = 0;
+    for (const m of this.memo) if (((mask >>> m.reg) & 1) === 0) this.memo[k++] = m;
+    this.memo.length = k;
   }
 
   get(r: number): void {
@@ -315,7 +318,13 @@ class BlockWriter {
   access(x: Decoded, i: number, d: number, acc: number, size: number, memo = false): void {
     const b = this.b;
     const reg = x.rs1;
-    const m = memo && reg !== 0 ? this.memo.find((e) => e.reg === reg && e.acc === acc) : undefined;
+    let m: Memo | undefined;
+    if (memo && reg !== 0)
+      for (const e of this.memo)
+        if (e.reg === reg && e.acc === acc) {
+          m = e;
+          break;
+        }
     if (m !== undefined) {
       const delta = x.imm - m.imm;
       // Same page: the earlier access's page offset plus the difference stays within it (so
@@ -352,7 +361,10 @@ class BlockWriter {
     if (memo && reg !== 0) {
       // Kept for later accesses through rs1 (the oldest kept one makes room).
       const local = MEMO + (this.memoNext++ % MEMOS);
-      this.memo = this.memo.filter((e) => e.local !== local && !(e.reg === reg && e.acc === acc));
+      let k = 0;
+      for (const e of this.memo)
+        if (e.local !== local && !(e.reg === reg && e.acc === acc)) this.memo[k++] = e;
+      this.memo.length = k;
       this.memo.push({ reg, imm: x.imm, acc, size, local });
       b.tee(local);
     }
