@@ -1,0 +1,210 @@
+/**
+ * scanRegion: what the translator compiles from an entry point — the trace,
+ * cut into basic blocks, with the edges that stay inside and those that
+ * leave — on hand-assembled pages of each shape it must handle.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { scanRegion, entryLength, type Region } from '../../src/cpu/scan-region.js';
+import { ECALL, add, addi, beq, bne, csrrw, encJ, jalr } from './asm.js';
+
+const RET = jalr(0, 1, 0);
+/** c.addi a0, 1 and c.nop: compressed instructions (2 bytes). */
+const C_ADDI_A0_1 = 0x0505;
+
+/** A page of code: 32-bit words, or `{ c }` for a 16-bit one, placed at the offsets given. */
+function page(code: [number, number | { c: number }][]): Uint16Array {
+  const p = new Uint16Array(2048);
+  for (const [at, x] of code) {
+    if (typeof x === 'number') {
+      p[at >>> 1] = x & 0xffff;
+      p[(at >>> 1) + 1] = x >>> 16;
+    } else p[at >>> 1] = x.c;
+  }
+  return p;
+}
+
+/** What a test compares: per basic block, its offsets, edges and stops. */
+function shape(r: Region | undefined) {
+  if (r === undefined) return undefined;
+  return {
+    entry: r.entry,
+    insns: r.insns,
+    cuts: r.cuts,
+    blocks: r.blocks.map((b) => ({
+      at: b.at,
+      n: b.insns.length,
+      taken: b.taken,
+      next: b.next,
+      takenStops: b.takenStops,
+      nextStops: b.nextStops,
+    })),
+  };
+}
+
+const block = (at: number[], taken = -1, next = -1, takenStops = false, nextStops = false) => ({
+  at,
+  n: at.length - 1,
+  taken,
+  next,
+  takenStops,
+  nextStops,
+});
+
+test('straight code with a compressed instruction, up to a jalr: one basic block', () => {
+  const p = page([
+    [0, addi(1, 1, 1)],
+    [4, { c: C_ADDI_A0_1 }],
+    [6, add(2, 2, 3)],
+    [10, RET],
+  ]);
+  assert.deepEqual(shape(scanRegion(p, 0)), {
+    entry: 0,
+    insns: 4,
+    cuts: [],
+    blocks: [block([0, 4, 6, 10, 14])],
+  });
+  // The same code entered in the middle, in the second page of RAM (offsets are from the entry).
+  const ram = new Uint16Array(4096);
+  ram.set(p, 2048);
+  assert.deepEqual(shape(scanRegion(ram, 4096 + 6))?.blocks, [block([0, 4, 8])]);
+});
+
+test('a loop back to the entry stays inside; the fall-through out of it is its own block', () => {
+  const p = page([
+    [0, addi(5, 5, -1)],
+    [4, bne(5, 0, -4)],
+    [8, RET],
+  ]);
+  const r = scanRegion(p, 0)!;
+  assert.deepEqual(shape(r)?.blocks, [block([0, 4, 8], 0, 1), block([8, 12])]);
+  assert.equal(entryLength(r), 2);
+});
+
+test('a forward branch whose target the fall-through reaches: three blocks, every edge inside', () => {
+  const p = page([
+    [0, beq(1, 2, 8)],
+    [4, addi(3, 3, 1)],
+    [8, addi(4, 4, 1)],
+    [12, RET],
+  ]);
+  assert.deepEqual(shape(scanRegion(p, 0))?.blocks, [
+    block([0, 4], 2, 1),
+    block([4, 8], -1, 2),
+    block([8, 12, 16]),
+  ]);
+});
+
+test('instructions blocks leave to the interpreter end the trace and mark the edge to them', () => {
+  // Falling through to an ECALL.
+  assert.deepEqual(
+    shape(
+      scanRegion(
+        page([
+          [0, addi(1, 1, 1)],
+          [4, ECALL],
+        ]),
+        0,
+      ),
+    )?.blocks,
+    [block([0, 4], -1, -1, false, true)],
+  );
+  // A JAL (followed) to a CSR write.
+  assert.deepEqual(
+    shape(
+      scanRegion(
+        page([
+          [0, encJ(0, 8)],
+          [8, csrrw(0, 0x180, 5)],
+        ]),
+        0,
+      ),
+    )?.blocks,
+    [block([0, 4], -1, -1, true, false)],
+  );
+  // A region cannot start at one.
+  assert.equal(scanRegion(page([[0, ECALL]]), 0), undefined);
+});
+
+test('a JAL within the page is followed (not its fall-through); one out of the page leaves', () => {
+  const p = page([
+    [0, encJ(1, 16)], // a call within the page
+    [4, addi(9, 9, 9)], // the return point: not part of the trace
+    [16, addi(10, 10, 1)],
+    [20, RET],
+    [4092, encJ(0, 8)], // to 4100: the next page
+  ]);
+  assert.deepEqual(shape(scanRegion(p, 0)), {
+    entry: 0,
+    insns: 3,
+    cuts: [],
+    blocks: [block([0, 4], 1), block([16, 20, 24])],
+  });
+  assert.deepEqual(shape(scanRegion(p, 4092))?.blocks, [block([0, 4])]);
+});
+
+test('a region full after maxInsns names where the code went on (a cut)', () => {
+  const code: [number, number][] = [];
+  for (let i = 0; i < 10; i++) code.push([4 * i, addi(1, 1, i)]);
+  code.push([40, RET]);
+  const r = scanRegion(page(code), 0, 4)!;
+  assert.deepEqual(shape(r), {
+    entry: 0,
+    insns: 4,
+    cuts: [16],
+    blocks: [block([0, 4, 8, 12, 16])],
+  });
+});
+
+test('a jump into the middle of an instruction leaves the region; code running off the page end too', () => {
+  // JAL back to offset 2, inside the 32-bit ADDI at 0.
+  assert.deepEqual(
+    shape(
+      scanRegion(
+        page([
+          [0, addi(1, 1, 1)],
+          [4, encJ(0, -2)],
+        ]),
+        0,
+      ),
+    )?.blocks,
+    [block([0, 4, 8])],
+  );
+  // Straight code up to the page's last byte.
+  assert.deepEqual(
+    shape(
+      scanRegion(
+        page([
+          [4088, addi(1, 1, 1)],
+          [4092, addi(2, 2, 2)],
+        ]),
+        4088,
+      ),
+    )?.blocks,
+    [block([0, 4, 8])],
+  );
+});
+
+test('one scan leaves nothing behind for the next (its scratch state is reused)', () => {
+  const a = page([
+    [0, beq(1, 2, 8)],
+    [4, ECALL],
+    [8, addi(4, 4, 1)],
+    [12, encJ(0, 8)],
+    [20, csrrw(0, 0x180, 5)],
+  ]);
+  const b = page([
+    [0, addi(1, 1, 1)],
+    [4, addi(2, 2, 2)],
+    [8, addi(3, 3, 3)],
+    [12, { c: C_ADDI_A0_1 }],
+    [14, { c: C_ADDI_A0_1 }],
+    [16, RET],
+  ]);
+  const first = shape(scanRegion(a, 0));
+  const bAfterA = shape(scanRegion(b, 0));
+  assert.deepEqual(shape(scanRegion(a, 0)), first);
+  assert.deepEqual(shape(scanRegion(b, 0)), bAfterA);
+  assert.deepEqual(bAfterA?.blocks, [block([0, 4, 8, 12, 14, 16, 20])]);
+  assert.deepEqual(first?.blocks, [block([0, 4], -1, -1, false, true)]);
+});
