@@ -209,7 +209,7 @@ export class PerfettoTrace {
     });
   }
 
-  /** A frame the guest sent (an instant: its length, Ethernet type, and for IPv4 the protocol and addresses). */
+  /** A frame the guest sent (an instant: its length, Ethernet type, and for IP the protocol and addresses). */
   sent(nic: number, frame: Uint8Array, us: number): void {
     const args = frameArgs(frame, { nic });
     this.event({

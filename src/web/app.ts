@@ -23,6 +23,7 @@ import { Timeline } from './timeline.js';
 import type { FromLiveWorker, LiveStatus, ToLiveWorker } from './live-protocol.js';
 import { parseGuestOffer, type GuestOffer } from './guest-offer.js';
 import type { ImageRef } from '../replay/log-format.js';
+import { sha256Hex } from '../util/sha256-hex.js';
 
 interface SeekResult {
   icount: number;
@@ -896,12 +897,6 @@ async function serverGuest(): Promise<void> {
     ui.liveGuest.textContent = offer.name;
     ui.ownAppend.value = offer.machine.append;
   }
-}
-
-/** SHA-256 of `data` in hex (WebCrypto), for the images chosen from disk. */
-async function sha256Hex(data: ArrayBuffer): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
-  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /**

@@ -22,6 +22,7 @@ import { warmUpInterpreter } from '../machine/jit-warmup.js';
 import { readSnapshot, restoreSnapshot } from '../snapshot/snapshot-file.js';
 import { MemoryCowStore } from '../devices/virtio/cow-store.js';
 import { SnapshotError } from '../snapshot/state.js';
+import { sha256Hex } from '../util/sha256-hex.js';
 
 /** A recording that cannot be replayed here: damaged, or an image missing or changed. */
 export class ReplayOpenError extends Error {}
@@ -66,14 +67,6 @@ export interface BrowserReplayOptions {
 }
 
 let warmedUp = false;
-
-/** SHA-256 of `data` in lower-case hex (WebCrypto: the browser, a worker, Node 20). */
-export async function sha256Hex(data: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>));
-  let s = '';
-  for (const b of d) s += b.toString(16).padStart(2, '0');
-  return s;
-}
 
 /** `data` if it is the image `ref` names (size and sha256), else ReplayOpenError. */
 export async function checkImage(

@@ -42,6 +42,10 @@ function shape(r: Region | undefined) {
   };
 }
 
+/** The basic blocks of the region scanned at page offset `at` of a page of `code`. */
+const blocksAt = (code: [number, number | { c: number }][], at: number) =>
+  shape(scanRegion(page(code), at))?.blocks;
+
 const block = (at: number[], taken = -1, next = -1, takenStops = false, nextStops = false) => ({
   at,
   n: at.length - 1,
@@ -98,28 +102,24 @@ test('a forward branch whose target the fall-through reaches: three blocks, ever
 test('instructions blocks leave to the interpreter end the trace and mark the edge to them', () => {
   // Falling through to an ECALL.
   assert.deepEqual(
-    shape(
-      scanRegion(
-        page([
-          [0, addi(1, 1, 1)],
-          [4, ECALL],
-        ]),
-        0,
-      ),
-    )?.blocks,
+    blocksAt(
+      [
+        [0, addi(1, 1, 1)],
+        [4, ECALL],
+      ],
+      0,
+    ),
     [block([0, 4], -1, -1, false, true)],
   );
   // A JAL (followed) to a CSR write.
   assert.deepEqual(
-    shape(
-      scanRegion(
-        page([
-          [0, encJ(0, 8)],
-          [8, csrrw(0, 0x180, 5)],
-        ]),
-        0,
-      ),
-    )?.blocks,
+    blocksAt(
+      [
+        [0, encJ(0, 8)],
+        [8, csrrw(0, 0x180, 5)],
+      ],
+      0,
+    ),
     [block([0, 4], -1, -1, true, false)],
   );
   // A region cannot start at one.
@@ -159,28 +159,24 @@ test('a region full after maxInsns names where the code went on (a cut)', () => 
 test('a jump into the middle of an instruction leaves the region; code running off the page end too', () => {
   // JAL back to offset 2, inside the 32-bit ADDI at 0.
   assert.deepEqual(
-    shape(
-      scanRegion(
-        page([
-          [0, addi(1, 1, 1)],
-          [4, encJ(0, -2)],
-        ]),
-        0,
-      ),
-    )?.blocks,
+    blocksAt(
+      [
+        [0, addi(1, 1, 1)],
+        [4, encJ(0, -2)],
+      ],
+      0,
+    ),
     [block([0, 4, 8])],
   );
   // Straight code up to the page's last byte.
   assert.deepEqual(
-    shape(
-      scanRegion(
-        page([
-          [4088, addi(1, 1, 1)],
-          [4092, addi(2, 2, 2)],
-        ]),
-        4088,
-      ),
-    )?.blocks,
+    blocksAt(
+      [
+        [4088, addi(1, 1, 1)],
+        [4092, addi(2, 2, 2)],
+      ],
+      4088,
+    ),
     [block([0, 4, 8])],
   );
 });

@@ -61,6 +61,29 @@ function replaysInNode(file: string, st: PageStatus): ReturnType<typeof replayFi
   return node;
 }
 
+/** The app's page at `url`, showing its offer of a machine. */
+async function openOffer(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.locator('#boot-btn').waitFor({ state: 'visible' });
+}
+
+/** `vmrs serve --live`, Chromium and the app's page at its offer for `body`; all closed after, whatever it does. */
+async function withLiveOffer(
+  body: (p: { page: Page; errors: string[]; url: string; output: () => string }) => Promise<void>,
+): Promise<void> {
+  const { url, child, output } = await serve([], ['--live']);
+  let browser: Browser | undefined;
+  try {
+    browser = await launchChromium();
+    const { page, errors } = await newAppPage(browser);
+    await openOffer(page, url);
+    await body({ page, errors, url, output });
+  } finally {
+    await browser?.close();
+    child.kill();
+  }
+}
+
 function digestsOf(stderr: string): number {
   return Number(/(\d+) state digests verified/.exec(stderr)?.[1] ?? NaN);
 }
@@ -71,13 +94,7 @@ function lastIcountOf(file: string): number {
 
 test('a live machine in the page: booted, typed into, recorded, downloaded; it replays in Node and in the page bit for bit', async (t) => {
   if (!needTools(t, 'chromium')) return;
-  const { url, child, output } = await serve([], ['--live']);
-  let browser: Browser | undefined;
-  try {
-    browser = await launchChromium();
-    const { page, errors } = await newAppPage(browser);
-    await page.goto(url);
-    await page.locator('#boot-btn').waitFor({ state: 'visible' });
+  await withLiveOffer(async ({ page, errors, url, output }) => {
     await page.screenshot({ path: join(shots, 'live-1-offer.png') });
     await page.click('#boot-btn');
 
@@ -129,8 +146,7 @@ test('a live machine in the page: booted, typed into, recorded, downloaded; it r
     assert.equal(again.consoleText, st.consoleText);
 
     // A second machine, its images carried in the recording, stopped by the page.
-    await page.goto(url);
-    await page.locator('#boot-btn').waitFor({ state: 'visible' });
+    await openOffer(page, url);
     await page.check('#embed-images');
     await page.click('#boot-btn');
     await poll(
@@ -146,22 +162,13 @@ test('a live machine in the page: booted, typed into, recorded, downloaded; it r
     assert.match(info, /embedded/, info);
     replaysInNode(carried, stopped);
     assert.deepEqual(errors, [], 'no uncaught errors in the page');
-  } finally {
-    await browser?.close();
-    child.kill();
-  }
+  });
 });
 
 test('a live machine with a kernel chosen from disk and its own command line: recorded with that kernel carried, replayed in Node', async (t) => {
   if (!needTools(t, 'chromium')) return;
   const guest = await ensureDefaultGuest({});
-  const { url, child, output } = await serve([], ['--live']);
-  let browser: Browser | undefined;
-  try {
-    browser = await launchChromium();
-    const { page, errors } = await newAppPage(browser);
-    await page.goto(url);
-    await page.locator('#boot-btn').waitFor({ state: 'visible' });
+  await withLiveOffer(async ({ page, errors, output }) => {
     await page.click('#own-guest summary');
     assert.ok(await page.locator('#own-boot-btn').isDisabled(), 'nothing chosen yet');
     await page.setInputFiles('#own-kernel', guest.kernel);
@@ -188,8 +195,5 @@ test('a live machine with a kernel chosen from disk and its own command line: re
     assert.equal(h.machine.append, append);
     replaysInNode(file, st);
     assert.deepEqual(errors, [], 'no uncaught errors in the page');
-  } finally {
-    await browser?.close();
-    child.kill();
-  }
+  });
 });
