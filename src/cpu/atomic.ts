@@ -8,7 +8,7 @@ import {
 } from './csr-numbers.js';
 import { checkWatch } from './debug.js';
 import { ACC_READ, ACC_WRITE } from './hart-constants.js';
-import { flushTlb, tlbInsert, translate } from './mmu.js';
+import { TLB_MASK, flushTlb, tlbInsert, translate } from './mmu.js';
 import { trap } from './trap.js';
 
 /** LR/SC/AMO. Returns 1 ok, 0 illegal, -1 trapped. */
@@ -30,18 +30,27 @@ export function atomic(h: Cpu, insn: number): number {
     trap(h, isLr ? EXC_LOAD_MISALIGNED : EXC_STORE_MISALIGNED, false, aLo, aHi);
     return -1;
   }
-  const pa = translate(h, aLo, aHi, isLr ? ACC_READ : ACC_WRITE);
-  if (pa < 0) {
-    trap(h, h.xlateCause, false, aLo, aHi);
-    return -1;
+  const acc = isLr ? ACC_READ : ACC_WRITE;
+  const vpn = aLo >>> 12;
+  const idx = (vpn ^ h.dataSalt) & TLB_MASK;
+  let pa: number;
+  if (h.tlbTagLo[acc][idx] === (vpn | h.dataTag) && h.tlbTagHi[acc][idx] === aHi) {
+    // The TLB holds what a walk would give (mmu.ts), A and D already set.
+    pa = h.ramBase + h.tlbOff[acc][idx] + (aLo & 0xfff);
+  } else {
+    pa = translate(h, aLo, aHi, acc);
+    if (pa < 0) {
+      trap(h, h.xlateCause, false, aLo, aHi);
+      return -1;
+    }
+    if (!(pa >= h.ramBase && pa + size <= h.ramBase + h.ramSize)) {
+      trap(h, isLr ? EXC_LOAD_ACCESS : EXC_STORE_ACCESS, false, aLo, aHi);
+      return -1;
+    }
+    // As a load's or store's slow path does: the next access to this page, in a
+    // block too (translated AMOs go through the write TLB), takes the fast path.
+    tlbInsert(h, acc, aLo, aHi, pa);
   }
-  if (!(pa >= h.ramBase && pa + size <= h.ramBase + h.ramSize)) {
-    trap(h, isLr ? EXC_LOAD_ACCESS : EXC_STORE_ACCESS, false, aLo, aHi);
-    return -1;
-  }
-  // As a load's or store's slow path does: the next access to this page, in a
-  // block too (translated AMOs go through the write TLB), takes the fast path.
-  tlbInsert(h, isLr ? ACC_READ : ACC_WRITE, aLo, aHi, pa);
   if (h.wpCount !== 0 && h.debugArmed) {
     // An AMO reads and writes; LR only reads; SC writes (the store may then not happen).
     h.exc = -1;

@@ -12,7 +12,7 @@
  * before an instruction the interpreter must do, the loop returns, leaving
  * in HM_FLAGS why (LOOP_*), and whether a block stored to RAM.
  */
-import { ACC_FETCH } from './hart-constants.js';
+import { ACC_FETCH, TLB_SALT_MUL } from './hart-constants.js';
 import {
   CACHE_MASK,
   HM_CACHE_ENTRY,
@@ -43,10 +43,12 @@ const N = 4,
   R = 11,
   ST = 12,
   OFF = 13,
-  LEN = 14;
+  LEN = 14,
+  SALT = 15; // the fetch TLB's slot salt (mmu.ts tlbSalt)
 
 function loopBody(): Uint8Array {
   const b = new Bytes();
+  b.get(1).i32(20).op(W.i32_shr_u).i32(TLB_SALT_MUL).op(W.i32_mul).set(SALT);
   b.byte(W.block).byte(T_VOID); // $out
   b.byte(W.loop).byte(T_VOID); // $top
   b.i32(0).mem(W.i32_load, 2, HM_PC).set(PCL);
@@ -58,6 +60,8 @@ function loopBody(): Uint8Array {
     .i32(12)
     .op(W.i32_shr_u)
     .tee(VPN)
+    .get(SALT)
+    .op(W.i32_xor)
     .i32(TLB_MASK)
     .op(W.i32_and)
     .i32(2)
@@ -107,7 +111,7 @@ export function makeBlockLoop(memory: WebAssembly.Memory, table: WebAssembly.Tab
   const bytes = wasmModule(
     BLOCK_PARAMS,
     BLOCK_RESULTS,
-    [{ locals: [[11, T_I32]], body: loopBody() }],
+    [{ locals: [[12, T_I32]], body: loopBody() }],
     true,
   );
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {

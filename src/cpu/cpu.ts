@@ -28,7 +28,7 @@ import type { Bus } from '../machine/bus.js';
 import type { VirtualClock } from '../machine/clock.js';
 import { FpUnit } from './fpu.js';
 import { CSR, MENVCFG_STCE_HI } from './csr-numbers.js';
-import { PRIV_M, TWO32 } from './hart-constants.js';
+import { PRIV_M, TWO32, tlbSalt } from './hart-constants.js';
 import {
   PT_LIST_SIZE,
   SPACE_SLOTS,
@@ -194,6 +194,9 @@ export class Cpu {
   dataTag = PRIV_M << 20;
   /** The fetch TLB's tag bits: privilege and address space (see updateTags in trap.ts). */
   fetchTag = PRIV_M << 20;
+  /** The TLB slot salts of dataTag and fetchTag (mmu.ts tlbSalt). */
+  dataSalt = tlbSalt(PRIV_M << 20);
+  fetchSalt = tlbSalt(PRIV_M << 20);
   /**
    * Address spaces the TLBs hold entries of: satp's mode and root page
    * (mode * 2^44 + PPN) per slot, -1 for none. The current slot is in the

@@ -62,7 +62,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     if ((flags & LOOP_INTERPRET) === 0) {
       // The loop found no block here, or none that fits the budget.
       const vpn = pcLo >>> 12;
-      const ti = vpn & TLB_MASK;
+      const ti = (vpn ^ h.fetchSalt) & TLB_MASK;
       // Not in the fetch TLB: one interpreted instruction puts it there (or traps).
       if (fTagLo[ti] === (vpn | h.fetchTag) && fTagHi[ti] === hart32[1]) {
         const off = fOff[ti] + (pcLo & 0xfff);

@@ -88,6 +88,8 @@ export const lw = (rd: number, rs1: number, imm: number) => encI(OP_LOAD, 2, rd,
 export const sd = (rs2: number, rs1: number, imm: number) => encS(OP_STORE, 3, rs1, rs2, imm);
 export const sw = (rs2: number, rs1: number, imm: number) => encS(OP_STORE, 2, rs1, rs2, imm);
 export const fld = (rd: number, rs1: number, imm: number) => encI(OP_LOAD_FP, 3, rd, rs1, imm);
+export const flw = (rd: number, rs1: number, imm: number) => encI(OP_LOAD_FP, 2, rd, rs1, imm);
+export const fsd = (rs2: number, rs1: number, imm: number) => encS(OP_STORE_FP, 3, rs1, rs2, imm);
 export const jalr = (rd: number, rs1: number, imm: number) => encI(OP_JALR, 0, rd, rs1, imm);
 export const beq = (rs1: number, rs2: number, imm: number) => encB(0, rs1, rs2, imm);
 export const bne = (rs1: number, rs2: number, imm: number) => encB(1, rs1, rs2, imm);
@@ -96,6 +98,10 @@ export const bge = (rs1: number, rs2: number, imm: number) => encB(5, rs1, rs2, 
 export const lrw = (rd: number, rs1: number) => encR(OP_AMO, 2, 0x08, rd, rs1, 0);
 export const amoaddd = (rd: number, rs1: number, rs2: number) =>
   encR(OP_AMO, 3, 0x00, rd, rs1, rs2);
+export const amoswapd = (rd: number, rs1: number, rs2: number) =>
+  encR(OP_AMO, 3, 0x04, rd, rs1, rs2);
+export const lrd = (rd: number, rs1: number) => encR(OP_AMO, 3, 0x08, rd, rs1, 0);
+export const scd = (rd: number, rs1: number, rs2: number) => encR(OP_AMO, 3, 0x0c, rd, rs1, rs2);
 export const csrrw = (rd: number, csr: number, rs1: number) => encI(OP_SYSTEM, 1, rd, rs1, csr);
 export const csrrs = (rd: number, csr: number, rs1: number) => encI(OP_SYSTEM, 2, rd, rs1, csr);
 export const csrrc = (rd: number, csr: number, rs1: number) => encI(OP_SYSTEM, 3, rd, rs1, csr);

@@ -1,6 +1,13 @@
-/** FLW/FLD/FSW/FSD: floating-point loads and stores, always through the slow paths. */
+/**
+ * FLW/FLD/FSW/FSD: floating-point loads and stores. An aligned access whose
+ * page the TLB holds is done here, as the interpreter's integer loads and
+ * stores do it (Linux saves and restores all 32 FP registers at a switch
+ * between processes that use them); everything else takes the slow paths.
+ */
 import type { Cpu } from './cpu.js';
 import { MSTATUS_FS } from './csr-numbers.js';
+import { ACC_READ, ACC_WRITE } from './hart-constants.js';
+import { TLB_MASK } from './mmu.js';
 import { loadSlow, storeSlow } from './slow-access.js';
 import { trap } from './trap.js';
 
@@ -14,6 +21,29 @@ export function fpLoadStore(h: Cpu, insn: number, f3: number): boolean {
   const aHi = (h.regs[(rs1 << 1) | 1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
   const size = f3 === 2 ? 4 : 8;
   const fr = h.fpu.fr;
+  if ((aLo & (size - 1)) === 0) {
+    const acc = isStore ? ACC_WRITE : ACC_READ;
+    const vpn = aLo >>> 12;
+    const idx = (vpn ^ h.dataSalt) & TLB_MASK;
+    if (h.tlbTagLo[acc][idx] === (vpn | h.dataTag) && h.tlbTagHi[acc][idx] === aHi) {
+      // A write-TLB entry means RAM that the hart may write and that needs no
+      // bookkeeping (mmu.ts tlbInsert): what storeSlow would find.
+      const w = (h.tlbOff[acc][idx] + (aLo & 0xfff)) >>> 2;
+      const ram32 = h.ram32;
+      if (isStore) {
+        const r = (insn >>> 20) & 31;
+        ram32[w] = fr[2 * r];
+        if (size === 8) ram32[w + 1] = fr[2 * r + 1];
+        if (h.resAddr >= 0) h.resAddr = -1;
+      } else {
+        const rd = (insn >>> 7) & 31;
+        fr[2 * rd] = ram32[w];
+        fr[2 * rd + 1] = size === 4 ? -1 : ram32[w + 1]; // NaN-box singles
+        h.mstatus |= MSTATUS_FS;
+      }
+      return true;
+    }
+  }
   h.exc = -1;
   if (isStore) {
     const r = (insn >>> 20) & 31;

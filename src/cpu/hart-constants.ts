@@ -14,3 +14,17 @@ export const TWO32 = 4294967296;
 
 /** Not a RISC-V cause: a watchpoint stopped the hart before an access (see Cpu.watchStopsBefore). */
 export const EXC_WATCH_STOP = 0x40;
+
+/**
+ * A page's TLB slot is (VPN XOR salt) mod the TLB's size (mmu.ts), the salt
+ * taken from the tag's bits above the VPN (privilege, SUM, MXR, address
+ * space): two processes taking turns (through a pipe, say), or the kernel
+ * with SUM on and off, then keep their entries for the same pages in
+ * different slots instead of evicting each other, and consecutive pages
+ * stay in consecutive slots.
+ */
+export function tlbSalt(tag: number): number {
+  return (tag >>> 20) * TLB_SALT_MUL;
+}
+/** Odd, so the 128 tags' salts differ modulo the TLB's size; large, so near ones do not overlap. */
+export const TLB_SALT_MUL = 73;

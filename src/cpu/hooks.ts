@@ -99,14 +99,15 @@ export function runHooked(h: Cpu, maxInsns: number): number {
  */
 export function peekTranslate(h: Cpu, vLo: number, vHi: number, fetch: boolean): number {
   const vpn = vLo >>> 12;
-  const idx = vpn & TLB_MASK;
   const po = vLo & 0xfff;
   if (fetch) {
     if (vpn === h.fVpn && vHi === h.fHi) return h.ramBase + h.fOff + po;
+    const idx = (vpn ^ h.fetchSalt) & TLB_MASK;
     if (h.tlbTagLo[ACC_FETCH][idx] === (vpn | h.fetchTag) && h.tlbTagHi[ACC_FETCH][idx] === vHi)
       return h.ramBase + h.tlbOff[ACC_FETCH][idx] + po;
   } else {
     const tag = vpn | h.dataTag;
+    const idx = (vpn ^ h.dataSalt) & TLB_MASK;
     if (h.tlbTagLo[ACC_READ][idx] === tag && h.tlbTagHi[ACC_READ][idx] === vHi)
       return h.ramBase + h.tlbOff[ACC_READ][idx] + po;
     if (h.tlbTagLo[ACC_WRITE][idx] === tag && h.tlbTagHi[ACC_WRITE][idx] === vHi)

@@ -99,6 +99,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
   let irqCheck = false;
   let jumped = false;
   let dTag = h.dataTag;
+  let dSalt = h.dataSalt;
 
   while (n < max) {
     // ---- fetch
@@ -130,6 +131,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
         pcLo = h.pcLo;
         pcHi = h.pcHi;
         dTag = h.dataTag;
+        dSalt = h.dataSalt;
         continue;
       }
     }
@@ -144,6 +146,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
         pcLo = h.pcLo;
         pcHi = h.pcHi;
         dTag = h.dataTag;
+        dSalt = h.dataSalt;
         continue;
       }
     } else insn = raw;
@@ -253,7 +256,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
         const aLo = (bLo + imm) | 0;
         const aHi = (regs[(rs1 << 1) | 1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
         const vpn = aLo >>> 12;
-        const idx = vpn & TLB_MASK;
+        const idx = (vpn ^ dSalt) & TLB_MASK;
         let vLo = 0,
           vHi = 0;
         const size = 1 << (f3 & 3);
@@ -302,6 +305,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
             pcLo = h.pcLo;
             pcHi = h.pcHi;
             dTag = h.dataTag;
+            dSalt = h.dataSalt;
             continue;
           }
           if (bus.mmioWritten) stop = true; // a watchpoint hit
@@ -343,7 +347,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
         const aLo = (bLo + imm) | 0;
         const aHi = (regs[(rs1 << 1) | 1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
         const vpn = aLo >>> 12;
-        const idx = vpn & TLB_MASK;
+        const idx = (vpn ^ dSalt) & TLB_MASK;
         const size = 1 << f3;
         const sLo = regs[rs2 << 1];
         if (wTagLo[idx] === (vpn | dTag) && wTagHi[idx] === aHi && (aLo & (size - 1)) === 0) {
@@ -375,6 +379,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
             pcLo = h.pcLo;
             pcHi = h.pcHi;
             dTag = h.dataTag;
+            dSalt = h.dataSalt;
             continue;
           }
           if (bus.mmioWritten) stop = true;
@@ -653,6 +658,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
             pcLo = h.pcLo;
             pcHi = h.pcHi;
             dTag = h.dataTag;
+            dSalt = h.dataSalt;
             continue;
           }
           if (r === 1) {
@@ -705,6 +711,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           if (DEADLINE_CSR[csr]) stop = true;
           // mstatus and satp writes change the data TLB's tag bits.
           dTag = h.dataTag;
+          dSalt = h.dataSalt;
         }
         regs[rd << 1] = oldLo;
         regs[(rd << 1) | 1] = oldHi;
@@ -720,6 +727,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           pcLo = h.pcLo;
           pcHi = h.pcHi;
           dTag = h.dataTag;
+          dSalt = h.dataSalt;
           continue;
         }
         if (r === 0) illegal = true;
@@ -740,6 +748,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           pcLo = h.pcLo;
           pcHi = h.pcHi;
           dTag = h.dataTag;
+          dSalt = h.dataSalt;
           continue;
         }
         if (bus.mmioWritten) stop = true;
@@ -764,6 +773,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
       pcLo = h.pcLo;
       pcHi = h.pcHi;
       dTag = h.dataTag;
+      dSalt = h.dataSalt;
       continue;
     }
     regs[0] = 0;
@@ -784,6 +794,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
         pcHi = h.pcHi;
       }
       dTag = h.dataTag;
+      dSalt = h.dataSalt;
     }
     if (stop) {
       h.stopped = true;

@@ -9,8 +9,9 @@
  * state). Two things keep that true. A walk sets the A (and for writes D)
  * bits before its result is cached, so a cached translation is what a fresh
  * walk would give, with no change to RAM; and every RAM page a walk read PTEs
- * from is flagged (ptPage), kept out of the write TLB, and any write to it —
- * a store, an AMO, DMA, the debugger — flushes the TLBs. So flushing them at
+ * from is flagged (ptPage), kept out of the write TLB, and a write to it —
+ * a store, an AMO, DMA, the debugger — flushes the TLBs (a store only when
+ * it touches a valid PTE: see writeChangesTranslations). So flushing them at
  * any moment (digests, checkpoints, restores, breakpoints) changes nothing
  * the guest can see.
  */
@@ -92,6 +93,22 @@ export function flushTlb(h: Cpu): void {
   if (n > PT_LIST_SIZE) h.ptPage.fill(0);
   else for (let i = 0; i < n; i++) h.ptPage[h.ptList[i]] = 0;
   h.ptCount = 0;
+}
+
+/**
+ * Whether a write of `size` bytes at RAM offset `off` (in a page-table
+ * page) can change a cached translation: only if it touches a PTE that is
+ * valid now. A cached walk read only valid PTEs, and a write to any of them
+ * since would have flushed the TLBs; so a PTE that is invalid now backs no
+ * cached translation, and filling it (Linux mapping a page at a fault, or
+ * a new table into a directory) leaves every cached one what a walk would
+ * give (priv spec 4.3.2 step 3: a walk stops at an invalid PTE). On a boot
+ * that halved the flushes.
+ */
+export function writeChangesTranslations(h: Cpu, off: number, size: number): boolean {
+  const r8 = h.ram8;
+  for (let p = off & ~7; p < off + size; p += 8) if ((r8[p] & 1) !== 0) return true;
+  return false;
 }
 
 /** The write TLB was emptied: no page is in it any more. */
@@ -231,7 +248,7 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
   if (access === ACC_WRITE && h.ptPage[(page - h.ramBase) / 4096] !== 0) return;
   if (h.bpCount + h.wpCount !== 0 && debugPage(h, vLo, vHi, access === ACC_FETCH)) return;
   const vpn = vLo >>> 12;
-  const idx = vpn & TLB_MASK;
+  const idx = (vpn ^ (access === ACC_FETCH ? h.fetchSalt : h.dataSalt)) & TLB_MASK;
   h.tlbTagLo[access][idx] = vpn | (access === ACC_FETCH ? h.fetchTag : h.dataTag);
   h.tlbTagHi[access][idx] = vHi;
   h.tlbOff[access][idx] = page - h.ramBase;

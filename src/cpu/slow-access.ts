@@ -7,7 +7,7 @@ import type { Cpu } from './cpu.js';
 import { EXC_INSN_ACCESS, EXC_LOAD_ACCESS, EXC_STORE_ACCESS } from './csr-numbers.js';
 import { checkWatch, debugPage } from './debug.js';
 import { ACC_FETCH, ACC_READ, ACC_WRITE } from './hart-constants.js';
-import { TLB_MASK, flushTlb, tlbInsert, translate } from './mmu.js';
+import { TLB_MASK, flushTlb, tlbInsert, translate, writeChangesTranslations } from './mmu.js';
 
 export function fault(h: Cpu, cause: number, vLo: number, vHi: number): void {
   h.exc = cause;
@@ -131,12 +131,13 @@ export function storeSlow(
   }
   if (pa >= h.ramBase && pa + size <= h.ramBase + h.ramSize) {
     const off = pa - h.ramBase;
+    const flush = h.ptPage[off >>> 12] !== 0 && writeChangesTranslations(h, off, size);
     const r8 = h.ram8;
     for (let i = 0; i < size; i++) r8[off + i] = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
     // Pages kept out of the write TLB (tohost, watchpoints, page tables) are flagged here, not by tlbInsert.
     h.dirtyPages[off >>> 12] = 1;
     if (off - (off & 0xfff) === h.watchPage) h.bus.mmioWritten = true;
-    if (h.ptPage[off >>> 12] !== 0) flushTlb(h);
+    if (flush) flushTlb(h);
     return;
   }
   if ((pa & (size - 1)) !== 0) {
@@ -169,7 +170,7 @@ export function fetchSlow(h: Cpu): boolean {
   const pcLo = h.pcLo,
     pcHi = h.pcHi;
   const fvpn = pcLo >>> 12;
-  const fidx = fvpn & TLB_MASK;
+  const fidx = (fvpn ^ h.fetchSalt) & TLB_MASK;
   // RAM offset of the instruction (-1: not in RAM, at physical address pa). Offsets, not
   // physical addresses, on the common path: RAM's addresses are above 2^31, so V8 keeps
   // them as doubles, boxed wherever one meets a call's result.

@@ -31,7 +31,7 @@
  */
 import { Op, type Decoded } from './decode.js';
 import { isBranch, type Region } from './scan-region.js';
-import { ACC_READ, ACC_WRITE } from './hart-constants.js';
+import { ACC_READ, ACC_WRITE, TLB_SALT_MUL } from './hart-constants.js';
 import {
   HART_AREA,
   HM_MIE,
@@ -67,9 +67,10 @@ const S = 45; // i32: the basic block to run next (br_table index)
 const ROOM4 = 46; // i32: room * 4
 const MEMO = 47; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
 const MEMOS = 4;
+const SALT = MEMO + MEMOS; // i32: the data TLB's slot salt (mmu.ts tlbSalt), from DTAG
 const LOCALS: [number, number][] = [
   [35, T_I64],
-  [8 + MEMOS, T_I32],
+  [9 + MEMOS, T_I32],
 ];
 
 /**
@@ -344,7 +345,8 @@ class BlockWriter {
     }
     this.get(reg);
     b.i64(x.imm).op(W.i64_add).tee(A).op(W.i32_wrap_i64).tee(L);
-    b.i32(12).op(W.i32_shr_u).tee(V).i32(TLB_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(I);
+    b.i32(12).op(W.i32_shr_u).tee(V).get(SALT).op(W.i32_xor);
+    b.i32(TLB_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(I);
     b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 0)).get(V).get(DTAG).op(W.i32_or).op(W.i32_ne);
     b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 1));
     b.get(A).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).op(W.i32_or);
@@ -672,6 +674,7 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
   // pc = pcHi:pcLo
   b.get(0).op(W.i64_extend_i32_u).get(1).op(W.i64_extend_i32_u).i64(32).op(W.i64_shl);
   b.op(W.i64_or).set(PC);
+  b.get(DTAG).i32(20).op(W.i32_shr_u).i32(TLB_SALT_MUL).op(W.i32_mul).set(SALT);
   // Every register used is loaded: one written only part of the way is written back whole.
   const used = reads | writes;
   for (let r = 1; r < 32; r++) {

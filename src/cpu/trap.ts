@@ -19,7 +19,7 @@ import {
   MSTATUS_SPP,
   MSTATUS_SUM,
 } from './csr-numbers.js';
-import { EXC_WATCH_STOP, PRIV_M, PRIV_S } from './hart-constants.js';
+import { EXC_WATCH_STOP, PRIV_M, PRIV_S, tlbSalt } from './hart-constants.js';
 
 export function timeNow(h: Cpu): number {
   return h.clock.ticksAt(h.icount);
@@ -128,6 +128,8 @@ export function updateTags(h: Cpu): void {
     ((ms & MSTATUS_MXR) !== 0 ? 1 << 23 : 0) |
     h.spaceTag;
   h.fetchTag = (h.priv << 20) | h.spaceTag;
+  h.dataSalt = tlbSalt(h.dataTag);
+  h.fetchSalt = tlbSalt(h.fetchTag);
 }
 
 /** Deliver the highest-priority enabled pending interrupt, if any (priv spec 3.1.9). */

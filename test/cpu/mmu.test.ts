@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CSR } from '../../src/cpu/csr-numbers.js';
+import { CSR, MSTATUS_FS } from '../../src/cpu/csr-numbers.js';
 import { PRIV_M, PRIV_S } from '../../src/cpu/cpu.js';
+import { ACC_READ } from '../../src/cpu/hart-constants.js';
+import { TLB_MASK } from '../../src/cpu/mmu.js';
 import { xreg, writeWords, type BareMachine } from '../helpers/bare-machine.js';
 import * as A from './asm.js';
 import { machineWith, enter, csr, pc, setX, step, MTRAP, STRAP } from './harness.js';
@@ -31,6 +33,14 @@ function get64(m: BareMachine, addr: number): bigint {
   return (BigInt(m.bus.ram32[o + 1] >>> 0) << 32n) | BigInt(m.bus.ram32[o] >>> 0);
 }
 const l0 = (vpn0: number): number => L0 + 8 * vpn0;
+
+/** Whether the data TLB `acc` holds a translation of (low-half) address `va` for the hart's current tag. */
+function inTlb(m: BareMachine, va: number, acc = ACC_READ): boolean {
+  const h = m.cpu;
+  const vpn = va >>> 12;
+  const idx = (vpn ^ h.dataSalt) & TLB_MASK;
+  return h.tlbTagLo[acc][idx] === (vpn | h.dataTag) && h.tlbTagHi[acc][idx] === 0;
+}
 
 function pagedMachine(words: number[], mode: 8 | 9 = 8): BareMachine {
   const m = machineWith(words);
@@ -224,4 +234,113 @@ test('page-table changes are visible at once, sfence.vma or not (the TLBs hold n
   step(g, 3);
   assert.equal(xreg(g, 11), 0x2222222211111111n);
   assert.equal(xreg(g, 12), 0x33333333n);
+});
+
+test('a store filling an invalid PTE keeps the cached translations; one to a valid PTE drops them', () => {
+  // Load through VA 0x1000; map VA 0x5000 by a store into its invalid PTE and load through it;
+  // then rewrite VA 0x1000's valid PTE.
+  const m = pagedMachine([
+    A.ld(11, 10, 0),
+    A.sd(13, 14, 0),
+    A.ld(12, 15, 0),
+    A.sd(16, 17, 0),
+    A.SPIN,
+  ]);
+  setX(m, 10, 0x1000n);
+  setX(m, 14, BigInt(l0(5)));
+  setX(m, 13, pte(PAGE + 0x1000, V | R | W | AC | D));
+  setX(m, 15, 0x5000n);
+  setX(m, 17, BigInt(l0(1)));
+  setX(m, 16, pte(PAGE + 0x2000, V | R | AC));
+  step(m, 1);
+  assert.ok(inTlb(m, 0x1000));
+  step(m, 2);
+  assert.equal(xreg(m, 12), 0x33333333n, 'the new mapping is used at once');
+  assert.ok(inTlb(m, 0x1000), 'filling an invalid PTE dropped an unrelated translation');
+  step(m, 1);
+  assert.ok(!inTlb(m, 0x1000), 'rewriting a valid PTE left the translation built on it');
+});
+
+test('FP loads and stores go through the TLBs as integer ones do; an fsd to a PTE takes effect at once', () => {
+  const m = pagedMachine([
+    A.fld(1, 10, 0),
+    A.flw(2, 10, 0),
+    A.fsd(1, 10, 8),
+    A.fsd(1, 10, 16),
+    A.fsd(3, 14, 0),
+    A.ld(12, 10, 0),
+    A.SPIN,
+  ]);
+  m.cpu.mstatus |= MSTATUS_FS;
+  setX(m, 10, 0x1000n);
+  setX(m, 14, BigInt(l0(1)));
+  const p = pte(PAGE + 0x1000, V | R | W | AC | D);
+  const fr = m.cpu.fpu.fr;
+  fr[6] = Number(p & 0xffffffffn) | 0;
+  fr[7] = Number(p >> 32n) | 0;
+  assert.equal(step(m, 2), 2);
+  assert.ok(inTlb(m, 0x1000), 'the first load filled the TLB the second used');
+  assert.deepEqual([fr[2], fr[3]], [0x11111111, 0x22222222]);
+  assert.deepEqual([fr[4], fr[5]], [0x11111111, -1], 'FLW NaN-boxes');
+  assert.equal(step(m, 2), 2); // the first store fills the write TLB, the second hits it
+  assert.equal(get64(m, PAGE + 8), 0x2222222211111111n);
+  assert.equal(get64(m, PAGE + 16), 0x2222222211111111n);
+  assert.equal(step(m, 2), 2);
+  assert.equal(xreg(m, 12), 0x33333333n);
+});
+
+test('LR/SC and AMOs use the TLBs; an AMO on a valid PTE drops the translations built on it', () => {
+  const m = pagedMachine([
+    A.lrd(11, 10),
+    A.scd(12, 10, 13),
+    A.lrd(11, 10),
+    A.scd(12, 10, 13),
+    A.ld(15, 10, 0),
+    A.amoswapd(16, 14, 17),
+    A.ld(18, 10, 0),
+    A.SPIN,
+  ]);
+  setX(m, 10, 0x1000n);
+  setX(m, 13, 0x55n);
+  setX(m, 14, BigInt(l0(1)));
+  setX(m, 17, pte(PAGE + 0x1000, V | R | W | AC | D));
+  assert.equal(step(m, 2), 2);
+  assert.equal(xreg(m, 12), 0n, 'SC after a walk');
+  assert.equal(step(m, 2), 2);
+  assert.equal(xreg(m, 11), 0x55n);
+  assert.equal(xreg(m, 12), 0n, 'SC through the write TLB');
+  assert.equal(step(m, 1), 1);
+  assert.ok(inTlb(m, 0x1000));
+  assert.equal(step(m, 2), 2);
+  assert.equal(xreg(m, 16), pte(PAGE, V | R | W | AC | D), 'A and D set by the walks');
+  assert.equal(xreg(m, 18), 0x33333333n);
+});
+
+test('two address spaces mapping the same page keep their TLB entries side by side', () => {
+  // Root B maps VA 0x1000 to another page; the hart loads through it under A, B, then A again.
+  const rootB = 0x80110000,
+    l1B = 0x80111000,
+    l0B = 0x80112000;
+  const m = pagedMachine([
+    A.ld(11, 10, 0),
+    A.csrrw(0, CSR.satp, 20),
+    A.ld(12, 10, 0),
+    A.csrrw(0, CSR.satp, 21),
+    A.ld(13, 10, 0),
+    A.SPIN,
+  ]);
+  put64(m, rootB + 8 * 2, pte(0x80000000, V | R | W | X | AC | D));
+  put64(m, rootB, pte(l1B, V));
+  put64(m, l1B, pte(l0B, V));
+  put64(m, l0B + 8, pte(PAGE + 0x1000, V | R | W | AC | D));
+  setX(m, 10, 0x1000n);
+  setX(m, 20, (8n << 60n) | BigInt(rootB >>> 12));
+  setX(m, 21, (8n << 60n) | BigInt(ROOT >>> 12));
+  assert.equal(step(m, 4), 4);
+  assert.ok(inTlb(m, 0x1000), "B's entry for the page evicted A's");
+  assert.equal(step(m, 1), 1);
+  assert.deepEqual(
+    [xreg(m, 11), xreg(m, 12), xreg(m, 13)],
+    [0x2222222211111111n, 0x33333333n, 0x2222222211111111n],
+  );
 });
