@@ -68,9 +68,10 @@ const ROOM4 = 46; // i32: room * 4
 const MEMO = 47; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
 const MEMOS = 4;
 const SALT = MEMO + MEMOS; // i32: the data TLB's slot salt (mmu.ts tlbSalt), from DTAG
+const SITE = SALT + 1; // i32: an exit's pc offset and result (see exitAt)
 const LOCALS: [number, number][] = [
   [35, T_I64],
-  [9 + MEMOS, T_I32],
+  [10 + MEMOS, T_I32],
 ];
 
 /**
@@ -186,6 +187,15 @@ const ALU_REG_W: Partial<Record<Op, W>> = {
   [Op.MULW]: W.i32_mul,
 };
 
+/**
+ * An exitAt site packs the exit's pc offset from the entry above its result
+ * (below 4,096: a basic block has far fewer than 1,023 instructions) in an
+ * i32, so offsets up to ±512 KiB: the page, and branches out of it.
+ */
+const SITE_SHIFT = 12;
+const SITE_D = 1 << SITE_SHIFT;
+const SITE_D_MAX = 1 << (31 - SITE_SHIFT);
+
 /** Where the privilege is in a data TLB tag (trap.ts updateTags). */
 const PRIV_SHIFT = 20;
 
@@ -268,6 +278,26 @@ class BlockWriter {
       .op(W.i32_add)
       .set(RET)
       .byte(W.br)
+      .u32(this.base + 1 + this.ifs);
+  }
+
+  /**
+   * Leave for the pc entry + d with the result `ret` plus the count of the
+   * basic blocks run before this one, through the code at the region's end
+   * that all such exits share: one constant and a branch here (a region
+   * has an exit at every load and store).
+   */
+  exitAt(d: number, ret: number): void {
+    if (d < -SITE_D_MAX || d >= SITE_D_MAX || ret >= SITE_D) {
+      // A JAL's target far outside the page: the long way.
+      this.pcPlus(d);
+      this.exitWith(ret);
+      return;
+    }
+    this.b
+      .i32(d * SITE_D + ret)
+      .set(SITE)
+      .byte(W.br)
       .u32(this.base + this.ifs);
   }
 
@@ -298,8 +328,7 @@ class BlockWriter {
 
   /** Leave before instruction i at byte d: the interpreter does it. */
   exitBefore(i: number, d: number): void {
-    this.pcPlus(d);
-    this.exitWith(i * 4 + EXIT_INTERPRET);
+    this.exitAt(d, i * 4 + EXIT_INTERPRET);
   }
 
   /** OR into the exit condition under it whether the address on top is not `size`-aligned. */
@@ -648,10 +677,13 @@ class BlockWriter {
  *
  *   load the registers used; S = entry
  *   block $exit
- *     loop $top
- *       block $b(K-1) … block $b0  br_table S  end  code of b0
- *       …  end  code of b(K-1)
+ *     block $at
+ *       loop $top
+ *         block $b(K-1) … block $b0  br_table S  end  code of b0
+ *         …  end  code of b(K-1)
+ *       end
  *     end
+ *     next pc and result from SITE (exitAt)
  *   end
  *   write back the registers written, the next pc; return the result
  *
@@ -687,6 +719,7 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
   b.get(ROOM).i32(2).op(W.i32_shl).set(ROOM4);
   if (K > 1) b.i32(r.entry).set(S);
   b.byte(W.block).byte(T_VOID); // $exit
+  b.byte(W.block).byte(T_VOID); // $at
   b.byte(W.loop).byte(T_VOID); // $top
   if (K > 1) {
     for (let k = 0; k < K; k++) b.byte(W.block).byte(T_VOID);
@@ -700,6 +733,20 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
     writeBasicBlock(w, r, k);
   }
   b.op(W.end); // $top
+  b.op(W.end); // $at
+  b.get(PC)
+    .get(SITE)
+    .i32(SITE_SHIFT)
+    .op(W.i32_shr_s)
+    .op(W.i64_extend_i32_s)
+    .op(W.i64_add)
+    .set(PC_OUT);
+  b.get(N4)
+    .get(SITE)
+    .i32(SITE_D - 1)
+    .op(W.i32_and)
+    .op(W.i32_add)
+    .set(RET);
   b.op(W.end); // $exit
   for (let r = 1; r < 32; r++) {
     if (((writes >>> r) & 1) === 0) continue;
@@ -747,8 +794,7 @@ function edge(
 ): void {
   const b = w.b;
   if (j < 0) {
-    w.pcPlus(d);
-    w.exitWith(count * 4 + (stops ? EXIT_INTERPRET : 0));
+    w.exitAt(d, count * 4 + (stops ? EXIT_INTERPRET : 0));
     return;
   }
   b.get(N4)
@@ -761,8 +807,7 @@ function edge(
     .get(ROOM4)
     .byte(0x4b); // i32.gt_u
   w.if_();
-  w.pcPlus(r.blocks[j].at[0]);
-  w.exitWith(0);
+  w.exitAt(r.blocks[j].at[0], 0);
   w.end();
   if (j !== k + 1 || !w.straight) w.goTo(j);
 }

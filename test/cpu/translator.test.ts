@@ -540,3 +540,31 @@ test('accesses through one register reuse a TLB lookup only within its page', ()
   assert.ok(m.cpu.regs[10 * 2] > 0x2000);
   assert.ok(m.cpu.code.insnsInBlocks > 200, 'the loop did not run translated');
 });
+
+test('jumps out of the page, near and beyond what a block packs in one exit constant (512 KiB), land where the interpreter lands', () => {
+  // CODE: a loop that jumps 576 KiB ahead; there, a JAL 12 KiB on (out of that page, close),
+  // and from there a JAL 588 KiB back into the loop.
+  const FAR = 0x90000,
+    NEXT = FAR + 0x3004;
+  const words = [
+    addi(28, 0, 50),
+    addi(5, 5, 1),
+    encJ(1, FAR - 8),
+    addi(28, 28, -1),
+    blt(0, 28, -12),
+    SPIN,
+  ];
+  const init = (m: BareMachine) => {
+    writeWords(m, CODE + FAR, [addi(6, 6, 3), encJ(0, NEXT - (FAR + 4))]);
+    writeWords(m, CODE + NEXT, [addi(7, 7, 5), encJ(0, 12 - (NEXT + 4))]);
+  };
+  const why = agree(words, [3, 10, 1, 40, 100, 200], init);
+  assert.equal(why, undefined, why);
+  const m = build(words, 'translate', init);
+  step(m, 400);
+  assert.deepEqual(
+    [5, 6, 7, 28].map((r) => m.cpu.regs[r * 2]),
+    [50, 150, 250, 0],
+  );
+  assert.ok(m.cpu.code.compiled > 0);
+});
