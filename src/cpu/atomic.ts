@@ -7,7 +7,7 @@ import {
   EXC_STORE_MISALIGNED,
 } from './csr-numbers.js';
 import { checkWatch } from './debug.js';
-import { ACC_READ, ACC_WRITE } from './hart-constants.js';
+import { ACC_READ, ACC_WRITE, TLB_HI, TLB_OFF } from './hart-constants.js';
 import { TLB_MASK, flushTlb, tlbInsert, translate } from './mmu.js';
 import { trap } from './trap.js';
 
@@ -31,12 +31,12 @@ export function atomic(h: Cpu, insn: number): number {
     return -1;
   }
   const acc = isLr ? ACC_READ : ACC_WRITE;
-  const vpn = aLo >>> 12;
-  const idx = (vpn ^ h.dataSalt) & TLB_MASK;
+  const i = (((aLo >>> 12) ^ h.dataSalt) & TLB_MASK) << 2;
+  const tag = h.tlbTag[acc];
   let pa: number;
-  if (h.tlbTagLo[acc][idx] === (vpn | h.dataTag) && h.tlbTagHi[acc][idx] === aHi) {
+  if (tag[i] === ((aLo & ~0xfff) | h.dataTag) && tag[i + TLB_HI] === aHi) {
     // The TLB holds what a walk would give (mmu.ts), A and D already set.
-    pa = h.ramBase + h.tlbOff[acc][idx] + (aLo & 0xfff);
+    pa = h.ramBase + h.tlbOff[acc][i + TLB_OFF] + (aLo & 0xfff);
   } else {
     pa = translate(h, aLo, aHi, acc);
     if (pa < 0) {

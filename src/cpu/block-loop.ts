@@ -12,14 +12,14 @@
  * before an instruction the interpreter must do, the loop returns, leaving
  * in HM_FLAGS why (LOOP_*), and whether a block stored to RAM.
  */
-import { ACC_FETCH, TLB_SALT_MUL } from './hart-constants.js';
+import { ACC_FETCH, TLB_HI, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
 import {
   CACHE_MASK,
   HM_CACHE_ENTRY,
   HM_CACHE_KEY,
   HM_FLAGS,
   HM_PC,
-  tlbArrayOffset,
+  tlbOffset,
 } from './hart-memory.js';
 import { ENTRY_LEN_BITS } from './code-cache.js';
 import { TLB_MASK } from './mmu.js';
@@ -36,47 +36,51 @@ export type BlockLoop = (budget: number, fetchTag: number, dataTag: number, unus
 const N = 4,
   PCL = 5,
   PCH = 6,
-  VPN = 7,
-  TI = 8,
+  TI = 8, // (7 is unused)
   SLOT = 9,
   E = 10,
   R = 11,
   ST = 12,
   OFF = 13,
   LEN = 14,
-  SALT = 15; // the fetch TLB's slot salt (mmu.ts tlbSalt)
+  SALT = 15; // the fetch TLB's slot salt (tlbSalt) * 16
 
 function loopBody(): Uint8Array {
   const b = new Bytes();
-  b.get(1).i32(20).op(W.i32_shr_u).i32(TLB_SALT_MUL).op(W.i32_mul).set(SALT);
+  b.get(1)
+    .i32(TLB_SALT_MUL << 4)
+    .op(W.i32_mul)
+    .set(SALT);
   b.byte(W.block).byte(T_VOID); // $out
   b.byte(W.loop).byte(T_VOID); // $top
   b.i32(0).mem(W.i32_load, 2, HM_PC).set(PCL);
   b.i32(0)
     .mem(W.i32_load, 2, HM_PC + 4)
     .set(PCH);
-  // fetch TLB
+  // fetch TLB: the record at ((VPN ^ salt) & TLB_MASK) * 16, its tag the page's address with the tag bits
+  const fetchTlb = tlbOffset(ACC_FETCH);
   b.get(PCL)
-    .i32(12)
+    .i32(8)
     .op(W.i32_shr_u)
-    .tee(VPN)
     .get(SALT)
     .op(W.i32_xor)
-    .i32(TLB_MASK)
+    .i32(TLB_MASK << 4)
     .op(W.i32_and)
-    .i32(2)
-    .op(W.i32_shl)
     .set(TI);
+  b.get(TI).mem(W.i32_load, 2, fetchTlb).get(PCL).i32(-4096).op(W.i32_and).get(1).op(W.i32_or);
+  b.op(W.i32_ne);
   b.get(TI)
-    .mem(W.i32_load, 2, tlbArrayOffset(ACC_FETCH, 0))
-    .get(VPN)
-    .get(1)
-    .op(W.i32_or)
-    .op(W.i32_ne);
-  b.get(TI).mem(W.i32_load, 2, tlbArrayOffset(ACC_FETCH, 1)).get(PCH).op(W.i32_ne).op(W.i32_or);
+    .mem(W.i32_load, 2, fetchTlb + 4 * TLB_HI)
+    .get(PCH)
+    .op(W.i32_ne)
+    .op(W.i32_or);
   b.byte(W.br_if).u32(1);
   // code cache slot
-  b.get(TI).mem(W.i32_load, 2, tlbArrayOffset(ACC_FETCH, 2)).get(PCL).i32(4095).op(W.i32_and);
+  b.get(TI)
+    .mem(W.i32_load, 2, fetchTlb + 4 * TLB_OFF)
+    .get(PCL)
+    .i32(4095)
+    .op(W.i32_and);
   b.op(W.i32_add).tee(OFF);
   b.i32(1).op(W.i32_shr_u).i32(CACHE_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(SLOT);
   b.get(SLOT).mem(W.i32_load, 2, HM_CACHE_KEY).get(OFF).op(W.i32_ne).byte(W.br_if).u32(1);

@@ -22,7 +22,7 @@
  * Block functions sit in one function table, where the loop calls them.
  */
 import type { Cpu } from './cpu.js';
-import { ACC_WRITE } from './hart-constants.js';
+import { ACC_WRITE, TLB_OFF } from './hart-constants.js';
 import { CACHE_MASK, CACHE_SIZE, HM_CACHE_ENTRY, HM_CACHE_KEY } from './hart-memory.js';
 import { TLB_SIZE } from './mmu.js';
 import type { BlockFn } from './translate-wasm.js';
@@ -201,7 +201,8 @@ export class CodeCache {
 function evictFromWriteTlb(h: Cpu, page: number): void {
   if (h.wtlbGen[page] !== h.wtlbEpoch) return;
   const off = page * 4096;
-  const tag = h.tlbTagLo[ACC_WRITE],
+  const tag = h.tlbTag[ACC_WRITE],
     offs = h.tlbOff[ACC_WRITE];
-  for (let i = 0; i < TLB_SIZE; i++) if (tag[i] !== -1 && offs[i] === off) tag[i] = -1;
+  for (let i = 0; i < TLB_SIZE * 4; i += 4)
+    if (tag[i] !== -1 && offs[i + TLB_OFF] === off) tag[i] = -1;
 }

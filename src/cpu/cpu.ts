@@ -43,15 +43,7 @@ import { updateSstc } from './trap.js';
 import { csrRead, csrWrite } from './csr.js';
 import { setBreakpoints, setWatchpoints, skipBreakpointOnce } from './debug.js';
 import { run } from './interpreter.js';
-import {
-  HART_AREA,
-  HM_MIE,
-  HM_MIP,
-  HM_MSTATUS,
-  HM_PC,
-  HM_X,
-  tlbArrayOffset,
-} from './hart-memory.js';
+import { HART_AREA, HM_MIE, HM_MIP, HM_MSTATUS, HM_PC, HM_X, tlbOffset } from './hart-memory.js';
 import { CodeCache } from './code-cache.js';
 import { runTranslated } from './dispatch.js';
 import { canCompile } from './translate-wasm.js';
@@ -179,28 +171,31 @@ export class Cpu {
   satpPpn = 0; // root page number
   /** Set by translate() on failure: the exception cause. */
   xlateCause = 0;
-  /** The TLBs by access type (ACC_*): tag low and high words, RAM offset of the page. */
-  readonly tlbTagLo: Int32Array[];
-  readonly tlbTagHi: Int32Array[];
+  /**
+   * The TLBs by access type (ACC_*), records of four words (hart-memory.ts):
+   * at index << 2 the tag's low word, + TLB_HI its high word; and the same
+   * memory as unsigned words, for the RAM offset at + TLB_OFF.
+   */
+  readonly tlbTag: Int32Array[];
   readonly tlbOff: Uint32Array[];
   /** The hart area of the machine's memory as words (HM_PC is where blocks leave the next pc). */
   readonly hart32: Int32Array;
   /**
-   * TLB tags carry, above the 20-bit VPN, the privilege they were filled
-   * under (bits 20-21) and for data TLBs mstatus.SUM and MXR (bits 22, 23),
+   * TLB tags carry, in the page offset's bits, the privilege they were
+   * filled under and for data TLBs mstatus.SUM and MXR (hart-constants.ts),
    * so a trap, an xRET or an mstatus write need not flush: `dataTag` is the
    * current data accesses' (see updateTags in trap.ts).
    */
-  dataTag = PRIV_M << 20;
+  dataTag = PRIV_M;
   /** The fetch TLB's tag bits: privilege and address space (see updateTags in trap.ts). */
-  fetchTag = PRIV_M << 20;
-  /** The TLB slot salts of dataTag and fetchTag (mmu.ts tlbSalt). */
-  dataSalt = tlbSalt(PRIV_M << 20);
-  fetchSalt = tlbSalt(PRIV_M << 20);
+  fetchTag = PRIV_M;
+  /** The TLB slot salts of dataTag and fetchTag (tlbSalt). */
+  dataSalt = tlbSalt(PRIV_M);
+  fetchSalt = tlbSalt(PRIV_M);
   /**
    * Address spaces the TLBs hold entries of: satp's mode and root page
    * (mode * 2^44 + PPN) per slot, -1 for none. The current slot is in the
-   * tags' bits 24-26 (spaceTag), so a satp write back to a recent root
+   * tags' bits 4-6 (spaceTag), so a satp write back to a recent root
    * finds its entries again instead of flushing (see selectAddressSpace).
    */
   readonly spaceRoots = new Float64Array(SPACE_SLOTS).fill(-1);
@@ -296,11 +291,8 @@ export class Cpu {
     const words = (at: number, n: number) => (mem ? new Int32Array(mem, at, n) : new Int32Array(n));
     this.hart32 = words(0, HART_AREA / 4);
     this.regs = words(HM_X, 64);
-    this.tlbTagLo = [0, 1, 2].map((a) => words(tlbArrayOffset(a, 0), TLB_SIZE));
-    this.tlbTagHi = [0, 1, 2].map((a) => words(tlbArrayOffset(a, 1), TLB_SIZE));
-    this.tlbOff = [0, 1, 2].map((a) =>
-      mem ? new Uint32Array(mem, tlbArrayOffset(a, 2), TLB_SIZE) : new Uint32Array(TLB_SIZE),
-    );
+    this.tlbTag = [0, 1, 2].map((a) => words(tlbOffset(a), TLB_SIZE * 4));
+    this.tlbOff = this.tlbTag.map((t) => new Uint32Array(t.buffer, t.byteOffset, t.length));
     if (!mem) this.engine = 'interp';
     this.ram8 = bus.ram8;
     this.dirtyPages = bus.dirtyPages;

@@ -18,7 +18,7 @@
  * waiting, or when the oldest has waited `batchWait` instructions.
  */
 import type { Cpu } from './cpu.js';
-import { ACC_FETCH } from './hart-constants.js';
+import { ACC_FETCH, TLB_HI, TLB_OFF } from './hart-constants.js';
 import { CACHE_MASK } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
@@ -39,8 +39,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
   const code = h.code;
   const hits = code.hits;
   const hot = code.hotAfter;
-  const fTagLo = h.tlbTagLo[ACC_FETCH],
-    fTagHi = h.tlbTagHi[ACC_FETCH],
+  const fTag = h.tlbTag[ACC_FETCH],
     fOff = h.tlbOff[ACC_FETCH];
   const hart32 = h.hart32;
   const base = h.icount;
@@ -61,11 +60,10 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     let step = 1; // what the interpreter does: one instruction, or up to the next taken jump
     if ((flags & LOOP_INTERPRET) === 0) {
       // The loop found no block here, or none that fits the budget.
-      const vpn = pcLo >>> 12;
-      const ti = (vpn ^ h.fetchSalt) & TLB_MASK;
+      const ti = (((pcLo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
       // Not in the fetch TLB: one interpreted instruction puts it there (or traps).
-      if (fTagLo[ti] === (vpn | h.fetchTag) && fTagHi[ti] === hart32[1]) {
-        const off = fOff[ti] + (pcLo & 0xfff);
+      if (fTag[ti] === ((pcLo & ~0xfff) | h.fetchTag) && fTag[ti + TLB_HI] === hart32[1]) {
+        const off = fOff[ti + TLB_OFF] + (pcLo & 0xfff);
         let b = code.find(off);
         if (b === undefined) {
           const slot = (off >>> 1) & CACHE_MASK;

@@ -6,7 +6,7 @@
  */
 import type { Cpu } from './cpu.js';
 import { MSTATUS_FS } from './csr-numbers.js';
-import { ACC_READ, ACC_WRITE } from './hart-constants.js';
+import { ACC_READ, ACC_WRITE, TLB_HI, TLB_OFF } from './hart-constants.js';
 import { TLB_MASK } from './mmu.js';
 import { loadSlow, storeSlow } from './slow-access.js';
 import { trap } from './trap.js';
@@ -23,12 +23,12 @@ export function fpLoadStore(h: Cpu, insn: number, f3: number): boolean {
   const fr = h.fpu.fr;
   if ((aLo & (size - 1)) === 0) {
     const acc = isStore ? ACC_WRITE : ACC_READ;
-    const vpn = aLo >>> 12;
-    const idx = (vpn ^ h.dataSalt) & TLB_MASK;
-    if (h.tlbTagLo[acc][idx] === (vpn | h.dataTag) && h.tlbTagHi[acc][idx] === aHi) {
+    const i = (((aLo >>> 12) ^ h.dataSalt) & TLB_MASK) << 2;
+    const tag = h.tlbTag[acc];
+    if (tag[i] === ((aLo & ~0xfff) | h.dataTag) && tag[i + TLB_HI] === aHi) {
       // A write-TLB entry means RAM that the hart may write and that needs no
       // bookkeeping (mmu.ts tlbInsert): what storeSlow would find.
-      const w = (h.tlbOff[acc][idx] + (aLo & 0xfff)) >>> 2;
+      const w = (h.tlbOff[acc][i + TLB_OFF] + (aLo & 0xfff)) >>> 2;
       const ram32 = h.ram32;
       if (isStore) {
         const r = (insn >>> 20) & 31;

@@ -16,15 +16,30 @@ export const TWO32 = 4294967296;
 export const EXC_WATCH_STOP = 0x40;
 
 /**
+ * A TLB entry's tag is the page's address with, in the bits of the page
+ * offset, what else the walk depended on: the privilege (bits 0-1), for
+ * data mstatus.SUM and MXR (bits 2, 3), and the address space's slot (bits
+ * 4-6). So a trap, an xRET, an mstatus or a satp write selects other
+ * entries instead of flushing, and a lookup compares the address and the
+ * tag bits at once (one i64 in translated code).
+ */
+export const TAG_SUM = 1 << 2;
+export const TAG_MXR = 1 << 3;
+export const TAG_SPACE_SHIFT = 4;
+
+/** Words of a TLB record (hart-memory.ts) after the tag's low word, at index * 4 + these. */
+export const TLB_HI = 1;
+export const TLB_OFF = 2;
+
+/**
  * A page's TLB slot is (VPN XOR salt) mod the TLB's size (mmu.ts), the salt
- * taken from the tag's bits above the VPN (privilege, SUM, MXR, address
- * space): two processes taking turns (through a pipe, say), or the kernel
- * with SUM on and off, then keep their entries for the same pages in
- * different slots instead of evicting each other, and consecutive pages
- * stay in consecutive slots.
+ * taken from the tag bits: two processes taking turns (through a pipe, say),
+ * or the kernel with SUM on and off, then keep their entries for the same
+ * pages in different slots instead of evicting each other, and consecutive
+ * pages stay in consecutive slots.
  */
 export function tlbSalt(tag: number): number {
-  return (tag >>> 20) * TLB_SALT_MUL;
+  return tag * TLB_SALT_MUL;
 }
 /** Odd, so the 128 tags' salts differ modulo the TLB's size; large, so near ones do not overlap. */
 export const TLB_SALT_MUL = 73;

@@ -22,9 +22,15 @@ export const HM_MIP = 20;
 export const HM_MIE = 24;
 /** The integer registers, x0..x31, 8 bytes each (little-endian: low word first), so a block loads one with one i64.load. */
 export const HM_X = 256;
-/** The TLBs: for access a (read, write, fetch), tag low words, tag high words, RAM offsets. */
+/**
+ * The TLBs: for access a (read, write, fetch), TLB_SIZE records of four
+ * words — the tag's low word (the page's address with the tag bits,
+ * hart-constants.ts; -1 for none), its high word (the address's), the RAM
+ * offset of the page, and one unused — so that one lookup touches one
+ * cache line and translated code compares the tag as one i64.
+ */
 export const HM_TLB = 4096;
-export const TLB_BYTES = TLB_SIZE * 4;
+export const TLB_BYTES = TLB_SIZE * 16;
 /**
  * The code cache's direct-mapped table (code-cache.ts): per slot, the RAM
  * offset of the block's start (-1: none), and its entry: function-table
@@ -38,9 +44,9 @@ export const HM_CACHE_ENTRY = HM_CACHE_KEY + CACHE_SIZE * 4;
 /** Bytes below guest RAM. */
 export const HART_AREA = 1 << 20;
 
-/** Offset of TLB array `k` (0 tag low, 1 tag high, 2 RAM offset) of access type `a`. */
-export function tlbArrayOffset(a: number, k: number): number {
-  return HM_TLB + (a * 3 + k) * TLB_BYTES;
+/** Offset of the TLB of access type `a`. */
+export function tlbOffset(a: number): number {
+  return HM_TLB + a * TLB_BYTES;
 }
 
 /** Wasm pages (64 KiB) a memory for `ramSize` bytes of RAM needs, or 0 when it cannot have one. */

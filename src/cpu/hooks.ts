@@ -16,7 +16,7 @@
  */
 import type { Cpu } from './cpu.js';
 import { MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_MPRV } from './csr-numbers.js';
-import { ACC_FETCH, ACC_READ, ACC_WRITE, PRIV_M } from './hart-constants.js';
+import { ACC_FETCH, ACC_READ, ACC_WRITE, PRIV_M, TLB_HI, TLB_OFF } from './hart-constants.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
 import { walkPage } from './page-walk.js';
@@ -102,16 +102,18 @@ export function peekTranslate(h: Cpu, vLo: number, vHi: number, fetch: boolean):
   const po = vLo & 0xfff;
   if (fetch) {
     if (vpn === h.fVpn && vHi === h.fHi) return h.ramBase + h.fOff + po;
-    const idx = (vpn ^ h.fetchSalt) & TLB_MASK;
-    if (h.tlbTagLo[ACC_FETCH][idx] === (vpn | h.fetchTag) && h.tlbTagHi[ACC_FETCH][idx] === vHi)
-      return h.ramBase + h.tlbOff[ACC_FETCH][idx] + po;
+    const i = ((vpn ^ h.fetchSalt) & TLB_MASK) << 2;
+    const tag = h.tlbTag[ACC_FETCH];
+    if (tag[i] === ((vLo & ~0xfff) | h.fetchTag) && tag[i + TLB_HI] === vHi)
+      return h.ramBase + h.tlbOff[ACC_FETCH][i + TLB_OFF] + po;
   } else {
-    const tag = vpn | h.dataTag;
-    const idx = (vpn ^ h.dataSalt) & TLB_MASK;
-    if (h.tlbTagLo[ACC_READ][idx] === tag && h.tlbTagHi[ACC_READ][idx] === vHi)
-      return h.ramBase + h.tlbOff[ACC_READ][idx] + po;
-    if (h.tlbTagLo[ACC_WRITE][idx] === tag && h.tlbTagHi[ACC_WRITE][idx] === vHi)
-      return h.ramBase + h.tlbOff[ACC_WRITE][idx] + po;
+    const want = (vLo & ~0xfff) | h.dataTag;
+    const i = ((vpn ^ h.dataSalt) & TLB_MASK) << 2;
+    for (const acc of [ACC_READ, ACC_WRITE]) {
+      const tag = h.tlbTag[acc];
+      if (tag[i] === want && tag[i + TLB_HI] === vHi)
+        return h.ramBase + h.tlbOff[acc][i + TLB_OFF] + po;
+    }
   }
   // Data accesses in M-mode with MPRV set translate at MPP (priv spec 3.1.6.3).
   let priv = h.priv;

@@ -16,7 +16,7 @@ import { DEADLINE_CSR, IRQ_AFFECTING_CSR, csrRead, csrWrite } from './csr.js';
 import { EXC_ILLEGAL, MSTATUS_FS } from './csr-numbers.js';
 import { breakpointAt } from './debug.js';
 import { fpLoadStore } from './fp-load-store.js';
-import { ACC_READ, ACC_WRITE } from './hart-constants.js';
+import { ACC_READ, ACC_WRITE, TLB_HI, TLB_OFF } from './hart-constants.js';
 import {
   div64,
   divu64,
@@ -84,11 +84,9 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
   const ram8 = h.ram8,
     ram16 = h.ram16,
     ram32 = h.ram32;
-  const rTagLo = h.tlbTagLo[ACC_READ],
-    rTagHi = h.tlbTagHi[ACC_READ],
+  const rTag = h.tlbTag[ACC_READ],
     rOff = h.tlbOff[ACC_READ];
-  const wTagLo = h.tlbTagLo[ACC_WRITE],
-    wTagHi = h.tlbTagHi[ACC_WRITE],
+  const wTag = h.tlbTag[ACC_WRITE],
     wOff = h.tlbOff[ACC_WRITE];
   const bus = h.bus;
   const base = h.icount;
@@ -255,8 +253,7 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
         const bLo = regs[rs1 << 1];
         const aLo = (bLo + imm) | 0;
         const aHi = (regs[(rs1 << 1) | 1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
-        const vpn = aLo >>> 12;
-        const idx = (vpn ^ dSalt) & TLB_MASK;
+        const ti = (((aLo >>> 12) ^ dSalt) & TLB_MASK) << 2;
         let vLo = 0,
           vHi = 0;
         const size = 1 << (f3 & 3);
@@ -264,8 +261,12 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
           illegal = true;
           break;
         }
-        if (rTagLo[idx] === (vpn | dTag) && rTagHi[idx] === aHi && (aLo & (size - 1)) === 0) {
-          const off = rOff[idx] + (aLo & 0xfff);
+        if (
+          rTag[ti] === ((aLo & ~0xfff) | dTag) &&
+          rTag[ti + TLB_HI] === aHi &&
+          (aLo & (size - 1)) === 0
+        ) {
+          const off = rOff[ti + TLB_OFF] + (aLo & 0xfff);
           switch (f3) {
             case 0:
               vLo = (ram8[off] << 24) >> 24;
@@ -346,12 +347,15 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
         const bLo = regs[rs1 << 1];
         const aLo = (bLo + imm) | 0;
         const aHi = (regs[(rs1 << 1) | 1] + (imm >> 31) + (aLo >>> 0 < bLo >>> 0 ? 1 : 0)) | 0;
-        const vpn = aLo >>> 12;
-        const idx = (vpn ^ dSalt) & TLB_MASK;
+        const ti = (((aLo >>> 12) ^ dSalt) & TLB_MASK) << 2;
         const size = 1 << f3;
         const sLo = regs[rs2 << 1];
-        if (wTagLo[idx] === (vpn | dTag) && wTagHi[idx] === aHi && (aLo & (size - 1)) === 0) {
-          const off = wOff[idx] + (aLo & 0xfff);
+        if (
+          wTag[ti] === ((aLo & ~0xfff) | dTag) &&
+          wTag[ti + TLB_HI] === aHi &&
+          (aLo & (size - 1)) === 0
+        ) {
+          const off = wOff[ti + TLB_OFF] + (aLo & 0xfff);
           switch (f3) {
             case 0:
               ram8[off] = sLo;

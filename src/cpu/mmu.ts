@@ -31,7 +31,16 @@ import {
 } from './csr-numbers.js';
 import { debugPage } from './debug.js';
 import { updateTags } from './trap.js';
-import { ACC_FETCH, ACC_WRITE, PRIV_M, PRIV_U, TWO32 } from './hart-constants.js';
+import {
+  ACC_FETCH,
+  ACC_WRITE,
+  PRIV_M,
+  PRIV_U,
+  TAG_SPACE_SHIFT,
+  TLB_HI,
+  TLB_OFF,
+  TWO32,
+} from './hart-constants.js';
 
 export const TLB_SIZE = 1024;
 export const TLB_MASK = TLB_SIZE - 1;
@@ -60,7 +69,7 @@ export function selectAddressSpace(h: Cpu): void {
     if (roots[slot] !== -1) forgetTranslations(h);
     roots[slot] = key;
   }
-  h.spaceTag = slot << 24;
+  h.spaceTag = slot << TAG_SPACE_SHIFT;
   h.fVpn = -1; // the fetch page cache is not tagged
   updateTags(h);
 }
@@ -86,7 +95,7 @@ export function accessFaultCause(access: number): number {
  * only for cached translations, so their flags go too.
  */
 export function flushTlb(h: Cpu): void {
-  for (let a = 0; a < 3; a++) h.tlbTagLo[a].fill(-1);
+  for (let a = 0; a < 3; a++) h.tlbTag[a].fill(-1);
   newWtlbEpoch(h);
   h.fVpn = -1;
   const n = h.ptCount;
@@ -126,9 +135,10 @@ export function markPtPage(h: Cpu, page: number): void {
   if (h.ptCount <= PT_LIST_SIZE) h.ptCount++;
   if (h.wtlbGen[page] !== h.wtlbEpoch) return;
   const off = page * 4096;
-  const tag = h.tlbTagLo[ACC_WRITE],
+  const tag = h.tlbTag[ACC_WRITE],
     offs = h.tlbOff[ACC_WRITE];
-  for (let i = 0; i < TLB_SIZE; i++) if (tag[i] !== -1 && offs[i] === off) tag[i] = -1;
+  for (let i = 0; i < TLB_SIZE * 4; i += 4)
+    if (tag[i] !== -1 && offs[i + TLB_OFF] === off) tag[i] = -1;
 }
 
 /**
@@ -247,11 +257,12 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
   // Stores to page-table pages take the slow path, which drops the translations built on them.
   if (access === ACC_WRITE && h.ptPage[(page - h.ramBase) / 4096] !== 0) return;
   if (h.bpCount + h.wpCount !== 0 && debugPage(h, vLo, vHi, access === ACC_FETCH)) return;
-  const vpn = vLo >>> 12;
-  const idx = (vpn ^ (access === ACC_FETCH ? h.fetchSalt : h.dataSalt)) & TLB_MASK;
-  h.tlbTagLo[access][idx] = vpn | (access === ACC_FETCH ? h.fetchTag : h.dataTag);
-  h.tlbTagHi[access][idx] = vHi;
-  h.tlbOff[access][idx] = page - h.ramBase;
+  const fetch = access === ACC_FETCH;
+  const i = (((vLo >>> 12) ^ (fetch ? h.fetchSalt : h.dataSalt)) & TLB_MASK) << 2;
+  const tag = h.tlbTag[access];
+  tag[i] = (vLo & ~0xfff) | (fetch ? h.fetchTag : h.dataTag);
+  tag[i + TLB_HI] = vHi;
+  h.tlbOff[access][i + TLB_OFF] = page - h.ramBase;
   // Pages enter the write TLB before the fast path writes them: note them for state digests.
   if (access === ACC_WRITE) {
     h.dirtyPages[(page - h.ramBase) >>> 12] = 1;
@@ -261,6 +272,6 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
 
 /** Forget write translations, so the next write to each page marks it dirty again. */
 export function flushWriteTlb(h: Cpu): void {
-  h.tlbTagLo[ACC_WRITE].fill(-1);
+  h.tlbTag[ACC_WRITE].fill(-1);
   newWtlbEpoch(h);
 }

@@ -6,7 +6,7 @@
 import type { Cpu } from './cpu.js';
 import { EXC_INSN_ACCESS, EXC_LOAD_ACCESS, EXC_STORE_ACCESS } from './csr-numbers.js';
 import { checkWatch, debugPage } from './debug.js';
-import { ACC_FETCH, ACC_READ, ACC_WRITE } from './hart-constants.js';
+import { ACC_FETCH, ACC_READ, ACC_WRITE, TLB_HI, TLB_OFF } from './hart-constants.js';
 import { TLB_MASK, flushTlb, tlbInsert, translate, writeChangesTranslations } from './mmu.js';
 
 export function fault(h: Cpu, cause: number, vLo: number, vHi: number): void {
@@ -170,15 +170,16 @@ export function fetchSlow(h: Cpu): boolean {
   const pcLo = h.pcLo,
     pcHi = h.pcHi;
   const fvpn = pcLo >>> 12;
-  const fidx = (fvpn ^ h.fetchSalt) & TLB_MASK;
+  const fi = ((fvpn ^ h.fetchSalt) & TLB_MASK) << 2;
+  const fTag = h.tlbTag[ACC_FETCH];
   // RAM offset of the instruction (-1: not in RAM, at physical address pa). Offsets, not
   // physical addresses, on the common path: RAM's addresses are above 2^31, so V8 keeps
   // them as doubles, boxed wherever one meets a call's result.
   let off: number;
   let pa = -1;
-  if (h.tlbTagLo[ACC_FETCH][fidx] === (fvpn | h.fetchTag) && h.tlbTagHi[ACC_FETCH][fidx] === pcHi) {
+  if (fTag[fi] === ((pcLo & ~0xfff) | h.fetchTag) && fTag[fi + TLB_HI] === pcHi) {
     // After a translated block, the interpreter often starts on a page the TLB holds already.
-    off = h.tlbOff[ACC_FETCH][fidx] + (pcLo & 0xfff);
+    off = h.tlbOff[ACC_FETCH][fi + TLB_OFF] + (pcLo & 0xfff);
   } else {
     pa = translate(h, pcLo, pcHi, ACC_FETCH);
     if (pa < 0) {

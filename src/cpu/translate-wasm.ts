@@ -31,16 +31,8 @@
  */
 import { Op, type Decoded } from './decode.js';
 import { isBranch, type Region } from './scan-region.js';
-import { ACC_READ, ACC_WRITE, TLB_SALT_MUL } from './hart-constants.js';
-import {
-  HART_AREA,
-  HM_MIE,
-  HM_MIP,
-  HM_MSTATUS,
-  HM_PC,
-  HM_X,
-  tlbArrayOffset,
-} from './hart-memory.js';
+import { ACC_READ, ACC_WRITE, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
+import { HART_AREA, HM_MIE, HM_MIP, HM_MSTATUS, HM_PC, HM_X, tlbOffset } from './hart-memory.js';
 import { MSTATUS_FS, MSTATUS_SIE, SSTATUS_MASK } from './csr-numbers.js';
 import { TLB_MASK } from './mmu.js';
 import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule, type Bytes } from './wasm-writer.js';
@@ -57,20 +49,21 @@ const REG = 4; // i64: x1..x31 at REG + r (5..35)
 const A = 36; // i64 scratch
 const B = 37; // i64 scratch
 const PC_OUT = 38; // i64: the next pc at an exit
-const L = 39; // i32: low word of an address
-const V = 40; // i32: its page number
-const I = 41; // i32: TLB index * 4
-const ST = 42; // i32: EXIT_STORED once a store was done
-const RET = 43; // i32: the result at an exit
-const N4 = 44; // i32: instructions retired before the current basic block, * 4
-const S = 45; // i32: the basic block to run next (br_table index)
-const ROOM4 = 46; // i32: room * 4
-const MEMO = 47; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
+const TAG64 = 39; // i64: DTAG, to OR into a page's address for the TLB compare
+const L = 40; // i32: low word of an address
+const V = 41; // i32: scratch
+const I = 42; // i32: byte offset of the TLB record (index * 16)
+const ST = 43; // i32: EXIT_STORED once a store was done
+const RET = 44; // i32: the result at an exit
+const N4 = 45; // i32: instructions retired before the current basic block, * 4
+const S = 46; // i32: the basic block to run next (br_table index)
+const ROOM4 = 47; // i32: room * 4
+const MEMO = 48; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
 const MEMOS = 4;
-const SALT = MEMO + MEMOS; // i32: the data TLB's slot salt (mmu.ts tlbSalt), from DTAG
+const SALT = MEMO + MEMOS; // i32: the data TLB's slot salt (tlbSalt) * 16, from DTAG
 const SITE = SALT + 1; // i32: an exit's pc offset and result (see exitAt)
 const LOCALS: [number, number][] = [
-  [35, T_I64],
+  [36, T_I64],
   [10 + MEMOS, T_I32],
 ];
 
@@ -195,9 +188,6 @@ const ALU_REG_W: Partial<Record<Op, W>> = {
 const SITE_SHIFT = 12;
 const SITE_D = 1 << SITE_SHIFT;
 const SITE_D_MAX = 1 << (31 - SITE_SHIFT);
-
-/** Where the privilege is in a data TLB tag (trap.ts updateTags). */
-const PRIV_SHIFT = 20;
 
 /** AMO funct5 values (unpriv spec 13.4): SWAP, the MIN/MAX family, and those that are one i64 op. */
 const AMO_SWAP = 1;
@@ -373,12 +363,19 @@ class BlockWriter {
       return;
     }
     this.get(reg);
-    b.i64(x.imm).op(W.i64_add).tee(A).op(W.i32_wrap_i64).tee(L);
-    b.i32(12).op(W.i32_shr_u).tee(V).get(SALT).op(W.i32_xor);
-    b.i32(TLB_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(I);
-    b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 0)).get(V).get(DTAG).op(W.i32_or).op(W.i32_ne);
-    b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 1));
-    b.get(A).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).op(W.i32_or);
+    if (x.imm !== 0) b.i64(x.imm).op(W.i64_add);
+    b.tee(A).op(W.i32_wrap_i64).tee(L);
+    // The record's offset, ((VPN ^ salt) & TLB_MASK) * 16: the address's bits 8-11 are masked off.
+    b.i32(8)
+      .op(W.i32_shr_u)
+      .get(SALT)
+      .op(W.i32_xor)
+      .i32(TLB_MASK << 4)
+      .op(W.i32_and)
+      .set(I);
+    // Its tag (both words) against the page's address with the tag bits (hart-constants.ts).
+    b.get(I).mem(W.i64_load, 3, tlbOffset(acc));
+    b.get(A).i64(-4096).op(W.i64_and).get(TAG64).op(W.i64_or).op(W.i64_ne);
     if (size > 1) {
       b.get(L);
       this.orMisaligned(size);
@@ -387,7 +384,7 @@ class BlockWriter {
     this.exitBefore(i, d);
     this.end();
     // RAM offset of the access: the TLB's page offset plus the page offset of the address.
-    b.get(I).mem(W.i32_load, 2, tlbArrayOffset(acc, 2));
+    b.get(I).mem(W.i32_load, 2, tlbOffset(acc) + 4 * TLB_OFF);
     b.get(L).i32(4095).op(W.i32_and).op(W.i32_add);
     if (memo && reg !== 0) {
       // Kept for later accesses through rs1 (the oldest kept one makes room).
@@ -450,7 +447,7 @@ class BlockWriter {
    */
   sstatus(x: Decoded, i: number, d: number): void {
     const b = this.b;
-    b.get(DTAG).i32(PRIV_SHIFT).op(W.i32_shr_u).i32(3).op(W.i32_and).op(W.i32_eqz);
+    b.get(DTAG).i32(3).op(W.i32_and).op(W.i32_eqz); // the privilege (hart-constants.ts)
     if (x.op === Op.CSRRS && x.rs1 !== 0) {
       // csrs: only SIE among the writable bits, and no interrupt pending and enabled
       // (the interpreter would look for one after the write).
@@ -706,7 +703,11 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
   // pc = pcHi:pcLo
   b.get(0).op(W.i64_extend_i32_u).get(1).op(W.i64_extend_i32_u).i64(32).op(W.i64_shl);
   b.op(W.i64_or).set(PC);
-  b.get(DTAG).i32(20).op(W.i32_shr_u).i32(TLB_SALT_MUL).op(W.i32_mul).set(SALT);
+  b.get(DTAG)
+    .i32(TLB_SALT_MUL << 4)
+    .op(W.i32_mul)
+    .set(SALT);
+  b.get(DTAG).op(W.i64_extend_i32_u).set(TAG64);
   // Every register used is loaded: one written only part of the way is written back whole.
   const used = reads | writes;
   for (let r = 1; r < 32; r++) {

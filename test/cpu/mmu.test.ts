@@ -37,9 +37,8 @@ const l0 = (vpn0: number): number => L0 + 8 * vpn0;
 /** Whether the data TLB `acc` holds a translation of (low-half) address `va` for the hart's current tag. */
 function inTlb(m: BareMachine, va: number, acc = ACC_READ): boolean {
   const h = m.cpu;
-  const vpn = va >>> 12;
-  const idx = (vpn ^ h.dataSalt) & TLB_MASK;
-  return h.tlbTagLo[acc][idx] === (vpn | h.dataTag) && h.tlbTagHi[acc][idx] === 0;
+  const i = (((va >>> 12) ^ h.dataSalt) & TLB_MASK) << 2;
+  return h.tlbTag[acc][i] === ((va & ~0xfff) | h.dataTag) && h.tlbTag[acc][i + 1] === 0;
 }
 
 function pagedMachine(words: number[], mode: 8 | 9 = 8): BareMachine {

@@ -201,7 +201,7 @@ function machineState(m: BareMachine): unknown {
   const h = m.cpu;
   return {
     ram: Buffer.from(m.bus.ram8).toString('base64'),
-    tags: [...h.tlbTagLo, ...h.tlbTagHi, ...h.tlbOff].map((a) => Array.from(a)),
+    tlb: h.tlbTag.map((a) => Array.from(a)),
     fetchPage: [h.fVpn, h.fHi, h.fOff],
     ptPage: Array.from(h.ptPage),
     ptCount: h.ptCount,
@@ -220,7 +220,7 @@ test('walking changes nothing: no TLB fill, no A/D bits set, no CSR touched', ()
     assert.deepEqual(machineState(m), before);
     assert.equal(get64(m, BigInt(l0(1))), pte(PAGE, V | R | W), 'A and D still clear');
     assert.ok(
-      m.cpu.tlbTagLo.every((t) => t.every((x) => x === -1)),
+      m.cpu.tlbTag.every((t) => t.every((x) => x === -1)),
       'TLBs still empty',
     );
   }
