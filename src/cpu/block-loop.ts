@@ -21,9 +21,15 @@ import {
   HM_PC,
   tlbOffset,
 } from './hart-memory.js';
-import { ENTRY_LEN_BITS } from './code-cache.js';
+import { ENTRY_BB_BITS, ENTRY_INDEX_SHIFT, ENTRY_LEN_BITS } from './code-cache.js';
 import { TLB_MASK } from './mmu.js';
-import { BLOCK_PARAMS, BLOCK_RESULTS, EXIT_INTERPRET, EXIT_STORED } from './translate-wasm.js';
+import {
+  BB_SHIFT,
+  BLOCK_PARAMS,
+  BLOCK_RESULTS,
+  EXIT_INTERPRET,
+  EXIT_STORED,
+} from './translate-wasm.js';
 import { Bytes, T_I32, T_VOID, W, wasmModule } from './wasm-writer.js';
 
 /** HM_FLAGS bits: a block stopped before an instruction for the interpreter; a block stored to RAM. */
@@ -93,10 +99,16 @@ function loopBody(): Uint8Array {
   b.op(W.i32_eqz);
   b.get(LEN).get(0).get(N).op(W.i32_sub).byte(0x4b); // i32.gt_u: len > budget - n
   b.op(W.i32_or).byte(W.br_if).u32(1);
-  // run it
-  // the block's room: what is left of the budget
-  b.get(PCL).get(PCH).get(2).get(0).get(N).op(W.i32_sub);
-  b.get(E).i32(ENTRY_LEN_BITS).op(W.i32_shr_u);
+  // run it: the data tag with the basic block to start at above it, and the room (what is left of the budget)
+  b.get(PCL).get(PCH);
+  b.get(E)
+    .i32(ENTRY_LEN_BITS)
+    .op(W.i32_shr_u)
+    .i32((1 << ENTRY_BB_BITS) - 1)
+    .op(W.i32_and);
+  b.i32(BB_SHIFT).op(W.i32_shl).get(2).op(W.i32_or);
+  b.get(0).get(N).op(W.i32_sub);
+  b.get(E).i32(ENTRY_INDEX_SHIFT).op(W.i32_shr_u);
   b.byte(W.call_indirect).u32(0).u32(0).set(R);
   b.get(N).get(R).i32(2).op(W.i32_shr_u).op(W.i32_add).set(N);
   b.get(ST).get(R).op(W.i32_or).set(ST);

@@ -20,6 +20,9 @@
  * WebAssembly reads, in front of a Map of every live block; the hot
  * counters share the slots, so a collision only makes a block hot sooner.
  * Block functions sit in one function table, where the loop calls them.
+ * A region's function starts at any of its basic blocks, so each basic
+ * block is a block here too (`shared`: the one at the region's entry owns
+ * the function); all of them are on the region's page, so they go together.
  */
 import type { Cpu } from './cpu.js';
 import { ACC_WRITE, TLB_OFF } from './hart-constants.js';
@@ -38,15 +41,24 @@ export interface Block {
   readonly run: BlockFn | undefined;
   /** Its index in the function table (0 for none). */
   readonly index: number;
+  /** The basic block of its function it starts (a function starts at every basic block of its region). */
+  readonly bb: number;
+  /** Another block owns the function (this one starts a later basic block of its region). */
+  readonly shared: boolean;
 }
 
-/** Instruction counts fit in the low 7 bits of a cache entry. */
+/**
+ * A cache entry: table index << ENTRY_INDEX_SHIFT | basic block << ENTRY_LEN_BITS
+ * | instruction count of that basic block (MAX_BASIC, MAX_REGION: below 128).
+ */
 export const ENTRY_LEN_BITS = 7;
+export const ENTRY_BB_BITS = 7;
+export const ENTRY_INDEX_SHIFT = ENTRY_LEN_BITS + ENTRY_BB_BITS;
 
 export class CodeCache {
   /** RAM offset held by each slot (-1: none). */
   readonly key: Int32Array;
-  /** Each slot's entry: table index << ENTRY_LEN_BITS | instruction count. */
+  /** Each slot's entry (ENTRY_INDEX_SHIFT). */
   readonly entry: Int32Array;
   readonly block: (Block | undefined)[] = new Array<Block | undefined>(CACHE_SIZE).fill(undefined);
   /** Times the dispatcher found no block at a slot's offset (see HOT_AFTER). */
@@ -76,6 +88,8 @@ export class CodeCache {
   /** RAM offsets of hot blocks waiting to be compiled, and the icount when the first was queued. */
   readonly queue: number[] = [];
   queuedAt = 0;
+  /** Live blocks that own their function (and markers): what maxLive bounds. */
+  functions = 0;
   /** Every live block by RAM offset. */
   readonly all = new Map<number, Block>();
   /** Blocks of each code page (RAM page number). */
@@ -122,7 +136,7 @@ export class CodeCache {
 
   private fill(slot: number, b: Block): void {
     this.key[slot] = b.off;
-    this.entry[slot] = (b.index << ENTRY_LEN_BITS) | b.len;
+    this.entry[slot] = (b.index << ENTRY_INDEX_SHIFT) | (b.bb << ENTRY_LEN_BITS) | b.len;
     this.block[slot] = b;
   }
 
@@ -138,6 +152,7 @@ export class CodeCache {
   /** Add a freshly compiled block; its page becomes a code page. */
   add(h: Cpu, b: Block): void {
     this.all.set(b.off, b);
+    if (!b.shared) this.functions++;
     this.fill((b.off >>> 1) & CACHE_MASK, b);
     const page = b.off >>> 12;
     let list = this.byPage.get(page);
@@ -168,15 +183,16 @@ export class CodeCache {
       this.key[slot] = -1;
       this.block[slot] = undefined;
     }
-    if (b.index !== 0) {
+    if (b.index !== 0 && !b.shared) {
       this.table!.set(b.index, null);
       this.freeIndex.push(b.index);
     }
+    if (!b.shared) this.functions--;
   }
 
   /** Room for `n` more blocks: when they would pass maxLive, every block goes (the queue stays). */
   makeRoom(n: number): void {
-    if (this.all.size + n <= this.maxLive) return;
+    if (this.functions + n <= this.maxLive) return;
     const queue = this.queue.splice(0);
     const queuedAt = this.queuedAt;
     this.clear();

@@ -100,6 +100,9 @@ export function compileQueued(h: Cpu): void {
   const t0 = performance.now();
   const offs: number[] = [];
   const regions: Region[] = [];
+  // Where the regions of this batch start basic blocks: a queued entry there needs no region of its own.
+  const leaders = new Set<number>();
+  const compiledAt = (o: number): boolean => code.all.has(o) || leaders.has(o);
   code.makeRoom(code.queue.length + MAX_FOLLOW);
   const queue = code.queue;
   let follow = MAX_FOLLOW;
@@ -107,14 +110,15 @@ export function compileQueued(h: Cpu): void {
   for (let q = 0; q < queue.length; q++) {
     const off = queue[q];
     code.hits[(off >>> 1) & CACHE_MASK] = 0;
-    if (code.all.has(off)) continue;
-    const region = scanRegion(h.ram16, off, code.maxBlock);
+    if (code.all.has(off) || leaders.has(off)) continue;
+    const region = scanRegion(h.ram16, off, code.maxBlock, compiledAt);
     if (region === undefined) {
-      code.add(h, { off, len: 0, run: undefined, index: 0 });
+      code.add(h, { off, len: 0, run: undefined, index: 0, bb: 0, shared: false });
       continue;
     }
     offs.push(off);
     regions.push(region);
+    for (const bb of region.blocks) leaders.add(off + bb.at[0]);
     // Long straight code (an unrolled hash round) would otherwise wait for
     // `hotAfter` visits at each cut, one cut after another.
     for (const po of region.cuts) {
@@ -130,10 +134,20 @@ export function compileQueued(h: Cpu): void {
     const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions);
     code.modules++;
     for (let i = 0; i < runs.length; i++) {
-      const len = entryLength(regions[i]);
-      code.add(h, { off: offs[i], len, run: runs[i], index: code.allocIndex(runs[i]) });
+      const r = regions[i];
+      const run = runs[i];
+      const index = code.allocIndex(run);
+      code.add(h, { off: offs[i], len: entryLength(r), run, index, bb: r.entry, shared: false });
+      // Every other basic block of the region is an entry too: control reaching it later
+      // (a loop's head, the code after a call) runs compiled code at once, and compiling
+      // a region from there would compile much of this one again.
+      for (let k = 0; k < r.blocks.length; k++) {
+        const at = offs[i] + r.blocks[k].at[0];
+        if (k === r.entry || code.all.has(at)) continue;
+        code.add(h, { off: at, len: r.blocks[k].insns.length, run, index, bb: k, shared: true });
+      }
       code.compiled++;
-      code.compiledInsns += regions[i].insns;
+      code.compiledInsns += r.insns;
     }
   }
   code.compileMs += performance.now() - t0;

@@ -14,8 +14,10 @@
  *
  * A region ends where control leaves the page (JALR, a jump out of the
  * page, the page's end), before an instruction blocks leave to the
- * interpreter (translatable() below), and after `maxInsns` instructions;
- * each such edge is an exit with the pc it leads to. Code whose
+ * interpreter (translatable() below), after `maxInsns` instructions, and
+ * where code is compiled already (`compiledAt`: every basic block of a
+ * compiled region is an entry, see dispatch.ts); each such edge is an exit
+ * with the pc it leads to. Code whose
  * instructions overlap (a branch into the middle of a 32-bit instruction)
  * is left to the interpreter: an edge to such a place is an exit too.
  */
@@ -50,6 +52,8 @@ export interface Region {
   blocks: BasicBlock[];
   /** Index of the block at the entry. */
   entry: number;
+  /** The entry's offset in its page (`at` offsets are from the entry). */
+  entryPo: number;
   /** Instructions in all blocks. */
   insns: number;
   /**
@@ -145,6 +149,7 @@ export function scanRegion(
   ram16: Uint16Array,
   off: number,
   maxInsns = MAX_REGION,
+  compiledAt?: (off: number) => boolean,
 ): Region | undefined {
   const entryPo = off & 4095;
   const page = off - entryPo;
@@ -166,6 +171,8 @@ export function scanRegion(
         break;
       }
       if ((cover[h] & 3) === HALF_TAIL) break; // an exit to p
+      // Code compiled already from there: an exit to it rather than a second copy.
+      if (p !== entryPo && compiledAt !== undefined && compiledAt(page + p)) break;
       if (total >= maxInsns) {
         cuts.push(p);
         break;
@@ -253,5 +260,5 @@ export function scanRegion(
       bb.nextStops = stopsAt(ends[k]);
     }
   }
-  return { blocks, entry: blockAt[entryPo >>> 1], insns: total, cuts };
+  return { blocks, entry: blockAt[entryPo >>> 1], entryPo, insns: total, cuts };
 }

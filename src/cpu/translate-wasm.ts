@@ -16,8 +16,10 @@
  * interpreter would not have changed by the same instruction boundary.
  *
  * The function takes the entry pc (as two i32: an i64 parameter would cost
- * a BigInt per call), the data-TLB tag bits and the room (instructions it
- * may retire: it runs a basic block only if it fits); it loads the
+ * a BigInt per call), the data-TLB tag bits with, above them, the basic
+ * block to start at (any basic block of the region is an entry: see
+ * dispatch.ts), and the room (instructions it may retire: it runs a basic
+ * block only if it fits); it loads the
  * registers it uses into i64 locals, and on every exit writes back those it
  * writes and the next pc (hart-memory.ts), and returns
  *   retired * 4 | 2 if it stored to RAM | 1 if the interpreter must go next.
@@ -44,7 +46,7 @@ export const EXIT_STORED = 2;
 // Locals: params 0 pcLo, 1 pcHi, 2 dTag, 3 room (instructions the block may retire); then these.
 const DTAG = 2;
 const ROOM = 3;
-const PC = 4; // i64: the entry pc
+const PC = 4; // i64: the virtual address of the region's page
 const REG = 4; // i64: x1..x31 at REG + r (5..35)
 const A = 36; // i64 scratch
 const B = 37; // i64 scratch
@@ -251,9 +253,15 @@ class BlockWriter {
     else this.b.set(REG + rd);
   }
 
-  /** Push entry pc + c. */
+  /** The region's entry's offset in its page: offsets from the entry (`at`) plus this are from the page. */
+  origin = 0;
+
+  /** Push the pc of entry + c. */
   pcPlus(c: number): void {
-    this.b.get(PC).i64(c).op(W.i64_add);
+    this.b
+      .get(PC)
+      .i64(this.origin + c)
+      .op(W.i64_add);
   }
 
   /**
@@ -278,14 +286,15 @@ class BlockWriter {
    * has an exit at every load and store).
    */
   exitAt(d: number, ret: number): void {
-    if (d < -SITE_D_MAX || d >= SITE_D_MAX || ret >= SITE_D) {
+    const p = this.origin + d;
+    if (p < -SITE_D_MAX || p >= SITE_D_MAX || ret >= SITE_D) {
       // A JAL's target far outside the page: the long way.
       this.pcPlus(d);
       this.exitWith(ret);
       return;
     }
     this.b
-      .i32(d * SITE_D + ret)
+      .i32(p * SITE_D + ret)
       .set(SITE)
       .byte(W.br)
       .u32(this.base + this.ifs);
@@ -700,9 +709,18 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
   m.beginFunction(LOCALS);
   const b = m.b;
   const w = new BlockWriter(b);
-  // pc = pcHi:pcLo
-  b.get(0).op(W.i64_extend_i32_u).get(1).op(W.i64_extend_i32_u).i64(32).op(W.i64_shl);
+  w.origin = r.entryPo;
+  // PC = the page's address, pcHi:pcLo without the offset (the entry may be any basic block)
+  b.get(0).i32(-4096).op(W.i32_and).op(W.i64_extend_i32_u);
+  b.get(1).op(W.i64_extend_i32_u).i64(32).op(W.i64_shl);
   b.op(W.i64_or).set(PC);
+  // The basic block to start at is above the tag bits.
+  const K = r.blocks.length;
+  if (K > 1) b.get(DTAG).i32(BB_SHIFT).op(W.i32_shr_u).set(S);
+  b.get(DTAG)
+    .i32((1 << BB_SHIFT) - 1)
+    .op(W.i32_and)
+    .set(DTAG);
   b.get(DTAG)
     .i32(TLB_SALT_MUL << 4)
     .op(W.i32_mul)
@@ -716,9 +734,7 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
       .mem(W.i64_load, 3, HM_X + 8 * r)
       .set(REG + r);
   }
-  const K = r.blocks.length;
   b.get(ROOM).i32(2).op(W.i32_shl).set(ROOM4);
-  if (K > 1) b.i32(r.entry).set(S);
   b.byte(W.block).byte(T_VOID); // $exit
   b.byte(W.block).byte(T_VOID); // $at
   b.byte(W.loop).byte(T_VOID); // $top
@@ -813,8 +829,10 @@ function edge(
   if (j !== k + 1 || !w.straight) w.goTo(j);
 }
 
-/** A compiled region's entry: (pcLo, pcHi, dataTag, room) -> retired * 4 | EXIT_* bits. */
+/** A compiled region: (pcLo, pcHi, dataTag | basic block << BB_SHIFT, room) -> retired * 4 | EXIT_* bits. */
 export type BlockFn = (pcLo: number, pcHi: number, dTag: number, room: number) => number;
+/** Where the basic block to start at is in a block function's third argument (above the tag bits). */
+export const BB_SHIFT = 16;
 
 /** The parameter and result types of block functions. */
 export const BLOCK_PARAMS = [T_I32, T_I32, T_I32, T_I32];

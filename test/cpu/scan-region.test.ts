@@ -204,3 +204,25 @@ test('one scan leaves nothing behind for the next (its scratch state is reused)'
   assert.deepEqual(bAfterA?.blocks, [block([0, 4, 8, 12, 14, 16, 20])]);
   assert.deepEqual(first?.blocks, [block([0, 4], -1, -1, false, true)]);
 });
+
+test('the trace stops where code is compiled already (an exit to it), but not at its own entry', () => {
+  // A loop at 8 entered from 0; code from 8 on is compiled (a region of its own, say).
+  const p = page([
+    [0, addi(1, 1, 1)],
+    [4, addi(2, 2, 1)],
+    [8, addi(5, 5, -1)],
+    [12, bne(5, 0, -4)],
+    [16, RET],
+  ]);
+  const compiledAt = (off: number) => off === 8 || off === 0x3000;
+  // From 0: two instructions, then an exit to 8 (not a second copy of the loop).
+  assert.deepEqual(shape(scanRegion(p, 0, 64, compiledAt))?.blocks, [block([0, 4, 8])]);
+  // From 8 itself: the loop, as without the check.
+  assert.deepEqual(shape(scanRegion(p, 8, 64, compiledAt)), shape(scanRegion(p, 8)));
+  // Without the check, the loop is copied into the region.
+  assert.deepEqual(shape(scanRegion(p, 0))?.blocks, [
+    block([0, 4, 8], -1, 1),
+    block([8, 12, 16], 1, 2),
+    block([16, 20]),
+  ]);
+});

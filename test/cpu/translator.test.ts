@@ -332,7 +332,7 @@ test('a full code cache is emptied and refilled, and the translator still agrees
       const why = differs(a, b);
       assert.equal(why, undefined, `program ${p}, slice ${j}: ${why}`);
       // One batch may pass the bound (it is compiled whole), never more.
-      assert.ok(a.cpu.code.all.size <= 3 + 65, `${a.cpu.code.all.size} live blocks`);
+      assert.ok(a.cpu.code.functions <= 3 + 65, `${a.cpu.code.functions} live blocks`);
     }
     flushes += a.cpu.code.flushes;
   }
@@ -567,4 +567,41 @@ test('jumps out of the page, near and beyond what a block packs in one exit cons
     [50, 150, 250, 0],
   );
   assert.ok(m.cpu.code.compiled > 0);
+});
+
+test('every basic block of a compiled region is an entry: a jump into its middle runs it, without compiling it again', () => {
+  // The region from CODE+4 (an inner loop, then an outer loop's tail); code in another page
+  // jumps back into that tail, at CODE+16.
+  const FAR = 0x5000;
+  const words = [
+    addi(5, 0, 10),
+    addi(6, 6, 1),
+    addi(5, 5, -1),
+    encB(1, 5, 0, -8),
+    addi(28, 28, -1),
+    encB(0, 28, 0, 12),
+    addi(5, 0, 3),
+    encJ(0, FAR - 28),
+    SPIN,
+  ];
+  const init = (m: BareMachine) => {
+    writeWords(m, CODE + FAR, [addi(7, 7, 1), encJ(0, 16 - (FAR + 4))]);
+    setX(m, 28, 5n);
+  };
+  const why = agree(words, [5, 20, 1, 60, 200], init);
+  assert.equal(why, undefined, why);
+  const m = build(words, 'translate', init);
+  step(m, 300);
+  assert.deepEqual(
+    [5, 6, 7, 28].map((r) => m.cpu.regs[r * 2]),
+    [3, 10, 4, 0],
+  );
+  const head = m.cpu.code.all.get(4);
+  const tail = m.cpu.code.all.get(16);
+  assert.ok(head !== undefined && !head.shared, 'a region from the loop head');
+  assert.ok(
+    tail !== undefined && tail.shared && tail.bb > 0,
+    'the tail is an entry of that region',
+  );
+  assert.equal(tail.index, head.index);
 });
