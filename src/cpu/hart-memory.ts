@@ -34,7 +34,7 @@ export const TLB_BYTES = TLB_SIZE * 16;
 /**
  * The code cache's direct-mapped table (code-cache.ts): per slot, the RAM
  * offset of the block's start (-1: none), and its entry: function-table
- * index * 128 + instruction count.
+ * index, basic block and instruction count (code-cache.ts ENTRY_*).
  */
 export const CACHE_BITS = 16;
 export const CACHE_SIZE = 1 << CACHE_BITS;
