@@ -61,7 +61,10 @@ export class CodeCache {
   /** Each slot's entry (ENTRY_INDEX_SHIFT). */
   readonly entry: Int32Array;
   readonly block: (Block | undefined)[] = new Array<Block | undefined>(CACHE_SIZE).fill(undefined);
-  /** Times the dispatcher found no block at a slot's offset (see HOT_AFTER). */
+  /**
+   * Visits to a slot's offset while it has no block: the dispatcher's
+   * lookups, and the interpreter's taken jumps there (interpreter.ts).
+   */
   readonly hits = new Uint16Array(CACHE_SIZE);
   /**
    * Visits to a block start before it is compiled; blocks compiled per

@@ -10,8 +10,9 @@
  * stopped before an instruction it leaves to the interpreter, or nothing
  * can be translated, or the block would not fit in the budget (QEMU's
  * icount rule: a block that could overrun the budget is not entered), the
- * interpreter runs up to the next taken branch or jump, where a block may
- * start.
+ * interpreter runs on, to the next taken branch or jump whose target has a
+ * block, or becomes hot, or is on a page the fetch TLB does not map: it
+ * counts the other visits itself (interpreter.ts).
  *
  * Hot blocks are compiled in batches, one WebAssembly module per batch (a
  * module per block costs several times more per block): when `batch` are
@@ -88,7 +89,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     }
     // After a block's stop, the one instruction it left (the next may start a block);
     // in code not compiled yet, up to the next taken jump.
-    n += interpret(h, step, true);
+    n += interpret(h, step, hot);
     if (h.stopped) break;
   }
   return n;

@@ -71,7 +71,7 @@ export function runHooked(h: Cpu, maxInsns: number): number {
     hook();
     const traps = h.trapsTaken;
     h.trapLimit = Math.min(sliceLimit, traps + 1);
-    const r = interpret(h, 1, false);
+    const r = interpret(h, 1, 0);
     n += r;
     if (after !== undefined) after(r !== 0);
     if (h.stopped) {

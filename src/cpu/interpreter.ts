@@ -16,7 +16,7 @@ import { DEADLINE_CSR, IRQ_AFFECTING_CSR, csrRead, csrWrite } from './csr.js';
 import { EXC_ILLEGAL, MSTATUS_FS } from './csr-numbers.js';
 import { breakpointAt } from './debug.js';
 import { fpLoadStore } from './fp-load-store.js';
-import { ACC_READ, ACC_WRITE, TLB_HI, TLB_OFF } from './hart-constants.js';
+import { ACC_FETCH, ACC_READ, ACC_WRITE, TLB_HI, TLB_OFF } from './hart-constants.js';
 import {
   div64,
   divu64,
@@ -32,6 +32,7 @@ import {
   remuw,
   remw,
 } from './int64.js';
+import { CACHE_MASK } from './hart-memory.js';
 import { TLB_MASK } from './mmu.js';
 import { rvcTable } from './rvc.js';
 import { fetchSlow, fetched, loadSlow, storeSlow } from './slow-access.js';
@@ -51,7 +52,7 @@ export function run(h: Cpu, maxInsns: number): number {
   // A small integer keeps the loop's comparison on the fast path (a double here deoptimizes it).
   const max = maxInsns >= 0x7fffffff ? 0x7fffffff : maxInsns | 0;
   if (!enterSlice(h, max)) return 0;
-  return interpret(h, max, false);
+  return interpret(h, max, 0);
 }
 
 /**
@@ -72,13 +73,17 @@ export function enterSlice(h: Cpu, max: number): boolean {
 
 /**
  * The interpreter's loop: at most `max` instructions from the current pc,
- * with no entry work (a slice already entered). With `exitOnJump` it also
- * returns right after a taken branch or jump, so the translator's
- * dispatcher can look for a block at the target (see dispatch.ts). Sets
+ * with no entry work (a slice already entered). With `hotAfter` > 0 (the
+ * translator's dispatcher, see dispatch.ts) it also returns right after a
+ * taken branch or jump to where a block may start: on another page, or at
+ * an offset whose code cache slot is taken (a block, maybe behind another),
+ * or whose visits reach `hotAfter` (queued for compiling). Other visits it
+ * counts, as the dispatcher would, and goes on: a return to the dispatcher
+ * cost more than the few instructions between jumps in cold code. Sets
  * `h.stopped` when it returned for a reason that ends the slice (WFI, an
  * MMIO store, a debugger stop...), not for the budget or a jump.
  */
-export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
+export function interpret(h: Cpu, max: number, hotAfter: number): number {
   h.stopped = false;
   const regs = h.regs;
   const ram8 = h.ram8,
@@ -89,6 +94,11 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
   const wTag = h.tlbTag[ACC_WRITE],
     wOff = h.tlbOff[ACC_WRITE];
   const bus = h.bus;
+  const cacheKey = h.cacheKey,
+    cacheHits = h.cacheHits;
+  const fTag = h.tlbTag[ACC_FETCH],
+    fOff = h.tlbOff[ACC_FETCH];
+  const exitOnJump = hotAfter > 0;
   const base = h.icount;
   let pcLo = h.pcLo,
     pcHi = h.pcHi;
@@ -804,7 +814,26 @@ export function interpret(h: Cpu, max: number, exitOnJump: boolean): number {
       h.stopped = true;
       break;
     }
-    if (jumped) break;
+    if (jumped) {
+      // The target's RAM offset, if the fetch TLB maps it (as the dispatcher finds it).
+      let off: number;
+      if (pcLo >>> 12 === h.fVpn && pcHi === h.fHi) off = (h.fOff + (pcLo & 0xfff)) | 0;
+      else {
+        const ti = (((pcLo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
+        // One expression, no ||: the warm-up then gives every part of it type feedback.
+        if (((fTag[ti] ^ ((pcLo & ~0xfff) | h.fetchTag)) | (fTag[ti + TLB_HI] ^ pcHi)) !== 0) break;
+        off = (fOff[ti + TLB_OFF] + (pcLo & 0xfff)) | 0;
+      }
+      const slot = (off >>> 1) & CACHE_MASK;
+      if (cacheKey[slot] !== -1) break;
+      // Past hotAfter: queued already, and the dispatcher would only send it back.
+      const visits = cacheHits[slot];
+      if (visits < hotAfter) {
+        if (visits + 1 === hotAfter) break;
+        cacheHits[slot] = visits + 1;
+      }
+      jumped = false;
+    }
   }
   h.pcLo = pcLo;
   h.pcHi = pcHi;

@@ -32,6 +32,7 @@ import {
   VIRTIO_BASE,
 } from './virt.js';
 import { CSR } from '../cpu/csr-numbers.js';
+import { canCompile } from '../cpu/translate-wasm.js';
 import {
   ECALL,
   EBREAK,
@@ -82,6 +83,10 @@ import {
  * (two runs of 10 and 14 interleaved pairs).
  */
 export const WARMUP_INSTRUCTIONS = 50_000;
+/** The first of those, run as the translating engine runs the interpreter. */
+const JUMPING_INSTRUCTIONS = 5_000;
+/** A hotAfter no block start reaches (a small integer, as the guest machine's: a double would change the CodeCache's hidden class). */
+const NEVER_HOT = 1 << 30;
 
 // Image layout (offsets from RAM_BASE).
 const HANDLER = 0x400;
@@ -422,7 +427,12 @@ function emitRandom(a: Asm, r: Rng): void {
       break;
     }
     case 14: {
-      if (r.below(2)) {
+      const how = r.below(8);
+      if (how === 0) {
+        // A call to another page and back (the body's last page): the translating
+        // engine's interpreter looks such a jump's target up in the fetch TLB.
+        a.to('far_return', (o) => encJ(1, o));
+      } else if (how & 1) {
         a.w(encJ(r.pick([0, 1]), 8));
       } else {
         a.w(auipc(rd, 0));
@@ -505,7 +515,7 @@ function emitRandom(a: Asm, r: Rng): void {
           a.w(encS(OP_STORE, 0, UART_REG, 0, 7)); // scratch register
           break;
         case 1:
-          a.w(encI(OP_LOAD, 4, rd, UART_REG, 5)); // LSR
+          a.w(encI(OP_LOAD, r.below(2) ? 4 : 0, rd, UART_REG, 5)); // LSR, lbu or lb
           break;
         default:
           a.w(ld(rd, CLINT_REG, -8)); // mtime
@@ -722,6 +732,8 @@ export function buildWarmupImage(): Uint8Array {
   for (let f = 0; f < 32; f++) b.w(fld(f, DATA_REG, TABLE + 8 * r.below(TABLE_ENTRIES)));
   while (b.pc < 0x3f00) emitRandom(b, r);
   b.w(ECALL);
+  b.label('far_return');
+  b.w(jalr(0, 1, 0));
   b.resolve();
   new Uint16Array(image.buffer, BODY).set(b.parcels.slice(0, 0x2000));
   return image;
@@ -757,10 +769,21 @@ export function warmUpInterpreter(instructions = WARMUP_INSTRUCTIONS): WarmupRes
     () => {},
   );
   const cpu = vm.cpu;
-  // The interpreter's own loop sees every path only with the translator off.
-  cpu.engine = 'interp';
+  // First the translating engine, compiling nothing, runs the interpreter as it runs
+  // between blocks (through taken jumps to code not compiled, interpreter.ts); then the
+  // interpreter's own loop, which sees every path only with the translator off. In that
+  // order: V8 starts optimizing the interpreter during the second part, from the
+  // feedback gathered so far, and a path without any would throw that code away in the
+  // guest's first milliseconds.
+  const jumping = canCompile ? Math.min(JUMPING_INSTRUCTIONS, instructions) : 0;
+  if (jumping > 0) {
+    cpu.engine = 'translate';
+    cpu.code.hotAfter = NEVER_HOT;
+  }
   while (cpu.icount < instructions) {
-    const { result } = vm.runSlice(Math.min(50_000, instructions - cpu.icount));
+    if (cpu.icount >= jumping) cpu.engine = 'interp';
+    const limit = cpu.engine === 'translate' ? jumping : instructions;
+    const { result } = vm.runSlice(Math.min(50_000, limit - cpu.icount));
     if (result === 'exit' || result === 'debug') break;
     if (result === 'idle') {
       const d = vm.nextDeadline();

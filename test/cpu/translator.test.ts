@@ -47,6 +47,8 @@ import { RAM_BASE, writeWords, type BareMachine } from '../helpers/bare-machine.
 import { testRng, type Prng } from '../helpers/seed.js';
 import { CSR, MIP_SSIP } from '../../src/cpu/csr-numbers.js';
 import { PRIV_S, PRIV_U } from '../../src/cpu/hart-constants.js';
+import { CACHE_MASK } from '../../src/cpu/hart-memory.js';
+import { enterSlice, interpret } from '../../src/cpu/interpreter.js';
 
 test('this host can compile WebAssembly (the translator is there to test)', () => {
   assert.ok(canCompile);
@@ -604,4 +606,32 @@ test('every basic block of a compiled region is an entry: a jump into its middle
     'the tail is an entry of that region',
   );
   assert.equal(tail.index, head.index);
+});
+
+test('between blocks the interpreter goes through jumps to cold code, counting visits, and stops where a block is or one becomes hot', () => {
+  // A loop of three instructions from CODE + 4, taken 99 times.
+  const words = [addi(5, 0, 100), addi(6, 6, 1), addi(5, 5, -1), encB(1, 5, 0, -8), SPIN];
+  const slot = (4 >>> 1) & CACHE_MASK; // the loop head's RAM offset is 4
+  const run = (hotAfter: number, init?: (m: BareMachine) => void) => {
+    const m = machineWith(words);
+    init?.(m);
+    assert.ok(enterSlice(m.cpu, 1000));
+    return { m, n: interpret(m.cpu, 1000, hotAfter) };
+  };
+  // Nine visits pass; the tenth would make the head hot: back to the dispatcher, which counts it.
+  const cold = run(10);
+  assert.equal(cold.n, 1 + 3 * 10);
+  assert.equal(cold.m.cpu.code.hits[slot], 9);
+  assert.equal(cold.m.cpu.pcLo, (CODE + 4) | 0);
+  // A block there (the slot holds its offset): back at the first jump.
+  const block = run(10, (m) => (m.cpu.code.key[slot] = 4));
+  assert.equal(block.n, 1 + 3);
+  // Queued already (visits at hotAfter): nothing for the dispatcher to do there, so on
+  // through the loop, to the jump-to-self after it, which becomes hot at its tenth visit.
+  const queued = run(10, (m) => (m.cpu.code.hits[slot] = 10));
+  assert.equal(queued.n, 1 + 3 * 100 + 10);
+  assert.equal(queued.m.cpu.code.hits[slot], 10);
+  assert.equal(queued.m.cpu.code.hits[(16 >>> 1) & CACHE_MASK], 9);
+  // The interpreter's own engine (hotAfter 0) never stops at jumps.
+  assert.equal(run(0).n, 1000);
 });
