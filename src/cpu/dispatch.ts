@@ -58,7 +58,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
       code.insnsInBlocks += k;
       if (n >= max) break;
     }
-    let step = 1; // what the interpreter does: one instruction, or up to the next taken jump
+    let step = 1; // what the interpreter does: one instruction, or on to compiled or hot code
     if ((flags & LOOP_INTERPRET) === 0) {
       // The loop found no block here, or none that fits the budget.
       const ti = (((pcLo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
@@ -88,7 +88,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
       }
     }
     // After a block's stop, the one instruction it left (the next may start a block);
-    // in code not compiled yet, up to the next taken jump.
+    // in code not compiled yet, on to a jump into compiled or hot code (interpreter.ts).
     n += interpret(h, step, hot);
     if (h.stopped) break;
   }
