@@ -14,13 +14,11 @@
  */
 import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ImageFile } from './image-file.js';
+import { ImageFile, RACY_NS } from './image-file.js';
 import { cacheRoot } from './default-guest.js';
 
 /** Files smaller than this are hashed every time (a fraction of a second). */
 const MIN_CACHED_BYTES = 64 << 20;
-/** ctime must be this much older than the hashing for an entry to be kept. */
-const RACY_NS = 2_000_000_000n;
 const MAX_ENTRIES = 256;
 
 interface Entry {

@@ -87,12 +87,14 @@ export class ImageFile {
 
   /** All its bytes (the size it had when opened; a file that shrank since is an error). */
   readAll(): Uint8Array {
+    const readFromNs = BigInt(Date.now()) * 1_000_000n;
     const buf = new Uint8Array(this.size);
     const n = readFully(this.fd, buf, 0);
     if (n !== buf.length)
       throw new ImageFileError(
         `${this.what} '${this.path}' shrank while being read (${n} of ${buf.length} bytes)`,
       );
+    readFrom.set(buf, { path: this.path, identity: this.identity, readFromNs });
     return buf;
   }
 
@@ -125,6 +127,46 @@ export class ImageFile {
     this.closed = true;
     closeSync(this.fd);
   }
+}
+
+/**
+ * A write within this long of a file's ctime may leave ctime as it was
+ * (the kernel stamps times from a coarse clock), so a file changed that
+ * recently is not trusted to be unchanged by its identity alone: as git's
+ * "racily clean" entries, and as digest-cache.ts.
+ */
+export const RACY_NS = 2_000_000_000n;
+
+/** Where bytes read by readAll() came from, and when: see unchangedSinceRead. */
+const readFrom = new WeakMap<
+  Uint8Array,
+  { path: string; identity: FileIdentity; readFromNs: bigint }
+>();
+
+/**
+ * Are these bytes, read whole by readAll(), still what their path holds?
+ * True only when the path names the same file with the same size and
+ * times, last changed well before the read began; false when that cannot
+ * be told without reading it again (the caller then hashes the file).
+ */
+export function unchangedSinceRead(bytes: Uint8Array): boolean {
+  const from = readFrom.get(bytes);
+  if (!from) return false;
+  const was = from.identity;
+  let now: BigIntStats;
+  try {
+    now = statSync(from.path, { bigint: true });
+  } catch {
+    return false;
+  }
+  return (
+    now.dev === was.dev &&
+    now.ino === was.ino &&
+    now.size === was.size &&
+    now.mtimeNs === was.mtimeNs &&
+    now.ctimeNs === was.ctimeNs &&
+    from.readFromNs - was.ctimeNs >= RACY_NS
+  );
 }
 
 /** The bytes of a regular file, read through one descriptor. */

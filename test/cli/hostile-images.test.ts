@@ -124,12 +124,16 @@ test('inspect, replay, run and snapshot loading refuse a device or FIFO as their
   }
 });
 
-test('a disk image written while a recording runs: a warning, and a note in the recording', async () => {
-  const kernel = join(dir, 'loop.elf');
+/**
+ * Record the loop kernel (with a disk), write `victim` once the recorder
+ * runs, stop it: the recording's notes and what the recorder said.
+ */
+async function recordWhileWriting(victim: 'disk' | 'kernel', name: string) {
+  const kernel = join(dir, `${name}.elf`);
   writeFileSync(kernel, loopElf());
-  const disk = join(dir, 'disk.img');
+  const disk = join(dir, `${name}.img`);
   writeFileSync(disk, new Uint8Array(1 << 20));
-  const rec = join(dir, 'changed.vmrs');
+  const rec = join(dir, `${name}.vmrs`);
   const child = spawn(
     process.execPath,
     [
@@ -159,24 +163,36 @@ test('a disk image written while a recording runs: a warning, and a note in the 
     assert.ok(tries < 1200 && child.exitCode === null, `the recorder did not start: ${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  const fd = openSync(disk, 'r+');
+  const fd = openSync(victim === 'disk' ? disk : kernel, 'r+');
   writeSync(fd, Buffer.from('changed'), 0, 7, 4096);
   closeSync(fd);
   child.kill('SIGTERM');
   const status = await exited;
   assert.equal(status, 130, stderr);
-  assert.match(
-    stderr,
-    /warning: disk image '.*disk\.img' \(disk 0\) changed while recording \(it was written\)/,
-  );
   const info = JSON.parse(vmrs('inspect', '--json', rec).stdout) as {
     notes: { icount: number; text: string }[];
     complete: boolean;
   };
   assert.equal(info.complete, true, 'the recording was still written to its end');
-  assert.equal(info.notes.length, 1);
-  assert.match(info.notes[0].text, /disk image .* changed while recording/);
+  return { rec, stderr, notes: info.notes };
+}
+
+test('a disk image written while a recording runs: a warning, and a note in the recording', async () => {
+  const { rec, stderr, notes } = await recordWhileWriting('disk', 'changed');
+  assert.match(
+    stderr,
+    /warning: disk image '.*changed\.img' \(disk 0\) changed while recording \(it was written\)/,
+  );
+  assert.equal(notes.length, 1);
+  assert.match(notes[0].text, /disk image .* changed while recording/);
   const r = vmrs('replay', rec);
   assert.match(r.stderr, /warning: the recorder noted at icount \d+: disk image/);
   assert.match(r.stderr, /is not the one recorded \(its digest differs\)/);
+});
+
+test('a kernel written while a recording runs: a warning, and a note in the recording', async () => {
+  const { stderr, notes } = await recordWhileWriting('kernel', 'kernel-changed');
+  assert.match(stderr, /warning: kernel '.*kernel-changed\.elf' changed while recording/);
+  assert.equal(notes.length, 1);
+  assert.match(notes[0].text, /kernel .* changed while recording .* record with --embed/);
 });
