@@ -258,4 +258,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Not awaited at the top level: the CLI bundle is CommonJS (bin/vmrs), which has no top-level await;
+// main() reports its own errors.
+void main();

@@ -1,0 +1,94 @@
+/**
+ * Runs the CLI bundle (dist/bundle/main.cjs, one CommonJS file) with V8's
+ * code cache, as bin/vmrs does. Parsing and compiling the 0.9 MB bundle
+ * took 30–40 ms of every start, and the functions a run compiles lazily as
+ * it goes more; Node 20 has no compile cache for modules (22 has), but a
+ * `vm.Script` takes V8's `cachedData`. The cache sits beside the bundle
+ * (`main.cjs.v8-cache`), written at the end of a process that found none it
+ * could use, with every function that process compiled. One made by `vmrs
+ * --version` (350 KB) served a run as well as one made by a run (580 KB):
+ * V8 deserializes all of a cache at once, so more is not better.
+ *
+ * V8 checks its version, flags and the source's length against the cache,
+ * not the source's content: a rebuilt bundle of the same length would get
+ * the old bytecode. So the cache also names the bundle's file (inode, size,
+ * modification time) and is used only for that file. V8's flags are set
+ * before the bundle is compiled (host/wasm-tiering.ts): a cache made after
+ * they changed would not match a new process's flags.
+ */
+import vm from 'node:vm';
+import { createRequire } from 'node:module';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { tuneWasmTiering } from './wasm-tiering.js';
+
+/** The cache file's data, if it was made for `key` (bundleKey). */
+export function readCodeCache(path: string, key: string): Buffer | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    return undefined;
+  }
+  const nl = bytes.indexOf(10);
+  if (nl < 0) return undefined;
+  try {
+    const head = JSON.parse(bytes.subarray(0, nl).toString('utf8')) as { key?: unknown };
+    return head.key === key ? bytes.subarray(nl + 1) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Write the cache whole or not at all (other processes may read it meanwhile); a failure is not an error. */
+export function writeCodeCache(path: string, key: string, data: Buffer): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, Buffer.concat([Buffer.from(`${JSON.stringify({ key })}\n`), data]));
+    renameSync(tmp, path);
+  } catch {
+    // A read-only install: every start compiles, as without a cache.
+  }
+}
+
+/** What names the bundle's file as it is now, and the V8 that reads the cache. */
+export function bundleKey(file: string): string {
+  const st = statSync(file, { bigint: true });
+  return `${process.version} ${process.arch} ${st.ino}:${st.size}:${st.mtimeNs}`;
+}
+
+/**
+ * Run the CommonJS file `file` as Node's loader would (its own require,
+ * module, __filename), through V8's code cache. Returns whether a cache was
+ * used.
+ */
+export function runBundle(file: string): boolean {
+  tuneWasmTiering();
+  const key = bundleKey(file);
+  const source = readFileSync(file, 'utf8');
+  const cacheFile = `${file}.v8-cache`;
+  const cached = readCodeCache(cacheFile, key);
+  const script = new vm.Script(
+    `(function (exports, require, module, __filename, __dirname) {${source}\n})`,
+    {
+      filename: file,
+      cachedData: cached,
+      // import() of a plugin's module, as in any CommonJS file.
+      importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    },
+  );
+  const used = cached !== undefined && !script.cachedDataRejected;
+  if (!used)
+    // At the end: the cache then holds every function this process compiled.
+    process.once('exit', () => writeCodeCache(cacheFile, key, script.createCachedData()));
+  const run = script.runInThisContext() as (
+    exports: object,
+    require: NodeJS.Require,
+    module: { exports: object },
+    filename: string,
+    dirname: string,
+  ) => void;
+  const module = { exports: {} };
+  run.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
+  return used;
+}
