@@ -127,11 +127,18 @@ export function idleReplaySeconds(file: string): number {
   return (performance.now() - t0) / 1000;
 }
 
+/**
+ * The log alone: checkpoints (the default schedule takes one at 200 M
+ * instructions or 60 guest-s) are copies of RAM, not log; the network
+ * transfer's would hold the 10 MiB moved.
+ */
+const LOG_ONLY = ['--checkpoint-every', '0'];
+
 async function logRates(): Promise<void> {
   // A boot alone; then the same boot followed by an idle shell.
   const bootFile = join(dir, 'boot.vmrs');
   const boot = await runVmrs(
-    ['record', '-q', '-o', bootFile],
+    ['record', '-q', ...LOG_ONLY, '-o', bootFile],
     [{ waitFor: PROMPT, send: 'poweroff -f\n' }],
   );
   if (boot.status !== 0) throw new Error(`boot recording failed: ${boot.stderr}`);
@@ -142,7 +149,7 @@ async function logRates(): Promise<void> {
   const idleFile = join(dir, 'idle.vmrs');
   const idleReal = 30;
   await runVmrs(
-    ['record', '-q', '-o', idleFile],
+    ['record', '-q', ...LOG_ONLY, '-o', idleFile],
     [{ waitFor: PROMPT, send: 'poweroff -f\n', pauseMs: idleReal * 1000 }],
   );
   const i = inspect(idleFile);
@@ -165,12 +172,12 @@ async function logRates(): Promise<void> {
   try {
     const netBoot = join(dir, 'net-boot.vmrs');
     await runVmrs(
-      ['record', '-q', '--net', 'user', '-o', netBoot],
+      ['record', '-q', ...LOG_ONLY, '--net', 'user', '-o', netBoot],
       [{ waitFor: PROMPT, send: 'poweroff -f\n' }],
     );
     const netFile = join(dir, 'net.vmrs');
     const r = await runVmrs(
-      ['record', '-q', '--net', 'user', '-o', netFile],
+      ['record', '-q', ...LOG_ONLY, '--net', 'user', '-o', netFile],
       [
         {
           waitFor: PROMPT,

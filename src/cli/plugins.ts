@@ -10,6 +10,7 @@ import type { VirtMachine } from '../machine/virt.js';
 import type { PluginMain } from '../plugin/plugin-api.js';
 import { PluginHost } from '../plugin/plugin-host.js';
 import { UsageError } from './options.js';
+import { dynamicImport } from '../host/dynamic-import.js';
 
 export async function loadPlugins(
   specs: readonly string[],
@@ -23,7 +24,7 @@ export async function loadPlugins(
     if (!existsSync(path)) throw new UsageError(`--plugin ${file}: no such file`);
     let mod: { default?: unknown };
     try {
-      mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+      mod = await dynamicImport<{ default?: unknown }>(pathToFileURL(path).href);
     } catch (e) {
       throw new UsageError(`--plugin ${file}: cannot load it: ${(e as Error).message}`);
     }

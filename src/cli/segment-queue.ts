@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import type { ConnectionOptions } from 'bullmq';
 import { UsageError } from './options.js';
 import type { Segment, SegmentJob, SegmentResult } from './verify-segment.js';
+import { dynamicImport } from '../host/dynamic-import.js';
 
 /** The queue's name in Redis. */
 export const SEGMENT_QUEUE = 'vmrs-segments';
@@ -68,7 +69,7 @@ export async function openSegmentQueue(
 ): Promise<SegmentQueue> {
   const connection = redisConnection(url);
   // Loaded here, not at start-up: bullmq and ioredis cost every vmrs command 0.1 s to load.
-  const { Queue, QueueEvents } = await import('bullmq');
+  const { Queue, QueueEvents } = await dynamicImport<typeof import('bullmq')>('bullmq');
   const queue = new Queue<SegmentJob, SegmentResult>(SEGMENT_QUEUE, { connection });
   const events = new QueueEvents(SEGMENT_QUEUE, { connection });
   const close = async () => {

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { UsageError } from './options.js';
 import { SEGMENT_QUEUE, redisConnection } from './segment-queue.js';
 import type { SegmentJob, SegmentResult } from './verify-segment.js';
+import { dynamicImport } from '../host/dynamic-import.js';
 
 export interface WorkerOptions {
   queue: string;
@@ -31,7 +32,7 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
     throw new UsageError('--lock-ms must be a whole number of milliseconds, at least 1000');
   const processor = fileURLToPath(new URL('./queue-processor.js', import.meta.url));
   // Loaded here, not at start-up: bullmq and ioredis cost every vmrs command 0.1 s to load.
-  const { Worker } = await import('bullmq');
+  const { Worker } = await dynamicImport<typeof import('bullmq')>('bullmq');
   const worker = new Worker<SegmentJob, SegmentResult>(SEGMENT_QUEUE, processor, {
     connection: redisConnection(opts.queue),
     concurrency,

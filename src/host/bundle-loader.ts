@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tuneWasmTiering } from './wasm-tiering.js';
+import { provideDynamicImport } from './dynamic-import.js';
 
 /** The cache file's data, if it was made for `key` (bundleKey). */
 export function readCodeCache(path: string, key: string): Buffer | undefined {
@@ -64,6 +65,8 @@ export function bundleKey(file: string): string {
  */
 export function runBundle(file: string): boolean {
   tuneWasmTiering();
+  // import() from functions the cache restored fails in Node 20: the bundle imports through this module's.
+  provideDynamicImport((specifier) => import(specifier));
   const key = bundleKey(file);
   const source = readFileSync(file, 'utf8');
   const cacheFile = `${file}.v8-cache`;

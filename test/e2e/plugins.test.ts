@@ -6,7 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -199,4 +201,34 @@ test('memory, privilege and block hooks over a real replay: the UART transmit wr
     r.stderr,
   );
   assert.ok(thr && Number(thr[1]) >= r.stdout.length, r.stderr);
+});
+
+test('a plugin loads in the CLI bundle run from its code cache, when the cache holds the code that loads plugins', async () => {
+  // A copy of the bundle of its own, so that this cache is made by a run that loads a plugin.
+  const rec = await session();
+  const bundleDir = mkdtempSync(join(tmpdir(), 'vmrs-plugin-bundle-'));
+  const bundle = join(bundleDir, 'main.cjs');
+  copyFileSync(resolve('dist/bundle/main.cjs'), bundle);
+  const loader = pathToFileURL(resolve('dist/src/host/bundle-loader.js')).href;
+  // As bin/vmrs starts it, saying whether the cache was used.
+  const launcher = join(bundleDir, 'vmrs.mjs');
+  writeFileSync(
+    launcher,
+    `const { runBundle } = await import(${JSON.stringify(loader)});\n` +
+      `const used = runBundle(${JSON.stringify(bundle)});\n` +
+      `process.on('exit', () => process.stderr.write('cache used: ' + used + '\\n'));\n`,
+  );
+  const viaBundle = () =>
+    spawnSync(process.execPath, [launcher, 'replay', rec.file, '--plugin', `${EXAMPLE},top=5`], {
+      encoding: 'utf8',
+    });
+  const first = viaBundle();
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stderr, /cache used: false/);
+  assert.ok(existsSync(`${bundle}.v8-cache`));
+  const again = viaBundle();
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /cache used: true/);
+  assert.match(again.stderr, /syscall-count: \d+ system calls up to icount \d+ \(done\)/);
+  assert.equal(again.stdout, rec.output);
 });
