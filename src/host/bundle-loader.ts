@@ -11,17 +11,18 @@
  *
  * V8 checks its version, flags and the source's length against the cache,
  * not the source's content: a rebuilt bundle of the same length would get
- * the old bytecode. So the cache also names the bundle's file (inode, size,
- * modification time) and is used only for that file. V8's flags are set
+ * the old bytecode. So the cache also names the bundle's file (identityKey:
+ * device, inode, size, times) and is used only for that file. V8's flags are set
  * before the bundle is compiled (host/wasm-tiering.ts): a cache made after
  * they changed would not match a new process's flags.
  */
 import vm from 'node:vm';
 import { createRequire } from 'node:module';
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tuneWasmTiering } from './wasm-tiering.js';
 import { provideDynamicImport } from './dynamic-import.js';
+import { ImageFile, identityKey } from './image-file.js';
 
 /** The cache file's data, if it was made for `key` (bundleKey). */
 export function readCodeCache(path: string, key: string): Buffer | undefined {
@@ -54,8 +55,9 @@ export function writeCodeCache(path: string, key: string, data: Buffer): void {
 
 /** What names the bundle's file as it is now, and the V8 that reads the cache. */
 export function bundleKey(file: string): string {
-  const st = statSync(file, { bigint: true });
-  return `${process.version} ${process.arch} ${st.ino}:${st.size}:${st.mtimeNs}`;
+  const img = ImageFile.open(file, 'the CLI bundle');
+  img.close();
+  return `${process.version} ${process.arch} ${identityKey(img.identity)}`;
 }
 
 /**
@@ -76,8 +78,6 @@ export function runBundle(file: string): boolean {
     {
       filename: file,
       cachedData: cached,
-      // import() of a plugin's module, as in any CommonJS file.
-      importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
     },
   );
   const used = cached !== undefined && !script.cachedDataRejected;

@@ -14,7 +14,7 @@
  */
 import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ImageFile, RACY_NS } from './image-file.js';
+import { ImageFile, RACY_NS, identityKey } from './image-file.js';
 import { cacheRoot } from './default-guest.js';
 
 /** Files smaller than this are hashed every time (a fraction of a second). */
@@ -59,7 +59,7 @@ function save(entries: Record<string, Entry>): void {
 export function imageFileDigest(img: ImageFile): string {
   const st = img.identity;
   if (st.size < BigInt(MIN_CACHED_BYTES)) return img.hash();
-  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const key = identityKey(st);
   const name = resolve(img.path);
   const entries = load();
   const hit = entries[name];
@@ -71,8 +71,7 @@ export function imageFileDigest(img: ImageFile): string {
   const startWallNs = BigInt(Date.now()) * 1_000_000n;
   const sha256 = img.hash();
   const after = img.stat();
-  const unchanged =
-    `${after.dev}:${after.ino}:${after.size}:${after.mtimeNs}:${after.ctimeNs}` === key;
+  const unchanged = identityKey(after) === key;
   if (unchanged && startWallNs - st.ctimeNs >= RACY_NS) {
     entries[name] = { key, sha256, usedMs: Date.now() };
     save(entries);

@@ -28,6 +28,10 @@ const identity = (st: BigIntStats): FileIdentity => ({
   ctimeNs: st.ctimeNs,
 });
 
+/** The identity as one string: equal strings, the same file unchanged (as far as its times tell). */
+export const identityKey = (id: FileIdentity): string =>
+  `${id.dev}:${id.ino}:${id.size}:${id.mtimeNs}:${id.ctimeNs}`;
+
 export class ImageFile {
   private closed = false;
 
@@ -151,22 +155,14 @@ const readFrom = new WeakMap<
  */
 export function unchangedSinceRead(bytes: Uint8Array): boolean {
   const from = readFrom.get(bytes);
-  if (!from) return false;
-  const was = from.identity;
-  let now: BigIntStats;
+  if (!from || from.readFromNs - from.identity.ctimeNs < RACY_NS) return false;
   try {
-    now = statSync(from.path, { bigint: true });
+    return (
+      identityKey(identity(statSync(from.path, { bigint: true }))) === identityKey(from.identity)
+    );
   } catch {
     return false;
   }
-  return (
-    now.dev === was.dev &&
-    now.ino === was.ino &&
-    now.size === was.size &&
-    now.mtimeNs === was.mtimeNs &&
-    now.ctimeNs === was.ctimeNs &&
-    from.readFromNs - was.ctimeNs >= RACY_NS
-  );
 }
 
 /** The bytes of a regular file, read through one descriptor. */
