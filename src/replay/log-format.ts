@@ -26,7 +26,8 @@
  * recording whose writer died ends at its last whole chunk; readers report
  * where and why they stopped instead of guessing past damage.
  */
-import { Inflate, deflateSync, inflateSync } from 'fflate';
+import { Inflate } from 'fflate';
+import { InflateOverflow, deflateRaw, inflateRaw } from '../util/deflate-raw.js';
 import { RecordingFormatError } from './recording-error.js';
 import { BytesSource, type RecordingSource } from './recording-source.js';
 import { MAX_CHECKPOINT, MAX_HEAD, readHead, type CheckpointInfo } from './checkpoint-chunk.js';
@@ -205,7 +206,7 @@ export function encodeHeader(h: RecordingHeader): Uint8Array {
 }
 
 export function frameChunk(kind: number, raw: Uint8Array): Uint8Array {
-  return frameStored(kind, raw.length, deflateSync(raw, { level: 6 }));
+  return frameStored(kind, raw.length, deflateRaw(raw, 6));
 }
 
 /** A chunk of bytes compressed elsewhere, in one piece. */
@@ -424,20 +425,17 @@ function scanImageChunk(stored: Uint8Array, rawLen: number): string {
   return new TextDecoder().decode(hr.bytes(nameLen));
 }
 
-/** Inflate a whole chunk known to be `rawLen` bytes (one byte of room more: a longer stream shows). */
+/** Inflate a whole chunk known to be `rawLen` bytes. */
 function inflateExact(stored: Uint8Array, rawLen: number): Uint8Array {
   let raw: Uint8Array;
   try {
-    raw = inflateSync(stored, { out: new Uint8Array(rawLen + 1) });
-  } catch {
+    raw = inflateRaw(stored, rawLen);
+  } catch (e) {
+    if (e instanceof InflateOverflow) throw new RecordingFormatError(e.message);
     throw new RecordingFormatError('does not decompress');
   }
   if (raw.length !== rawLen)
-    throw new RecordingFormatError(
-      raw.length > rawLen
-        ? `decompresses to more than ${rawLen} bytes`
-        : `decompresses to ${raw.length} bytes, not ${rawLen}`,
-    );
+    throw new RecordingFormatError(`decompresses to ${raw.length} bytes, not ${rawLen}`);
   return raw;
 }
 

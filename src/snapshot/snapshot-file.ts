@@ -11,7 +11,7 @@
  * A snapshot is refused whole — bad magic, another version, a checksum that
  * fails, fields of another machine shape — never half-applied.
  */
-import { deflateSync, inflateSync } from 'fflate';
+import { deflateRaw, inflateRaw } from '../util/deflate-raw.js';
 import { crc32 } from '../replay/crc32.js';
 import type { FileStamp, MachineDescription } from '../replay/log-format.js';
 import { descriptionProblems, isUint, sayProblems } from '../replay/header-check.js';
@@ -64,7 +64,7 @@ export function captureSnapshot(
       raw.set(vm.bus.ram8.subarray(p * PAGE, p * PAGE + PAGE), at);
       at += PAGE;
     }
-  const stored = deflateSync(raw, { level: 1 });
+  const stored = deflateRaw(raw, 1);
   const out = new Uint8Array(8 + 4 + 4 + json.length + 4 + 12 + stored.length);
   const dv = new DataView(out.buffer);
   out.set(MAGIC, 0);
@@ -133,7 +133,7 @@ export function readSnapshot(file: Uint8Array): Snapshot {
     throw new SnapshotError('corrupt snapshot memory (impossible length)');
   let raw: Uint8Array;
   try {
-    raw = inflateSync(stored, { out: new Uint8Array(rawLen) });
+    raw = inflateRaw(stored, rawLen);
   } catch {
     throw new SnapshotError('corrupt snapshot memory (does not decompress)');
   }
