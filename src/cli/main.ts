@@ -1,22 +1,21 @@
 /**
  * The vmrs command line. Each subcommand lives in its own module; this file
  * wires them to commander and turns every error into one clear line and a
- * non-zero status.
+ * non-zero status. Commands other than run, record and replay load when
+ * used: their modules pull in Node's http, worker_threads and the like,
+ * which every process would otherwise compile at its start.
  */
 import { Command, CommanderError } from 'commander';
 import { addMachineOptions, runCommand } from './run.js';
-import { guestBuildCommand } from './guest.js';
 import { UsageError } from './options.js';
-import { serveCommand, type ServeOptions } from './serve.js';
+import type { ServeOptions } from './serve.js';
 import { recordCommand } from './record.js';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_DIGEST_INTERVAL } from '../replay/record-settings.js';
 import { replayCommand, type ReplayOptions } from './replay.js';
-import { inspectCommand } from './inspect.js';
-import { traceCommand, type TraceOptions } from './trace.js';
-import { profileCommand, type ProfileOptions } from './profile.js';
-import { diffEnginesCommand } from './diff-engines.js';
-import { verifyCommand, type VerifyOptions } from './verify.js';
-import { workerCommand, type WorkerOptions } from './worker.js';
+import type { TraceOptions } from './trace.js';
+import type { ProfileOptions } from './profile.js';
+import type { VerifyOptions } from './verify.js';
+import type { WorkerOptions } from './worker.js';
 import { VMRS_VERSION } from './version.js';
 import { collect } from './options.js';
 
@@ -127,7 +126,7 @@ program
   .option('--share <path-or-url>', 'with --queue: where the workers read the recording')
   .option('-q, --quiet', 'no progress or summary from vmrs itself')
   .action(async (file: string, opts: TraceOptions) => {
-    process.exitCode = await traceCommand(file, opts);
+    process.exitCode = await (await import('./trace.js')).traceCommand(file, opts);
   });
 
 program
@@ -153,7 +152,7 @@ program
   .option('--share <path-or-url>', 'with --queue: where the workers read the recording')
   .option('-q, --quiet', 'no messages from vmrs itself')
   .action(async (file: string, opts: ProfileOptions) => {
-    process.exitCode = await profileCommand(file, opts);
+    process.exitCode = await (await import('./profile.js')).profileCommand(file, opts);
   });
 
 program
@@ -170,7 +169,7 @@ program
   )
   .option('-q, --quiet', 'no log')
   .action(async (files: string[], opts: ServeOptions) => {
-    process.exitCode = await serveCommand(files, opts);
+    process.exitCode = await (await import('./serve.js')).serveCommand(files, opts);
   });
 
 program
@@ -178,8 +177,8 @@ program
   .description('show what a recording holds')
   .argument('<file>', 'a recording made by vmrs record')
   .option('--json', 'machine-readable output')
-  .action((file: string, opts: { json?: boolean }) => {
-    process.exitCode = inspectCommand(file, opts);
+  .action(async (file: string, opts: { json?: boolean }) => {
+    process.exitCode = (await import('./inspect.js')).inspectCommand(file, opts);
   });
 
 program
@@ -201,7 +200,7 @@ program
   .option('--json', 'machine-readable report on stdout')
   .option('-q, --quiet', 'no progress line')
   .action(async (file: string, opts: VerifyOptions) => {
-    process.exitCode = await verifyCommand(file, opts);
+    process.exitCode = await (await import('./verify.js')).verifyCommand(file, opts);
   });
 
 program
@@ -218,7 +217,7 @@ program
   )
   .option('-q, --quiet', 'no log of the jobs')
   .action(async (opts: WorkerOptions) => {
-    process.exitCode = await workerCommand(opts);
+    process.exitCode = await (await import('./worker.js')).workerCommand(opts);
   });
 
 addMachineOptions(
@@ -230,7 +229,7 @@ addMachineOptions(
     .option('--insns <n>', 'instructions to compare', '200000000')
     .option('--slice <n>', 'instructions between comparisons', '1000000'),
 ).action(async (opts) => {
-  process.exitCode = await diffEnginesCommand(opts);
+  process.exitCode = await (await import('./diff-engines.js')).diffEnginesCommand(opts);
 });
 
 const guest = program.command('guest').description('the default guest image');
@@ -240,7 +239,7 @@ guest
     'build the default guest (Linux 6.1 + busybox) if it is not cached, and print its paths',
   )
   .action(async () => {
-    process.exitCode = await guestBuildCommand();
+    process.exitCode = await (await import('./guest.js')).guestBuildCommand();
   });
 
 async function main(): Promise<void> {

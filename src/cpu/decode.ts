@@ -29,7 +29,7 @@
  * Compressed instructions decode through their 32-bit expansion (rvc.ts).
  * Unpriv spec chapter 34 lists the encodings.
  */
-import { rvcTable } from './rvc.js';
+import { expandRvc, rvcTable } from './rvc.js';
 
 /** Operations of the decoded form. `const enum`: the values are inlined, so a switch on them is a jump table. */
 export const enum Op {
@@ -281,17 +281,27 @@ export function opIndex(i: number): number {
   return ((i >>> 2) & 31) | ((i >>> 7) & 0xe0) | ((i >>> 17) & 0x7f00);
 }
 
-/** op32() of every (opcode, funct3, funct7): the other fields never change the operation. */
-export const OP_TABLE = new Uint8Array(1 << 15);
-for (let x = 0; x < OP_TABLE.length; x++)
-  OP_TABLE[x] = op32(3 | ((x & 31) << 2) | (((x >>> 5) & 7) << 12) | ((x >>> 8) << 25));
+let OP_TABLE: Uint8Array | undefined;
+
+/**
+ * op32() of every (opcode, funct3, funct7): the other fields never change
+ * the operation. Made on first use (the plugins' step events), not at every
+ * process's start.
+ */
+export function opTable(): Uint8Array {
+  if (OP_TABLE) return OP_TABLE;
+  const t = new Uint8Array(1 << 15);
+  for (let x = 0; x < t.length; x++)
+    t[x] = op32(3 | ((x & 31) << 2) | (((x >>> 5) & 7) << 12) | ((x >>> 8) << 25));
+  return (OP_TABLE = t);
+}
 
 /** Decode instruction bits `raw` (a 16-bit instruction in the low half when its two low bits are not 11). */
 export function decode(raw: number): Decoded {
   let insn = raw | 0;
   let len = 4;
   if ((raw & 3) !== 3) {
-    insn = rvcTable[raw & 0xffff];
+    insn = rvcTable[raw & 0xffff] || expandRvc(raw & 0xffff);
     len = 2;
   }
   const op = insn === 0 ? Op.ILLEGAL : op32(insn);

@@ -197,11 +197,17 @@ export function expandCompressed(c: number): number {
   return 0;
 }
 
-/** rvcTable[c] = expandCompressed(c) for every 16-bit c (quadrant 3 entries are unused). */
-export const rvcTable: Int32Array = (() => {
-  const t = new Int32Array(65536);
-  for (let c = 0; c < 65536; c++) if ((c & 3) !== 3) t[c] = expandCompressed(c);
-  return t;
-})();
+/**
+ * rvcTable[c] = expandCompressed(c), filled as encodings are met: 0 until
+ * then (as for an illegal one), so a reader that finds 0 asks expandRvc.
+ * Filling all 49,152 entries at load cost every vmrs process 12-20 ms, in
+ * code V8 had not compiled yet; a boot meets a few thousand.
+ */
+export const rvcTable = new Int32Array(65536);
+
+/** expandCompressed(c), kept in rvcTable. */
+export function expandRvc(c: number): number {
+  return (rvcTable[c] = expandCompressed(c));
+}
 
 void SYSTEM;

@@ -20,9 +20,9 @@
  * Nothing here writes to the machine.
  */
 import type { Cpu } from '../cpu/cpu.js';
-import { OP_TABLE, Op, immI, immS, immB, opIndex } from '../cpu/decode.js';
+import { opTable, Op, immI, immS, immB, opIndex } from '../cpu/decode.js';
 import { peekInstruction, peekTranslate, scWouldSucceed } from '../cpu/hooks.js';
-import { rvcTable } from '../cpu/rvc.js';
+import { expandRvc, rvcTable } from '../cpu/rvc.js';
 import { BootRom } from '../devices/boot-rom.js';
 import type { Bus } from '../machine/bus.js';
 import type { BlockEvent, MemoryEvent, MemoryFilter } from './plugin-api.js';
@@ -170,11 +170,11 @@ export class StepObserver<S> {
     let insn = raw,
       len = 4;
     if ((raw & 3) !== 3) {
-      insn = rvcTable[raw & 0xffff];
+      insn = rvcTable[raw & 0xffff] || expandRvc(raw & 0xffff);
       len = 2;
       if (insn === 0) return;
     }
-    const op = OP_TABLE[opIndex(insn)] as Op;
+    const op = opTable()[opIndex(insn)] as Op;
     if (op >= Op.JAL && op <= Op.BGEU) {
       if (this.onBlock !== undefined) this.controlTransfer(op, insn, len);
       return;
