@@ -1,9 +1,13 @@
 /**
  * CRC-32 (IEEE 802.3, as zlib and PNG use) for chunk checksums.
- * Slicing-by-8 (eight tables, eight bytes a step): about five times the
+ * On Node (20.16 and later) zlib's: 1 ms for a 4 MiB checkpoint, where the
+ * JavaScript below takes 3 ms warm and 17 ms the first time. Elsewhere
+ * slicing-by-8 (eight tables, eight bytes a step): about five times the
  * byte-at-a-time loop's speed, which matters for multi-MiB checkpoint chunks
  * read and written on the main thread.
  */
+import { nodeBuiltin } from '../util/node-builtin.js';
+
 const TABLES = (() => {
   const t = new Int32Array(256 * 8);
   for (let n = 0; n < 256; n++) {
@@ -19,7 +23,7 @@ const TABLES = (() => {
   return t;
 })();
 
-export function crc32(data: Uint8Array, crc = 0): number {
+export function crc32js(data: Uint8Array, crc = 0): number {
   const t = TABLES;
   let c = ~crc;
   let i = 0;
@@ -41,3 +45,7 @@ export function crc32(data: Uint8Array, crc = 0): number {
   for (; i < n; i++) c = t[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }
+
+type Crc32 = (data: Uint8Array, crc?: number) => number;
+
+export const crc32: Crc32 = nodeBuiltin<{ crc32?: Crc32 }>('node:zlib')?.crc32 ?? crc32js;

@@ -8,6 +8,7 @@
  * fflate. Both make and read the same format, so a file made by one is read
  * by the other.
  */
+import { nodeBuiltin } from './node-builtin.js';
 import { deflateSync as fflateDeflate, inflateSync as fflateInflate } from 'fflate';
 
 /** The stream holds more bytes than the caller made room for. */
@@ -47,8 +48,7 @@ interface NodeZlib {
 
 /** The built-in zlib's codec, when this runtime has one it can reach without an import. */
 export function nodeCodec(): DeflateCodec | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const zlib = proc?.getBuiltinModule?.('node:zlib') as NodeZlib | undefined;
+  const zlib = nodeBuiltin<NodeZlib>('node:zlib');
   if (!zlib) return undefined;
   return {
     name: 'zlib',
