@@ -33,6 +33,7 @@ import { stateFromJson, stateToJson, SnapshotError, type State } from '../snapsh
 import type { VirtMachine } from '../machine/virt.js';
 import type { WrittenClusters } from '../devices/virtio/backends.js';
 import { RecordingFormatError } from './recording-error.js';
+import { isZeroPage, putRamPages } from '../snapshot/ram-pages.js';
 
 const PAGE = 4096;
 /** A page's stored copy is written again once it is this many checkpoints old. */
@@ -77,17 +78,6 @@ export function checkHead(v: unknown): CheckpointHead {
   )
     throw new RecordingFormatError('a checkpoint without its place (seq, icount, events)');
   return { seq: o.seq, icount: o.icount, eventIndex: o.eventIndex, digests: o.digests };
-}
-
-function isZeroPage(ram32: Int32Array, page: number): boolean {
-  const from = page * 1024;
-  for (let i = from; i < from + 1024; i++) if (ram32[i] !== 0) return false;
-  return true;
-}
-
-function equalPage(ram8: Uint8Array, at: number, page: Uint8Array): boolean {
-  for (let i = 0; i < PAGE; i++) if (ram8[at + i] !== page[i]) return false;
-  return true;
 }
 
 /** A disk whose written clusters the checkpoints hold, and which checkpoint holds each. */
@@ -460,25 +450,13 @@ export function restoreCheckpoint(
   const state = stateWithDisks(cp, sources);
   // RAM first, flagging only the pages that change (a restore over a machine that ran nearby
   // keeps its translated code and hashes for the rest), then the state that goes with it.
-  const bus = vm.bus;
-  const ram32 = bus.ram32;
-  for (let p = 0; p < pages; p++) {
+  putRamPages(vm, (p) => {
     const m = cp.map[p];
-    const used = bus.mayBeNonZero(p);
-    if (m === 0) {
-      if (used && !isZeroPage(ram32, p)) {
-        ram8.fill(0, p * PAGE, p * PAGE + PAGE);
-        bus.noteDmaWrite(bus.ramBase + p * PAGE, PAGE);
-      }
-      continue;
-    }
+    if (m === 0) return undefined;
     const src = sources.get(m - 1)!;
     const at = src.own.get(p)!;
-    const page = src.raw.subarray(at, at + PAGE);
-    if (used && equalPage(ram8, p * PAGE, page)) continue;
-    ram8.set(page, p * PAGE);
-    bus.noteDmaWrite(bus.ramBase + p * PAGE, PAGE);
-  }
+    return src.raw.subarray(at, at + PAGE);
+  });
   vm.loadState(state, true);
   if (vm.cpu.icount !== cp.head.icount)
     throw new RecordingFormatError(

@@ -17,6 +17,7 @@ import type { FileStamp, MachineDescription } from '../replay/log-format.js';
 import { descriptionProblems, isUint, sayProblems } from '../replay/header-check.js';
 import type { VirtMachine } from '../machine/virt.js';
 import { SnapshotError, stateFromJson, stateToJson, type State } from './state.js';
+import { putRamPages } from './ram-pages.js';
 
 export const SNAPSHOT_VERSION = 1;
 const MAGIC = new TextEncoder().encode('VMRSSNAP');
@@ -156,10 +157,9 @@ export function restoreSnapshot(vm: VirtMachine, snap: Snapshot): void {
     throw new SnapshotError(
       `the snapshot is of a machine with ${snap.header.machine.memoryBytes / 1048576} MiB of RAM, this one has ${vm.bus.ram8.length / 1048576} MiB`,
     );
-  vm.loadState(snap.state);
-  const ram8 = vm.bus.ram8;
-  ram8.fill(0);
-  for (const [p, data] of snap.pages) ram8.set(data, p * PAGE);
+  vm.loadState(snap.state, true);
+  // Only the pages that differ are written (and flagged: see putRamPages).
+  putRamPages(vm, (p) => snap.pages.get(p));
   if (vm.cpu.icount !== snap.header.icount)
     throw new SnapshotError('corrupt snapshot (icount does not match the state)');
 }
