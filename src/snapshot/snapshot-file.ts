@@ -17,7 +17,7 @@ import type { FileStamp, MachineDescription } from '../replay/log-format.js';
 import { descriptionProblems, isUint, sayProblems } from '../replay/header-check.js';
 import type { VirtMachine } from '../machine/virt.js';
 import { SnapshotError, stateFromJson, stateToJson, type State } from './state.js';
-import { putRamPages } from './ram-pages.js';
+import { isZeroPage, putRamPages } from './ram-pages.js';
 
 export const SNAPSHOT_VERSION = 1;
 const MAGIC = new TextEncoder().encode('VMRSSNAP');
@@ -50,12 +50,11 @@ export function captureSnapshot(
   const bitmap = new Uint8Array(Math.ceil(pages / 8));
   let used = 0;
   for (let p = 0; p < pages; p++) {
-    for (let i = p * 1024; i < p * 1024 + 1024; i++)
-      if (ram32[i] !== 0) {
-        bitmap[p >> 3] |= 1 << (p & 7);
-        used++;
-        break;
-      }
+    // Pages never written since the machine was made are zero: not read (first touches of
+    // host memory are slow; reading all of a 256 MiB guest's RAM took about 1 s here).
+    if (!vm.bus.mayBeNonZero(p) || isZeroPage(ram32, p)) continue;
+    bitmap[p >> 3] |= 1 << (p & 7);
+    used++;
   }
   const raw = new Uint8Array(bitmap.length + used * PAGE);
   raw.set(bitmap);
