@@ -30,11 +30,24 @@ export interface DeflateCodec {
 
 type Level = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
+/**
+ * The most bytes `storedLength` bytes of DEFLATE can inflate to: a match of
+ * 258 bytes at best takes two bits (length and distance codes of one bit
+ * each), 1,032 bytes a byte, plus a block header's worth. Output memory is
+ * sized by the smaller of this and the length expected, so a damaged file
+ * that claims a huge chunk does not make the reader allocate it.
+ */
+export const maxInflated = (storedLength: number): number => storedLength * 1032 + 1024;
+
 export const fflateCodec: DeflateCodec = {
   name: 'fflate',
   inflate(stored, room) {
+    // fflate gives back the output buffer untouched for no input at all.
+    if (stored.length === 0) throw new Error('no DEFLATE stream');
     // One byte of room more: a longer stream fills it and shows (fflate drops the rest).
-    const out = fflateInflate(stored, { out: new Uint8Array(room + 1) });
+    const out = fflateInflate(stored, {
+      out: new Uint8Array(Math.min(room, maxInflated(stored.length)) + 1),
+    });
     if (out.length > room) throw new InflateOverflow(room);
     return out;
   },
@@ -57,7 +70,7 @@ export function nodeCodec(): DeflateCodec | undefined {
         // One output buffer of the size expected: zlib otherwise grows it 16 KiB at a time.
         const out = zlib.inflateRawSync(stored, {
           maxOutputLength: Math.max(1, room),
-          chunkSize: Math.max(64, room),
+          chunkSize: Math.max(64, Math.min(room, maxInflated(stored.length))),
         });
         if (out.length > room) throw new InflateOverflow(room);
         return plainBytes(out);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   InflateOverflow,
   deflateCodec,
+  maxInflated,
   fflateCodec,
   nodeCodec,
   type DeflateCodec,
@@ -75,3 +76,17 @@ test(
     }
   }),
 );
+
+test('the output memory is bounded by what the stored bytes can hold, not by the room claimed', () => {
+  // 1 MiB of zeros: about 1 KiB stored, near DEFLATE's best ratio.
+  const raw = new Uint8Array(1 << 20);
+  for (const c of codecs) {
+    const stored = c.deflate(raw, 9);
+    assert.ok(maxInflated(stored.length) >= raw.length, `${c.name}: the bound holds`);
+    // A damaged header could claim 1 GiB for these bytes: the reader does not allocate it.
+    const out = c.inflate(stored, 1 << 30);
+    assert.equal(out.length, raw.length, c.name);
+    const held = out.buffer.byteLength;
+    assert.ok(held <= maxInflated(stored.length) + 1, `${c.name}: ${held} bytes held`);
+  }
+});
