@@ -29,7 +29,7 @@
  * Compressed instructions decode through their 32-bit expansion (rvc.ts).
  * Unpriv spec chapter 34 lists the encodings.
  */
-import { expandRvc, rvcTable } from './rvc.js';
+import { rvcTable } from './rvc.js';
 
 /** Operations of the decoded form. `const enum`: the values are inlined, so a switch on them is a jump table. */
 export const enum Op {
@@ -301,7 +301,7 @@ export function decode(raw: number): Decoded {
   let insn = raw | 0;
   let len = 4;
   if ((raw & 3) !== 3) {
-    insn = rvcTable[raw & 0xffff] || expandRvc(raw & 0xffff);
+    insn = rvcTable[raw & 0xffff];
     len = 2;
   }
   const op = insn === 0 ? Op.ILLEGAL : op32(insn);

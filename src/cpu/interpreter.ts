@@ -34,7 +34,7 @@ import {
 } from './int64.js';
 import { CACHE_MASK } from './hart-memory.js';
 import { TLB_MASK } from './mmu.js';
-import { expandRvc, rvcTable } from './rvc.js';
+import { rvcTable } from './rvc.js';
 import { fetchSlow, fetched, loadSlow, storeSlow } from './slow-access.js';
 import { system } from './system.js';
 import { takeInterrupt, trap, updateSstc } from './trap.js';
@@ -146,7 +146,7 @@ export function interpret(h: Cpu, max: number, hotAfter: number): number {
     if ((raw & 3) !== 3) {
       insn = rvcTable[raw & 0xffff];
       len = 2;
-      if (insn === 0 && (insn = expandRvc(raw & 0xffff)) === 0) {
+      if (insn === 0) {
         h.pcLo = pcLo;
         h.pcHi = pcHi;
         h.icount = base + n;

@@ -22,7 +22,7 @@
 import type { Cpu } from '../cpu/cpu.js';
 import { opTable, Op, immI, immS, immB, opIndex } from '../cpu/decode.js';
 import { peekInstruction, peekTranslate, scWouldSucceed } from '../cpu/hooks.js';
-import { expandRvc, rvcTable } from '../cpu/rvc.js';
+import { rvcTable } from '../cpu/rvc.js';
 import { BootRom } from '../devices/boot-rom.js';
 import type { Bus } from '../machine/bus.js';
 import type { BlockEvent, MemoryEvent, MemoryFilter } from './plugin-api.js';
@@ -170,7 +170,7 @@ export class StepObserver<S> {
     let insn = raw,
       len = 4;
     if ((raw & 3) !== 3) {
-      insn = rvcTable[raw & 0xffff] || expandRvc(raw & 0xffff);
+      insn = rvcTable[raw & 0xffff];
       len = 2;
       if (insn === 0) return;
     }
