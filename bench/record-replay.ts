@@ -57,24 +57,21 @@ async function overhead(): Promise<void> {
   const bare: number[] = [];
   const mid: number[] = [];
   const rep: number[] = [];
+  const record = async (schedule: string[]): Promise<number> => {
+    const r = await runVmrs(['record', '-q', ...schedule, '-o', file], workloadSteps);
+    if (r.status !== 0) throw new Error(`record failed (${r.status}): ${r.stderr}`);
+    return r.wallSeconds;
+  };
   for (let i = 0; i < ROUNDS; i++) {
     run.push((await runVmrs(['run', '-q'], workloadSteps)).wallSeconds);
     // Without checkpoints too: what the recording itself costs, apart from the
     // checkpoint the default schedule takes at 200 M instructions.
-    const b = await runVmrs(['record', '-q', '--checkpoint-every', '0', '-o', file], workloadSteps);
-    if (b.status !== 0) throw new Error(`record failed (${b.status}): ${b.stderr}`);
-    bare.push(b.wallSeconds);
+    bare.push(await record(['--checkpoint-every', '0']));
     // One checkpoint well before the end (at 120 M of about 225 M): its compression overlaps
     // the guest, where the default schedule's, at 200 M, is still running at power-off.
-    const m = await runVmrs(
-      ['record', '-q', '--checkpoint-every', '120M', '-o', file],
-      workloadSteps,
-    );
-    if (m.status !== 0) throw new Error(`record failed (${m.status}): ${m.stderr}`);
-    mid.push(m.wallSeconds);
-    const r = await runVmrs(['record', '-q', '-o', file], workloadSteps);
-    if (r.status !== 0) throw new Error(`record failed (${r.status}): ${r.stderr}`);
-    rec.push(r.wallSeconds);
+    mid.push(await record(['--checkpoint-every', '120M']));
+    // Last, so that the file replayed next (and inspected) has the default schedule.
+    rec.push(await record([]));
     const p = await runVmrs(['replay', '-q', file]);
     if (p.status !== 0) throw new Error(`replay of ${file} failed (${p.status}): ${p.stderr}`);
     rep.push(p.wallSeconds);

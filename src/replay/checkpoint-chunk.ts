@@ -33,7 +33,7 @@ import { stateFromJson, stateToJson, SnapshotError, type State } from '../snapsh
 import type { VirtMachine } from '../machine/virt.js';
 import type { WrittenClusters } from '../devices/virtio/backends.js';
 import { RecordingFormatError } from './recording-error.js';
-import { isZeroPage, putRamPages } from '../snapshot/ram-pages.js';
+import { putRamPages } from '../snapshot/ram-pages.js';
 
 const PAGE = 4096;
 /** A page's stored copy is written again once it is this many checkpoints old. */
@@ -164,7 +164,7 @@ export class CheckpointBuilder {
     const json = new TextEncoder().encode(stateToJson(vm.saveState({ disksApart: true })));
     this.stateBytes = json.length;
     vm.collectDirty();
-    const { ram8, ram32 } = vm.bus;
+    const ram8 = vm.bus.ram8;
     const map = this.map;
     const dirty = this.dirty;
     const own = seq + 1;
@@ -174,9 +174,7 @@ export class CheckpointBuilder {
       const m = map[p];
       if (dirty[p]) {
         dirty[p] = 0;
-        // A page never written since the machine was made is zero: not read (first touching
-        // host memory is slow, and most of a guest's RAM is never used).
-        if (!vm.bus.mayBeNonZero(p) || isZeroPage(ram32, p)) {
+        if (vm.bus.pageIsZero(p)) {
           map[p] = 0;
           continue;
         }

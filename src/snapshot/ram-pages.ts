@@ -12,14 +12,8 @@ const ZERO = new Uint8Array(PAGE);
 
 export type PageRefs = Uint8Array[];
 
-export function isZeroPage(ram32: Int32Array, page: number): boolean {
-  const from = page * 1024;
-  for (let i = from; i < from + 1024; i++) if (ram32[i] !== 0) return false;
-  return true;
-}
-
 /** RAM page `p` (of `ram8`) holds the bytes of `page`. */
-export function ramPageEquals(ram8: Uint8Array, p: number, page: Uint8Array): boolean {
+function ramPageEquals(ram8: Uint8Array, p: number, page: Uint8Array): boolean {
   const at = p * PAGE;
   for (let i = 0; i < PAGE; i++) if (ram8[at + i] !== page[i]) return false;
   return true;
@@ -29,26 +23,24 @@ export function ramPageEquals(ram8: Uint8Array, p: number, page: Uint8Array): bo
  * Make every RAM page hold `pageOf(p)` (undefined: zeros), writing only the
  * pages that differ, each flagged as written behind the hart's back
  * (Bus.noteDmaWrite: its translated blocks and the translations built on it
- * go, digests and checkpoints see it written). A page never written since
- * the machine was made is zero and is not read: first touching host memory
- * is slow (zeroing all of a fresh 256 MiB machine took 0.85 s of page faults
- * here), and most of a guest's RAM is never used.
+ * go, digests and checkpoints see it written). Pages never written since
+ * the machine was made are not read (Bus.pageIsZero): zeroing all of a fresh
+ * 256 MiB machine took 0.85 s of page faults here.
  */
 export function putRamPages(
   vm: Pick<VirtMachine, 'bus'>,
   pageOf: (p: number) => Uint8Array | undefined,
 ): void {
   const bus = vm.bus;
-  const { ram8, ram32 } = bus;
+  const ram8 = bus.ram8;
   const pages = ram8.length / PAGE;
   for (let p = 0; p < pages; p++) {
     const page = pageOf(p);
-    const used = bus.mayBeNonZero(p);
     if (page === undefined) {
-      if (!used || isZeroPage(ram32, p)) continue;
+      if (bus.pageIsZero(p)) continue;
       ram8.fill(0, p * PAGE, p * PAGE + PAGE);
     } else {
-      if (used && ramPageEquals(ram8, p, page)) continue;
+      if (bus.mayBeNonZero(p) && ramPageEquals(ram8, p, page)) continue;
       ram8.set(page, p * PAGE);
     }
     bus.noteDmaWrite(bus.ramBase + p * PAGE, PAGE);
@@ -71,25 +63,22 @@ export class RamPages {
     const vm = this.vm;
     vm.collectDirty();
     const bus = vm.bus;
-    const { ram8, ram32 } = bus;
+    const ram8 = bus.ram8;
     const dirty = this.dirty;
     const latest = this.latest.slice();
     let copied = 0;
     for (let p = 0; p < dirty.length; p++) {
       if (!dirty[p]) continue;
       dirty[p] = 0;
-      // A page never written since the machine was made is zero: not read, since first
-      // touching host memory faults it in (the first capture flags every page; most of a
-      // guest's RAM is never used, and reading it all took ~0.8 s for 256 MiB).
-      if (!bus.mayBeNonZero(p) || isZeroPage(ram32, p)) {
+      // The first capture flags every page: those never written are not read (pageIsZero).
+      if (bus.pageIsZero(p)) {
         latest[p] = ZERO;
         continue;
       }
       const old = latest[p];
-      const cur = ram8.subarray(p * PAGE, p * PAGE + PAGE);
       // A written page that holds what it held: keep sharing the old copy.
-      if (old !== ZERO && equalPage(old, cur)) continue;
-      latest[p] = cur.slice();
+      if (old !== ZERO && ramPageEquals(ram8, p, old)) continue;
+      latest[p] = ram8.slice(p * PAGE, p * PAGE + PAGE);
       copied++;
     }
     this.latest = latest;
@@ -114,11 +103,6 @@ export class RamPages {
     vm.collectDirty();
     dirty.fill(0);
   }
-}
-
-function equalPage(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < PAGE; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Bytes of page copies held by a set of captures (shared copies counted once). */

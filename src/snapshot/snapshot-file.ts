@@ -17,7 +17,7 @@ import type { FileStamp, MachineDescription } from '../replay/log-format.js';
 import { descriptionProblems, isUint, sayProblems } from '../replay/header-check.js';
 import type { VirtMachine } from '../machine/virt.js';
 import { SnapshotError, stateFromJson, stateToJson, type State } from './state.js';
-import { isZeroPage, putRamPages } from './ram-pages.js';
+import { putRamPages } from './ram-pages.js';
 
 export const SNAPSHOT_VERSION = 1;
 const MAGIC = new TextEncoder().encode('VMRSSNAP');
@@ -45,14 +45,11 @@ export function captureSnapshot(
   const json = new TextEncoder().encode(
     stateToJson({ header: { ...header, icount: vm.cpu.icount } as never, state }),
   );
-  const ram32 = vm.bus.ram32;
   const pages = vm.bus.ram8.length / PAGE;
   const bitmap = new Uint8Array(Math.ceil(pages / 8));
   let used = 0;
   for (let p = 0; p < pages; p++) {
-    // Pages never written since the machine was made are zero: not read (first touches of
-    // host memory are slow; reading all of a 256 MiB guest's RAM took about 1 s here).
-    if (!vm.bus.mayBeNonZero(p) || isZeroPage(ram32, p)) continue;
+    if (vm.bus.pageIsZero(p)) continue;
     bitmap[p >> 3] |= 1 << (p & 7);
     used++;
   }
