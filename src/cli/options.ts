@@ -1,6 +1,6 @@
 /** Parsing of machine options shared by the vmrs commands (QEMU's spellings and meanings). */
 import { constants } from 'node:buffer';
-import { ImageFile } from '../host/image-file.js';
+import { ImageFile, ImageFileError } from '../host/image-file.js';
 
 export class UsageError extends Error {
   /** The exit status vmrs ends with (1 unless the error says otherwise). */
@@ -48,21 +48,49 @@ export function parseGuestMemorySize(text: string): number {
  * cannot be read: a regular file only, read through one descriptor.
  */
 export function readImage(what: string, path: string): Uint8Array {
+  const img = openImage(what, path);
+  try {
+    return img.readAll();
+  } catch (e) {
+    throw readError(e, what, path);
+  } finally {
+    img.close();
+  }
+}
+
+/**
+ * readImage on libuv's thread pool (ImageFile.readAllAsync). The file is
+ * opened and checked at once, so a missing or empty image is an error
+ * before the promise is made.
+ */
+export function readImageAsync(what: string, path: string): Promise<Uint8Array> {
+  const img = openImage(what, path);
+  return img
+    .readAllAsync()
+    .catch((e: unknown) => {
+      throw readError(e, what, path);
+    })
+    .finally(() => img.close());
+}
+
+function openImage(what: string, path: string): ImageFile {
   let img: ImageFile;
   try {
     img = ImageFile.open(path, what);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  try {
-    if (img.size === 0) throw new UsageError(`${what} '${path}' is empty`);
-    return img.readAll();
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`${what} '${path}' cannot be read: ${(e as Error).message}`);
-  } finally {
+  if (img.size === 0) {
     img.close();
+    throw new UsageError(`${what} '${path}' is empty`);
   }
+  return img;
+}
+
+function readError(e: unknown, what: string, path: string): UsageError {
+  if (e instanceof UsageError) return e;
+  if (e instanceof ImageFileError) return new UsageError(e.message);
+  return new UsageError(`${what} '${path}' cannot be read: ${(e as Error).message}`);
 }
 
 /** Commander's collector for a repeatable option. */

@@ -7,12 +7,19 @@ import {
   renameSync,
   rmSync,
   statSync,
+  truncateSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readImageFile, unchangedSinceRead } from '../../src/host/image-file.js';
+import {
+  ImageFile,
+  ImageFileError,
+  readImageFile,
+  unchangedSinceRead,
+} from '../../src/host/image-file.js';
+import { readImageAsync } from '../../src/cli/options.js';
 import { waitUntil } from '../helpers/wait.js';
 
 test('unchangedSinceRead: trusted only for an old file that is still the one read, as it was', async () => {
@@ -47,5 +54,36 @@ test('unchangedSinceRead: trusted only for an old file that is still the one rea
   assert.equal(unchangedSinceRead(k), false, 'replaced');
   rmSync(bios);
   assert.equal(unchangedSinceRead(b), false, 'gone');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('readAllAsync: the same bytes as readAll, read on the thread pool; a file that shrank or cannot be read is an error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmrs-image-file-'));
+  const path = join(dir, 'Image');
+  // Larger than one read may return, and not a whole number of pages.
+  const bytes = new Uint8Array(3 * 1024 * 1024 + 123);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+  writeFileSync(path, bytes);
+  const img = ImageFile.open(path, 'kernel');
+  const got = await img.readAllAsync();
+  assert.deepEqual(got, bytes);
+  assert.deepEqual(got, img.readAll());
+  // Its origin is remembered as readAll's is (the file is new: not trusted yet, but known).
+  assert.equal(unchangedSinceRead(got), false);
+
+  truncateSync(path, 4096);
+  await assert.rejects(img.readAllAsync(), (e: Error) => {
+    assert.ok(e instanceof ImageFileError);
+    assert.match(e.message, /kernel '.*Image' shrank while being read \(4096 of 3145851 bytes\)/);
+    return true;
+  });
+  img.close();
+
+  // The command line's form: opened and checked at once, errors as UsageError.
+  writeFileSync(path, bytes.subarray(0, 5000));
+  assert.deepEqual(await readImageAsync('initrd', path), bytes.subarray(0, 5000));
+  writeFileSync(path, new Uint8Array(0));
+  assert.throws(() => readImageAsync('initrd', path), /initrd '.*Image' is empty/);
+  assert.throws(() => readImageAsync('initrd', join(dir, 'nothing')), /initrd .* does not exist/);
   rmSync(dir, { recursive: true, force: true });
 });
