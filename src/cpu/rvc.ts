@@ -22,6 +22,7 @@ import {
   encR as rType,
   encS as sType,
 } from './encode.js';
+import { RVC_ENTRIES, RVC_TABLE_GLOBAL } from './rvc-handover.js';
 
 const bit = (x: number, i: number) => (x >> i) & 1;
 const bits = (x: number, hi: number, lo: number) => (x >> lo) & ((1 << (hi - lo + 1)) - 1);
@@ -197,17 +198,43 @@ export function expandCompressed(c: number): number {
   return 0;
 }
 
+/** Every expansion, computed: 12-26 ms at a process's start, in code V8 has not compiled yet. */
+export function computeRvcTable(): Int32Array {
+  const t = new Int32Array(RVC_ENTRIES);
+  for (let c = 0; c < RVC_ENTRIES; c++) if ((c & 3) !== 3) t[c] = expandCompressed(c);
+  return t;
+}
+
+/**
+ * `supplied` when it is a whole table that agrees with expandCompressed on
+ * a spread of entries (one in 251, every quadrant and funct3: a table
+ * from another version of this code is refused), else a computed one. The
+ * loader keys its file by the bundle it came from and checks its CRC, so
+ * this guards against a table from other code, not against damage.
+ */
+export function rvcTableFrom(supplied: unknown): Int32Array {
+  if (supplied instanceof Int32Array && supplied.length === RVC_ENTRIES) {
+    let ok = true;
+    for (let c = 0; c < RVC_ENTRIES && ok; c += 251)
+      ok = supplied[c] === ((c & 3) !== 3 ? expandCompressed(c) | 0 : 0);
+    if (ok) return supplied;
+  }
+  return computeRvcTable();
+}
+
 /**
  * rvcTable[c] = expandCompressed(c) for every 16-bit c (quadrant 3 entries
- * are unused). Filled at load: 12-20 ms of every process start, in code V8
- * has not compiled yet. Filling it as encodings are met (a boot meets about
- * 7,900) made whole processes 2-3% slower (24 interleaved pairs), and 7-11%
- * while the lazy path handed the interpreter the encoders' unsigned results
- * (heap numbers for instructions with bit 31 set).
+ * are 0). Filled at load, or taken from the CLI's loader (rvc-handover.ts): computing it was
+ * 12-26 ms of every process start. Filling it as encodings were met instead
+ * (a boot meets about 7,900) made whole processes 2-3% slower (24
+ * interleaved pairs), and 7-11% while the lazy path handed the interpreter
+ * the encoders' unsigned results (heap numbers for instructions with bit 31
+ * set).
  */
 export const rvcTable: Int32Array = (() => {
-  const t = new Int32Array(65536);
-  for (let c = 0; c < 65536; c++) if ((c & 3) !== 3) t[c] = expandCompressed(c);
+  const g = globalThis as Record<string, unknown>;
+  const t = rvcTableFrom(g[RVC_TABLE_GLOBAL]);
+  g[RVC_TABLE_GLOBAL] = t;
   return t;
 })();
 

@@ -15,14 +15,23 @@
  * device, inode, size, times) and is used only for that file. V8's flags are set
  * before the bundle is compiled (host/wasm-tiering.ts): a cache made after
  * they changed would not match a new process's flags.
+ *
+ * The compressed-instruction table (src/cpu/rvc.ts: 65,536 expansions, 12-26
+ * ms of every start in code V8 has not compiled yet) is kept the same way,
+ * in `main.cjs.rvc-table` under the same key and with its CRC-32: handed to
+ * the bundle before it runs (cpu/rvc-handover.ts), which checks it again
+ * against its own expander, and written at the end of a process that had
+ * none.
  */
 import vm from 'node:vm';
 import { createRequire } from 'node:module';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import zlib from 'node:zlib';
 import { dirname } from 'node:path';
 import { tuneWasmTiering } from './wasm-tiering.js';
 import { provideDynamicImport } from './dynamic-import.js';
 import { ImageFile, identityKey } from './image-file.js';
+import { RVC_ENTRIES, RVC_TABLE_GLOBAL } from '../cpu/rvc-handover.js';
 
 /** The cache file's data, if it was made for `key` (bundleKey). */
 export function readCodeCache(path: string, key: string): Buffer | undefined {
@@ -40,6 +49,29 @@ export function readCodeCache(path: string, key: string): Buffer | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** zlib's CRC-32 (Node 20.15 and later; without it, no table is kept). */
+const crc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
+/** The table kept in `path` for `key` (bundleKey), if whole: its length and CRC-32 right. */
+export function readRvcTable(path: string, key: string): Int32Array | undefined {
+  if (!crc32) return undefined;
+  const data = readCodeCache(path, key);
+  if (data === undefined || data.length !== 4 * RVC_ENTRIES + 4) return undefined;
+  const table = new Int32Array(RVC_ENTRIES);
+  // Copied: the bytes after the key's line are not 4-byte aligned.
+  new Uint8Array(table.buffer).set(data.subarray(4));
+  return data.readUInt32LE(0) === crc32(new Uint8Array(table.buffer)) ? table : undefined;
+}
+
+/** Keep `table` in `path` for `key`, with its CRC-32 (whole or not at all, as the code cache). */
+export function writeRvcTable(path: string, key: string, table: Int32Array): void {
+  if (!crc32 || table.length !== RVC_ENTRIES) return;
+  const bytes = new Uint8Array(table.buffer, table.byteOffset, table.byteLength);
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(crc32(bytes) >>> 0, 0);
+  writeCodeCache(path, key, Buffer.concat([head, bytes]));
 }
 
 /** Write the cache whole or not at all (other processes may read it meanwhile); a failure is not an error. */
@@ -84,6 +116,16 @@ export function runBundle(file: string): boolean {
   if (!used)
     // At the end: the cache then holds every function this process compiled.
     process.once('exit', () => writeCodeCache(cacheFile, key, script.createCachedData()));
+  const tableFile = `${file}.rvc-table`;
+  const g = globalThis as Record<string, unknown>;
+  const table = readRvcTable(tableFile, key);
+  g[RVC_TABLE_GLOBAL] = table;
+  process.once('exit', () => {
+    // What the bundle made, when it did not take this one (a bundle that never loaded rvc.ts
+    // left nothing; one that refused the table made its own).
+    const made = g[RVC_TABLE_GLOBAL];
+    if (made instanceof Int32Array && made !== table) writeRvcTable(tableFile, key, made);
+  });
   const run = script.runInThisContext() as (
     exports: object,
     require: NodeJS.Require,

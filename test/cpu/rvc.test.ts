@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expandCompressed, rvcTable } from '../../src/cpu/rvc.js';
+import { computeRvcTable, expandCompressed, rvcTable, rvcTableFrom } from '../../src/cpu/rvc.js';
+import { RVC_TABLE_GLOBAL } from '../../src/cpu/rvc-handover.js';
 
 /** Compressed encodings and the 32-bit instructions they expand to (both from riscv64-linux-gnu-as). */
 const CASES: [number, number, string][] = [
@@ -48,4 +49,25 @@ test('reserved encodings are illegal', () => {
 
 test('the table covers only 16-bit encodings (low bits != 11)', () => {
   for (let c = 3; c < 65536; c += 4) assert.equal(rvcTable[c], 0);
+});
+
+test('a table handed over by the loader is used only when it agrees with the expander', () => {
+  const computed = computeRvcTable();
+  for (let c = 0; c < 65536; c++)
+    assert.equal(computed[c], (c & 3) !== 3 ? expandCompressed(c) | 0 : 0, c.toString(16));
+  assert.deepEqual(rvcTable, computed);
+  // This process's table is where the loader would keep it from.
+  assert.equal((globalThis as Record<string, unknown>)[RVC_TABLE_GLOBAL], rvcTable);
+
+  const good = computed.slice();
+  assert.equal(rvcTableFrom(good), good, 'a whole, right table is taken as it is');
+  // A table from other code: an expansion differs (entry 251 * 7 is checked).
+  const other = computed.slice();
+  other[251 * 7] ^= 1 << 20;
+  const fromOther = rvcTableFrom(other);
+  assert.notEqual(fromOther, other);
+  assert.deepEqual(fromOther, computed);
+  // Anything else: computed.
+  for (const bad of [undefined, null, 7, new Int32Array(100), new Uint32Array(65536), {}])
+    assert.deepEqual(rvcTableFrom(bad), computed);
 });

@@ -67,3 +67,49 @@ test('the CLI bundle through V8 code cache: used when it fits the file, never fo
   assert.deepEqual(run(file), { out: 'main.cjs BBBB object', used: false });
   rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * A CommonJS program that plays rvc.ts's part: it says what table it was
+ * handed (entry 7, or none) and leaves one there: the one handed over, or
+ * with `replace` another (as rvc.ts does with a table it refuses).
+ */
+const tableProgram = (fill: number, replace: boolean) =>
+  `const g = globalThis, got = g.__vmrsRvcTable;\n` +
+  `console.log(got instanceof Int32Array ? 'got ' + got.length + ' ' + got[7] : 'none');\n` +
+  `if (!(got instanceof Int32Array) || ${replace})\n` +
+  `  g.__vmrsRvcTable = new Int32Array(65536).fill(got instanceof Int32Array ? got[7] + 1 : ${fill});\n`;
+
+test('the compressed-instruction table is kept beside the bundle and handed to the next process whole, for that bundle only', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmrs-bundle-'));
+  const file = join(dir, 'main.cjs');
+  const table = `${file}.rvc-table`;
+  writeFileSync(file, tableProgram(-5, false));
+  assert.equal(run(file).out, 'none');
+  assert.ok(statSync(table).size > 4 * 65536, 'the first run kept its table');
+  assert.equal(run(file).out, 'got 65536 -5');
+  assert.equal(run(file).out, 'got 65536 -5');
+
+  // A damaged table (its CRC no longer matches) is not handed over, and is made again.
+  const bytes = readFileSync(table);
+  bytes[bytes.length - 3] ^= 1;
+  writeFileSync(table, bytes);
+  assert.equal(run(file).out, 'none');
+  assert.equal(run(file).out, 'got 65536 -5');
+  // Cut short: not handed over either.
+  writeFileSync(table, readFileSync(table).subarray(0, 1000));
+  assert.equal(run(file).out, 'none');
+
+  // Another bundle (rebuilt, the same length): the table of the old one is not its table.
+  const before = statSync(file).mtimeMs;
+  writeFileSync(file, tableProgram(-6, false));
+  if (statSync(file).mtimeMs === before) writeFileSync(file, tableProgram(-6, false));
+  assert.equal(run(file).out, 'none');
+  assert.equal(run(file).out, 'got 65536 -6');
+
+  // A bundle that refuses the table it was handed and makes its own: that one is kept.
+  writeFileSync(file, tableProgram(9, true));
+  assert.equal(run(file).out, 'none');
+  assert.equal(run(file).out, 'got 65536 9');
+  assert.equal(run(file).out, 'got 65536 10');
+  rmSync(dir, { recursive: true, force: true });
+});
