@@ -8,6 +8,8 @@
 import { Worker } from 'node:worker_threads';
 import type { SegmentJob, SegmentResult } from './verify-segment.js';
 import type { WorkerMessage } from './verify-worker.js';
+import type { RvcWorkerData } from './worker-rvc.js';
+import { rvcTable } from '../cpu/rvc.js';
 
 interface Queued {
   job: SegmentJob;
@@ -42,7 +44,9 @@ export class SegmentThreads {
       let w = this.idle.pop();
       if (!w) {
         if (this.all.length >= this.size) return;
-        w = new Worker(new URL('./verify-worker.js', import.meta.url));
+        // The thread takes this process's compressed-instruction table instead of computing one.
+        const workerData: RvcWorkerData = { rvcTable };
+        w = new Worker(new URL('./verify-worker.js', import.meta.url), { workerData });
         this.all.push(w);
       }
       this.start(w, this.queue.shift()!);

@@ -3,6 +3,8 @@
  * (segment-threads.ts): replays the segments it is sent, one at a time,
  * with the job's analysis if it has one, and posts progress and results back.
  */
+// First: the parent's compressed-instruction table, before anything loads rvc.ts.
+import './worker-rvc.js';
 import { parentPort } from 'node:worker_threads';
 import { SegmentMachine, verifySegment, type SegmentJob } from './verify-segment.js';
 import { analysisObserver } from './analysis-segment.js';
