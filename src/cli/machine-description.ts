@@ -12,7 +12,7 @@ import {
   type MachineDescription,
 } from '../replay/log-format.js';
 import type { VirtConfig } from '../machine/virt.js';
-import { virtConfigOf } from '../replay/replay-devices.js';
+import { virtConfigOf, type LoadedImages } from '../replay/replay-devices.js';
 import { NIC_LINK_AT_START, diskDigest, type DiskInfo, type ParsedDevices } from './devices.js';
 import { bytesDigest } from '../host/file-digest.js';
 import { ImageFile, readImageFile } from '../host/image-file.js';
@@ -79,7 +79,7 @@ export function describeMachine(
  * An image named by path in a recording or snapshot: a regular file of the
  * recorded size (checked before anything is read), read through one descriptor.
  */
-function readRecordedImage(ref: ImageRef, what: string): Uint8Array {
+function openRecordedImage(ref: ImageRef, what: string): ImageFile {
   let img: ImageFile;
   try {
     img = ImageFile.open(ref.path, what);
@@ -91,18 +91,38 @@ function readRecordedImage(ref: ImageRef, what: string): Uint8Array {
         : (e as Error).message,
     );
   }
+  if (img.size !== ref.size) {
+    img.close();
+    throw new UsageError(
+      `${what} '${ref.path}' is not the one recorded (${img.size} bytes, recorded ${ref.size})`,
+    );
+  }
+  return img;
+}
+
+const readError = (e: unknown) =>
+  e instanceof UsageError ? e : new UsageError((e as Error).message);
+
+function readRecordedImage(ref: ImageRef, what: string): Uint8Array {
+  const img = openRecordedImage(ref, what);
   try {
-    if (img.size !== ref.size)
-      throw new UsageError(
-        `${what} '${ref.path}' is not the one recorded (${img.size} bytes, recorded ${ref.size})`,
-      );
     return img.readAll();
   } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError((e as Error).message);
+    throw readError(e);
   } finally {
     img.close();
   }
+}
+
+/** readRecordedImage on libuv's thread pool; the file is opened and checked at once. */
+function readRecordedImageAsync(ref: ImageRef, what: string): Promise<Uint8Array> {
+  const img = openRecordedImage(ref, what);
+  return img
+    .readAllAsync()
+    .catch((e: unknown) => {
+      throw readError(e);
+    })
+    .finally(() => img.close());
 }
 
 /** An image said to be embedded is not in the file (damage, or a recorder stopped before writing it). */
@@ -119,18 +139,27 @@ export function loadImage(
   what: string,
   ref: ImageRef,
 ): Uint8Array {
+  return checked(
+    ref.embedded ? embeddedImage(images, name, what) : readRecordedImage(ref, what),
+    what,
+    ref,
+  );
+}
+
+function embeddedImage(images: EmbeddedImages, name: string, what: string): Uint8Array {
   let data: Uint8Array | undefined;
-  if (ref.embedded) {
-    try {
-      data = images.get(name);
-    } catch (e) {
-      if (e instanceof RecordingFormatError) throw new UsageError(e.message);
-      throw e;
-    }
-    if (!data) throw new EmbeddedImageMissing(what);
-  } else {
-    data = readRecordedImage(ref, what);
+  try {
+    data = images.get(name);
+  } catch (e) {
+    if (e instanceof RecordingFormatError) throw new UsageError(e.message);
+    throw e;
   }
+  if (!data) throw new EmbeddedImageMissing(what);
+  return data;
+}
+
+/** `data`, if it is the image the description names (its SHA-256). */
+function checked(data: Uint8Array, what: string, ref: ImageRef): Uint8Array {
   const d = bytesDigest(data);
   if (d !== ref.sha256)
     throw new UsageError(
@@ -146,4 +175,33 @@ export function configFromDescription(d: MachineDescription, images: EmbeddedIma
     kernel: loadImage(images, 'kernel', 'kernel', d.kernel),
     initrd: d.initrd ? loadImage(images, 'initrd', 'initrd', d.initrd) : undefined,
   });
+}
+
+/**
+ * The images of a description, those named by path read on libuv's thread
+ * pool while `whileReading` runs on this thread (the interpreter's warm-up:
+ * see machineConfig in run.ts). Every file is opened and checked, and every
+ * embedded image taken, before the reads start; the digests are checked
+ * after them, firmware, kernel and initrd in turn.
+ */
+export async function loadImagesAsync(
+  d: MachineDescription,
+  images: EmbeddedImages,
+  whileReading: () => void,
+): Promise<LoadedImages> {
+  const start = (name: string, what: string, ref: ImageRef): Promise<Uint8Array> => {
+    if (ref.embedded) return Promise.resolve(embeddedImage(images, name, what));
+    const p = readRecordedImageAsync(ref, what);
+    p.catch(() => {}); // awaited below; not left unobserved if a later start throws
+    return p;
+  };
+  const bios = d.bios === 'none' ? undefined : start('bios', 'firmware', d.bios);
+  const kernel = start('kernel', 'kernel', d.kernel);
+  const initrd = d.initrd ? start('initrd', 'initrd', d.initrd) : undefined;
+  whileReading();
+  return {
+    bios: d.bios === 'none' ? 'none' : checked(await bios!, 'firmware', d.bios),
+    kernel: checked(await kernel, 'kernel', d.kernel),
+    initrd: d.initrd ? checked(await initrd!, 'initrd', d.initrd) : undefined,
+  };
 }

@@ -11,11 +11,18 @@ import { ReplayGate } from '../replay/replay-gate.js';
 import {
   diskRequestObserver,
   replayDevice,
+  virtConfigOf,
+  type LoadedImages,
   type ReplayDeviceHooks,
 } from '../replay/replay-devices.js';
 import { Replayer, type Perturbation } from '../replay/replayer.js';
 import { VirtMachine, type VirtConfig, type VirtioSpec } from '../machine/virt.js';
-import { EmbeddedImageMissing, configFromDescription, loadImage } from './machine-description.js';
+import {
+  EmbeddedImageMissing,
+  configFromDescription,
+  loadImage,
+  loadImagesAsync,
+} from './machine-description.js';
 
 /** vmrs replay's status for a recording that ends without its end marker (replay.ts REPLAY_TRUNCATED). */
 const REPLAY_ENDS_EARLY = 3;
@@ -71,8 +78,35 @@ export function openReplay(file: string, opts: OpenReplayOptions): OpenedReplay 
   return openReplayOf(readRecordingFile(file), opts);
 }
 
-/** The machine and replayer of a recording already read (UsageError for missing or changed images). */
-export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): OpenedReplay {
+/**
+ * openReplay for the commands: the firmware, kernel and initrd are read on
+ * libuv's thread pool while the interpreter warms up (loadImagesAsync),
+ * as `vmrs run` reads its images.
+ */
+export async function openReplayAsync(
+  file: string,
+  opts: OpenReplayOptions,
+): Promise<OpenedReplay> {
+  const rec = readRecordingFile(file);
+  let images: LoadedImages;
+  try {
+    images = await loadImagesAsync(rec.header, rec.images, warmUpInterpreterOnce);
+  } catch (e) {
+    rec.source.close?.();
+    throw endsEarly(rec, e);
+  }
+  return openReplayOf(rec, opts, images);
+}
+
+/**
+ * The machine and replayer of a recording already read (UsageError for
+ * missing or changed images); `images` when they were loaded already.
+ */
+export function openReplayOf(
+  rec: ParsedRecording,
+  opts: OpenReplayOptions,
+  images?: LoadedImages,
+): OpenedReplay {
   const { log, stdout } = opts;
   const h = rec.header;
   if (rec.damage) log(`warning: ${rec.damage}; replaying the ${rec.chunks} whole chunks before it`);
@@ -136,7 +170,10 @@ export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): Ope
         s.onRequest = diskRequestObserver(disk, opts);
         s.store = gate.disk(s.store, disk++);
       }
-    const config: VirtConfig = { ...configFromDescription(h, rec.images), virtio };
+    const config: VirtConfig = {
+      ...(images ? virtConfigOf(h, images) : configFromDescription(h, rec.images)),
+      virtio,
+    };
     warmUpInterpreterOnce();
     vm = new VirtMachine(config, stdout);
     if (h.snapshot) {
@@ -151,14 +188,7 @@ export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): Ope
     }
   } catch (e) {
     for (const img of opened) img.close();
-    if (e instanceof EmbeddedImageMissing && (rec.cutShort || rec.damage === undefined))
-      // No damaged chunk: the file just ends before the image. A recorder stopped before it
-      // wrote its images left a recording that ends before it begins.
-      throw new UsageError(
-        `the recording ends at icount ${h.startIcount ?? 0} without an end marker, before its embedded ${e.what} (its recorder was stopped before writing it): nothing to replay`,
-        REPLAY_ENDS_EARLY,
-      );
-    throw e;
+    throw endsEarly(rec, e);
   }
   gate.attach(vm);
   const replayer = new Replayer(
@@ -175,6 +205,18 @@ export function openReplayOf(rec: ParsedRecording, opts: OpenReplayOptions): Ope
     rec.source.close?.();
   };
   return { rec, vm, gate, replayer, close };
+}
+
+/** `e`, or what it means when an embedded image is missing from a recording cut short. */
+function endsEarly(rec: ParsedRecording, e: unknown): unknown {
+  if (e instanceof EmbeddedImageMissing && (rec.cutShort || rec.damage === undefined))
+    // No damaged chunk: the file just ends before the image. A recorder stopped before it
+    // wrote its images left a recording that ends before it begins.
+    return new UsageError(
+      `the recording ends at icount ${rec.header.startIcount ?? 0} without an end marker, before its embedded ${e.what} (its recorder was stopped before writing it): nothing to replay`,
+      REPLAY_ENDS_EARLY,
+    );
+  return e;
 }
 
 function parsePerturbation(spec: string | undefined): Perturbation | undefined {

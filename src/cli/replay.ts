@@ -5,7 +5,7 @@
  */
 import { UsageError } from './options.js';
 import { reportDeviceFailures } from './device-failures.js';
-import { openReplay } from './open-replay.js';
+import { openReplayAsync } from './open-replay.js';
 import { describeMachineState } from './state-report.js';
 import { ReplayDebugSession } from './debug-session.js';
 import { parseMemorySize } from './options.js';
@@ -93,7 +93,7 @@ async function replay(
   let printedAtLast = 0;
   let curIcount = -1;
   let curRank = 0;
-  const { rec, vm, replayer, gate } = openReplay(file, {
+  const { rec, vm, replayer, gate } = await openReplayAsync(file, {
     verify: opts.verify,
     log,
     stdout: (b) => {

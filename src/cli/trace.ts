@@ -18,7 +18,7 @@
  * lines before it.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { openReplayOf, readRecordingFile } from './open-replay.js';
+import { openReplayAsync, readRecordingFile } from './open-replay.js';
 import { UsageError } from './options.js';
 import { analysisProgress, segmentsProgress } from './analysis-progress.js';
 import { PluginHost } from '../plugin/plugin-host.js';
@@ -104,7 +104,7 @@ export async function learnTaskLayout(
   file: string,
   progress: (icount: number) => void = () => {},
 ): Promise<TaskLayout> {
-  const { vm, replayer, close } = openReplayOf(readRecordingFile(file), {
+  const { vm, replayer, close } = await openReplayAsync(file, {
     verify: true,
     log: () => {},
     stdout: () => {},

@@ -7,7 +7,7 @@
  * checkpoint's first event. A segment depends on nothing but the file, so
  * running it twice (a retried job) gives the same verdict.
  */
-import { openReplay, type OpenReplayOptions, type OpenedReplay } from './open-replay.js';
+import { openReplayAsync, type OpenReplayOptions, type OpenedReplay } from './open-replay.js';
 import { chooseEngine } from './engine-option.js';
 import { RecordingFormatError, type ParsedRecording } from '../replay/log-format.js';
 import { SnapshotError } from '../snapshot/state.js';
@@ -117,10 +117,10 @@ export class SegmentMachine {
   ) {}
 
   /** A replay of `file` for a segment (from the start: one that has not run). */
-  get(file: string, fromStart: boolean): OpenedReplay {
+  async get(file: string, fromStart: boolean): Promise<OpenedReplay> {
     if (!this.opened || this.file !== file || (fromStart && !this.fresh)) {
       this.close();
-      this.opened = openReplay(file, {
+      this.opened = await openReplayAsync(file, {
         verify: true,
         log: () => {},
         stdout: this.hear.stdout ?? (() => {}),
@@ -220,7 +220,7 @@ async function replaySegment(
     ms: performance.now() - t0,
     ...more,
   });
-  const opened = machine.get(job.file, seg.fromSeq < 0);
+  const opened = await machine.get(job.file, seg.fromSeq < 0);
   const { vm, replayer, rec } = opened;
   machine.used();
   replayer.pauseAt(Infinity);
