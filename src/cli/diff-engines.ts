@@ -8,22 +8,16 @@ import { lockstep, describeDivergence } from '../machine/engine-lockstep.js';
 import { VirtMachine } from '../machine/virt.js';
 import { canCompile } from '../cpu/translate-wasm.js';
 import { machineConfig, type MachineOptions } from './run.js';
-import { UsageError } from './options.js';
+import { UsageError, parseInstructionCount } from './options.js';
 
 export interface DiffEnginesOptions extends MachineOptions {
   insns: string;
   slice: string;
 }
 
-function count(name: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer`);
-  return n;
-}
-
 export async function diffEnginesCommand(opts: DiffEnginesOptions): Promise<number> {
-  const maxInsns = count('--insns', opts.insns);
-  const slice = count('--slice', opts.slice);
+  const maxInsns = parseInstructionCount('--insns', opts.insns, 1);
+  const slice = parseInstructionCount('--slice', opts.slice, 1);
   if (!canCompile)
     throw new UsageError('this host cannot compile WebAssembly: there is no translator to compare');
   const log = (s: string) => {

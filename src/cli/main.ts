@@ -68,7 +68,10 @@ program
   .argument('<file>', 'a recording made by vmrs record')
   .option('--no-verify', 'do not check state digests')
   .option('-q, --quiet', 'no progress messages from vmrs itself')
-  .option('--to <icount>', 'stop at this instruction count and print the machine state')
+  .option(
+    '--to <icount>',
+    'stop at this instruction count (50000000, 50M, 1.2G) and print the machine state',
+  )
   .option(
     '--gdb <port>',
     'serve GDB on this TCP port; the replay waits at its start until GDB attaches',

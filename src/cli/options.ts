@@ -44,6 +44,25 @@ export function parseGuestMemorySize(text: string): number {
 }
 
 /**
+ * An instruction count given to an option (`--to`, `--interval`…): a whole
+ * number, or one with a suffix k, M or G as `--checkpoint-every` takes it
+ * (185M, 1.5G, 20k); anything Number() reads as a whole number still goes
+ * (1e6, 0x1000). At least `min`.
+ */
+export function parseInstructionCount(option: string, text: string, min = 0): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kMG])\s*$/.exec(text);
+  const scale = { k: 1e3, M: 1e6, G: 1e9 };
+  const n = m ? Number(m[1]) * scale[m[2] as keyof typeof scale] : text.trim() ? Number(text) : NaN;
+  // 1.1k is 1100 exactly only after rounding the float product; 1.0005k is no whole number.
+  const whole = m ? Math.round(n) : n;
+  if (!Number.isSafeInteger(whole) || (m && Math.abs(whole - n) > 1e-6) || whole < min)
+    throw new UsageError(
+      `${option} must be an instruction count${min > 0 ? ` of at least ${min}` : ''}: a whole number, or with k, M or G (185M, 1.5G); not '${text}'`,
+    );
+  return whole;
+}
+
+/**
  * Read an image file given on the command line, with one clear error when it
  * cannot be read: a regular file only, read through one descriptor.
  */

@@ -18,7 +18,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readRecordingFile } from './open-replay.js';
-import { UsageError } from './options.js';
+import { UsageError, parseInstructionCount } from './options.js';
 import { analysisProgress, segmentsProgress } from './analysis-progress.js';
 import { ElfFunctions } from '../analysis/elf-functions.js';
 import { REPLAY_DIVERGED } from './replay.js';
@@ -51,9 +51,7 @@ export interface ProfileOptions extends ParallelOptions {
 }
 
 export async function profileCommand(file: string, opts: ProfileOptions): Promise<number> {
-  const interval = Number(opts.interval);
-  if (!Number.isSafeInteger(interval) || interval < 100)
-    throw new UsageError('--interval must be a whole number of instructions (at least 100)');
+  const interval = parseInstructionCount('--interval', opts.interval, 100);
   const top = Number(opts.top);
   if (!Number.isSafeInteger(top) || top < 1)
     throw new UsageError('--top must be a positive number');

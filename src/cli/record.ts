@@ -2,7 +2,7 @@
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { describeMachine } from './machine-description.js';
 import { runCommand, type MachineOptions } from './run.js';
-import { UsageError } from './options.js';
+import { UsageError, parseInstructionCount } from './options.js';
 import { Recorder } from '../replay/recorder.js';
 import type { ImageRef, RecordingHeader } from '../replay/log-format.js';
 import {
@@ -49,11 +49,7 @@ function recordingWriter(fd: number, path: string): (bytes: Uint8Array) => void 
 }
 
 export async function recordCommand(opts: RecordOptions): Promise<number> {
-  const interval = Number(opts.digestInterval);
-  if (!Number.isSafeInteger(interval) || interval < 0)
-    throw new UsageError(
-      '--digest-interval must be a whole number of instructions (0: no digests)',
-    );
+  const interval = parseInstructionCount('--digest-interval', opts.digestInterval);
   let schedule: CheckpointSchedule;
   try {
     schedule = parseCheckpointSchedule(opts.checkpointEvery);

@@ -3,7 +3,7 @@
  * network, no passt, no console input, no host clock — printing the guest's
  * console output as it was, and exiting with the recorded guest's status.
  */
-import { UsageError } from './options.js';
+import { UsageError, parseInstructionCount } from './options.js';
 import { reportDeviceFailures } from './device-failures.js';
 import { openReplayAsync } from './open-replay.js';
 import { describeMachineState } from './state-report.js';
@@ -152,11 +152,7 @@ async function replay(
   if (opts.gdb !== undefined) {
     if (opts.to !== undefined)
       throw new UsageError('--to and --gdb do not go together (under GDB: monitor seek ICOUNT)');
-    const interval = Number(opts.checkpointInterval);
-    if (!Number.isSafeInteger(interval) || interval < 1000)
-      throw new UsageError(
-        '--checkpoint-interval must be a whole number of instructions (at least 1000)',
-      );
+    const interval = parseInstructionCount('--checkpoint-interval', opts.checkpointInterval, 1000);
     replayer.enableCheckpoints({
       interval,
       memoryBudget: parseMemorySize(opts.checkpointMemory),
@@ -194,9 +190,7 @@ async function replay(
       await new Promise<void>((r) => process.stdout.once('drain', () => r()));
   };
   if (opts.to !== undefined) {
-    const to = Number(opts.to);
-    if (!Number.isSafeInteger(to) || to < 0)
-      throw new UsageError('--to must be an instruction count (a whole number)');
+    const to = parseInstructionCount('--to', opts.to);
     const cp =
       opts.fromSnapshot || opts.fromStart ? undefined : startCheckpoint(rec, vm.cpu.icount, to);
     if (cp) {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   MAX_GUEST_RAM,
   parseGuestMemorySize,
+  parseInstructionCount,
   parseMemorySize,
   UsageError,
 } from '../../src/cli/options.js';
@@ -31,5 +32,46 @@ test('guest RAM: up to what one typed array holds on this Node, a usage error be
   assert.throws(
     () => parseGuestMemorySize(`${MAX_GUEST_RAM / 1024 ** 2 + 4}M`),
     /too large: at most \d+G of guest RAM/,
+  );
+});
+
+test('instruction counts: whole numbers, or with k, M or G as --checkpoint-every takes them', () => {
+  const cases: [string, number][] = [
+    ['0', 0],
+    ['50000000', 50_000_000],
+    ['185M', 185_000_000],
+    ['1.5G', 1_500_000_000],
+    ['20k', 20_000],
+    ['1.1k', 1100],
+    ['0.25M', 250_000],
+    [' 42 ', 42],
+    ['1e6', 1_000_000],
+    ['0x1000', 4096],
+  ];
+  for (const [text, n] of cases) assert.equal(parseInstructionCount('--to', text), n, text);
+  for (const text of [
+    'soon',
+    '',
+    ' ',
+    '-5',
+    '12.5',
+    '1.0005k',
+    '5m',
+    '3T',
+    'M',
+    '9007199254740993',
+  ])
+    assert.throws(
+      () => parseInstructionCount('--to', text),
+      (e: Error) =>
+        e instanceof UsageError &&
+        e.message.startsWith('--to must be an instruction count: a whole number') &&
+        e.message.endsWith(`not '${text}'`),
+      text,
+    );
+  assert.equal(parseInstructionCount('--interval', '100', 100), 100);
+  assert.throws(
+    () => parseInstructionCount('--interval', '99', 100),
+    /--interval must be an instruction count of at least 100/,
   );
 });

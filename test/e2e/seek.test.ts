@@ -105,7 +105,7 @@ test('vmrs replay --to stops at an icount and prints the state there', async () 
   } finally {
     vm.kill();
   }
-  const r = spawnSync(process.execPath, [VMRS_BIN, 'replay', file, '--to', '50000000'], {
+  const r = spawnSync(process.execPath, [VMRS_BIN, 'replay', file, '--to', '50M'], {
     encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stderr);
