@@ -1,6 +1,7 @@
 /** Parsing of machine options shared by the vmrs commands (QEMU's spellings and meanings). */
 import { constants } from 'node:buffer';
 import { ImageFile, ImageFileError } from '../host/image-file.js';
+import { instructionCount } from '../util/instruction-count.js';
 
 export class UsageError extends Error {
   /** The exit status vmrs ends with (1 unless the error says otherwise). */
@@ -43,23 +44,14 @@ export function parseGuestMemorySize(text: string): number {
   return bytes;
 }
 
-/**
- * An instruction count given to an option (`--to`, `--interval`…): a whole
- * number, or one with a suffix k, M or G as `--checkpoint-every` takes it
- * (185M, 1.5G, 20k); anything Number() reads as a whole number still goes
- * (1e6, 0x1000). At least `min`.
- */
+/** An instruction count given to an option (`--to`, `--interval`…; see instructionCount), at least `min`. */
 export function parseInstructionCount(option: string, text: string, min = 0): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kMG])\s*$/.exec(text);
-  const scale = { k: 1e3, M: 1e6, G: 1e9 };
-  const n = m ? Number(m[1]) * scale[m[2] as keyof typeof scale] : text.trim() ? Number(text) : NaN;
-  // 1.1k is 1100 exactly only after rounding the float product; 1.0005k is no whole number.
-  const whole = m ? Math.round(n) : n;
-  if (!Number.isSafeInteger(whole) || (m && Math.abs(whole - n) > 1e-6) || whole < min)
+  const n = instructionCount(text);
+  if (n === undefined || n < min)
     throw new UsageError(
       `${option} must be an instruction count${min > 0 ? ` of at least ${min}` : ''}: a whole number, or with k, M or G (185M, 1.5G); not '${text}'`,
     );
-  return whole;
+  return n;
 }
 
 /**

@@ -12,6 +12,7 @@ import { BadPacketError, RspCodec, fromHex, reg64Hex, toHex } from './rsp.js';
 import { REG_CSR0, REG_F0, REG_PC, REG_PRIV, targetXml } from './target-xml.js';
 import { debugRead, debugWrite } from './debug-memory.js';
 import type { DebugTarget, StopReason } from './replay-target.js';
+import { instructionCount } from '../util/instruction-count.js';
 
 /** VMRS_GDB_TRACE=1 logs every packet to stderr. */
 const TRACE = !!process.env.VMRS_GDB_TRACE;
@@ -347,9 +348,9 @@ export class GdbStub {
         out('seek needs a replay\n');
         return 'E01';
       }
-      const n = Number(words[1]);
-      if (!Number.isSafeInteger(n) || n < 0) {
-        out('usage: monitor seek ICOUNT\n');
+      const n = instructionCount(words[1]);
+      if (n === undefined) {
+        out('usage: monitor seek ICOUNT (a whole number, or with k, M or G: 150M)\n');
         return 'E01';
       }
       this.last = t.seek(n);

@@ -349,9 +349,12 @@ test('gdb: malformed and hostile packets get error replies, never a crash', asyn
       ...hostile,
       { send: '$m0,4#00', until: saw(/-/) }, // bad checksum: '-'
       { send: 'garbage without a dollar' },
+      // A count with a suffix, as the command line takes them.
+      { send: pkt('qRcmd,' + Buffer.from('seek 2k').toString('hex')), until: saw(/\$OK#/) },
       { send: pkt('?'), until: replied },
       { send: pkt('m1000,4'), until: replied },
     ]);
+    assert.ok(got.includes(Buffer.from('icount 2000\n').toString('hex')), 'monitor seek 2k');
     assert.match(got, /\$E01#/, 'errors are replied');
     assert.ok(got.includes('-'), 'a bad checksum is NAKed');
     // Still answering after all that: the stop reason and the boot ROM's first word.
