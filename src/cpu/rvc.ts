@@ -224,12 +224,12 @@ export function rvcTableFrom(supplied: unknown): Int32Array {
 
 /**
  * rvcTable[c] = expandCompressed(c) for every 16-bit c (quadrant 3 entries
- * are 0). Filled at load, or taken from the CLI's loader (rvc-handover.ts): computing it was
- * 12-26 ms of every process start. Filling it as encodings were met instead
- * (a boot meets about 7,900) made whole processes 2-3% slower (24
- * interleaved pairs), and 7-11% while the lazy path handed the interpreter
- * the encoders' unsigned results (heap numbers for instructions with bit 31
- * set).
+ * are 0). Filled at load, or taken from the CLI's loader (rvc-handover.ts):
+ * computing it was 12-26 ms of every process start. Filling it as encodings
+ * were met instead (a boot meets about 7,900) made whole processes 2-3%
+ * slower (24 interleaved pairs), and 7-11% while the lazy path handed the
+ * interpreter the encoders' unsigned results (heap numbers for instructions
+ * with bit 31 set).
  */
 export const rvcTable: Int32Array = (() => {
   const g = globalThis as Record<string, unknown>;
