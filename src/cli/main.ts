@@ -50,8 +50,7 @@ addMachineOptions(
     .option('--embed', 'put the firmware, kernel, initrd and disk images inside the recording')
     .option(
       '--digest-interval <n>',
-      'instructions between state digests (0: none)',
-      String(DEFAULT_DIGEST_INTERVAL),
+      `instructions between state digests, exactly (0: none; by default ${DEFAULT_DIGEST_INTERVAL / 1e6}M, up to 16 times that where the guest runs fast)`,
     )
     .option(
       '--checkpoint-every <when>',

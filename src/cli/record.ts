@@ -6,6 +6,7 @@ import { UsageError, parseInstructionCount } from './options.js';
 import { Recorder } from '../replay/recorder.js';
 import type { ImageRef, RecordingHeader } from '../replay/log-format.js';
 import {
+  DEFAULT_DIGEST_INTERVAL,
   ScheduleError,
   newRecordingHeader,
   parseCheckpointSchedule,
@@ -21,7 +22,8 @@ import { prefaultOnPool } from '../host/prefault.js';
 export interface RecordOptions extends MachineOptions {
   output: string;
   embed?: boolean;
-  digestInterval: string;
+  /** Not given: the default interval, spread out in fast code. */
+  digestInterval?: string;
   checkpointEvery: string;
 }
 
@@ -49,7 +51,11 @@ function recordingWriter(fd: number, path: string): (bytes: Uint8Array) => void 
 }
 
 export async function recordCommand(opts: RecordOptions): Promise<number> {
-  const interval = parseInstructionCount('--digest-interval', opts.digestInterval);
+  // Not given: the default, spread out in fast code (digest-spacing.ts); given: kept exactly.
+  const interval =
+    opts.digestInterval === undefined
+      ? DEFAULT_DIGEST_INTERVAL
+      : parseInstructionCount('--digest-interval', opts.digestInterval);
   let schedule: CheckpointSchedule;
   try {
     schedule = parseCheckpointSchedule(opts.checkpointEvery);
@@ -103,6 +109,7 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
           schedule,
           deflateNative,
           prefaultOnPool,
+          opts.digestInterval === undefined,
         );
         const read = {
           firmware: config.bios === 'none' ? undefined : config.bios,

@@ -1,3 +1,4 @@
+import { flagWords, newPageFlags, nextFlagged } from '../util/page-flags.js';
 import type { MmioDevice } from '../devices/device.js';
 import { HART_AREA, wasmPagesFor } from '../cpu/hart-memory.js';
 
@@ -46,6 +47,8 @@ export class Bus {
    * flags must also flush the CPU's write TLB.
    */
   readonly dirtyPages: Uint8Array;
+  /** dirtyPages four at a time (page-flags.ts). */
+  private readonly dirtyWords: Int32Array;
 
   constructor(
     readonly ramBase: number,
@@ -60,7 +63,8 @@ export class Bus {
     this.ram32 = new Int32Array(buf, at, ramSize / 4);
     this.ramView = new DataView(buf, at, ramSize);
     // RAM is zero now; every write from here on flags its page.
-    this.dirtyPages = new Uint8Array(ramSize / 4096);
+    this.dirtyPages = newPageFlags(ramSize / 4096);
+    this.dirtyWords = flagWords(this.dirtyPages);
     this.touched = this.addDirtyListener(true);
   }
 
@@ -102,7 +106,7 @@ export class Bus {
    * at creation, and the bus's flags bring every page written since.
    */
   addDirtyListener(sinceZero = false): Uint8Array {
-    const map = new Uint8Array(this.dirtyPages.length).fill(sinceZero && !this.collected ? 0 : 1);
+    const map = newPageFlags(this.dirtyPages.length).fill(sinceZero && !this.collected ? 0 : 1);
     this.dirtyListeners.push(map);
     return map;
   }
@@ -114,9 +118,9 @@ export class Bus {
   collectDirty(): void {
     this.collected = true;
     const d = this.dirtyPages;
+    const words = this.dirtyWords;
     const ls = this.dirtyListeners;
-    for (let p = 0; p < d.length; p++) {
-      if (!d[p]) continue;
+    for (let p = nextFlagged(d, words, 0); p >= 0; p = nextFlagged(d, words, p + 1)) {
       for (let i = 0; i < ls.length; i++) ls[i][p] = 1;
       d[p] = 0;
     }

@@ -1,6 +1,7 @@
 /**
- * The recorder: receives the gate's events, adds state digests at fixed
- * icounts and the end marker, and writes checksummed, compressed chunks
+ * The recorder: receives the gate's events, adds state digests (every
+ * digestInterval instructions, further apart in fast code: digest-spacing.ts)
+ * and the end marker, and writes checksummed, compressed chunks
  * through `write` (the host appends them to the file). A chunk is cut when
  * enough events are waiting or when the host asks (flush), so a killed
  * recorder loses at most its last moments.
@@ -28,6 +29,7 @@ import {
   type RecordingNote,
 } from './log-format.js';
 import { StateDigester } from './state-digest.js';
+import { DigestSpacing } from './digest-spacing.js';
 import { crc32 } from './crc32.js';
 import { CheckpointBuilder, type CheckpointInfo } from './checkpoint-chunk.js';
 import type { EventChunk } from './event-log.js';
@@ -80,6 +82,7 @@ export class Recorder implements EventSink {
   private checkpoints: CheckpointBuilder | undefined;
   /** icount of the next state digest (Infinity: none). */
   nextDigestAt = Infinity;
+  private readonly spacing: DigestSpacing;
   private nextCheckpointIcount = Infinity;
   private nextCheckpointTicks = Infinity;
   events = 0;
@@ -118,7 +121,10 @@ export class Recorder implements EventSink {
     },
     private readonly compress: Compressor = deflateAsync,
     private readonly prefault?: Prefault,
+    /** Spread digests out in fast code (digest-spacing.ts); otherwise every digestInterval exactly. */
+    spreadDigests = false,
   ) {
+    this.spacing = new DigestSpacing(header.digestInterval, spreadDigests);
     const head = encodeHeader(header);
     this.write(head);
     this.bytesWritten = head.length;
@@ -203,10 +209,10 @@ export class Recorder implements EventSink {
     });
   }
 
-  /** The machine is at nextDigestAt: log its digest and schedule the next. */
+  /** The machine is at nextDigestAt: log its digest and schedule the next (digest-spacing.ts). */
   digestNow(): void {
     this.appendDigest(false);
-    this.nextDigestAt = this.vm!.cpu.icount + this.header.digestInterval;
+    this.nextDigestAt = this.vm!.cpu.icount + this.spacing.next();
   }
 
   /**

@@ -111,6 +111,8 @@ export async function bootLive(
     images,
     opts.checkpoints,
     typeof CompressionStream === 'function' ? nativeDeflate : undefined,
+    undefined,
+    true, // digests spread out in fast code, as vmrs record's default (digest-spacing.ts)
   );
   const gate = new Gate(hostEntropy, recorder);
   warmUpOnce();
