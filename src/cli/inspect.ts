@@ -97,7 +97,10 @@ function inspectRecording(file: string, rec: ParsedRecording, opts: { json?: boo
   s += h.snapshot
     ? `guest     ${lastIcount - startIcount} instructions recorded, to icount ${lastIcount} and ${guestSeconds.toFixed(3)} s of guest time\n`
     : `guest     ${lastIcount} instructions, ${guestSeconds.toFixed(3)} s of guest time\n`;
-  s += `digests   every ${h.digestInterval} instructions (or more apart where the guest ran fast)\n`;
+  s +=
+    h.digestInterval > 0
+      ? `digests   every ${h.digestInterval} instructions (or more apart where the guest ran fast)\n`
+      : 'digests   none (recorded with --digest-interval 0)\n';
   s += `events    (${rec.chunks} chunks)\n`;
   for (const [name, t] of Object.entries(byType))
     s += `  ${name.padEnd(10)} ${String(t.count).padStart(8)} events ${String(t.bytes).padStart(10)} bytes\n`;
