@@ -10,7 +10,7 @@
  * slot must hold a block starting at that RAM offset, and the block must
  * fit in what is left of the budget. Otherwise, or when a block stops
  * before an instruction the interpreter must do, the loop returns, leaving
- * in HM_FLAGS why (LOOP_*), and whether a block stored to RAM.
+ * in HM_FLAGS whether the interpreter must go next (LOOP_INTERPRET).
  */
 import { ACC_FETCH, TLB_HI, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
 import {
@@ -23,18 +23,11 @@ import {
 } from './hart-memory.js';
 import { ENTRY_BB_BITS, ENTRY_INDEX_SHIFT, ENTRY_LEN_BITS } from './code-cache.js';
 import { TLB_MASK } from './mmu.js';
-import {
-  BB_SHIFT,
-  BLOCK_PARAMS,
-  BLOCK_RESULTS,
-  EXIT_INTERPRET,
-  EXIT_STORED,
-} from './translate-wasm.js';
+import { BB_SHIFT, BLOCK_PARAMS, BLOCK_RESULTS, EXIT_INTERPRET } from './translate-wasm.js';
 import { Bytes, T_I32, T_VOID, W, wasmModule } from './wasm-writer.js';
 
-/** HM_FLAGS bits: a block stopped before an instruction for the interpreter; a block stored to RAM. */
+/** The HM_FLAGS bit: a block stopped before an instruction for the interpreter. */
 export const LOOP_INTERPRET = EXIT_INTERPRET;
-export const LOOP_STORED = EXIT_STORED;
 
 export type BlockLoop = (budget: number, fetchTag: number, dataTag: number, unused: 0) => number;
 
@@ -46,10 +39,9 @@ const N = 4,
   SLOT = 9,
   E = 10,
   R = 11,
-  ST = 12,
-  OFF = 13,
-  LEN = 14,
-  SALT = 15; // the fetch TLB's slot salt (tlbSalt) * 16
+  OFF = 12,
+  LEN = 13,
+  SALT = 14; // the fetch TLB's slot salt (tlbSalt) * 16
 
 function loopBody(): Uint8Array {
   const b = new Bytes();
@@ -111,13 +103,11 @@ function loopBody(): Uint8Array {
   b.get(E).i32(ENTRY_INDEX_SHIFT).op(W.i32_shr_u);
   b.byte(W.call_indirect).u32(0).u32(0).set(R);
   b.get(N).get(R).i32(2).op(W.i32_shr_u).op(W.i32_add).set(N);
-  b.get(ST).get(R).op(W.i32_or).set(ST);
   b.get(R).i32(EXIT_INTERPRET).op(W.i32_and).op(W.i32_eqz).byte(W.br_if).u32(0);
   b.op(W.end); // loop
   b.op(W.end); // block
-  // flags: the last block's EXIT_INTERPRET, any block's EXIT_STORED
-  b.i32(0).get(ST).i32(EXIT_STORED).op(W.i32_and).get(R).i32(EXIT_INTERPRET).op(W.i32_and);
-  b.op(W.i32_or).mem(W.i32_store, 2, HM_FLAGS);
+  // flags: the last block's EXIT_INTERPRET
+  b.i32(0).get(R).i32(EXIT_INTERPRET).op(W.i32_and).mem(W.i32_store, 2, HM_FLAGS);
   b.get(N);
   return b.result();
 }
@@ -127,7 +117,7 @@ export function makeBlockLoop(memory: WebAssembly.Memory, table: WebAssembly.Tab
   const bytes = wasmModule(
     BLOCK_PARAMS,
     BLOCK_RESULTS,
-    [{ locals: [[12, T_I32]], body: loopBody() }],
+    [{ locals: [[11, T_I32]], body: loopBody() }],
     true,
   );
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {

@@ -43,7 +43,16 @@ import { updateSstc } from './trap.js';
 import { csrRead, csrWrite } from './csr.js';
 import { setBreakpoints, setWatchpoints, skipBreakpointOnce } from './debug.js';
 import { run } from './interpreter.js';
-import { HART_AREA, HM_MIE, HM_MIP, HM_MSTATUS, HM_PC, HM_X, tlbOffset } from './hart-memory.js';
+import {
+  HART_AREA,
+  HM_MIE,
+  HM_MIP,
+  HM_MSTATUS,
+  HM_PC,
+  HM_RES,
+  HM_X,
+  tlbOffset,
+} from './hart-memory.js';
 import { CodeCache } from './code-cache.js';
 import { runTranslated } from './dispatch.js';
 import { canCompile } from './translate-wasm.js';
@@ -162,9 +171,25 @@ export class Cpu {
    * rule on every path (unpriv spec 13.2 lets an implementation fail an SC
    * for any store in between): every store, AMO or SC of this hart, every
    * trap and xRET, and any write by a device or the debugger to the reserved
-   * 8 bytes ends it.
+   * 8 bytes ends it. Kept in the hart area as a RAM offset (HM_RES), where
+   * blocks set, check and end it.
    */
-  resAddr = -1;
+  get resAddr(): number {
+    const lo = this.hart32[HM_RES >> 2];
+    return lo === -1
+      ? -1
+      : this.ramBase + this.hart32[(HM_RES >> 2) + 1] * 0x1_0000_0000 + (lo >>> 0);
+  }
+  set resAddr(pa: number) {
+    const off = pa - this.ramBase;
+    // Only LR sets one, on RAM; anything else (a state from elsewhere) is none.
+    if (pa < 0 || !(off >= 0 && off < this.ramSize) || off % 4 !== 0) {
+      this.hart32[HM_RES >> 2] = -1;
+      return;
+    }
+    this.hart32[HM_RES >> 2] = off | 0;
+    this.hart32[(HM_RES >> 2) + 1] = Math.floor(off / 0x1_0000_0000);
+  }
 
   // Address translation
   satpMode = 0; // 0 bare, 8 Sv39, 9 Sv48

@@ -23,7 +23,7 @@ import { ACC_FETCH, TLB_HI, TLB_OFF } from './hart-constants.js';
 import { CACHE_MASK } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
-import { LOOP_INTERPRET, LOOP_STORED, makeBlockLoop, type BlockLoop } from './block-loop.js';
+import { LOOP_INTERPRET, makeBlockLoop, type BlockLoop } from './block-loop.js';
 import { compileBlocks, MAX_ROOM, type BlockFn } from './translate-wasm.js';
 import { entryLength, scanRegion, type Region } from './scan-region.js';
 
@@ -51,7 +51,6 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     const k = loop(max - n < MAX_ROOM ? max - n : MAX_ROOM, h.fetchTag, h.dataTag, 0);
     const flags = hart32[2];
     const pcLo = hart32[0];
-    if ((flags & LOOP_STORED) !== 0) h.resAddr = -1;
     if (k !== 0) {
       n += k;
       h.icount = base + n;

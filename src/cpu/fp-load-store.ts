@@ -34,7 +34,7 @@ export function fpLoadStore(h: Cpu, insn: number, f3: number): boolean {
         const r = (insn >>> 20) & 31;
         ram32[w] = fr[2 * r];
         if (size === 8) ram32[w + 1] = fr[2 * r + 1];
-        if (h.resAddr >= 0) h.resAddr = -1;
+        h.resAddr = -1;
       } else {
         const rd = (insn >>> 7) & 31;
         fr[2 * rd] = ram32[w];

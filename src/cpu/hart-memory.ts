@@ -13,13 +13,20 @@ import { TLB_SIZE } from './mmu.js';
 
 /** The pc, the hart's own (Cpu.pcLo/pcHi): where a block starts and leaves the next one (8 bytes, little-endian: low word first). */
 export const HM_PC = 0;
-/** What the block loop saw (DISPATCH_* bits, dispatch.ts). */
+/** What the block loop saw (LOOP_INTERPRET, block-loop.ts). */
 export const HM_FLAGS = 8;
 /** mstatus's low word (its high word's fields are fixed), so a block reads and clears sstatus bits itself. */
 export const HM_MSTATUS = 16;
 /** mip and mie: a block sets sstatus.SIE itself only when no interrupt is pending and enabled. */
 export const HM_MIP = 20;
 export const HM_MIE = 24;
+/**
+ * The LR/SC reservation (Cpu.resAddr): the RAM offset of the reserved
+ * address, low word then high word (above 4 GiB, interpreter-only machines),
+ * or a low word of -1 for none (LR's address is 4-aligned, so no offset's
+ * low word is -1). Blocks do LR and SC and end it at every store and AMO.
+ */
+export const HM_RES = 32;
 /** The integer registers, x0..x31, 8 bytes each (little-endian: low word first), so a block loads one with one i64.load. */
 export const HM_X = 256;
 /**

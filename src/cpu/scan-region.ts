@@ -68,9 +68,12 @@ export interface Region {
 function translatable(x: Decoded): boolean {
   switch (x.op) {
     case Op.AMO: {
-      // AMOs on words and doublewords; LR/SC keep their reservation in the interpreter.
+      // AMOs, LR (rs2 must be 0) and SC on words and doublewords.
       const f5 = x.insn >>> 27;
-      return (x.f3 === 2 || x.f3 === 3) && (f5 === 1 || (f5 & 3) === 0);
+      return (
+        (x.f3 === 2 || x.f3 === 3) &&
+        (f5 === 1 || (f5 & 3) === 0 || f5 === 3 || (f5 === 2 && x.rs2 === 0))
+      );
     }
     case Op.CSRRS:
     case Op.CSRRCI:

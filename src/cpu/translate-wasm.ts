@@ -4,11 +4,11 @@
  * code and the counters call a compiled region a block.)
  *
  * What a region holds: integer ALU (RV64I, M except the high multiplies),
- * LUI/AUIPC, loads, stores and AMOs through the TLBs inline (a load or
- * store in the page of an earlier one through the same base register
- * skips the lookup: see Memo), branches and
+ * LUI/AUIPC, loads, stores, AMOs and LR/SC through the TLBs inline (a
+ * load or store in the page of an earlier one through the same base
+ * register skips the lookup: see Memo), branches and
  * JALs within the page, sstatus reads and SIE clears. Everything else —
- * other CSR accesses, SYSTEM, LR/SC, FP, MULH*,
+ * other CSR accesses, SYSTEM, FP, MULH*,
  * illegal encodings — and every access that misses a TLB or is misaligned
  * ends the block *before* that instruction, with pc on it: the interpreter
  * executes it, so traps, MMIO, watchpoints and TLB fills are exactly the
@@ -22,7 +22,9 @@
  * block only if it fits); it loads the
  * registers it uses into i64 locals, and on every exit writes back those it
  * writes and the next pc (hart-memory.ts), and returns
- *   retired * 4 | 2 if it stored to RAM | 1 if the interpreter must go next.
+ *   retired * 4 | 1 if the interpreter must go next.
+ * The LR/SC reservation is in the hart area too (HM_RES): LR sets it, and
+ * SC, every store and every AMO end it there, as the interpreter does.
  * Guest RAM is at HART_AREA in the same memory, so a RAM access is one load
  * or store with a constant offset.
  *
@@ -34,14 +36,22 @@
 import { Op, type Decoded } from './decode.js';
 import { isBranch, type Region } from './scan-region.js';
 import { ACC_READ, ACC_WRITE, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
-import { HART_AREA, HM_MIE, HM_MIP, HM_MSTATUS, HM_PC, HM_X, tlbOffset } from './hart-memory.js';
+import {
+  HART_AREA,
+  HM_MIE,
+  HM_MIP,
+  HM_MSTATUS,
+  HM_PC,
+  HM_RES,
+  HM_X,
+  tlbOffset,
+} from './hart-memory.js';
 import { MSTATUS_FS, MSTATUS_SIE, SSTATUS_MASK } from './csr-numbers.js';
 import { TLB_MASK } from './mmu.js';
 import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule, type Bytes } from './wasm-writer.js';
 
-/** Bits of a block's result besides the count (count = result >>> 2). */
+/** The bit of a block's result besides the count (count = result >>> 2). */
 export const EXIT_INTERPRET = 1;
-export const EXIT_STORED = 2;
 
 // Locals: params 0 pcLo, 1 pcHi, 2 dTag, 3 room (instructions the block may retire); then these.
 const DTAG = 2;
@@ -55,18 +65,17 @@ const TAG64 = 39; // i64: DTAG, to OR into a page's address for the TLB compare
 const L = 40; // i32: low word of an address
 const V = 41; // i32: scratch
 const I = 42; // i32: byte offset of the TLB record (index * 16)
-const ST = 43; // i32: EXIT_STORED once a store was done
-const RET = 44; // i32: the result at an exit
-const N4 = 45; // i32: instructions retired before the current basic block, * 4
-const S = 46; // i32: the basic block to run next (br_table index)
-const ROOM4 = 47; // i32: room * 4
-const MEMO = 48; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
+const RET = 43; // i32: the result at an exit
+const N4 = 44; // i32: instructions retired before the current basic block, * 4
+const S = 45; // i32: the basic block to run next (br_table index)
+const ROOM4 = 46; // i32: room * 4
+const MEMO = 47; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
 const MEMOS = 4;
 const SALT = MEMO + MEMOS; // i32: the data TLB's slot salt (tlbSalt) * 16, from DTAG
 const SITE = SALT + 1; // i32: an exit's pc offset and result (see exitAt)
 const LOCALS: [number, number][] = [
   [36, T_I64],
-  [10 + MEMOS, T_I32],
+  [9 + MEMOS, T_I32],
 ];
 
 /**
@@ -193,6 +202,8 @@ const SITE_D_MAX = 1 << (31 - SITE_SHIFT);
 
 /** AMO funct5 values (unpriv spec 13.4): SWAP, the MIN/MAX family, and those that are one i64 op. */
 const AMO_SWAP = 1;
+const AMO_LR = 2;
+const AMO_SC = 3;
 const AMO_MIN = 16;
 const AMO_MAX = 20;
 const AMO_MINU = 24;
@@ -407,16 +418,47 @@ class BlockWriter {
     }
   }
 
+  /** End the LR/SC reservation (every store, AMO and SC does: Cpu.resAddr). */
+  private endReservation(): void {
+    this.b.i32(0).i32(-1).mem(W.i32_store, 2, HM_RES);
+  }
+
   /**
-   * An AMO (not LR/SC: scan-region.ts keeps those out) through the write TLB,
-   * as atomic.ts does it. A write-TLB hit means what the interpreter checks
-   * too: the page is RAM, writable (so readable), not watched, not a page
-   * table, already dirty, and holds no blocks (mmu.ts tlbInsert).
+   * An AMO, LR or SC through the TLBs, as atomic.ts does it. A write-TLB
+   * hit means what the interpreter checks too: the page is RAM, writable
+   * (so readable), not watched, not a page table, already dirty, and holds
+   * no blocks (mmu.ts tlbInsert); a read-TLB hit (LR) that the page is RAM,
+   * readable and not watched.
    */
   amo(x: Decoded, i: number, d: number): void {
     const b = this.b;
     const f5 = x.insn >>> 27;
     const wide = x.f3 === 3;
+    if (f5 === AMO_LR) {
+      // The reservation is the RAM offset of the address (its low word: blocks run on RAM below 4 GiB).
+      this.access(x, i, d, ACC_READ, wide ? 8 : 4);
+      b.tee(L)
+        .mem(wide ? W.i64_load : W.i64_load32_s, wide ? 3 : 2, HART_AREA)
+        .set(A);
+      b.i32(0).get(L).mem(W.i32_store, 2, HM_RES);
+      b.get(A);
+      this.put(x.rd);
+      return;
+    }
+    if (f5 === AMO_SC) {
+      // It stores only while the reservation holds this address; rd = 0 if it stored, 1 if not.
+      this.access(x, i, d, ACC_WRITE, wide ? 8 : 4);
+      b.tee(L).i32(0).mem(W.i32_load, 2, HM_RES).op(W.i32_eq).tee(V);
+      this.if_();
+      b.get(L);
+      this.get(x.rs2);
+      b.mem(wide ? W.i64_store : W.i64_store32, wide ? 3 : 2, HART_AREA);
+      this.end();
+      this.endReservation();
+      b.get(V).i32(1).op(W.i32_xor).op(W.i64_extend_i32_u);
+      this.put(x.rd);
+      return;
+    }
     this.access(x, i, d, ACC_WRITE, wide ? 8 : 4);
     b.set(L); // the RAM offset
     b.get(L)
@@ -442,7 +484,7 @@ class BlockWriter {
       b.op(W.select);
     }
     b.mem(wide ? W.i64_store : W.i64_store32, wide ? 3 : 2, HART_AREA);
-    b.i32(EXIT_STORED).set(ST);
+    this.endReservation();
     b.get(A);
     this.put(x.rd);
   }
@@ -609,7 +651,7 @@ class BlockWriter {
         this.access(x, i, d, ACC_WRITE, 1 << x.f3, true);
         this.get(rs2);
         b.mem(STORES[x.f3], x.f3, HART_AREA);
-        b.i32(EXIT_STORED).set(ST);
+        this.endReservation();
         return;
       case Op.AMO:
         this.amo(x, i, d);
@@ -772,7 +814,7 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
       .mem(W.i64_store, 3, HM_X + 8 * r);
   }
   b.i32(0).get(PC_OUT).mem(W.i64_store, 3, HM_PC);
-  b.get(RET).get(ST).op(W.i32_or);
+  b.get(RET);
   m.endFunction();
 }
 

@@ -72,7 +72,9 @@ function build(
 /** Registers, pc and icount as text, for comparing and for messages. */
 function regs(m: BareMachine): string {
   const c = m.cpu;
-  const r = [`pc=${(c.pcHi >>> 0).toString(16)}:${(c.pcLo >>> 0).toString(16)} icount=${c.icount}`];
+  const r = [
+    `pc=${(c.pcHi >>> 0).toString(16)}:${(c.pcLo >>> 0).toString(16)} icount=${c.icount} reservation=${c.resAddr}`,
+  ];
   for (let i = 1; i < 32; i++)
     r.push(
       `x${i}=${(c.regs[(i << 1) | 1] >>> 0).toString(16)}:${(c.regs[i << 1] >>> 0).toString(16)}`,
@@ -281,6 +283,23 @@ function randomProgram(rng: Prng, n: number): number[] {
     if (writes && (x.rd === BASE || x.rd === SUM)) w = addi(0, 0, 0);
     words.push(w);
     if (writes && x.op !== Op.JAL) words.push(add(SUM, SUM, x.rd));
+    if (rng.int(16) === 0) {
+      // LR, maybe something between (a store ends the reservation), SC to the same address or
+      // another: blocks do LR/SC, and the reservation must come out as the interpreter's
+      const f3 = 2 + rng.int(2);
+      words.push(addi(27, BASE, rng.int(3) === 0 ? 8 * rng.int(4) : 0));
+      words.push(encR(OP_AMO, f3, 2 << 2, 26, rng.int(2) ? BASE : 27, 0), add(SUM, SUM, 26));
+      for (let k = rng.int(3); k > 0; k--) {
+        const between = randomInsn(rng);
+        const bx = decode((between & 3) === 3 ? between : between & 0xffff);
+        if (bx.op === Op.ILLEGAL || bx.rd === BASE || bx.rd === SUM || bx.rd === 27) continue;
+        words.push(between);
+      }
+      words.push(
+        encR(OP_AMO, f3, 3 << 2, 26, rng.int(2) ? BASE : 27, rng.int(27)),
+        add(SUM, SUM, 26),
+      );
+    }
     if (rng.int(24) === 0) {
       // csrs sstatus: SIE alone (blocks do it when no interrupt is pending), or other bits too
       words.push(rng.int(2) ? addi(27, 0, 2 * rng.int(2)) : lui(27, rng.u32() >>> 12));
