@@ -14,7 +14,7 @@ import {
 import type { VirtConfig } from '../machine/virt.js';
 import { virtConfigOf, type LoadedImages } from '../replay/replay-devices.js';
 import { NIC_LINK_AT_START, diskDigest, type DiskInfo, type ParsedDevices } from './devices.js';
-import { bytesDigest } from '../host/file-digest.js';
+import { readBytesDigest } from '../host/digest-cache.js';
 import { ImageFile, readImageFile } from '../host/image-file.js';
 
 export type { MachineDescription };
@@ -31,7 +31,7 @@ export function describeMachine(
 ): MachineDescription {
   const ref = (name: string, path: string, data: Uint8Array): ImageRef => {
     if (embed) images.set(name, data);
-    return { path, size: data.length, sha256: bytesDigest(data), embedded: embed };
+    return { path, size: data.length, sha256: readBytesDigest(data), embedded: embed };
   };
   const devices: DeviceRef[] = [];
   for (const [i, d] of disks.entries()) {
@@ -160,7 +160,7 @@ function embeddedImage(images: EmbeddedImages, name: string, what: string): Uint
 
 /** `data`, if it is the image the description names (its SHA-256). */
 function checked(data: Uint8Array, what: string, ref: ImageRef): Uint8Array {
-  const d = bytesDigest(data);
+  const d = readBytesDigest(data);
   if (d !== ref.sha256)
     throw new UsageError(
       `${what} '${ref.path}' is not the one recorded (sha256 ${d.slice(0, 16)}…, recorded ${ref.sha256.slice(0, 16)}…)`,

@@ -9,12 +9,15 @@
  * only trusted when the file's ctime was at least two seconds older than
  * the hashing: a write within the file system's timestamp granularity of a
  * hash could otherwise keep the old key. Small files are hashed every time.
+ * Images already read whole (firmware, kernel, initrd) are remembered the
+ * same way from 1 MiB up (readBytesDigest).
  * The cache is a JSON file in the vmrs cache directory; if it cannot be
  * read or written, images are simply hashed.
  */
 import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ImageFile, RACY_NS, identityKey } from './image-file.js';
+import { ImageFile, RACY_NS, identityKey, unchangedSource } from './image-file.js';
+import { bytesDigest } from './file-digest.js';
 import { cacheRoot } from './default-guest.js';
 
 /** Files smaller than this are hashed every time (a fraction of a second). */
@@ -55,6 +58,18 @@ function save(entries: Record<string, Entry>): void {
   }
 }
 
+/** The remembered digest of the file at `name` with identity `key`, if any (marked used). */
+function remembered(entries: Record<string, Entry>, name: string, key: string): string | undefined {
+  const hit = entries[name];
+  if (!hit || hit.key !== key || typeof hit.sha256 !== 'string') return undefined;
+  // The cache is rewritten for its use times at most once a minute a file, not at every start.
+  if (!(Date.now() - hit.usedMs < 60_000)) {
+    hit.usedMs = Date.now();
+    save(entries);
+  }
+  return hit.sha256;
+}
+
 /** SHA-256 (hex) of an open image, from the cache when the file is unchanged since it was remembered. */
 export function imageFileDigest(img: ImageFile): string {
   const st = img.identity;
@@ -62,12 +77,8 @@ export function imageFileDigest(img: ImageFile): string {
   const key = identityKey(st);
   const name = resolve(img.path);
   const entries = load();
-  const hit = entries[name];
-  if (hit && hit.key === key && typeof hit.sha256 === 'string') {
-    hit.usedMs = Date.now();
-    save(entries);
-    return hit.sha256;
-  }
+  const hit = remembered(entries, name, key);
+  if (hit !== undefined) return hit;
   const startWallNs = BigInt(Date.now()) * 1_000_000n;
   const sha256 = img.hash();
   const after = img.stat();
@@ -76,6 +87,33 @@ export function imageFileDigest(img: ImageFile): string {
     entries[name] = { key, sha256, usedMs: Date.now() };
     save(entries);
   }
+  return sha256;
+}
+
+/** Bytes read whole from a file smaller than this are hashed every time (about 2 ms a MiB). */
+const MIN_CACHED_READ = 1 << 20;
+
+/**
+ * SHA-256 (hex) of bytes: for bytes read whole from a file that is still the
+ * same, unchanged since well before the read (image-file.ts
+ * unchangedSource), remembered under the file's identity as large images
+ * are. Recording and replaying name the firmware, kernel and initrd by
+ * digest: hashing the default guest's 5 MiB took 10-22 ms of every record
+ * and replay start. The bytes must be as read (the machine copies images
+ * into RAM and leaves them be).
+ */
+export function readBytesDigest(bytes: Uint8Array): string {
+  const from = bytes.length < MIN_CACHED_READ ? undefined : unchangedSource(bytes);
+  if (!from) return bytesDigest(bytes);
+  const key = identityKey(from.identity);
+  const name = resolve(from.path);
+  const entries = load();
+  const hit = remembered(entries, name, key);
+  if (hit !== undefined) return hit;
+  // These are the file's bytes as it still is (its identity now is the one it had before the read).
+  const sha256 = bytesDigest(bytes);
+  entries[name] = { key, sha256, usedMs: Date.now() };
+  save(entries);
   return sha256;
 }
 

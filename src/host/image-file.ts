@@ -194,14 +194,20 @@ const readFrom = new WeakMap<
  * be told without reading it again (the caller then hashes the file).
  */
 export function unchangedSinceRead(bytes: Uint8Array): boolean {
+  return unchangedSource(bytes) !== undefined;
+}
+
+/** The file these bytes are, by path and identity, when unchangedSinceRead(bytes); else undefined. */
+export function unchangedSource(
+  bytes: Uint8Array,
+): { path: string; identity: FileIdentity } | undefined {
   const from = readFrom.get(bytes);
-  if (!from || from.readFromNs - from.identity.ctimeNs < RACY_NS) return false;
+  if (!from || from.readFromNs - from.identity.ctimeNs < RACY_NS) return undefined;
   try {
-    return (
-      identityKey(identity(statSync(from.path, { bigint: true }))) === identityKey(from.identity)
-    );
+    const now = identityKey(identity(statSync(from.path, { bigint: true })));
+    return now === identityKey(from.identity) ? from : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
