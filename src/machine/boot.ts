@@ -5,6 +5,7 @@
  * a2 = fw_dynamic_info.
  */
 import type { Bus } from './bus.js';
+import type { LoadedSpan } from './loaded-pages.js';
 import { BootRom } from '../devices/boot-rom.js';
 import { isElf, parseElf, type ElfImage } from './elf.js';
 import { kernelKind, parseLinuxImageHeader } from './kernel-image.js';
@@ -39,6 +40,8 @@ export interface BootInfo {
   initrdEnd?: number;
   tohost?: number;
   fromhost?: number;
+  /** Every image's bytes as put in RAM, in order (loaded-pages.ts). */
+  loaded: LoadedSpan[];
 }
 
 interface Placed {
@@ -60,6 +63,7 @@ function loadElf(
   elf: ElfImage,
   name: string,
   placed: Placed[],
+  loaded: LoadedSpan[],
   where: (seg: ElfImage['segments'][number]) => number = (seg) => seg.paddr,
 ): { start: number; end: number } {
   let start = Infinity,
@@ -81,7 +85,7 @@ function loadElf(
       throw new Error(
         `${name}: segments at 0x${prev.pa.toString(16)} and 0x${pa.toString(16)} overlap`,
       );
-    bus.writeBytes(pa, seg.data);
+    load(bus, loaded, pa, seg.data);
     bus.ram8.fill(0, pa - bus.ramBase + seg.data.length, pa - bus.ramBase + seg.memsz);
     start = Math.min(start, pa);
     end = Math.max(end, pa + seg.memsz);
@@ -118,9 +122,16 @@ function claim(placed: Placed[], name: string, start: number, end: number): void
   placed.push({ name, start, end });
 }
 
+/** Put an image's bytes in RAM at `paddr`, and say so in `loaded`. */
+function load(bus: Bus, loaded: LoadedSpan[], paddr: number, bytes: Uint8Array): void {
+  bus.writeBytes(paddr, bytes);
+  loaded.push({ off: paddr - bus.ramBase, bytes });
+}
+
 export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
   const ramEnd = bus.ramBase + bus.ramSize;
   const placed: Placed[] = [];
+  const loaded: LoadedSpan[] = [];
   let tohost: number | undefined;
   let fromhost: number | undefined;
   const noteHtif = (elf: ElfImage) => {
@@ -136,14 +147,14 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
   if (opts.bios !== 'none') {
     if (isElf(opts.bios)) {
       const elf = parseElf(opts.bios, opts.biosName);
-      const r = loadElf(bus, elf, `firmware ${opts.biosName}`, placed);
+      const r = loadElf(bus, elf, `firmware ${opts.biosName}`, placed, loaded);
       firmwareEntry = elf.entry;
       firmwareEnd = r.end;
       noteHtif(elf);
     } else {
       if (opts.bios.length > bus.ramSize)
         throw new Error(`${mib(bus.ramSize)} of RAM is too small for firmware ${opts.biosName}`);
-      bus.writeBytes(bus.ramBase, opts.bios);
+      load(bus, loaded, bus.ramBase, opts.bios);
       firmwareEnd = bus.ramBase + opts.bios.length;
       claim(placed, `firmware ${opts.biosName}`, bus.ramBase, firmwareEnd);
     }
@@ -164,14 +175,21 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
       // A Linux vmlinux: laid out by virtual offset where its Image would go, as its Image
       // holds it. Page-aligned offsets near 2^64 are exact in a double (its step there is 2 KiB).
       const base = Math.min(...elf.segments.filter((s) => s.memsz > 0).map((s) => s.vaddr));
-      const r = loadElf(bus, elf, `kernel ${name}`, placed, (s) => imageAt + (s.vaddr - base));
+      const r = loadElf(
+        bus,
+        elf,
+        `kernel ${name}`,
+        placed,
+        loaded,
+        (s) => imageAt + (s.vaddr - base),
+      );
       kernelStart = r.start;
       kernelEnd = r.end;
       kernelEntry = imageAt + (elf.entry - base);
       if (kernelEntry < kernelStart || kernelEntry >= kernelEnd)
         throw new Error(`kernel ${name}: entry point outside its segments`);
     } else if (elf) {
-      const r = loadElf(bus, elf, `kernel ${name}`, placed);
+      const r = loadElf(bus, elf, `kernel ${name}`, placed, loaded);
       kernelStart = r.start;
       kernelEnd = r.end;
       kernelEntry = elf.entry;
@@ -185,7 +203,7 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
         throw new Error(
           `${mib(bus.ramSize)} of RAM is too small for kernel ${name} (needs at least ${mib(kernelEnd - bus.ramBase)})`,
         );
-      bus.writeBytes(kernelStart, opts.kernel);
+      load(bus, loaded, kernelStart, opts.kernel);
       claim(placed, `kernel ${name}`, kernelStart, kernelEnd);
       kernelEntry = kernelStart;
     }
@@ -206,7 +224,7 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
         `${mib(bus.ramSize)} of RAM is too small for kernel+initrd+DTB ` +
           `(needs at least ${mib(initrdEnd + 2 * MiB - bus.ramBase)})`,
       );
-    bus.writeBytes(initrdStart, opts.initrd);
+    load(bus, loaded, initrdStart, opts.initrd);
     claim(placed, `initrd ${opts.initrdName ?? ''}`.trim(), initrdStart, initrdEnd);
   }
 
@@ -226,7 +244,7 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
   if (dtbAddr < bus.ramBase)
     throw new Error(`${mib(bus.ramSize)} of RAM is too small for the device tree`);
   claim(placed, 'device tree', dtbAddr, dtbAddr + dtb.length);
-  bus.writeBytes(dtbAddr, dtb);
+  load(bus, loaded, dtbAddr, dtb);
 
   // Reset vector (QEMU's reset_vec for RV64) and fw_dynamic_info.
   const start = opts.bios === 'none' ? kernelEntry! : firmwareEntry;
@@ -258,5 +276,6 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
     initrdEnd,
     tohost,
     fromhost,
+    loaded,
   };
 }

@@ -17,6 +17,7 @@ import { Uart16550 } from '../devices/uart16550.js';
 import { GoldfishRtc } from '../devices/goldfish-rtc.js';
 import { SifiveTest } from '../devices/sifive-test.js';
 import { Htif } from '../devices/htif.js';
+import { LoadedPages } from './loaded-pages.js';
 import { setupBoot, type BootInfo } from './boot.js';
 import type { HartInterruptLines, TimeSource } from '../devices/device.js';
 import { VirtioMmio } from '../devices/virtio/mmio.js';
@@ -102,6 +103,8 @@ export class VirtMachine {
   readonly disks: VirtioBlk[] = [];
   hvc: VirtioConsole | undefined;
   exit: GuestExit | undefined;
+  /** RAM as the images load it (checkpoints refer to pages the guest left so). */
+  readonly loaded: LoadedPages;
 
   constructor(
     readonly config: VirtConfig,
@@ -134,6 +137,7 @@ export class VirtMachine {
       harts: 1,
       virtioSlots: Array.from({ length: VIRTIO_SLOTS }, (_, i) => i),
     });
+    this.loaded = new LoadedPages(this.boot.loaded);
     this.bus.attach(BOOT_ROM_BASE, this.boot.bootRom.size, this.boot.bootRom.device);
     this.bus.attach(SIFIVE_TEST_BASE, 0x1000, this.test);
     this.bus.attach(RTC_BASE, 0x1000, this.rtc);

@@ -11,7 +11,9 @@
  *         u32 pages, u32 pageMap[pages]         per RAM page: 0 = all zero,
  *                                               s + 1 = its bytes are in
  *                                               checkpoint s (this one or
- *                                               an earlier one)
+ *                                               an earlier one), (version
+ *                                               5) AS_LOADED = as the
+ *                                               machine's images load it
  *         (version 4) u32 disks, then per disk: the written clusters of the
  *           u32 slot, u32 clusterSize, u32 n,   disk in virtio slot `slot`,
  *           n × (u32 cluster, u32 s + 1)        ascending, each with the
@@ -27,13 +29,16 @@
  * so that restoring one reads at most that many earlier checkpoints however
  * long the recording is (the maps say which), and each page or cluster from
  * one of them. In version 3 the state held every written cluster, in every
- * checkpoint.
+ * checkpoint. From version 5 a page the guest has not written since its
+ * images were loaded (the kernel's code, the firmware) is not stored at
+ * all: the machine that restores has the same images (their digests are in
+ * the header) and takes the page from them (machine/loaded-pages.ts).
  */
 import { stateFromJson, stateToJson, SnapshotError, type State } from '../snapshot/state.js';
 import type { VirtMachine } from '../machine/virt.js';
 import type { WrittenClusters } from '../devices/virtio/backends.js';
 import { RecordingFormatError } from './recording-error.js';
-import { putRamPages } from '../snapshot/ram-pages.js';
+import { putRamPages, ramPageEquals } from '../snapshot/ram-pages.js';
 
 const PAGE = 4096;
 /** A page's stored copy is written again once it is this many checkpoints old. */
@@ -42,6 +47,9 @@ export const REFRESH_AFTER = 32;
 export const MAX_CHECKPOINT = 0x7fff_0000;
 /** The first version whose checkpoints keep disk clusters apart from the state. */
 const DISKS_APART_VERSION = 4;
+/** A page map's entry for a page as the machine's images load it (version 5 on). */
+export const AS_LOADED = 0xffff_ffff;
+const AS_LOADED_VERSION = 5;
 
 /** Where a checkpoint sits in the recorded run. */
 export interface CheckpointHead {
@@ -94,9 +102,11 @@ interface TrackedDisk {
  * clusters by their stores'). After build() throws, the builder is spent.
  */
 export class CheckpointBuilder {
-  /** Per page: 0 zero, s + 1 stored in checkpoint s. */
+  /** Per page: 0 zero, s + 1 stored in checkpoint s, AS_LOADED as the images load it. */
   private readonly map: Uint32Array;
   private readonly dirty: Uint8Array;
+  /** Pages some image's bytes were loaded in (machine/loaded-pages.ts). */
+  private readonly loaded: Uint8Array;
   private readonly disks: TrackedDisk[];
   private seq = 0;
 
@@ -110,9 +120,12 @@ export class CheckpointBuilder {
       clusters: d.clusters!, // copy-on-write: saveState above refuses any other
       ref: new Map<number, number>(),
     }));
-    // Every page flagged at first: the first checkpoint holds all of RAM that is not zero.
+    // Every page flagged at first: the first checkpoint holds all of RAM that is not zero,
+    // or not as the images loaded it.
     this.dirty = vm.bus.addDirtyListener();
     this.map = new Uint32Array(this.dirty.length);
+    this.loaded = new Uint8Array(this.dirty.length);
+    for (const p of vm.loaded.pages()) if (p < this.loaded.length) this.loaded[p] = 1;
   }
 
   /** Checkpoints built so far. */
@@ -120,9 +133,9 @@ export class CheckpointBuilder {
     return this.seq;
   }
 
-  /** A reference older than this many checkpoints is stored again in checkpoint `seq`. */
+  /** A reference older than this many checkpoints is stored again in checkpoint `seq` (pages as loaded never are). */
   private static stale(seq: number, ref: number): boolean {
-    return seq - (ref - 1) >= REFRESH_AFTER;
+    return ref !== AS_LOADED && seq - (ref - 1) >= REFRESH_AFTER;
   }
 
   /**
@@ -167,6 +180,7 @@ export class CheckpointBuilder {
     const ram8 = vm.bus.ram8;
     const map = this.map;
     const dirty = this.dirty;
+    const loaded = this.loaded;
     const own = seq + 1;
     const stale = (r: number) => CheckpointBuilder.stale(seq, r);
     const pages: number[] = [];
@@ -174,6 +188,11 @@ export class CheckpointBuilder {
       const m = map[p];
       if (dirty[p]) {
         dirty[p] = 0;
+        // The kernel's code and the firmware, never written since: the images hold them.
+        if (loaded[p] && ramPageEquals(ram8, p, vm.loaded.page(p)!)) {
+          map[p] = AS_LOADED;
+          continue;
+        }
         if (vm.bus.pageIsZero(p)) {
           map[p] = 0;
           continue;
@@ -362,6 +381,11 @@ export function parseCheckpoint(
   const own = new Map<number, number>();
   for (let p = 0; p < pages; p++) {
     const m = map[p];
+    if (m === AS_LOADED) {
+      if (version < AS_LOADED_VERSION)
+        throw bad(`page ${p} is said to be as loaded, which version ${version} files never say`);
+      continue;
+    }
     if (m > ownRef) throw bad(`page ${p} is said to be in a later checkpoint`);
     if (m === ownRef) {
       own.set(p, o);
@@ -428,7 +452,7 @@ export function restoreCheckpoint(
   // Every source first: a checkpoint that cannot be read leaves the machine as it was.
   const sources = new Map<number, ParsedCheckpoint>([[cp.head.seq, cp]]);
   const need = (m: number) => {
-    if (m === 0 || sources.has(m - 1)) return;
+    if (m === 0 || m === AS_LOADED || sources.has(m - 1)) return;
     const src = load(m - 1);
     if (src.head.seq !== m - 1 || src.map.length !== pages)
       throw new RecordingFormatError(`checkpoint ${m - 1} is not the one its index names`);
@@ -438,7 +462,7 @@ export function restoreCheckpoint(
   for (const d of cp.disks) for (const r of d.refs) need(r);
   for (let p = 0; p < pages; p++) {
     const m = cp.map[p];
-    if (m === 0) continue;
+    if (m === 0 || m === AS_LOADED) continue;
     const at = sources.get(m - 1)!.own.get(p);
     if (at === undefined)
       throw new RecordingFormatError(
@@ -451,6 +475,7 @@ export function restoreCheckpoint(
   putRamPages(vm, (p) => {
     const m = cp.map[p];
     if (m === 0) return undefined;
+    if (m === AS_LOADED) return vm.loaded.page(p);
     const src = sources.get(m - 1)!;
     const at = src.own.get(p)!;
     return src.raw.subarray(at, at + PAGE);

@@ -14,8 +14,9 @@
  *           noticed that a replay should know (an image that changed while
  *           recording); replay goes on, and says it
  *   kind 4  checkpoint (version 3): the machine at an icount, RAM pages
- *           changed since the previous checkpoint, and (version 4) disk
- *           clusters the same way (checkpoint-chunk.ts)
+ *           changed since the previous checkpoint (version 5: none the
+ *           guest has not written since its images were loaded), and
+ *           (version 4) disk clusters the same way (checkpoint-chunk.ts)
  *   kind 5  index (version 3): where every other chunk is, written last,
  *           followed by a footer "VMRSIDX\0" u64 offset-of-the-index-chunk
  *           (recording-index.ts). A file without it (its recorder was
@@ -42,11 +43,12 @@ import { GrowableBytes } from '../util/growable-bytes.js';
  * The version this vmrs writes. Version 2 adds event types (version-1 files
  * never hold them) and changes what a digest event carries; version 3 adds
  * checkpoints and the index; version 4 keeps disk clusters in checkpoints
- * apart from the state, incrementally. Readers take
+ * apart from the state, incrementally; version 5 lets a checkpoint's page
+ * map say a page is as the machine's images load it (not stored). Readers take
  * every version from OLDEST_READABLE_VERSION up, and ParsedRecording says
  * which one a file is, so its digests are read in that version's layout.
  */
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 export const OLDEST_READABLE_VERSION = 1;
 const MAGIC = Uint8Array.from([0x56, 0x4d, 0x52, 0x53, 0x52, 0x45, 0x43, 0x00]); // "VMRSREC\0"
 const CHUNK_MAGIC = Uint8Array.from([0x43, 0x48, 0x4e, 0x4b]); // "CHNK"
