@@ -145,12 +145,14 @@ export class CheckpointBuilder {
    * ahead of time.
    */
   estimateBytes(): number {
-    const { dirtyPages } = this.vm.bus;
-    const { map, dirty } = this;
+    const { dirtyPages, ram8 } = this.vm.bus;
+    const { map, dirty, loaded } = this;
     let pages = 0;
     for (let p = 0; p < map.length; p++) {
       const m = map[p];
       if (dirty[p] | dirtyPages[p]) {
+        // (Pages still as loaded are flagged until the first checkpoint, and not stored.)
+        if (loaded[p] && ramPageEquals(ram8, p, this.vm.loaded.page(p)!)) continue;
         if (this.vm.bus.mayBeNonZero(p)) pages++;
       } else if (m !== 0 && CheckpointBuilder.stale(this.seq, m)) pages++;
     }
