@@ -102,15 +102,14 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
           snapshot: snapshotRef,
           startIcount: snapshot?.snap.header.icount,
         });
-        recorder = new Recorder(
-          recordingWriter(fd, opts.output),
-          header,
+        recorder = new Recorder(recordingWriter(fd, opts.output), header, {
           images,
           schedule,
-          deflateNative,
-          prefaultOnPool,
-          opts.digestInterval === undefined,
-        );
+          compress: deflateNative,
+          prefault: prefaultOnPool,
+          // An interval given is kept exactly; the default one spreads out in fast code.
+          spreadDigests: opts.digestInterval === undefined,
+        });
         const read = {
           firmware: config.bios === 'none' ? undefined : config.bios,
           kernel: config.kernel,

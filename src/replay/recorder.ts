@@ -75,6 +75,20 @@ interface Pending {
   landed?: (storedAt: number) => void;
 }
 
+/** What a Recorder writes besides events and digests, and how. */
+export interface RecorderOptions {
+  /** Images embedded in the file (vmrs record --embed), by the names the header's refs use. */
+  images?: Map<string, Uint8Array>;
+  /** When checkpoints are taken (none by default). */
+  schedule?: CheckpointSchedule;
+  /** How checkpoints are deflated (fflate's, off the main thread where it can, by default). */
+  compress?: Compressor;
+  /** Readies memory for the next checkpoint's capture ahead of time (see Prefault). */
+  prefault?: Prefault;
+  /** Spread digests out in fast code (digest-spacing.ts); otherwise every digestInterval exactly. */
+  spreadDigests?: boolean;
+}
+
 export class Recorder implements EventSink {
   private readonly encoder = new EventChunkEncoder();
   private digester: StateDigester | undefined;
@@ -111,20 +125,20 @@ export class Recorder implements EventSink {
     chunks: 0,
   };
 
+  private readonly schedule: CheckpointSchedule;
+  private readonly compress: Compressor;
+  private readonly prefault: Prefault | undefined;
+
   constructor(
     private readonly write: (bytes: Uint8Array) => void,
     readonly header: RecordingHeader,
-    images: Map<string, Uint8Array> = new Map(),
-    private readonly schedule: CheckpointSchedule = {
-      instructions: Infinity,
-      guestTicks: Infinity,
-    },
-    private readonly compress: Compressor = deflateAsync,
-    private readonly prefault?: Prefault,
-    /** Spread digests out in fast code (digest-spacing.ts); otherwise every digestInterval exactly. */
-    spreadDigests = false,
+    options: RecorderOptions = {},
   ) {
-    this.spacing = new DigestSpacing(header.digestInterval, spreadDigests);
+    const images = options.images ?? new Map<string, Uint8Array>();
+    this.schedule = options.schedule ?? { instructions: Infinity, guestTicks: Infinity };
+    this.compress = options.compress ?? deflateAsync;
+    this.prefault = options.prefault;
+    this.spacing = new DigestSpacing(header.digestInterval, options.spreadDigests ?? false);
     const head = encodeHeader(header);
     this.write(head);
     this.bytesWritten = head.length;

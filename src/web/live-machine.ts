@@ -105,15 +105,12 @@ export async function bootLive(
     pieces.push(b.slice());
     size += b.length;
   };
-  const recorder = new Recorder(
-    write,
-    header,
+  const recorder = new Recorder(write, header, {
     images,
-    opts.checkpoints,
-    typeof CompressionStream === 'function' ? nativeDeflate : undefined,
-    undefined,
-    true, // digests spread out in fast code, as vmrs record's default (digest-spacing.ts)
-  );
+    schedule: opts.checkpoints,
+    compress: typeof CompressionStream === 'function' ? nativeDeflate : undefined,
+    spreadDigests: true, // as vmrs record's default (digest-spacing.ts)
+  });
   const gate = new Gate(hostEntropy, recorder);
   warmUpOnce();
   const config = { ...virtConfigOf(header, { bios, kernel, initrd }), virtio: [] };

@@ -49,22 +49,20 @@ async function recordWriter(checkpoints: number, keep: number[] = []): Promise<R
   // Memory readied for captures is left full of junk: a capture must write every byte it uses.
   const readied = new Set<ArrayBufferLike>();
   let intoReadied = 0;
-  const rec = new Recorder(
-    (b) => parts.push(b.slice()),
-    header,
-    new Map([['kernel', kernel]]),
-    { instructions: 30_000, guestTicks: Infinity },
-    (raw) => {
+  const rec = new Recorder((b) => parts.push(b.slice()), header, {
+    images: new Map([['kernel', kernel]]),
+    schedule: { instructions: 30_000, guestTicks: Infinity },
+    compress: (raw) => {
       if (readied.has(raw.buffer)) intoReadied++;
       // In three parts laid end to end, as the CLI's compressor does with large checkpoints.
       return deflateInParts(raw, 3, 1);
     },
-    (buf) => {
+    prefault: (buf) => {
       buf.fill(0xa5);
       readied.add(buf.buffer);
       return Promise.resolve();
     },
-  );
+  });
   const vm = new VirtMachine(
     {
       memoryBytes: 16 << 20,
