@@ -8,6 +8,7 @@ import { TIMEBASE_HZ } from '../machine/clock.js';
 import { VMRS_VERSION } from '../cli/version.js';
 import { FORMAT_VERSION, type FileStamp, type RecordingHeader } from './log-format.js';
 import type { CheckpointSchedule } from './recorder.js';
+import { instructionCount } from '../util/instruction-count.js';
 
 export const DEFAULT_DIGEST_INTERVAL = 10_000_000;
 /** As `--checkpoint-every` takes it (parseCheckpointSchedule). */
@@ -24,19 +25,20 @@ export function parseCheckpointSchedule(spec: string): CheckpointSchedule {
   const out: CheckpointSchedule = { instructions: Infinity, guestTicks: Infinity };
   if (spec === '0' || spec === 'off' || spec === 'none') return out;
   for (const part of spec.split(',')) {
-    const m = /^(\d+(?:\.\d+)?)(k|M|G|s|ms|min)?$/.exec(part.trim());
-    const n = m ? Number(m[1]) : NaN;
-    if (!m || !(n > 0))
-      throw new ScheduleError(
+    const bad = () =>
+      new ScheduleError(
         `--checkpoint-every: '${part}' is neither instructions (200M) nor guest time (30s); 0 turns checkpoints off`,
       );
-    const unit = m[2] ?? '';
-    if (unit === 's' || unit === 'ms' || unit === 'min') {
-      const secs = n * (unit === 'ms' ? 0.001 : unit === 'min' ? 60 : 1);
+    const time = /^(\d+(?:\.\d+)?)(s|ms|min)$/.exec(part.trim());
+    if (time) {
+      const n = Number(time[1]);
+      if (!(n > 0)) throw bad();
+      const secs = n * (time[2] === 'ms' ? 0.001 : time[2] === 'min' ? 60 : 1);
       out.guestTicks = Math.min(out.guestTicks, Math.max(1, Math.round(secs * TIMEBASE_HZ)));
     } else {
-      const scale: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9 };
-      const insns = Math.round(n * scale[unit]);
+      // Instructions as every option that takes a count reads them (util/instruction-count.ts).
+      const insns = /^\s*\d/.test(part) ? instructionCount(part) : undefined;
+      if (insns === undefined || insns === 0) throw bad();
       if (insns < 1000)
         throw new ScheduleError(
           '--checkpoint-every: at least 1000 instructions between checkpoints',

@@ -36,6 +36,10 @@ test('what does not parse says why', () => {
   assert.throws(() => parseCheckpointSchedule('200M,'), /'' is neither/);
   assert.throws(() => parseCheckpointSchedule('-1s'), /neither/);
   assert.throws(() => parseCheckpointSchedule('999'), /at least 1000/);
+  // Instructions read as --to and the other counts read them: whole numbers only.
+  assert.throws(() => parseCheckpointSchedule('1.0005k'), /neither/);
+  assert.throws(() => parseCheckpointSchedule('-5M'), /neither/);
+  assert.deepEqual(parseCheckpointSchedule('1e6'), { instructions: 1e6, guestTicks: Infinity });
 });
 
 test('a new header carries this format, a version and the time it was made', () => {
