@@ -104,25 +104,12 @@ const readError = (e: unknown) =>
   e instanceof UsageError ? e : new UsageError((e as Error).message);
 
 function readRecordedImage(ref: ImageRef, what: string): Uint8Array {
-  const img = openRecordedImage(ref, what);
-  try {
-    return img.readAll();
-  } catch (e) {
-    throw readError(e);
-  } finally {
-    img.close();
-  }
+  return openRecordedImage(ref, what).readAllAndClose(readError);
 }
 
 /** readRecordedImage on libuv's thread pool; the file is opened and checked at once. */
 function readRecordedImageAsync(ref: ImageRef, what: string): Promise<Uint8Array> {
-  const img = openRecordedImage(ref, what);
-  return img
-    .readAllAsync()
-    .catch((e: unknown) => {
-      throw readError(e);
-    })
-    .finally(() => img.close());
+  return openRecordedImage(ref, what).readAllAsyncAndClose(readError);
 }
 
 /** An image said to be embedded is not in the file (damage, or a recorder stopped before writing it). */

@@ -59,14 +59,7 @@ export function parseInstructionCount(option: string, text: string, min = 0): nu
  * cannot be read: a regular file only, read through one descriptor.
  */
 export function readImage(what: string, path: string): Uint8Array {
-  const img = openImage(what, path);
-  try {
-    return img.readAll();
-  } catch (e) {
-    throw readError(e, what, path);
-  } finally {
-    img.close();
-  }
+  return openImage(what, path).readAllAndClose((e) => readError(e, what, path));
 }
 
 /**
@@ -75,13 +68,7 @@ export function readImage(what: string, path: string): Uint8Array {
  * before the promise is made.
  */
 export function readImageAsync(what: string, path: string): Promise<Uint8Array> {
-  const img = openImage(what, path);
-  return img
-    .readAllAsync()
-    .catch((e: unknown) => {
-      throw readError(e, what, path);
-    })
-    .finally(() => img.close());
+  return openImage(what, path).readAllAsyncAndClose((e) => readError(e, what, path));
 }
 
 function openImage(what: string, path: string): ImageFile {

@@ -133,6 +133,26 @@ export class ImageFile {
     );
   }
 
+  /** readAll(), then close, with a failure told as `mapError` says. */
+  readAllAndClose(mapError: (e: unknown) => Error): Uint8Array {
+    try {
+      return this.readAll();
+    } catch (e) {
+      throw mapError(e);
+    } finally {
+      this.close();
+    }
+  }
+
+  /** readAllAsync(), then close, with a failure told as `mapError` says. */
+  readAllAsyncAndClose(mapError: (e: unknown) => Error): Promise<Uint8Array> {
+    return this.readAllAsync()
+      .catch((e: unknown) => {
+        throw mapError(e);
+      })
+      .finally(() => this.close());
+  }
+
   private readDone(buf: Uint8Array, n: number, readFromNs: bigint): Uint8Array {
     if (n !== buf.length)
       throw new ImageFileError(
