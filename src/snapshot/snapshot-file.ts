@@ -153,9 +153,11 @@ export function restoreSnapshot(vm: VirtMachine, snap: Snapshot): void {
     throw new SnapshotError(
       `the snapshot is of a machine with ${snap.header.machine.memoryBytes / 1048576} MiB of RAM, this one has ${vm.bus.ram8.length / 1048576} MiB`,
     );
-  vm.loadState(snap.state, true);
-  // Only the pages that differ are written (and flagged: see putRamPages).
+  // RAM first, as checkpoints and seeks restore: only the pages that differ are written
+  // (and flagged: see putRamPages), behind the hart's back, which ends an LR/SC reservation
+  // on them. The state after it brings back the snapshot's own reservation.
   putRamPages(vm, (p) => snap.pages.get(p));
+  vm.loadState(snap.state, true);
   if (vm.cpu.icount !== snap.header.icount)
     throw new SnapshotError('corrupt snapshot (icount does not match the state)');
 }
