@@ -1,5 +1,6 @@
 /** Small files made by hand for tests of hostile input: a bare-metal program, recording headers. */
 import { createHash } from 'node:crypto';
+import { VirtMachine } from '../../src/machine/virt.js';
 import { FORMAT_VERSION, type RecordingHeader } from '../../src/replay/log-format.js';
 
 /** A bare-metal RISC-V ELF: `words` (instructions) at 0x80000000, its entry. */
@@ -29,6 +30,22 @@ export function bareElf(words: number[]): Uint8Array {
 export const loopElf = (): Uint8Array => bareElf([0x0000006f]);
 
 export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** The bare machine headerFor describes (no firmware), running `kernel`. */
+export function bareVirt(kernel: Uint8Array): VirtMachine {
+  return new VirtMachine(
+    {
+      memoryBytes: 16 << 20,
+      bios: 'none',
+      biosName: 'none',
+      kernel,
+      append: '',
+      insnsPerTick: 10,
+      rtcStartUnixNs: 0,
+    },
+    () => {},
+  );
+}
 
 /** The header of a recording of `kernel` (embedded) on a bare machine. */
 export function headerFor(kernel: Uint8Array): RecordingHeader {

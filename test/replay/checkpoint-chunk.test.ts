@@ -8,7 +8,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateInParts } from '../../src/host/deflate-native.js';
-import { VirtMachine } from '../../src/machine/virt.js';
 import { Recorder } from '../../src/replay/recorder.js';
 import {
   CHUNK_CHECKPOINT,
@@ -18,7 +17,7 @@ import {
 } from '../../src/replay/log-format.js';
 import { AS_LOADED, REFRESH_AFTER, parseCheckpoint } from '../../src/replay/checkpoint-chunk.js';
 import { openReplayOf } from '../../src/cli/open-replay.js';
-import { bareElf, headerFor } from '../fuzz/crafted.js';
+import { bareElf, bareVirt, headerFor } from '../fuzz/crafted.js';
 import { OP_IMM, add, addi, encI, encJ, lui, slli, sw } from '../cpu/asm.js';
 
 const andi = (rd: number, rs1: number, imm: number) => encI(OP_IMM, 7, rd, rs1, imm);
@@ -63,18 +62,7 @@ async function recordWriter(checkpoints: number, keep: number[] = []): Promise<R
       return Promise.resolve();
     },
   });
-  const vm = new VirtMachine(
-    {
-      memoryBytes: 16 << 20,
-      bios: 'none',
-      biosName: 'none',
-      kernel,
-      append: '',
-      insnsPerTick: 10,
-      rtcStartUnixNs: 0,
-    },
-    () => {},
-  );
+  const vm = bareVirt(kernel);
   rec.attach(vm);
   const at: Recorded['at'] = [];
   while (rec.checkpointsTaken < checkpoints) {

@@ -7,7 +7,7 @@ import {
   restoreSnapshot,
 } from '../../src/snapshot/snapshot-file.js';
 import { OP_AMO, auipc, encJ, encR, sd } from '../cpu/asm.js';
-import { bareElf, headerFor } from '../fuzz/crafted.js';
+import { bareElf, bareVirt, headerFor } from '../fuzz/crafted.js';
 
 const T0 = 5,
   A0 = 10,
@@ -22,25 +22,10 @@ const PROGRAM = [
   encJ(0, 0),
 ];
 
-function machine(kernel: Uint8Array): VirtMachine {
-  return new VirtMachine(
-    {
-      memoryBytes: 16 << 20,
-      bios: 'none',
-      biosName: 'none',
-      kernel,
-      append: '',
-      insnsPerTick: 10,
-      rtcStartUnixNs: 0,
-    },
-    () => {},
-  );
-}
-
 for (const engine of ['translate', 'interp'] as const)
   test(`a snapshot taken between LR and SC keeps the reservation when restored (${engine})`, () => {
     const kernel = bareElf(PROGRAM);
-    const a = machine(kernel);
+    const a = bareVirt(kernel);
     a.cpu.engine = engine;
     // Through the boot ROM, up to the SC: the reservation is held.
     while (a.cpu.pcLo >>> 0 !== 0x8000000c && a.cpu.icount < 100) a.runSlice(1);
@@ -53,7 +38,7 @@ for (const engine of ['translate', 'interp'] as const)
       devices: h.devices,
     });
     // Into a fresh machine, whose page at t0 differs: writing it must not end the reservation.
-    const b = machine(kernel);
+    const b = bareVirt(kernel);
     b.cpu.engine = engine;
     restoreSnapshot(b, readSnapshot(bytes));
     assert.equal(b.cpu.resAddr, 0x80001000);
