@@ -51,6 +51,7 @@ import {
   HM_PC,
   HM_RES,
   HM_X,
+  NO_RESERVATION,
   tlbOffset,
 } from './hart-memory.js';
 import { CodeCache } from './code-cache.js';
@@ -176,7 +177,7 @@ export class Cpu {
    */
   get resAddr(): number {
     const lo = this.hart32[HM_RES >> 2];
-    return lo === -1
+    return lo === NO_RESERVATION
       ? -1
       : this.ramBase + this.hart32[(HM_RES >> 2) + 1] * 0x1_0000_0000 + (lo >>> 0);
   }
@@ -184,7 +185,7 @@ export class Cpu {
     const off = pa - this.ramBase;
     // Only LR sets one, on RAM; anything else (a state from elsewhere) is none.
     if (pa < 0 || !(off >= 0 && off < this.ramSize) || off % 4 !== 0) {
-      this.hart32[HM_RES >> 2] = -1;
+      this.hart32[HM_RES >> 2] = NO_RESERVATION;
       return;
     }
     this.hart32[HM_RES >> 2] = off | 0;

@@ -27,6 +27,8 @@ export const HM_MIE = 24;
  * low word is -1). Blocks do LR and SC and end it at every store and AMO.
  */
 export const HM_RES = 32;
+/** HM_RES's low word when there is no reservation. */
+export const NO_RESERVATION = -1;
 /** The integer registers, x0..x31, 8 bytes each (little-endian: low word first), so a block loads one with one i64.load. */
 export const HM_X = 256;
 /**

@@ -32,7 +32,7 @@ import {
   remuw,
   remw,
 } from './int64.js';
-import { CACHE_MASK, HM_RES } from './hart-memory.js';
+import { CACHE_MASK, HM_RES, NO_RESERVATION } from './hart-memory.js';
 import { TLB_MASK } from './mmu.js';
 import { rvcTable } from './rvc.js';
 import { fetchSlow, fetched, loadSlow, storeSlow } from './slow-access.js';
@@ -382,7 +382,7 @@ export function interpret(h: Cpu, max: number, hotAfter: number): number {
               ram32[(off >>> 2) + 1] = regs[(rs2 << 1) | 1];
               break;
           }
-          hart32[HM_RES >> 2] = -1; // any store ends the reservation (Cpu.resAddr)
+          hart32[HM_RES >> 2] = NO_RESERVATION; // any store ends the reservation (Cpu.resAddr)
         } else {
           h.pcLo = pcLo;
           h.pcHi = pcHi;

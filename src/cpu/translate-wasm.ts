@@ -44,6 +44,7 @@ import {
   HM_PC,
   HM_RES,
   HM_X,
+  NO_RESERVATION,
   tlbOffset,
 } from './hart-memory.js';
 import { MSTATUS_FS, MSTATUS_SIE, SSTATUS_MASK } from './csr-numbers.js';
@@ -420,7 +421,7 @@ class BlockWriter {
 
   /** End the LR/SC reservation (every store, AMO and SC does: Cpu.resAddr). */
   private endReservation(): void {
-    this.b.i32(0).i32(-1).mem(W.i32_store, 2, HM_RES);
+    this.b.i32(0).i32(NO_RESERVATION).mem(W.i32_store, 2, HM_RES);
   }
 
   /**

@@ -128,6 +128,11 @@ export class CheckpointBuilder {
     for (const p of vm.loaded.pages()) if (p < this.loaded.length) this.loaded[p] = 1;
   }
 
+  /** Page p holds what the images loaded there (a page no image touched is not "as loaded"). */
+  private asLoaded(p: number): boolean {
+    return this.loaded[p] === 1 && ramPageEquals(this.vm.bus.ram8, p, this.vm.loaded.page(p)!);
+  }
+
   /** Checkpoints built so far. */
   get count(): number {
     return this.seq;
@@ -145,14 +150,14 @@ export class CheckpointBuilder {
    * ahead of time.
    */
   estimateBytes(): number {
-    const { dirtyPages, ram8 } = this.vm.bus;
-    const { map, dirty, loaded } = this;
+    const { dirtyPages } = this.vm.bus;
+    const { map, dirty } = this;
     let pages = 0;
     for (let p = 0; p < map.length; p++) {
       const m = map[p];
       if (dirty[p] | dirtyPages[p]) {
         // (Pages still as loaded are flagged until the first checkpoint, and not stored.)
-        if (loaded[p] && ramPageEquals(ram8, p, this.vm.loaded.page(p)!)) continue;
+        if (this.asLoaded(p)) continue;
         if (this.vm.bus.mayBeNonZero(p)) pages++;
       } else if (m !== 0 && CheckpointBuilder.stale(this.seq, m)) pages++;
     }
@@ -182,7 +187,6 @@ export class CheckpointBuilder {
     const ram8 = vm.bus.ram8;
     const map = this.map;
     const dirty = this.dirty;
-    const loaded = this.loaded;
     const own = seq + 1;
     const stale = (r: number) => CheckpointBuilder.stale(seq, r);
     const pages: number[] = [];
@@ -191,7 +195,7 @@ export class CheckpointBuilder {
       if (dirty[p]) {
         dirty[p] = 0;
         // The kernel's code and the firmware, never written since: the images hold them.
-        if (loaded[p] && ramPageEquals(ram8, p, vm.loaded.page(p)!)) {
+        if (this.asLoaded(p)) {
           map[p] = AS_LOADED;
           continue;
         }
