@@ -1,4 +1,5 @@
 import { flagWords, newPageFlags, nextFlagged } from '../util/page-flags.js';
+import { bytesEqual, ZERO_PAGE } from '../util/bytes-equal.js';
 import type { MmioDevice } from '../devices/device.js';
 import { HART_AREA, wasmPagesFor } from '../cpu/hart-memory.js';
 
@@ -91,9 +92,10 @@ export class Bus {
    */
   pageIsZero(p: number): boolean {
     if (!this.mayBeNonZero(p)) return true;
+    // Most pages that are not zero show it in their first words, without a call.
     const r = this.ram32;
-    for (let i = p * 1024; i < p * 1024 + 1024; i++) if (r[i] !== 0) return false;
-    return true;
+    for (let i = p * 1024; i < p * 1024 + 16; i++) if (r[i] !== 0) return false;
+    return bytesEqual(this.ram8.subarray(p * 4096, p * 4096 + 4096), ZERO_PAGE);
   }
 
   /** Has any listener collected yet (then dirtyPages no longer holds every page ever written)? */
@@ -101,12 +103,16 @@ export class Bus {
 
   /**
    * A bitmap (one byte per page) that collectDirty() will OR written pages
-   * into. It starts with every page flagged — or, with `sinceZero` while no
-   * one has collected yet, with none: the caller then takes RAM as all zero
-   * at creation, and the bus's flags bring every page written since.
+   * into. It starts with every page flagged — or, with `sinceZero`, with
+   * those written at some time since the machine was made, as far as
+   * collected: the caller then takes RAM as all zero at creation, and the
+   * flags (with the bus's, at the next collect) bring every page written
+   * since. The others are zero: a listener need not look at them.
    */
   addDirtyListener(sinceZero = false): Uint8Array {
-    const map = newPageFlags(this.dirtyPages.length).fill(sinceZero && !this.collected ? 0 : 1);
+    const map = newPageFlags(this.dirtyPages.length);
+    if (!sinceZero) map.fill(1);
+    else if (this.collected) map.set(this.touched);
     this.dirtyListeners.push(map);
     return map;
   }

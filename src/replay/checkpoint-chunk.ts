@@ -39,6 +39,7 @@ import type { VirtMachine } from '../machine/virt.js';
 import type { WrittenClusters } from '../devices/virtio/backends.js';
 import { RecordingFormatError } from './recording-error.js';
 import { putRamPages, ramPageEquals } from '../snapshot/ram-pages.js';
+import { flagWords, nextFlagged } from '../util/page-flags.js';
 
 const PAGE = 4096;
 /** A page's stored copy is written again once it is this many checkpoints old. */
@@ -105,6 +106,8 @@ export class CheckpointBuilder {
   /** Per page: 0 zero, s + 1 stored in checkpoint s, AS_LOADED as the images load it. */
   private readonly map: Uint32Array;
   private readonly dirty: Uint8Array;
+  /** `dirty` four pages at a time (page-flags.ts). */
+  private readonly dirtyWords: Int32Array;
   /** Pages some image's bytes were loaded in (machine/loaded-pages.ts). */
   private readonly loaded: Uint8Array;
   private readonly disks: TrackedDisk[];
@@ -120,9 +123,11 @@ export class CheckpointBuilder {
       clusters: d.clusters!, // copy-on-write: saveState above refuses any other
       ref: new Map<number, number>(),
     }));
-    // Every page flagged at first: the first checkpoint holds all of RAM that is not zero,
-    // or not as the images loaded it.
-    this.dirty = vm.bus.addDirtyListener();
+    // Every page written since the machine was made flagged at first (the others are zero, as
+    // the map starts): the first checkpoint holds all of RAM that is not zero, or not as the
+    // images loaded it.
+    this.dirty = vm.bus.addDirtyListener(true);
+    this.dirtyWords = flagWords(this.dirty);
     this.map = new Uint32Array(this.dirty.length);
     this.loaded = new Uint8Array(this.dirty.length);
     for (const p of vm.loaded.pages()) if (p < this.loaded.length) this.loaded[p] = 1;
@@ -138,29 +143,58 @@ export class CheckpointBuilder {
     return this.seq;
   }
 
-  /** A reference older than this many checkpoints is stored again in checkpoint `seq` (pages as loaded never are). */
+  /**
+   * A reference older than this many checkpoints is stored again in
+   * checkpoint `seq` (pages as loaded never are). None is before checkpoint
+   * REFRESH_AFTER: the walks over every page for them are spared till then.
+   */
   private static stale(seq: number, ref: number): boolean {
     return ref !== AS_LOADED && seq - (ref - 1) >= REFRESH_AFTER;
+  }
+
+  /**
+   * Sort out the pages written since the last look that a checkpoint does
+   * not store: those all zero, and those still as the images loaded them
+   * (a boot's first checkpoint has a thousand, each compared with its
+   * image). Their flags are cleared and their map entries set now; a write
+   * after this flags them again (the bus hands its flags over here, and the
+   * hart's write TLB is flushed so that the next write is seen). What stays
+   * flagged is stored by the next build. Done ahead of a build, it leaves
+   * the build only the pages written since.
+   */
+  private sortWritten(): number {
+    const vm = this.vm;
+    vm.collectDirty();
+    const { map, dirty, dirtyWords } = this;
+    let left = 0;
+    for (
+      let p = nextFlagged(dirty, dirtyWords, 0);
+      p >= 0;
+      p = nextFlagged(dirty, dirtyWords, p + 1)
+    )
+      if (this.asLoaded(p)) {
+        map[p] = AS_LOADED;
+        dirty[p] = 0;
+      } else if (vm.bus.pageIsZero(p)) {
+        map[p] = 0;
+        dirty[p] = 0;
+      } else left++;
+    return left;
   }
 
   /**
    * About how many raw bytes the next checkpoint takes, were it built now:
    * pages written or due to be stored again, the map, and room for the
    * state; not the disks' clusters. For a host that readies memory for it
-   * ahead of time.
+   * ahead of time. It sorts the written pages out (sortWritten) on the way,
+   * which the build then need not do again.
    */
   estimateBytes(): number {
-    const { dirtyPages } = this.vm.bus;
+    let pages = this.sortWritten();
     const { map, dirty } = this;
-    let pages = 0;
-    for (let p = 0; p < map.length; p++) {
-      const m = map[p];
-      if (dirty[p] | dirtyPages[p]) {
-        // (Pages still as loaded are flagged until the first checkpoint, and not stored.)
-        if (this.asLoaded(p)) continue;
-        if (this.vm.bus.mayBeNonZero(p)) pages++;
-      } else if (m !== 0 && CheckpointBuilder.stale(this.seq, m)) pages++;
-    }
+    if (this.seq >= REFRESH_AFTER)
+      for (let p = 0; p < map.length; p++)
+        if (dirty[p] === 0 && map[p] !== 0 && CheckpointBuilder.stale(this.seq, map[p])) pages++;
     return pages * PAGE + map.length * 4 + this.stateBytes + 4096;
   }
 
@@ -183,29 +217,26 @@ export class CheckpointBuilder {
     const headJson = new TextEncoder().encode(JSON.stringify(head));
     const json = new TextEncoder().encode(stateToJson(vm.saveState({ disksApart: true })));
     this.stateBytes = json.length;
-    vm.collectDirty();
+    // Zero pages and the kernel's code and the firmware, never written since, are not stored.
+    this.sortWritten();
     const ram8 = vm.bus.ram8;
     const map = this.map;
     const dirty = this.dirty;
     const own = seq + 1;
-    const stale = (r: number) => CheckpointBuilder.stale(seq, r);
+    const stale = (r: number) => r !== 0 && CheckpointBuilder.stale(seq, r);
     const pages: number[] = [];
-    for (let p = 0; p < map.length; p++) {
-      const m = map[p];
-      if (dirty[p]) {
-        dirty[p] = 0;
-        // The kernel's code and the firmware, never written since: the images hold them.
-        if (this.asLoaded(p)) {
-          map[p] = AS_LOADED;
-          continue;
-        }
-        if (vm.bus.pageIsZero(p)) {
-          map[p] = 0;
-          continue;
-        }
-      } else if (m === 0 || !stale(m)) continue;
+    const take = (p: number) => {
+      dirty[p] = 0;
       map[p] = own;
       pages.push(p);
+    };
+    // What was written since (sortWritten left it flagged), and what is due to be stored again.
+    if (seq >= REFRESH_AFTER) {
+      for (let p = 0; p < map.length; p++) if (dirty[p] !== 0 || stale(map[p])) take(p);
+    } else {
+      const words = this.dirtyWords;
+      for (let p = nextFlagged(dirty, words, 0); p >= 0; p = nextFlagged(dirty, words, p + 1))
+        take(p);
     }
     // Each disk's clusters: (cluster, s + 1) pairs in ascending order, and this one's to store.
     let diskBytes = 4;

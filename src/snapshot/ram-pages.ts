@@ -5,6 +5,7 @@
  * million instructions cost what the guest wrote in between, not all of RAM.
  */
 import { flagWords, nextFlagged } from '../util/page-flags.js';
+import { bytesEqual } from '../util/bytes-equal.js';
 import type { VirtMachine } from '../machine/virt.js';
 
 const PAGE = 4096;
@@ -15,17 +16,7 @@ export type PageRefs = Uint8Array[];
 
 /** RAM page `p` (of `ram8`) holds the bytes of `page`. */
 export function ramPageEquals(ram8: Uint8Array, p: number, page: Uint8Array): boolean {
-  const at = p * PAGE;
-  if (((ram8.byteOffset + at) & 3) === 0 && (page.byteOffset & 3) === 0) {
-    // A word at a time where both are aligned (a page of RAM, of an image loaded whole): a
-    // first checkpoint compares a thousand pages with the images (checkpoint-chunk.ts).
-    const a = new Int32Array(ram8.buffer, ram8.byteOffset + at, PAGE / 4);
-    const b = new Int32Array(page.buffer, page.byteOffset, PAGE / 4);
-    for (let i = 0; i < PAGE / 4; i++) if (a[i] !== b[i]) return false;
-    return true;
-  }
-  for (let i = 0; i < PAGE; i++) if (ram8[at + i] !== page[i]) return false;
-  return true;
+  return bytesEqual(ram8.subarray(p * PAGE, p * PAGE + PAGE), page);
 }
 
 /**

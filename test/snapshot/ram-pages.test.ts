@@ -44,3 +44,35 @@ test(
     for (const p of [0, 1, 2, 100, 255]) assert.equal(bus.mayBeNonZero(p), false, `page ${p}`);
   }),
 );
+
+test('a listener for pages written since the machine was made starts with those written so far', () => {
+  const { bus } = makeBareMachine(1 << 20);
+  const write = (p: number) => {
+    bus.ram8[p * PAGE + 5] = 1;
+    bus.noteDmaWrite(RAM_BASE + p * PAGE + 5, 1);
+  };
+  const flagged = (f: Uint8Array) => [...f.keys()].filter((p) => f[p] !== 0);
+  write(4);
+  // Before anyone collected: none flagged, the next collect brings page 4.
+  const early = bus.addDirtyListener(true);
+  assert.deepEqual(flagged(early), []);
+  bus.collectDirty();
+  assert.deepEqual(flagged(early), [4]);
+  write(6);
+  bus.collectDirty();
+  write(9);
+  // After collects: the pages written up to the last one (4, 6), then 9 at the next.
+  const late = bus.addDirtyListener(true);
+  assert.deepEqual(flagged(late), [4, 6]);
+  bus.collectDirty();
+  assert.deepEqual(flagged(late), [4, 6, 9]);
+  // Without sinceZero: every page.
+  assert.equal(flagged(bus.addDirtyListener()).length, 256);
+  // A page is zero when never written, or written back to zeros; not with one byte set.
+  assert.equal(bus.pageIsZero(5), true);
+  assert.equal(bus.pageIsZero(9), false);
+  bus.ram8[9 * PAGE + 5] = 0;
+  assert.equal(bus.pageIsZero(9), true);
+  bus.ram8[9 * PAGE + 4095] = 1;
+  assert.equal(bus.pageIsZero(9), false, 'the last byte');
+});
