@@ -133,7 +133,7 @@ export async function recordCommand(opts: RecordOptions): Promise<number> {
       );
     if (recorder && !opts.quiet)
       process.stderr.write(
-        `[vmrs] recorded ${recorder.events} events` +
+        `[vmrs] recorded ${recorder.events} events (${recorder.digestsTaken} state digests, ${recorder.digestMs.toFixed(0)} ms to take)` +
           (recorder.checkpointsWritten
             ? ` and ${recorder.checkpointsWritten} checkpoints (${(recorder.checkpointBytes / 1048576).toFixed(1)} MiB, ${recorder.checkpointMs.toFixed(0)} ms to capture)`
             : '') +

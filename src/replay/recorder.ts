@@ -106,8 +106,14 @@ export class Recorder implements EventSink {
   /** Checkpoints written, and their bytes. */
   checkpointsWritten = 0;
   checkpointBytes = 0;
-  /** Host milliseconds spent capturing checkpoints on the main thread. */
+  /** Host milliseconds spent capturing checkpoints on the main thread (and sizing their memory). */
   checkpointMs = 0;
+  /**
+   * Host milliseconds spent on state digests (hashing the pages written
+   * since the last, walking the hart's and devices' fields), from the
+   * digester's start.
+   */
+  digestMs = 0;
   /** Why this recording has no checkpoints though they were asked for. */
   checkpointsOff: string | undefined;
   private readonly queue: Pending[] = [];
@@ -190,7 +196,9 @@ export class Recorder implements EventSink {
   /** Start digests on the machine (at icount 0 and every interval after), and checkpoints. */
   attach(vm: VirtMachine): void {
     this.vm = vm;
+    const t0 = performance.now();
     this.digester = new StateDigester(vm);
+    this.digestMs += performance.now() - t0;
     if (this.header.digestInterval > 0) this.nextDigestAt = vm.cpu.icount;
     const s = this.schedule;
     if (s.instructions < Infinity || s.guestTicks < Infinity) {
@@ -214,12 +222,15 @@ export class Recorder implements EventSink {
   }
 
   private appendDigest(final: boolean): void {
+    const t0 = performance.now();
+    const data = this.digester!.take();
+    this.digestMs += performance.now() - t0;
     this.append({
       type: EventType.Digest,
       icount: this.vm!.cpu.icount,
       arg: final ? 1 : 0,
       value: 0,
-      data: this.digester!.take(),
+      data,
     });
   }
 
@@ -243,9 +254,9 @@ export class Recorder implements EventSink {
       this.maybeReady(vm);
       return;
     }
-    const t0 = performance.now();
     this.appendDigest(false);
     this.flush();
+    const t0 = performance.now();
     let built: ReturnType<CheckpointBuilder['build']>;
     try {
       built = this.checkpoints.build(this.events, this.digests, this.spare);
@@ -319,7 +330,9 @@ export class Recorder implements EventSink {
       (guestTicks < Infinity && vm.now() >= this.nextCheckpointTicks - guestTicks / 4);
     if (!near) return;
     this.readiedFor = builder.count;
+    const t0 = performance.now();
     const need = builder.estimateBytes();
+    this.checkpointMs += performance.now() - t0;
     if (this.spare && this.spare.length >= need) return;
     const buf = new Uint8Array(need + (need >> 3));
     this.prefault(buf).then(

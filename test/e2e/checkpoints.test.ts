@@ -85,12 +85,11 @@ function parsedCheckpoints(rec: ParsedRecording): ParsedCheckpoint[] {
   );
 }
 
-/** A guest busy with disk writes and entropy, checkpointed every 25M instructions. */
-async function recordBusy(file: string): Promise<string> {
+/** A guest busy with disk writes and entropy, checkpointed every 25M instructions: its console and vmrs's messages. */
+async function recordBusy(file: string): Promise<{ output: string; stderr: string }> {
   const img = makeExt2(join(dir, 'disk.img'), 8);
   const vm = new GuestSession([
     'record',
-    '-q',
     '-o',
     file,
     '--rng',
@@ -110,13 +109,13 @@ async function recordBusy(file: string): Promise<string> {
   } finally {
     vm.kill();
   }
-  return vm.output;
+  return { output: vm.output, stderr: vm.stderr };
 }
 
 test('a recording with checkpoints replays the same from its start and from each checkpoint; verify agrees with any number of jobs', async (t) => {
   const rng = testRng(t);
   const file = join(dir, 'busy.vmrs');
-  const output = await recordBusy(file);
+  const { output, stderr } = await recordBusy(file);
   const rec = readRecording(readFileSync(file));
   assert.ok(rec.indexed, 'a finished recording has its index');
   const cps = rec.checkpoints;
@@ -125,7 +124,16 @@ test('a recording with checkpoints replays the same from its start and from each
   const info = JSON.parse(vmrs(['inspect', file, '--json']).stdout) as {
     indexed: boolean;
     checkpoints: { icount: number; bytes: number }[];
+    events: Record<string, { count: number }>;
   };
+  // What recording cost the hart's thread, as the recorder says at the end, counted as the file has it.
+  const said =
+    /recorded (\d+) events \((\d+) state digests, \d+ ms to take\) and (\d+) checkpoints \([\d.]+ MiB, \d+ ms to capture\)/.exec(
+      stderr,
+    );
+  assert.ok(said, stderr);
+  assert.equal(Number(said[2]), info.events.digest.count);
+  assert.equal(Number(said[3]), cps.length);
   assert.equal(info.indexed, true);
   assert.deepEqual(
     info.checkpoints.map((c) => c.icount),
