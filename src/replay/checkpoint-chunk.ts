@@ -145,11 +145,12 @@ export class CheckpointBuilder {
 
   /**
    * A reference older than this many checkpoints is stored again in
-   * checkpoint `seq` (pages as loaded never are). None is before checkpoint
-   * REFRESH_AFTER: the walks over every page for them are spared till then.
+   * checkpoint `seq` (zero pages and pages as loaded never are). None is
+   * before checkpoint REFRESH_AFTER: the walks over every page for them are
+   * spared till then.
    */
   private static stale(seq: number, ref: number): boolean {
-    return ref !== AS_LOADED && seq - (ref - 1) >= REFRESH_AFTER;
+    return ref !== 0 && ref !== AS_LOADED && seq - (ref - 1) >= REFRESH_AFTER;
   }
 
   /**
@@ -194,7 +195,7 @@ export class CheckpointBuilder {
     const { map, dirty } = this;
     if (this.seq >= REFRESH_AFTER)
       for (let p = 0; p < map.length; p++)
-        if (dirty[p] === 0 && map[p] !== 0 && CheckpointBuilder.stale(this.seq, map[p])) pages++;
+        if (dirty[p] === 0 && CheckpointBuilder.stale(this.seq, map[p])) pages++;
     return pages * PAGE + map.length * 4 + this.stateBytes + 4096;
   }
 
@@ -223,7 +224,6 @@ export class CheckpointBuilder {
     const map = this.map;
     const dirty = this.dirty;
     const own = seq + 1;
-    const stale = (r: number) => r !== 0 && CheckpointBuilder.stale(seq, r);
     const pages: number[] = [];
     const take = (p: number) => {
       dirty[p] = 0;
@@ -232,7 +232,8 @@ export class CheckpointBuilder {
     };
     // What was written since (sortWritten left it flagged), and what is due to be stored again.
     if (seq >= REFRESH_AFTER) {
-      for (let p = 0; p < map.length; p++) if (dirty[p] !== 0 || stale(map[p])) take(p);
+      for (let p = 0; p < map.length; p++)
+        if (dirty[p] !== 0 || CheckpointBuilder.stale(seq, map[p])) take(p);
     } else {
       const words = this.dirtyWords;
       for (let p = nextFlagged(dirty, words, 0); p >= 0; p = nextFlagged(dirty, words, p + 1))
@@ -248,7 +249,7 @@ export class CheckpointBuilder {
       const mine: number[] = [];
       list.forEach((c, i) => {
         let r = d.ref.get(c)!;
-        if (r !== own && stale(r)) d.ref.set(c, (r = own));
+        if (r !== own && CheckpointBuilder.stale(seq, r)) d.ref.set(c, (r = own));
         if (r === own) mine.push(c);
         pairs[2 * i] = c;
         pairs[2 * i + 1] = r;

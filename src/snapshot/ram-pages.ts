@@ -5,12 +5,12 @@
  * million instructions cost what the guest wrote in between, not all of RAM.
  */
 import { flagWords, nextFlagged } from '../util/page-flags.js';
-import { bytesEqual } from '../util/bytes-equal.js';
+import { bytesEqual, ZERO_PAGE } from '../util/bytes-equal.js';
 import type { VirtMachine } from '../machine/virt.js';
 
 const PAGE = 4096;
 /** The one copy of an all-zero page. */
-const ZERO = new Uint8Array(PAGE);
+const ZERO = ZERO_PAGE;
 
 export type PageRefs = Uint8Array[];
 
