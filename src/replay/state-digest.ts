@@ -63,6 +63,44 @@ const MAX_UNSURE = 64;
  */
 const pageTerm = (p: number, h: number) => mix(mix(0x52414d, p), h);
 
+/**
+ * RAM's hash with every page zero (the sum of pageTerm(p, ZERO_PAGE_HASH)),
+ * at powers of two of pages: a digester starts from it, and summing 65,536
+ * terms in code V8 has not optimized yet took 3-5 ms of every recording's,
+ * replay's and verifying worker's start. The unit test recomputes them.
+ */
+export const ZERO_RAM_SUMS: readonly (readonly [pages: number, sum: number])[] = [
+  [4096, -842665652],
+  [8192, -589168426],
+  [16384, 566775070],
+  [32768, -1746189567],
+  [65536, -1723284301],
+  [131072, -1158473585],
+  [262144, 1591234519],
+  [524288, 1782706973],
+  [1048576, 1758801825],
+];
+
+/** RAM's hash when all its `pages` are zero. */
+export function zeroRamHash(pages: number): number {
+  let from = 0;
+  let h = 0;
+  for (const [n, sum] of ZERO_RAM_SUMS)
+    if (n <= pages) {
+      from = n;
+      h = sum;
+    }
+  for (let p = from; p < pages; p++) h = (h + pageTerm(p, ZERO_PAGE_HASH)) | 0;
+  return h;
+}
+
+/** The same sum, term by term (the table's reference). */
+export function zeroRamHashByTerms(pages: number): number {
+  let h = 0;
+  for (let p = 0; p < pages; p++) h = (h + pageTerm(p, ZERO_PAGE_HASH)) | 0;
+  return h;
+}
+
 /** A page's fingerprint in the log: 16 bits of its hash (all 32 go into ramHash). */
 const fingerprint = (h: number) => (h ^ (h >>> 16)) & 0xffff;
 
@@ -206,9 +244,7 @@ export class StateDigester {
     this.dirty = vm.bus.addDirtyListener(true);
     this.dirtyWords = flagWords(this.dirty);
     this.pageHash = new Int32Array(vm.bus.dirtyPages.length).fill(ZERO_PAGE_HASH);
-    let h = 0;
-    for (let p = 0; p < this.pageHash.length; p++) h = (h + pageTerm(p, ZERO_PAGE_HASH)) | 0;
-    this.ramHash = h;
+    this.ramHash = zeroRamHash(this.pageHash.length);
   }
 
   /** Bring the hashes up to the machine as it is now; returns the pages written since the last call. */
