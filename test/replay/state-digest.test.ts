@@ -126,7 +126,8 @@ function replayWith(change: Poke, pokes: readonly Poke[] = []): { at: number; li
 }
 
 test("RAM's hash when all of it is zero: the precomputed sums are the sums of their terms, for any size", () => {
-  for (const [pages, sum] of ZERO_RAM_SUMS) assert.equal(zeroRamHashByTerms(pages), sum, `${pages} pages`);
+  for (const [pages, sum] of ZERO_RAM_SUMS)
+    assert.equal(zeroRamHashByTerms(pages), sum, `${pages} pages`);
   // Sizes between the table's: from the largest entry below, term by term.
   for (const pages of [0, 1, 4095, 4097, 65536 + 3, 200_000])
     assert.equal(zeroRamHash(pages), zeroRamHashByTerms(pages), `${pages} pages`);
