@@ -113,3 +113,22 @@ test('the compressed-instruction table is kept beside the bundle and handed to t
   assert.equal(run(file).out, 'got 65536 10');
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('the bundles are pure ASCII, so V8 holds their source as one-byte text (scripts/ascii-bundle.mjs)', () => {
+  for (const name of ['main.cjs', 'verify-worker.js', 'queue-processor.js']) {
+    const text = readFileSync(join(REPO_ROOT, 'dist/bundle', name), 'latin1');
+    const at = text.search(/[^\x00-\x7f]/);
+    assert.equal(at, -1, `${name}: a byte above 0x7f at ${at}: ${text.slice(at - 40, at + 10)}`);
+  }
+  // The step escapes what it finds, each UTF-16 unit as JavaScript reads \u escapes.
+  const dir = mkdtempSync(join(tmpdir(), 'vmrs-ascii-'));
+  const file = join(dir, 'x.cjs');
+  writeFileSync(file, '// a — b\nconsole.log("\u00a7", "😀".length);\n');
+  const step = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/ascii-bundle.mjs'), file]);
+  assert.equal(step.status, 0, String(step.stderr));
+  const escaped = readFileSync(file, 'latin1');
+  assert.equal(escaped.search(/[^\x00-\x7f]/), -1, escaped);
+  const r = spawnSync(process.execPath, [file], { encoding: 'utf8' });
+  assert.equal(r.stdout, '§ 2\n');
+  rmSync(dir, { recursive: true });
+});
