@@ -75,7 +75,8 @@ export function enterSlice(h: Cpu, max: number): boolean {
  * The interpreter's loop: at most `max` instructions from the current pc,
  * with no entry work (a slice already entered). With `hotAfter` > 0 (the
  * translator's dispatcher, see dispatch.ts) it also returns right after a
- * taken branch or jump to where a block may start: on another page, or at
+ * taken branch or jump, or a fall through into the next page, to where a
+ * block may start: on a page the fetch TLB does not map, or at
  * an offset whose code cache slot is taken (a block, maybe behind another),
  * or whose visits reach `hotAfter` (queued for compiling). Other visits it
  * counts, as the dispatcher would, and goes on: a return to the dispatcher
@@ -793,6 +794,10 @@ export function interpret(h: Cpu, max: number, hotAfter: number): number {
     }
     regs[0] = 0;
     regs[1] = 0;
+    // Falling through into the next page is a way into compiled code as a jump is: blocks
+    // never cross a page, so a function that does is cut there (an unrolled hash ran its
+    // next page's 1,600 instructions here, interpreted, at every call).
+    if (((npLo ^ pcLo) & ~0xfff) !== 0) jumped = exitOnJump;
     pcLo = npLo;
     pcHi = npHi;
     n++;

@@ -654,3 +654,34 @@ test('between blocks the interpreter goes through jumps to cold code, counting v
   // The interpreter's own engine (hotAfter 0) never stops at jumps.
   assert.equal(run(0).n, 1000);
 });
+
+test('falling through into the next page, the interpreter stops where a block is there, as after a jump', () => {
+  // A jump to four instructions at the end of the first page, eight more at the start of the
+  // next (straight code, no jump between), then a jump-to-self.
+  const words: number[] = [encJ(0, 0xff0)];
+  for (let a = 4; a < 0xff0; a += 4) words.push(SPIN);
+  for (let k = 0; k < 12; k++) words.push(addi(6, 6, 1));
+  words.push(SPIN);
+  const slot = (0x1000 >>> 1) & CACHE_MASK;
+  const run = (init?: (m: BareMachine) => void) => {
+    const m = machineWith(words);
+    assert.ok(enterSlice(m.cpu, 1000));
+    // Once through on the interpreter's own engine, so that the fetch TLB maps both pages
+    // (where it does not, the interpreter goes back at once: the dispatcher's step fills it).
+    interpret(m.cpu, 100, 0);
+    m.cpu.pcLo = CODE | 0;
+    init?.(m);
+    return { m, n: interpret(m.cpu, 1000, 10) };
+  };
+  // Nothing compiled at the next page's start: a visit counted there, and on.
+  const cold = run();
+  assert.equal(cold.m.cpu.code.hits[slot], 1);
+  assert.equal(cold.n, 1 + 12 + 10);
+  // A block there: back to the dispatcher at the page's first instruction.
+  const block = run((m) => (m.cpu.code.key[slot] = 0x1000));
+  assert.equal(block.n, 1 + 4);
+  assert.equal(block.m.cpu.pcLo, (CODE + 0x1000) | 0);
+  // Its tenth visit makes it hot: back too, for the dispatcher to queue it.
+  const hot = run((m) => (m.cpu.code.hits[slot] = 9));
+  assert.equal(hot.n, 1 + 4);
+});
