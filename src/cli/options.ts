@@ -2,6 +2,7 @@
 import { constants } from 'node:buffer';
 import { ImageFile, ImageFileError } from '../host/image-file.js';
 import { instructionCount } from '../util/instruction-count.js';
+import type { ImageHead } from '../machine/boot.js';
 
 export class UsageError extends Error {
   /** The exit status vmrs ends with (1 unless the error says otherwise). */
@@ -69,6 +70,25 @@ export function readImage(what: string, path: string): Uint8Array {
  */
 export function readImageAsync(what: string, path: string): Promise<Uint8Array> {
   return openImage(what, path).readAllAsyncAndClose((e) => readError(e, what, path));
+}
+
+/**
+ * readImageAsync, with the file's first `headBytes` bytes and its length at
+ * once (undefined when they cannot be read: the whole read then says why).
+ */
+export function readImageWithHead(
+  what: string,
+  path: string,
+  headBytes: number,
+): { head: ImageHead | undefined; bytes: Promise<Uint8Array> } {
+  const img = openImage(what, path);
+  let head: ImageHead | undefined;
+  try {
+    head = { head: img.readHead(headBytes), length: img.size };
+  } catch {
+    head = undefined;
+  }
+  return { head, bytes: img.readAllAsyncAndClose((e) => readError(e, what, path)) };
 }
 
 function openImage(what: string, path: string): ImageFile {
