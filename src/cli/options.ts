@@ -64,17 +64,10 @@ export function readImage(what: string, path: string): Uint8Array {
 }
 
 /**
- * readImage on libuv's thread pool (ImageFile.readAllAsync). The file is
- * opened and checked at once, so a missing or empty image is an error
- * before the promise is made.
- */
-export function readImageAsync(what: string, path: string): Promise<Uint8Array> {
-  return openImage(what, path).readAllAsyncAndClose((e) => readError(e, what, path));
-}
-
-/**
- * readImageAsync, with the file's first `headBytes` bytes and its length at
- * once (undefined when they cannot be read: the whole read then says why).
+ * readImage on libuv's thread pool (ImageFile.readAllAsync), with the file's
+ * first `headBytes` bytes and its length at once (undefined when they cannot
+ * be read: the whole read then says why). The file is opened and checked at
+ * once, so a missing or empty image is an error before the promise is made.
  */
 export function readImageWithHead(
   what: string,
