@@ -11,9 +11,7 @@ import {
   type ImageRef,
   type MachineDescription,
 } from '../replay/log-format.js';
-import { RAM_BASE, type VirtConfig } from '../machine/virt.js';
-import { plannedImageSpans, type ImageHead } from '../machine/boot.js';
-import { prepareRam } from '../host/prepared-ram.js';
+import type { VirtConfig } from '../machine/virt.js';
 import { virtConfigOf, type LoadedImages } from '../replay/replay-devices.js';
 import { NIC_LINK_AT_START, diskDigest, type DiskInfo, type ParsedDevices } from './devices.js';
 import { readBytesDigest } from '../host/digest-cache.js';
@@ -109,6 +107,11 @@ function readRecordedImage(ref: ImageRef, what: string): Uint8Array {
   return openRecordedImage(ref, what).readAllAndClose(readError);
 }
 
+/** readRecordedImage on libuv's thread pool; the file is opened and checked at once. */
+function readRecordedImageAsync(ref: ImageRef, what: string): Promise<Uint8Array> {
+  return openRecordedImage(ref, what).readAllAsyncAndClose(readError);
+}
+
 /** An image said to be embedded is not in the file (damage, or a recorder stopped before writing it). */
 export class EmbeddedImageMissing extends UsageError {
   constructor(readonly what: string) {
@@ -173,47 +176,19 @@ export async function loadImagesAsync(
   images: EmbeddedImages,
   whileReading: () => void,
 ): Promise<LoadedImages> {
-  /** The image's bytes to come, and its first bytes now (undefined if they cannot be had). */
-  const start = (
-    name: string,
-    what: string,
-    ref: ImageRef,
-  ): { bytes: Promise<Uint8Array>; head: ImageHead | undefined } => {
-    if (ref.embedded) {
-      const data = embeddedImage(images, name, what);
-      return {
-        bytes: Promise.resolve(data),
-        head: { head: data.subarray(0, 64), length: data.length },
-      };
-    }
-    const img = openRecordedImage(ref, what);
-    let head: ImageHead | undefined;
-    try {
-      head = { head: img.readHead(64), length: img.size };
-    } catch {
-      head = undefined; // the whole read says why
-    }
-    const bytes = img.readAllAsyncAndClose(readError);
-    bytes.catch(() => {}); // awaited below; not left unobserved if a later start throws
-    return { bytes, head };
+  const start = (name: string, what: string, ref: ImageRef): Promise<Uint8Array> => {
+    if (ref.embedded) return Promise.resolve(embeddedImage(images, name, what));
+    const p = readRecordedImageAsync(ref, what);
+    p.catch(() => {}); // awaited below; not left unobserved if a later start throws
+    return p;
   };
   const bios = d.bios === 'none' ? undefined : start('bios', 'firmware', d.bios);
   const kernel = start('kernel', 'kernel', d.kernel);
   const initrd = d.initrd ? start('initrd', 'initrd', d.initrd) : undefined;
-  // The pages they will be copied into, touched on the pool meanwhile (host/prepared-ram.ts).
-  const biosHead = bios ? bios.head : 'none';
-  const prepared =
-    biosHead !== undefined
-      ? prepareRam(
-          d.machine.memoryBytes,
-          plannedImageSpans(RAM_BASE, d.machine.memoryBytes, biosHead, kernel.head, initrd?.head),
-        ).catch(() => undefined)
-      : Promise.resolve(undefined);
   whileReading();
   return {
-    bios: d.bios === 'none' ? 'none' : checked(await bios!.bytes, 'firmware', d.bios),
-    kernel: checked(await kernel.bytes, 'kernel', d.kernel),
-    initrd: d.initrd ? checked(await initrd!.bytes, 'initrd', d.initrd) : undefined,
-    preparedRam: await prepared,
+    bios: d.bios === 'none' ? 'none' : checked(await bios!, 'firmware', d.bios),
+    kernel: checked(await kernel, 'kernel', d.kernel),
+    initrd: d.initrd ? checked(await initrd!, 'initrd', d.initrd) : undefined,
   };
 }

@@ -2,7 +2,6 @@
 import { constants } from 'node:buffer';
 import { ImageFile, ImageFileError } from '../host/image-file.js';
 import { instructionCount } from '../util/instruction-count.js';
-import type { ImageHead } from '../machine/boot.js';
 
 export class UsageError extends Error {
   /** The exit status vmrs ends with (1 unless the error says otherwise). */
@@ -64,24 +63,12 @@ export function readImage(what: string, path: string): Uint8Array {
 }
 
 /**
- * readImage on libuv's thread pool (ImageFile.readAllAsync), with the file's
- * first `headBytes` bytes and its length at once (undefined when they cannot
- * be read: the whole read then says why). The file is opened and checked at
- * once, so a missing or empty image is an error before the promise is made.
+ * readImage on libuv's thread pool (ImageFile.readAllAsync). The file is
+ * opened and checked at once, so a missing or empty image is an error
+ * before the promise is made.
  */
-export function readImageWithHead(
-  what: string,
-  path: string,
-  headBytes: number,
-): { head: ImageHead | undefined; bytes: Promise<Uint8Array> } {
-  const img = openImage(what, path);
-  let head: ImageHead | undefined;
-  try {
-    head = { head: img.readHead(headBytes), length: img.size };
-  } catch {
-    head = undefined;
-  }
-  return { head, bytes: img.readAllAsyncAndClose((e) => readError(e, what, path)) };
+export function readImageAsync(what: string, path: string): Promise<Uint8Array> {
+  return openImage(what, path).readAllAsyncAndClose((e) => readError(e, what, path));
 }
 
 function openImage(what: string, path: string): ImageFile {

@@ -1,11 +1,9 @@
 /** `vmrs run`: boot a machine with the console on stdio. */
 import { warmUpInterpreterOnce } from './warm-up.js';
 import type { Command } from 'commander';
-import { collect, parseGuestMemorySize, readImageWithHead, UsageError } from './options.js';
+import { collect, parseGuestMemorySize, readImageAsync, UsageError } from './options.js';
 import { reportDeviceFailures } from './device-failures.js';
-import { RAM_BASE, VirtMachine, type VirtConfig } from '../machine/virt.js';
-import { plannedImageSpans } from '../machine/boot.js';
-import { prepareRam } from '../host/prepared-ram.js';
+import { VirtMachine, type VirtConfig } from '../machine/virt.js';
 import { StdioConsole } from '../host/stdio-console.js';
 import { RunLoop } from '../machine/run-loop.js';
 import { TIME_MODES, type TimeMode } from '../machine/guest-pacing.js';
@@ -179,33 +177,20 @@ export async function machineConfig(
   // read already started when a later one throws, or when whileReading does, is not left
   // with a rejection nobody observes.
   const read = (what: string, path: string) => {
-    const r = readImageWithHead(what, path, 64);
-    r.bytes.catch(() => {});
-    return r;
+    const p = readImageAsync(what, path);
+    p.catch(() => {});
+    return p;
   };
-  const biosRead = biosName === 'none' ? undefined : read('firmware', biosName);
-  const kernelRead = read('kernel', kernelPath!);
-  const initrdRead = initrdPath ? read('initrd', initrdPath) : undefined;
   const reads = Promise.all([
-    biosRead ? biosRead.bytes : ('none' as const),
-    kernelRead.bytes,
-    initrdRead?.bytes,
+    biosName === 'none' ? ('none' as const) : read('firmware', biosName),
+    read('kernel', kernelPath!),
+    initrdPath ? read('initrd', initrdPath) : undefined,
   ]);
   reads.catch(() => {});
-  // The pages the images will be copied into, touched on the pool meanwhile (prepared-ram.ts).
-  const biosHead = biosRead ? biosRead.head : 'none';
-  const prepared =
-    biosHead !== undefined
-      ? prepareRam(
-          memoryBytes,
-          plannedImageSpans(RAM_BASE, memoryBytes, biosHead, kernelRead.head, initrdRead?.head),
-        ).catch(() => undefined)
-      : Promise.resolve(undefined);
   whileReading?.();
   const [bios, kernel, initrd] = await reads;
   return {
     memoryBytes,
-    preparedRam: await prepared,
     bios,
     biosName,
     kernel,

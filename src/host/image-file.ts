@@ -12,7 +12,6 @@ import {
   fstatSync,
   openSync,
   read,
-  readSync,
   statSync,
   type BigIntStats,
 } from 'node:fs';
@@ -96,18 +95,6 @@ export class ImageFile {
   /** SHA-256 (hex) of its `size` bytes, read through the descriptor (see digest-cache.ts to remember it). */
   hash(): string {
     return fdDigest(this.fd, this.size);
-  }
-
-  /** Its first `n` bytes at most (fewer in a shorter file), read at once. */
-  readHead(n: number): Uint8Array {
-    const buf = new Uint8Array(Math.min(n, this.size));
-    let done = 0;
-    while (done < buf.length) {
-      const got = readSync(this.fd, buf, done, buf.length - done, done);
-      if (got === 0) break;
-      done += got;
-    }
-    return buf.subarray(0, done);
   }
 
   /** All its bytes (the size it had when opened; a file that shrank since is an error). */

@@ -54,66 +54,6 @@ const alignUp = (x: number, a: number) => Math.ceil(x / a) * a;
 const alignDown = (x: number, a: number) => Math.floor(x / a) * a;
 const mib = (n: number) => `${Math.ceil(n / MiB)} MiB`;
 
-/** Where a kernel goes: at RAM's start without firmware, else the first 2 MiB boundary after the firmware (QEMU's rule for RV64; RV32 uses 4 MiB). */
-function kernelAddress(ramBase: number, firmwareEnd: number | undefined): number {
-  return firmwareEnd === undefined ? ramBase : alignUp(Math.max(firmwareEnd, ramBase + 1), 2 * MiB);
-}
-
-/** Where the initrd goes: halfway into small RAMs, 128 MiB past the kernel otherwise, and after its end (QEMU's rule). */
-function initrdAddress(
-  ramBase: number,
-  ramSize: number,
-  kernelStart: number | undefined,
-  kernelEnd: number | undefined,
-): number {
-  const at = alignDown((kernelStart ?? ramBase) + Math.min(ramSize / 2, 128 * MiB), 4096);
-  return kernelEnd !== undefined && at < kernelEnd ? alignUp(kernelEnd, 4096) : at;
-}
-
-/** An image's first bytes (at least 64: the Linux header, ELF's magic) and its length. */
-export interface ImageHead {
-  head: Uint8Array;
-  length: number;
-}
-
-/**
- * Where setupBoot will copy the firmware, kernel and initrd, as RAM offsets
- * and lengths, known from their first bytes and lengths alone: so that the
- * pages can be readied before the images are read whole (prepared-ram.ts).
- * Binary firmware and a Linux Image are placed here; an ELF is laid out by
- * its segments, so it (and an initrd placed after it) is left out. Only the
- * speed of a boot depends on this: the real load does its own placing.
- */
-export function plannedImageSpans(
-  ramBase: number,
-  ramSize: number,
-  bios: ImageHead | 'none',
-  kernel: ImageHead | undefined,
-  initrd: ImageHead | undefined,
-): [off: number, length: number][] {
-  const spans: [number, number][] = [];
-  const add = (paddr: number, length: number) => {
-    if (length > 0 && paddr >= ramBase && paddr + length <= ramBase + ramSize)
-      spans.push([paddr - ramBase, length]);
-  };
-  let firmwareEnd: number | undefined;
-  if (bios !== 'none') {
-    if (isElf(bios.head)) return spans;
-    add(ramBase, bios.length);
-    firmwareEnd = ramBase + bios.length;
-  }
-  if (!kernel) return spans;
-  const hdr = parseLinuxImageHeader(kernel.head);
-  if (!hdr) return spans;
-  const kernelStart = kernelAddress(ramBase, firmwareEnd);
-  add(kernelStart, kernel.length);
-  if (initrd) {
-    const kernelEnd = kernelStart + Math.max(hdr.imageSize, kernel.length);
-    add(initrdAddress(ramBase, ramSize, kernelStart, kernelEnd), initrd.length);
-  }
-  return spans;
-}
-
 /**
  * Put an ELF's segments in RAM, each at `where(segment)` (by default its
  * physical address), bss zeroed; returns the RAM range it took.
@@ -228,7 +168,8 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
   if (opts.kernel) {
     const name = opts.kernelName ?? 'kernel';
     const kind = kernelKind(opts.kernel, name);
-    const imageAt = kernelAddress(bus.ramBase, opts.bios === 'none' ? undefined : firmwareEnd);
+    const imageAt =
+      opts.bios === 'none' ? bus.ramBase : alignUp(Math.max(firmwareEnd, bus.ramBase + 1), 2 * MiB);
     const elf = kind === 'elf' ? parseElf(opts.kernel, name) : undefined;
     if (elf && isHigherHalfKernel(elf, bus)) {
       // A Linux vmlinux: laid out by virtual offset where its Image would go, as its Image
@@ -274,7 +215,9 @@ export function setupBoot(bus: Bus, opts: BootOptions): BootInfo {
   let initrdStart: number | undefined;
   let initrdEnd: number | undefined;
   if (opts.initrd) {
-    initrdStart = initrdAddress(bus.ramBase, bus.ramSize, kernelStart, kernelEnd);
+    const base = kernelStart ?? bus.ramBase;
+    initrdStart = alignDown(base + Math.min(bus.ramSize / 2, 128 * MiB), 4096);
+    if (kernelEnd !== undefined && initrdStart < kernelEnd) initrdStart = alignUp(kernelEnd, 4096);
     initrdEnd = initrdStart + opts.initrd.length;
     if (initrdEnd > ramEnd - 2 * MiB)
       throw new Error(

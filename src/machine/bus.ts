@@ -10,20 +10,6 @@ interface Region {
 }
 
 /**
- * A machine's memory made ahead of it, with pages already touched where the
- * boot will copy its images (host/prepared-ram.ts): first touches of fresh
- * memory are slow on some hosts, and are then paid on another thread. What
- * those spans hold is undefined until the Bus zeroes them. A Bus takes one
- * once (`taken`): two machines never share memory.
- */
-export interface PreparedRam {
-  readonly memory: WebAssembly.Memory;
-  /** RAM offsets and lengths of the touched spans. */
-  readonly spans: readonly (readonly [off: number, length: number])[];
-  taken: boolean;
-}
-
-/**
  * The physical address space: one RAM block plus MMIO windows. Physical
  * addresses are plain non-negative numbers (at most 56 bits, exact in a double).
  *
@@ -68,26 +54,16 @@ export class Bus {
   constructor(
     readonly ramBase: number,
     readonly ramSize: number,
-    prepared?: PreparedRam,
   ) {
     if (ramSize % 4096 !== 0) throw new Error('RAM size must be a multiple of 4 KiB');
-    const usable =
-      prepared !== undefined &&
-      !prepared.taken &&
-      prepared.memory.buffer.byteLength === wasmPagesFor(ramSize) * 65536;
-    if (usable) prepared.taken = true;
-    this.memory = usable ? prepared.memory : wasmMemory(ramSize);
+    this.memory = wasmMemory(ramSize);
     const buf = this.memory?.buffer ?? new ArrayBuffer(ramSize);
     const at = this.memory ? HART_AREA : 0;
     this.ram8 = new Uint8Array(buf, at, ramSize);
     this.ram16 = new Uint16Array(buf, at, ramSize / 2);
     this.ram32 = new Int32Array(buf, at, ramSize / 4);
     this.ramView = new DataView(buf, at, ramSize);
-    // RAM is zero now (the prepared spans once zeroed: their pages are touched, so this is
-    // quick); every write from here on flags its page.
-    if (usable)
-      for (const [off, length] of prepared.spans)
-        if (off >= 0 && length > 0 && off + length <= ramSize) this.ram8.fill(0, off, off + length);
+    // RAM is zero now; every write from here on flags its page.
     this.dirtyPages = newPageFlags(ramSize / 4096);
     this.dirtyWords = flagWords(this.dirtyPages);
     this.touched = this.addDirtyListener(true);
@@ -255,7 +231,7 @@ export class Bus {
  * hart-memory.ts), or undefined when RAM is too large for one or the host
  * has no WebAssembly: the machine then runs on the interpreter alone.
  */
-export function wasmMemory(ramSize: number): WebAssembly.Memory | undefined {
+function wasmMemory(ramSize: number): WebAssembly.Memory | undefined {
   const pages = wasmPagesFor(ramSize);
   if (pages === 0 || typeof WebAssembly === 'undefined') return undefined;
   try {

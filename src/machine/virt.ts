@@ -9,7 +9,7 @@
  * decides when to call these methods.
  */
 import { Cpu } from '../cpu/cpu.js';
-import { Bus, type PreparedRam } from './bus.js';
+import { Bus } from './bus.js';
 import { VirtualClock } from './clock.js';
 import { Clint } from '../devices/clint.js';
 import { Plic } from '../devices/plic.js';
@@ -56,8 +56,6 @@ const MAX_SLICE = 1 << 16;
 
 export interface VirtConfig {
   memoryBytes: number;
-  /** Memory made ahead, its image pages touched (bus.ts PreparedRam); otherwise the machine makes its own. */
-  preparedRam?: PreparedRam;
   bios: Uint8Array | 'none';
   biosName: string;
   kernel?: Uint8Array;
@@ -112,7 +110,7 @@ export class VirtMachine {
     readonly config: VirtConfig,
     consoleOut: (byte: number) => void,
   ) {
-    this.bus = new Bus(RAM_BASE, config.memoryBytes, config.preparedRam);
+    this.bus = new Bus(RAM_BASE, config.memoryBytes);
     this.clock = new VirtualClock(config.insnsPerTick);
     this.cpu = new Cpu(this.bus, this.clock, 0);
     const cpu = this.cpu;

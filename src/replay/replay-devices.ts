@@ -7,7 +7,6 @@
  */
 import type { DeviceRef, MachineDescription } from './log-format.js';
 import type { VirtConfig, VirtioSpec } from '../machine/virt.js';
-import type { PreparedRam } from '../machine/bus.js';
 import type { ReplayGate } from './replay-gate.js';
 import type { BlkRequest, BlkRequestObserver } from '../devices/virtio/blk.js';
 
@@ -16,15 +15,12 @@ export interface LoadedImages {
   bios: Uint8Array | 'none';
   kernel: Uint8Array;
   initrd?: Uint8Array;
-  /** Memory made while they were read, their pages touched (machine/bus.ts PreparedRam). */
-  preparedRam?: PreparedRam;
 }
 
 /** The machine configuration of a description (devices are added by the caller). */
 export function virtConfigOf(d: MachineDescription, images: LoadedImages): VirtConfig {
   return {
     memoryBytes: d.machine.memoryBytes,
-    preparedRam: images.preparedRam,
     bios: images.bios,
     biosName: d.bios === 'none' ? 'none' : d.bios.path,
     kernel: images.kernel,

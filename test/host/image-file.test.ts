@@ -19,7 +19,7 @@ import {
   readImageFile,
   unchangedSinceRead,
 } from '../../src/host/image-file.js';
-import { readImageWithHead } from '../../src/cli/options.js';
+import { readImageAsync } from '../../src/cli/options.js';
 import { waitUntil } from '../helpers/wait.js';
 
 test('unchangedSinceRead: trusted only for an old file that is still the one read, as it was', async () => {
@@ -80,21 +80,10 @@ test('readAllAsync: the same bytes as readAll, read on the thread pool; a file t
   img.close();
 
   // The command line's form: opened and checked at once, errors as UsageError.
-  // Its first bytes and length come at once (where the boot will put it is planned from them).
   writeFileSync(path, bytes.subarray(0, 5000));
-  const read = readImageWithHead('initrd', path, 64);
-  assert.deepEqual(read.head, { head: bytes.subarray(0, 64), length: 5000 });
-  assert.deepEqual(await read.bytes, bytes.subarray(0, 5000));
-  writeFileSync(path, bytes.subarray(0, 10));
-  assert.deepEqual(readImageWithHead('initrd', path, 64).head, {
-    head: bytes.subarray(0, 10),
-    length: 10,
-  });
+  assert.deepEqual(await readImageAsync('initrd', path), bytes.subarray(0, 5000));
   writeFileSync(path, new Uint8Array(0));
-  assert.throws(() => readImageWithHead('initrd', path, 64), /initrd '.*Image' is empty/);
-  assert.throws(
-    () => readImageWithHead('initrd', join(dir, 'nothing'), 64),
-    /initrd .* does not exist/,
-  );
+  assert.throws(() => readImageAsync('initrd', path), /initrd '.*Image' is empty/);
+  assert.throws(() => readImageAsync('initrd', join(dir, 'nothing')), /initrd .* does not exist/);
   rmSync(dir, { recursive: true, force: true });
 });
