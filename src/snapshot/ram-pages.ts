@@ -9,8 +9,6 @@ import { bytesEqual, ZERO_PAGE } from '../util/bytes-equal.js';
 import type { VirtMachine } from '../machine/virt.js';
 
 const PAGE = 4096;
-/** The one copy of an all-zero page. */
-const ZERO = ZERO_PAGE;
 
 export type PageRefs = Uint8Array[];
 
@@ -58,7 +56,7 @@ export class RamPages {
   constructor(private readonly vm: VirtMachine) {
     this.dirty = vm.bus.addDirtyListener();
     this.dirtyWords = flagWords(this.dirty);
-    this.latest = new Array<Uint8Array>(this.dirty.length).fill(ZERO);
+    this.latest = new Array<Uint8Array>(this.dirty.length).fill(ZERO_PAGE);
   }
 
   /** RAM now, sharing unchanged pages with earlier captures. Returns the refs and how many pages were copied. */
@@ -75,12 +73,12 @@ export class RamPages {
       dirty[p] = 0;
       // The first capture flags every page: those never written are not read (pageIsZero).
       if (bus.pageIsZero(p)) {
-        latest[p] = ZERO;
+        latest[p] = ZERO_PAGE;
         continue;
       }
       const old = latest[p];
       // A written page that holds what it held: keep sharing the old copy.
-      if (old !== ZERO && ramPageEquals(ram8, p, old)) continue;
+      if (old !== ZERO_PAGE && ramPageEquals(ram8, p, old)) continue;
       latest[p] = ram8.slice(p * PAGE, p * PAGE + PAGE);
       copied++;
     }
@@ -111,6 +109,6 @@ export class RamPages {
 /** Bytes of page copies held by a set of captures (shared copies counted once). */
 export function pagesBytes(all: Iterable<PageRefs>): number {
   const seen = new Set<Uint8Array>();
-  for (const refs of all) for (const r of refs) if (r !== ZERO) seen.add(r);
+  for (const refs of all) for (const r of refs) if (r !== ZERO_PAGE) seen.add(r);
   return seen.size * PAGE;
 }
