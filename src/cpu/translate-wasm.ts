@@ -233,6 +233,8 @@ class BlockWriter {
   base = 0;
   /** Ifs open around the current point. */
   private ifs = 0;
+  /** 1 inside the `loop` around a basic block that branches to itself (see loopBack). */
+  inLoop = 0;
 
   /** Accesses earlier in this basic block that later ones may reuse (see Memo). */
   private memo: Memo[] = [];
@@ -288,7 +290,7 @@ class BlockWriter {
       .op(W.i32_add)
       .set(RET)
       .byte(W.br)
-      .u32(this.base + 1 + this.ifs);
+      .u32(this.base + 1 + this.ifs + this.inLoop);
   }
 
   /**
@@ -309,7 +311,22 @@ class BlockWriter {
       .i32(p * SITE_D + ret)
       .set(SITE)
       .byte(W.br)
-      .u32(this.base + this.ifs);
+      .u32(this.base + this.ifs + this.inLoop);
+  }
+
+  /**
+   * Go on at basic block j, `skip` blocks after the current one (j = k +
+   * skip + 1): a branch to the end of j's `block`, which is open around the
+   * current block's code. A direct jump, where goTo's dispatch is an
+   * indirect one, which mispredicts more the more blocks a region has.
+   */
+  goForward(skip: number): void {
+    this.b.byte(W.br).u32(skip + this.ifs + this.inLoop);
+  }
+
+  /** Go back to the start of the current basic block, through the `loop` around it: a direct jump too. */
+  loopBack(): void {
+    this.b.byte(W.br).u32(this.ifs);
   }
 
   /** Go on at basic block `k` of the region (through the dispatch at the loop's top). */
@@ -318,7 +335,7 @@ class BlockWriter {
       .i32(k)
       .set(S)
       .byte(W.br)
-      .u32(this.base - 1 + this.ifs);
+      .u32(this.base - 1 + this.ifs + this.inLoop);
   }
 
   /** Whether no `if` is open (code here may fall through to the next basic block). */
@@ -790,7 +807,17 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
   for (let k = 0; k < K; k++) {
     if (K > 1) b.op(W.end); // of $bk: its code follows
     w.base = K - k;
+    // A basic block that branches to itself (a copy or a hash loop) is a wasm loop of its own.
+    const self = r.blocks[k].taken === k;
+    if (self) {
+      b.byte(W.loop).byte(T_VOID);
+      w.inLoop = 1;
+    }
     writeBasicBlock(w, r, k);
+    if (self) {
+      b.op(W.end);
+      w.inLoop = 0;
+    }
   }
   b.op(W.end); // $top
   b.op(W.end); // $at
@@ -869,7 +896,10 @@ function edge(
   w.if_();
   w.exitAt(r.blocks[j].at[0], 0);
   w.end();
-  if (j !== k + 1 || !w.straight) w.goTo(j);
+  if (j > k) {
+    if (j !== k + 1 || !w.straight) w.goForward(j - k - 1);
+  } else if (j === k && w.inLoop !== 0) w.loopBack();
+  else w.goTo(j);
 }
 
 /** A compiled region: (pcLo, pcHi, dataTag | basic block << BB_SHIFT, room) -> retired * 4 | EXIT_* bits. */

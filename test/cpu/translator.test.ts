@@ -627,6 +627,47 @@ test('every basic block of a compiled region is an entry: a jump into its middle
   assert.equal(tail.index, head.index);
 });
 
+test('a basic block that branches to itself, and branches forward over others, runs as the interpreter runs it, to the instruction', (t) => {
+  // One region (0..52): a loop of one basic block (4..20, with a load and a store through
+  // one register), then forward branches over one and two blocks, then a jump back.
+  const words = [
+    addi(LOOP, 0, 40), // 0
+    ld(5, BASE, 0), // 4: the loop
+    add(SUM, SUM, 5), // 8
+    sd(SUM, BASE, 8), // 12
+    addi(LOOP, LOOP, -1), // 16
+    blt(0, LOOP, -16), // 20: back to 4
+    encB(0, 5, 0, 12), // 24: beq x5, x0 -> 36
+    addi(SUM, SUM, 1), // 28
+    encB(1, SUM, 0, 8), // 32: bne -> 40
+    addi(SUM, SUM, 2), // 36
+    addi(SUM, SUM, 3), // 40
+    encB(0, 0, 0, 8), // 44: always -> 52
+    addi(SUM, SUM, 100), // 48: never
+    encJ(0, -52), // 52: back to 0
+  ];
+  const rng = testRng(t);
+  for (const zero of [false, true]) {
+    const init = (m: BareMachine) => {
+      setX(m, BASE, BigInt(DATA));
+      writeWords(m, DATA, [zero ? 0 : 7, 0]);
+    };
+    // Slices of every size up to a turn and a half of the loop, then random ones: budget
+    // stops fall on every instruction of the loop and of the blocks after it.
+    const slices = [...Array.from({ length: 8 }, (_, i) => i + 1), 40, 150, 3];
+    for (let k = 0; k < 20; k++) slices.push(1 + rng.int(250));
+    const why = agree(words, slices, init);
+    assert.equal(why, undefined, why);
+    const m = build(words, 'translate', init);
+    step(m, 1000);
+    // One function holds the loop and the blocks around it (whichever became hot first owns it).
+    const [start, loop, after] = [0, 4, 24].map((o) => m.cpu.code.all.get(o));
+    assert.ok(start && loop && after, 'blocks at the start, the loop and after it');
+    assert.equal(loop.index, start.index, 'the loop is in the region of the start');
+    assert.equal(after.index, start.index, 'so is what follows the loop');
+  }
+});
+
 test('between blocks the interpreter goes through jumps to cold code, counting visits, and stops where a block is or one becomes hot', () => {
   // A loop of three instructions from CODE + 4, taken 99 times.
   const words = [addi(5, 0, 100), addi(6, 6, 1), addi(5, 5, -1), encB(1, 5, 0, -8), SPIN];
