@@ -1,4 +1,4 @@
-import { flagWords, newPageFlags, nextFlagged } from '../util/page-flags.js';
+import { newPageFlags, nextFlagged } from '../util/page-flags.js';
 import { bytesEqual, ZERO_PAGE } from '../util/bytes-equal.js';
 import type { MmioDevice } from '../devices/device.js';
 import { HART_AREA, wasmPagesFor } from '../cpu/hart-memory.js';
@@ -48,8 +48,6 @@ export class Bus {
    * flags must also flush the CPU's write TLB.
    */
   readonly dirtyPages: Uint8Array;
-  /** dirtyPages four at a time (page-flags.ts). */
-  private readonly dirtyWords: Int32Array;
 
   constructor(
     readonly ramBase: number,
@@ -65,7 +63,6 @@ export class Bus {
     this.ramView = new DataView(buf, at, ramSize);
     // RAM is zero now; every write from here on flags its page.
     this.dirtyPages = newPageFlags(ramSize / 4096);
-    this.dirtyWords = flagWords(this.dirtyPages);
     this.touched = this.addDirtyListener(true);
   }
 
@@ -124,9 +121,8 @@ export class Bus {
   collectDirty(): void {
     this.collected = true;
     const d = this.dirtyPages;
-    const words = this.dirtyWords;
     const ls = this.dirtyListeners;
-    for (let p = nextFlagged(d, words, 0); p >= 0; p = nextFlagged(d, words, p + 1)) {
+    for (let p = nextFlagged(d, 0); p >= 0; p = nextFlagged(d, p + 1)) {
       for (let i = 0; i < ls.length; i++) ls[i][p] = 1;
       d[p] = 0;
     }

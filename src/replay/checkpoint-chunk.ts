@@ -39,7 +39,7 @@ import type { VirtMachine } from '../machine/virt.js';
 import type { WrittenClusters } from '../devices/virtio/backends.js';
 import { RecordingFormatError } from './recording-error.js';
 import { putRamPages, ramPageEquals } from '../snapshot/ram-pages.js';
-import { flagWords, nextFlagged } from '../util/page-flags.js';
+import { nextFlagged } from '../util/page-flags.js';
 
 const PAGE = 4096;
 /** A page's stored copy is written again once it is this many checkpoints old. */
@@ -106,8 +106,6 @@ export class CheckpointBuilder {
   /** Per page: 0 zero, s + 1 stored in checkpoint s, AS_LOADED as the images load it. */
   private readonly map: Uint32Array;
   private readonly dirty: Uint8Array;
-  /** `dirty` four pages at a time (page-flags.ts). */
-  private readonly dirtyWords: Int32Array;
   /** Pages some image's bytes were loaded in (machine/loaded-pages.ts). */
   private readonly loaded: Uint8Array;
   private readonly disks: TrackedDisk[];
@@ -127,7 +125,6 @@ export class CheckpointBuilder {
     // the map starts): the first checkpoint holds all of RAM that is not zero, or not as the
     // images loaded it.
     this.dirty = vm.bus.addDirtyListener(true);
-    this.dirtyWords = flagWords(this.dirty);
     this.map = new Uint32Array(this.dirty.length);
     this.loaded = new Uint8Array(this.dirty.length);
     for (const p of vm.loaded.pages()) if (p < this.loaded.length) this.loaded[p] = 1;
@@ -166,13 +163,9 @@ export class CheckpointBuilder {
   private sortWritten(): number {
     const vm = this.vm;
     vm.collectDirty();
-    const { map, dirty, dirtyWords } = this;
+    const { map, dirty } = this;
     let left = 0;
-    for (
-      let p = nextFlagged(dirty, dirtyWords, 0);
-      p >= 0;
-      p = nextFlagged(dirty, dirtyWords, p + 1)
-    )
+    for (let p = nextFlagged(dirty, 0); p >= 0; p = nextFlagged(dirty, p + 1))
       if (this.asLoaded(p)) {
         map[p] = AS_LOADED;
         dirty[p] = 0;
@@ -235,9 +228,7 @@ export class CheckpointBuilder {
       for (let p = 0; p < map.length; p++)
         if (dirty[p] !== 0 || CheckpointBuilder.stale(seq, map[p])) take(p);
     } else {
-      const words = this.dirtyWords;
-      for (let p = nextFlagged(dirty, words, 0); p >= 0; p = nextFlagged(dirty, words, p + 1))
-        take(p);
+      for (let p = nextFlagged(dirty, 0); p >= 0; p = nextFlagged(dirty, p + 1)) take(p);
     }
     // Each disk's clusters: (cluster, s + 1) pairs in ascending order, and this one's to store.
     let diskBytes = 4;

@@ -39,7 +39,7 @@
  */
 import type { VirtMachine } from '../machine/virt.js';
 import { GrowableBytes } from '../util/growable-bytes.js';
-import { flagWords, nextFlagged } from '../util/page-flags.js';
+import { nextFlagged } from '../util/page-flags.js';
 import { ZERO_PAGE_HASH, hashPage, hashWords, mix } from './hash32.js';
 import { stateLeaves, type Leaves } from './state-leaves.js';
 import { describeFieldDifferences, describePageDifferences, fieldNames } from './digest-report.js';
@@ -223,8 +223,6 @@ export class StateDigester {
   readonly pageHash: Int32Array;
   /** Pages written since the last digest. */
   private readonly dirty: Uint8Array;
-  /** `dirty` four pages at a time (page-flags.ts). */
-  private readonly dirtyWords: Int32Array;
   /** The hart's and devices' leaves, as of the last digest. */
   leaves: Leaves | undefined;
   /** The leaves of the digest before (their arrays are reused by the next walk). */
@@ -239,7 +237,6 @@ export class StateDigester {
     // RAM starts zeroed and the bus has flagged every page written since (the loader's too),
     // so only those are hashed at the first digest, not all of RAM.
     this.dirty = vm.bus.addDirtyListener(true);
-    this.dirtyWords = flagWords(this.dirty);
     this.pageHash = new Int32Array(vm.bus.dirtyPages.length).fill(ZERO_PAGE_HASH);
     this.ramHash = zeroRamHash(this.pageHash.length);
   }
@@ -253,8 +250,7 @@ export class StateDigester {
     const pageHash = this.pageHash;
     const written: number[] = [];
     let ramHash = this.ramHash;
-    const words = this.dirtyWords;
-    for (let p = nextFlagged(dirty, words, 0); p >= 0; p = nextFlagged(dirty, words, p + 1)) {
+    for (let p = nextFlagged(dirty, 0); p >= 0; p = nextFlagged(dirty, p + 1)) {
       dirty[p] = 0;
       const h = hashPage(ram32, p);
       if (h !== pageHash[p]) {

@@ -4,7 +4,7 @@
  * previous one (the bus's dirty-page flags), so checkpoints taken every few
  * million instructions cost what the guest wrote in between, not all of RAM.
  */
-import { flagWords, nextFlagged } from '../util/page-flags.js';
+import { nextFlagged } from '../util/page-flags.js';
 import { bytesEqual, ZERO_PAGE } from '../util/bytes-equal.js';
 import type { VirtMachine } from '../machine/virt.js';
 
@@ -50,12 +50,9 @@ export class RamPages {
   private latest: PageRefs;
   /** Pages written since then. */
   private readonly dirty: Uint8Array;
-  /** `dirty` four pages at a time (util/page-flags.ts). */
-  private readonly dirtyWords: Int32Array;
 
   constructor(private readonly vm: VirtMachine) {
     this.dirty = vm.bus.addDirtyListener();
-    this.dirtyWords = flagWords(this.dirty);
     this.latest = new Array<Uint8Array>(this.dirty.length).fill(ZERO_PAGE);
   }
 
@@ -68,8 +65,7 @@ export class RamPages {
     const dirty = this.dirty;
     const latest = this.latest.slice();
     let copied = 0;
-    const words = this.dirtyWords;
-    for (let p = nextFlagged(dirty, words, 0); p >= 0; p = nextFlagged(dirty, words, p + 1)) {
+    for (let p = nextFlagged(dirty, 0); p >= 0; p = nextFlagged(dirty, p + 1)) {
       dirty[p] = 0;
       // The first capture flags every page: those never written are not read (pageIsZero).
       if (bus.pageIsZero(p)) {
