@@ -753,10 +753,13 @@ class BlockWriter {
  *   end
  *   write back the registers written, the next pc; return the result
  *
- * A basic block's edge to another goes through $top (or falls through to
- * the one whose code follows), after adding its count to N4 and checking
- * that the next basic block fits in the room left (QEMU's icount rule, as
- * the block loop checks for the first one); an edge out of the region exits.
+ * A basic block's edge to a later one branches to the end of that one's
+ * `block` (or falls through to the one whose code follows), an edge to an
+ * earlier one goes through $top, and a basic block that branches to itself
+ * is wrapped in a `loop` of its own; each after adding its count to N4 and
+ * checking that the next basic block fits in the room left (QEMU's icount
+ * rule, as the block loop checks for the first one). An edge out of the
+ * region exits.
  */
 export function writeRegion(m: ModuleWriter, r: Region): void {
   let reads = 0,
