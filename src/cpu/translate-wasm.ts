@@ -236,6 +236,11 @@ class BlockWriter {
   /** 1 inside the `loop` around a basic block that branches to itself (see loopBack). */
   inLoop = 0;
 
+  /** The depth of a label `d` levels out from the current basic block's code, from here. */
+  private depth(d: number): number {
+    return d + this.ifs + this.inLoop;
+  }
+
   /** Accesses earlier in this basic block that later ones may reuse (see Memo). */
   private memo: Memo[] = [];
   private memoNext = 0;
@@ -290,7 +295,7 @@ class BlockWriter {
       .op(W.i32_add)
       .set(RET)
       .byte(W.br)
-      .u32(this.base + 1 + this.ifs + this.inLoop);
+      .u32(this.depth(this.base + 1));
   }
 
   /**
@@ -311,7 +316,7 @@ class BlockWriter {
       .i32(p * SITE_D + ret)
       .set(SITE)
       .byte(W.br)
-      .u32(this.base + this.ifs + this.inLoop);
+      .u32(this.depth(this.base));
   }
 
   /**
@@ -321,7 +326,7 @@ class BlockWriter {
    * indirect one, which mispredicts more the more blocks a region has.
    */
   goForward(skip: number): void {
-    this.b.byte(W.br).u32(skip + this.ifs + this.inLoop);
+    this.b.byte(W.br).u32(this.depth(skip));
   }
 
   /** Go back to the start of the current basic block, through the `loop` around it: a direct jump too. */
@@ -335,7 +340,7 @@ class BlockWriter {
       .i32(k)
       .set(S)
       .byte(W.br)
-      .u32(this.base - 1 + this.ifs + this.inLoop);
+      .u32(this.depth(this.base - 1));
   }
 
   /** Whether no `if` is open (code here may fall through to the next basic block). */
