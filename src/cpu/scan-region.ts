@@ -26,8 +26,11 @@ import { CSR, MSTATUS_SIE } from './csr-numbers.js';
 
 /** Instructions at most in one basic block (block lengths fit the cache entry's 7 bits). */
 export const MAX_BASIC = 64;
-/** Instructions at most in one region (a region's compile cost grows with it). */
-export const MAX_REGION = 64;
+/**
+ * Instructions at most in one region (a region's compile cost grows with
+ * it; a basic block's index in it fits the cache entry's 7 bits).
+ */
+export const MAX_REGION = 128;
 
 /** Where a basic block's control goes at its end: a block of the region, or out (-1). */
 export interface BasicBlock {
@@ -144,6 +147,18 @@ function stopsAt(po: number): boolean {
   return po >= 0 && po < 4096 && (po & 1) === 0 && (cover[po >>> 1] & STOP) !== 0;
 }
 
+/** Take back the `n` straight-line instructions decoded from page offset `po` (see the cut in scanRegion). */
+function forget(po: number, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const h = po >>> 1;
+    const x = decodedAt[h]!;
+    cover[h] &= ~HALF_START;
+    decodedAt[h] = undefined;
+    if (x.len === 4) cover[h + 1] &= ~HALF_TAIL;
+    po += x.len;
+  }
+}
+
 /**
  * Explore the region at RAM offset `off` (code in `ram16`); undefined when
  * its first instruction is one the translator leaves to the interpreter.
@@ -166,6 +181,9 @@ export function scanRegion(
   cover[entryPo >>> 1] = LEADER;
   while (work.length !== 0) {
     let p = work.pop()!;
+    // This straight run of the trace: where it starts, and its instructions so far.
+    const runStart = p;
+    let run = 0;
     for (;;) {
       if (p < 0 || p >= 4096) break;
       const h = p >>> 1;
@@ -177,7 +195,16 @@ export function scanRegion(
       // Code compiled already from there: an exit to it rather than a second copy.
       if (p !== entryPo && compiledAt !== undefined && compiledAt(page + p)) break;
       if (total >= maxInsns) {
-        cuts.push(p);
+        // Out of room: cut where this run starts (a branch's fall-through or
+        // target) rather than in its middle, so that a loop body that starts
+        // there is not split between two regions, each iteration then
+        // leaving one for the other (md5's rounds: 17 calls per 64 bytes
+        // instead of 5). A run the region starts with is cut where it is.
+        if (run !== 0 && runStart !== entryPo) {
+          forget(runStart, run);
+          total -= run;
+          cuts.push(runStart);
+        } else cuts.push(p);
         break;
       }
       let raw = ram16[(page + p) >>> 1];
@@ -197,6 +224,7 @@ export function scanRegion(
       if (h > hi) hi = h;
       if (wide) cover[h + 1] |= HALF_TAIL;
       total++;
+      run++;
       if (isBranch(x) || x.op === Op.JAL) {
         const t = p + x.imm;
         if (t >= 0 && t < 4096 && (t & 1) === 0) {

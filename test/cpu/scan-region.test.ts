@@ -156,6 +156,34 @@ test('a region full after maxInsns names where the code went on (a cut)', () => 
   });
 });
 
+test('a region full in the middle of a straight run is cut where the run starts: a loop there stays whole', () => {
+  // 0: two instructions and a branch over nothing (its fall-through starts a run at 12);
+  // 12: a loop of 6 instructions back to 12, then a return. With room for 6, the run
+  // from 12 does not fit after the 3 instructions before it.
+  const code: [number, number][] = [
+    [0, addi(1, 1, 1)],
+    [4, addi(2, 2, 1)],
+    [8, beq(3, 4, 4)],
+  ];
+  for (let i = 0; i < 5; i++) code.push([12 + 4 * i, addi(5 + i, 5 + i, 1)]);
+  code.push([32, bne(5, 0, -20)], [36, RET]);
+  const p = page(code);
+  const r = scanRegion(p, 0, 6)!;
+  // The run is taken back: the branch's fall-through (12) leaves, and it is the cut.
+  assert.deepEqual(shape(r), {
+    entry: 0,
+    insns: 3,
+    cuts: [12],
+    blocks: [block([0, 4, 8, 12])],
+  });
+  // From the cut, the loop is one region: its back edge stays inside.
+  const loop = scanRegion(p, 12, 6)!;
+  assert.deepEqual(shape(loop)?.blocks, [block([0, 4, 8, 12, 16, 20, 24], 0, -1)]);
+  assert.deepEqual(loop.cuts, [36]);
+  // A run the region starts with is still cut where the room ends.
+  assert.deepEqual(scanRegion(p, 12, 4)!.cuts, [28]);
+});
+
 test('a jump into the middle of an instruction leaves the region; code running off the page end too', () => {
   // JAL back to offset 2, inside the 32-bit ADDI at 0.
   assert.deepEqual(
