@@ -16,7 +16,8 @@
  *
  * Hot blocks are compiled in batches, one WebAssembly module per batch (a
  * module per block costs several times more per block): when `batch` are
- * waiting, or when the oldest has waited `batchWait` instructions.
+ * waiting, or when the interpreter has run `batchWait` instructions since
+ * the oldest was queued.
  */
 import type { Cpu } from './cpu.js';
 import { ACC_FETCH, TLB_HI, TLB_OFF } from './hart-constants.js';
@@ -44,7 +45,8 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     fOff = h.tlbOff[ACC_FETCH];
   const hart32 = h.hart32;
   const base = h.icount;
-  if (code.queue.length !== 0 && base - code.queuedAt >= code.batchWait) compileQueued(h);
+  if (code.queue.length !== 0 && code.interpreted - code.queuedAt >= code.batchWait)
+    compileQueued(h);
   let n = 0;
   while (n < max) {
     // The pc is in the hart area (Cpu.pcLo), where the loop takes it and leaves the next one.
@@ -69,9 +71,12 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
           const slot = (off >>> 1) & CACHE_MASK;
           if (++hits[slot] === hot) {
             // Queued; the counter stays at `hot` until the batch is compiled.
-            if (code.queue.length === 0) code.queuedAt = base + n;
+            if (code.queue.length === 0) code.queuedAt = code.interpreted;
             code.queue.push(off);
-            if (code.queue.length >= code.batch || base + n - code.queuedAt >= code.batchWait) {
+            if (
+              code.queue.length >= code.batch ||
+              code.interpreted - code.queuedAt >= code.batchWait
+            ) {
               compileQueued(h);
               b = code.find(off);
             }
@@ -88,7 +93,9 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     }
     // After a block's stop, the one instruction it left (the next may start a block);
     // in code not compiled yet, on to a jump into compiled or hot code (interpreter.ts).
-    n += interpret(h, step, hot);
+    const ran = interpret(h, step, hot);
+    n += ran;
+    code.interpreted += ran;
     if (h.stopped) break;
   }
   return n;
