@@ -49,7 +49,9 @@ export interface Block {
 
 /**
  * A cache entry: table index << ENTRY_INDEX_SHIFT | basic block << ENTRY_LEN_BITS
- * | instruction count of that basic block (MAX_BASIC, MAX_REGION: below 128).
+ * | instruction count of that basic block (at most MAX_BASIC, 64; the basic
+ * block's index is below MAX_REGION, 128: a region has at most one per
+ * instruction).
  */
 export const ENTRY_LEN_BITS = 7;
 export const ENTRY_BB_BITS = 7;
