@@ -22,7 +22,7 @@ import { collect } from './options.js';
 /**
  * End the process with `code` now that a run, record or replay has closed
  * everything it opened: Node's own ending (freeing the heap and each
- * compiled module's code space) took 15-20 ms more after the guest had
+ * compiled module's code space) took 10-30 ms more after the guest had
  * powered off. Output still queued (an asynchronous pipe) is left to
  * drain the usual way.
  */

@@ -199,7 +199,8 @@ export function scanRegion(
         // target) rather than in its middle, so that a loop body that starts
         // there is not split between two regions, each iteration then
         // leaving one for the other (md5's rounds: 17 calls per 64 bytes
-        // instead of 5). A run the region starts with is cut where it is.
+        // instead of 6). A run the region starts with is cut where it is.
+        // (A run queues at most one more, so none is left to fill the room given back.)
         if (run !== 0 && runStart !== entryPo) {
           forget(runStart, run);
           total -= run;
