@@ -147,16 +147,18 @@ function stopsAt(po: number): boolean {
   return po >= 0 && po < 4096 && (po & 1) === 0 && (cover[po >>> 1] & STOP) !== 0;
 }
 
-/** Take back the `n` straight-line instructions decoded from page offset `po` (see the cut in scanRegion). */
-function forget(po: number, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const h = po >>> 1;
-    const x = decodedAt[h]!;
-    cover[h] &= ~HALF_START;
+/**
+ * Take back the straight-line instructions decoded in [from, to) (see the
+ * cut in scanRegion); returns how many there were.
+ */
+function forget(from: number, to: number): number {
+  let n = 0;
+  for (let h = from >>> 1; h < to >>> 1; h++) {
+    if ((cover[h] & HALF_START) !== 0) n++;
+    cover[h] &= ~(HALF_START | HALF_TAIL);
     decodedAt[h] = undefined;
-    if (x.len === 4) cover[h + 1] &= ~HALF_TAIL;
-    po += x.len;
   }
+  return n;
 }
 
 /**
@@ -181,9 +183,8 @@ export function scanRegion(
   cover[entryPo >>> 1] = LEADER;
   while (work.length !== 0) {
     let p = work.pop()!;
-    // This straight run of the trace: where it starts, and its instructions so far.
+    // Where this straight run of the trace starts.
     const runStart = p;
-    let run = 0;
     for (;;) {
       if (p < 0 || p >= 4096) break;
       const h = p >>> 1;
@@ -201,9 +202,8 @@ export function scanRegion(
         // leaving one for the other (md5's rounds: 17 calls per 64 bytes
         // instead of 6). A run the region starts with is cut where it is.
         // (A run queues at most one more, so none is left to fill the room given back.)
-        if (run !== 0 && runStart !== entryPo) {
-          forget(runStart, run);
-          total -= run;
+        if (p !== runStart && runStart !== entryPo) {
+          total -= forget(runStart, p);
           cuts.push(runStart);
         } else cuts.push(p);
         break;
@@ -225,7 +225,6 @@ export function scanRegion(
       if (h > hi) hi = h;
       if (wide) cover[h + 1] |= HALF_TAIL;
       total++;
-      run++;
       if (isBranch(x) || x.op === Op.JAL) {
         const t = p + x.imm;
         if (t >= 0 && t < 4096 && (t & 1) === 0) {
