@@ -17,6 +17,7 @@ import {
   CACHE_MASK,
   HM_CACHE_ENTRY,
   HM_CACHE_KEY,
+  HM_FETCH_TAG,
   HM_FLAGS,
   HM_PC,
   tlbOffset,
@@ -45,6 +46,7 @@ const N = 4,
 
 function loopBody(): Uint8Array {
   const b = new Bytes();
+  b.i32(0).get(1).mem(W.i32_store, 2, HM_FETCH_TAG);
   b.get(1)
     .i32(TLB_SALT_MUL << 4)
     .op(W.i32_mul)

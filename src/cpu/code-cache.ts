@@ -3,8 +3,10 @@
  * and the rule that keeps them true to RAM.
  *
  * A block is compiled from the bytes of one RAM page and never reaches past
- * it, so it is valid for as long as that page is unchanged, whatever virtual
- * address maps it. The page is then a code page (`codePage`): it is kept out
+ * it, but for the leaf functions it inlines (scan-region.ts), which it
+ * checks are still mapped where they were; so it is valid for as long as
+ * those pages are unchanged (it is listed under each: alsoOn), whatever
+ * virtual address maps them. The page is then a code page (`codePage`): it is kept out
  * of the write TLB, so every write to it by the hart takes a slow path, and
  * every path that writes RAM — stores through tlbInsert, AMOs and SC
  * (atomicWrote), A/D updates of a walk, DMA, the debugger, loaders and
@@ -101,6 +103,8 @@ export class CodeCache {
   maxLive = 32768;
   /** RAM offsets of hot blocks waiting to be compiled, and `interpreted` when the first was queued. */
   readonly queue: number[] = [];
+  /** The virtual address (low word, high word) at which each queued block was found hot. */
+  readonly queueVa: number[] = [];
   queuedAt = 0;
   /** Instructions the dispatcher had the interpreter run (the clock of batchWait). */
   interpreted = 0;
@@ -170,11 +174,18 @@ export class CodeCache {
     this.all.set(b.off, b);
     if (!b.shared) this.functions++;
     this.fill((b.off >>> 1) & CACHE_MASK, b);
-    const page = b.off >>> 12;
+    // A marker (nothing translatable here) is watched too: the page may yet receive code.
+    this.alsoOn(h, b.off >>> 12, b);
+  }
+
+  /**
+   * Block `b` holds code of RAM page `page` too (an inlined callee's,
+   * scan-region.ts): a write there drops it as well.
+   */
+  alsoOn(h: Cpu, page: number, b: Block): void {
     let list = this.byPage.get(page);
     if (list === undefined) this.byPage.set(page, (list = []));
     list.push(b);
-    // A marker (nothing translatable here) is watched too: the page may yet receive code.
     if (this.codePage[page] === 0) {
       this.codePage[page] = 1;
       evictFromWriteTlb(h, page);
@@ -193,6 +204,8 @@ export class CodeCache {
   }
 
   private drop(b: Block): void {
+    // Dropped already, through another of its pages.
+    if (this.all.get(b.off) !== b) return;
     this.all.delete(b.off);
     const slot = (b.off >>> 1) & CACHE_MASK;
     if (this.key[slot] === b.off) {
@@ -210,9 +223,11 @@ export class CodeCache {
   makeRoom(n: number): void {
     if (this.functions + n <= this.maxLive) return;
     const queue = this.queue.splice(0);
+    const vas = this.queueVa.splice(0);
     const queuedAt = this.queuedAt;
     this.clear();
     this.queue.push(...queue);
+    this.queueVa.push(...vas);
     this.queuedAt = queuedAt;
     this.flushes++;
   }
@@ -220,6 +235,7 @@ export class CodeCache {
   /** Drop every block (a reset, or a restore whose changed pages are unknown). */
   clear(): void {
     this.queue.length = 0;
+    this.queueVa.length = 0;
     this.hits.fill(0);
     if (this.all.size === 0 && this.byPage.size === 0) return;
     for (const list of this.byPage.values()) for (const b of list) this.drop(b);

@@ -21,6 +21,7 @@
  */
 import type { Cpu } from './cpu.js';
 import { ACC_FETCH, TLB_HI, TLB_OFF } from './hart-constants.js';
+import type { Block } from './code-cache.js';
 import { CACHE_MASK } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
@@ -73,6 +74,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
             // Queued; the counter stays at `hot` until the batch is compiled.
             if (code.queue.length === 0) code.queuedAt = code.interpreted;
             code.queue.push(off);
+            code.queueVa.push(pcLo, hart32[1]);
             if (
               code.queue.length >= code.batch ||
               code.interpreted - code.queuedAt >= code.batchWait
@@ -112,13 +114,28 @@ export function compileQueued(h: Cpu): void {
   const compiledAt = (o: number): boolean => code.all.has(o) || leaders.has(o);
   code.makeRoom(code.queue.length + MAX_FOLLOW);
   const queue = code.queue;
+  // The virtual address each was queued at (low and high words), for the callees it may inline.
+  const vas = code.queueVa;
+  const fTag = h.tlbTag[ACC_FETCH],
+    fOff = h.tlbOff[ACC_FETCH];
   let follow = MAX_FOLLOW;
   // (The loop also reaches what it appends.)
   for (let q = 0; q < queue.length; q++) {
     const off = queue[q];
     code.hits[(off >>> 1) & CACHE_MASK] = 0;
     if (code.all.has(off) || leaders.has(off)) continue;
-    const region = scanRegion(h.ram16, off, code.maxBlock, compiledAt);
+    const vaLo = vas[2 * q],
+      vaHi = vas[2 * q + 1];
+    // Where the code d bytes from the entry is in RAM now, through the fetch TLB.
+    const codeAt = (d: number): number => {
+      const lo = (vaLo + d) | 0;
+      const hi =
+        (vaHi + (d < 0 ? (lo >>> 0 > vaLo >>> 0 ? -1 : 0) : lo >>> 0 < vaLo >>> 0 ? 1 : 0)) | 0;
+      const ti = (((lo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
+      if (fTag[ti] !== ((lo & ~0xfff) | h.fetchTag) || fTag[ti + TLB_HI] !== hi) return -1;
+      return fOff[ti + TLB_OFF] + (lo & 0xfff);
+    };
+    const region = scanRegion(h.ram16, off, code.maxBlock, compiledAt, codeAt);
     if (region === undefined) {
       code.add(h, { off, len: 0, run: undefined, index: 0, bb: 0, shared: false });
       continue;
@@ -132,11 +149,13 @@ export function compileQueued(h: Cpu): void {
       const next = off - (off & 4095) + po;
       if (follow > 0 && !code.all.has(next) && queue.indexOf(next) < 0) {
         queue.push(next);
+        vas.push((vaLo & ~0xfff) | po, vaHi);
         follow--;
       }
     }
   }
   code.queue.length = 0;
+  code.queueVa.length = 0;
   if (regions.length !== 0) {
     const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions);
     code.modules++;
@@ -144,15 +163,35 @@ export function compileQueued(h: Cpu): void {
       const r = regions[i];
       const run = runs[i];
       const index = code.allocIndex(run);
-      code.add(h, { off: offs[i], len: entryLength(r), run, index, bb: r.entry, shared: false });
+      const owner: Block = {
+        off: offs[i],
+        len: entryLength(r),
+        run,
+        index,
+        bb: r.entry,
+        shared: false,
+      };
+      code.add(h, owner);
+      const all: Block[] = [owner];
       // Every other basic block of the region is an entry too: control reaching it later
       // (a loop's head, the code after a call) runs compiled code at once, and compiling
       // a region from there would compile much of this one again.
       for (let k = 0; k < r.blocks.length; k++) {
         const at = offs[i] + r.blocks[k].at[0];
         if (k === r.entry || code.all.has(at)) continue;
-        code.add(h, { off: at, len: r.blocks[k].insns.length, run, index, bb: k, shared: true });
+        const b: Block = {
+          off: at,
+          len: r.blocks[k].insns.length,
+          run,
+          index,
+          bb: k,
+          shared: true,
+        };
+        code.add(h, b);
+        all.push(b);
       }
+      // Pages of inlined callees: a write to one drops the whole region.
+      for (const page of r.pages) for (const b of all) code.alsoOn(h, page, b);
       code.compiled++;
       code.compiledInsns += r.insns;
     }

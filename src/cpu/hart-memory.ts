@@ -27,6 +27,12 @@ export const HM_MIE = 24;
  * low word is -1). Blocks do LR and SC and end it at every store and AMO.
  */
 export const HM_RES = 32;
+/**
+ * The fetch TLB's tag bits for the loop's run (its second argument, which
+ * the block loop stores here), for blocks that check the page of an
+ * inlined callee (translate-wasm.ts).
+ */
+export const HM_FETCH_TAG = 40;
 /** HM_RES's low word when there is no reservation. */
 export const NO_RESERVATION = -1;
 /** The integer registers, x0..x31, 8 bytes each (little-endian: low word first), so a block loads one with one i64.load. */

@@ -12,6 +12,9 @@
  * and write back registers on each entry, than they saved — the Linux boot
  * took 25-80% longer. Taken branches to code outside the trace leave it.
  *
+ * A JAL that calls a short leaf function is inlined, on any page the fetch
+ * TLB maps (InlineCall): the trace goes on after the call.
+ *
  * A region ends where control leaves the page (JALR, a jump out of the
  * page, the page's end), before an instruction blocks leave to the
  * interpreter (translatable() below), after `maxInsns` instructions, and
@@ -49,7 +52,38 @@ export interface BasicBlock {
   nextStops: boolean;
   /** Likewise for the branch target. */
   takenStops: boolean;
+  /** Calls whose callee is inlined in this block (see InlineCall), in order. */
+  calls?: InlineCall[];
 }
+
+/**
+ * A JAL to a short leaf function, inlined: the JAL (at index `i` of its
+ * basic block) writes its link as usual, the callee's instructions follow
+ * (at their own offsets from the entry), and its return — a JALR through
+ * the link, which the callee does not write — goes on with the
+ * instruction after the JAL, in the same basic block. The return stays in
+ * the block's instructions (it retires), as index i + n, and does nothing.
+ * A callee on another page (`page`, a RAM page, when `away`) is valid only
+ * where the fetch TLB maps its address to that page: the block checks that
+ * before the JAL, and leaves there otherwise (translate-wasm.ts); the
+ * block is dropped when that page is written (code-cache.ts).
+ */
+export interface InlineCall {
+  i: number;
+  n: number;
+  page: number;
+  away: boolean;
+}
+
+/** Instructions at most in an inlined callee, its return included. */
+export const MAX_CALLEE = 24;
+
+/**
+ * Where the code at the virtual address `d` bytes from a region's entry is
+ * in RAM now (its RAM offset), or -1 (the fetch TLB does not map it): what
+ * lets a region inline a callee on another page.
+ */
+export type CodeAt = (d: number) => number;
 
 export interface Region {
   blocks: BasicBlock[];
@@ -59,6 +93,8 @@ export interface Region {
   entryPo: number;
   /** Instructions in all blocks. */
   insns: number;
+  /** RAM pages of inlined callees other than the region's own (see InlineCall). */
+  pages: number[];
   /**
    * Page offsets where the trace went on but the region had no room left
    * (maxInsns): the code there runs whenever the region runs to its end,
@@ -137,6 +173,52 @@ const decodedAt: (Decoded | undefined)[] = new Array<Decoded | undefined>(2048).
 /** The index of the basic block starting at each halfword (-1: none). */
 const blockAt = new Int16Array(2048);
 
+/** The inlined callee of the JAL at each halfword, if any. */
+const calleeAt: (Callee | undefined)[] = new Array<Callee | undefined>(2048).fill(undefined);
+
+interface Callee {
+  insns: Decoded[];
+  /** Offsets from the region's entry. */
+  at: number[];
+  page: number;
+  away: boolean;
+}
+
+/**
+ * The leaf function at RAM offset `c` (at `d` bytes from the entry) that a
+ * JAL linking through `link` calls, if it can be inlined: straight-line
+ * code the translator does, on one page, that does not write the link and
+ * ends in a return through it, in at most `room` instructions.
+ */
+function leafAt(
+  ram16: Uint16Array,
+  c: number,
+  d: number,
+  link: number,
+  room: number,
+): Callee | undefined {
+  const page = c - (c & 4095);
+  const insns: Decoded[] = [];
+  const at: number[] = [];
+  for (let q = c & 4095; insns.length < room && q < 4096;) {
+    let raw = ram16[(page + q) >>> 1];
+    if ((raw & 3) === 3) {
+      if (q + 4 > 4096) return undefined;
+      raw = raw | (ram16[(page + q + 2) >>> 1] << 16) | 0;
+    }
+    const x = decode(raw);
+    insns.push(x);
+    at.push(d + q - (c & 4095));
+    if (x.op === Op.JALR) {
+      if (x.rd !== 0 || x.rs1 !== link || x.imm !== 0) return undefined;
+      return { insns, at, page: c >>> 12, away: false };
+    }
+    if (!translatable(x) || isBranch(x) || x.op === Op.JAL || x.rd === link) return undefined;
+    q += x.len;
+  }
+  return undefined;
+}
+
 /** The basic block at page offset `po`, or -1 (not one of the region's). */
 function blockStartingAt(po: number): number {
   return po >= 0 && po < 4096 && (po & 1) === 0 ? blockAt[po >>> 1] : -1;
@@ -155,6 +237,8 @@ function forget(from: number, to: number): number {
   let n = 0;
   for (let h = from >>> 1; h < to >>> 1; h++) {
     if ((cover[h] & HALF_START) !== 0) n++;
+    n += calleeAt[h]?.insns.length ?? 0;
+    calleeAt[h] = undefined;
     cover[h] &= ~(HALF_START | HALF_TAIL);
     decodedAt[h] = undefined;
   }
@@ -170,16 +254,20 @@ export function scanRegion(
   off: number,
   maxInsns = MAX_REGION,
   compiledAt?: (off: number) => boolean,
+  codeAt?: CodeAt,
 ): Region | undefined {
   const entryPo = off & 4095;
   const page = off - entryPo;
   const work = [entryPo];
   const cuts: number[] = [];
+  const pages: number[] = [];
+  let returnAt = -1; // where the last inlined call returns
   let total = 0;
   let lo = 2048,
     hi = -1; // the halfwords decoded lie in [lo, hi]
   cover.fill(0);
   blockAt.fill(-1);
+  calleeAt.fill(undefined);
   cover[entryPo >>> 1] = LEADER;
   while (work.length !== 0) {
     let p = work.pop()!;
@@ -193,8 +281,11 @@ export function scanRegion(
         break;
       }
       if ((cover[h] & 3) === HALF_TAIL) break; // an exit to p
-      // Code compiled already from there: an exit to it rather than a second copy.
-      if (p !== entryPo && compiledAt !== undefined && compiledAt(page + p)) break;
+      // Code compiled already from there: an exit to it rather than a second copy. (Not
+      // where an inlined call returns: the code there, often a loop's rest back to the
+      // call, became hot as the return's target while the call was not inlined yet.)
+      if (p !== entryPo && p !== returnAt && compiledAt !== undefined && compiledAt(page + p))
+        break;
       if (total >= maxInsns) {
         // Out of room: cut where this run starts (a branch's fall-through or
         // target) rather than in its middle, so that a loop body that starts
@@ -225,6 +316,27 @@ export function scanRegion(
       if (h > hi) hi = h;
       if (wide) cover[h + 1] |= HALF_TAIL;
       total++;
+      if (x.op === Op.JAL && x.rd !== 0 && codeAt !== undefined && p + 4 < 4096) {
+        // A call: inline the callee if it is a short leaf (leafAt), and go on after the JAL.
+        const t = p + x.imm;
+        // (On the region's own page the block loop has checked the mapping; elsewhere the block does.)
+        const c = t >= 0 && t < 4096 ? page + t : codeAt(t - entryPo);
+        const callee =
+          c < 0
+            ? undefined
+            : leafAt(ram16, c, t - entryPo, x.rd, Math.min(MAX_CALLEE, maxInsns - total));
+        if (callee !== undefined) {
+          callee.away = t < 0 || t >= 4096;
+          calleeAt[h] = callee;
+          total += callee.insns.length;
+          if (callee.page !== page >>> 12 && pages.indexOf(callee.page) < 0)
+            pages.push(callee.page);
+          cover[(p + 4) >>> 1] |= LEADER; // (the return's target, as a branch's fall-through)
+          p += 4;
+          returnAt = p;
+          continue;
+        }
+      }
       if (isBranch(x) || x.op === Op.JAL) {
         const t = p + x.imm;
         if (t >= 0 && t < 4096 && (t & 1) === 0) {
@@ -272,6 +384,17 @@ export function scanRegion(
     cur.insns.push(x);
     cur.at.push(s - entryPo);
     curEnd = s + x.len;
+    const callee = calleeAt[h];
+    if (callee !== undefined) {
+      (cur.calls ??= []).push({
+        i: cur.insns.length - 1,
+        n: callee.insns.length,
+        page: callee.page,
+        away: callee.away,
+      });
+      cur.insns.push(...callee.insns);
+      cur.at.push(...callee.at);
+    }
   }
   cur!.at.push(curEnd - entryPo);
   ends.push(curEnd);
@@ -281,6 +404,12 @@ export function scanRegion(
     const bb = blocks[k];
     const last = bb.insns[bb.insns.length - 1];
     const lastPo = bb.at[bb.insns.length - 1] + entryPo;
+    if (endsInReturn(bb)) {
+      // An inlined callee's return: on to the instruction after its call.
+      bb.next = blockStartingAt(ends[k]);
+      bb.nextStops = stopsAt(ends[k]);
+      continue;
+    }
     if (isBranch(last) || last.op === Op.JAL) {
       const t = lastPo + last.imm;
       bb.taken = blockStartingAt(t);
@@ -291,5 +420,11 @@ export function scanRegion(
       bb.nextStops = stopsAt(ends[k]);
     }
   }
-  return { blocks, entry: blockAt[entryPo >>> 1], entryPo, insns: total, cuts };
+  return { blocks, entry: blockAt[entryPo >>> 1], entryPo, insns: total, cuts, pages };
+}
+
+/** Whether a basic block's last instruction is an inlined callee's return (see InlineCall). */
+export function endsInReturn(bb: BasicBlock): boolean {
+  const c = bb.calls?.[bb.calls.length - 1];
+  return c !== undefined && c.i + c.n === bb.insns.length - 1;
 }

@@ -7,7 +7,8 @@
  * LUI/AUIPC, loads, stores, AMOs and LR/SC through the TLBs inline (a
  * load or store in the page of an earlier one through the same base
  * register skips the lookup: see Memo), branches and
- * JALs within the page, sstatus reads and SIE clears. Everything else —
+ * JALs within the page, calls to inlined leaf functions on any page
+ * (calleeCheck), sstatus reads and SIE clears. Everything else —
  * other CSR accesses, SYSTEM, FP, MULH*,
  * illegal encodings — and every access that misses a TLB or is misaligned
  * ends the block *before* that instruction, with pc on it: the interpreter
@@ -34,10 +35,11 @@
  * maps its page.
  */
 import { Op, type Decoded } from './decode.js';
-import { isBranch, type Region } from './scan-region.js';
-import { ACC_READ, ACC_WRITE, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
+import { endsInReturn, isBranch, type InlineCall, type Region } from './scan-region.js';
+import { ACC_FETCH, ACC_READ, ACC_WRITE, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
 import {
   HART_AREA,
+  HM_FETCH_TAG,
   HM_MIE,
   HM_MIP,
   HM_MSTATUS,
@@ -439,6 +441,47 @@ class BlockWriter {
       this.memo.push({ reg, imm: x.imm, acc, size, local });
       b.tee(local);
     }
+  }
+
+  /**
+   * Before the JAL at index i (at d) of an inlined call to another page:
+   * leave there, for the interpreter, unless the fetch TLB maps the
+   * callee's address (at `callee` from the entry) to the RAM page it was
+   * compiled from, for this run's privilege and address space, as the
+   * block loop checks a block's own page.
+   */
+  calleeCheck(call: InlineCall, i: number, d: number, callee: number): void {
+    const b = this.b;
+    const fetchTlb = tlbOffset(ACC_FETCH);
+    this.pcPlus(callee);
+    b.tee(A).op(W.i32_wrap_i64);
+    b.i32(8)
+      .op(W.i32_shr_u)
+      .i32(0)
+      .mem(W.i32_load, 2, HM_FETCH_TAG)
+      .i32(TLB_SALT_MUL << 4)
+      .op(W.i32_mul)
+      .op(W.i32_xor)
+      .i32(TLB_MASK << 4)
+      .op(W.i32_and)
+      .tee(I);
+    b.mem(W.i64_load, 3, fetchTlb);
+    b.get(A)
+      .i64(-4096)
+      .op(W.i64_and)
+      .i32(0)
+      .mem(W.i32_load, 2, HM_FETCH_TAG)
+      .op(W.i64_extend_i32_u)
+      .op(W.i64_or)
+      .op(W.i64_ne);
+    b.get(I)
+      .mem(W.i32_load, 2, fetchTlb + 4 * TLB_OFF)
+      .i32(call.page * 4096)
+      .op(W.i32_ne)
+      .op(W.i32_or);
+    this.if_();
+    this.exitBefore(i, d);
+    this.end();
   }
 
   /** End the LR/SC reservation (every store, AMO and SC does: Cpu.resAddr). */
@@ -860,12 +903,24 @@ function writeBasicBlock(w: BlockWriter, r: Region, k: number): void {
   const n = bb.insns.length;
   const last = bb.insns[n - 1];
   w.startBasicBlock();
+  const calls = bb.calls;
+  let c = 0;
   for (let i = 0; i < n; i++) {
+    const call = calls?.[c];
+    if (call !== undefined) {
+      // An inlined callee's return (see InlineCall): it retires, and the block goes on.
+      if (i === call.i + call.n) {
+        c++;
+        continue;
+      }
+      if (i === call.i && call.away) w.calleeCheck(call, i, bb.at[i], bb.at[i + 1]);
+    }
     w.insn(bb.insns[i], i, bb.at[i]);
     w.wrote(writeMask(bb.insns[i]));
   }
   const d = bb.at[n - 1];
-  if (isBranch(last)) {
+  if (endsInReturn(bb)) edge(w, r, k, bb.next, bb.nextStops, bb.at[n], n);
+  else if (isBranch(last)) {
     w.if_(); // on the condition insn() left
     edge(w, r, k, bb.taken, bb.takenStops, d + last.imm, n);
     w.end();

@@ -254,3 +254,88 @@ test('the trace stops where code is compiled already (an exit to it), but not at
     block([16, 20]),
   ]);
 });
+
+/** jal rd, offset: a call (rd = 1) or a jump (rd = 0). */
+const jal = (rd: number, off: number) => encJ(rd, off);
+
+test('a call to a short leaf on another page is inlined: the block goes on after the call', () => {
+  // Page 1 (RAM 4096): a loop calling the leaf at RAM 8192 + 16 (page 2), 4 instructions.
+  const ram = new Uint16Array(3 * 2048);
+  const put = (off: number, w: number) => {
+    ram[off >>> 1] = w & 0xffff;
+    ram[(off >>> 1) + 1] = w >>> 16;
+  };
+  put(4096 + 0, addi(5, 5, 1));
+  put(4096 + 4, jal(1, 4096 + 12)); // to virtual entry + 4 + 4108 = the next page, offset 16
+  put(4096 + 8, bne(5, 6, -8));
+  put(8192 + 16, addi(10, 10, 1));
+  put(8192 + 20, add(11, 11, 10));
+  put(8192 + 24, addi(12, 12, -1));
+  put(8192 + 28, RET);
+  const asked: number[] = [];
+  // The page after the entry's is RAM page 2 (as the fetch TLB would say).
+  const codeAt = (d: number) => (asked.push(d), d >= 4096 - 0 ? 8192 + (d - 4096) : -1);
+  const r = scanRegion(ram, 4096, undefined, undefined, codeAt)!;
+  assert.deepEqual(asked, [4112]);
+  assert.deepEqual(r.pages, [2]);
+  assert.equal(r.insns, 3 + 4);
+  assert.deepEqual(shape(r)?.blocks, [
+    // The call, the callee (at its own offsets, its return included), then on after the call.
+    {
+      at: [0, 4, 4112, 4116, 4120, 4124, 8],
+      n: 6,
+      taken: -1,
+      next: 1,
+      takenStops: false,
+      nextStops: false,
+    },
+    { at: [8, 12], n: 1, taken: 0, next: -1, takenStops: false, nextStops: true },
+  ]);
+  assert.deepEqual(r.blocks[0].calls, [{ i: 1, n: 4, page: 2, away: true }]);
+});
+
+test('a call is not inlined when the callee branches, writes the link, is too long, is not mapped or leaves to the interpreter', () => {
+  const cases: [string, number[]][] = [
+    ['branches', [addi(10, 10, 1), beq(10, 0, 8), RET]],
+    ['writes the link', [addi(1, 1, 4), RET]],
+    ['too long', [...Array.from({ length: 30 }, () => addi(10, 10, 1)), RET]],
+    ['to the interpreter', [ECALL, RET]],
+    ['returns elsewhere', [addi(10, 10, 1), jalr(0, 5, 0)]],
+  ];
+  for (const [why, callee] of cases) {
+    const ram = new Uint16Array(2 * 2048);
+    const put = (off: number, w: number) => {
+      ram[off >>> 1] = w & 0xffff;
+      ram[(off >>> 1) + 1] = w >>> 16;
+    };
+    put(0, jal(1, 4096)); // to the next page's start
+    put(4, addi(5, 5, 1));
+    put(8, RET);
+    callee.forEach((w, k) => put(4096 + 4 * k, w));
+    const r = scanRegion(ram, 0, undefined, undefined, (d) => d)!;
+    assert.equal(r.blocks[0].calls, undefined, why);
+    assert.deepEqual(shape(r)?.blocks, [block([0, 4])], why);
+  }
+  // Mapped nowhere (codeAt says -1): not inlined either.
+  const ram = new Uint16Array(2 * 2048);
+  ram[0] = jal(1, 4096) & 0xffff;
+  ram[1] = jal(1, 4096) >>> 16;
+  assert.equal(scanRegion(ram, 0, undefined, undefined, () => -1)!.blocks[0].calls, undefined);
+});
+
+test("a callee on the region's own page is read there, with no question asked", () => {
+  const p = page([
+    [0, jal(1, 16)],
+    [4, addi(5, 5, 1)],
+    [8, RET],
+    [16, addi(10, 10, 1)],
+    [20, RET],
+  ]);
+  const r = scanRegion(p, 0, undefined, undefined, () => assert.fail('codeAt asked'))!;
+  assert.deepEqual(r.pages, []);
+  assert.deepEqual(r.blocks[0].calls, [{ i: 0, n: 2, page: 0, away: false }]);
+  assert.deepEqual(shape(r)?.blocks, [
+    { at: [0, 16, 20, 4], n: 3, taken: -1, next: 1, takenStops: false, nextStops: false },
+    block([4, 8, 12]),
+  ]);
+});

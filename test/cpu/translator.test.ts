@@ -35,6 +35,7 @@ import {
   encR,
   encS,
   encU,
+  jalr,
   ld,
   lui,
   lw,
@@ -725,4 +726,132 @@ test('falling through into the next page, the interpreter stops where a block is
   // Its tenth visit makes it hot: back too, for the dispatcher to queue it.
   const hot = run((m) => (m.cpu.code.hits[slot] = 9));
   assert.equal(hot.n, 1 + 4);
+});
+
+/** The leaf callee tests' return (jalr x0, 0(ra)). */
+const RET = jalr(0, 1, 0);
+/** Where the callee of those tests lives: three pages on from the caller. */
+const LEAF = 0x3000;
+
+/** A loop at CODE calling a leaf on another page that pushes, pops and adds: x29 sums its results. */
+function callerOfLeaf(turns: number): number[] {
+  return [
+    addi(28, 0, turns),
+    encJ(1, LEAF - 4), // 4: call
+    add(29, 29, 10),
+    addi(28, 28, -1),
+    blt(0, 28, -12),
+    SPIN,
+  ];
+}
+const leaf = (k: number) => [
+  addi(2, 2, -16),
+  sd(11, 2, 8),
+  addi(11, 10, k),
+  ld(12, 2, 8),
+  add(10, 11, 12),
+  addi(2, 2, 16),
+  RET,
+];
+
+test("a call to a leaf on another page runs inlined in the caller's block, as the interpreter runs it", () => {
+  const init = (m: BareMachine) => {
+    writeWords(m, CODE + LEAF, leaf(3));
+    setX(m, 2, BigInt(DATA + 0x800));
+    setX(m, 11, 5n);
+  };
+  const why = agree(callerOfLeaf(60), [1, 2, 5, 7, 13, 40, 100, 300], init);
+  assert.equal(why, undefined, why);
+  const m = build(callerOfLeaf(60), 'translate', init);
+  step(m, 60 * 11 + 1);
+  assert.equal(m.cpu.regs[28 * 2], 0, 'the loop ran to its end');
+  // The callee's page is watched for the caller's block: the call was inlined.
+  assert.equal(m.cpu.code.codePage[LEAF >>> 12], 1);
+  assert.ok(m.cpu.code.insnsInBlocks > 300, 'the loop did not run translated');
+});
+
+test("a write to an inlined callee's page drops the caller's block: the new callee runs at once", () => {
+  const init = (m: BareMachine) => {
+    writeWords(m, CODE + LEAF, leaf(3));
+    setX(m, 2, BigInt(DATA + 0x800));
+  };
+  const results = (['translate', 'interp'] as const).map((engine) => {
+    const m = build(callerOfLeaf(60), engine, init);
+    step(m, 100);
+    // A device (or the debugger) rewrites the callee: it now adds 1000.
+    writeWords(m, CODE + LEAF + 8, [addi(11, 10, 1000)]);
+    step(m, 400);
+    return [m.cpu.regs[28 * 2], m.cpu.regs[29 * 2], m.cpu.regs[10 * 2], m.cpu.icount];
+  });
+  assert.deepEqual(results[0], results[1]);
+  assert.ok(results[0][1] > 1000 * 40, 'the new callee ran');
+});
+
+test('under Sv39, a callee whose page is mapped elsewhere after compiling runs from its new page', () => {
+  // The caller at VA 0x1000, the leaf at VA 0x2000: first PA LEAF1, then LEAF2.
+  const ROOT = 0x80100000,
+    L1 = 0x80101000,
+    L0 = 0x80102000;
+  const CALLER = 0x80200000,
+    LEAF1 = 0x80205000,
+    LEAF2 = 0x80206000;
+  const pte = (pa: number, flags: number) => [((pa >>> 12) << 10) | flags, 0];
+  const V = 1,
+    RWAD = 2 | 4 | 64 | 128,
+    X = 8;
+  const words = [
+    addi(28, 0, 40),
+    encJ(1, 0x1000 - 4),
+    add(29, 29, 10),
+    addi(28, 28, -1),
+    blt(0, 28, -12),
+    SPIN,
+  ];
+  const init = (m: BareMachine) => {
+    writeWords(m, ROOT + 8 * 2, pte(0x80000000, V | RWAD | X));
+    writeWords(m, ROOT, pte(L1, V));
+    writeWords(m, L1, pte(L0, V));
+    writeWords(m, L0 + 8, pte(CALLER, V | 2 | 64 | 128 | X));
+    writeWords(m, L0 + 16, pte(LEAF1, V | 2 | 64 | 128 | X));
+    writeWords(m, CALLER, words);
+    writeWords(m, LEAF1, [addi(10, 0, 1), RET]);
+    writeWords(m, LEAF2, [addi(10, 0, 100), RET]);
+    m.cpu.csrWrite(CSR.satp, ROOT >>> 12, 8 << 28);
+    enter(m, PRIV_S, 0x1000);
+  };
+  const results = (['translate', 'interp'] as const).map((engine) => {
+    const m = build([SPIN], engine, init);
+    step(m, 60);
+    if (engine === 'translate')
+      assert.equal(m.cpu.code.codePage[(LEAF1 - RAM_BASE) >>> 12], 1, 'the call was inlined');
+    // The guest maps VA 0x2000 to LEAF2 (and fences: sfence.vma drops the TLBs).
+    writeWords(m, L0 + 16, pte(LEAF2, V | RWAD | X));
+    m.cpu.flushTlb();
+    step(m, 400);
+    return [m.cpu.regs[28 * 2], m.cpu.regs[29 * 2], m.cpu.icount, m.cpu.priv];
+  });
+  assert.deepEqual(results[0], results[1]);
+  assert.equal(results[0][0], 0, 'the loop ran to its end');
+  assert.ok(results[0][1] > 100 * 20, 'the new mapping was used');
+});
+
+test('a breakpoint in an inlined callee stops there', () => {
+  const init = (m: BareMachine) => {
+    writeWords(m, CODE + LEAF, leaf(3));
+    setX(m, 2, BigInt(DATA + 0x800));
+  };
+  const m = build(callerOfLeaf(60), 'translate', init);
+  step(m, 100);
+  assert.equal(m.cpu.code.codePage[LEAF >>> 12], 1, 'the call was inlined');
+  const at = CODE + LEAF + 12;
+  m.cpu.setBreakpoints([{ lo: at | 0, hi: 0 }]);
+  m.cpu.run(1000);
+  assert.equal(m.cpu.debugHit, 1);
+  assert.equal(m.cpu.pcLo, at | 0);
+  // The interpreter counts the same instructions to get there.
+  const ref = build(callerOfLeaf(60), 'interp', init);
+  step(ref, 100);
+  ref.cpu.setBreakpoints([{ lo: at | 0, hi: 0 }]);
+  ref.cpu.run(1000);
+  assert.equal(m.cpu.icount, ref.cpu.icount);
 });
