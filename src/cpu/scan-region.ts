@@ -10,7 +10,9 @@
  * Following taken branches too (every path from the entry in the page) was
  * measured: regions three times larger cost more to compile, and to load
  * and write back registers on each entry, than they saved — the Linux boot
- * took 25-80% longer. Taken branches to code outside the trace leave it.
+ * took 25-80% longer. Taken branches to code outside the trace leave it,
+ * unless that code comes back to the entry within a few instructions
+ * (loopsBackTo): the rest of a loop.
  *
  * A JAL that calls a short leaf function is inlined, on any page the fetch
  * TLB maps (InlineCall): the trace goes on after the call.
@@ -19,7 +21,8 @@
  * page, the page's end), before an instruction blocks leave to the
  * interpreter (translatable() below), after `maxInsns` instructions, and
  * where code is compiled already (`compiledAt`: every basic block of a
- * compiled region is an entry, see dispatch.ts); each such edge is an exit
+ * compiled region is an entry, see dispatch.ts) unless that code loops back
+ * to the entry soon, or an inlined call returns there; each such edge is an exit
  * with the pc it leads to. Code whose
  * instructions overlap (a branch into the middle of a 32-bit instruction)
  * is left to the interpreter: an edge to such a place is an exit too.
@@ -219,6 +222,35 @@ function leafAt(
   return undefined;
 }
 
+/** Instructions loopsBackTo looks at. */
+const LOOP_LOOKAHEAD = 16;
+
+/**
+ * Whether the code at page offset `p` reaches the region's entry within a
+ * few instructions, along its fall-throughs and jumps in the page, by a
+ * branch or jump to it.
+ */
+function loopsBackTo(ram16: Uint16Array, page: number, p: number, entryPo: number): boolean {
+  for (let k = 0; k < LOOP_LOOKAHEAD && p >= 0 && p < 4096 && (p & 1) === 0; k++) {
+    let raw = ram16[(page + p) >>> 1];
+    if ((raw & 3) === 3) {
+      if (p + 4 > 4096) return false;
+      raw = raw | (ram16[(page + p + 2) >>> 1] << 16) | 0;
+    }
+    const x = decode(raw);
+    if (isBranch(x) || x.op === Op.JAL) {
+      if (p + x.imm === entryPo) return true;
+      if (x.op === Op.JAL) {
+        if (x.rd !== 0) return false;
+        p += x.imm;
+        continue;
+      }
+    } else if (x.op === Op.JALR || !translatable(x)) return false;
+    p += x.len;
+  }
+  return false;
+}
+
 /** The basic block at page offset `po`, or -1 (not one of the region's). */
 function blockStartingAt(po: number): number {
   return po >= 0 && po < 4096 && (po & 1) === 0 ? blockAt[po >>> 1] : -1;
@@ -262,6 +294,7 @@ export function scanRegion(
   const cuts: number[] = [];
   const pages: number[] = [];
   let returnAt = -1; // where the last inlined call returns
+  let through = -1; // compiled code the trace goes through (loopsBackTo)
   let total = 0;
   let lo = 2048,
     hi = -1; // the halfwords decoded lie in [lo, hi]
@@ -284,8 +317,18 @@ export function scanRegion(
       // Code compiled already from there: an exit to it rather than a second copy. (Not
       // where an inlined call returns: the code there, often a loop's rest back to the
       // call, became hot as the return's target while the call was not inlined yet.)
-      if (p !== entryPo && p !== returnAt && compiledAt !== undefined && compiledAt(page + p))
-        break;
+      if (
+        p !== entryPo &&
+        p !== returnAt &&
+        p !== through &&
+        compiledAt !== undefined &&
+        compiledAt(page + p)
+      ) {
+        // Unless that code soon comes back here: a loop split between two regions would
+        // leave one for the other at every turn (inflate_fast's literal path).
+        if (!loopsBackTo(ram16, page, p, entryPo)) break;
+        through = p;
+      }
       if (total >= maxInsns) {
         // Out of room: cut where this run starts (a branch's fall-through or
         // target) rather than in its middle, so that a loop body that starts
@@ -342,6 +385,8 @@ export function scanRegion(
         if (t >= 0 && t < 4096 && (t & 1) === 0) {
           cover[t >>> 1] |= LEADER; // a block starts there if the trace reaches it
           if (x.op === Op.JAL) work.push(t);
+          // A taken branch to code that soon comes back to the entry: the rest of a loop.
+          else if ((cover[t >>> 1] & 3) === 0 && loopsBackTo(ram16, page, t, entryPo)) work.push(t);
         }
         if (x.op === Op.JAL) break;
         cover[(p + x.len) >>> 1] |= LEADER;

@@ -339,3 +339,43 @@ test("a callee on the region's own page is read there, with no question asked", 
     block([4, 8, 12]),
   ]);
 });
+
+test('the trace goes on through compiled code, and along a taken branch, that come back to the entry soon: a loop stays whole', () => {
+  // Through compiled code: 12 is compiled already, and from there a branch returns to 0.
+  const through = page([
+    [0, addi(5, 5, 1)],
+    [4, jal(0, 8)], // to 12
+    [12, addi(6, 6, 1)],
+    [16, bne(5, 7, -16)], // back to 0
+    [20, RET],
+  ]);
+  const r = scanRegion(through, 0, undefined, (o) => o === 12)!;
+  assert.deepEqual(shape(r)?.blocks, [
+    block([0, 4, 8], 1),
+    block([12, 16, 20], 0, 2),
+    block([20, 24]),
+  ]);
+  // Code that does not come back is still an exit.
+  const away = page([
+    [0, addi(5, 5, 1)],
+    [4, jal(0, 8)],
+    [12, addi(6, 6, 1)],
+    [16, RET],
+  ]);
+  assert.deepEqual(shape(scanRegion(away, 0, undefined, (o) => o === 12))?.blocks, [
+    block([0, 4, 8]),
+  ]);
+  // Along a taken branch: the loop's other half, at 16, jumps back to the entry.
+  const taken = page([
+    [0, addi(5, 5, 1)],
+    [4, beq(5, 6, 12)], // to 16
+    [8, RET],
+    [16, addi(7, 7, 1)],
+    [20, jal(0, -20)], // to 0
+  ]);
+  assert.deepEqual(shape(scanRegion(taken, 0))?.blocks, [
+    block([0, 4, 8], 2, 1),
+    block([8, 12]),
+    block([16, 20, 24], 0),
+  ]);
+});
