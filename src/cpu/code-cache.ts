@@ -185,6 +185,14 @@ export class CodeCache {
   alsoOn(h: Cpu, page: number, b: Block): void {
     let list = this.byPage.get(page);
     if (list === undefined) this.byPage.set(page, (list = []));
+    // Blocks dropped through another of their pages stay listed here until this page is
+    // written; weed them out now and then, so that a page whose callee keeps changing
+    // does not keep a growing list.
+    if (list.length >= 64 && (list.length & (list.length - 1)) === 0) {
+      const live = list.filter((x) => this.all.get(x.off) === x);
+      list.length = 0;
+      list.push(...live);
+    }
     list.push(b);
     if (this.codePage[page] === 0) {
       this.codePage[page] = 1;

@@ -22,6 +22,7 @@
 import type { Cpu } from './cpu.js';
 import { ACC_FETCH, TLB_HI, TLB_OFF } from './hart-constants.js';
 import type { Block } from './code-cache.js';
+import { walkPage } from './page-walk.js';
 import { CACHE_MASK } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
@@ -126,14 +127,19 @@ export function compileQueued(h: Cpu): void {
     if (code.all.has(off) || leaders.has(off)) continue;
     const vaLo = vas[2 * q],
       vaHi = vas[2 * q + 1];
-    // Where the code d bytes from the entry is in RAM now, through the fetch TLB.
+    // Where the code d bytes from the entry is in RAM now: through the fetch TLB, or a walk
+    // of the page tables without side effects where it has no entry (the code may not have
+    // run yet). Only a guess: the block checks the fetch TLB when it runs (calleeCheck).
     const codeAt = (d: number): number => {
       const lo = (vaLo + d) | 0;
       const hi =
         (vaHi + (d < 0 ? (lo >>> 0 > vaLo >>> 0 ? -1 : 0) : lo >>> 0 < vaLo >>> 0 ? 1 : 0)) | 0;
       const ti = (((lo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
-      if (fTag[ti] !== ((lo & ~0xfff) | h.fetchTag) || fTag[ti + TLB_HI] !== hi) return -1;
-      return fOff[ti + TLB_OFF] + (lo & 0xfff);
+      if (fTag[ti] === ((lo & ~0xfff) | h.fetchTag) && fTag[ti + TLB_HI] === hi)
+        return fOff[ti + TLB_OFF] + (lo & 0xfff);
+      const ppn = walkPage(h, h.priv, lo, hi);
+      const pa = ppn * 4096 - h.ramBase;
+      return ppn < 0 || pa < 0 || pa >= h.ramSize ? -1 : pa + (lo & 0xfff);
     };
     const region = scanRegion(h.ram16, off, code.maxBlock, compiledAt, codeAt);
     if (region === undefined) {
