@@ -14,8 +14,8 @@
  * unless that code comes back to the entry within a few instructions
  * (loopsBackTo): the rest of a loop.
  *
- * A JAL that calls a short leaf function is inlined, on any page the fetch
- * TLB maps (InlineCall): the trace goes on after the call.
+ * A JAL that calls a short leaf function is inlined, on any page
+ * (InlineCall): the trace goes on after the call.
  *
  * A region ends where control leaves the page (JALR, a jump out of the
  * page, the page's end), before an instruction blocks leave to the
@@ -83,7 +83,7 @@ export const MAX_CALLEE = 24;
 
 /**
  * Where the code at the virtual address `d` bytes from a region's entry is
- * in RAM now (its RAM offset), or -1 (the fetch TLB does not map it): what
+ * in RAM now (its RAM offset), or -1 (nothing maps it there): what
  * lets a region inline a callee on another page.
  */
 export type CodeAt = (d: number) => number;
@@ -335,7 +335,7 @@ export function scanRegion(
         // there is not split between two regions, each iteration then
         // leaving one for the other (md5's rounds: 17 calls per 64 bytes
         // instead of 6). A run the region starts with is cut where it is.
-        // (A run queues at most one more, so none is left to fill the room given back.)
+        // (The room given back may go to a run still queued: a taken branch's loop rest.)
         if (p !== runStart && runStart !== entryPo) {
           total -= forget(runStart, p);
           cuts.push(runStart);
