@@ -30,7 +30,11 @@
 import { Op, decode, type Decoded } from './decode.js';
 import { CSR, MSTATUS_SIE } from './csr-numbers.js';
 
-/** Instructions at most in one basic block (block lengths fit the cache entry's 7 bits). */
+/**
+ * Instructions at most in one basic block, but for an inlined callee's
+ * (MAX_CALLEE) that a call at its end brings in: 88, and block lengths fit
+ * the cache entry's 7 bits.
+ */
 export const MAX_BASIC = 64;
 /**
  * Instructions at most in one region (a region's compile cost grows with
@@ -372,8 +376,6 @@ export function scanRegion(
           callee.away = t < 0 || t >= 4096;
           calleeAt[h] = callee;
           total += callee.insns.length;
-          if (callee.page !== page >>> 12 && pages.indexOf(callee.page) < 0)
-            pages.push(callee.page);
           cover[(p + 4) >>> 1] |= LEADER; // (the return's target, as a branch's fall-through)
           p += 4;
           returnAt = p;
@@ -431,6 +433,8 @@ export function scanRegion(
     curEnd = s + x.len;
     const callee = calleeAt[h];
     if (callee !== undefined) {
+      // (Listed here, where a cut has taken back the calls it cut off.)
+      if (callee.page !== page >>> 12 && pages.indexOf(callee.page) < 0) pages.push(callee.page);
       (cur.calls ??= []).push({
         i: cur.insns.length - 1,
         n: callee.insns.length,

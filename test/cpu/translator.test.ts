@@ -759,11 +759,15 @@ const leaf = (k: number) => [
   addi(2, 2, 16),
   RET,
 ];
+/** The leaf (adding 3) at CODE + LEAF, and a stack for it. */
+const withLeaf = (m: BareMachine) => {
+  writeWords(m, CODE + LEAF, leaf(3));
+  setX(m, 2, BigInt(DATA + 0x800));
+};
 
 test("a call to a leaf on another page runs inlined in the caller's block, as the interpreter runs it", () => {
   const init = (m: BareMachine) => {
-    writeWords(m, CODE + LEAF, leaf(3));
-    setX(m, 2, BigInt(DATA + 0x800));
+    withLeaf(m);
     setX(m, 11, 5n);
   };
   const why = agree(callerOfLeaf(60), [1, 2, 5, 7, 13, 40, 100, 300], init);
@@ -776,10 +780,7 @@ test("a call to a leaf on another page runs inlined in the caller's block, as th
 });
 
 test("a write to an inlined callee's page drops the caller's block: the new callee runs at once", () => {
-  const init = (m: BareMachine) => {
-    writeWords(m, CODE + LEAF, leaf(3));
-    setX(m, 2, BigInt(DATA + 0x800));
-  };
+  const init = withLeaf;
   const results = (['translate', 'interp'] as const).map((engine) => {
     const m = build(callerOfLeaf(60), engine, init);
     step(m, 100);
@@ -843,10 +844,7 @@ test('under Sv39, a callee whose page is mapped elsewhere after compiling runs f
 });
 
 test('a breakpoint in an inlined callee stops there', () => {
-  const init = (m: BareMachine) => {
-    writeWords(m, CODE + LEAF, leaf(3));
-    setX(m, 2, BigInt(DATA + 0x800));
-  };
+  const init = withLeaf;
   const m = build(callerOfLeaf(60), 'translate', init);
   step(m, 100);
   assert.ok(inlined(m), 'the call was inlined');
@@ -864,10 +862,7 @@ test('a breakpoint in an inlined callee stops there', () => {
 });
 
 test("a callee page rewritten again and again does not grow the caller page's list of blocks without end", () => {
-  const init = (m: BareMachine) => {
-    writeWords(m, CODE + LEAF, leaf(3));
-    setX(m, 2, BigInt(DATA + 0x800));
-  };
+  const init = withLeaf;
   const m = build(callerOfLeaf(2000), 'translate', init);
   step(m, 100);
   assert.ok(inlined(m), 'the call was inlined');
