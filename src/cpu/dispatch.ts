@@ -22,7 +22,7 @@
 import type { Cpu } from './cpu.js';
 import { ACC_FETCH, TLB_HI, TLB_OFF } from './hart-constants.js';
 import type { Block } from './code-cache.js';
-import { walkPage } from './page-walk.js';
+import { peekTranslate } from './hooks.js';
 import { CACHE_MASK } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
@@ -117,8 +117,6 @@ export function compileQueued(h: Cpu): void {
   const queue = code.queue;
   // The virtual address each was queued at (low and high words), for the callees it may inline.
   const vas = code.queueVa;
-  const fTag = h.tlbTag[ACC_FETCH],
-    fOff = h.tlbOff[ACC_FETCH];
   let follow = MAX_FOLLOW;
   // (The loop also reaches what it appends.)
   for (let q = 0; q < queue.length; q++) {
@@ -127,19 +125,15 @@ export function compileQueued(h: Cpu): void {
     if (code.all.has(off) || leaders.has(off)) continue;
     const vaLo = vas[2 * q],
       vaHi = vas[2 * q + 1];
-    // Where the code d bytes from the entry is in RAM now: through the fetch TLB, or a walk
-    // of the page tables without side effects where it has no entry (the code may not have
-    // run yet). Only a guess: the block checks the fetch TLB when it runs (calleeCheck).
+    // Where the code d bytes from the entry is in RAM now, as a fetch would find it (the
+    // fetch TLB, else a walk without side effects: the code may not have run yet). Only a
+    // guess: the block checks the fetch TLB when it runs (calleeCheck).
     const codeAt = (d: number): number => {
       const lo = (vaLo + d) | 0;
       const hi =
         (vaHi + (d < 0 ? (lo >>> 0 > vaLo >>> 0 ? -1 : 0) : lo >>> 0 < vaLo >>> 0 ? 1 : 0)) | 0;
-      const ti = (((lo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
-      if (fTag[ti] === ((lo & ~0xfff) | h.fetchTag) && fTag[ti + TLB_HI] === hi)
-        return fOff[ti + TLB_OFF] + (lo & 0xfff);
-      const ppn = walkPage(h, h.priv, lo, hi);
-      const pa = ppn * 4096 - h.ramBase;
-      return ppn < 0 || pa < 0 || pa >= h.ramSize ? -1 : pa + (lo & 0xfff);
+      const pa = peekTranslate(h, lo, hi, true) - h.ramBase;
+      return pa < 0 || pa >= h.ramSize ? -1 : pa;
     };
     const region = scanRegion(h.ram16, off, code.maxBlock, compiledAt, codeAt);
     if (region === undefined) {
@@ -169,35 +163,21 @@ export function compileQueued(h: Cpu): void {
       const r = regions[i];
       const run = runs[i];
       const index = code.allocIndex(run);
-      const owner: Block = {
-        off: offs[i],
-        len: entryLength(r),
-        run,
-        index,
-        bb: r.entry,
-        shared: false,
+      // Each block of the region is listed under the pages of its inlined callees too: a
+      // write to one drops the whole region.
+      const place = (b: Block) => {
+        code.add(h, b);
+        for (const page of r.pages) code.alsoOn(h, page, b);
       };
-      code.add(h, owner);
-      const all: Block[] = [owner];
+      place({ off: offs[i], len: entryLength(r), run, index, bb: r.entry, shared: false });
       // Every other basic block of the region is an entry too: control reaching it later
       // (a loop's head, the code after a call) runs compiled code at once, and compiling
       // a region from there would compile much of this one again.
       for (let k = 0; k < r.blocks.length; k++) {
         const at = offs[i] + r.blocks[k].at[0];
         if (k === r.entry || code.all.has(at)) continue;
-        const b: Block = {
-          off: at,
-          len: r.blocks[k].insns.length,
-          run,
-          index,
-          bb: k,
-          shared: true,
-        };
-        code.add(h, b);
-        all.push(b);
+        place({ off: at, len: r.blocks[k].insns.length, run, index, bb: k, shared: true });
       }
-      // Pages of inlined callees: a write to one drops the whole region.
-      for (const page of r.pages) for (const b of all) code.alsoOn(h, page, b);
       code.compiled++;
       code.compiledInsns += r.insns;
     }

@@ -192,6 +192,19 @@ interface Callee {
 }
 
 /**
+ * The instruction at offset `p` of the page at RAM offset `page`;
+ * undefined when it crosses the page's end.
+ */
+function decodeAt(ram16: Uint16Array, page: number, p: number): Decoded | undefined {
+  let raw = ram16[(page + p) >>> 1];
+  if ((raw & 3) === 3) {
+    if (p + 4 > 4096) return undefined;
+    raw = raw | (ram16[(page + p + 2) >>> 1] << 16) | 0;
+  }
+  return decode(raw);
+}
+
+/**
  * The leaf function at RAM offset `c` (at `d` bytes from the entry) that a
  * JAL linking through `link` calls, if it can be inlined: straight-line
  * code the translator does, on one page, that does not write the link and
@@ -208,12 +221,8 @@ function leafAt(
   const insns: Decoded[] = [];
   const at: number[] = [];
   for (let q = c & 4095; insns.length < room && q < 4096;) {
-    let raw = ram16[(page + q) >>> 1];
-    if ((raw & 3) === 3) {
-      if (q + 4 > 4096) return undefined;
-      raw = raw | (ram16[(page + q + 2) >>> 1] << 16) | 0;
-    }
-    const x = decode(raw);
+    const x = decodeAt(ram16, page, q);
+    if (x === undefined) return undefined;
     insns.push(x);
     at.push(d + q - (c & 4095));
     if (x.op === Op.JALR) {
@@ -236,12 +245,8 @@ const LOOP_LOOKAHEAD = 16;
  */
 function loopsBackTo(ram16: Uint16Array, page: number, p: number, entryPo: number): boolean {
   for (let k = 0; k < LOOP_LOOKAHEAD && p >= 0 && p < 4096 && (p & 1) === 0; k++) {
-    let raw = ram16[(page + p) >>> 1];
-    if ((raw & 3) === 3) {
-      if (p + 4 > 4096) return false;
-      raw = raw | (ram16[(page + p + 2) >>> 1] << 16) | 0;
-    }
-    const x = decode(raw);
+    const x = decodeAt(ram16, page, p);
+    if (x === undefined) return false;
     if (isBranch(x) || x.op === Op.JAL) {
       if (p + x.imm === entryPo) return true;
       if (x.op === Op.JAL) {

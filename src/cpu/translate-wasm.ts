@@ -459,6 +459,7 @@ class BlockWriter {
       .op(W.i32_shr_u)
       .i32(0)
       .mem(W.i32_load, 2, HM_FETCH_TAG)
+      .tee(V)
       .i32(TLB_SALT_MUL << 4)
       .op(W.i32_mul)
       .op(W.i32_xor)
@@ -466,14 +467,7 @@ class BlockWriter {
       .op(W.i32_and)
       .tee(I);
     b.mem(W.i64_load, 3, fetchTlb);
-    b.get(A)
-      .i64(-4096)
-      .op(W.i64_and)
-      .i32(0)
-      .mem(W.i32_load, 2, HM_FETCH_TAG)
-      .op(W.i64_extend_i32_u)
-      .op(W.i64_or)
-      .op(W.i64_ne);
+    b.get(A).i64(-4096).op(W.i64_and).get(V).op(W.i64_extend_i32_u).op(W.i64_or).op(W.i64_ne);
     b.get(I)
       .mem(W.i32_load, 2, fetchTlb + 4 * TLB_OFF)
       .i32(call.page * 4096)
