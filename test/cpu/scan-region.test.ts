@@ -292,6 +292,11 @@ test('a call to a short leaf on another page is inlined: the block goes on after
     { at: [8, 12], n: 1, taken: 0, next: -1, takenStops: false, nextStops: true },
   ]);
   assert.deepEqual(r.blocks[0].calls, [{ i: 1, n: 4, page: 2, away: true }]);
+  // The next scan of the same code, with the callee mapped nowhere, keeps nothing of this
+  // one's callee (its scratch is cleared where this one set it).
+  const again = scanRegion(ram, 4096, undefined, undefined, () => -1)!;
+  assert.equal(again.blocks[0].calls, undefined);
+  assert.deepEqual(shape(again)?.blocks[0].at, [0, 4, 8]);
 });
 
 test('a call is not inlined when the callee branches, writes the link, is too long, is not mapped or leaves to the interpreter', () => {
