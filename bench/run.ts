@@ -11,6 +11,8 @@
  * and time travel (bench/time-travel.ts), and the web app in Chromium (bench/browser.ts).
  *   npm run bench [-- --only cpu|qemu|devices|record|qemu-rr|time-travel|scale|browser]
  *   npm run bench -- --only soak [soak options]   (bench/soak.ts; not part of the full run)
+ *   npm run bench -- --only instructions [--workload W] [--vs DIR]   (bench/instructions.ts:
+ *     host instructions under callgrind; not part of the full run)
  */
 import { benchScale } from './scale.js';
 import { spawn } from 'node:child_process';
@@ -204,6 +206,10 @@ if (!only || only === 'browser')
       ? Number(process.argv[process.argv.indexOf('--rounds') + 1])
       : 3,
   );
+if (only === 'instructions') {
+  const { benchInstructions } = await import('./instructions.js');
+  await benchInstructions(process.argv.slice(2));
+}
 if (only === 'soak') {
   const { soakMain } = await import('./soak.js');
   process.exitCode = await soakMain(process.argv.slice(2));

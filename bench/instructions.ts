@@ -1,0 +1,182 @@
+/**
+ * Host instructions, counted by valgrind's callgrind, for a boot of the
+ * default guest and a workload typed at its prompt, in one process (the
+ * interpreter warm-up and V8's flags as `vmrs run` sets them). On a shared
+ * machine whose speed moves by tens of percent from one run to the next,
+ * wall-time pairs cannot see a change of a few percent; instruction counts
+ * can, run to run within about 2%. They do not see everything: waits for
+ * V8's compile threads, cache misses, system calls. So they tell where a
+ * change moves work, and wall-time pairs (whole processes) say whether it
+ * pays.
+ *
+ *   npm run bench -- --only instructions [--workload sha256sum|md5sum|none] [--vs DIR]
+ *
+ * Prints the hart's thread (the guest's: interpreter, block loop, blocks,
+ * the compiler's JavaScript) apart from all threads (V8's compile and GC
+ * threads too), and the engine's own counters. `--vs DIR` counts another
+ * built checkout of vmrs the same way (at the same time: counts do not
+ * depend on load) and prints the ratios. About 5 minutes a run; needs
+ * valgrind (`apt-get install valgrind`).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const WORKLOADS: Record<string, string> = {
+  sha256sum: 'dd if=/dev/zero bs=64k count=64 2>/dev/null | sha256sum',
+  md5sum: 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum',
+  none: '',
+};
+const DONE = 'WORKLOAD-42';
+
+/** The engine's counters at the end of a run (printed by the child as one JSON line). */
+interface Counters {
+  icount: number;
+  interpreted: number;
+  modules: number;
+  blocks: number;
+  compiledInsns: number;
+}
+
+/**
+ * The child: boot the checkout at `root` (its dist/) to the prompt, run the
+ * workload, print the counters. Imported from `root`, so that an older
+ * checkout can be counted by this driver.
+ */
+async function child(root: string, workload: string): Promise<void> {
+  const dist = (p: string) => pathToFileURL(join(root, 'dist', p)).href;
+  const { VirtMachine } = (await import(
+    dist('src/machine/virt.js')
+  )) as typeof import('../src/machine/virt.js');
+  const { machineConfig } = (await import(
+    dist('src/cli/run.js')
+  )) as typeof import('../src/cli/run.js');
+  const { warmUpInterpreter } = (await import(
+    dist('src/machine/jit-warmup.js')
+  )) as typeof import('../src/machine/jit-warmup.js');
+  const { tuneWasmTiering } = (await import(
+    dist('src/host/wasm-tiering.js')
+  )) as typeof import('../src/host/wasm-tiering.js');
+  const cfg = await machineConfig({ memory: '256M', insnsPerTick: '10' }, () => {});
+  tuneWasmTiering();
+  warmUpInterpreter();
+  const out = { text: '' };
+  const vm = new VirtMachine(cfg, (b) => (out.text += String.fromCharCode(b)));
+  const runUntil = (done: (s: string) => boolean) => {
+    for (;;) {
+      const { result } = vm.runSlice(1 << 20);
+      if (done(out.text)) return;
+      if (result === 'exit') throw new Error(`guest exited: ${JSON.stringify(vm.exit)}`);
+      if (result === 'idle') vm.advanceTimeTo(vm.nextDeadline());
+    }
+  };
+  runUntil((s) => /[#$] $/.test(s));
+  if (WORKLOADS[workload] !== '') {
+    out.text = '';
+    vm.queueConsoleInput(
+      new TextEncoder().encode(`${WORKLOADS[workload]}; echo WORKLOAD-$((40+2))\n`),
+    );
+    runUntil((s) => s.includes(DONE));
+  }
+  const c = vm.cpu.code;
+  const counters: Counters = {
+    icount: vm.cpu.icount,
+    interpreted: vm.cpu.icount - c.insnsInBlocks,
+    modules: c.modules,
+    blocks: c.compiled,
+    compiledInsns: c.compiledInsns,
+  };
+  console.log(JSON.stringify(counters));
+}
+
+interface Count {
+  hart: number;
+  all: number;
+  counters: Counters;
+}
+
+/** Run the child for `root` under callgrind, one output file per thread; sum them. */
+function count(root: string, workload: string): Promise<Count> {
+  const dir = mkdtempSync(join(tmpdir(), 'vmrs-callgrind-'));
+  const args = [
+    '--tool=callgrind',
+    '--separate-threads=yes',
+    '--smc-check=all-non-file', // V8 writes code into anonymous memory
+    `--callgrind-out-file=${join(dir, 'cg.out')}`,
+    process.execPath,
+    fileURLToPath(import.meta.url),
+    '--child',
+    root,
+    workload,
+  ];
+  return new Promise((done, fail) => {
+    const p = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '',
+      stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', (e: NodeJS.ErrnoException) =>
+      fail(
+        e.code === 'ENOENT' ? new Error('valgrind is not installed: apt-get install valgrind') : e,
+      ),
+    );
+    p.on('exit', (code) => {
+      try {
+        const line = stdout.trim().split('\n').pop() ?? '';
+        if (code !== 0 || !line.startsWith('{'))
+          throw new Error(`the counted run failed (exit ${code}): ${stderr.trim().slice(-800)}`);
+        // One file per thread: cg.out-01 (the main thread: the hart's), cg.out-02, ...
+        const files = readdirSync(dir)
+          .filter((f) => /^cg\.out-\d+$/.test(f))
+          .sort();
+        const irOf = (f: string) =>
+          Number(/^summary: (\d+)/m.exec(readFileSync(join(dir, f), 'utf8'))?.[1] ?? NaN);
+        const irs = files.map(irOf);
+        if (irs.length === 0 || irs.some((n) => !Number.isFinite(n)))
+          throw new Error(`callgrind wrote no per-thread summaries in ${dir}`);
+        done({
+          hart: irs[0],
+          all: irs.reduce((a, b) => a + b, 0),
+          counters: JSON.parse(line) as Counters,
+        });
+        rmSync(dir, { recursive: true, force: true });
+      } catch (e) {
+        fail(e);
+      }
+    });
+  });
+}
+
+function show(name: string, c: Count): void {
+  const g = (n: number) => `${(n / 1e9).toFixed(3)} G`;
+  const k = c.counters;
+  console.log(
+    `${name}: hart's thread ${g(c.hart)}, all threads ${g(c.all)}; guest ${(k.icount / 1e6).toFixed(1)} M ` +
+      `instructions, ${(k.interpreted / 1e6).toFixed(2)} M interpreted, ${k.blocks} blocks ` +
+      `(${k.compiledInsns} instructions) in ${k.modules} modules`,
+  );
+}
+
+export async function benchInstructions(argv: string[]): Promise<void> {
+  const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+  const workload = opt('--workload') ?? 'sha256sum';
+  if (!(workload in WORKLOADS))
+    throw new Error(`--workload must be one of ${Object.keys(WORKLOADS).join(', ')}`);
+  const here = resolve(fileURLToPath(import.meta.url), '../../..');
+  const other = opt('--vs');
+  console.log(`host instructions (callgrind), boot + ${workload} in one process; about 5 minutes`);
+  const [a, b] = await Promise.all([
+    count(here, workload),
+    other !== undefined ? count(resolve(other), workload) : undefined,
+  ]);
+  show('this checkout', a);
+  if (b === undefined) return;
+  show(other!, b);
+  console.log(
+    `ratio: hart's thread ${(a.hart / b.hart).toFixed(3)}, all threads ${(a.all / b.all).toFixed(3)}`,
+  );
+}
+
+if (process.argv[2] === '--child') await child(process.argv[3], process.argv[4]);
