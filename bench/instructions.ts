@@ -23,13 +23,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { WORKLOADS, WORKLOAD_DONE, runUntil } from './guest-workloads.js';
 
-const WORKLOADS: Record<string, string> = {
-  sha256sum: 'dd if=/dev/zero bs=64k count=64 2>/dev/null | sha256sum',
-  md5sum: 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum',
-  none: '',
-};
-const DONE = 'WORKLOAD-42';
+/** The workloads by the command they run (bench/guest-workloads.ts), or none: the boot alone. */
+const WORKLOAD_NAMES = ['sha256sum', 'md5sum', 'none'];
 
 /** The engine's counters at the end of a run (printed by the child as one JSON line). */
 interface Counters {
@@ -46,39 +43,25 @@ interface Counters {
  * checkout can be counted by this driver.
  */
 async function child(root: string, workload: string): Promise<void> {
-  const dist = (p: string) => pathToFileURL(join(root, 'dist', p)).href;
-  const { VirtMachine } = (await import(
-    dist('src/machine/virt.js')
-  )) as typeof import('../src/machine/virt.js');
-  const { machineConfig } = (await import(
-    dist('src/cli/run.js')
-  )) as typeof import('../src/cli/run.js');
-  const { warmUpInterpreter } = (await import(
-    dist('src/machine/jit-warmup.js')
-  )) as typeof import('../src/machine/jit-warmup.js');
-  const { tuneWasmTiering } = (await import(
-    dist('src/host/wasm-tiering.js')
-  )) as typeof import('../src/host/wasm-tiering.js');
+  const load = <T>(p: string) => import(pathToFileURL(join(root, 'dist', p)).href) as Promise<T>;
+  const [{ VirtMachine }, { machineConfig }, { warmUpInterpreter }, { tuneWasmTiering }] =
+    await Promise.all([
+      load<typeof import('../src/machine/virt.js')>('src/machine/virt.js'),
+      load<typeof import('../src/cli/run.js')>('src/cli/run.js'),
+      load<typeof import('../src/machine/jit-warmup.js')>('src/machine/jit-warmup.js'),
+      load<typeof import('../src/host/wasm-tiering.js')>('src/host/wasm-tiering.js'),
+    ]);
   const cfg = await machineConfig({ memory: '256M', insnsPerTick: '10' }, () => {});
   tuneWasmTiering();
   warmUpInterpreter();
   const out = { text: '' };
   const vm = new VirtMachine(cfg, (b) => (out.text += String.fromCharCode(b)));
-  const runUntil = (done: (s: string) => boolean) => {
-    for (;;) {
-      const { result } = vm.runSlice(1 << 20);
-      if (done(out.text)) return;
-      if (result === 'exit') throw new Error(`guest exited: ${JSON.stringify(vm.exit)}`);
-      if (result === 'idle') vm.advanceTimeTo(vm.nextDeadline());
-    }
-  };
-  runUntil((s) => /[#$] $/.test(s));
-  if (WORKLOADS[workload] !== '') {
+  runUntil(vm, out, (s) => /[#$] $/.test(s));
+  const wl = WORKLOADS.find((w) => w.name.startsWith(`${workload} `));
+  if (wl !== undefined) {
     out.text = '';
-    vm.queueConsoleInput(
-      new TextEncoder().encode(`${WORKLOADS[workload]}; echo WORKLOAD-$((40+2))\n`),
-    );
-    runUntil((s) => s.includes(DONE));
+    vm.queueConsoleInput(new TextEncoder().encode(`${wl.cmd}\n`));
+    runUntil(vm, out, (s) => s.includes(WORKLOAD_DONE));
   }
   const c = vm.cpu.code;
   const counters: Counters = {
@@ -162,8 +145,8 @@ function show(name: string, c: Count): void {
 export async function benchInstructions(argv: string[]): Promise<void> {
   const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
   const workload = opt('--workload') ?? 'sha256sum';
-  if (!(workload in WORKLOADS))
-    throw new Error(`--workload must be one of ${Object.keys(WORKLOADS).join(', ')}`);
+  if (!WORKLOAD_NAMES.includes(workload))
+    throw new Error(`--workload must be one of ${WORKLOAD_NAMES.join(', ')}`);
   const here = resolve(fileURLToPath(import.meta.url), '../../..');
   const other = opt('--vs');
   console.log(`host instructions (callgrind), boot + ${workload} in one process; about 5 minutes`);

@@ -27,36 +27,10 @@ import { benchDevices } from './devices.js';
 import { benchRecordReplay, qemuRecord } from './record-replay.js';
 import { benchTimeTravel } from './time-travel.js';
 import { benchBrowser } from './browser.js';
-
-/** CPU-bound workloads typed at the prompt, each ending with its marker. */
-const WORKLOADS = [
-  {
-    name: 'md5sum 4 MiB',
-    cmd: 'dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum; echo WORKLOAD-$((40+2))',
-  },
-  {
-    name: 'sha256sum 4 MiB',
-    cmd: 'dd if=/dev/zero bs=64k count=64 2>/dev/null | sha256sum; echo WORKLOAD-$((40+2))',
-  },
-];
-const WORKLOAD_DONE = 'WORKLOAD-42';
+import { WORKLOADS, WORKLOAD_DONE, runUntil } from './guest-workloads.js';
 
 function fmt(n: number, d = 1): string {
   return n.toFixed(d);
-}
-
-/** Run the machine, skipping idle, until `done(output)` is true. */
-function runUntil(vm: VirtMachine, out: { text: string }, done: (s: string) => boolean): void {
-  for (;;) {
-    const { result } = vm.runSlice(1 << 20);
-    if (done(out.text)) return;
-    if (result === 'exit') throw new Error(`guest exited: ${JSON.stringify(vm.exit)}`);
-    if (result === 'idle') {
-      const d = vm.nextDeadline();
-      if (d === Infinity) throw new Error('guest idles with no timer armed and no input pending');
-      vm.advanceTimeTo(d);
-    }
-  }
 }
 
 /** The translator's costs since `before` (a copy of the cache's counters). */

@@ -357,13 +357,10 @@ export function scanRegion(
         } else cuts.push(p);
         break;
       }
-      let raw = ram16[(page + p) >>> 1];
-      const wide = (raw & 3) === 3;
-      if (wide) {
-        if (p + 4 > 4096 || (cover[h + 1] & 3) !== 0) break;
-        raw = raw | (ram16[(page + p + 2) >>> 1] << 16) | 0;
-      }
-      const x = decode(raw);
+      const x = decodeAt(ram16, page, p);
+      if (x === undefined) break; // it crosses the page's end
+      const wide = x.len === 4;
+      if (wide && (cover[h + 1] & 3) !== 0) break; // its upper half overlaps code decoded already
       if (!translatable(x)) {
         cover[h] |= STOP;
         break;
