@@ -392,8 +392,11 @@ export class Cpu {
     // The low word as unsigned without `>>> 0`: V8 compiled that for the values it had
     // seen, below 2^31, and threw away the code of every caller it was inlined in
     // (the interpreter's loop among them) the first time the guest's stimecmp had bit 31 set.
+    // Nor `lo + TWO32` on a branch of its own: the warm-up never reached that add, and the
+    // guest's first stimecmp with bit 31 set threw away the optimized code of seven
+    // functions (the board's slice, the dispatcher...). A constant has no type feedback.
     const lo = this.csrLo[CSR.stimecmp];
-    return hi * TWO32 + (lo < 0 ? lo + TWO32 : lo);
+    return hi * TWO32 + lo + (lo < 0 ? TWO32 : 0);
   }
 
   /** The hart's architectural state (TLBs and caches are not state: they are flushed on load). */

@@ -229,6 +229,17 @@ test('a load from an unmapped physical address is an access fault', () => {
   assert.equal(csr(m, CSR.mtval), 0x40000000n);
 });
 
+test('Sstc: a stimecmp whose low word has bit 31 set counts it as 2^31, not as a sign', () => {
+  const m = machineWith([A.SPIN]);
+  m.cpu.csrWrite(CSR.menvcfg, 0, 1 << 31);
+  m.cpu.csrWrite(CSR.stimecmp, 0x80000005 | 0, 3);
+  assert.equal(m.cpu.stimecmpTicks(), 3 * 2 ** 32 + 0x80000005);
+  m.cpu.csrWrite(CSR.stimecmp, -1, 0);
+  assert.equal(m.cpu.stimecmpTicks(), 2 ** 32 - 1);
+  m.cpu.csrWrite(CSR.stimecmp, 7, 0);
+  assert.equal(m.cpu.stimecmpTicks(), 7);
+});
+
 test('Sstc: STIP follows time >= stimecmp when menvcfg.STCE is set', () => {
   const m = machineWith([A.addi(1, 1, 1), A.addi(1, 1, 1), A.addi(1, 1, 1), A.SPIN]);
   assert.equal(m.cpu.stimecmpTicks(), Infinity);
