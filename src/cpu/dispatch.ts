@@ -37,7 +37,7 @@ const MAX_FOLLOW = 64;
 
 export function runTranslated(h: Cpu, maxInsns: number): number {
   const max = maxInsns >= 0x7fffffff ? 0x7fffffff : maxInsns | 0;
-  if (!enterSlice(h, max)) return 0;
+  if (!enterSlice(h)) return 0;
   let loop = loops.get(h);
   if (loop === undefined) loops.set(h, (loop = makeBlockLoop(h.bus.memory!, h.code.table!)));
   const code = h.code;
@@ -85,9 +85,13 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
             }
           } else if (hits[slot] > hot) hits[slot] = hot;
         }
-        if (b === undefined)
+        if (b === undefined) {
           step = max - n; // not compiled (yet)
-        else if (b.len === 0)
+          // The interpreter goes on through queued code (interpreter.ts): come back when the
+          // queue is due (batchWait), not only at the run's end.
+          const due = code.batchWait - (code.interpreted - code.queuedAt);
+          if (due < step && code.queue.length !== 0) step = due > 1 ? due : 1;
+        } else if (b.len === 0)
           step = 1; // nothing translatable here: this one instruction
         else if (b.len <= max - n)
           continue; // found by the Map after a slot collision, or just compiled
@@ -100,6 +104,10 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     n += ran;
     code.interpreted += ran;
     if (h.stopped) break;
+    // batchWait counts interpreted instructions: look here, where they are counted, not only
+    // at the slice's entry (a run of the hart may be a million instructions: virt.ts).
+    if (code.queue.length !== 0 && code.interpreted - code.queuedAt >= code.batchWait)
+      compileQueued(h);
   }
   return n;
 }

@@ -62,7 +62,7 @@ export interface CpuHooks {
  */
 export function runHooked(h: Cpu, maxInsns: number): number {
   const max = maxInsns >= 0x7fffffff ? 0x7fffffff : maxInsns | 0;
-  if (!enterSlice(h, max)) return 0;
+  if (!enterSlice(h)) return 0;
   const hook = h.hooks!.insn!;
   const after = h.hooks!.after;
   const sliceLimit = h.trapLimit;

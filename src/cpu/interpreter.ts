@@ -39,8 +39,14 @@ import { fetchSlow, fetched, loadSlow, storeSlow } from './slow-access.js';
 import { system } from './system.js';
 import { takeInterrupt, trap, updateSstc } from './trap.js';
 
-/** Traps in one run() with nothing retired between them before run() gives up (see Cpu.trapsTaken). */
-const MIN_TRAP_RUN = 1 << 16;
+/**
+ * Traps in one run() before it gives up and returns (see Cpu.trapsTaken): a
+ * hart that traps at every fetch retires nothing, and the host must get
+ * control back soon. Not tied to the run's length (up to a million
+ * instructions: virt.ts), so a storm ends as soon as before; a run that
+ * really takes this many traps just returns early, which the guest cannot see.
+ */
+const TRAPS_PER_RUN = 1 << 16;
 
 /**
  * Execute at most `max` retired instructions; returns how many retired.
@@ -51,7 +57,7 @@ const MIN_TRAP_RUN = 1 << 16;
 export function run(h: Cpu, maxInsns: number): number {
   // A small integer keeps the loop's comparison on the fast path (a double here deoptimizes it).
   const max = maxInsns >= 0x7fffffff ? 0x7fffffff : maxInsns | 0;
-  if (!enterSlice(h, max)) return 0;
+  if (!enterSlice(h)) return 0;
   return interpret(h, max, 0);
 }
 
@@ -59,7 +65,7 @@ export function run(h: Cpu, maxInsns: number): number {
  * What every slice does before its first instruction: the Sstc timer, a WFI
  * that may end, a pending interrupt. False: the hart stays in WFI.
  */
-export function enterSlice(h: Cpu, max: number): boolean {
+export function enterSlice(h: Cpu): boolean {
   updateSstc(h);
   if (h.wfi) {
     if ((h.mip & h.mie) === 0) return false;
@@ -67,7 +73,7 @@ export function enterSlice(h: Cpu, max: number): boolean {
   }
   takeInterrupt(h);
   // Every trap passes the slow fetch path (setPriv drops the fetch page), which checks this.
-  h.trapLimit = h.trapsTaken + (max > MIN_TRAP_RUN ? max : MIN_TRAP_RUN);
+  h.trapLimit = h.trapsTaken + TRAPS_PER_RUN;
   return true;
 }
 

@@ -676,7 +676,7 @@ test('between blocks the interpreter goes through jumps to cold code, counting v
   const run = (hotAfter: number, init?: (m: BareMachine) => void) => {
     const m = machineWith(words);
     init?.(m);
-    assert.ok(enterSlice(m.cpu, 1000));
+    assert.ok(enterSlice(m.cpu));
     return { m, n: interpret(m.cpu, 1000, hotAfter) };
   };
   // Nine visits pass; the tenth would make the head hot: back to the dispatcher, which counts it.
@@ -697,6 +697,24 @@ test('between blocks the interpreter goes through jumps to cold code, counting v
   assert.equal(run(0).n, 1000);
 });
 
+test('code queued for compiling is compiled once batchWait instructions are interpreted, even within one long run', () => {
+  // A loop of three instructions from CODE + 4, taken 32,768 times: hot at its tenth visit,
+  // then queued alone (the batch never fills), and interpreted until the wait is over.
+  const words = [lui(5, 8), addi(6, 6, 1), addi(5, 5, -1), encB(1, 5, 0, -8), SPIN];
+  const m = machineWith(words);
+  m.cpu.engine = 'translate';
+  const code = m.cpu.code;
+  code.hotAfter = 10;
+  code.batch = 64;
+  code.batchWait = 300;
+  assert.equal(m.cpu.run(50_000), 50_000);
+  assert.equal(code.modules, 1);
+  // Ten visits (30 instructions) to become hot, the wait, and the one instruction a
+  // block's stop or the budget leaves: not the rest of the run.
+  assert.ok(code.interpreted <= 2 + 30 + 300 + 3, `${code.interpreted} instructions interpreted`);
+  assert.equal(code.insnsInBlocks + code.interpreted, 50_000);
+});
+
 test('falling through into the next page, the interpreter stops where a block is there, as after a jump', () => {
   // A jump to four instructions at the end of the first page, eight more at the start of the
   // next (straight code, no jump between), then a jump-to-self.
@@ -707,7 +725,7 @@ test('falling through into the next page, the interpreter stops where a block is
   const slot = (0x1000 >>> 1) & CACHE_MASK;
   const run = (init?: (m: BareMachine) => void) => {
     const m = machineWith(words);
-    assert.ok(enterSlice(m.cpu, 1000));
+    assert.ok(enterSlice(m.cpu));
     // Once through on the interpreter's own engine, so that the fetch TLB maps both pages
     // (where it does not, the interpreter goes back at once: the dispatcher's step fills it).
     interpret(m.cpu, 100, 0);
