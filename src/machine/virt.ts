@@ -60,7 +60,7 @@ export type VirtioSpec =
  * devices' update, and the last block, which no longer fits, interpreted.
  * At 65,536 instructions `sha256sum` of 4 MiB made 5,700 runs (its timer
  * deadlines only 1,000) and interpreted 0.12 M instructions at their ends.
- * The bound also bounds a storm of traps before run() gives up (interpreter.ts).
+ * (A storm of traps ends a run sooner, whatever its length: interpreter.ts.)
  */
 const MAX_RUN_HTIF = 1 << 16;
 const MAX_RUN = 1 << 20;
