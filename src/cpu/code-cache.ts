@@ -143,6 +143,16 @@ export class CodeCache {
     this.table = memory ? new WebAssembly.Table({ element: 'anyfunc', initial: 1024 }) : undefined;
   }
 
+  /** Interpreted instructions left before the queued blocks are due for compiling (batchWait). */
+  untilDue(): number {
+    return this.batchWait - (this.interpreted - this.queuedAt);
+  }
+
+  /** Blocks are queued, and have waited batchWait interpreted instructions. */
+  batchDue(): boolean {
+    return this.queue.length !== 0 && this.untilDue() <= 0;
+  }
+
   /** The block at RAM offset `off`, if one was compiled (and puts it in its slot). */
   find(off: number): Block | undefined {
     const slot = (off >>> 1) & CACHE_MASK;

@@ -47,8 +47,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     fOff = h.tlbOff[ACC_FETCH];
   const hart32 = h.hart32;
   const base = h.icount;
-  if (code.queue.length !== 0 && code.interpreted - code.queuedAt >= code.batchWait)
-    compileQueued(h);
+  if (code.batchDue()) compileQueued(h);
   let n = 0;
   while (n < max) {
     // The pc is in the hart area (Cpu.pcLo), where the loop takes it and leaves the next one.
@@ -76,10 +75,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
             if (code.queue.length === 0) code.queuedAt = code.interpreted;
             code.queue.push(off);
             code.queueVa.push(pcLo, hart32[1]);
-            if (
-              code.queue.length >= code.batch ||
-              code.interpreted - code.queuedAt >= code.batchWait
-            ) {
+            if (code.queue.length >= code.batch || code.batchDue()) {
               compileQueued(h);
               b = code.find(off);
             }
@@ -89,7 +85,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
           step = max - n; // not compiled (yet)
           // The interpreter goes on through queued code (interpreter.ts): come back when the
           // queue is due (batchWait), not only at the run's end.
-          const due = code.batchWait - (code.interpreted - code.queuedAt);
+          const due = code.untilDue();
           if (due < step && code.queue.length !== 0) step = due > 1 ? due : 1;
         } else if (b.len === 0)
           step = 1; // nothing translatable here: this one instruction
@@ -106,8 +102,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     if (h.stopped) break;
     // batchWait counts interpreted instructions: look here, where they are counted, not only
     // at the slice's entry (a run of the hart may be a million instructions: virt.ts).
-    if (code.queue.length !== 0 && code.interpreted - code.queuedAt >= code.batchWait)
-      compileQueued(h);
+    if (code.batchDue()) compileQueued(h);
   }
   return n;
 }

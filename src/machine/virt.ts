@@ -108,8 +108,6 @@ export class VirtMachine {
   readonly test: SifiveTest;
   readonly boot: BootInfo;
   readonly htif: Htif | undefined;
-  /** Longest run between two looks at the board (MAX_RUN). */
-  private readonly maxRun: number;
   /** All eight virtio-mmio slots; empty ones answer DeviceID 0. */
   readonly virtio: VirtioMmio[] = [];
   readonly nics: VirtioNet[] = [];
@@ -170,7 +168,6 @@ export class VirtMachine {
       this.boot.tohost !== undefined
         ? new Htif(this.bus, this.boot.tohost, this.boot.fromhost, consoleOut)
         : undefined;
-    this.maxRun = this.htif ? MAX_RUN_HTIF : MAX_RUN;
     if (this.boot.tohost !== undefined && this.bus.isRam(this.boot.tohost, 8))
       cpu.watchPage = (this.boot.tohost - this.bus.ramBase) & ~0xfff;
     cpu.reset(this.boot.resetPc, 0);
@@ -316,7 +313,7 @@ export class VirtMachine {
     while (executed < budget) {
       if (this.exit) return { result: 'exit', executed };
       this.updateDevices();
-      let limit = Math.min(budget - executed, this.maxRun);
+      let limit = Math.min(budget - executed, this.htif ? MAX_RUN_HTIF : MAX_RUN);
       const deadline = this.nextDeadline();
       if (deadline !== Infinity) {
         const at = this.clock.icountForTicks(deadline, cpu.icount) - cpu.icount;

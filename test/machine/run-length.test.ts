@@ -6,25 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VirtMachine } from '../../src/machine/virt.js';
-import { bareElf } from '../fuzz/crafted.js';
-
-// j . (a loop with no timer armed: no device deadline cuts the slice)
-const SPIN = [0x0000006f];
+import { bareVirt, loopElf } from '../fuzz/crafted.js';
 
 test('without HTIF, a slice with no deadline in it is a few runs of a million instructions', () => {
-  const vm = new VirtMachine(
-    {
-      memoryBytes: 16 << 20,
-      bios: 'none',
-      biosName: 'none',
-      kernel: bareElf(SPIN),
-      append: '',
-      insnsPerTick: 10,
-      rtcStartUnixNs: 0,
-    },
-    () => {},
-  );
+  // j . (a loop with no timer armed: no device deadline cuts the slice)
+  const vm = bareVirt(loopElf());
   assert.equal(vm.htif, undefined);
   const run = vm.cpu.run.bind(vm.cpu);
   const lengths: number[] = [];

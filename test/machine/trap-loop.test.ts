@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VirtMachine } from '../../src/machine/virt.js';
 import {
   EventChunkEncoder,
   encodeHeader,
@@ -14,24 +13,13 @@ import {
 } from '../../src/replay/log-format.js';
 import { EMPTY, EventType } from '../../src/replay/events.js';
 import { openReplayOf } from '../../src/cli/open-replay.js';
-import { bareElf, headerFor } from '../fuzz/crafted.js';
+import { bareElf, bareVirt, headerFor } from '../fuzz/crafted.js';
 
 // csrw mtvec, zero; jr zero — then fetch from 0 faults, and so does the vector (0).
 const TRAP_FOREVER = [0x30501073, 0x00000067];
 
 test('a hart that traps at every instruction ends its slice as stuck', () => {
-  const vm = new VirtMachine(
-    {
-      memoryBytes: 16 << 20,
-      bios: 'none',
-      biosName: 'none',
-      kernel: bareElf(TRAP_FOREVER),
-      append: '',
-      insnsPerTick: 10,
-      rtcStartUnixNs: 0,
-    },
-    () => {},
-  );
+  const vm = bareVirt(bareElf(TRAP_FOREVER));
   const r = vm.runSlice(10_000_000);
   // Six instructions of the boot ROM's reset vector, then the program's two.
   assert.deepEqual(r, { result: 'stuck', executed: 8 });
