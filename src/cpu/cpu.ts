@@ -51,6 +51,8 @@ import {
   HM_PC,
   HM_RES,
   HM_X,
+  HM_F,
+  HM_FFLAGS,
   NO_RESERVATION,
   tlbOffset,
 } from './hart-memory.js';
@@ -117,7 +119,7 @@ export class Cpu {
     this.hart32[(HM_PC >> 2) + 1] = v;
   }
   priv = PRIV_M;
-  readonly fpu = new FpUnit();
+  readonly fpu: FpUnit;
   /** Retired instructions. Exact whenever code outside run() looks at it. */
   icount = 0;
   /**
@@ -324,6 +326,7 @@ export class Cpu {
     const words = (at: number, n: number) => (mem ? new Int32Array(mem, at, n) : new Int32Array(n));
     this.hart32 = words(0, HART_AREA / 4);
     this.regs = words(HM_X, 64);
+    this.fpu = new FpUnit(words(HM_F, 64), words(HM_FFLAGS, 2));
     this.tlbTag = [0, 1, 2].map((a) => words(tlbOffset(a), TLB_SIZE * 4));
     this.tlbOff = this.tlbTag.map((t) => new Uint32Array(t.buffer, t.byteOffset, t.length));
     if (!mem) this.engine = 'interp';

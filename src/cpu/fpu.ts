@@ -22,9 +22,28 @@ const NV = 16,
 const TWO32 = 4294967296;
 
 export class FpUnit {
-  readonly fr = new Int32Array(64);
-  fflags = 0;
-  frm = 0;
+  /**
+   * f0..f31 as Int32 pairs, low word first. In the machine's memory when it
+   * has one (hart-memory.ts HM_F), where translated code loads and stores them.
+   */
+  constructor(
+    readonly fr = new Int32Array(64),
+    /** fflags and frm (HM_FFLAGS, HM_FRM), where translated code reads and sets them too. */
+    private readonly fcsr = new Int32Array(2),
+  ) {}
+
+  get fflags(): number {
+    return this.fcsr[0];
+  }
+  set fflags(v: number) {
+    this.fcsr[0] = v;
+  }
+  get frm(): number {
+    return this.fcsr[1];
+  }
+  set frm(v: number) {
+    this.fcsr[1] = v;
+  }
 
   private getD(r: number): number {
     i32[0] = this.fr[2 * r];

@@ -38,6 +38,14 @@ export const NO_RESERVATION = -1;
 /** The integer registers, x0..x31, 8 bytes each (little-endian: low word first), so a block loads one with one i64.load. */
 export const HM_X = 256;
 /**
+ * The floating-point registers, f0..f31, 8 bytes each (FpUnit.fr: low word
+ * first; singles NaN-boxed), so a block does FLD/FSD/FLW/FSW itself.
+ */
+export const HM_F = 512;
+/** fflags and frm, a word each (FpUnit): blocks check frm and raise the inexact flag. */
+export const HM_FFLAGS = 768;
+export const HM_FRM = 772;
+/**
  * The TLBs: for access a (read, write, fetch), TLB_SIZE records of four
  * words — the tag's low word (the page's address with the tag bits,
  * hart-constants.ts; -1 for none), its high word (the address's), the RAM

@@ -29,6 +29,7 @@
  */
 import { Op, decode, type Decoded } from './decode.js';
 import { CSR, MSTATUS_SIE } from './csr-numbers.js';
+import { fpTranslatable } from './translate-fp.js';
 
 /**
  * Instructions at most in one basic block, but for an inlined callee's
@@ -124,15 +125,14 @@ function translatable(x: Decoded): boolean {
     case Op.CSRRS:
     case Op.CSRRCI:
       return sstatusAccess(x);
+    case Op.FP:
+      return fpTranslatable(x.insn);
     case Op.ILLEGAL:
     case Op.SYSTEM:
     case Op.CSRRW:
     case Op.CSRRC:
     case Op.CSRRWI:
     case Op.CSRRSI:
-    case Op.FLOAD:
-    case Op.FSTORE:
-    case Op.FP:
     case Op.MULH:
     case Op.MULHSU:
     case Op.MULHU:

@@ -46,11 +46,13 @@ import {
   HM_PC,
   HM_RES,
   HM_X,
+  HM_F,
   NO_RESERVATION,
   tlbOffset,
 } from './hart-memory.js';
 import { MSTATUS_FS, MSTATUS_SIE, SSTATUS_MASK } from './csr-numbers.js';
 import { TLB_MASK } from './mmu.js';
+import { FP_LOCALS, writeFp } from './translate-fp.js';
 import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule, type Bytes } from './wasm-writer.js';
 
 /** The bit of a block's result besides the count (count = result >>> 2). */
@@ -76,10 +78,8 @@ const MEMO = 47; // i32 × MEMOS: RAM offsets of earlier accesses in the basic b
 const MEMOS = 4;
 const SALT = MEMO + MEMOS; // i32: the data TLB's slot salt (tlbSalt) * 16, from DTAG
 const SITE = SALT + 1; // i32: an exit's pc offset and result (see exitAt)
-const LOCALS: [number, number][] = [
-  [36, T_I64],
-  [9 + MEMOS, T_I32],
-];
+const FP = SITE + 1; // the FP instructions' locals (translate-fp.ts)
+const LOCALS: [number, number][] = [[36, T_I64], [9 + MEMOS, T_I32], ...FP_LOCALS];
 
 /**
  * An access earlier in the current basic block: a later one through the same
@@ -121,6 +121,8 @@ function readMask(x: Decoded): number {
       return 0;
     case Op.JALR:
     case Op.LOAD:
+    case Op.FLOAD: // the FP registers are not in locals (HM_F)
+    case Op.FSTORE:
     case Op.CSRRS:
     case Op.ADDI:
     case Op.SLTI:
@@ -144,6 +146,7 @@ function readMask(x: Decoded): number {
 /** Registers an instruction writes, as a bit mask. */
 function writeMask(x: Decoded): number {
   if (x.op === Op.STORE || x.op === Op.FENCE || isBranch(x)) return 0;
+  if (x.op === Op.FLOAD || x.op === Op.FSTORE) return 0; // rd is an FP register (HM_F)
   return (1 << x.rd) & ~1;
 }
 
@@ -230,7 +233,7 @@ const LOADS: [W, number][] = [
 const STORES: W[] = [W.i64_store8, W.i64_store16, W.i64_store32, W.i64_store];
 
 /** Emits one region's function body into a module being written. */
-class BlockWriter {
+export class BlockWriter {
   /** Depth of the exit label from the current basic block's code, outside any `if`. */
   base = 0;
   /** Ifs open around the current point. */
@@ -249,9 +252,66 @@ class BlockWriter {
 
   constructor(readonly b: Bytes) {}
 
+  /**
+   * In this basic block: mstatus.FS was found not Off (an FP load or store
+   * may run), and set to Dirty (an FP register was written). Only those FP
+   * instructions change FS within a block (sstatus accesses touch SIE only),
+   * so each holds to the basic block's end.
+   */
+  private fpOn = false;
+  private fpDirty = false;
+
   /** A new basic block: it may be entered from elsewhere, so nothing earlier is known. */
   startBasicBlock(): void {
     this.memo.length = 0;
+    this.fpOn = false;
+    this.fpDirty = false;
+  }
+
+  /**
+   * FLW/FLD/FSW/FSD (i-th of its basic block, at byte d), as fp-load-store.ts
+   * does them: illegal while mstatus.FS is Off (the interpreter raises it,
+   * so the block leaves before the first one of its basic block); a load
+   * NaN-boxes a single and makes FS Dirty; a store writes the register's low
+   * word or both, and ends the LR/SC reservation. The registers are in the
+   * hart area (HM_F), not in locals.
+   */
+  fpLoadStore(x: Decoded, i: number, d: number): void {
+    const b = this.b;
+    this.fpEnter(i, d);
+    const wide = x.f3 === 3;
+    if (x.op === Op.FSTORE) {
+      this.access(x, i, d, ACC_WRITE, wide ? 8 : 4, true);
+      b.i32(0).mem(W.i64_load, 3, HM_F + 8 * x.rs2);
+      b.mem(wide ? W.i64_store : W.i64_store32, wide ? 3 : 2, HART_AREA);
+      this.endReservation();
+      return;
+    }
+    this.access(x, i, d, ACC_READ, wide ? 8 : 4, true);
+    b.mem(wide ? W.i64_load : W.i64_load32_u, wide ? 3 : 2, HART_AREA).set(A);
+    b.i32(0).get(A);
+    if (!wide) b.i64(-0x1_0000_0000).op(W.i64_or); // NaN-boxed: the upper word all ones
+    b.mem(W.i64_store, 3, HM_F + 8 * x.rd);
+    this.fpWrote();
+  }
+
+  /** Before an FP instruction (i-th, at d): leave for the interpreter if mstatus.FS is Off (it is illegal then). */
+  fpEnter(i: number, d: number): void {
+    if (this.fpOn) return;
+    this.b.i32(0).mem(W.i32_load, 2, HM_MSTATUS).i32(MSTATUS_FS).op(W.i32_and).op(W.i32_eqz);
+    this.if_();
+    this.exitBefore(i, d);
+    this.end();
+    this.fpOn = true;
+  }
+
+  /** After an FP instruction that changed FP state: FS is Dirty (as the interpreter sets it). */
+  fpWrote(): void {
+    if (this.fpDirty) return;
+    const b = this.b;
+    b.i32(0).i32(0).mem(W.i32_load, 2, HM_MSTATUS).i32(MSTATUS_FS).op(W.i32_or);
+    b.mem(W.i32_store, 2, HM_MSTATUS);
+    this.fpDirty = true;
   }
 
   /** After an instruction: accesses through the registers it wrote are no guide any more. */
@@ -715,6 +775,13 @@ class BlockWriter {
         return;
       case Op.AMO:
         this.amo(x, i, d);
+        return;
+      case Op.FLOAD:
+      case Op.FSTORE:
+        this.fpLoadStore(x, i, d);
+        return;
+      case Op.FP:
+        writeFp(this, x, i, d, FP);
         return;
       case Op.CSRRS:
       case Op.CSRRCI:

@@ -78,7 +78,33 @@ export const enum W {
   i32_wrap_i64 = 0xa7,
   i64_extend_i32_s = 0xac,
   i64_extend_i32_u = 0xad,
+  i64_le_u = 0x58,
+  i32_load8_u = 0x2d,
+  f64_const = 0x44,
+  f64_eq = 0x61,
+  f64_ne = 0x62,
+  f64_lt = 0x63,
+  f64_le = 0x65,
+  f64_ge = 0x66,
+  f64_abs = 0x99,
+  f64_neg = 0x9a,
+  f64_trunc = 0x9d,
+  f64_add = 0xa0,
+  f64_sub = 0xa1,
+  f64_mul = 0xa2,
+  f64_div = 0xa3,
+  i64_trunc_f64_s = 0xb0,
+  i64_trunc_f64_u = 0xb1,
+  f64_convert_i32_s = 0xb7,
+  f64_convert_i32_u = 0xb8,
+  f64_convert_i64_s = 0xb9,
+  f64_convert_i64_u = 0xba,
+  i64_reinterpret_f64 = 0xbd,
+  f64_reinterpret_i64 = 0xbf,
 }
+
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
 
 /** Signed LEB128 of -2^63. */
 const I64_MIN_LEB = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7f];
@@ -86,6 +112,7 @@ const I64_MIN_LEB = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7f]
 /** Value and block types. */
 export const T_I32 = 0x7f;
 export const T_I64 = 0x7e;
+export const T_F64 = 0x7c;
 export const T_VOID = 0x40;
 
 /** A growing byte buffer with the encodings instructions need. */
@@ -156,6 +183,12 @@ export class Bytes extends GrowableBytes {
   i64(v: number): this {
     this.byte(W.i64_const);
     return v === (v | 0) ? this.s32(v) : this.sBig(v);
+  }
+
+  /** f64.const (8 bytes, little-endian IEEE 754). */
+  f64(v: number): this {
+    F64[0] = v;
+    return this.byte(W.f64_const).bytes(F64_BYTES);
   }
 
   /** i64.const -2^63. */

@@ -70,16 +70,20 @@ function build(
   return m;
 }
 
-/** Registers, pc and icount as text, for comparing and for messages. */
+/** Registers (integer and FP), pc, icount, mstatus and the FP flags as text, for comparing and for messages. */
 function regs(m: BareMachine): string {
   const c = m.cpu;
   const r = [
     `pc=${(c.pcHi >>> 0).toString(16)}:${(c.pcLo >>> 0).toString(16)} icount=${c.icount} reservation=${c.resAddr}`,
+    `mstatus=${(c.mstatus >>> 0).toString(16)} fflags=${c.fpu.fflags} frm=${c.fpu.frm}`,
   ];
   for (let i = 1; i < 32; i++)
     r.push(
       `x${i}=${(c.regs[(i << 1) | 1] >>> 0).toString(16)}:${(c.regs[i << 1] >>> 0).toString(16)}`,
     );
+  const f = c.fpu.fr;
+  for (let i = 0; i < 32; i++)
+    r.push(`f${i}=${(f[2 * i + 1] >>> 0).toString(16)}:${(f[2 * i] >>> 0).toString(16)}`);
   return r.join(' ');
 }
 
@@ -332,6 +336,187 @@ test('random programs: the translator and the interpreter agree at every step', 
     const why = agree(words, slices, init);
     assert.equal(why, undefined, `program ${p} (${words.length} instructions): ${why}`);
   }
+});
+
+/** Doubles (and bit patterns) at the edges of what blocks do themselves (translate-fp.ts). */
+const FP_EDGE: number[] = [
+  0,
+  -0,
+  1,
+  -1,
+  1.5,
+  0.1,
+  3,
+  7,
+  -7,
+  2 ** 53,
+  2 ** 53 + 2,
+  -(2 ** 53),
+  2 ** 31,
+  -(2 ** 31),
+  2 ** 32,
+  2 ** 63,
+  -(2 ** 63),
+  2 ** 64,
+  2 ** 400,
+  2 ** -400,
+  2 ** 401,
+  2 ** -401,
+  2 ** 200,
+  2 ** -201,
+  2 ** -1022,
+  2 ** -1074,
+  3 * 2 ** -1070,
+  Number.MAX_VALUE,
+  Infinity,
+  -Infinity,
+  NaN,
+  1e308,
+  1e-308,
+  0.5,
+  -0.5,
+  2.5,
+  4294967295.5,
+  -2147483648.9,
+];
+
+function fpBits(rng: Prng): bigint {
+  const k = rng.int(8);
+  if (k === 0) return (BigInt(rng.u32()) << 32n) | BigInt(rng.u32()); // any pattern (sNaNs too)
+  if (k === 1) return (0xffffffffn << 32n) | BigInt(rng.u32()); // a NaN-boxed single
+  if (k === 2) return 0x7ff4000000000000n; // a signalling NaN
+  const v =
+    k === 3 ? (rng.u32() - 2 ** 31) / (1 + rng.int(1000)) : FP_EDGE[rng.int(FP_EDGE.length)];
+  const b = new DataView(new ArrayBuffer(8));
+  b.setFloat64(0, v, true);
+  return b.getBigUint64(0, true);
+}
+
+/** An FP instruction: mostly ones blocks do, some they leave to the interpreter. */
+function randomFpInsn(rng: Prng): number[] {
+  const rd = rng.int(32),
+    rs1 = rng.int(32),
+    rs2 = rng.int(32);
+  const xd = 1 + rng.int(26); // an integer destination (summed after)
+  const fmt = rng.int(5) === 0 ? 0 : 1;
+  const rm = [0, 0, 0, 7, 7, 1, 2, 3, 4][rng.int(9)];
+  const op = (funct5: number, f3: number, d: number, a: number, b: number, f = fmt) =>
+    encR(0x53, f3, (funct5 << 2) | f, d, a, b);
+  switch (rng.int(13)) {
+    case 0: {
+      const f3 = 2 + rng.int(2);
+      const off = (rng.int(512) - 256) * (rng.int(8) === 0 ? 1 : 1 << f3);
+      return [encI(0x07, f3, rd, BASE, off)];
+    }
+    case 1: {
+      const f3 = 2 + rng.int(2);
+      const off = (rng.int(512) - 256) * (rng.int(8) === 0 ? 1 : 1 << f3);
+      return [encS(0x27, f3, BASE, rs2, off)];
+    }
+    case 2:
+      return [op(4, rng.int(3), rd, rs1, rs2)]; // FSGNJ*
+    case 3:
+      return rng.int(2)
+        ? [op(28, 0, xd, rs1, 0), add(SUM, SUM, xd)] // FMV.X.*
+        : [op(30, 0, rd, 1 + rng.int(27), 0)]; // FMV.*.X
+    case 4:
+      return [op(20, rng.int(3), xd, rs1, rs2), add(SUM, SUM, xd)]; // FLE/FLT/FEQ
+    case 5:
+      return [op(26, rm, rd, 1 + rng.int(27), rng.int(4))]; // FCVT.*.W/WU/L/LU
+    case 6:
+    case 7:
+    case 8:
+      return [op(rng.int(4), rm, rd, rs1, rs2)]; // FADD/FSUB/FMUL/FDIV
+    case 9:
+      return [op(24, rng.int(3) ? 1 : rm, xd, rs1, rng.int(4)), add(SUM, SUM, xd)]; // FCVT.W/L.*
+    case 10:
+      // left to the interpreter: FCLASS, FSQRT, FMIN, a fused multiply-add
+      return [
+        [op(28, 1, xd, rs1, 0), op(11, rm, rd, rs1, 0), op(5, rng.int(2), rd, rs1, rs2)][
+          rng.int(3)
+        ],
+        add(SUM, SUM, xd),
+      ];
+    case 11:
+      // the flags read (then cleared now and then), a rounding mode written
+      return rng.int(2)
+        ? [csrrs(xd, CSR.fflags, 0), add(SUM, SUM, xd)]
+        : [addi(27, 0, rng.int(8)), encI(OP_SYSTEM, 1, 0, 27, rng.int(2) ? CSR.frm : CSR.fflags)];
+    default:
+      return [encR(0x43 + 4 * rng.int(4), rm, (rng.int(32) << 2) | fmt, rd, rs1, rs2)];
+  }
+}
+
+test('random FP programs: the translator and the interpreter agree at every step (registers, flags, mstatus.FS)', (t) => {
+  const rng = testRng(t);
+  for (let p = 0; p < 60; p++) {
+    const words: number[] = [];
+    const n = 30 + rng.int(150);
+    for (let i = 0; i < n; i++) words.push(...randomFpInsn(rng));
+    if (rng.int(3) === 0) {
+      // a loop around it all, a few turns
+      words.unshift(addi(LOOP, 0, 2 + rng.int(3)));
+      words.push(addi(LOOP, LOOP, -1), encB(4, 0, LOOP, -(words.length - 1) * 4));
+    }
+    words.push(encJ(0, -words.length * 4));
+    const fregs = Array.from({ length: 32 }, () => fpBits(rng));
+    const values = Array.from({ length: 30 }, () => randomValue(rng));
+    const data = Array.from({ length: 4096 }, () => rng.u32() | 0);
+    // FS Off (every FP instruction is illegal), Initial, Clean or Dirty
+    const fs = [0, 1, 2, 3, 3, 3][rng.int(6)];
+    const frm = [0, 0, 0, 1, 5][rng.int(5)];
+    const init = (m: BareMachine) => {
+      values.forEach((v, i) => i > 0 && setX(m, i, v));
+      setX(m, BASE, BigInt(DATA));
+      writeWords(m, DATA - 0x1000, data);
+      fregs.forEach((v, i) => {
+        m.cpu.fpu.fr[2 * i] = Number(BigInt.asIntN(32, v));
+        m.cpu.fpu.fr[2 * i + 1] = Number(BigInt.asIntN(32, v >> 32n));
+      });
+      m.cpu.mstatus = (m.cpu.mstatus & ~(3 << 13)) | (fs << 13);
+      m.cpu.fpu.frm = frm;
+    };
+    const slices = Array.from({ length: 20 + rng.int(40) }, () => 5 + rng.int(200));
+    const why = agree(words, slices, init);
+    assert.equal(why, undefined, `program ${p} (${words.length} instructions, FS ${fs}): ${why}`);
+  }
+});
+
+test('FP code runs in blocks: a loop of double arithmetic leaves its block for no instruction', () => {
+  // f1 = 0.5, f2 = 3; x5 = 1000 turns of f3 = f3 * f2 + f1 (FMUL, FADD), f3 /= f2, FEQ, FSD, FLD.
+  const words = [
+    addi(5, 0, 1000),
+    encR(0x53, 0, (26 << 2) | 1, 2, 5, 0), // fcvt.d.w f2, x5 (1000.0)
+    encR(0x53, 0, (3 << 2) | 1, 1, 2, 2), // fdiv.d f1, f2, f2 (1.0)
+    encR(0x53, 7, (3 << 2) | 1, 3, 1, 2), // loop: fdiv.d f3, f1, f2 (dynamic rounding)
+    encR(0x53, 0, (0 << 2) | 1, 4, 3, 1), // fadd.d f4, f3, f1
+    encR(0x53, 7, (2 << 2) | 1, 4, 4, 4), // fmul.d f4, f4, f4
+    encR(0x53, 0, (1 << 2) | 1, 4, 4, 3), // fsub.d f4, f4, f3
+    encR(0x53, 2, (20 << 2) | 1, 6, 4, 4), // feq.d x6, f4, f4
+    encS(0x27, 3, BASE, 4, 8), // fsd f4, 8(x30)
+    encI(0x07, 3, 7, BASE, 8), // fld f7, 8(x30)
+    encR(0x53, 1, (24 << 2) | 1, 8, 7, 2), // fcvt.l.d x8, f7, rtz
+    add(SUM, SUM, 8),
+    encR(0x53, 0, (4 << 2) | 1, 9, 7, 3), // fsgnj.d f9, f7, f3
+    addi(5, 5, -1),
+    encB(1, 5, 0, -11 * 4), // bne x5, x0, loop
+    SPIN,
+  ];
+  const init = (m: BareMachine) => {
+    setX(m, BASE, BigInt(DATA));
+    m.cpu.mstatus |= 3 << 13;
+  };
+  const why = agree(words, [100, 1000, 5000, 20000], init);
+  assert.equal(why, undefined, why);
+  const m = build(words, 'translate', init);
+  step(m, 20000);
+  assert.equal(m.cpu.pcLo, (CODE + 15 * 4) | 0, 'the loop ran to its end');
+  // Compiled at its first visit, the loop's 12 instructions x 1000 turns run in blocks.
+  assert.ok(
+    m.cpu.code.insnsInBlocks > 11_000,
+    `${m.cpu.code.insnsInBlocks} instructions in blocks`,
+  );
+  assert.ok(m.cpu.fpu.fflags & 1, 'inexact raised (1/1000 is not a double)');
 });
 
 test('a full code cache is emptied and refilled, and the translator still agrees with the interpreter', (t) => {
