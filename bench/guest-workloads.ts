@@ -4,7 +4,12 @@
  */
 import type { VirtMachine } from '../src/machine/virt.js';
 
-/** CPU-bound workloads typed at the prompt, each ending with its marker. */
+/**
+ * CPU-bound workloads typed at the prompt, each ending with its marker:
+ * hashing (integer code in long basic blocks), compression (byte loops,
+ * table lookups, branches) and an awk loop (an interpreter's dispatch, and
+ * awk's numbers are doubles: floating-point loads, stores and arithmetic).
+ */
 export const WORKLOADS = [
   {
     name: 'md5sum 4 MiB',
@@ -13,6 +18,14 @@ export const WORKLOADS = [
   {
     name: 'sha256sum 4 MiB',
     cmd: 'dd if=/dev/zero bs=64k count=64 2>/dev/null | sha256sum; echo WORKLOAD-$((40+2))',
+  },
+  {
+    name: 'gzip of seq 1..100000',
+    cmd: 'seq 1 100000 | gzip -c | wc -c; echo WORKLOAD-$((40+2))',
+  },
+  {
+    name: 'awk loop 100000 turns',
+    cmd: "awk 'BEGIN{for(i=0;i<100000;i++)s+=i%7; print s}'; echo WORKLOAD-$((40+2))",
   },
 ];
 export const WORKLOAD_DONE = 'WORKLOAD-42';

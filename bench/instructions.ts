@@ -9,7 +9,7 @@
  * change moves work, and wall-time pairs (whole processes) say whether it
  * pays.
  *
- *   npm run bench -- --only instructions [--workload sha256sum|md5sum|none] [--vs DIR]
+ *   npm run bench -- --only instructions [--workload sha256sum|md5sum|gzip|awk|none] [--vs DIR]
  *
  * Prints the hart's thread (the guest's: interpreter, block loop, blocks,
  * the compiler's JavaScript) apart from all threads (V8's compile and GC
@@ -26,7 +26,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WORKLOADS, WORKLOAD_DONE, runUntil } from './guest-workloads.js';
 
 /** The workloads by the command they run (bench/guest-workloads.ts), or none: the boot alone. */
-const WORKLOAD_NAMES = ['sha256sum', 'md5sum', 'none'];
+const WORKLOAD_NAMES = ['sha256sum', 'md5sum', 'gzip', 'awk', 'none'];
 
 /** The engine's counters at the end of a run (printed by the child as one JSON line). */
 interface Counters {
