@@ -12,7 +12,11 @@
  * and write back registers on each entry, than they saved — the Linux boot
  * took 25-80% longer. Taken branches to code outside the trace leave it,
  * unless that code comes back to the entry within a few instructions
- * (loopsBackTo): the rest of a loop.
+ * (loopsBackTo): the rest of a loop; or unless it is a function's return, a
+ * short straight run to a JALR (returnsSoon), which is copied into the
+ * region even where another region holds it: an early return (`if (!p)
+ * return;`, musl's free(NULL)) then leaves once, not through a second
+ * region. On awk's loop, 10% fewer region entries.
  *
  * A JAL that calls a short leaf function is inlined, on any page
  * (InlineCall): the trace goes on after the call.
@@ -265,6 +269,31 @@ function loopsBackTo(ram16: Uint16Array, page: number, p: number, entryPo: numbe
   return false;
 }
 
+/** Instructions returnsSoon looks at. */
+const RETURN_LOOKAHEAD = 12;
+
+/**
+ * Whether the code at page offset `p` is a short run, all of it
+ * translatable, with no branch or call, jumps within the page at most, that
+ * ends in a JALR: a function's epilogue and return, where an early-out
+ * branch goes (`if (!p) return;`).
+ */
+function returnsSoon(ram16: Uint16Array, page: number, p: number): boolean {
+  for (let k = 0; k < RETURN_LOOKAHEAD && p >= 0 && p < 4096 && (p & 1) === 0; k++) {
+    const x = decodeAt(ram16, page, p);
+    if (x === undefined || !translatable(x) || isBranch(x)) return false;
+    if (x.op === Op.JALR) return true;
+    if (x.op === Op.JAL) {
+      if (x.rd !== 0) return false;
+      p += x.imm;
+    } else p += x.len;
+  }
+  return false;
+}
+
+/** Marks a work item of scanRegion as a return's run (returnsSoon): copied, even where compiled already. */
+const TAIL = 0x10000;
+
 /** The basic block at page offset `po`, or -1 (not one of the region's). */
 function blockStartingAt(po: number): number {
   return po >= 0 && po < 4096 && (po & 1) === 0 ? blockAt[po >>> 1] : -1;
@@ -319,6 +348,8 @@ export function scanRegion(
   cover[entryPo >>> 1] = LEADER;
   while (work.length !== 0) {
     let p = work.pop()!;
+    const tail = (p & TAIL) !== 0;
+    p &= ~TAIL;
     // Where this straight run of the trace starts.
     const runStart = p;
     for (;;) {
@@ -333,6 +364,7 @@ export function scanRegion(
       // where an inlined call returns: the code there, often a loop's rest back to the
       // call, became hot as the return's target while the call was not inlined yet.)
       if (
+        !tail &&
         p !== entryPo &&
         p !== returnAt &&
         p !== through &&
@@ -395,9 +427,13 @@ export function scanRegion(
         const t = p + x.imm;
         if (t >= 0 && t < 4096 && (t & 1) === 0) {
           cover[t >>> 1] |= LEADER; // a block starts there if the trace reaches it
-          if (x.op === Op.JAL) work.push(t);
+          if (x.op === Op.JAL) work.push(returnsSoon(ram16, page, t) ? t | TAIL : t);
           // A taken branch to code that soon comes back to the entry: the rest of a loop.
           else if ((cover[t >>> 1] & 3) === 0 && loopsBackTo(ram16, page, t, entryPo)) work.push(t);
+          // Or to a function's return (an early out; a JAL too: a jump to the epilogue): a
+          // copy of it here saves leaving for the block that holds it, and that block's own
+          // exit, at each early return.
+          else if ((cover[t >>> 1] & 3) === 0 && returnsSoon(ram16, page, t)) work.push(t | TAIL);
         }
         if (x.op === Op.JAL) break;
         cover[(p + x.len) >>> 1] |= LEADER;

@@ -360,12 +360,12 @@ test('the trace goes on through compiled code, and along a taken branch, that co
     block([12, 16, 20], 0, 2),
     block([20, 24]),
   ]);
-  // Code that does not come back is still an exit.
+  // Code that does not come back (nor returns soon) is still an exit.
   const away = page([
     [0, addi(5, 5, 1)],
     [4, jal(0, 8)],
     [12, addi(6, 6, 1)],
-    [16, RET],
+    [16, ECALL],
   ]);
   assert.deepEqual(shape(scanRegion(away, 0, undefined, (o) => o === 12))?.blocks, [
     block([0, 4, 8]),
@@ -382,5 +382,38 @@ test('the trace goes on through compiled code, and along a taken branch, that co
     block([0, 4, 8], 2, 1),
     block([8, 12]),
     block([16, 20, 24], 0),
+  ]);
+});
+
+test("a taken branch or a jump to a function's return (an early out) brings a copy of it into the region, even where compiled already", () => {
+  const p = page([
+    [0, beq(10, 0, 20)], // if (!a0) to the epilogue at 20
+    [4, addi(5, 5, 1)],
+    [8, bne(5, 6, 8)], // to 16
+    [12, ECALL],
+    [16, jal(0, 4)], // to the epilogue too
+    [20, addi(2, 2, 16)],
+    [24, RET],
+  ]);
+  const compiledAt = (o: number) => o === 20;
+  assert.deepEqual(shape(scanRegion(p, 0, 64, compiledAt))?.blocks, [
+    block([0, 4], 3, 1),
+    block([4, 8, 12], 2, -1, false, true),
+    block([16, 20], 3),
+    block([20, 24, 28]),
+  ]);
+  // Code that goes on past a branch or another jump before its return is not copied.
+  const longer = page([
+    [0, beq(10, 0, 12)],
+    [4, addi(5, 5, 1)],
+    [8, ECALL],
+    [12, addi(2, 2, 16)],
+    [16, beq(5, 0, 8)],
+    [20, RET],
+    [24, RET],
+  ]);
+  assert.deepEqual(shape(scanRegion(longer, 0, 64))?.blocks, [
+    block([0, 4], -1, 1),
+    block([4, 8], -1, -1, false, true),
   ]);
 });
