@@ -92,6 +92,18 @@ export class FpUnit {
     if (!isFinite(r) && isFinite(exact)) this.fflags |= OF | NX;
   }
 
+  // The register access of an instruction's format (no closures: this runs per FP instruction).
+  private get(dbl: boolean, r: number): number {
+    return dbl ? this.getD(r) : this.getS(r);
+  }
+  private set(dbl: boolean, r: number, v: number): void {
+    if (dbl) this.setD(r, v);
+    else this.setS(r, Math.fround(v));
+  }
+  private snan(dbl: boolean, r: number): boolean {
+    return dbl ? this.isSNaND(r) : this.isSNaNS(r);
+  }
+
   execute(insn: number, regs: Int32Array): boolean {
     const op = insn & 0x7f;
     const rd = (insn >>> 7) & 31,
@@ -106,16 +118,12 @@ export class FpUnit {
     const fmt = (insn >>> 25) & 3;
     if (fmt > 1) return false;
     const dbl = fmt === 1;
-    const get = (r: number) => (dbl ? this.getD(r) : this.getS(r));
-    const set = (r: number, v: number) =>
-      dbl ? this.setD(r, v) : this.setS(r, dbl ? v : Math.fround(v));
-    const snan = (r: number) => (dbl ? this.isSNaND(r) : this.isSNaNS(r));
     if (op !== 0x53) {
       if (rm > 4) return false;
-      const a = get(rs1),
-        b = get(rs2),
-        c = get(rs3);
-      if (snan(rs1) || snan(rs2) || snan(rs3)) this.fflags |= NV;
+      const a = this.get(dbl, rs1),
+        b = this.get(dbl, rs2),
+        c = this.get(dbl, rs3);
+      if (this.snan(dbl, rs1) || this.snan(dbl, rs2) || this.snan(dbl, rs3)) this.fflags |= NV;
       let p = a * b;
       let e = isFinite(p) && p !== 0 ? productError(a, b, p) : 0; // a*b = p + e exactly
       if (op === 0x4b || op === 0x4f) {
@@ -150,7 +158,7 @@ export class FpUnit {
         if (overflowed) this.fflags |= OF | NX;
       }
       if (r !== r && a === a && b === b && c === c) this.fflags |= NV;
-      set(rd, r);
+      this.set(dbl, rd, r);
       return true;
     }
     const f7 = insn >>> 25;
@@ -161,9 +169,9 @@ export class FpUnit {
       case 3: {
         // FDIV
         if (rm > 4) return false;
-        const a = get(rs1),
-          b = get(rs2);
-        if (snan(rs1) || snan(rs2)) this.fflags |= NV;
+        const a = this.get(dbl, rs1),
+          b = this.get(dbl, rs2);
+        if (this.snan(dbl, rs1) || this.snan(dbl, rs2)) this.fflags |= NV;
         const k = f7 >>> 2;
         const r = k === 0 ? a + b : k === 1 ? a - b : k === 2 ? a * b : a / b;
         if (r !== r && a === a && b === b) this.fflags |= NV;
@@ -177,20 +185,20 @@ export class FpUnit {
           const tiny = dbl ? 2.2250738585072014e-308 : 1.1754943508222875e-38;
           if (rr !== 0 && Math.abs(rr) < tiny && this.fflags & NX) this.fflags |= UF;
         }
-        set(rd, rr);
+        this.set(dbl, rd, rr);
         return true;
       }
       case 11: {
         // FSQRT
         if (rs2 !== 0 || rm > 4) return false;
-        const a = get(rs1);
-        if (snan(rs1) || a < 0) this.fflags |= NV;
+        const a = this.get(dbl, rs1);
+        if (this.snan(dbl, rs1) || a < 0) this.fflags |= NV;
         const r = Math.sqrt(a);
         let rr = dbl ? r : Math.fround(r);
         rr = roundTo(rr, r, residual(4, a, 0, r), rm, dbl);
         if (rr === rr && isFinite(rr) && (rr * rr !== a || productError(rr, rr, rr * rr) !== 0))
           this.fflags |= NX;
-        set(rd, rr);
+        this.set(dbl, rd, rr);
         return true;
       }
       case 4: {
@@ -225,16 +233,16 @@ export class FpUnit {
       case 5: {
         // FMIN/FMAX (funct3 0, 1; the others are reserved, whatever the operands)
         if (funct3 > 1) return false;
-        const a = get(rs1),
-          b = get(rs2);
-        if (snan(rs1) || snan(rs2)) this.fflags |= NV;
+        const a = this.get(dbl, rs1),
+          b = this.get(dbl, rs2);
+        if (this.snan(dbl, rs1) || this.snan(dbl, rs2)) this.fflags |= NV;
         let r: number;
         if (a !== a && b !== b) r = NaN;
         else if (a !== a) r = b;
         else if (b !== b) r = a;
         else if (funct3 === 0) r = a < b || (a === b && Object.is(a, -0)) ? a : b;
         else r = a > b || (a === b && Object.is(a, 0)) ? a : b;
-        set(rd, r);
+        this.set(dbl, rd, r);
         return true;
       }
       case 8: {
@@ -267,11 +275,11 @@ export class FpUnit {
       }
       case 20: {
         // FEQ/FLT/FLE
-        const a = get(rs1),
-          b = get(rs2);
+        const a = this.get(dbl, rs1),
+          b = this.get(dbl, rs2);
         let r: boolean;
         if (funct3 === 2) {
-          if (snan(rs1) || snan(rs2)) this.fflags |= NV;
+          if (this.snan(dbl, rs1) || this.snan(dbl, rs2)) this.fflags |= NV;
           r = a === b;
         } else if (funct3 === 1 || funct3 === 0) {
           if (a !== a || b !== b) this.fflags |= NV;
@@ -283,7 +291,7 @@ export class FpUnit {
       }
       case 24: {
         // FCVT.W/WU/L/LU from float
-        let a = get(rs1);
+        let a = this.get(dbl, rs1);
         if (rm > 4) return false;
         const t = rs2;
         const orig = a;
@@ -346,7 +354,7 @@ export class FpUnit {
         const v = hiPart + loPart;
         const r = roundTo(dbl ? v : Math.fround(v), v, sumError(hiPart, loPart, v), rm, dbl);
         if (r !== v || sumError(hiPart, loPart, v) !== 0) this.fflags |= NX;
-        set(rd, r);
+        this.set(dbl, rd, r);
         return true;
       }
       case 28: {
