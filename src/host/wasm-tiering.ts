@@ -12,6 +12,16 @@
  * inner loops of CPU-bound work — and took boot + `sha256sum` to 0.78 of
  * the CPU and 0.93 of the wall time.
  *
+ * That budget was 180 M until call-heavy workloads showed what it costs: a
+ * region that runs a few instructions per call (awk's evaluator, musl's
+ * number formatting under `seq | gzip`) stayed in Liftoff code for most of
+ * its first second. At 30 M, in one process, three interleaved rounds:
+ * awk's loop (486 M instructions) 0.92-1.13 s against 1.24-1.38 s on its
+ * first run, gzip's 1.39-1.57 s against 1.53-1.63 s; the boot within the
+ * noise. callgrind, boot + `sha256sum`: the hart's thread 0.964, all
+ * threads 1.010 (TurboFan's compiles); whole processes, boot + `sha256sum`
+ * + poweroff, two series of 20 pairs: 0.937 and 1.017 of the wall time.
+ *
  * V8 also compiles a module's functions lazily by default: `new
  * WebAssembly.Module` only validates, and each function is compiled by
  * Liftoff at its first call, inside the block loop's call. A block is
@@ -27,7 +37,7 @@
  */
 import v8 from 'node:v8';
 
-export const WASM_TIERING_BUDGET = 180_000_000;
+export const WASM_TIERING_BUDGET = 30_000_000;
 
 let done = false;
 
