@@ -253,10 +253,10 @@ export class BlockWriter {
   constructor(readonly b: Bytes) {}
 
   /**
-   * In this basic block: mstatus.FS was found not Off (an FP load or store
-   * may run), and set to Dirty (an FP register was written). Only those FP
-   * instructions change FS within a block (sstatus accesses touch SIE only),
-   * so each holds to the basic block's end.
+   * In this basic block: mstatus.FS was found not Off (FP instructions may
+   * run), and set to Dirty (one changed FP state). Only FP instructions
+   * change FS within a block (sstatus accesses touch SIE only), so each
+   * holds to the basic block's end.
    */
   private fpOn = false;
   private fpDirty = false;
