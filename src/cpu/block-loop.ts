@@ -91,7 +91,7 @@ function loopBody(): Uint8Array {
     .op(W.i32_and)
     .tee(LEN);
   b.op(W.i32_eqz);
-  b.get(LEN).get(0).get(N).op(W.i32_sub).byte(0x4b); // i32.gt_u: len > budget - n
+  b.get(LEN).get(0).get(N).op(W.i32_sub).op(W.i32_gt_u); // len > budget - n
   b.op(W.i32_or).byte(W.br_if).u32(1);
   // run it: the data tag with the basic block to start at above it, and the room (what is left of the budget)
   b.get(PCL).get(PCH);

@@ -427,13 +427,15 @@ export function scanRegion(
         const t = p + x.imm;
         if (t >= 0 && t < 4096 && (t & 1) === 0) {
           cover[t >>> 1] |= LEADER; // a block starts there if the trace reaches it
-          if (x.op === Op.JAL) work.push(returnsSoon(ram16, page, t) ? t | TAIL : t);
+          // A function's return (an early out, or a jump to the epilogue) is copied: that
+          // saves leaving for the block that holds it, and that block's own exit, at each
+          // early return.
+          const fresh = (cover[t >>> 1] & 3) === 0;
+          const ret = fresh && returnsSoon(ram16, page, t);
+          if (x.op === Op.JAL) work.push(ret ? t | TAIL : t);
           // A taken branch to code that soon comes back to the entry: the rest of a loop.
-          else if ((cover[t >>> 1] & 3) === 0 && loopsBackTo(ram16, page, t, entryPo)) work.push(t);
-          // Or to a function's return (an early out; a JAL too: a jump to the epilogue): a
-          // copy of it here saves leaving for the block that holds it, and that block's own
-          // exit, at each early return.
-          else if ((cover[t >>> 1] & 3) === 0 && returnsSoon(ram16, page, t)) work.push(t | TAIL);
+          else if (fresh && loopsBackTo(ram16, page, t, entryPo)) work.push(t);
+          else if (ret) work.push(t | TAIL);
         }
         if (x.op === Op.JAL) break;
         cover[(p + x.len) >>> 1] |= LEADER;

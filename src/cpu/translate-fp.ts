@@ -1,6 +1,6 @@
 /**
- * The floating-point instructions blocks do themselves (translate-wasm.ts
- * does FLW/FLD/FSW/FSD), with exactly fpu.ts's results, flags and traps.
+ * The floating-point instructions blocks do themselves, with exactly
+ * fp-load-store.ts's and fpu.ts's results, flags and traps.
  *
  * A block does the common cases: moves and sign injection (bit copies),
  * compares of numbers, conversions from integers, and add, subtract,
@@ -19,8 +19,9 @@
  * HM_FRM); every instruction done here makes mstatus.FS Dirty, as the
  * interpreter does (interpreter.ts), after its checks.
  */
-import type { Decoded } from './decode.js';
-import { HM_F, HM_FFLAGS, HM_FRM } from './hart-memory.js';
+import { Op, type Decoded } from './decode.js';
+import { ACC_READ, ACC_WRITE } from './hart-constants.js';
+import { HART_AREA, HM_F, HM_FFLAGS, HM_FRM } from './hart-memory.js';
 import type { BlockWriter } from './translate-wasm.js';
 import { T_F64, T_I64, W, type Bytes } from './wasm-writer.js';
 
@@ -82,6 +83,12 @@ function getF(b: Bytes, r: number): void {
   b.i32(0).mem(W.i64_load, 3, HM_F + 8 * r);
 }
 
+/** The f64 local `f` = f[r] as a double. */
+function getD(b: Bytes, r: number, f: number): void {
+  getF(b, r);
+  b.op(W.f64_reinterpret_i64).set(f);
+}
+
 /** f[r] = the i64 on the stack, through the i64 local `t`. */
 function putF(b: Bytes, r: number, t: number): void {
   b.set(t)
@@ -132,6 +139,37 @@ function productError(b: Bytes, x: number, y: number, p: number, t: number, u: n
   b.get(t).get(y).get(u).op(W.f64_sub).op(W.f64_mul).op(W.f64_add);
   b.get(x).get(t).op(W.f64_sub).get(u).op(W.f64_mul).op(W.f64_add);
   b.get(x).get(t).op(W.f64_sub).get(y).get(u).op(W.f64_sub).op(W.f64_mul).op(W.f64_add);
+}
+
+/**
+ * FLW/FLD/FSW/FSD (i-th of its basic block, at byte d), as fp-load-store.ts
+ * does them, through the data TLB as integer loads and stores: a load
+ * NaN-boxes a single and makes FS Dirty; a store writes the register's low
+ * word or both, and ends the LR/SC reservation.
+ */
+export function writeFpLoadStore(
+  w: BlockWriter,
+  x: Decoded,
+  i: number,
+  d: number,
+  base: number,
+): void {
+  const b = w.b;
+  const T = base + 5;
+  w.fpEnter(i, d);
+  const wide = x.f3 === 3;
+  if (x.op === Op.FSTORE) {
+    w.access(x, i, d, ACC_WRITE, wide ? 8 : 4, true);
+    getF(b, x.rs2);
+    b.mem(wide ? W.i64_store : W.i64_store32, wide ? 3 : 2, HART_AREA);
+    w.endReservation();
+    return;
+  }
+  w.access(x, i, d, ACC_READ, wide ? 8 : 4, true);
+  b.mem(wide ? W.i64_load : W.i64_load32_u, wide ? 3 : 2, HART_AREA);
+  if (!wide) b.i64(-0x1_0000_0000).op(W.i64_or); // NaN-boxed: the upper word all ones
+  putF(b, x.rd, T);
+  w.fpWrote();
 }
 
 /**
@@ -190,8 +228,7 @@ export function writeFp(w: BlockWriter, x: Decoded, i: number, d: number, base: 
       // FMV.X.W / FMV.X.D: the bits (a single's sign-extended).
       getF(b, rs1);
       if (!dbl) b.op(W.i32_wrap_i64).op(W.i64_extend_i32_s);
-      if (rd !== 0) w.put(rd);
-      else b.op(W.drop);
+      w.put(rd); // (x0: dropped)
       break;
     case 30:
       // FMV.W.X / FMV.D.X: the bits (a single NaN-boxed).
@@ -201,25 +238,22 @@ export function writeFp(w: BlockWriter, x: Decoded, i: number, d: number, base: 
       break;
     case 20: {
       // FLE / FLT / FEQ of numbers; a NaN (a flag, maybe) is the interpreter's.
-      getF(b, rs1);
-      b.op(W.f64_reinterpret_i64).set(FA);
-      getF(b, rs2);
-      b.op(W.f64_reinterpret_i64).set(FB);
+      getD(b, rs1, FA);
+      getD(b, rs2, FB);
       b.get(FA).get(FA).op(W.f64_ne).get(FB).get(FB).op(W.f64_ne).op(W.i32_or);
       exitIf(w, i, d);
       b.get(FA)
         .get(FB)
         .op(f3 === 2 ? W.f64_eq : f3 === 1 ? W.f64_lt : W.f64_le);
       b.op(W.i64_extend_i32_u);
-      if (rd !== 0) w.put(rd);
-      else b.op(W.drop);
+      w.put(rd); // (x0: dropped)
       break;
     }
     case 26: {
       // FCVT.D.W / WU / L / LU: exact for 32-bit integers and for 64-bit ones of at most
       // 53 significant bits (then no rounding mode matters, but frm must be a valid one).
       if (f3 === 7) {
-        b.i32(0).mem(W.i32_load, 2, HM_FRM).i32(4).byte(0x4b); // i32.gt_u: frm > 4 is illegal
+        b.i32(0).mem(W.i32_load, 2, HM_FRM).i32(4).op(W.i32_gt_u); // frm > 4 is illegal
         exitIf(w, i, d);
       }
       w.get(rs1);
@@ -234,7 +268,7 @@ export function writeFp(w: BlockWriter, x: Decoded, i: number, d: number, base: 
             .op(W.i64_add)
             .i64(2 ** 54);
         else b.get(T).i64(2 ** 53);
-        b.byte(0x56); // i64.gt_u
+        b.op(W.i64_gt_u);
         exitIf(w, i, d);
         b.get(T).op(rs2 === 2 ? W.f64_convert_i64_s : W.f64_convert_i64_u);
       }
@@ -251,10 +285,8 @@ export function writeFp(w: BlockWriter, x: Decoded, i: number, d: number, base: 
         b.i32(0).mem(W.i32_load, 2, HM_FRM);
         exitIf(w, i, d);
       }
-      getF(b, rs1);
-      b.op(W.f64_reinterpret_i64).set(FA);
-      getF(b, rs2);
-      b.op(W.f64_reinterpret_i64).set(FB);
+      getD(b, rs1, FA);
+      getD(b, rs2, FB);
       if (funct5 <= 1) {
         notFinite(b, FA);
         notFinite(b, FB);
@@ -304,8 +336,7 @@ export function writeFp(w: BlockWriter, x: Decoded, i: number, d: number, base: 
     case 24: {
       // FCVT.W / WU / L / LU.D, rounding towards zero, of a value in range (NaN and out of
       // range saturate and raise the invalid flag: the interpreter's).
-      getF(b, rs1);
-      b.op(W.f64_reinterpret_i64).set(FA);
+      getD(b, rs1, FA);
       b.get(FA).op(W.f64_trunc).set(FB);
       const [lo, hi] =
         rs2 === 0

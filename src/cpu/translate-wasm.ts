@@ -46,13 +46,12 @@ import {
   HM_PC,
   HM_RES,
   HM_X,
-  HM_F,
   NO_RESERVATION,
   tlbOffset,
 } from './hart-memory.js';
 import { MSTATUS_FS, MSTATUS_SIE, SSTATUS_MASK } from './csr-numbers.js';
 import { TLB_MASK } from './mmu.js';
-import { FP_LOCALS, writeFp } from './translate-fp.js';
+import { FP_LOCALS, writeFp, writeFpLoadStore } from './translate-fp.js';
 import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule, type Bytes } from './wasm-writer.js';
 
 /** The bit of a block's result besides the count (count = result >>> 2). */
@@ -268,33 +267,6 @@ export class BlockWriter {
     this.fpDirty = false;
   }
 
-  /**
-   * FLW/FLD/FSW/FSD (i-th of its basic block, at byte d), as fp-load-store.ts
-   * does them: illegal while mstatus.FS is Off (the interpreter raises it,
-   * so the block leaves before the first one of its basic block); a load
-   * NaN-boxes a single and makes FS Dirty; a store writes the register's low
-   * word or both, and ends the LR/SC reservation. The registers are in the
-   * hart area (HM_F), not in locals.
-   */
-  fpLoadStore(x: Decoded, i: number, d: number): void {
-    const b = this.b;
-    this.fpEnter(i, d);
-    const wide = x.f3 === 3;
-    if (x.op === Op.FSTORE) {
-      this.access(x, i, d, ACC_WRITE, wide ? 8 : 4, true);
-      b.i32(0).mem(W.i64_load, 3, HM_F + 8 * x.rs2);
-      b.mem(wide ? W.i64_store : W.i64_store32, wide ? 3 : 2, HART_AREA);
-      this.endReservation();
-      return;
-    }
-    this.access(x, i, d, ACC_READ, wide ? 8 : 4, true);
-    b.mem(wide ? W.i64_load : W.i64_load32_u, wide ? 3 : 2, HART_AREA).set(A);
-    b.i32(0).get(A);
-    if (!wide) b.i64(-0x1_0000_0000).op(W.i64_or); // NaN-boxed: the upper word all ones
-    b.mem(W.i64_store, 3, HM_F + 8 * x.rd);
-    this.fpWrote();
-  }
-
   /** Before an FP instruction (i-th, at d): leave for the interpreter if mstatus.FS is Off (it is illegal then). */
   fpEnter(i: number, d: number): void {
     if (this.fpOn) return;
@@ -455,7 +427,7 @@ export class BlockWriter {
       // Same page: the earlier access's page offset plus the difference stays within it (so
       // the upper bits of the address are the same too); a negative sum is huge unsigned.
       b.get(m.local).i32(4095).op(W.i32_and).i32(delta).op(W.i32_add);
-      b.i32(4096 - size).byte(0x4b); // i32.gt_u
+      b.i32(4096 - size).op(W.i32_gt_u);
       // Aligned for sure when the earlier access was at least as aligned and the difference keeps it.
       if (size > 1 && !(m.size >= size && delta % size === 0)) {
         b.get(m.local).i32(delta).op(W.i32_add);
@@ -539,7 +511,7 @@ export class BlockWriter {
   }
 
   /** End the LR/SC reservation (every store, AMO and SC does: Cpu.resAddr). */
-  private endReservation(): void {
+  endReservation(): void {
     this.b.i32(0).i32(NO_RESERVATION).mem(W.i32_store, 2, HM_RES);
   }
 
@@ -778,7 +750,7 @@ export class BlockWriter {
         return;
       case Op.FLOAD:
       case Op.FSTORE:
-        this.fpLoadStore(x, i, d);
+        writeFpLoadStore(this, x, i, d, FP);
         return;
       case Op.FP:
         writeFp(this, x, i, d, FP);
@@ -1016,7 +988,7 @@ function edge(
   b.i32(r.blocks[j].insns.length * 4)
     .op(W.i32_add)
     .get(ROOM4)
-    .byte(0x4b); // i32.gt_u
+    .op(W.i32_gt_u);
   w.if_();
   w.exitAt(r.blocks[j].at[0], 0);
   w.end();
