@@ -116,6 +116,8 @@ export function compileQueued(h: Cpu): void {
   // Where the regions of this batch start basic blocks: a queued entry there needs no region of its own.
   const leaders = new Set<number>();
   const compiledAt = (o: number): boolean => code.all.has(o) || leaders.has(o);
+  // Code the interpreter reached often by jumps (the hot counters: queued entries hold `hotAfter`).
+  const takenHot = (o: number): boolean => code.hits[(o >>> 1) & CACHE_MASK] >= code.takenHot;
   code.makeRoom(code.queue.length + MAX_FOLLOW);
   const queue = code.queue;
   // The virtual address each was queued at (low and high words), for the callees it may inline.
@@ -138,7 +140,7 @@ export function compileQueued(h: Cpu): void {
       const pa = peekTranslate(h, lo, hi, true) - h.ramBase;
       return pa < 0 || pa >= h.ramSize ? -1 : pa;
     };
-    const region = scanRegion(h.ram16, off, code.maxBlock, compiledAt, codeAt);
+    const region = scanRegion(h.ram16, off, code.maxBlock, compiledAt, codeAt, takenHot);
     if (region === undefined) {
       code.add(h, { off, len: 0, run: undefined, index: 0, bb: 0, shared: false });
       continue;

@@ -12,7 +12,10 @@
  * and write back registers on each entry, than they saved — the Linux boot
  * took 25-80% longer. Taken branches to code outside the trace leave it,
  * unless that code comes back to the entry within a few instructions
- * (loopsBackTo): the rest of a loop; or unless it is a function's return, a
+ * (loopsBackTo): the rest of a loop; or unless the interpreter went there
+ * often (`takenHot`: its visits, CodeCache.hits), so that the branch is
+ * taken in practice (an early-out test that always holds would otherwise
+ * leave the region at every call); or unless it is a function's return, a
  * short straight run to a JALR (returnsSoon), which is copied into the
  * region even where another region holds it: an early return (`if (!p)
  * return;`, musl's free(NULL)) then leaves once, not through a second
@@ -330,6 +333,7 @@ export function scanRegion(
   maxInsns = MAX_REGION,
   compiledAt?: (off: number) => boolean,
   codeAt?: CodeAt,
+  takenHot?: (off: number) => boolean,
 ): Region | undefined {
   const entryPo = off & 4095;
   const page = off - entryPo;
@@ -436,6 +440,8 @@ export function scanRegion(
           // A taken branch to code that soon comes back to the entry: the rest of a loop.
           else if (fresh && loopsBackTo(ram16, page, t, entryPo)) work.push(t);
           else if (ret) work.push(t | TAIL);
+          // A branch the code takes in practice.
+          else if (fresh && takenHot !== undefined && takenHot(page + t)) work.push(t);
         }
         if (x.op === Op.JAL) break;
         cover[(p + x.len) >>> 1] |= LEADER;

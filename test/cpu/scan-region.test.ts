@@ -417,3 +417,31 @@ test("a taken branch or a jump to a function's return (an early out) brings a co
     block([4, 8], -1, -1, false, true),
   ]);
 });
+
+test('a taken branch to code the interpreter went to often is traced too (takenHot); one to code it seldom reached leaves', () => {
+  // An early out (the beq at 4) that the code takes in practice: its target at 32 does not
+  // loop back or return soon (an ECALL follows), so only takenHot brings it in.
+  const p = page([
+    [0, addi(5, 5, 1)],
+    [4, beq(10, 0, 28)], // to 32
+    [8, addi(6, 6, 1)],
+    [12, RET],
+    [32, addi(7, 7, 1)],
+    [36, ECALL],
+  ]);
+  const off = 4096 * 3; // the region's page in RAM: takenHot is asked by RAM offset
+  const ram = new Uint16Array(4 * 2048);
+  ram.set(p, off >>> 1);
+  const asked: number[] = [];
+  const hot = (o: number) => (asked.push(o), o === off + 32);
+  assert.deepEqual(shape(scanRegion(ram, off, 64, undefined, undefined, hot))?.blocks, [
+    block([0, 4, 8], 2, 1),
+    block([8, 12, 16]),
+    block([32, 36], -1, -1, false, true),
+  ]);
+  assert.deepEqual(asked, [off + 32]);
+  // Not hot: the branch leaves the region, as without the predicate.
+  const cold = shape(scanRegion(ram, off, 64, undefined, undefined, () => false))?.blocks;
+  assert.deepEqual(cold, [block([0, 4, 8], -1, 1), block([8, 12, 16])]);
+  assert.deepEqual(cold, shape(scanRegion(ram, off, 64))?.blocks);
+});
