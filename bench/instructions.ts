@@ -35,6 +35,8 @@ interface Counters {
   modules: number;
   blocks: number;
   compiledInsns: number;
+  /** (Absent from checkouts before 2026-12-05, stop 42.) */
+  regionEntries?: number;
 }
 
 /**
@@ -70,6 +72,7 @@ async function child(root: string, workload: string): Promise<void> {
     modules: c.modules,
     blocks: c.compiled,
     compiledInsns: c.compiledInsns,
+    regionEntries: c.regionEntries,
   };
   console.log(JSON.stringify(counters));
 }
@@ -138,7 +141,10 @@ function show(name: string, c: Count): void {
   console.log(
     `${name}: hart's thread ${g(c.hart)}, all threads ${g(c.all)}; guest ${(k.icount / 1e6).toFixed(1)} M ` +
       `instructions, ${(k.interpreted / 1e6).toFixed(2)} M interpreted, ${k.blocks} blocks ` +
-      `(${k.compiledInsns} instructions) in ${k.modules} modules`,
+      `(${k.compiledInsns} instructions) in ${k.modules} modules` +
+      (k.regionEntries === undefined
+        ? ''
+        : `, ${(k.regionEntries / 1e6).toFixed(2)} M region entries`),
   );
 }
 

@@ -40,10 +40,12 @@ function translationCost(vm: VirtMachine, secs: number, before: TranslationCount
   const ms = c.compileMs - before.compileMs;
   const inv = c.invalidations - before.invalidations;
   const inBlocks = c.insnsInBlocks - before.insnsInBlocks;
+  const entries = c.regionEntries - before.regionEntries;
   return (
     `${blocks} blocks compiled (${c.modules - before.modules} modules), compiling ${fmt(ms, 0)} ms ` +
     `(${fmt((100 * ms) / (secs * 1000), 0)}% of the time), ${fmt(inv / secs, 0)} invalidations/s, ` +
-    `${fmt((100 * inBlocks) / (vm.cpu.icount - before.icount), 0)}% of instructions in blocks`
+    `${fmt((100 * inBlocks) / (vm.cpu.icount - before.icount), 0)}% of instructions in blocks, ` +
+    `${fmt(entries / 1e6, 2)} M region entries`
   );
 }
 
@@ -53,6 +55,7 @@ interface TranslationCounters {
   invalidations: number;
   modules: number;
   insnsInBlocks: number;
+  regionEntries: number;
   icount: number;
 }
 
@@ -64,6 +67,7 @@ function counters(vm: VirtMachine): TranslationCounters {
     invalidations: c.invalidations,
     modules: c.modules,
     insnsInBlocks: c.insnsInBlocks,
+    regionEntries: c.regionEntries,
     icount: vm.cpu.icount,
   };
 }

@@ -10,13 +10,16 @@
  * slot must hold a block starting at that RAM offset, and the block must
  * fit in what is left of the budget. Otherwise, or when a block stops
  * before an instruction the interpreter must do, the loop returns, leaving
- * in HM_FLAGS whether the interpreter must go next (LOOP_INTERPRET).
+ * in HM_FLAGS whether the interpreter must go next (LOOP_INTERPRET), and in
+ * HM_ENTRIES how many regions it entered (a local until then: a count per
+ * turn in memory would cost a load and a store each).
  */
 import { ACC_FETCH, TLB_HI, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
 import {
   CACHE_MASK,
   HM_CACHE_ENTRY,
   HM_CACHE_KEY,
+  HM_ENTRIES,
   HM_FETCH_TAG,
   HM_FLAGS,
   HM_PC,
@@ -42,7 +45,8 @@ const N = 4,
   R = 11,
   OFF = 12,
   LEN = 13,
-  SALT = 14; // the fetch TLB's slot salt (tlbSalt) * 16
+  SALT = 14, // the fetch TLB's slot salt (tlbSalt) * 16
+  TURNS = 15; // regions entered (HM_ENTRIES)
 
 function loopBody(): Uint8Array {
   const b = new Bytes();
@@ -104,12 +108,14 @@ function loopBody(): Uint8Array {
   b.get(0).get(N).op(W.i32_sub);
   b.get(E).i32(ENTRY_INDEX_SHIFT).op(W.i32_shr_u);
   b.byte(W.call_indirect).u32(0).u32(0).set(R);
+  b.get(TURNS).i32(1).op(W.i32_add).set(TURNS);
   b.get(N).get(R).i32(2).op(W.i32_shr_u).op(W.i32_add).set(N);
   b.get(R).i32(EXIT_INTERPRET).op(W.i32_and).op(W.i32_eqz).byte(W.br_if).u32(0);
   b.op(W.end); // loop
   b.op(W.end); // block
   // flags: the last block's EXIT_INTERPRET
   b.i32(0).get(R).i32(EXIT_INTERPRET).op(W.i32_and).mem(W.i32_store, 2, HM_FLAGS);
+  b.i32(0).get(TURNS).mem(W.i32_store, 2, HM_ENTRIES);
   b.get(N);
   return b.result();
 }
@@ -119,7 +125,7 @@ export function makeBlockLoop(memory: WebAssembly.Memory, table: WebAssembly.Tab
   const bytes = wasmModule(
     BLOCK_PARAMS,
     BLOCK_RESULTS,
-    [{ locals: [[11, T_I32]], body: loopBody() }],
+    [{ locals: [[12, T_I32]], body: loopBody() }],
     true,
   );
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {

@@ -136,6 +136,8 @@ export class CodeCache {
   modules = 0;
   invalidations = 0;
   insnsInBlocks = 0;
+  /** Regions entered by the block loop (each costs it a turn, and the region its entry and exit). */
+  regionEntries = 0;
   /** Times the cache was emptied for room (maxLive). */
   flushes = 0;
 

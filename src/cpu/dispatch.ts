@@ -23,7 +23,7 @@ import type { Cpu } from './cpu.js';
 import { ACC_FETCH, TLB_HI, TLB_OFF } from './hart-constants.js';
 import type { Block } from './code-cache.js';
 import { peekTranslate } from './hooks.js';
-import { CACHE_MASK } from './hart-memory.js';
+import { CACHE_MASK, HM_ENTRIES } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
 import { LOOP_INTERPRET, makeBlockLoop, type BlockLoop } from './block-loop.js';
@@ -54,6 +54,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     const k = loop(max - n < MAX_ROOM ? max - n : MAX_ROOM, h.fetchTag, h.dataTag, 0);
     const flags = hart32[2];
     const pcLo = hart32[0];
+    code.regionEntries += hart32[HM_ENTRIES >> 2];
     if (k !== 0) {
       n += k;
       h.icount = base + n;

@@ -29,6 +29,7 @@ import {
   addi,
   blt,
   csrrs,
+  csrrw,
   encB,
   encI,
   encJ,
@@ -1077,4 +1078,33 @@ test("a callee page rewritten again and again does not grow the caller page's li
   assert.ok(m.cpu.code.compiled > 300, `recompiled after each write (${m.cpu.code.compiled})`);
   // Each write leaves the dropped blocks listed there (3 a time: 900 without weeding).
   assert.ok(listed <= 140, `${listed} blocks listed under the caller's page`);
+});
+
+test('the block loop counts the regions it enters (CodeCache.regionEntries)', () => {
+  // A loop whose head (csrrw) blocks leave to the interpreter: each of its 1,000 turns
+  // enters the region after it once, from the interpreter.
+  const words = [
+    addi(5, 0, 1000),
+    csrrw(0, CSR.mscratch, 6),
+    addi(6, 6, 1),
+    addi(5, 5, -1),
+    encB(1, 5, 0, -12), // bne x5, x0, back to the csrrw
+    SPIN,
+  ];
+  const m = machineWith(words);
+  m.cpu.engine = 'translate';
+  const code = m.cpu.code;
+  code.hotAfter = 1;
+  code.batch = 1;
+  code.batchWait = 0;
+  assert.equal(m.cpu.run(1 + 4 * 1000), 1 + 4 * 1000);
+  assert.equal(m.cpu.regs[5 * 2], 0);
+  assert.ok(
+    code.regionEntries >= 1000 && code.regionEntries <= 1002,
+    `${code.regionEntries} region entries`,
+  );
+  // The jump-to-self then runs in one region entered once per call of the loop.
+  const before = code.regionEntries;
+  assert.equal(m.cpu.run(10_000), 10_000);
+  assert.equal(code.regionEntries - before, 1);
 });
