@@ -1091,12 +1091,8 @@ test('the block loop counts the regions it enters (CodeCache.regionEntries)', ()
     encB(1, 5, 0, -12), // bne x5, x0, back to the csrrw
     SPIN,
   ];
-  const m = machineWith(words);
-  m.cpu.engine = 'translate';
+  const m = build(words, 'translate');
   const code = m.cpu.code;
-  code.hotAfter = 1;
-  code.batch = 1;
-  code.batchWait = 0;
   assert.equal(m.cpu.run(1 + 4 * 1000), 1 + 4 * 1000);
   assert.equal(m.cpu.regs[5 * 2], 0);
   assert.ok(
