@@ -84,10 +84,18 @@ export class CodeCache {
    * any kind: a boot made 60 modules instead of 103 and interpreted 0.7 M
    * fewer instructions, and took 0.953 and 0.958 of the time (two series of
    * 16 alternations, both orders).
+   *
+   * The wait was 300 k until 2026-12-06: hot code interpreted while queued
+   * was then a good part of a boot's 9.6 M interpreted instructions, and a
+   * module's compile costs V8 about its bytes, little more per module
+   * (README, stop 43). At 100 k a boot + `sha256sum` interprets 9.97 M
+   * instead of 11.40 M for 103 modules instead of 63; callgrind: the
+   * hart's thread 0.956 of the host instructions, all threads 0.969 (50 k:
+   * 0.937 and 0.972, for 166 modules).
    */
   hotAfter = 150;
   batch = 64;
-  batchWait = 300_000;
+  batchWait = 100_000;
   maxBlock = MAX_REGION;
   /**
    * Visits by jumps (hits) at which a taken branch's target is traced into
