@@ -80,20 +80,15 @@ export class CodeCache {
    * The wait counts interpreted instructions, not all of them: while
    * blocks run, a batch may fill up (fewer, larger modules), and while the
    * interpreter runs, code that is hot and queued is likely part of it.
-   * Against a wait of 1 M instructions of
-   * any kind: a boot made 60 modules instead of 103 and interpreted 0.7 M
-   * fewer instructions, and took 0.953 and 0.958 of the time (two series of
-   * 16 alternations, both orders).
+   * Against a wait of 1 M instructions of any kind: a boot made 60 modules
+   * instead of 103, interpreted 0.7 M fewer instructions, and took 0.953
+   * and 0.958 of the time (two series of 16 alternations, both orders).
    *
-   * The wait was 300 k until 2026-12-06: hot code interpreted while queued
-   * was then a good part of a boot's 9.6 M interpreted instructions, and a
-   * module's compile costs V8 about its bytes, little more per module
-   * (measured then: a 12 KB module 0.49 ms, about 33 µs a kilobyte; an
-   * earlier note here had 0.5-0.8 ms a module whatever its size; README,
-   * stop 43). At 100 k a boot + `sha256sum` interprets 9.97 M
-   * instead of 11.40 M for 103 modules instead of 63; callgrind: the
-   * hart's thread 0.956 of the host instructions, all threads 0.969 (50 k:
-   * 0.937 and 0.972, for 166 modules).
+   * 100 k, not 300 k (2026-12-06, README stop 43): queued code runs
+   * interpreted while it waits, and V8's compile costs about a module's
+   * bytes (33 µs a KB), little more per module. A boot + `sha256sum`
+   * interprets 9.97 M instructions instead of 11.40 M, in 103 modules
+   * instead of 63; callgrind: the hart's thread 0.956, all threads 0.969.
    */
   hotAfter = 150;
   batch = 64;
