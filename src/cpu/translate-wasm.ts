@@ -58,27 +58,34 @@ import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule, type Bytes } from '.
 export const EXIT_INTERPRET = 1;
 
 // Locals: params 0 pcLo, 1 pcHi, 2 dTag, 3 room (instructions the block may retire); then these.
+// V8's baseline compiler (Liftoff) spends time on every local a function declares, used or
+// not (at entry and at every branch's merge): 100 more i64s made a boot's modules take
+// 1.3-1.5 times as long to compile. So a region declares the FP locals only if it has FP
+// instructions, and one i64 for each guest register it uses (regLocals), after the rest.
 const DTAG = 2;
 const ROOM = 3;
 const PC = 4; // i64: the virtual address of the region's page
-const REG = 4; // i64: x1..x31 at REG + r (5..35)
-const A = 36; // i64 scratch
-const B = 37; // i64 scratch
-const PC_OUT = 38; // i64: the next pc at an exit
-const TAG64 = 39; // i64: DTAG, to OR into a page's address for the TLB compare
-const L = 40; // i32: low word of an address
-const V = 41; // i32: scratch
-const I = 42; // i32: byte offset of the TLB record (index * 16)
-const RET = 43; // i32: the result at an exit
-const N4 = 44; // i32: instructions retired before the current basic block, * 4
-const S = 45; // i32: the basic block to run next (br_table index)
-const ROOM4 = 46; // i32: room * 4
-const MEMO = 47; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
+const A = 5; // i64 scratch
+const B = 6; // i64 scratch
+const PC_OUT = 7; // i64: the next pc at an exit
+const TAG64 = 8; // i64: DTAG, to OR into a page's address for the TLB compare
+const L = 9; // i32: low word of an address
+const V = 10; // i32: scratch
+const I = 11; // i32: byte offset of the TLB record (index * 16)
+const RET = 12; // i32: the result at an exit
+const N4 = 13; // i32: instructions retired before the current basic block, * 4
+const S = 14; // i32: the basic block to run next (br_table index)
+const ROOM4 = 15; // i32: room * 4
+const MEMO = 16; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
 const MEMOS = 4;
 const SALT = MEMO + MEMOS; // i32: the data TLB's slot salt (tlbSalt) * 16, from DTAG
 const SITE = SALT + 1; // i32: an exit's pc offset and result (see exitAt)
-const FP = SITE + 1; // the FP instructions' locals (translate-fp.ts)
-const LOCALS: [number, number][] = [[36, T_I64], [9 + MEMOS, T_I32], ...FP_LOCALS];
+const FP = SITE + 1; // the FP instructions' locals (translate-fp.ts), in a region that has any
+const LOCALS: [number, number][] = [
+  [5, T_I64],
+  [9 + MEMOS, T_I32],
+];
+const FP_COUNT = FP_LOCALS.reduce((n, [k]) => n + k, 0);
 
 /**
  * An access earlier in the current basic block: a later one through the same
@@ -295,15 +302,18 @@ export class BlockWriter {
     this.memo.length = k;
   }
 
+  /** The local of each guest register the region uses (x1..x31; see LOCALS). */
+  readonly reg = new Uint8Array(32);
+
   get(r: number): void {
     if (r === 0) this.b.i64(0);
-    else this.b.get(REG + r);
+    else this.b.get(this.reg[r]);
   }
 
   /** Pop the value into rd (dropped for x0). */
   put(rd: number): void {
     if (rd === 0) this.b.op(W.drop);
-    else this.b.set(REG + rd);
+    else this.b.set(this.reg[rd]);
   }
 
   /** The region's entry's offset in its page: offsets from the entry (`at`) plus this are from the page. */
@@ -706,7 +716,7 @@ export class BlockWriter {
     let o: W | undefined;
     switch (x.op) {
       case Op.LUI:
-        if (rd !== 0) b.i64(imm).set(REG + rd);
+        if (rd !== 0) b.i64(imm).set(this.reg[rd]);
         return;
       case Op.AUIPC:
         if (rd !== 0) {
@@ -736,7 +746,7 @@ export class BlockWriter {
         const [op, lg] = LOADS[x.f3];
         this.access(x, i, d, ACC_READ, 1 << lg, true);
         if (rd === 0) b.op(W.drop);
-        else b.mem(op, lg, HART_AREA).set(REG + rd);
+        else b.mem(op, lg, HART_AREA).set(this.reg[rd]);
         return;
       }
       case Op.STORE:
@@ -844,15 +854,22 @@ export class BlockWriter {
  */
 export function writeRegion(m: ModuleWriter, r: Region): void {
   let reads = 0,
-    writes = 0;
+    writes = 0,
+    fp = false;
   for (const bb of r.blocks)
     for (const x of bb.insns) {
       reads |= readMask(x);
       writes |= writeMask(x);
+      if (x.op === Op.FLOAD || x.op === Op.FSTORE || x.op === Op.FP) fp = true;
     }
-  m.beginFunction(LOCALS);
+  const used = reads | writes;
   const b = m.b;
   const w = new BlockWriter(b);
+  let next = FP + (fp ? FP_COUNT : 0);
+  const first = next;
+  for (let r = 1; r < 32; r++) if (((used >>> r) & 1) !== 0) w.reg[r] = next++;
+  const regs: [number, number] = [next - first, T_I64];
+  m.beginFunction(fp ? [...LOCALS, ...FP_LOCALS, regs] : [...LOCALS, regs]);
   w.origin = r.entryPo;
   // PC = the page's address, pcHi:pcLo without the offset (the entry may be any basic block)
   b.get(0).i32(-4096).op(W.i32_and).op(W.i64_extend_i32_u);
@@ -871,12 +888,11 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
     .set(SALT);
   b.get(DTAG).op(W.i64_extend_i32_u).set(TAG64);
   // Every register used is loaded: one written only part of the way is written back whole.
-  const used = reads | writes;
   for (let r = 1; r < 32; r++) {
     if (((used >>> r) & 1) === 0) continue;
     b.i32(0)
       .mem(W.i64_load, 3, HM_X + 8 * r)
-      .set(REG + r);
+      .set(w.reg[r]);
   }
   b.get(ROOM).i32(2).op(W.i32_shl).set(ROOM4);
   b.byte(W.block).byte(T_VOID); // $exit
@@ -922,7 +938,7 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
   for (let r = 1; r < 32; r++) {
     if (((writes >>> r) & 1) === 0) continue;
     b.i32(0)
-      .get(REG + r)
+      .get(w.reg[r])
       .mem(W.i64_store, 3, HM_X + 8 * r);
   }
   b.i32(0).get(PC_OUT).mem(W.i64_store, 3, HM_PC);
