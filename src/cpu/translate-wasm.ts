@@ -252,8 +252,17 @@ export class BlockWriter {
     return d + this.ifs + this.inLoop;
   }
 
-  /** Accesses earlier in this basic block that later ones may reuse (see Memo). */
-  private memo: Memo[] = [];
+  /**
+   * Accesses earlier in this basic block that later ones may reuse (see
+   * Memo): one for each MEMO local, reg 0 when there is none.
+   */
+  private readonly memo: Memo[] = Array.from({ length: MEMOS }, (_, k) => ({
+    reg: 0,
+    imm: 0,
+    acc: 0,
+    size: 0,
+    local: MEMO + k,
+  }));
   private memoNext = 0;
 
   constructor(readonly b: Bytes) {}
@@ -267,9 +276,20 @@ export class BlockWriter {
   private fpOn = false;
   private fpDirty = false;
 
+  /** Ready for a new region's function (a writer is reused: a boot writes thousands). */
+  reset(origin: number): void {
+    this.base = 0;
+    this.ifs = 0;
+    this.inLoop = 0;
+    this.memoNext = 0;
+    this.origin = origin;
+    this.reg.fill(0);
+    this.startBasicBlock();
+  }
+
   /** A new basic block: it may be entered from elsewhere, so nothing earlier is known. */
   startBasicBlock(): void {
-    this.memo.length = 0;
+    for (const m of this.memo) m.reg = 0;
     this.fpOn = false;
     this.fpDirty = false;
   }
@@ -295,11 +315,8 @@ export class BlockWriter {
 
   /** After an instruction: accesses through the registers it wrote are no guide any more. */
   wrote(mask: number): void {
-    if (mask === 0 || this.memo.length === 0) return;
-    // (in place: this runs for most instructions a region compiles)
-    let k = 0;
-    for (const m of this.memo) if (((mask >>> m.reg) & 1) === 0) this.memo[k++] = m;
-    this.memo.length = k;
+    if (mask === 0) return;
+    for (const m of this.memo) if (((mask >>> m.reg) & 1) !== 0) m.reg = 0;
   }
 
   /** The local of each guest register the region uses (x1..x31; see LOCALS). */
@@ -475,13 +492,14 @@ export class BlockWriter {
     b.get(L).i32(4095).op(W.i32_and).op(W.i32_add);
     if (memo && reg !== 0) {
       // Kept for later accesses through rs1 (the oldest kept one makes room).
-      const local = MEMO + (this.memoNext++ % MEMOS);
-      let k = 0;
-      for (const e of this.memo)
-        if (e.local !== local && !(e.reg === reg && e.acc === acc)) this.memo[k++] = e;
-      this.memo.length = k;
-      this.memo.push({ reg, imm: x.imm, acc, size, local });
-      b.tee(local);
+      const k = this.memoNext++ % MEMOS;
+      for (const e of this.memo) if (e.reg === reg && e.acc === acc) e.reg = 0;
+      const e = this.memo[k];
+      e.reg = reg;
+      e.imm = x.imm;
+      e.acc = acc;
+      e.size = size;
+      b.tee(e.local);
     }
   }
 
@@ -829,6 +847,8 @@ export class BlockWriter {
   }
 }
 
+let blockWriter: BlockWriter | undefined;
+
 /**
  * Write the function of a region into the module being written:
  *
@@ -864,13 +884,14 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
     }
   const used = reads | writes;
   const b = m.b;
-  const w = new BlockWriter(b);
+  if (blockWriter?.b !== b) blockWriter = new BlockWriter(b);
+  const w = blockWriter;
+  w.reset(r.entryPo);
   let next = FP + (fp ? FP_COUNT : 0);
   const first = next;
   for (let r = 1; r < 32; r++) if (((used >>> r) & 1) !== 0) w.reg[r] = next++;
   const regs: [number, number] = [next - first, T_I64];
   m.beginFunction(fp ? [...LOCALS, ...FP_LOCALS, regs] : [...LOCALS, regs]);
-  w.origin = r.entryPo;
   // PC = the page's address, pcHi:pcLo without the offset (the entry may be any basic block)
   b.get(0).i32(-4096).op(W.i32_and).op(W.i64_extend_i32_u);
   b.get(1).op(W.i64_extend_i32_u).i64(32).op(W.i64_shl);
