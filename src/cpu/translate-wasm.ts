@@ -61,7 +61,7 @@ export const EXIT_INTERPRET = 1;
 // V8's baseline compiler (Liftoff) spends time on every local a function declares, used or
 // not (at entry and at every branch's merge): 100 more i64s made a boot's modules take
 // 1.3-1.5 times as long to compile. So a region declares the FP locals only if it has FP
-// instructions, and one i64 for each guest register it uses (regLocals), after the rest.
+// instructions, and one i64 for each guest register it uses (BlockWriter.reg), after the rest.
 const DTAG = 2;
 const ROOM = 3;
 const PC = 4; // i64: the virtual address of the region's page
@@ -847,6 +847,7 @@ export class BlockWriter {
   }
 }
 
+/** The writer of every region's function (reset for each: a boot writes thousands). */
 let blockWriter: BlockWriter | undefined;
 
 /**
