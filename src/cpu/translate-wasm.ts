@@ -265,6 +265,9 @@ export class BlockWriter {
   }));
   private memoNext = 0;
 
+  /** The local of each guest register the region uses (x1..x31; see LOCALS). */
+  readonly reg = new Uint8Array(32);
+
   constructor(readonly b: Bytes) {}
 
   /**
@@ -318,9 +321,6 @@ export class BlockWriter {
     if (mask === 0) return;
     for (const m of this.memo) if (((mask >>> m.reg) & 1) !== 0) m.reg = 0;
   }
-
-  /** The local of each guest register the region uses (x1..x31; see LOCALS). */
-  readonly reg = new Uint8Array(32);
 
   get(r: number): void {
     if (r === 0) this.b.i64(0);
@@ -890,7 +890,7 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
   w.reset(r.entryPo);
   let next = FP + (fp ? FP_COUNT : 0);
   const first = next;
-  for (let r = 1; r < 32; r++) if (((used >>> r) & 1) !== 0) w.reg[r] = next++;
+  for (let x = 1; x < 32; x++) if (((used >>> x) & 1) !== 0) w.reg[x] = next++;
   const regs: [number, number] = [next - first, T_I64];
   m.beginFunction(fp ? [...LOCALS, ...FP_LOCALS, regs] : [...LOCALS, regs]);
   // PC = the page's address, pcHi:pcLo without the offset (the entry may be any basic block)
@@ -910,11 +910,11 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
     .set(SALT);
   b.get(DTAG).op(W.i64_extend_i32_u).set(TAG64);
   // Every register used is loaded: one written only part of the way is written back whole.
-  for (let r = 1; r < 32; r++) {
-    if (((used >>> r) & 1) === 0) continue;
+  for (let x = 1; x < 32; x++) {
+    if (((used >>> x) & 1) === 0) continue;
     b.i32(0)
-      .mem(W.i64_load, 3, HM_X + 8 * r)
-      .set(w.reg[r]);
+      .mem(W.i64_load, 3, HM_X + 8 * x)
+      .set(w.reg[x]);
   }
   b.get(ROOM).i32(2).op(W.i32_shl).set(ROOM4);
   b.byte(W.block).byte(T_VOID); // $exit
@@ -957,11 +957,11 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
     .op(W.i32_add)
     .set(RET);
   b.op(W.end); // $exit
-  for (let r = 1; r < 32; r++) {
-    if (((writes >>> r) & 1) === 0) continue;
+  for (let x = 1; x < 32; x++) {
+    if (((writes >>> x) & 1) === 0) continue;
     b.i32(0)
-      .get(w.reg[r])
-      .mem(W.i64_store, 3, HM_X + 8 * r);
+      .get(w.reg[x])
+      .mem(W.i64_store, 3, HM_X + 8 * x);
   }
   b.i32(0).get(PC_OUT).mem(W.i64_store, 3, HM_PC);
   b.get(RET);
