@@ -35,7 +35,7 @@ const spread = (xs: number[], digits = 1) =>
   `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
 
 async function serve(args: string[]): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [VMRS, 'serve', '--port', '0', '-q', ...args], {
+  const child = spawn(VMRS, ['serve', '--port', '0', '-q', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -107,7 +107,7 @@ async function pageReplay(
 
 /** `vmrs replay`'s own speed on the file (from its summary: N instructions in S s). */
 function nodeReplayMips(file: string): number {
-  const r = spawnSync(process.execPath, [VMRS, 'replay', file], { encoding: 'utf8' });
+  const r = spawnSync(VMRS, ['replay', file], { encoding: 'utf8' });
   const m = /replay complete: (\d+) instructions in ([\d.]+) s/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`vmrs replay failed: ${r.stderr.slice(-400)}`);
   return Number(m[1]) / Number(m[2]) / 1e6;

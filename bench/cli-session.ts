@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** Run as an executable, as a user runs it: its shell line sizes V8's pool (src/host/v8-pool.ts). */
 export const VMRS = resolve(REPO_ROOT, 'bin/vmrs');
 export const PROMPT = /[#$] $/;
 
@@ -38,7 +39,7 @@ export function runVmrs(
 ): Promise<SessionResult> {
   return new Promise((resolveRun, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [VMRS, ...args], { stdio: 'pipe', env });
+    const child = spawn(VMRS, args, { stdio: 'pipe', env });
     let output = '';
     let stderr = '';
     let seen = 0;

@@ -35,7 +35,7 @@ interface Info {
 }
 
 function inspect(file: string): Info {
-  const r = spawnSync(process.execPath, [VMRS, 'inspect', '--json', file], { encoding: 'utf8' });
+  const r = spawnSync(VMRS, ['inspect', '--json', file], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`inspect failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Info;
 }

@@ -15,7 +15,9 @@
  *     host instructions under callgrind; not part of the full run)
  */
 import { benchScale } from './scale.js';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { hasV8PoolOption, v8PoolOption } from '../src/host/v8-pool.js';
 import { VirtMachine } from '../src/machine/virt.js';
 import type { Engine } from '../src/cpu/cpu.js';
 import { machineConfig } from '../src/cli/run.js';
@@ -28,6 +30,17 @@ import { benchRecordReplay, qemuRecord } from './record-replay.js';
 import { benchTimeTravel } from './time-travel.js';
 import { benchBrowser } from './browser.js';
 import { WORKLOADS, WORKLOAD_DONE, runUntil } from './guest-workloads.js';
+
+// In-process figures (boot, workloads) with V8's pool as bin/vmrs sizes it (src/host/v8-pool.ts),
+// so that they are what the vmrs command gets: started without it, run again with it.
+if (!hasV8PoolOption()) {
+  const again = spawnSync(
+    process.execPath,
+    [v8PoolOption(), ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    { stdio: 'inherit' },
+  );
+  process.exit(again.status ?? 1);
+}
 
 function fmt(n: number, d = 1): string {
   return n.toFixed(d);

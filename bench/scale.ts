@@ -31,7 +31,7 @@ interface Info {
 }
 
 function inspect(file: string): Info {
-  const r = spawnSync(process.execPath, [VMRS, 'inspect', '--json', file], { encoding: 'utf8' });
+  const r = spawnSync(VMRS, ['inspect', '--json', file], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`inspect failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Info;
 }
@@ -100,7 +100,7 @@ function perMinute(info: Info): string {
 
 function replayStats(file: string, extra: string[] = []): { secs: number; rssMiB: number } {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [VMRS, 'replay', '-q', '--stats', file, ...extra], {
+  const r = spawnSync(VMRS, ['replay', '-q', '--stats', file, ...extra], {
     encoding: 'utf8',
   });
   const secs = (performance.now() - t0) / 1000;
@@ -128,13 +128,9 @@ async function longRecordings(): Promise<void> {
     for (let i = 0; i < 5; i++) {
       const to = Math.floor(info.instructions * (0.2 + 0.8 * rng.next()));
       const t0 = performance.now();
-      const r = spawnSync(
-        process.execPath,
-        [VMRS, 'replay', '-q', longest, '--to', String(to), ...extra],
-        {
-          encoding: 'utf8',
-        },
-      );
+      const r = spawnSync(VMRS, ['replay', '-q', longest, '--to', String(to), ...extra], {
+        encoding: 'utf8',
+      });
       if (r.status !== 0) throw new Error(`replay --to failed: ${r.stderr}`);
       out.push((performance.now() - t0) / 1000);
     }
@@ -166,7 +162,7 @@ async function busyRecording(): Promise<string> {
 
 function verifyRun(args: string[]): { secs: number; insns: number } {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [VMRS, 'verify', ...args, '--json'], { encoding: 'utf8' });
+  const r = spawnSync(VMRS, ['verify', ...args, '--json'], { encoding: 'utf8' });
   const secs = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`verify failed (${r.status}): ${r.stderr}`);
   return { secs, insns: (JSON.parse(r.stdout) as { instructions: number }).instructions };
@@ -218,7 +214,7 @@ async function verifyThroughput(file: string): Promise<void> {
   const url = `redis://127.0.0.1:${port}`;
   await new Promise((r) => setTimeout(r, 500));
   const workers = [0, 1].map(() =>
-    spawn(process.execPath, [VMRS, 'worker', '-q', '--queue', url, '--concurrency', '1'], {
+    spawn(VMRS, ['worker', '-q', '--queue', url, '--concurrency', '1'], {
       stdio: 'ignore',
     }),
   );

@@ -31,7 +31,7 @@ export const liveChecks = new Set<ChildProcess>();
 export function vmrs(args: string[], limitMs = REPLAY_LIMIT_MS): Promise<Run> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [VMRS_BIN, ...args], {
+    const child = spawn(VMRS_BIN, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     liveChecks.add(child);
