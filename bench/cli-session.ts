@@ -37,9 +37,20 @@ export function runVmrs(
   limitMs = 900_000,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<SessionResult> {
+  return runSession(VMRS, args, steps, limitMs, env);
+}
+
+/** Any program with a console on stdio (QEMU too), driven by `steps` as runVmrs drives vmrs. */
+export function runSession(
+  command: string,
+  args: string[],
+  steps: Step[] = [],
+  limitMs = 900_000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SessionResult> {
   return new Promise((resolveRun, reject) => {
     const t0 = performance.now();
-    const child = spawn(VMRS, args, { stdio: 'pipe', env });
+    const child = spawn(command, args, { stdio: 'pipe', env });
     let output = '';
     let stderr = '';
     let seen = 0;
@@ -48,7 +59,9 @@ export function runVmrs(
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(
-        new Error(`vmrs ${args.join(' ')} did not finish; output tail:\n${output.slice(-1000)}`),
+        new Error(
+          `${command} ${args.join(' ')} did not finish; output tail:\n${output.slice(-1000)}`,
+        ),
       );
     }, limitMs);
     const advance = () => {

@@ -9,7 +9,9 @@
  * Then device throughput (bench/devices.ts) and record/replay figures
  * (bench/record-replay.ts).
  * and time travel (bench/time-travel.ts), and the web app in Chromium (bench/browser.ts).
- *   npm run bench [-- --only cpu|qemu|devices|record|qemu-rr|time-travel|scale|browser]
+ *   npm run bench [-- --only cpu|qemu|whole|devices|record|qemu-rr|time-travel|scale|browser]
+ *   npm run bench -- --only whole [--pairs N]   (bench/whole-process.ts: vmrs run against QEMU
+ *     as whole processes, boot + sha256sum + poweroff, N interleaved pairs, 8 by default)
  *   npm run bench -- --only soak [soak options]   (bench/soak.ts; not part of the full run)
  *   npm run bench -- --only instructions [--workload W] [--vs DIR]   (bench/instructions.ts:
  *     host instructions under callgrind; not part of the full run)
@@ -29,6 +31,7 @@ import { benchDevices } from './devices.js';
 import { benchRecordReplay, qemuRecord } from './record-replay.js';
 import { benchTimeTravel } from './time-travel.js';
 import { benchBrowser } from './browser.js';
+import { benchWholeProcess } from './whole-process.js';
 import { WORKLOADS, WORKLOAD_DONE, runUntil } from './guest-workloads.js';
 
 // In-process figures (boot, workloads) with V8's pool as bin/vmrs sizes it (src/host/v8-pool.ts),
@@ -188,6 +191,12 @@ if (!only || only === 'cpu' || only === 'boot' || only === 'workload') {
   await benchVmrs('interp');
 }
 if (!only || only === 'qemu') await benchQemu();
+if (!only || only === 'whole') {
+  const at = process.argv.indexOf('--pairs');
+  const pairs = at > 0 ? Number(process.argv[at + 1]) : 8;
+  if (!Number.isSafeInteger(pairs) || pairs < 1) throw new Error('--pairs needs a whole number');
+  await benchWholeProcess(pairs);
+}
 if (!only || only === 'devices') await benchDevices();
 if (!only || only === 'record') await benchRecordReplay();
 if (only === 'qemu-rr') await qemuRecord();

@@ -1,0 +1,79 @@
+/**
+ * The issue's headline figure: boot + `sha256sum` of 4 MiB + `poweroff`,
+ * typed at the prompt of `vmrs run` and of QEMU TCG on the same images, as
+ * whole processes from start to exit (Node's start, the bundle, the warm-up,
+ * every compile included), in interleaved pairs: each pair runs one after
+ * the other, which one first alternating, so that a slow moment of a shared
+ * host falls on both.
+ *   npm run bench -- --only whole [--pairs N]   (8 pairs by default)
+ */
+import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
+import { ensureDefaultGuest } from '../src/host/default-guest.js';
+import { PROMPT, VMRS, fmt, runSession, type SessionResult, type Step } from './cli-session.js';
+
+const WORKLOAD =
+  'dd if=/dev/zero bs=64k count=64 2>/dev/null | sha256sum; echo WORKLOAD-$((40+2))\n';
+
+const steps: Step[] = [
+  { waitFor: /\S/, mark: 'first output' },
+  { waitFor: PROMPT, send: WORKLOAD, mark: 'prompt' },
+  { waitFor: /WORKLOAD-42/, mark: 'workload done' },
+  { waitFor: PROMPT, send: 'poweroff -f\n' },
+];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** "median s (min–max)" */
+function spread(xs: number[], digits = 2, unit = ' s'): string {
+  return `${fmt(median(xs), digits)}${unit} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
+}
+
+async function session(command: string, args: string[]): Promise<SessionResult> {
+  const r = await runSession(command, args, steps, 300_000);
+  if (r.status !== 0 || r.marks['workload done'] === undefined)
+    throw new Error(
+      `${command} did not run the workload to its end (status ${r.status}): ${r.stderr.slice(-500)}`,
+    );
+  return r;
+}
+
+export async function benchWholeProcess(pairs = 8): Promise<void> {
+  if (!qemuAvailable()) {
+    console.log('whole process  (qemu-system-riscv64 not installed: skipped)');
+    return;
+  }
+  const g = await ensureDefaultGuest({});
+  const qemuArgs = qemuVirtArgs(g.kernel, g.initrd);
+  const vmrs: SessionResult[] = [];
+  const qemu: SessionResult[] = [];
+  for (let i = 0; i < pairs; i++) {
+    if (i % 2 === 0) {
+      vmrs.push(await session(VMRS, ['run']));
+      qemu.push(await session(QEMU_BINARY, qemuArgs));
+    } else {
+      qemu.push(await session(QEMU_BINARY, qemuArgs));
+      vmrs.push(await session(VMRS, ['run']));
+    }
+  }
+  const wall = (rs: SessionResult[]) => rs.map((r) => r.wallSeconds);
+  const mark = (rs: SessionResult[], name: string) => rs.map((r) => r.marks[name]);
+  for (const [name, rs] of [
+    ['vmrs', vmrs],
+    ['qemu', qemu],
+  ] as const)
+    console.log(
+      `whole process  ${name}: ${spread(wall(rs))}; first output at ${spread(mark(rs, 'first output'), 3)}, ` +
+        `prompt at ${spread(mark(rs, 'prompt'))}, sha256sum ${spread(
+          rs.map((r) => r.marks['workload done'] - r.marks.prompt),
+        )}`,
+    );
+  const ratios = vmrs.map((r, i) => r.wallSeconds / qemu[i].wallSeconds);
+  console.log(
+    `whole process  boot + sha256sum + poweroff, vmrs over QEMU, ${pairs} interleaved pairs: ` +
+      `${spread(ratios, 2, '')} (target 1.5)`,
+  );
+}
