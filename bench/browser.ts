@@ -14,7 +14,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { PROMPT, VMRS, fmt, runVmrs } from './cli-session.js';
+import { PROMPT, VMRS, fmt, median, runVmrs } from './cli-session.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -24,11 +24,6 @@ interface Hook {
     seek(i: number): Promise<{ ms: number; icount: number }>;
     timeline(): { ms: number } | null;
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 const spread = (xs: number[], digits = 1) =>

@@ -101,6 +101,12 @@ export function runSession(
   });
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 export function fmt(n: number, digits = 1): string {
   return n.toFixed(digits);
 }

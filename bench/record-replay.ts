@@ -12,7 +12,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prng } from '../test/helpers/seed.js';
-import { PROMPT, VMRS, fmt, runVmrs, type Step } from './cli-session.js';
+import { PROMPT, VMRS, fmt, median, runVmrs, type Step } from './cli-session.js';
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
 import { hasPasst, hostUrlFromGuest, servePayload } from '../test/helpers/host-tools.js';
@@ -39,11 +39,6 @@ function inspect(file: string): Info {
   if (r.status !== 0) throw new Error(`inspect failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Info;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** Rounds of run, record and replay, interleaved so that the machine's drift hits all three alike. */
 const ROUNDS = 6;

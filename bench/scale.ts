@@ -13,14 +13,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROMPT, VMRS, fmt, runVmrs, type Step } from './cli-session.js';
+import { PROMPT, VMRS, fmt, median, runVmrs, type Step } from './cli-session.js';
 import { prng } from '../test/helpers/seed.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmrs-bench-scale-'));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const spread = (xs: number[]) => `${fmt(Math.min(...xs), 2)}-${fmt(Math.max(...xs), 2)}`;
 
 interface Info {

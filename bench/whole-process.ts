@@ -9,7 +9,15 @@
  */
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
-import { PROMPT, VMRS, fmt, runSession, type SessionResult, type Step } from './cli-session.js';
+import {
+  PROMPT,
+  VMRS,
+  fmt,
+  median,
+  runSession,
+  type SessionResult,
+  type Step,
+} from './cli-session.js';
 
 const WORKLOAD =
   'dd if=/dev/zero bs=64k count=64 2>/dev/null | sha256sum; echo WORKLOAD-$((40+2))\n';
@@ -20,12 +28,6 @@ const steps: Step[] = [
   { waitFor: /WORKLOAD-42/, mark: 'workload done' },
   { waitFor: PROMPT, send: 'poweroff -f\n' },
 ];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /** "median s (min–max)" */
 function spread(xs: number[], digits = 2, unit = ' s'): string {
