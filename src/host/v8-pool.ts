@@ -11,7 +11,7 @@
  * thread, which the kernel's scheduler then gives well under a core. With
  * one core left to the guest's thread (a pool of 1 on 2 cores), boot +
  * `sha256sum` + `poweroff` typed into `vmrs run` took 0.887 and 0.886 of the
- * wall time (two series of 20 interleaved pairs, 19 and 19 of them faster),
+ * wall time (two series of 20 interleaved pairs: 0.78-1.00 and 0.78-1.02),
  * CPU 0.95; `vmrs replay` 0.879, `vmrs verify` 0.958 (12 and 10 pairs).
  * A pool of 2 against 1: 0.96 (16 pairs, 0.82-1.17). Only speed depends on
  * this (DESIGN rule 10: the engines agree, whenever compiled code arrives).
