@@ -32,6 +32,7 @@ import { benchRecordReplay, qemuRecord } from './record-replay.js';
 import { benchTimeTravel } from './time-travel.js';
 import { benchBrowser } from './browser.js';
 import { benchWholeProcess } from './whole-process.js';
+import { bundleIsCurrent } from './cli-session.js';
 import { WORKLOADS, WORKLOAD_DONE, runUntil } from './guest-workloads.js';
 
 // In-process figures (boot, workloads) with V8's pool as bin/vmrs sizes it (src/host/v8-pool.ts),
@@ -44,6 +45,12 @@ if (!hasV8PoolOption()) {
   );
   process.exit(again.status ?? 1);
 }
+
+if (!bundleIsCurrent())
+  console.log(
+    'note: the CLI bundle is older than the last compile, so bin/vmrs loads the compiled modules ' +
+      '(slower starts in every whole-process figure): run `npm run bundle` first',
+  );
 
 function fmt(n: number, d = 1): string {
   return n.toFixed(d);
