@@ -14,7 +14,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { PROMPT, VMRS, fmt, median, runVmrs } from './cli-session.js';
+import { PROMPT, VMRS, runVmrs, spread } from './cli-session.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -25,9 +25,6 @@ interface Hook {
     timeline(): { ms: number } | null;
   };
 }
-
-const spread = (xs: number[], digits = 1) =>
-  `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
 
 async function serve(args: string[]): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(VMRS, ['serve', '--port', '0', '-q', ...args], {

@@ -3,7 +3,6 @@
  * for text on its console, type, time the stretches in between.
  */
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,24 +10,6 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 /** Run as an executable, as a user runs it: its shell line sizes V8's pool (src/host/v8-pool.ts). */
 export const VMRS = resolve(REPO_ROOT, 'bin/vmrs');
 export const PROMPT = /[#$] $/;
-
-/**
- * Whether bin/vmrs will run the CLI bundle: it does only when no compile ran
- * after the bundle was made (`npx tsc -p .` alone leaves it stale), and
- * otherwise loads the compiled modules one by one, which makes every start
- * about 0.1 s slower. `npm run bench` builds both; a bench run by hand may not.
- */
-export function bundleIsCurrent(): boolean {
-  const mtime = (path: string) => {
-    try {
-      return statSync(resolve(REPO_ROOT, path)).mtimeMs;
-    } catch {
-      return -1;
-    }
-  };
-  const bundle = mtime('dist/bundle/main.cjs');
-  return bundle >= 0 && bundle >= mtime('dist/.tsbuildinfo');
-}
 
 export interface Step {
   /** Wait for this on the console (after the previous step's match)... */
@@ -128,4 +109,9 @@ export function median(xs: number[]): number {
 
 export function fmt(n: number, digits = 1): string {
   return n.toFixed(digits);
+}
+
+/** "median (min–max)" with `digits` decimals, each followed by `unit`. */
+export function spread(xs: number[], digits = 1, unit = ''): string {
+  return `${fmt(median(xs), digits)}${unit} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
 }

@@ -19,6 +19,7 @@
 import { benchScale } from './scale.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { hasV8PoolOption, v8PoolOption } from '../src/host/v8-pool.js';
 import { VirtMachine } from '../src/machine/virt.js';
 import type { Engine } from '../src/cpu/cpu.js';
@@ -32,7 +33,8 @@ import { benchRecordReplay, qemuRecord } from './record-replay.js';
 import { benchTimeTravel } from './time-travel.js';
 import { benchBrowser } from './browser.js';
 import { benchWholeProcess } from './whole-process.js';
-import { bundleIsCurrent } from './cli-session.js';
+import { REPO_ROOT, fmt } from './cli-session.js';
+import { bundleIsCurrent } from '../src/host/bundle-loader.js';
 import { WORKLOADS, WORKLOAD_DONE, runUntil } from './guest-workloads.js';
 
 // In-process figures (boot, workloads) with V8's pool as bin/vmrs sizes it (src/host/v8-pool.ts),
@@ -46,15 +48,11 @@ if (!hasV8PoolOption()) {
   process.exit(again.status ?? 1);
 }
 
-if (!bundleIsCurrent())
+if (!bundleIsCurrent(join(REPO_ROOT, 'dist')))
   console.log(
     'note: the CLI bundle is older than the last compile, so bin/vmrs loads the compiled modules ' +
       '(slower starts in every whole-process figure): run `npm run bundle` first',
   );
-
-function fmt(n: number, d = 1): string {
-  return n.toFixed(d);
-}
 
 /** The translator's costs since `before` (a copy of the cache's counters). */
 function translationCost(vm: VirtMachine, secs: number, before: TranslationCounters): string {

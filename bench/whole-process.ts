@@ -9,15 +9,7 @@
  */
 import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
 import { ensureDefaultGuest } from '../src/host/default-guest.js';
-import {
-  PROMPT,
-  VMRS,
-  fmt,
-  median,
-  runSession,
-  type SessionResult,
-  type Step,
-} from './cli-session.js';
+import { PROMPT, VMRS, runSession, spread, type SessionResult, type Step } from './cli-session.js';
 
 const WORKLOAD =
   'dd if=/dev/zero bs=64k count=64 2>/dev/null | sha256sum; echo WORKLOAD-$((40+2))\n';
@@ -28,11 +20,6 @@ const steps: Step[] = [
   { waitFor: /WORKLOAD-42/, mark: 'workload done' },
   { waitFor: PROMPT, send: 'poweroff -f\n' },
 ];
-
-/** "median s (min–max)" */
-function spread(xs: number[], digits = 2, unit = ' s'): string {
-  return `${fmt(median(xs), digits)}${unit} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
-}
 
 async function session(command: string, args: string[]): Promise<SessionResult> {
   const r = await runSession(command, args, steps, 300_000);
@@ -68,14 +55,16 @@ export async function benchWholeProcess(pairs = 8): Promise<void> {
     ['qemu', qemu],
   ] as const)
     console.log(
-      `whole process  ${name}: ${spread(wall(rs))}; first output at ${spread(mark(rs, 'first output'), 3)}, ` +
-        `prompt at ${spread(mark(rs, 'prompt'))}, sha256sum ${spread(
+      `whole process  ${name}: ${spread(wall(rs), 2, ' s')}; first output at ${spread(mark(rs, 'first output'), 3, ' s')}, ` +
+        `prompt at ${spread(mark(rs, 'prompt'), 2, ' s')}, sha256sum ${spread(
           rs.map((r) => r.marks['workload done'] - r.marks.prompt),
+          2,
+          ' s',
         )}`,
     );
   const ratios = vmrs.map((r, i) => r.wallSeconds / qemu[i].wallSeconds);
   console.log(
     `whole process  boot + sha256sum + poweroff, vmrs over QEMU, ${pairs} interleaved pairs: ` +
-      `${spread(ratios, 2, '')} (target 1.5)`,
+      `${spread(ratios, 2)} (target 1.5)`,
   );
 }
