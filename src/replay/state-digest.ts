@@ -40,7 +40,8 @@
 import type { VirtMachine } from '../machine/virt.js';
 import { GrowableBytes } from '../util/growable-bytes.js';
 import { nextFlagged } from '../util/page-flags.js';
-import { ZERO_PAGE_HASH, hashPage, hashWords, mix } from './hash32.js';
+import { ZERO_PAGE_HASH, hashWords, mix } from './hash32.js';
+import { PageHasher } from './page-hasher.js';
 import { stateLeaves, type Leaves } from './state-leaves.js';
 import { describeFieldDifferences, describePageDifferences, fieldNames } from './digest-report.js';
 import { DigestCheckerV1 } from './state-digest-v1.js';
@@ -223,6 +224,10 @@ export class StateDigester {
   readonly pageHash: Int32Array;
   /** Pages written since the last digest. */
   private readonly dirty: Uint8Array;
+  /** Hashes the pages written (in WebAssembly SIMD where it can: page-hasher.ts). */
+  private readonly hasher: PageHasher;
+  /** The hasher's results, one per page written. */
+  private readonly hashes: Int32Array;
   /** The hart's and devices' leaves, as of the last digest. */
   leaves: Leaves | undefined;
   /** The leaves of the digest before (their arrays are reused by the next walk). */
@@ -239,6 +244,8 @@ export class StateDigester {
     this.dirty = vm.bus.addDirtyListener(true);
     this.pageHash = new Int32Array(vm.bus.dirtyPages.length).fill(ZERO_PAGE_HASH);
     this.ramHash = zeroRamHash(this.pageHash.length);
+    this.hasher = new PageHasher(vm.bus.ram32, vm.bus.memory);
+    this.hashes = new Int32Array(this.pageHash.length);
   }
 
   /** Bring the hashes up to the machine as it is now; returns the pages written since the last call. */
@@ -246,18 +253,22 @@ export class StateDigester {
     const vm = this.vm;
     vm.collectDirty();
     const dirty = this.dirty;
-    const ram32 = vm.bus.ram32;
     const pageHash = this.pageHash;
     const written: number[] = [];
-    let ramHash = this.ramHash;
     for (let p = nextFlagged(dirty, 0); p >= 0; p = nextFlagged(dirty, p + 1)) {
       dirty[p] = 0;
-      const h = hashPage(ram32, p);
+      written.push(p);
+    }
+    const hashes = this.hashes;
+    this.hasher.hashPages(written, written.length, hashes);
+    let ramHash = this.ramHash;
+    for (let i = 0; i < written.length; i++) {
+      const p = written[i];
+      const h = hashes[i];
       if (h !== pageHash[p]) {
         ramHash = (ramHash - pageTerm(p, pageHash[p]) + pageTerm(p, h)) | 0;
         pageHash[p] = h;
       }
-      written.push(p);
     }
     this.ramHash = ramHash;
     const leaves = stateLeaves(vm.saveState({ digest: true }), false, this.spare);
