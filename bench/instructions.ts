@@ -37,6 +37,8 @@ interface Counters {
   compiledInsns: number;
   /** (Absent from checkouts before 2026-12-05, stop 42.) */
   regionEntries?: number;
+  /** (Absent from checkouts before 2026-12-06, stop 46.) */
+  chained?: number;
 }
 
 /**
@@ -73,6 +75,7 @@ async function child(root: string, workload: string): Promise<void> {
     blocks: c.compiled,
     compiledInsns: c.compiledInsns,
     regionEntries: c.regionEntries,
+    chained: (c as { chained?: number }).chained,
   };
   console.log(JSON.stringify(counters));
 }
@@ -144,7 +147,8 @@ function show(name: string, c: Count): void {
       `(${k.compiledInsns} instructions) in ${k.modules} modules` +
       (k.regionEntries === undefined
         ? ''
-        : `, ${(k.regionEntries / 1e6).toFixed(2)} M region entries`),
+        : `, ${(k.regionEntries / 1e6).toFixed(2)} M region entries`) +
+      (k.chained === undefined ? '' : ` (and ${(k.chained / 1e6).toFixed(2)} M chained)`),
   );
 }
 

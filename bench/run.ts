@@ -62,11 +62,12 @@ function translationCost(vm: VirtMachine, secs: number, before: TranslationCount
   const inv = c.invalidations - before.invalidations;
   const inBlocks = c.insnsInBlocks - before.insnsInBlocks;
   const entries = c.regionEntries - before.regionEntries;
+  const chained = c.chained - before.chained;
   return (
     `${blocks} blocks compiled (${c.modules - before.modules} modules), compiling ${fmt(ms, 0)} ms ` +
     `(${fmt((100 * ms) / (secs * 1000), 0)}% of the time), ${fmt(inv / secs, 0)} invalidations/s, ` +
     `${fmt((100 * inBlocks) / (vm.cpu.icount - before.icount), 0)}% of instructions in blocks, ` +
-    `${fmt(entries / 1e6, 2)} M region entries`
+    `${fmt(entries / 1e6, 2)} M region entries (and ${fmt(chained / 1e6, 2)} M chained)`
   );
 }
 
@@ -77,6 +78,7 @@ interface TranslationCounters {
   modules: number;
   insnsInBlocks: number;
   regionEntries: number;
+  chained: number;
   icount: number;
 }
 
@@ -89,6 +91,7 @@ function counters(vm: VirtMachine): TranslationCounters {
     modules: c.modules,
     insnsInBlocks: c.insnsInBlocks,
     regionEntries: c.regionEntries,
+    chained: c.chained,
     icount: vm.cpu.icount,
   };
 }

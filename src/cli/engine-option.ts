@@ -35,7 +35,7 @@ export function engineStats(cpu: Cpu, wallMs: number): string {
   if (cpu.engine === 'translate')
     lines.push(
       `blocks: ${c.compiled} compiled in ${c.modules} modules (${c.compiledInsns} instructions, ${c.compileMs.toFixed(0)} ms), ` +
-        `${c.insnsInBlocks} instructions run in blocks (${c.regionEntries} region entries), ${c.invalidations} code-page invalidations, ${c.functions} live (${c.all.size} entry points), ${c.flushes} flushes for room`,
+        `${c.insnsInBlocks} instructions run in blocks (${c.regionEntries} region entries, ${c.chained} more chained), ${c.invalidations} code-page invalidations, ${c.functions} live (${c.all.size} entry points), ${c.flushes} flushes for room`,
     );
   return lines.map((l) => `vmrs: ${l}\n`).join('');
 }

@@ -33,20 +33,27 @@ import { Bytes, T_I32, T_VOID, W, wasmModule } from './wasm-writer.js';
 /** The HM_FLAGS bit: a block stopped before an instruction for the interpreter. */
 export const LOOP_INTERPRET = EXIT_INTERPRET;
 
-export type BlockLoop = (budget: number, fetchTag: number, dataTag: number, unused: 0) => number;
+export type BlockLoop = (
+  budget: number,
+  fetchTag: number,
+  dataTag: number,
+  unused: 0,
+  unused2?: 0,
+) => number;
 
-// params: 0 budget, 1 fetchTag, 2 dataTag, 3 unused (the loop has the blocks' type, type 0 of call_indirect)
-const N = 4,
-  PCL = 5,
-  PCH = 6,
-  TI = 8, // (7 is unused)
-  SLOT = 9,
-  E = 10,
-  R = 11,
-  OFF = 12,
-  LEN = 13,
-  SALT = 14, // the fetch TLB's slot salt (tlbSalt) * 16
-  TURNS = 15; // regions entered (HM_ENTRIES)
+// params: 0 budget, 1 fetchTag, 2 dataTag, 3 and 4 unused (the loop has the blocks' type, type 0
+// of call_indirect)
+const N = 5,
+  PCL = 6,
+  PCH = 7,
+  TI = 9, // (8 is unused)
+  SLOT = 10,
+  E = 11,
+  R = 12,
+  OFF = 13,
+  LEN = 14,
+  SALT = 15, // the fetch TLB's slot salt (tlbSalt) * 16
+  TURNS = 16; // regions entered (HM_ENTRIES)
 
 function loopBody(): Uint8Array {
   const b = new Bytes();
@@ -106,6 +113,7 @@ function loopBody(): Uint8Array {
     .op(W.i32_and);
   b.i32(BB_SHIFT).op(W.i32_shl).get(2).op(W.i32_or);
   b.get(0).get(N).op(W.i32_sub);
+  b.i32(0); // carry: nothing before it (translate-wasm.ts ChainTarget)
   b.get(E).i32(ENTRY_INDEX_SHIFT).op(W.i32_shr_u);
   b.byte(W.call_indirect).u32(0).u32(0).set(R);
   b.get(TURNS).i32(1).op(W.i32_add).set(TURNS);

@@ -23,7 +23,7 @@ import type { Cpu } from './cpu.js';
 import { ACC_FETCH, TLB_HI, TLB_OFF } from './hart-constants.js';
 import type { Block } from './code-cache.js';
 import { peekTranslate } from './hooks.js';
-import { CACHE_MASK, HM_ENTRIES } from './hart-memory.js';
+import { CACHE_MASK, HM_CHAINS, HM_ENTRIES } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
 import { LOOP_INTERPRET, makeBlockLoop, type BlockLoop } from './block-loop.js';
@@ -55,6 +55,10 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     const flags = hart32[2];
     const pcLo = hart32[0];
     code.regionEntries += hart32[HM_ENTRIES >> 2];
+    if (hart32[HM_CHAINS >> 2] !== 0) {
+      code.chained += hart32[HM_CHAINS >> 2];
+      hart32[HM_CHAINS >> 2] = 0;
+    }
     if (k !== 0) {
       n += k;
       h.icount = base + n;
@@ -163,7 +167,7 @@ export function compileQueued(h: Cpu): void {
   code.queue.length = 0;
   code.queueVa.length = 0;
   if (regions.length !== 0) {
-    const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions);
+    const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions, offs);
     code.modules++;
     for (let i = 0; i < runs.length; i++) {
       const r = regions[i];

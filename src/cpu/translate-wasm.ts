@@ -19,8 +19,9 @@
  * The function takes the entry pc (as two i32: an i64 parameter would cost
  * a BigInt per call), the data-TLB tag bits with, above them, the basic
  * block to start at (any basic block of the region is an entry: see
- * dispatch.ts), and the room (instructions it may retire: it runs a basic
- * block only if it fits); it loads the
+ * dispatch.ts), the room (instructions it may retire: it runs a basic
+ * block only if it fits), and the count of the regions before it in a
+ * chain (ChainTarget; 0 from the block loop); it loads the
  * registers it uses into i64 locals, and on every exit writes back those it
  * writes and the next pc (hart-memory.ts), and returns
  *   retired * 4 | 1 if the interpreter must go next.
@@ -39,6 +40,7 @@ import { endsInReturn, isBranch, type InlineCall, type Region } from './scan-reg
 import { ACC_FETCH, ACC_READ, ACC_WRITE, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
 import {
   HART_AREA,
+  HM_CHAINS,
   HM_FETCH_TAG,
   HM_MIE,
   HM_MIP,
@@ -57,33 +59,36 @@ import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule, type Bytes } from '.
 /** The bit of a block's result besides the count (count = result >>> 2). */
 export const EXIT_INTERPRET = 1;
 
-// Locals: params 0 pcLo, 1 pcHi, 2 dTag, 3 room (instructions the block may retire); then these.
+// Locals: params 0 pcLo, 1 pcHi, 2 dTag, 3 room (instructions the block may retire), 4 carry;
+// then these.
 // V8's baseline compiler (Liftoff) spends time on every local a function declares, used or
 // not (at entry and at every branch's merge): 100 more i64s made a boot's modules take
 // 1.3-1.5 times as long to compile. So a region declares the FP locals only if it has FP
 // instructions, and one i64 for each guest register it uses (BlockWriter.reg), after the rest.
 const DTAG = 2;
 const ROOM = 3;
-const PC = 4; // i64: the virtual address of the region's page
-const A = 5; // i64 scratch
-const B = 6; // i64 scratch
-const PC_OUT = 7; // i64: the next pc at an exit
-const TAG64 = 8; // i64: DTAG, to OR into a page's address for the TLB compare
-const L = 9; // i32: low word of an address
-const V = 10; // i32: scratch
-const I = 11; // i32: byte offset of the TLB record (index * 16)
-const RET = 12; // i32: the result at an exit
-const N4 = 13; // i32: instructions retired before the current basic block, * 4
-const S = 14; // i32: the basic block to run next (br_table index)
-const ROOM4 = 15; // i32: room * 4
-const MEMO = 16; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
+const CARRY = 4; // retired * 4 by the regions before this one in a chain (see Chains), 0 from the loop
+const PC = 5; // i64: the virtual address of the region's page
+const A = 6; // i64 scratch
+const B = 7; // i64 scratch
+const PC_OUT = 8; // i64: the next pc at an exit
+const TAG64 = 9; // i64: DTAG, to OR into a page's address for the TLB compare
+const L = 10; // i32: low word of an address
+const V = 11; // i32: scratch
+const I = 12; // i32: byte offset of the TLB record (index * 16)
+const RET = 13; // i32: the result at an exit
+const N4 = 14; // i32: instructions retired before the current basic block, * 4
+const S = 15; // i32: the basic block to run next (br_table index)
+const ROOM4 = 16; // i32: room * 4
+const MEMO = 17; // i32 × MEMOS: RAM offsets of earlier accesses in the basic block (see access)
 const MEMOS = 4;
 const SALT = MEMO + MEMOS; // i32: the data TLB's slot salt (tlbSalt) * 16, from DTAG
 const SITE = SALT + 1; // i32: an exit's pc offset and result (see exitAt)
-const FP = SITE + 1; // the FP instructions' locals (translate-fp.ts), in a region that has any
+const CHAIN = SITE + 1; // i32: at an exit, the chain to take (1 + its number; 0: none)
+const FP = CHAIN + 1; // the FP instructions' locals (translate-fp.ts), in a region that has any
 const LOCALS: [number, number][] = [
   [5, T_I64],
-  [9 + MEMOS, T_I32],
+  [10 + MEMOS, T_I32],
 ];
 const FP_COUNT = FP_LOCALS.reduce((n, [k]) => n + k, 0);
 
@@ -279,8 +284,40 @@ export class BlockWriter {
   private fpOn = false;
   private fpDirty = false;
 
+  /** The chains this region's exits take (writeChains), in the order of their numbers. */
+  readonly chains: ChainTarget[] = [];
+  /** The module's chain targets by RAM offset, this region's page's RAM offset and other pages. */
+  private targets: Map<number, ChainTarget> | undefined;
+  private pageRam = 0;
+  private pages: readonly number[] = [];
+
+  /**
+   * A region of this module that starts a basic block at the pc entry + d,
+   * for an exit to chain to: on this region's page (so the fetch TLB maps
+   * it as it maps this one), and valid for as long as this one is (its
+   * inlined callees' pages among this one's: a write to any of them drops
+   * both). Undefined: none.
+   */
+  chainTo(d: number): ChainTarget | undefined {
+    const p = this.origin + d;
+    if (this.targets === undefined || p < 0 || p >= 4096) return undefined;
+    const t = this.targets.get(this.pageRam + p);
+    if (t === undefined || !t.pages.every((x) => this.pages.includes(x))) return undefined;
+    if (!this.chains.includes(t)) this.chains.push(t);
+    return t;
+  }
+
   /** Ready for a new region's function (a writer is reused: a boot writes thousands). */
-  reset(origin: number): void {
+  reset(
+    origin: number,
+    targets?: Map<number, ChainTarget>,
+    pageRam = 0,
+    pages: readonly number[] = [],
+  ): void {
+    this.targets = targets;
+    this.pageRam = pageRam;
+    this.pages = pages;
+    this.chains.length = 0;
     this.base = 0;
     this.ifs = 0;
     this.inLoop = 0;
@@ -873,7 +910,12 @@ let blockWriter: BlockWriter | undefined;
  * rule, as the block loop checks for the first one). An edge out of the
  * region exits.
  */
-export function writeRegion(m: ModuleWriter, r: Region): void {
+export function writeRegion(
+  m: ModuleWriter,
+  r: Region,
+  targets?: Map<number, ChainTarget>,
+  off = 0,
+): void {
   let reads = 0,
     writes = 0,
     fp = false;
@@ -887,7 +929,7 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
   const b = m.b;
   if (blockWriter?.b !== b) blockWriter = new BlockWriter(b);
   const w = blockWriter;
-  w.reset(r.entryPo);
+  w.reset(r.entryPo, targets, off - r.entryPo, r.pages);
   let next = FP + (fp ? FP_COUNT : 0);
   const first = next;
   for (let x = 1; x < 32; x++) if (((used >>> x) & 1) !== 0) w.reg[x] = next++;
@@ -897,6 +939,8 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
   b.get(0).i32(-4096).op(W.i32_and).op(W.i64_extend_i32_u);
   b.get(1).op(W.i64_extend_i32_u).i64(32).op(W.i64_shl);
   b.op(W.i64_or).set(PC);
+  // A region entered by a chain counts on from the regions before it.
+  b.get(CARRY).set(N4);
   // The basic block to start at is above the tag bits.
   const K = r.blocks.length;
   if (K > 1) b.get(DTAG).i32(BB_SHIFT).op(W.i32_shr_u).set(S);
@@ -964,8 +1008,45 @@ export function writeRegion(m: ModuleWriter, r: Region): void {
       .mem(W.i64_store, 3, HM_X + 8 * x);
   }
   b.i32(0).get(PC_OUT).mem(W.i64_store, 3, HM_PC);
+  if (w.chains.length !== 0) writeChains(w);
   b.get(RET);
   m.endFunction();
+}
+
+/**
+ * The end of a region with chains: CHAIN = c (1..n) goes on in the c-th
+ * chain's region by a tail call, with the next pc, the basic block there,
+ * the same room and the count so far; 0 returns.
+ *
+ *   block $ret  block $c(n) … block $c1  br_table CHAIN  end  call 1  …  end  call n  end
+ */
+function writeChains(w: BlockWriter): void {
+  const b = w.b;
+  const n = w.chains.length;
+  for (let c = 0; c <= n; c++) b.byte(W.block).byte(T_VOID);
+  b.get(CHAIN)
+    .byte(W.br_table)
+    .u32(n + 1)
+    .u32(n);
+  for (let c = 1; c <= n; c++) b.u32(c - 1);
+  b.u32(n);
+  for (const t of w.chains) {
+    b.op(W.end);
+    b.i32(0)
+      .i32(0)
+      .mem(W.i32_load, 2, HM_CHAINS)
+      .i32(1)
+      .op(W.i32_add)
+      .mem(W.i32_store, 2, HM_CHAINS);
+    b.get(PC_OUT).op(W.i32_wrap_i64);
+    b.get(PC_OUT).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64);
+    b.get(DTAG)
+      .i32(t.bb << BB_SHIFT)
+      .op(W.i32_or);
+    b.get(ROOM).get(RET);
+    b.byte(W.return_call).u32(t.fn);
+  }
+  b.op(W.end); // $ret
 }
 
 /** The code of basic block k of region r; every path through it ends in a branch. */
@@ -1015,7 +1096,26 @@ function edge(
 ): void {
   const b = w.b;
   if (j < 0) {
-    w.exitAt(d, count * 4 + (stops ? EXIT_INTERPRET : 0));
+    const t = stops ? undefined : w.chainTo(d);
+    if (t === undefined) {
+      w.exitAt(d, count * 4 + (stops ? EXIT_INTERPRET : 0));
+      return;
+    }
+    // To a basic block of a region of this module: there at once if it fits in the room
+    // (as the block loop would check), else by the loop.
+    b.get(N4)
+      .i32(count * 4)
+      .op(W.i32_add)
+      .tee(N4)
+      .i32(t.len * 4)
+      .op(W.i32_add)
+      .get(ROOM4)
+      .op(W.i32_gt_u);
+    w.if_();
+    w.exitAt(d, 0);
+    w.end();
+    b.i32(1 + w.chains.indexOf(t)).set(CHAIN);
+    w.exitAt(d, 0);
     return;
   }
   b.get(N4)
@@ -1036,23 +1136,77 @@ function edge(
   else w.goTo(j);
 }
 
-/** A compiled region: (pcLo, pcHi, dataTag | basic block << BB_SHIFT, room) -> retired * 4 | EXIT_* bits. */
-export type BlockFn = (pcLo: number, pcHi: number, dTag: number, room: number) => number;
+/**
+ * A compiled region: (pcLo, pcHi, dataTag | basic block << BB_SHIFT, room, carry) -> retired * 4
+ * | EXIT_* bits, carry (retired * 4 before it in a chain) included.
+ */
+export type BlockFn = (
+  pcLo: number,
+  pcHi: number,
+  dTag: number,
+  room: number,
+  carry?: number,
+) => number;
 /** Where the basic block to start at is in a block function's third argument (above the tag bits). */
 export const BB_SHIFT = 16;
 
 /** The parameter and result types of block functions. */
-export const BLOCK_PARAMS = [T_I32, T_I32, T_I32, T_I32];
+export const BLOCK_PARAMS = [T_I32, T_I32, T_I32, T_I32, T_I32];
 /** The room a block function may be given at most (its result counts instructions * 4 in an i32). */
 export const MAX_ROOM = 1 << 28;
 export const BLOCK_RESULTS = [T_I32];
 
 const writer = new ModuleWriter();
 
-/** Compile regions into one module sharing `memory`; their entries in order. */
-export function compileBlocks(memory: WebAssembly.Memory, regions: Region[]): BlockFn[] {
+/**
+ * A basic block of a region in the module being written, where an exit of
+ * another region of the module may go on by a tail call (`return_call`)
+ * instead of returning to the block loop: function `fn`, basic block `bb`
+ * of `len` instructions, on the pages of inlined callees `pages`.
+ *
+ * Chains: a region's exit by a branch or jump to a pc on its own page
+ * where such a basic block starts goes there at once if the block fits in
+ * the room left, after writing back its registers and the pc as any exit
+ * does; the next region counts on from the instructions so far (its
+ * `carry` argument) against the same room, so the count and the budget are
+ * as the loop would have them. A trace stops where it reaches another
+ * region of its batch (scan-region.ts), so such exits are common. The
+ * fetch TLB maps the page as it did at the first region's entry (nothing
+ * that changes it runs in a block), and a region chained to is valid as
+ * long as the one chaining (chainTo). A loop turn cost about 10 ns, the
+ * lookup and an indirect call; a chain is one direct call.
+ */
+export interface ChainTarget {
+  fn: number;
+  bb: number;
+  len: number;
+  pages: readonly number[];
+}
+
+/** The basic blocks of `regions` (entered at RAM offsets `offs`) by RAM offset: the first region's where two start one. */
+function chainTargets(regions: Region[], offs: readonly number[]): Map<number, ChainTarget> {
+  const at = new Map<number, ChainTarget>();
+  regions.forEach((r, fn) =>
+    r.blocks.forEach((bb, k) => {
+      const o = offs[fn] + bb.at[0];
+      if (!at.has(o)) at.set(o, { fn, bb: k, len: bb.insns.length, pages: r.pages });
+    }),
+  );
+  return at;
+}
+
+/**
+ * Compile regions into one module sharing `memory`; their entries in order.
+ * With the regions' RAM offsets (`offs`), their exits chain (ChainTarget).
+ */
+export function compileBlocks(
+  memory: WebAssembly.Memory,
+  regions: Region[],
+  offs?: readonly number[],
+): BlockFn[] {
   writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length);
-  for (const r of regions) writeRegion(writer, r);
+  const targets = offs && chainTargets(regions, offs);
+  regions.forEach((r, i) => writeRegion(writer, r, targets, offs?.[i]));
   const inst = new WebAssembly.Instance(
     new WebAssembly.Module(writer.finish() as Uint8Array<ArrayBuffer>),
     {

@@ -19,6 +19,7 @@ export const enum W {
   br_table = 0x0e,
   return_ = 0x0f,
   call_indirect = 0x11,
+  return_call = 0x12,
   drop = 0x1a,
   select = 0x1b,
   local_get = 0x20,

@@ -855,6 +855,45 @@ test('a basic block that branches to itself, and branches forward over others, r
   }
 });
 
+test('regions of one module chain into each other (tail calls), exact to the instruction and the budget', (t) => {
+  // A loop of 13 instructions (4..52) cut into regions of at most 4: compiled in one batch
+  // (the cuts follow their region), each region's exit to the next, and the loop's branch
+  // back, go on by a tail call instead of through the block loop.
+  const body = Array.from({ length: 12 }, (_, i) => addi(SUM, SUM, i + 1));
+  const words = [
+    addi(LOOP, 0, 60), // 0
+    ...body, // 4..48
+    addi(LOOP, LOOP, -1), // 52
+    blt(0, LOOP, -52), // 56: back to 4
+    SPIN, // 60
+  ];
+  const chained = (m: BareMachine) => {
+    m.cpu.code.maxBlock = 4;
+    m.cpu.code.batch = 16;
+  };
+  const rng = testRng(t);
+  const a = build(words, 'translate', chained);
+  const b = build(words, 'interp');
+  // Slices of every size up to a turn and a half, then random ones: budget stops fall on
+  // every instruction, and a chain is taken only where the next region fits.
+  const slices = Array.from({ length: 20 }, (_, i) => i + 1);
+  for (let k = 0; k < 30; k++) slices.push(1 + rng.int(60));
+  slices.push(2000);
+  for (const n of slices) {
+    step(a, n);
+    step(b, n);
+    const why = differs(a, b);
+    assert.equal(why, undefined, `after ${a.cpu.icount} instructions: ${why}`);
+  }
+  const code = a.cpu.code;
+  assert.ok(code.compiled >= 4, `${code.compiled} regions`);
+  assert.ok(code.modules < code.compiled, 'regions compiled together');
+  assert.ok(
+    code.chained > 2 * code.regionEntries,
+    `chained ${code.chained}, entered by the loop ${code.regionEntries}`,
+  );
+});
+
 test('between blocks the interpreter goes through jumps to cold code, counting visits, and stops where a block is or one becomes hot', () => {
   // A loop of three instructions from CODE + 4, taken 99 times.
   const words = [addi(5, 0, 100), addi(6, 6, 1), addi(5, 5, -1), encB(1, 5, 0, -8), SPIN];
