@@ -121,6 +121,20 @@ export const canCompile: boolean = (() => {
   }
 })();
 
+/**
+ * Whether this host's WebAssembly has tail calls (return_call: in V8 since
+ * 11.2, Node 20, Chrome 112; Firefox 121, Safari 18.2). Without them,
+ * regions do not chain (ChainTarget): every exit goes back to the block loop.
+ */
+export const canTailCall: boolean = (() => {
+  try {
+    const body = new Uint8Array([W.return_call, 0]);
+    return canCompile && WebAssembly.validate(wasmModule([], [], [{ locals: [], body }]));
+  } catch {
+    return false;
+  }
+})();
+
 /** Registers an instruction reads, as a bit mask (x0 never counts). */
 function readMask(x: Decoded): number {
   switch (x.op) {
@@ -1205,7 +1219,7 @@ export function compileBlocks(
   offs?: readonly number[],
 ): BlockFn[] {
   writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length);
-  const targets = offs && chainTargets(regions, offs);
+  const targets = offs && canTailCall ? chainTargets(regions, offs) : undefined;
   regions.forEach((r, i) => writeRegion(writer, r, targets, offs?.[i]));
   const inst = new WebAssembly.Instance(
     new WebAssembly.Module(writer.finish() as Uint8Array<ArrayBuffer>),

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Engine } from '../../src/cpu/cpu.js';
 import { decode, Op } from '../../src/cpu/decode.js';
-import { canCompile } from '../../src/cpu/translate-wasm.js';
+import { canCompile, canTailCall } from '../../src/cpu/translate-wasm.js';
 import { rvcTable } from '../../src/cpu/rvc.js';
 import {
   OP_AMO,
@@ -52,8 +52,9 @@ import { PRIV_S, PRIV_U } from '../../src/cpu/hart-constants.js';
 import { CACHE_MASK } from '../../src/cpu/hart-memory.js';
 import { enterSlice, interpret } from '../../src/cpu/interpreter.js';
 
-test('this host can compile WebAssembly (the translator is there to test)', () => {
+test('this host can compile WebAssembly (the translator is there to test), with tail calls (chains)', () => {
   assert.ok(canCompile);
+  assert.ok(canTailCall);
 });
 
 function build(
