@@ -28,7 +28,7 @@ import { enterSlice, interpret } from './interpreter.js';
 import { TLB_MASK } from './mmu.js';
 import { LOOP_INTERPRET, makeBlockLoop, type BlockLoop } from './block-loop.js';
 import { compileBlocks, MAX_ROOM, type BlockFn } from './translate-wasm.js';
-import { entryLength, scanRegion, type Region } from './scan-region.js';
+import { entryLength, scanRegion, type CodeAt, type Region } from './scan-region.js';
 
 const loops = new WeakMap<Cpu, BlockLoop>();
 
@@ -118,6 +118,7 @@ export function compileQueued(h: Cpu): void {
   const t0 = performance.now();
   const offs: number[] = [];
   const regions: Region[] = [];
+  const codeAts: CodeAt[] = [];
   // Where the regions of this batch start basic blocks: a queued entry there needs no region of its own.
   const leaders = new Set<number>();
   const compiledAt = (o: number): boolean => code.all.has(o) || leaders.has(o);
@@ -152,6 +153,7 @@ export function compileQueued(h: Cpu): void {
     }
     offs.push(off);
     regions.push(region);
+    codeAts.push(codeAt);
     for (const bb of region.blocks) leaders.add(off + bb.at[0]);
     // Long straight code (an unrolled hash round) would otherwise wait for
     // `hotAfter` visits at each cut, one cut after another.
@@ -167,14 +169,14 @@ export function compileQueued(h: Cpu): void {
   code.queue.length = 0;
   code.queueVa.length = 0;
   if (regions.length !== 0) {
-    const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions, offs);
+    const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions, offs, codeAts);
     code.modules++;
     for (let i = 0; i < runs.length; i++) {
       const r = regions[i];
       const run = runs[i];
       const index = code.allocIndex(run);
-      // Each block of the region is listed under the pages of its inlined callees too: a
-      // write to one drops the whole region.
+      // Each block of the region is listed under the pages of its inlined callees too, and
+      // those of the regions it chains to (compileBlocks): a write to one drops the whole region.
       const place = (b: Block) => {
         code.add(h, b);
         for (const page of r.pages) code.alsoOn(h, page, b);

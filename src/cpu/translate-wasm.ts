@@ -36,7 +36,13 @@
  * maps its page.
  */
 import { Op, type Decoded } from './decode.js';
-import { endsInReturn, isBranch, type InlineCall, type Region } from './scan-region.js';
+import {
+  endsInReturn,
+  isBranch,
+  type CodeAt,
+  type InlineCall,
+  type Region,
+} from './scan-region.js';
 import { ACC_FETCH, ACC_READ, ACC_WRITE, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
 import {
   HART_AREA,
@@ -300,37 +306,68 @@ export class BlockWriter {
 
   /** The chains this region's exits take (writeChains), in the order of their numbers. */
   readonly chains: ChainTarget[] = [];
-  /** The module's chain targets by RAM offset, this region's page's RAM offset and other pages. */
+  /** The module's chain targets by RAM offset, this region's page's RAM offset, where code is. */
   private targets: Map<number, ChainTarget> | undefined;
   private pageRam = 0;
-  private pages: readonly number[] = [];
+  private codeAt: CodeAt | undefined;
 
   /**
    * A region of this module that starts a basic block at the pc entry + d,
-   * for an exit to chain to: on this region's page (so the fetch TLB maps
-   * it as it maps this one), and valid for as long as this one is (its
-   * inlined callees' pages among this one's: a write to any of them drops
-   * both). Undefined: none.
+   * for an exit to chain to, or undefined. On this region's page, the
+   * fetch TLB maps it as it mapped this one's entry; on another page (where
+   * `codeAt` finds the pc now), the exit checks the fetch TLB first
+   * (fetchMapsTo). Either way the module's pages are closed under chains
+   * (compileBlocks), so a write that drops a region drops those chaining
+   * to it.
    */
   chainTo(d: number): ChainTarget | undefined {
     const p = this.origin + d;
-    if (this.targets === undefined || p < 0 || p >= 4096) return undefined;
-    const t = this.targets.get(this.pageRam + p);
-    if (t === undefined || !t.pages.every((x) => this.pages.includes(x))) return undefined;
-    if (!this.chains.includes(t)) this.chains.push(t);
+    if (this.targets === undefined || p < -SITE_D_MAX || p >= SITE_D_MAX) return undefined;
+    const ram = p >= 0 && p < 4096 ? this.pageRam + p : (this.codeAt?.(d) ?? -1);
+    const t = ram < 0 ? undefined : this.targets.get(ram);
+    if (t !== undefined && !this.chains.includes(t)) this.chains.push(t);
     return t;
   }
 
+  /** Whether the chain to `t` at the pc entry + d leaves this region's page. */
+  away(t: ChainTarget): boolean {
+    return t.page !== this.pageRam >>> 12;
+  }
+
+  /**
+   * Push whether the fetch TLB does not map the pc entry + d to RAM page
+   * `page` now, for this privilege and address space (as calleeCheck).
+   */
+  fetchMissesPage(d: number, page: number): void {
+    const b = this.b;
+    const fetchTlb = tlbOffset(ACC_FETCH);
+    this.pcPlus(d);
+    b.tee(A).op(W.i32_wrap_i64);
+    b.i32(8)
+      .op(W.i32_shr_u)
+      .i32(0)
+      .mem(W.i32_load, 2, HM_FETCH_TAG)
+      .tee(V)
+      .i32(TLB_SALT_MUL << 4)
+      .op(W.i32_mul)
+      .op(W.i32_xor)
+      .i32(TLB_MASK << 4)
+      .op(W.i32_and)
+      .tee(I);
+    b.mem(W.i64_load, 3, fetchTlb);
+    b.get(A).i64(-4096).op(W.i64_and).get(V).op(W.i64_extend_i32_u).op(W.i64_or).op(W.i64_ne);
+    b.get(I)
+      .mem(W.i32_load, 2, fetchTlb + 4 * TLB_OFF)
+      .i32(page * 4096)
+      .op(W.i32_ne)
+      .op(W.i32_or);
+  }
+
   /** Ready for a new region's function (a writer is reused: a boot writes thousands). */
-  reset(
-    origin: number,
-    targets?: Map<number, ChainTarget>,
-    pageRam = 0,
-    pages: readonly number[] = [],
-  ): void {
+  reset(origin: number, targets?: Map<number, ChainTarget>, pageRam = 0, codeAt?: CodeAt): void {
     this.targets = targets;
     this.pageRam = pageRam;
-    this.pages = pages;
+    this.codeAt = codeAt;
     this.chains.length = 0;
     this.base = 0;
     this.ifs = 0;
@@ -562,28 +599,7 @@ export class BlockWriter {
    * block loop checks a block's own page.
    */
   calleeCheck(call: InlineCall, i: number, d: number, callee: number): void {
-    const b = this.b;
-    const fetchTlb = tlbOffset(ACC_FETCH);
-    this.pcPlus(callee);
-    b.tee(A).op(W.i32_wrap_i64);
-    b.i32(8)
-      .op(W.i32_shr_u)
-      .i32(0)
-      .mem(W.i32_load, 2, HM_FETCH_TAG)
-      .tee(V)
-      .i32(TLB_SALT_MUL << 4)
-      .op(W.i32_mul)
-      .op(W.i32_xor)
-      .i32(TLB_MASK << 4)
-      .op(W.i32_and)
-      .tee(I);
-    b.mem(W.i64_load, 3, fetchTlb);
-    b.get(A).i64(-4096).op(W.i64_and).get(V).op(W.i64_extend_i32_u).op(W.i64_or).op(W.i64_ne);
-    b.get(I)
-      .mem(W.i32_load, 2, fetchTlb + 4 * TLB_OFF)
-      .i32(call.page * 4096)
-      .op(W.i32_ne)
-      .op(W.i32_or);
+    this.fetchMissesPage(callee, call.page);
     this.if_();
     this.exitBefore(i, d);
     this.end();
@@ -929,6 +945,7 @@ export function writeRegion(
   r: Region,
   targets?: Map<number, ChainTarget>,
   off = 0,
+  codeAt?: CodeAt,
 ): void {
   let reads = 0,
     writes = 0,
@@ -943,7 +960,7 @@ export function writeRegion(
   const b = m.b;
   if (blockWriter?.b !== b) blockWriter = new BlockWriter(b);
   const w = blockWriter;
-  w.reset(r.entryPo, targets, off - r.entryPo, r.pages);
+  w.reset(r.entryPo, targets, off - r.entryPo, codeAt);
   let next = FP + (fp ? FP_COUNT : 0);
   const first = next;
   for (let x = 1; x < 32; x++) if (((used >>> x) & 1) !== 0) w.reg[x] = next++;
@@ -1125,6 +1142,10 @@ function edge(
       .op(W.i32_add)
       .get(ROOM4)
       .op(W.i32_gt_u);
+    if (w.away(t)) {
+      w.fetchMissesPage(d, t.page);
+      b.op(W.i32_or);
+    }
     w.if_();
     w.exitAt(d, 0);
     w.end();
@@ -1178,23 +1199,26 @@ const writer = new ModuleWriter();
  * instead of returning to the block loop: function `fn`, basic block `bb`
  * of `len` instructions, on the pages of inlined callees `pages`.
  *
- * Chains: a region's exit by a branch or jump to a pc on its own page
- * where such a basic block starts goes there at once if the block fits in
- * the room left, after writing back its registers and the pc as any exit
- * does; the next region counts on from the instructions so far (its
- * `carry` argument) against the same room, so the count and the budget are
- * as the loop would have them. A trace stops where it reaches another
- * region of its batch (scan-region.ts), so such exits are common. The
- * fetch TLB maps the page as it did at the first region's entry (nothing
- * that changes it runs in a block), and a region chained to is valid as
- * long as the one chaining (chainTo). A loop turn cost about 10 ns, the
- * lookup and an indirect call; a chain is one direct call.
+ * Chains: a region's exit by a branch or jump to a pc where such a basic
+ * block starts goes there at once if the block fits in the room left,
+ * after writing back its registers and the pc as any exit does; the next
+ * region counts on from the instructions so far (its `carry` argument)
+ * against the same room, so the count and the budget are as the loop would
+ * have them. A trace stops where it reaches another region of its batch
+ * (scan-region.ts), so such exits are common. On the region's own page
+ * the fetch TLB maps the target as it did at the first region's entry
+ * (nothing that changes the TLB runs in a block); on another page the
+ * exit checks the fetch TLB first, as the loop would (fetchMissesPage).
+ * A region is listed under the pages of every region it can chain to
+ * (closePages), so none runs stale code. A loop turn costs about 10 ns,
+ * the lookups and an indirect call; a chain is one direct call.
  */
 export interface ChainTarget {
   fn: number;
   bb: number;
   len: number;
-  pages: readonly number[];
+  /** The RAM page of its region. */
+  page: number;
 }
 
 /** The basic blocks of `regions` (entered at RAM offsets `offs`) by RAM offset: the first region's where two start one. */
@@ -1203,24 +1227,56 @@ function chainTargets(regions: Region[], offs: readonly number[]): Map<number, C
   regions.forEach((r, fn) =>
     r.blocks.forEach((bb, k) => {
       const o = offs[fn] + bb.at[0];
-      if (!at.has(o)) at.set(o, { fn, bb: k, len: bb.insns.length, pages: r.pages });
+      if (!at.has(o)) at.set(o, { fn, bb: k, len: bb.insns.length, page: offs[fn] >>> 12 });
     }),
   );
   return at;
 }
 
 /**
+ * Each region's pages (its own, its inlined callees') take in those of the
+ * regions it chains to, and theirs, so that a write to any page a chain
+ * can run code from drops every region that can start the chain
+ * (code-cache.ts lists a region under each page of `pages`).
+ */
+function closePages(regions: Region[], offs: readonly number[], chained: number[][]): void {
+  const sets = regions.map((r) => new Set(r.pages));
+  for (let changed = true; changed;) {
+    changed = false;
+    regions.forEach((_, i) => {
+      for (const j of chained[i])
+        for (const page of [offs[j] >>> 12, ...sets[j]])
+          if (page !== offs[i] >>> 12 && !sets[i].has(page)) {
+            sets[i].add(page);
+            changed = true;
+          }
+    });
+  }
+  regions.forEach((r, i) => {
+    if (sets[i].size !== r.pages.length) r.pages = [...sets[i]];
+  });
+}
+
+/**
  * Compile regions into one module sharing `memory`; their entries in order.
- * With the regions' RAM offsets (`offs`), their exits chain (ChainTarget).
+ * With the regions' RAM offsets (`offs`) and where each finds code now
+ * (`codeAt`, for exits to other pages), their exits chain (ChainTarget),
+ * and each region's `pages` grow by those of the regions it chains to.
  */
 export function compileBlocks(
   memory: WebAssembly.Memory,
   regions: Region[],
   offs?: readonly number[],
+  codeAt?: readonly CodeAt[],
 ): BlockFn[] {
   writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length);
   const targets = offs && canTailCall ? chainTargets(regions, offs) : undefined;
-  regions.forEach((r, i) => writeRegion(writer, r, targets, offs?.[i]));
+  const chained: number[][] = [];
+  regions.forEach((r, i) => {
+    writeRegion(writer, r, targets, offs?.[i], codeAt?.[i]);
+    chained.push(blockWriter!.chains.map((t) => t.fn));
+  });
+  if (targets !== undefined) closePages(regions, offs!, chained);
   const inst = new WebAssembly.Instance(
     new WebAssembly.Module(writer.finish() as Uint8Array<ArrayBuffer>),
     {
