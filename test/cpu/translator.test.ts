@@ -1087,6 +1087,106 @@ test('under Sv39, a callee whose page is mapped elsewhere after compiling runs f
   assert.ok(results[0][1] > 100 * 20, 'the new mapping was used');
 });
 
+/**
+ * A loop whose halves are on two pages (CODE, and CODE + AWAY, reached by
+ * jumps), compiled in one batch: each half's jump to the other chains.
+ */
+const AWAY = 0x2000;
+function twoPageLoop(turns: number): number[] {
+  return [
+    addi(LOOP, 0, turns), // 0
+    addi(SUM, SUM, 1), // 4: the loop's head
+    encJ(0, AWAY - 8), // 8: to the other half
+    SPIN,
+  ];
+}
+const otherHalf = (k: number) => [
+  addi(SUM, SUM, k), // AWAY
+  addi(LOOP, LOOP, -1),
+  blt(0, LOOP, 8), // on while LOOP > 0
+  SPIN,
+  encJ(0, -(AWAY + 16 - 4)), // AWAY + 16: back to the head
+];
+/** Both halves queued before the batch is compiled, so that they share a module. */
+const oneBatch = (m: BareMachine) => {
+  m.cpu.code.batch = 16;
+  m.cpu.code.batchWait = 200;
+};
+
+test('regions on two pages chain; a write to either page drops the chain, and the new code runs at once', (t) => {
+  const init = (m: BareMachine) => {
+    writeWords(m, CODE + AWAY, otherHalf(2));
+    oneBatch(m);
+  };
+  const rng = testRng(t);
+  const slices = Array.from({ length: 12 }, (_, i) => i + 1);
+  for (let k = 0; k < 20; k++) slices.push(1 + rng.int(40));
+  const a = build(twoPageLoop(400), 'translate', init);
+  const b = build(twoPageLoop(400), 'interp', init);
+  for (const n of [...slices, 600]) {
+    step(a, n);
+    step(b, n);
+    const why = differs(a, b);
+    assert.equal(why, undefined, `after ${a.cpu.icount} instructions: ${why}`);
+  }
+  assert.ok(a.cpu.code.chained > 100, `chained ${a.cpu.code.chained}`);
+  // A device (or the debugger) rewrites the far half, then the near one: the new code runs.
+  for (const [at, word] of [
+    [CODE + AWAY, addi(SUM, SUM, 1000)],
+    [CODE + 4, addi(SUM, SUM, 50)],
+  ]) {
+    for (const m of [a, b]) writeWords(m, at, [word]);
+    const before = a.cpu.code.chained;
+    for (const n of [5, 17, 300]) {
+      step(a, n);
+      step(b, n);
+      const why = differs(a, b);
+      assert.equal(why, undefined, `after ${a.cpu.icount} instructions: ${why}`);
+    }
+    assert.ok(a.cpu.code.chained > before, 'chained again once compiled again');
+  }
+});
+
+test('under Sv39, a chain to another page is not taken once that page is mapped elsewhere', () => {
+  // The loop's head at VA 0x1000, its other half at VA 0x3000: first PA HALF1, then HALF2.
+  const ROOT = 0x80100000,
+    L1 = 0x80101000,
+    L0 = 0x80102000;
+  const HEAD = 0x80200000,
+    HALF1 = 0x80205000,
+    HALF2 = 0x80206000;
+  const pte = (pa: number, flags: number) => [((pa >>> 12) << 10) | flags, 0];
+  const V = 1,
+    RWAD = 2 | 4 | 64 | 128,
+    X = 8;
+  const init = (m: BareMachine) => {
+    writeWords(m, ROOT + 8 * 2, pte(0x80000000, V | RWAD | X));
+    writeWords(m, ROOT, pte(L1, V));
+    writeWords(m, L1, pte(L0, V));
+    writeWords(m, L0 + 8, pte(HEAD, V | 2 | 64 | 128 | X));
+    writeWords(m, L0 + 24, pte(HALF1, V | 2 | 64 | 128 | X));
+    writeWords(m, HEAD, twoPageLoop(300));
+    writeWords(m, HALF1, otherHalf(1));
+    writeWords(m, HALF2, otherHalf(100));
+    m.cpu.csrWrite(CSR.satp, ROOT >>> 12, 8 << 28);
+    enter(m, PRIV_S, 0x1000);
+    oneBatch(m);
+  };
+  const results = (['translate', 'interp'] as const).map((engine) => {
+    const m = build([SPIN], engine, init);
+    step(m, 600);
+    if (engine === 'translate') assert.ok(m.cpu.code.chained > 50, `chained ${m.cpu.code.chained}`);
+    // The guest maps VA 0x3000 to HALF2 (and fences: sfence.vma drops the TLBs).
+    writeWords(m, L0 + 24, pte(HALF2, V | RWAD | X));
+    m.cpu.flushTlb();
+    step(m, 2000);
+    return [m.cpu.regs[LOOP * 2], m.cpu.regs[SUM * 2], m.cpu.icount, m.cpu.priv];
+  });
+  assert.deepEqual(results[0], results[1]);
+  assert.equal(results[0][0], 0, 'the loop ran to its end');
+  assert.ok(results[0][1] > 100 * 100, 'the new mapping was used');
+});
+
 test('a breakpoint in an inlined callee stops there', () => {
   const init = withLeaf;
   const m = build(callerOfLeaf(60), 'translate', init);
