@@ -335,13 +335,12 @@ export class BlockWriter {
   }
 
   /**
-   * Push whether the fetch TLB does not map the pc entry + d to RAM page
-   * `page` now, for this privilege and address space (as calleeCheck).
+   * Push whether the fetch TLB does not map the virtual address (i64) on
+   * the stack to RAM page `page` now, for this privilege and address space.
    */
-  fetchMissesPage(d: number, page: number): void {
+  fetchMisses(page: number): void {
     const b = this.b;
     const fetchTlb = tlbOffset(ACC_FETCH);
-    this.pcPlus(d);
     b.tee(A).op(W.i32_wrap_i64);
     b.i32(8)
       .op(W.i32_shr_u)
@@ -599,7 +598,8 @@ export class BlockWriter {
    * block loop checks a block's own page.
    */
   calleeCheck(call: InlineCall, i: number, d: number, callee: number): void {
-    this.fetchMissesPage(callee, call.page);
+    this.pcPlus(callee);
+    this.fetchMisses(call.page);
     this.if_();
     this.exitBefore(i, d);
     this.end();
@@ -1063,6 +1063,19 @@ function writeChains(w: BlockWriter): void {
   b.u32(n);
   for (const t of w.chains) {
     b.op(W.end);
+    // Only if its first basic block fits in the room (as the block loop checks) and, on
+    // another page, the fetch TLB maps the pc there now; otherwise back to the loop.
+    b.get(RET)
+      .i32(t.len * 4)
+      .op(W.i32_add)
+      .get(ROOM4)
+      .op(W.i32_gt_u);
+    if (w.away(t)) {
+      b.get(PC_OUT);
+      w.fetchMisses(t.page);
+      b.op(W.i32_or);
+    }
+    b.byte(W.if_).byte(T_VOID).get(RET).op(W.return_).op(W.end);
     b.i32(0)
       .i32(0)
       .mem(W.i32_load, 2, HM_CHAINS)
@@ -1128,29 +1141,9 @@ function edge(
   const b = w.b;
   if (j < 0) {
     const t = stops ? undefined : w.chainTo(d);
-    if (t === undefined) {
-      w.exitAt(d, count * 4 + (stops ? EXIT_INTERPRET : 0));
-      return;
-    }
-    // To a basic block of a region of this module: there at once if it fits in the room
-    // (as the block loop would check), else by the loop.
-    b.get(N4)
-      .i32(count * 4)
-      .op(W.i32_add)
-      .tee(N4)
-      .i32(t.len * 4)
-      .op(W.i32_add)
-      .get(ROOM4)
-      .op(W.i32_gt_u);
-    if (w.away(t)) {
-      w.fetchMissesPage(d, t.page);
-      b.op(W.i32_or);
-    }
-    w.if_();
-    w.exitAt(d, 0);
-    w.end();
-    b.i32(1 + w.chains.indexOf(t)).set(CHAIN);
-    w.exitAt(d, 0);
+    // To a basic block of a region of this module: the exit takes the chain (writeChains).
+    if (t !== undefined) b.i32(1 + w.chains.indexOf(t)).set(CHAIN);
+    w.exitAt(d, count * 4 + (stops ? EXIT_INTERPRET : 0));
     return;
   }
   b.get(N4)
@@ -1208,7 +1201,7 @@ const writer = new ModuleWriter();
  * (scan-region.ts), so such exits are common. On the region's own page
  * the fetch TLB maps the target as it did at the first region's entry
  * (nothing that changes the TLB runs in a block); on another page the
- * exit checks the fetch TLB first, as the loop would (fetchMissesPage).
+ * exit checks the fetch TLB first, as the loop would (fetchMisses).
  * A region is listed under the pages of every region it can chain to
  * (closePages), so none runs stale code. A loop turn costs about 10 ns,
  * the lookups and an indirect call; a chain is one direct call.
