@@ -1037,18 +1037,37 @@ test("a write to an inlined callee's page drops the caller's block: the new call
   assert.ok(results[0][1] > 1000 * 40, 'the new callee ran');
 });
 
+/**
+ * Sv39 page tables for the remapping tests: RAM mapped at its own address
+ * (a gigapage), and 4 KiB pages of code at VA page k → `pages[k]` (a PA);
+ * the hart enters S-mode at VA 0x1000. `remap` maps VA page k elsewhere
+ * and fences (sfence.vma drops the TLBs), as the guest would.
+ */
+const SV39_ROOT = 0x80100000,
+  SV39_L1 = 0x80101000,
+  SV39_L0 = 0x80102000;
+const pte = (pa: number, flags: number) => [((pa >>> 12) << 10) | flags, 0];
+const PTE_V = 1,
+  PTE_RWAD = 2 | 4 | 64 | 128,
+  PTE_X = 8;
+function sv39Code(m: BareMachine, pages: Record<number, number>): void {
+  writeWords(m, SV39_ROOT + 8 * 2, pte(0x80000000, PTE_V | PTE_RWAD | PTE_X));
+  writeWords(m, SV39_ROOT, pte(SV39_L1, PTE_V));
+  writeWords(m, SV39_L1, pte(SV39_L0, PTE_V));
+  for (const [k, pa] of Object.entries(pages)) remapCode(m, Number(k), pa, false);
+  m.cpu.csrWrite(CSR.satp, SV39_ROOT >>> 12, 8 << 28);
+  enter(m, PRIV_S, 0x1000);
+}
+function remapCode(m: BareMachine, k: number, pa: number, fence = true): void {
+  writeWords(m, SV39_L0 + 8 * k, pte(pa, PTE_V | 2 | 64 | 128 | PTE_X));
+  if (fence) m.cpu.flushTlb();
+}
+
 test('under Sv39, a callee whose page is mapped elsewhere after compiling runs from its new page', () => {
   // The caller at VA 0x1000, the leaf at VA 0x2000: first PA LEAF1, then LEAF2.
-  const ROOT = 0x80100000,
-    L1 = 0x80101000,
-    L0 = 0x80102000;
   const CALLER = 0x80200000,
     LEAF1 = 0x80205000,
     LEAF2 = 0x80206000;
-  const pte = (pa: number, flags: number) => [((pa >>> 12) << 10) | flags, 0];
-  const V = 1,
-    RWAD = 2 | 4 | 64 | 128,
-    X = 8;
   const words = [
     addi(28, 0, 40),
     encJ(1, 0x1000 - 4),
@@ -1058,16 +1077,10 @@ test('under Sv39, a callee whose page is mapped elsewhere after compiling runs f
     SPIN,
   ];
   const init = (m: BareMachine) => {
-    writeWords(m, ROOT + 8 * 2, pte(0x80000000, V | RWAD | X));
-    writeWords(m, ROOT, pte(L1, V));
-    writeWords(m, L1, pte(L0, V));
-    writeWords(m, L0 + 8, pte(CALLER, V | 2 | 64 | 128 | X));
-    writeWords(m, L0 + 16, pte(LEAF1, V | 2 | 64 | 128 | X));
     writeWords(m, CALLER, words);
     writeWords(m, LEAF1, [addi(10, 0, 1), RET]);
     writeWords(m, LEAF2, [addi(10, 0, 100), RET]);
-    m.cpu.csrWrite(CSR.satp, ROOT >>> 12, 8 << 28);
-    enter(m, PRIV_S, 0x1000);
+    sv39Code(m, { 1: CALLER, 2: LEAF1 });
   };
   const results = (['translate', 'interp'] as const).map((engine) => {
     const m = build([SPIN], engine, init);
@@ -1076,9 +1089,8 @@ test('under Sv39, a callee whose page is mapped elsewhere after compiling runs f
       const page = (pa: number) => (pa - RAM_BASE) >>> 12;
       assert.ok(inlinedAcross(m, page(CALLER), page(LEAF1)), 'the call was inlined');
     }
-    // The guest maps VA 0x2000 to LEAF2 (and fences: sfence.vma drops the TLBs).
-    writeWords(m, L0 + 16, pte(LEAF2, V | RWAD | X));
-    m.cpu.flushTlb();
+    // The guest maps VA 0x2000 to LEAF2.
+    remapCode(m, 2, LEAF2);
     step(m, 400);
     return [m.cpu.regs[28 * 2], m.cpu.regs[29 * 2], m.cpu.icount, m.cpu.priv];
   });
@@ -1149,36 +1161,22 @@ test('regions on two pages chain; a write to either page drops the chain, and th
 
 test('under Sv39, a chain to another page is not taken once that page is mapped elsewhere', () => {
   // The loop's head at VA 0x1000, its other half at VA 0x3000: first PA HALF1, then HALF2.
-  const ROOT = 0x80100000,
-    L1 = 0x80101000,
-    L0 = 0x80102000;
   const HEAD = 0x80200000,
     HALF1 = 0x80205000,
     HALF2 = 0x80206000;
-  const pte = (pa: number, flags: number) => [((pa >>> 12) << 10) | flags, 0];
-  const V = 1,
-    RWAD = 2 | 4 | 64 | 128,
-    X = 8;
   const init = (m: BareMachine) => {
-    writeWords(m, ROOT + 8 * 2, pte(0x80000000, V | RWAD | X));
-    writeWords(m, ROOT, pte(L1, V));
-    writeWords(m, L1, pte(L0, V));
-    writeWords(m, L0 + 8, pte(HEAD, V | 2 | 64 | 128 | X));
-    writeWords(m, L0 + 24, pte(HALF1, V | 2 | 64 | 128 | X));
     writeWords(m, HEAD, twoPageLoop(300));
     writeWords(m, HALF1, otherHalf(1));
     writeWords(m, HALF2, otherHalf(100));
-    m.cpu.csrWrite(CSR.satp, ROOT >>> 12, 8 << 28);
-    enter(m, PRIV_S, 0x1000);
+    sv39Code(m, { 1: HEAD, 3: HALF1 });
     oneBatch(m);
   };
   const results = (['translate', 'interp'] as const).map((engine) => {
     const m = build([SPIN], engine, init);
     step(m, 600);
     if (engine === 'translate') assert.ok(m.cpu.code.chained > 50, `chained ${m.cpu.code.chained}`);
-    // The guest maps VA 0x3000 to HALF2 (and fences: sfence.vma drops the TLBs).
-    writeWords(m, L0 + 24, pte(HALF2, V | RWAD | X));
-    m.cpu.flushTlb();
+    // The guest maps VA 0x3000 to HALF2.
+    remapCode(m, 3, HALF2);
     step(m, 2000);
     return [m.cpu.regs[LOOP * 2], m.cpu.regs[SUM * 2], m.cpu.icount, m.cpu.priv];
   });
