@@ -37,7 +37,7 @@ export const HM_FETCH_TAG = 40;
 export const HM_ENTRIES = 44;
 /** Four words the state digest's page hasher leaves its results in (replay/page-hasher.ts). */
 export const HM_SCRATCH = 48;
-/** Regions entered by a chain from another (translate-wasm.ts Chains), counted by the blocks until dispatch.ts adds them up. */
+/** Regions entered by a chain from another (translate-wasm.ts ChainTarget), counted by the blocks until dispatch.ts adds them up. */
 export const HM_CHAINS = 64;
 /** HM_RES's low word when there is no reservation. */
 export const NO_RESERVATION = -1;

@@ -73,7 +73,7 @@ export const EXIT_INTERPRET = 1;
 // instructions, and one i64 for each guest register it uses (BlockWriter.reg), after the rest.
 const DTAG = 2;
 const ROOM = 3;
-const CARRY = 4; // retired * 4 by the regions before this one in a chain (see Chains), 0 from the loop
+const CARRY = 4; // retired * 4 by the regions before this one in a chain (ChainTarget), 0 from the loop
 const PC = 5; // i64: the virtual address of the region's page
 const A = 6; // i64 scratch
 const B = 7; // i64 scratch
@@ -312,24 +312,22 @@ export class BlockWriter {
   private codeAt: CodeAt | undefined;
 
   /**
-   * A region of this module that starts a basic block at the pc entry + d,
-   * for an exit to chain to, or undefined. On this region's page, the
-   * fetch TLB maps it as it mapped this one's entry; on another page (where
-   * `codeAt` finds the pc now), the exit checks the fetch TLB first
-   * (fetchMapsTo). Either way the module's pages are closed under chains
-   * (compileBlocks), so a write that drops a region drops those chaining
-   * to it.
+   * The number (from 1) of the chain an exit to the pc entry + d takes: a
+   * region of this module starts a basic block there, on this page or, where
+   * `codeAt` finds the pc now, another one (the chain checks the fetch TLB
+   * there first: writeChains). 0: none.
    */
-  chainTo(d: number): ChainTarget | undefined {
+  chainTo(d: number): number {
     const p = this.origin + d;
-    if (this.targets === undefined || p < -SITE_D_MAX || p >= SITE_D_MAX) return undefined;
+    if (this.targets === undefined || p < -SITE_D_MAX || p >= SITE_D_MAX) return 0;
     const ram = p >= 0 && p < 4096 ? this.pageRam + p : (this.codeAt?.(d) ?? -1);
     const t = ram < 0 ? undefined : this.targets.get(ram);
-    if (t !== undefined && !this.chains.includes(t)) this.chains.push(t);
-    return t;
+    if (t === undefined) return 0;
+    const c = this.chains.indexOf(t);
+    return c >= 0 ? c + 1 : this.chains.push(t);
   }
 
-  /** Whether the chain to `t` at the pc entry + d leaves this region's page. */
+  /** Whether the chain to `t` leaves this region's page. */
   away(t: ChainTarget): boolean {
     return t.page !== this.pageRam >>> 12;
   }
@@ -1140,9 +1138,9 @@ function edge(
 ): void {
   const b = w.b;
   if (j < 0) {
-    const t = stops ? undefined : w.chainTo(d);
     // To a basic block of a region of this module: the exit takes the chain (writeChains).
-    if (t !== undefined) b.i32(1 + w.chains.indexOf(t)).set(CHAIN);
+    const chain = stops ? 0 : w.chainTo(d);
+    if (chain !== 0) b.i32(chain).set(CHAIN);
     w.exitAt(d, count * 4 + (stops ? EXIT_INTERPRET : 0));
     return;
   }
@@ -1190,7 +1188,7 @@ const writer = new ModuleWriter();
  * A basic block of a region in the module being written, where an exit of
  * another region of the module may go on by a tail call (`return_call`)
  * instead of returning to the block loop: function `fn`, basic block `bb`
- * of `len` instructions, on the pages of inlined callees `pages`.
+ * of `len` instructions, in a region on RAM page `page`.
  *
  * Chains: a region's exit by a branch or jump to a pc where such a basic
  * block starts goes there at once if the block fits in the room left,
@@ -1201,7 +1199,7 @@ const writer = new ModuleWriter();
  * (scan-region.ts), so such exits are common. On the region's own page
  * the fetch TLB maps the target as it did at the first region's entry
  * (nothing that changes the TLB runs in a block); on another page the
- * exit checks the fetch TLB first, as the loop would (fetchMisses).
+ * chain checks the fetch TLB first, as the loop would (fetchMisses).
  * A region is listed under the pages of every region it can chain to
  * (closePages), so none runs stale code. A loop turn costs about 10 ns,
  * the lookups and an indirect call; a chain is one direct call.
