@@ -27,9 +27,9 @@
  * the function); all of them are on the region's page, so they go together.
  */
 import type { Cpu } from './cpu.js';
-import { ACC_WRITE, TLB_OFF } from './hart-constants.js';
+import { ACC_WRITE } from './hart-constants.js';
 import { CACHE_MASK, CACHE_SIZE, HM_CACHE_ENTRY, HM_CACHE_KEY } from './hart-memory.js';
-import { TLB_SIZE } from './mmu.js';
+import { evictPage } from './mmu.js';
 import type { BlockFn } from './translate-wasm.js';
 import { MAX_REGION } from './scan-region.js';
 
@@ -282,10 +282,5 @@ export class CodeCache {
 
 /** Remove write-TLB entries that point at RAM page `page` (as markPtPage does for page tables). */
 function evictFromWriteTlb(h: Cpu, page: number): void {
-  if (h.wtlbGen[page] !== h.wtlbEpoch) return;
-  const off = page * 4096;
-  const tag = h.tlbTag[ACC_WRITE],
-    offs = h.tlbOff[ACC_WRITE];
-  for (let i = 0; i < TLB_SIZE * 4; i += 4)
-    if (tag[i] !== -1 && offs[i + TLB_OFF] === off) tag[i] = -1;
+  if (h.wtlbGen[page] === h.wtlbEpoch) evictPage(h, ACC_WRITE, page);
 }

@@ -55,6 +55,7 @@ import {
   HM_FFLAGS,
   NO_RESERVATION,
   tlbOffset,
+  TLB_WAY2,
 } from './hart-memory.js';
 import { CodeCache } from './code-cache.js';
 import { runTranslated } from './dispatch.js';
@@ -206,6 +207,9 @@ export class Cpu {
    */
   readonly tlbTag: Int32Array[];
   readonly tlbOff: Uint32Array[];
+  /** Their second ways, laid out alike (mmu.ts tlbInsert, secondWay). */
+  readonly tlbTag2: Int32Array[];
+  readonly tlbOff2: Uint32Array[];
   /** The hart area of the machine's memory as words (HM_PC is where blocks leave the next pc). */
   readonly hart32: Int32Array;
   /**
@@ -329,6 +333,8 @@ export class Cpu {
     this.fpu = new FpUnit(words(HM_F, 64), words(HM_FFLAGS, 2));
     this.tlbTag = [0, 1, 2].map((a) => words(tlbOffset(a), TLB_SIZE * 4));
     this.tlbOff = this.tlbTag.map((t) => new Uint32Array(t.buffer, t.byteOffset, t.length));
+    this.tlbTag2 = [0, 1, 2].map((a) => words(tlbOffset(a) + TLB_WAY2, TLB_SIZE * 4));
+    this.tlbOff2 = this.tlbTag2.map((t) => new Uint32Array(t.buffer, t.byteOffset, t.length));
     if (!mem) this.engine = 'interp';
     this.ram8 = bus.ram8;
     this.dirtyPages = bus.dirtyPages;

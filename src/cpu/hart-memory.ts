@@ -70,8 +70,16 @@ export const CACHE_SIZE = 1 << CACHE_BITS;
 export const CACHE_MASK = CACHE_SIZE - 1;
 export const HM_CACHE_KEY = 65536;
 export const HM_CACHE_ENTRY = HM_CACHE_KEY + CACHE_SIZE * 4;
+/**
+ * Each TLB's second way (mmu.ts): a record's second-way copy is TLB_WAY2
+ * bytes above it, so translated code reaches it from the same slot offset.
+ */
+export const HM_TLB2 = HM_CACHE_ENTRY + CACHE_SIZE * 4;
+export const TLB_WAY2 = HM_TLB2 - HM_TLB;
 /** Bytes below guest RAM. */
 export const HART_AREA = 1 << 20;
+
+if (HM_TLB2 + 3 * TLB_BYTES > HART_AREA) throw new Error('hart-memory: the TLBs do not fit');
 
 /** Offset of the TLB of access type `a`. */
 export function tlbOffset(a: number): number {

@@ -1,8 +1,10 @@
 /**
  * Address translation (Sv39/Sv48, priv spec 4.3-4.4) and the TLBs.
  *
- * Three direct-mapped TLBs (read, write, fetch) hold RAM offsets, in the
- * manner of TinyEMU; MMIO and faults take the slow paths (slow-access.ts).
+ * Three TLBs (read, write, fetch) hold RAM offsets, in the manner of
+ * TinyEMU; MMIO and faults take the slow paths (slow-access.ts). Each is
+ * two-way: a slot's second way keeps the entry a fill displaced from its
+ * first (see secondWay).
  *
  * The TLBs are a host cache, not architectural state: the guest sees a hart
  * that walks the page table on every access (DESIGN rule 8: no hidden
@@ -95,7 +97,10 @@ export function accessFaultCause(access: number): number {
  * only for cached translations, so their flags go too.
  */
 export function flushTlb(h: Cpu): void {
-  for (let a = 0; a < 3; a++) h.tlbTag[a].fill(-1);
+  for (let a = 0; a < 3; a++) {
+    h.tlbTag[a].fill(-1);
+    h.tlbTag2[a].fill(-1);
+  }
   newWtlbEpoch(h);
   h.fVpn = -1;
   const n = h.ptCount;
@@ -134,9 +139,16 @@ export function markPtPage(h: Cpu, page: number): void {
   if (h.ptCount < PT_LIST_SIZE) h.ptList[h.ptCount] = page;
   if (h.ptCount <= PT_LIST_SIZE) h.ptCount++;
   if (h.wtlbGen[page] !== h.wtlbEpoch) return;
-  const off = page * 4096;
-  const tag = h.tlbTag[ACC_WRITE],
-    offs = h.tlbOff[ACC_WRITE];
+  evictPage(h, ACC_WRITE, page);
+}
+
+/** Remove the entries of TLB `access`, both ways, that point at RAM page `page`. */
+export function evictPage(h: Cpu, access: number, page: number): void {
+  evictFrom(h.tlbTag[access], h.tlbOff[access], page * 4096);
+  evictFrom(h.tlbTag2[access], h.tlbOff2[access], page * 4096);
+}
+
+function evictFrom(tag: Int32Array, offs: Uint32Array, off: number): void {
   for (let i = 0; i < TLB_SIZE * 4; i += 4)
     if (tag[i] !== -1 && offs[i + TLB_OFF] === off) tag[i] = -1;
 }
@@ -177,6 +189,9 @@ export function translate(h: Cpu, vLo: number, vHi: number, access: number): num
     }
     return (vHi >>> 0) * TWO32 + (vLo >>> 0);
   }
+  // What a slot's second way holds is what this walk would give (see the file comment).
+  const cached = secondWay(h, vLo, vHi, access);
+  if (cached >= 0) return h.ramBase + cached + (vLo & 0xfff);
   const pageFault =
     access === ACC_FETCH ? EXC_INSN_PAGE : access === ACC_WRITE ? EXC_STORE_PAGE : EXC_LOAD_PAGE;
   const levels = h.satpMode === 9 ? 4 : 3;
@@ -259,10 +274,19 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
   if (h.bpCount + h.wpCount !== 0 && debugPage(h, vLo, vHi, access === ACC_FETCH)) return;
   const fetch = access === ACC_FETCH;
   const i = (((vLo >>> 12) ^ (fetch ? h.fetchSalt : h.dataSalt)) & TLB_MASK) << 2;
-  const tag = h.tlbTag[access];
-  tag[i] = (vLo & ~0xfff) | (fetch ? h.fetchTag : h.dataTag);
+  const tag = h.tlbTag[access],
+    offs = h.tlbOff[access];
+  const want = (vLo & ~0xfff) | (fetch ? h.fetchTag : h.dataTag);
+  if (tag[i] !== -1 && (tag[i] !== want || tag[i + TLB_HI] !== vHi)) {
+    // The entry it displaces goes to the slot's second way (secondWay).
+    const tag2 = h.tlbTag2[access];
+    tag2[i] = tag[i];
+    tag2[i + TLB_HI] = tag[i + TLB_HI];
+    h.tlbOff2[access][i + TLB_OFF] = offs[i + TLB_OFF];
+  }
+  tag[i] = want;
   tag[i + TLB_HI] = vHi;
-  h.tlbOff[access][i + TLB_OFF] = page - h.ramBase;
+  offs[i + TLB_OFF] = page - h.ramBase;
   // Pages enter the write TLB before the fast path writes them: note them for state digests.
   if (access === ACC_WRITE) {
     h.dirtyPages[(page - h.ramBase) >>> 12] = 1;
@@ -270,8 +294,44 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
   }
 }
 
+/**
+ * The RAM offset of the page at vHi:vLo if the second way of its slot in
+ * TLB `access` holds it, else -1; a hit swaps the slot's two ways, so the
+ * fast paths, which look only in the first, find it next time.
+ *
+ * The second way keeps the entry a fill displaced from the first (tlbInsert),
+ * like QEMU's victim TLB: two pages whose slots coincide — a table and the
+ * data it indexes, 4 MiB apart — then stay cached together instead of
+ * evicting each other at every access. Which pages those are depends on
+ * where the guest's allocator put them (Linux randomizes it): gzip's
+ * inner loop met such a pair in about one run in eight, and went through
+ * the interpreter and a walk at every turn. Translated code looks in both
+ * ways itself (translate-wasm.ts access). An entry in the second way is
+ * one the first held, kept true by the same rules: every flush and
+ * eviction covers both.
+ */
+export function secondWay(h: Cpu, vLo: number, vHi: number, access: number): number {
+  const fetch = access === ACC_FETCH;
+  const i = (((vLo >>> 12) ^ (fetch ? h.fetchSalt : h.dataSalt)) & TLB_MASK) << 2;
+  const tag2 = h.tlbTag2[access];
+  const want = (vLo & ~0xfff) | (fetch ? h.fetchTag : h.dataTag);
+  if (tag2[i] !== want || tag2[i + TLB_HI] !== vHi) return -1;
+  const tag = h.tlbTag[access],
+    offs = h.tlbOff[access],
+    offs2 = h.tlbOff2[access];
+  const off = offs2[i + TLB_OFF];
+  tag2[i] = tag[i];
+  tag2[i + TLB_HI] = tag[i + TLB_HI];
+  offs2[i + TLB_OFF] = offs[i + TLB_OFF];
+  tag[i] = want;
+  tag[i + TLB_HI] = vHi;
+  offs[i + TLB_OFF] = off;
+  return off;
+}
+
 /** Forget write translations, so the next write to each page marks it dirty again. */
 export function flushWriteTlb(h: Cpu): void {
   h.tlbTag[ACC_WRITE].fill(-1);
+  h.tlbTag2[ACC_WRITE].fill(-1);
   newWtlbEpoch(h);
 }

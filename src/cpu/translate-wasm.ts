@@ -56,6 +56,7 @@ import {
   HM_X,
   NO_RESERVATION,
   tlbOffset,
+  TLB_WAY2,
 } from './hart-memory.js';
 import { MSTATUS_FS, MSTATUS_SIE, SSTATUS_MASK } from './csr-numbers.js';
 import { TLB_MASK } from './mmu.js';
@@ -267,7 +268,7 @@ const STORES: W[] = [W.i64_store8, W.i64_store16, W.i64_store32, W.i64_store];
 export class BlockWriter {
   /** Depth of the exit label from the current basic block's code, outside any `if`. */
   base = 0;
-  /** Ifs open around the current point. */
+  /** Ifs and blocks open around the current point. */
   private ifs = 0;
   /** 1 inside the `loop` around a basic block that branches to itself (see loopBack). */
   inLoop = 0;
@@ -494,6 +495,12 @@ export class BlockWriter {
     return this.ifs === 0;
   }
 
+  /** Open a `block` (a label to branch past the code up to its end). */
+  open(): void {
+    this.b.byte(W.block).byte(T_VOID);
+    this.ifs++;
+  }
+
   /** Open an `if` on the i32 on the stack. */
   if_(): void {
     this.b.byte(W.if_).byte(T_VOID);
@@ -508,6 +515,21 @@ export class BlockWriter {
   /** Leave before instruction i at byte d: the interpreter does it. */
   exitBefore(i: number, d: number): void {
     this.exitAt(d, i * 4 + EXIT_INTERPRET);
+  }
+
+  /**
+   * Push whether the TLB record at I does not hold the page of the address
+   * in A (L its low word) for this run's tag bits, or the address is not
+   * `size`-aligned.
+   */
+  private tlbMisses(acc: number, size: number): void {
+    const b = this.b;
+    b.get(I).mem(W.i64_load, 3, tlbOffset(acc));
+    b.get(A).i64(-4096).op(W.i64_and).get(TAG64).op(W.i64_or).op(W.i64_ne);
+    if (size > 1) {
+      b.get(L);
+      this.orMisaligned(size);
+    }
   }
 
   /** OR into the exit condition under it whether the address on top is not `size`-aligned. */
@@ -562,15 +584,16 @@ export class BlockWriter {
       .i32(TLB_MASK << 4)
       .op(W.i32_and)
       .set(I);
-    // Its tag (both words) against the page's address with the tag bits (hart-constants.ts).
-    b.get(I).mem(W.i64_load, 3, tlbOffset(acc));
-    b.get(A).i64(-4096).op(W.i64_and).get(TAG64).op(W.i64_or).op(W.i64_ne);
-    if (size > 1) {
-      b.get(L);
-      this.orMisaligned(size);
-    }
+    // Its tag (both words) against the page's address with the tag bits (hart-constants.ts);
+    // on a miss, the slot's second way (mmu.ts secondWay), its record TLB_WAY2 bytes on.
+    this.open();
+    this.tlbMisses(acc, size);
+    b.op(W.i32_eqz).byte(W.br_if).u32(0);
+    b.get(I).i32(TLB_WAY2).op(W.i32_add).set(I);
+    this.tlbMisses(acc, size);
     this.if_();
     this.exitBefore(i, d);
+    this.end();
     this.end();
     // RAM offset of the access: the TLB's page offset plus the page offset of the address.
     b.get(I).mem(W.i32_load, 2, tlbOffset(acc) + 4 * TLB_OFF);

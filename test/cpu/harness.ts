@@ -15,8 +15,8 @@ export const MTRAP = RAM_BASE + 0x800;
 export const STRAP = RAM_BASE + 0x900;
 export const DATA = RAM_BASE + 0x10000;
 
-export function machineWith(words: readonly number[]): BareMachine {
-  const m = makeBareMachine(4 << 20);
+export function machineWith(words: readonly number[], ramSize = 4 << 20): BareMachine {
+  const m = makeBareMachine(ramSize);
   writeWords(m, CODE, words);
   writeWords(m, MTRAP, [SPIN]);
   writeWords(m, STRAP, [SPIN]);

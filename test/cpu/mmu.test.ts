@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CSR, MSTATUS_FS } from '../../src/cpu/csr-numbers.js';
 import { PRIV_M, PRIV_S } from '../../src/cpu/cpu.js';
-import { ACC_READ } from '../../src/cpu/hart-constants.js';
-import { TLB_MASK } from '../../src/cpu/mmu.js';
+import { ACC_READ, ACC_WRITE } from '../../src/cpu/hart-constants.js';
+import { markPtPage, tlbInsert, TLB_MASK } from '../../src/cpu/mmu.js';
 import { xreg, writeWords, type BareMachine } from '../helpers/bare-machine.js';
 import * as A from './asm.js';
 import { machineWith, enter, csr, pc, setX, step, MTRAP, STRAP } from './harness.js';
@@ -342,4 +342,45 @@ test('two address spaces mapping the same page keep their TLB entries side by si
     [xreg(m, 11), xreg(m, 12), xreg(m, 13)],
     [0x2222222211111111n, 0x33333333n, 0x2222222211111111n],
   );
+});
+
+// Pages TLB_SIZE apart take the same TLB slot: VA 0x401000 (VPN 1025) through a second L0 table.
+const L0B = 0x80104000;
+const FAR_VA = 0x1000 + (TLB_MASK + 1) * 4096;
+
+test("two pages in one TLB slot stay cached together (the slot's second way); a flush forgets both", () => {
+  const m = pagedMachine([A.ld(11, 10, 0), A.ld(12, 13, 0), A.ld(14, 10, 0), A.ld(15, 10, 0)]);
+  put64(m, L1 + 8 * 2, pte(L0B, V));
+  put64(m, L0B + 8 * 1, pte(PAGE + 0x4000, V | R | W | AC | D));
+  writeWords(m, PAGE + 0x4000, [0x55555555, 0]);
+  writeWords(m, PAGE + 0x5000, [0x66666666, 0]);
+  setX(m, 10, 0x1000n);
+  setX(m, 13, BigInt(FAR_VA));
+  step(m, 2);
+  assert.equal(xreg(m, 12), 0x55555555n);
+  assert.ok(inTlb(m, FAR_VA), 'the far page in the first way');
+  // Remap VA 0x1000 behind the TLBs' back (no guest store would do this without a flush):
+  // a load served by the cache still reads the old page, a walk the new one.
+  const o = (l0(1) - 0x80000000) >>> 2;
+  m.bus.ram32[o] = Number(pte(PAGE + 0x5000, V | R | W | AC | D) & 0xffffffffn);
+  step(m, 1);
+  assert.equal(xreg(m, 14), 0x2222222211111111n, 'VA 0x1000 came from the second way, unwalked');
+  assert.ok(inTlb(m, 0x1000) && !inTlb(m, FAR_VA), 'the hit swapped the two ways');
+  m.cpu.flushTlb();
+  step(m, 1);
+  assert.equal(xreg(m, 15), 0x66666666n, 'after a flush, a walk');
+});
+
+test("a page that becomes a page table leaves the write TLB's second way too", () => {
+  const m = machineWith([A.SPIN], 8 << 20);
+  const h = m.cpu;
+  const P = 0x80010000,
+    Q = P + (TLB_MASK + 1) * 4096;
+  tlbInsert(h, ACC_WRITE, P, 0, P);
+  tlbInsert(h, ACC_WRITE, Q, 0, Q);
+  const i = (((P >>> 12) ^ h.dataSalt) & TLB_MASK) << 2;
+  assert.equal(h.tlbTag2[ACC_WRITE][i], (P & ~0xfff) | h.dataTag, 'P in the second way');
+  markPtPage(h, (P - 0x80000000) >>> 12);
+  assert.equal(h.tlbTag2[ACC_WRITE][i], -1, 'P evicted');
+  assert.equal(h.tlbTag[ACC_WRITE][i], (Q & ~0xfff) | h.dataTag, 'Q kept');
 });

@@ -50,6 +50,7 @@ import { testRng, type Prng } from '../helpers/seed.js';
 import { CSR, MIP_SSIP } from '../../src/cpu/csr-numbers.js';
 import { PRIV_S, PRIV_U } from '../../src/cpu/hart-constants.js';
 import { CACHE_MASK } from '../../src/cpu/hart-memory.js';
+import { TLB_SIZE } from '../../src/cpu/mmu.js';
 import { enterSlice, interpret } from '../../src/cpu/interpreter.js';
 
 test('this host can compile WebAssembly (the translator is there to test), with tail calls (chains)', () => {
@@ -61,8 +62,9 @@ function build(
   words: readonly number[],
   engine: Engine,
   init?: (m: BareMachine) => void,
+  ramSize?: number,
 ): BareMachine {
-  const m = machineWith(words);
+  const m = machineWith(words, ramSize);
   m.cpu.engine = engine;
   const code = m.cpu.code;
   code.hotAfter = 1;
@@ -122,11 +124,12 @@ function agree(
   words: number[],
   slices: number[],
   init?: (m: BareMachine) => void,
+  ramSize?: number,
 ): string | undefined {
   const machines = (maxBlock?: number) => {
-    const a = build(words, 'translate', init);
+    const a = build(words, 'translate', init, ramSize);
     if (maxBlock) a.cpu.code.maxBlock = maxBlock;
-    return [a, build(words, 'interp', init)];
+    return [a, build(words, 'interp', init, ramSize)];
   };
   const [a, b] = machines();
   let failed = -1;
@@ -748,6 +751,73 @@ test('accesses through one register reuse a TLB lookup only within its page', ()
   assert.equal(m.cpu.priv, PRIV_S);
   assert.ok(m.cpu.regs[10 * 2] > 0x2000);
   assert.ok(m.cpu.code.insnsInBlocks > 200, 'the loop did not run translated');
+});
+
+/** TLB_SIZE pages on: an address whose page takes the same TLB slot (mmu.ts). */
+const SAME_SLOT = TLB_SIZE * 4096;
+
+test("two pages in one TLB slot: a loop between them runs in blocks, from the slot's second way", () => {
+  // Each turn loads from and stores to both pages: with one way, each access would evict the
+  // other page's entry and leave the block for the interpreter and a walk.
+  const FAR = DATA + SAME_SLOT;
+  const body = [
+    ld(11, BASE, 0),
+    ld(12, 31, 0),
+    add(SUM, SUM, 11),
+    add(SUM, SUM, 12),
+    sd(SUM, BASE, 8),
+    sd(SUM, 31, 8),
+    addi(LOOP, LOOP, -1),
+  ];
+  const words = [addi(LOOP, 0, 500), ...body, blt(0, LOOP, -4 * body.length), SPIN];
+  const init = (m: BareMachine) => {
+    setX(m, BASE, BigInt(DATA));
+    setX(m, 31, BigInt(FAR));
+    writeWords(m, DATA, [7]);
+    writeWords(m, FAR, [11]);
+  };
+  const ram = 2 * SAME_SLOT;
+  const why = agree(words, [1, 7, 50, 300, 1000, 3000], init, ram);
+  assert.equal(why, undefined, why);
+  const m = build(words, 'translate', init, ram);
+  step(m, 4100);
+  assert.equal(m.cpu.regs[LOOP * 2], 0, 'the loop ran to its end');
+  assert.equal(m.bus.ram32[(FAR + 8 - RAM_BASE) >>> 2], m.cpu.regs[SUM * 2]);
+  assert.ok(
+    m.cpu.code.insnsInBlocks > 3900,
+    `${m.cpu.code.insnsInBlocks} of 4,000 instructions in blocks`,
+  );
+});
+
+test("a compiled page's write-TLB entry in the slot's second way goes with the first's: a store there is seen at once", () => {
+  // PATCHED (on its own page) is written once, then a page in the same TLB slot pushes its
+  // write entry to the second way, then it is called and compiled. The loop then patches
+  // PATCHED's first instruction (add 100 instead of 1) after each call: a store that took the
+  // entry left in the second way would skip dropping the compiled callee.
+  const PATCHED = CODE + 0x1000;
+  const words = [
+    sw(0, 20, 0x7f0), // x20 = PATCHED: its write entry
+    sw(0, 21, 0x7f0), // x21 = PATCHED + SAME_SLOT: moves it to the second way
+    jalr(1, 20, 0), // compiles PATCHED
+    addi(LOOP, 0, 20),
+    jalr(1, 20, 0), // loop: call PATCHED
+    sw(22, 20, 0), // x22 = `addi x5, x5, 100`
+    addi(LOOP, LOOP, -1),
+    blt(0, LOOP, -12),
+    SPIN,
+  ];
+  const init = (m: BareMachine) => {
+    writeWords(m, PATCHED, [addi(5, 5, 1), jalr(0, 1, 0)]);
+    setX(m, 20, BigInt(PATCHED));
+    setX(m, 21, BigInt(PATCHED + SAME_SLOT));
+    setX(m, 22, BigInt(addi(5, 5, 100) >>> 0));
+  };
+  const ram = 2 * SAME_SLOT;
+  const why = agree(words, [3, 5, 17, 40, 100], init, ram);
+  assert.equal(why, undefined, why);
+  const m = build(words, 'translate', init, ram);
+  step(m, 200);
+  assert.equal(m.cpu.regs[5 * 2], 1 + 1 + 100 * 19, 'x5: the first two calls add 1, the rest 100');
 });
 
 test('jumps out of the page, near and beyond what a block packs in one exit constant (512 KiB), land where the interpreter lands', () => {
