@@ -65,6 +65,9 @@ export const ENTRY_LEN_BITS = 7;
 export const ENTRY_BB_BITS = 7;
 export const ENTRY_INDEX_SHIFT = ENTRY_LEN_BITS + ENTRY_BB_BITS;
 
+/** Stops on second-way hits on all pages within which a page's count toward secondWayAfter. */
+export const SECOND_WAY_WINDOW = 65536;
+
 export class CodeCache {
   /** RAM offset held by each slot (-1: none). */
   readonly key: Int32Array;
@@ -135,6 +138,16 @@ export class CodeCache {
   readonly byPage = new Map<number, Block[]>();
   /** 1: RAM page holds translated code (kept out of the write TLB). */
   readonly codePage: Uint8Array;
+  /**
+   * 1: blocks compiled from this RAM page look in the TLBs' second ways
+   * too (mmu.ts secondWay); the times its blocks stopped before an access
+   * that the second way held, in this window, until then (secondWayHit).
+   */
+  readonly secondWayOn: Uint8Array;
+  private readonly secondWayStops: Uint16Array;
+  private secondWayWindow = 0;
+  /** Such stops on a page, within SECOND_WAY_WINDOW on all pages, that turn its second-way lookups on. */
+  secondWayAfter = 4096;
   /** The functions of live blocks, for call_indirect; index 0 stays empty. */
   readonly table: WebAssembly.Table | undefined;
   private readonly freeIndex: number[] = [];
@@ -156,6 +169,8 @@ export class CodeCache {
 
   constructor(ramPages: number, memory: ArrayBuffer | undefined) {
     this.codePage = new Uint8Array(ramPages);
+    this.secondWayOn = new Uint8Array(ramPages);
+    this.secondWayStops = new Uint16Array(ramPages);
     this.key = memory
       ? new Int32Array(memory, HM_CACHE_KEY, CACHE_SIZE)
       : new Int32Array(CACHE_SIZE);
@@ -231,6 +246,27 @@ export class CodeCache {
       this.codePage[page] = 1;
       evictFromWriteTlb(h, page);
     }
+  }
+
+  /**
+   * A block of RAM page `page` stopped before a load or store whose page
+   * the TLB held in its second way (the interpreter found it there). Two
+   * pages in one TLB slot, both used in a loop, do that at every turn;
+   * otherwise it is rare (a boot: about 7,000 such stops, 1,750 at most on
+   * one page). Looking in both ways inline would cost every module a tenth
+   * more code (V8's compile time), so only a page whose blocks stopped so
+   * `secondWayAfter` times within SECOND_WAY_WINDOW stops gets it: its
+   * blocks are dropped and compiled again.
+   */
+  secondWayHit(page: number): void {
+    if (this.secondWayOn[page] !== 0) return;
+    if (++this.secondWayWindow === SECOND_WAY_WINDOW) {
+      this.secondWayWindow = 0;
+      this.secondWayStops.fill(0);
+    }
+    if (++this.secondWayStops[page] < this.secondWayAfter) return;
+    this.secondWayOn[page] = 1;
+    this.pageWritten(page);
   }
 
   /** RAM page `page` was written (or is about to be): its blocks are stale. */

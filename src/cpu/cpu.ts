@@ -200,6 +200,8 @@ export class Cpu {
   satpPpn = 0; // root page number
   /** Set by translate() on failure: the exception cause. */
   xlateCause = 0;
+  /** Lookups the TLBs' second ways answered (mmu.ts secondWay): dispatch.ts watches it. */
+  secondWayHits = 0;
   /**
    * The TLBs by access type (ACC_*), records of four words (hart-memory.ts):
    * at index << 2 the tag's low word, + TLB_HI its high word; and the same

@@ -101,7 +101,15 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     }
     // After a block's stop, the one instruction it left (the next may start a block);
     // in code not compiled yet, on to a jump into compiled or hot code (interpreter.ts).
+    const secondWayHits = h.secondWayHits,
+      pcHi = hart32[1];
     const ran = interpret(h, step, hot);
+    // A block that stopped before an access the TLB's second way held (code-cache.ts).
+    if (h.secondWayHits !== secondWayHits && (flags & LOOP_INTERPRET) !== 0) {
+      const ti = (((pcLo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
+      if (fTag[ti] === ((pcLo & ~0xfff) | h.fetchTag) && fTag[ti + TLB_HI] === pcHi)
+        code.secondWayHit(fOff[ti + TLB_OFF] >>> 12);
+    }
     n += ran;
     code.interpreted += ran;
     if (h.stopped) break;
@@ -151,6 +159,7 @@ export function compileQueued(h: Cpu): void {
       code.add(h, { off, len: 0, run: undefined, index: 0, bb: 0, shared: false, pages: [] });
       continue;
     }
+    region.secondWay = code.secondWayOn[off >>> 12] !== 0;
     offs.push(off);
     regions.push(region);
     codeAts.push(codeAt);

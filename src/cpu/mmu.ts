@@ -181,6 +181,9 @@ export function translate(h: Cpu, vLo: number, vHi: number, access: number): num
   const ms = h.mstatus;
   if (access !== ACC_FETCH && priv === PRIV_M && (ms & MSTATUS_MPRV) !== 0)
     priv = (ms & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
+  // What a slot's second way holds is what this walk would give (see the file comment).
+  const cached = secondWay(h, vLo, vHi, access);
+  if (cached >= 0) return h.ramBase + cached + (vLo & 0xfff);
   if (priv === PRIV_M || h.satpMode === 0) {
     // Bare: physical addresses are 56 bits at most.
     if (vHi >>> 0 >= 0x1000000) {
@@ -189,9 +192,6 @@ export function translate(h: Cpu, vLo: number, vHi: number, access: number): num
     }
     return (vHi >>> 0) * TWO32 + (vLo >>> 0);
   }
-  // What a slot's second way holds is what this walk would give (see the file comment).
-  const cached = secondWay(h, vLo, vHi, access);
-  if (cached >= 0) return h.ramBase + cached + (vLo & 0xfff);
   const pageFault =
     access === ACC_FETCH ? EXC_INSN_PAGE : access === ACC_WRITE ? EXC_STORE_PAGE : EXC_LOAD_PAGE;
   const levels = h.satpMode === 9 ? 4 : 3;
@@ -305,8 +305,9 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
  * evicting each other at every access. Which pages those are depends on
  * where the guest's allocator put them (Linux randomizes it): gzip's
  * inner loop met such a pair in about one run in eight, and went through
- * the interpreter and a walk at every turn. Translated code looks in both
- * ways itself (translate-wasm.ts access). An entry in the second way is
+ * the interpreter and a walk at every turn. Blocks compiled from a page
+ * where such stops keep coming look in both ways themselves (code-cache.ts
+ * secondWayHit, translate-wasm.ts access). An entry in the second way is
  * one the first held, kept true by the same rules: every flush and
  * eviction covers both.
  */
@@ -316,6 +317,7 @@ export function secondWay(h: Cpu, vLo: number, vHi: number, access: number): num
   const tag2 = h.tlbTag2[access];
   const want = (vLo & ~0xfff) | (fetch ? h.fetchTag : h.dataTag);
   if (tag2[i] !== want || tag2[i + TLB_HI] !== vHi) return -1;
+  h.secondWayHits++;
   const tag = h.tlbTag[access],
     offs = h.tlbOff[access],
     offs2 = h.tlbOff2[access];

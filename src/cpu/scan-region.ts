@@ -110,6 +110,8 @@ export interface Region {
   insns: number;
   /** RAM pages of inlined callees other than the region's own (see InlineCall). */
   pages: number[];
+  /** Its loads and stores look in the TLBs' second ways too (code-cache.ts secondWayOn). */
+  secondWay?: boolean;
   /**
    * Page offsets where the trace went on but the region had no room left
    * (maxInsns): the code there runs whenever the region runs to its end,

@@ -305,6 +305,9 @@ export class BlockWriter {
   private fpOn = false;
   private fpDirty = false;
 
+  /** Loads and stores look in the TLBs' second ways too (Region.secondWay). */
+  secondWay = false;
+
   /** The chains this region's exits take (writeChains), in the order of their numbers. */
   readonly chains: ChainTarget[] = [];
   /** The module's chain targets by RAM offset, this region's page's RAM offset, where code is. */
@@ -519,13 +522,19 @@ export class BlockWriter {
 
   /**
    * Push whether the TLB record at I does not hold the page of the address
-   * in A (L its low word) for this run's tag bits, or the address is not
-   * `size`-aligned.
+   * in A for this run's tag bits, or the address (L its low word) is not
+   * `size`-aligned. The page with the tag bits is computed ('keep': and kept
+   * in B, which is free during a lookup) or taken from B ('kept').
    */
-  private tlbMisses(acc: number, size: number): void {
+  private tagMisses(acc: number, size: number, page: 'compute' | 'keep' | 'kept'): void {
     const b = this.b;
     b.get(I).mem(W.i64_load, 3, tlbOffset(acc));
-    b.get(A).i64(-4096).op(W.i64_and).get(TAG64).op(W.i64_or).op(W.i64_ne);
+    if (page === 'kept') b.get(B);
+    else {
+      b.get(A).i64(-4096).op(W.i64_and).get(TAG64).op(W.i64_or);
+      if (page === 'keep') b.tee(B);
+    }
+    b.op(W.i64_ne);
     if (size > 1) {
       b.get(L);
       this.orMisaligned(size);
@@ -584,17 +593,20 @@ export class BlockWriter {
       .i32(TLB_MASK << 4)
       .op(W.i32_and)
       .set(I);
-    // Its tag (both words) against the page's address with the tag bits (hart-constants.ts);
-    // on a miss, the slot's second way (mmu.ts secondWay), its record TLB_WAY2 bytes on.
-    this.open();
-    this.tlbMisses(acc, size);
-    b.op(W.i32_eqz).byte(W.br_if).u32(0);
-    b.get(I).i32(TLB_WAY2).op(W.i32_add).set(I);
-    this.tlbMisses(acc, size);
+    // Its tag (both words) against the page's address with the tag bits (hart-constants.ts).
+    // In a region that looks in the second ways too (Region.secondWay), a miss looks again in
+    // the slot's second way (mmu.ts secondWay), TLB_WAY2 bytes on, where I then points.
+    if (this.secondWay) {
+      this.open();
+      this.tagMisses(acc, size, 'keep');
+      b.op(W.i32_eqz).byte(W.br_if).u32(0);
+      b.get(I).i32(TLB_WAY2).op(W.i32_add).set(I);
+      this.tagMisses(acc, size, 'kept');
+    } else this.tagMisses(acc, size, 'compute');
     this.if_();
     this.exitBefore(i, d);
     this.end();
-    this.end();
+    if (this.secondWay) this.end();
     // RAM offset of the access: the TLB's page offset plus the page offset of the address.
     b.get(I).mem(W.i32_load, 2, tlbOffset(acc) + 4 * TLB_OFF);
     b.get(L).i32(4095).op(W.i32_and).op(W.i32_add);
@@ -982,6 +994,7 @@ export function writeRegion(
   if (blockWriter?.b !== b) blockWriter = new BlockWriter(b);
   const w = blockWriter;
   w.reset(r.entryPo, targets, off - r.entryPo, codeAt);
+  w.secondWay = r.secondWay === true;
   let next = FP + (fp ? FP_COUNT : 0);
   const first = next;
   for (let x = 1; x < 32; x++) if (((used >>> x) & 1) !== 0) w.reg[x] = next++;
@@ -1323,7 +1336,7 @@ function closePages(regions: Region[], offs: readonly number[], chained: ChainTa
     set.delete(offs[i] >>> 12);
     return set;
   });
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     regions.forEach((_, i) => {
       for (const t of chained[i]) {
