@@ -47,12 +47,6 @@ export interface Block {
   readonly bb: number;
   /** Another block owns the function (this one starts a later basic block of its region). */
   readonly shared: boolean;
-  /**
-   * The RAM pages besides its own whose writes drop it: its region's
-   * inlined callees' and those of the regions it chains to (translate-wasm.ts
-   * closePages); a region that chains to it takes them in.
-   */
-  readonly pages: readonly number[];
 }
 
 /**

@@ -156,7 +156,7 @@ export function compileQueued(h: Cpu): void {
     };
     const region = scanRegion(h.ram16, off, code.maxBlock, compiledAt, codeAt, takenHot);
     if (region === undefined) {
-      code.add(h, { off, len: 0, run: undefined, index: 0, bb: 0, shared: false, pages: [] });
+      code.add(h, { off, len: 0, run: undefined, index: 0, bb: 0, shared: false });
       continue;
     }
     region.secondWay = code.secondWayOn[off >>> 12] !== 0;
@@ -178,9 +178,7 @@ export function compileQueued(h: Cpu): void {
   code.queue.length = 0;
   code.queueVa.length = 0;
   if (regions.length !== 0) {
-    // Exits to blocks of earlier modules chain too (translate-wasm.ts ChainTarget).
-    const earlier = (o: number) => code.all.get(o);
-    const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions, offs, codeAts, earlier);
+    const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions, offs, codeAts);
     code.modules++;
     for (let i = 0; i < runs.length; i++) {
       const r = regions[i];
@@ -192,15 +190,14 @@ export function compileQueued(h: Cpu): void {
         code.add(h, b);
         for (const page of r.pages) code.alsoOn(h, page, b);
       };
-      const pages = r.pages;
-      place({ off: offs[i], len: entryLength(r), run, index, bb: r.entry, shared: false, pages });
+      place({ off: offs[i], len: entryLength(r), run, index, bb: r.entry, shared: false });
       // Every other basic block of the region is an entry too: control reaching it later
       // (a loop's head, the code after a call) runs compiled code at once, and compiling
       // a region from there would compile much of this one again.
       for (let k = 0; k < r.blocks.length; k++) {
         const at = offs[i] + r.blocks[k].at[0];
         if (k === r.entry || code.all.has(at)) continue;
-        place({ off: at, len: r.blocks[k].insns.length, run, index, bb: k, shared: true, pages });
+        place({ off: at, len: r.blocks[k].insns.length, run, index, bb: k, shared: true });
       }
       code.compiled++;
       code.compiledInsns += r.insns;

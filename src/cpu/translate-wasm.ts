@@ -311,7 +311,7 @@ export class BlockWriter {
   /** The chains this region's exits take (writeChains), in the order of their numbers. */
   readonly chains: ChainTarget[] = [];
   /** The module's chain targets by RAM offset, this region's page's RAM offset, where code is. */
-  private targets: ChainTargets | undefined;
+  private targets: Map<number, ChainTarget> | undefined;
   private pageRam = 0;
   private codeAt: CodeAt | undefined;
 
@@ -365,7 +365,7 @@ export class BlockWriter {
   }
 
   /** Ready for a new region's function (a writer is reused: a boot writes thousands). */
-  reset(origin: number, targets?: ChainTargets, pageRam = 0, codeAt?: CodeAt): void {
+  reset(origin: number, targets?: Map<number, ChainTarget>, pageRam = 0, codeAt?: CodeAt): void {
     this.targets = targets;
     this.pageRam = pageRam;
     this.codeAt = codeAt;
@@ -976,7 +976,7 @@ let blockWriter: BlockWriter | undefined;
 export function writeRegion(
   m: ModuleWriter,
   r: Region,
-  targets?: ChainTargets,
+  targets?: Map<number, ChainTarget>,
   off = 0,
   codeAt?: CodeAt,
 ): void {
@@ -1073,7 +1073,7 @@ export function writeRegion(
       .mem(W.i64_store, 3, HM_X + 8 * x);
   }
   b.i32(0).get(PC_OUT).mem(W.i64_store, 3, HM_PC);
-  if (w.chains.length !== 0) writeChains(w, m);
+  if (w.chains.length !== 0) writeChains(w);
   b.get(RET);
   m.endFunction();
 }
@@ -1085,7 +1085,7 @@ export function writeRegion(
  *
  *   block $ret  block $c(n) … block $c1  br_table CHAIN  end  call 1  …  end  call n  end
  */
-function writeChains(w: BlockWriter, m: ModuleWriter): void {
+function writeChains(w: BlockWriter): void {
   const b = w.b;
   const n = w.chains.length;
   for (let c = 0; c <= n; c++) b.byte(W.block).byte(T_VOID);
@@ -1122,9 +1122,7 @@ function writeChains(w: BlockWriter, m: ModuleWriter): void {
       .i32(t.bb << BB_SHIFT)
       .op(W.i32_or);
     b.get(ROOM).get(RET);
-    b.byte(W.return_call);
-    if (t.imp >= 0) b.u32(t.imp);
-    else m.funcRef(t.fn);
+    b.byte(W.return_call).u32(t.fn);
   }
   b.op(W.end); // $ret
 }
@@ -1223,11 +1221,10 @@ export const BLOCK_RESULTS = [T_I32];
 const writer = new ModuleWriter();
 
 /**
- * A basic block where an exit of a region of the module being written may
- * go on by a tail call (`return_call`) instead of returning to the block
- * loop: function `fn` of the module, or (`imp` >= 0) a function of an
- * earlier module that it imports; basic block `bb` of `len` instructions,
- * in a region on RAM page `page`.
+ * A basic block of a region in the module being written, where an exit of
+ * another region of the module may go on by a tail call (`return_call`)
+ * instead of returning to the block loop: function `fn`, basic block `bb`
+ * of `len` instructions, in a region on RAM page `page`.
  *
  * Chains: a region's exit by a branch or jump to a pc where such a basic
  * block starts goes there at once if the block fits in the room left,
@@ -1235,119 +1232,51 @@ const writer = new ModuleWriter();
  * region counts on from the instructions so far (its `carry` argument)
  * against the same room, so the count and the budget are as the loop would
  * have them. A trace stops where it reaches another region of its batch
- * (scan-region.ts), or compiled code, so such exits are common. On the
- * region's own page the fetch TLB maps the target as it did at the first
- * region's entry (nothing that changes the TLB runs in a block); on
- * another page the chain checks the fetch TLB first, as the loop would
- * (fetchMisses). A region is listed under the pages of every region it
- * can chain to (closePages), so none runs stale code: a region of an
- * earlier module is dropped when one of its pages is written, and with it
- * every region that imports it. A loop turn costs about 10 ns, the lookups
- * and an indirect call; a chain is one direct call.
+ * (scan-region.ts), so such exits are common. On the region's own page
+ * the fetch TLB maps the target as it did at the first region's entry
+ * (nothing that changes the TLB runs in a block); on another page the
+ * chain checks the fetch TLB first, as the loop would (fetchMisses).
+ * A region is listed under the pages of every region it can chain to
+ * (closePages), so none runs stale code. A loop turn costs about 10 ns,
+ * the lookups and an indirect call; a chain is one direct call.
  */
 export interface ChainTarget {
   fn: number;
-  /** The import's index, for a region of an earlier module; -1 for one of this module. */
-  imp: number;
   bb: number;
   len: number;
   /** The RAM page of its region. */
   page: number;
-  /** For a region of an earlier module: its other pages (code-cache.ts Block.pages). */
-  pages: readonly number[];
 }
 
-/** A block compiled before, as the code cache keeps it (code-cache.ts Block). */
-export interface CompiledBlock {
-  readonly off: number;
-  readonly len: number;
-  readonly run: BlockFn | undefined;
-  readonly bb: number;
-  readonly pages: readonly number[];
-}
-
-/**
- * The chain targets of the module being written by RAM offset: basic
- * blocks of its regions (the first region's where two start one), else
- * of blocks compiled before (`compiled`), which the module imports.
- */
-class ChainTargets {
-  readonly imports: BlockFn[] = [];
-  private readonly importOf = new Map<BlockFn, number>();
-  private readonly earlier = new Map<number, ChainTarget | null>();
-  private readonly own = new Map<number, ChainTarget>();
-
-  constructor(
-    regions: Region[],
-    offs: readonly number[],
-    private readonly compiled: ((ram: number) => CompiledBlock | undefined) | undefined,
-    private readonly m: ModuleWriter,
-  ) {
-    regions.forEach((r, fn) =>
-      r.blocks.forEach((bb, k) => {
-        const o = offs[fn] + bb.at[0];
-        if (!this.own.has(o))
-          this.own.set(o, {
-            fn,
-            imp: -1,
-            bb: k,
-            len: bb.insns.length,
-            page: offs[fn] >>> 12,
-            pages: [],
-          });
-      }),
-    );
-  }
-
-  get(ram: number): ChainTarget | undefined {
-    const t = this.own.get(ram);
-    if (t !== undefined || this.compiled === undefined) return t;
-    let e = this.earlier.get(ram);
-    if (e === undefined) {
-      const b = this.compiled(ram);
-      e = null;
-      if (b !== undefined && b.run !== undefined && b.len !== 0) {
-        let imp = this.importOf.get(b.run);
-        if (imp === undefined) {
-          imp = this.m.importFunction();
-          this.importOf.set(b.run, imp);
-          this.imports.push(b.run);
-        }
-        e = { fn: -1, imp, bb: b.bb, len: b.len, page: b.off >>> 12, pages: b.pages };
-      }
-      this.earlier.set(ram, e);
-    }
-    return e ?? undefined;
-  }
+/** The basic blocks of `regions` (entered at RAM offsets `offs`) by RAM offset: the first region's where two start one. */
+function chainTargets(regions: Region[], offs: readonly number[]): Map<number, ChainTarget> {
+  const at = new Map<number, ChainTarget>();
+  regions.forEach((r, fn) =>
+    r.blocks.forEach((bb, k) => {
+      const o = offs[fn] + bb.at[0];
+      if (!at.has(o)) at.set(o, { fn, bb: k, len: bb.insns.length, page: offs[fn] >>> 12 });
+    }),
+  );
+  return at;
 }
 
 /**
  * Each region's pages (its own, its inlined callees') take in those of the
  * regions it chains to, and theirs, so that a write to any page a chain
  * can run code from drops every region that can start the chain
- * (code-cache.ts lists a region under each page of `pages`). A region of
- * an earlier module brings its pages, closed when it was compiled.
+ * (code-cache.ts lists a region under each page of `pages`).
  */
-function closePages(regions: Region[], offs: readonly number[], chained: ChainTarget[][]): void {
-  const sets = regions.map((r, i) => {
-    const set = new Set(r.pages);
-    for (const t of chained[i])
-      if (t.imp >= 0) for (const page of [t.page, ...t.pages]) set.add(page);
-    set.delete(offs[i] >>> 12);
-    return set;
-  });
+function closePages(regions: Region[], offs: readonly number[], chained: number[][]): void {
+  const sets = regions.map((r) => new Set(r.pages));
   for (let changed = true; changed;) {
     changed = false;
     regions.forEach((_, i) => {
-      for (const t of chained[i]) {
-        if (t.imp >= 0) continue;
-        const j = t.fn;
+      for (const j of chained[i])
         for (const page of [offs[j] >>> 12, ...sets[j]])
           if (page !== offs[i] >>> 12 && !sets[i].has(page)) {
             sets[i].add(page);
             changed = true;
           }
-      }
     });
   }
   regions.forEach((r, i) => {
@@ -1358,31 +1287,28 @@ function closePages(regions: Region[], offs: readonly number[], chained: ChainTa
 /**
  * Compile regions into one module sharing `memory`; their entries in order.
  * With the regions' RAM offsets (`offs`) and where each finds code now
- * (`codeAt`, for exits to other pages), their exits chain (ChainTarget) to
- * each other and to the blocks `compiled` finds by RAM offset, and each
- * region's `pages` grow by those of the regions it chains to.
+ * (`codeAt`, for exits to other pages), their exits chain (ChainTarget),
+ * and each region's `pages` grow by those of the regions it chains to.
  */
 export function compileBlocks(
   memory: WebAssembly.Memory,
   regions: Region[],
   offs?: readonly number[],
   codeAt?: readonly CodeAt[],
-  compiled?: (ram: number) => CompiledBlock | undefined,
 ): BlockFn[] {
   writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length);
-  const targets =
-    offs && canTailCall ? new ChainTargets(regions, offs, compiled, writer) : undefined;
-  const chained: ChainTarget[][] = [];
+  const targets = offs && canTailCall ? chainTargets(regions, offs) : undefined;
+  const chained: number[][] = [];
   regions.forEach((r, i) => {
     writeRegion(writer, r, targets, offs?.[i], codeAt?.[i]);
-    chained.push([...blockWriter!.chains]);
+    chained.push(blockWriter!.chains.map((t) => t.fn));
   });
   if (targets !== undefined) closePages(regions, offs!, chained);
-  const imports: Record<string, WebAssembly.Memory | BlockFn> = { mem: memory };
-  targets?.imports.forEach((fn, k) => (imports['f' + k] = fn));
   const inst = new WebAssembly.Instance(
     new WebAssembly.Module(writer.finish() as Uint8Array<ArrayBuffer>),
-    { m: imports },
+    {
+      m: { mem: memory },
+    },
   );
   const out: BlockFn[] = [];
   for (let i = 0; i < regions.length; i++) out.push(inst.exports[String(i)] as BlockFn);

@@ -1,8 +1,8 @@
 /**
  * Just enough of the WebAssembly binary format (core spec, chapter 5) to
  * build the translator's modules at run time: function bodies as bytes, and
- * a module of N functions of one type that import the machine's memory
- * (and other modules' functions) and export themselves as "0", "1", ….
+ * a module of N functions of one type that import the machine's memory and
+ * export themselves as "0", "1", ….
  */
 import { GrowableBytes } from '../util/growable-bytes.js';
 
@@ -226,56 +226,47 @@ export interface WasmFunction {
 }
 
 /**
- * Writes a module: functions of one type (type 0) that import memory
- * "m"."mem" — with `table`, a function table "m"."tab" for call_indirect,
- * and any functions of type 0 from other modules as "m"."f0", "m"."f1", …
- * (importFunction) — exported as "0", "1", …. The bodies go straight into
- * `b`, the code section; the sections before it are written at the end,
- * when the imports are known, and so are the indices of the module's own
- * functions (funcRef: they come after the imports). Sizes and those
- * indices are 5-byte LEB128 (the format allows the padding), patched once
- * known. Reused from module to module.
+ * Writes a module straight into one buffer: functions of one type (type 0)
+ * that import memory "m"."mem" — and with `table`, a function table
+ * "m"."tab" for call_indirect — exported as "0", "1", …. Sizes are written
+ * as 5-byte LEB128 (the format allows the padding), patched once known, so
+ * nothing is copied. Reused from module to module.
  */
 export class ModuleWriter {
   readonly b = new Bytes(1 << 16);
-  private readonly head = new Bytes(1 << 10);
-  private params: readonly number[] = [];
-  private results: readonly number[] = [];
-  private count = 0;
-  private table = false;
-  private imports = 0;
-  /** Where a module function's index is to be patched in `b`, and the function: pairs. */
-  private readonly refs: number[] = [];
+  private codeSize = 0;
   private fnSize = 0;
 
-  begin(params: readonly number[], results: readonly number[], count: number, table = false): void {
-    this.params = params;
-    this.results = results;
-    this.count = count;
-    this.table = table;
-    this.imports = 0;
-    this.refs.length = 0;
+  begin(params: number[], results: number[], count: number, table = false): void {
     const b = this.b;
     b.len = 0;
-    b.byte(10);
-    b.padded(0);
+    b.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+    // type section: one function type
+    let at = this.openSection(1);
+    b.u32(1).byte(0x60).u32(params.length).bytes(params).u32(results.length).bytes(results);
+    this.closeSection(at);
+    // imports: the memory (min 1 page, no maximum: the machine's has one), the table
+    at = this.openSection(2);
+    b.u32(table ? 2 : 1);
+    b.u32(1).byte(0x6d).u32(3).bytes([0x6d, 0x65, 0x6d]).byte(0x02).byte(0x00).u32(1);
+    if (table)
+      b.u32(1).byte(0x6d).u32(3).bytes([0x74, 0x61, 0x62]).byte(0x01).byte(0x70).byte(0x00).u32(0);
+    this.closeSection(at);
+    at = this.openSection(3);
     b.u32(count);
-  }
-
-  /** Import another module's function (of type 0) as the next "m"."f<k>": its index here. */
-  importFunction(): number {
-    return this.imports++;
-  }
-
-  /** Functions imported so far. */
-  get imported(): number {
-    return this.imports;
-  }
-
-  /** Write the index of the module's own function `fn` (numbered from 0 as exported). */
-  funcRef(fn: number): void {
-    this.refs.push(this.b.len, fn);
-    this.b.padded(0);
+    for (let i = 0; i < count; i++) b.byte(0);
+    this.closeSection(at);
+    at = this.openSection(7);
+    b.u32(count);
+    for (let i = 0; i < count; i++) {
+      const name = String(i);
+      b.u32(name.length);
+      for (let k = 0; k < name.length; k++) b.byte(name.charCodeAt(k));
+      b.byte(0x00).u32(i);
+    }
+    this.closeSection(at);
+    this.codeSize = this.openSection(10);
+    b.u32(count);
   }
 
   /** Start a function body with these locals; the caller writes its instructions into `b`. */
@@ -293,63 +284,21 @@ export class ModuleWriter {
     b.patchPadded(this.fnSize, b.len - this.fnSize - 5);
   }
 
-  /** The module's bytes (a copy: the buffers are reused). */
+  /** The module's bytes (a copy: the buffer is reused). */
   finish(): Uint8Array {
-    const b = this.b;
-    b.patchPadded(1, b.len - 6);
-    const k = this.imports;
-    for (let i = 0; i < this.refs.length; i += 2) b.patchPadded(this.refs[i], k + this.refs[i + 1]);
-    const h = this.head;
-    h.len = 0;
-    h.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-    // type section: one function type
-    let at = this.openSection(1);
-    h.u32(1).byte(0x60).u32(this.params.length).bytes(this.params);
-    h.u32(this.results.length).bytes(this.results);
-    this.closeSection(at);
-    // imports: the memory (min 1 page, no maximum: the machine's has one), the table, functions
-    at = this.openSection(2);
-    h.u32(1 + (this.table ? 1 : 0) + k);
-    h.u32(1).byte(0x6d).u32(3).bytes([0x6d, 0x65, 0x6d]).byte(0x02).byte(0x00).u32(1);
-    if (this.table)
-      h.u32(1).byte(0x6d).u32(3).bytes([0x74, 0x61, 0x62]).byte(0x01).byte(0x70).byte(0x00).u32(0);
-    for (let i = 0; i < k; i++) {
-      h.u32(1).byte(0x6d);
-      this.name('f' + i);
-      h.byte(0x00).u32(0);
-    }
-    this.closeSection(at);
-    at = this.openSection(3);
-    h.u32(this.count);
-    for (let i = 0; i < this.count; i++) h.byte(0);
-    this.closeSection(at);
-    at = this.openSection(7);
-    h.u32(this.count);
-    for (let i = 0; i < this.count; i++) {
-      this.name(String(i));
-      h.byte(0x00).u32(k + i);
-    }
-    this.closeSection(at);
-    const out = new Uint8Array(h.len + b.len);
-    out.set(h.buf.subarray(0, h.len));
-    out.set(b.buf.subarray(0, b.len), h.len);
-    return out;
-  }
-
-  private name(s: string): void {
-    this.head.u32(s.length);
-    for (let i = 0; i < s.length; i++) this.head.byte(s.charCodeAt(i));
+    this.closeSection(this.codeSize);
+    return this.b.result();
   }
 
   private openSection(id: number): number {
-    this.head.byte(id);
-    const at = this.head.len;
-    this.head.padded(0);
+    this.b.byte(id);
+    const at = this.b.len;
+    this.b.padded(0);
     return at;
   }
 
   private closeSection(at: number): void {
-    this.head.patchPadded(at, this.head.len - at - 5);
+    this.b.patchPadded(at, this.b.len - at - 5);
   }
 }
 

@@ -1232,37 +1232,6 @@ test('regions on two pages chain; a write to either page drops the chain, and th
   }
 });
 
-test('a region chains into one of an earlier module; a write to the earlier one drops both, and the new code runs at once', (t) => {
-  // One region per module (batch 1): the loop's head is compiled first, its other half after,
-  // so the other half's jump back to the head chains into an earlier module's function.
-  const init = (m: BareMachine) => writeWords(m, CODE + AWAY, otherHalf(2));
-  const rng = testRng(t);
-  const slices = Array.from({ length: 12 }, (_, i) => i + 1);
-  for (let k = 0; k < 20; k++) slices.push(1 + rng.int(40));
-  const a = build(twoPageLoop(400), 'translate', init);
-  const b = build(twoPageLoop(400), 'interp', init);
-  const same = () => {
-    const why = differs(a, b);
-    assert.equal(why, undefined, `after ${a.cpu.icount} instructions: ${why}`);
-  };
-  for (const n of [...slices, 600]) {
-    step(a, n);
-    step(b, n);
-    same();
-  }
-  const code = a.cpu.code;
-  assert.equal(code.modules, code.compiled, 'a module per region');
-  assert.ok(code.chained > 100, `chained ${code.chained}`);
-  // The head's page is written (by a device, or the debugger): the region that chains into
-  // the head's old function goes with it.
-  for (const m of [a, b]) writeWords(m, CODE + 4, [addi(SUM, SUM, 50)]);
-  for (const n of [5, 17, 300, 1000]) {
-    step(a, n);
-    step(b, n);
-    same();
-  }
-});
-
 test('under Sv39, a chain to another page is not taken once that page is mapped elsewhere', () => {
   // The loop's head at VA 0x1000, its other half at VA 0x3000: first PA HALF1, then HALF2.
   const HEAD = 0x80200000,
