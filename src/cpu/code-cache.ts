@@ -59,7 +59,10 @@ export const ENTRY_LEN_BITS = 7;
 export const ENTRY_BB_BITS = 7;
 export const ENTRY_INDEX_SHIFT = ENTRY_LEN_BITS + ENTRY_BB_BITS;
 
-/** Stops on second-way hits on all pages within which a page's count toward secondWayAfter. */
+/**
+ * secondWayHit's window: a page's stops count toward `secondWayAfter`
+ * until there have been this many on all pages; then every count restarts.
+ */
 export const SECOND_WAY_WINDOW = 65536;
 
 export class CodeCache {
@@ -134,10 +137,11 @@ export class CodeCache {
   readonly codePage: Uint8Array;
   /**
    * 1: blocks compiled from this RAM page look in the TLBs' second ways
-   * too (mmu.ts secondWay); the times its blocks stopped before an access
-   * that the second way held, in this window, until then (secondWayHit).
+   * too (mmu.ts secondWay), for good: the page's later code is likely the
+   * same program's (secondWayHit).
    */
   readonly secondWayOn: Uint8Array;
+  /** Per RAM page, its blocks' stops on second-way hits in this window; the window's count. */
   private readonly secondWayStops: Uint16Array;
   private secondWayWindow = 0;
   /** Such stops on a page, within SECOND_WAY_WINDOW on all pages, that turn its second-way lookups on. */
