@@ -27,9 +27,8 @@
  * the function); all of them are on the region's page, so they go together.
  */
 import type { Cpu } from './cpu.js';
-import { ACC_WRITE } from './hart-constants.js';
 import { CACHE_MASK, CACHE_SIZE, HM_CACHE_ENTRY, HM_CACHE_KEY } from './hart-memory.js';
-import { evictPage } from './mmu.js';
+import { evictFromWriteTlb } from './mmu.js';
 import type { BlockFn } from './translate-wasm.js';
 import { MAX_REGION } from './scan-region.js';
 
@@ -318,9 +317,4 @@ export class CodeCache {
     this.byPage.clear();
     this.invalidations++;
   }
-}
-
-/** Remove write-TLB entries that point at RAM page `page` (as markPtPage does for page tables). */
-function evictFromWriteTlb(h: Cpu, page: number): void {
-  if (h.wtlbGen[page] === h.wtlbEpoch) evictPage(h, ACC_WRITE, page);
 }

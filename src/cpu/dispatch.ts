@@ -106,9 +106,8 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     const ran = interpret(h, step, hot);
     // A block that stopped before an access the TLB's second way held (code-cache.ts).
     if (h.secondWayHits !== secondWayHits && (flags & LOOP_INTERPRET) !== 0) {
-      const ti = (((pcLo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
-      if (fTag[ti] === ((pcLo & ~0xfff) | h.fetchTag) && fTag[ti + TLB_HI] === pcHi)
-        code.secondWayHit(fOff[ti + TLB_OFF] >>> 12);
+      const off = peekTranslate(h, pcLo, pcHi, true) - h.ramBase;
+      if (off >= 0 && off < h.ramSize) code.secondWayHit(off >>> 12);
     }
     n += ran;
     code.interpreted += ran;

@@ -138,14 +138,18 @@ export function markPtPage(h: Cpu, page: number): void {
   h.ptPage[page] = 1;
   if (h.ptCount < PT_LIST_SIZE) h.ptList[h.ptCount] = page;
   if (h.ptCount <= PT_LIST_SIZE) h.ptCount++;
-  if (h.wtlbGen[page] !== h.wtlbEpoch) return;
-  evictPage(h, ACC_WRITE, page);
+  evictFromWriteTlb(h, page);
 }
 
-/** Remove the entries of TLB `access`, both ways, that point at RAM page `page`. */
-export function evictPage(h: Cpu, access: number, page: number): void {
-  evictFrom(h.tlbTag[access], h.tlbOff[access], page * 4096);
-  evictFrom(h.tlbTag2[access], h.tlbOff2[access], page * 4096);
+/**
+ * Remove the write-TLB entries, both ways, that point at RAM page `page`
+ * (a page table now, or a code page: code-cache.ts), if it entered the
+ * write TLB since the last flush.
+ */
+export function evictFromWriteTlb(h: Cpu, page: number): void {
+  if (h.wtlbGen[page] !== h.wtlbEpoch) return;
+  evictFrom(h.tlbTag[ACC_WRITE], h.tlbOff[ACC_WRITE], page * 4096);
+  evictFrom(h.tlbTag2[ACC_WRITE], h.tlbOff2[ACC_WRITE], page * 4096);
 }
 
 function evictFrom(tag: Int32Array, offs: Uint32Array, off: number): void {
@@ -272,11 +276,10 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
   // Stores to page-table pages take the slow path, which drops the translations built on them.
   if (access === ACC_WRITE && h.ptPage[(page - h.ramBase) / 4096] !== 0) return;
   if (h.bpCount + h.wpCount !== 0 && debugPage(h, vLo, vHi, access === ACC_FETCH)) return;
-  const fetch = access === ACC_FETCH;
-  const i = (((vLo >>> 12) ^ (fetch ? h.fetchSalt : h.dataSalt)) & TLB_MASK) << 2;
+  const i = slotOf(h, vLo, access);
   const tag = h.tlbTag[access],
     offs = h.tlbOff[access];
-  const want = (vLo & ~0xfff) | (fetch ? h.fetchTag : h.dataTag);
+  const want = tagOf(h, vLo, access);
   if (tag[i] !== -1 && (tag[i] !== want || tag[i + TLB_HI] !== vHi)) {
     // The entry it displaces goes to the slot's second way (secondWay).
     const tag2 = h.tlbTag2[access];
@@ -312,10 +315,9 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
  * eviction covers both.
  */
 export function secondWay(h: Cpu, vLo: number, vHi: number, access: number): number {
-  const fetch = access === ACC_FETCH;
-  const i = (((vLo >>> 12) ^ (fetch ? h.fetchSalt : h.dataSalt)) & TLB_MASK) << 2;
+  const i = slotOf(h, vLo, access);
   const tag2 = h.tlbTag2[access];
-  const want = (vLo & ~0xfff) | (fetch ? h.fetchTag : h.dataTag);
+  const want = tagOf(h, vLo, access);
   if (tag2[i] !== want || tag2[i + TLB_HI] !== vHi) return -1;
   h.secondWayHits++;
   const tag = h.tlbTag[access],
@@ -329,6 +331,17 @@ export function secondWay(h: Cpu, vLo: number, vHi: number, access: number): num
   tag[i + TLB_HI] = vHi;
   offs[i + TLB_OFF] = off;
   return off;
+}
+
+/** The word index of the TLB record for the page of `vLo` (its slot: the VPN XOR the tag's salt). */
+function slotOf(h: Cpu, vLo: number, access: number): number {
+  const salt = access === ACC_FETCH ? h.fetchSalt : h.dataSalt;
+  return (((vLo >>> 12) ^ salt) & TLB_MASK) << 2;
+}
+
+/** The tag's low word of an entry for the page of `vLo` under the current tag bits. */
+function tagOf(h: Cpu, vLo: number, access: number): number {
+  return (vLo & ~0xfff) | (access === ACC_FETCH ? h.fetchTag : h.dataTag);
 }
 
 /** Forget write translations, so the next write to each page marks it dirty again. */
