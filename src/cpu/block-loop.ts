@@ -27,7 +27,8 @@ import {
 } from './hart-memory.js';
 import { ENTRY_BB_BITS, ENTRY_INDEX_SHIFT, ENTRY_LEN_BITS } from './code-cache.js';
 import { TLB_MASK } from './mmu.js';
-import { BB_SHIFT, BLOCK_PARAMS, BLOCK_RESULTS, EXIT_INTERPRET } from './translate-wasm.js';
+import { EXIT_INTERPRET } from './block-writer.js';
+import { BB_SHIFT, BLOCK_PARAMS, BLOCK_RESULTS } from './translate-wasm.js';
 import { Bytes, T_I32, T_VOID, W, wasmModule } from './wasm-writer.js';
 
 /** The HM_FLAGS bit: a block stopped before an instruction for the interpreter. */
@@ -113,7 +114,7 @@ function loopBody(): Uint8Array {
     .op(W.i32_and);
   b.i32(BB_SHIFT).op(W.i32_shl).get(2).op(W.i32_or);
   b.get(0).get(N).op(W.i32_sub);
-  b.i32(0); // carry: nothing before it (translate-wasm.ts ChainTarget)
+  b.i32(0); // carry: nothing before it (block-writer.ts ChainTarget)
   b.get(E).i32(ENTRY_INDEX_SHIFT).op(W.i32_shr_u);
   b.byte(W.call_indirect).u32(0).u32(0).set(R);
   b.get(TURNS).i32(1).op(W.i32_add).set(TURNS);

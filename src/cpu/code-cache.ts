@@ -159,7 +159,7 @@ export class CodeCache {
   insnsInBlocks = 0;
   /** Regions entered by the block loop (each costs it a turn, and the region its entry and exit). */
   regionEntries = 0;
-  /** Regions entered by a chain from another, not by the loop (translate-wasm.ts ChainTarget). */
+  /** Regions entered by a chain from another, not by the loop (block-writer.ts ChainTarget). */
   chained = 0;
   /** Times the cache was emptied for room (maxLive). */
   flushes = 0;

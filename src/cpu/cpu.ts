@@ -16,8 +16,9 @@
  * - debug.ts         breakpoints and watchpoints
  * - hooks.ts         observers (plugins): traps, xRETs, CSR writes, each instruction before and after
  * - dispatch.ts, translate-wasm.ts, code-cache.ts: the translating engine
- *   (blocks compiled to WebAssembly) and the blocks' cache; hart-memory.ts
- *   the memory they share with the interpreter
+ *   (blocks compiled to WebAssembly: block-writer.ts, translate-insn.ts,
+ *   translate-fp.ts write a block's code) and the blocks' cache;
+ *   hart-memory.ts the memory they share with the interpreter
  * - decode.ts        the decoded form the translator works from
  *
  * The fields below are public so those modules can reach them; code outside

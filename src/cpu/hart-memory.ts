@@ -30,14 +30,14 @@ export const HM_RES = 32;
 /**
  * The fetch TLB's tag bits for the loop's run (its second argument, which
  * the block loop stores here), for blocks that check the page of an
- * inlined callee (translate-wasm.ts).
+ * inlined callee (block-writer.ts calleeCheck).
  */
 export const HM_FETCH_TAG = 40;
 /** Regions the block loop entered in its last call (code-cache.ts regionEntries adds them up). */
 export const HM_ENTRIES = 44;
 /** Four words the state digest's page hasher leaves its results in (replay/page-hasher.ts). */
 export const HM_SCRATCH = 48;
-/** Regions entered by a chain from another (translate-wasm.ts ChainTarget), counted by the blocks until dispatch.ts adds them up. */
+/** Regions entered by a chain from another (block-writer.ts ChainTarget), counted by the blocks until dispatch.ts adds them up. */
 export const HM_CHAINS = 64;
 /** HM_RES's low word when there is no reservation. */
 export const NO_RESERVATION = -1;

@@ -310,7 +310,7 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
  * inner loop met such a pair in about one run in eight, and went through
  * the interpreter and a walk at every turn. Blocks compiled from a page
  * where such stops keep coming look in both ways themselves (code-cache.ts
- * secondWayHit, translate-wasm.ts access). An entry in the second way is
+ * secondWayHit, block-writer.ts access). An entry in the second way is
  * one the first held, kept true by the same rules: every flush and
  * eviction covers both.
  */

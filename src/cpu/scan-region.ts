@@ -80,7 +80,7 @@ export interface BasicBlock {
  * the block's instructions (it retires), as index i + n, and does nothing.
  * A callee on another page (`page`, a RAM page, when `away`) is valid only
  * where the fetch TLB maps its address to that page: the block checks that
- * before the JAL, and leaves there otherwise (translate-wasm.ts); the
+ * before the JAL, and leaves there otherwise (block-writer.ts calleeCheck); the
  * block is dropped when that page is written (code-cache.ts).
  */
 export interface InlineCall {
@@ -157,7 +157,7 @@ function translatable(x: Decoded): boolean {
  * value); csrrci with SIE or nothing as its mask. SIE is in no TLB tag, and
  * clearing an enable makes no interrupt deliverable; setting one can, so
  * the block leaves that case to the interpreter when any interrupt is
- * pending and enabled (translate-wasm.ts).
+ * pending and enabled (translate-insn.ts).
  */
 export function sstatusAccess(x: Decoded): boolean {
   if (x.imm !== CSR.sstatus) return false;

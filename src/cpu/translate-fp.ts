@@ -22,7 +22,7 @@
 import { Op, type Decoded } from './decode.js';
 import { ACC_READ, ACC_WRITE } from './hart-constants.js';
 import { HART_AREA, HM_F, HM_FFLAGS, HM_FRM } from './hart-memory.js';
-import type { BlockWriter } from './translate-wasm.js';
+import type { BlockWriter } from './block-writer.js';
 import { T_F64, T_I64, W, type Bytes } from './wasm-writer.js';
 
 /** Locals an FP instruction uses (from the first, `base`): five f64, two i64. */

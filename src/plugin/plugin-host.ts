@@ -129,7 +129,7 @@ export class PluginHost {
 
   /**
    * Whether the replay must run on the interpreter: blocks write sstatus's
-   * SIE bit themselves (translate-wasm.ts), so a plugin watching sstatus
+   * SIE bit themselves (translate-insn.ts), so a plugin watching sstatus
    * writes would miss those on the translator.
    */
   get needsInterpreter(): boolean {
