@@ -25,8 +25,8 @@ export function chooseEngine(cpu: Cpu, option: string | undefined): void {
   cpu.engine = name as Engine;
 }
 
-/** Figures of the engine for --stats. */
-export function engineStats(cpu: Cpu, wallMs: number): string {
+/** Figures of the engine for --stats (and `host`: threadTimesSince's line, where known). */
+export function engineStats(cpu: Cpu, wallMs: number, host?: string): string {
   const c = cpu.code;
   const mips = cpu.icount / wallMs / 1000;
   const lines = [
@@ -37,5 +37,6 @@ export function engineStats(cpu: Cpu, wallMs: number): string {
       `blocks: ${c.compiled} compiled in ${c.modules} modules (${c.compiledInsns} instructions, ${c.compileMs.toFixed(0)} ms), ` +
         `${c.insnsInBlocks} instructions run in blocks (${c.regionEntries} region entries, ${c.chained} more chained), ${c.invalidations} code-page invalidations, ${c.functions} live (${c.all.size} entry points), ${c.flushes} flushes for room`,
     );
+  if (host !== undefined) lines.push(host);
   return lines.map((l) => `vmrs: ${l}\n`).join('');
 }

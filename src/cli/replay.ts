@@ -3,6 +3,7 @@
  * network, no passt, no console input, no host clock — printing the guest's
  * console output as it was, and exiting with the recorded guest's status.
  */
+import { threadTimes, threadTimesSince } from '../host/thread-time.js';
 import { UsageError, parseInstructionCount } from './options.js';
 import { reportDeviceFailures } from './device-failures.js';
 import { openReplayAsync } from './open-replay.js';
@@ -208,6 +209,7 @@ async function replay(
     replayer.pauseAt(to);
   }
   const t0 = performance.now();
+  const startThread = threadTimes();
   for (;;) {
     // Under GDB: wait while a debugger holds the replay; once one detaches, it runs on to its end.
     const ended = await debug.session?.whileHeld();
@@ -236,7 +238,7 @@ async function replay(
     const insns = vm.cpu.icount;
     if (opts.stats)
       process.stderr.write(
-        engineStats(vm.cpu, secs * 1000) +
+        engineStats(vm.cpu, secs * 1000, threadTimesSince(startThread)) +
           `vmrs: memory: peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB\n`,
       );
     switch (st.state) {

@@ -1,5 +1,6 @@
 /** `vmrs run`: boot a machine with the console on stdio. */
 import { warmUpInterpreterOnce } from './warm-up.js';
+import { threadTimes, threadTimesSince } from '../host/thread-time.js';
 import type { Command } from 'commander';
 import { collect, parseGuestMemorySize, readImageAsync, UsageError } from './options.js';
 import { reportDeviceFailures } from './device-failures.js';
@@ -334,6 +335,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
       log('a plugin watches sstatus/mstatus writes: running on the interpreter');
     }
     const startMs = performance.now();
+    const startThread = threadTimes();
     reportDeviceFailures(vm);
     if (snapshot) {
       try {
@@ -408,7 +410,10 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
             `vmrs: ${plugins.failure}\nvmrs: stopped at icount ${vm.cpu.icount}\n`,
           );
       }
-      if (opts.stats) process.stderr.write(engineStats(vm.cpu, performance.now() - startMs));
+      if (opts.stats)
+        process.stderr.write(
+          engineStats(vm.cpu, performance.now() - startMs, threadTimesSince(startThread)),
+        );
       if (recorder) {
         record?.beforeEnd?.();
         recorder.end(exit);
