@@ -4,9 +4,9 @@
  * nanoseconds runnable but not running). `--stats` shows both for the
  * guest's thread: where other processes, or V8's own compile and GC
  * threads, keep the cores busy, the guest waits for one, and every figure
- * of the run grows by that wait (with Node's pool of 4 compile threads on
- * a 2-core host, a boot in one process waited about a fifth of its wall
- * time; with bin/vmrs's pool, src/host/v8-pool.ts, next to nothing). A
+ * of the run grows by that wait. With Node's pool of 4 compile threads on
+ * a 2-core host, a boot in one process waited 130-175 ms of its 0.9-1.1 s
+ * (three runs); with bin/vmrs's pool (src/host/v8-pool.ts) 0-2 ms. A
  * benchmark figure taken while the guest waited says more about the host
  * than about vmrs. Elsewhere (not Linux, no /proc): undefined.
  */
