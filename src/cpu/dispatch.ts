@@ -25,6 +25,7 @@ import type { Block } from './code-cache.js';
 import { peekTranslate } from './hooks.js';
 import { CACHE_MASK, HM_CHAINS, HM_ENTRIES } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
+import { fillFetchTlb } from './slow-access.js';
 import { TLB_MASK } from './mmu.js';
 import { LOOP_INTERPRET, makeBlockLoop, type BlockLoop } from './block-loop.js';
 import { compileBlocks, MAX_ROOM, type BlockFn } from './translate-wasm.js';
@@ -69,7 +70,8 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     if ((flags & LOOP_INTERPRET) === 0) {
       // The loop found no block here, or none that fits the budget.
       const ti = (((pcLo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
-      // Not in the fetch TLB: one interpreted instruction puts it there (or traps).
+      // Not in the fetch TLB: fill it and look again (fillFetchTlb), or where that fails, one
+      // interpreted instruction (it traps).
       if (fTag[ti] === ((pcLo & ~0xfff) | h.fetchTag) && fTag[ti + TLB_HI] === hart32[1]) {
         const off = fOff[ti + TLB_OFF] + (pcLo & 0xfff);
         let b = code.find(off);
@@ -97,7 +99,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
         else if (b.len <= max - n)
           continue; // found by the Map after a slot collision, or just compiled
         else step = max - n; // it does not fit: the slice's last instructions
-      }
+      } else if (fillFetchTlb(h, pcLo, hart32[1])) continue;
     }
     // After a block's stop, the one instruction it left (the next may start a block);
     // in code not compiled yet, on to a jump into compiled or hot code (interpreter.ts).

@@ -157,6 +157,27 @@ export function storeSlow(
 }
 
 /**
+ * Put the page of the pc vHi:vLo in the fetch TLB as the next fetch would
+ * (the walk, its A bit), for the translator's dispatcher: where the block
+ * loop stopped only because the fetch TLB did not map the pc, it looks
+ * again and runs the block there. Before, the interpreter did the one
+ * instruction (its fetch fills the TLB) and then the rest of that basic
+ * block, a block's entry being only at its start: about 30 k times in a
+ * boot, after SFENCE.VMA, privilege changes and new pages. False where the
+ * fetch would fault or stop, or the page is not RAM the TLB may hold
+ * (breakpoints: tlbInsert): the interpreter does it then, and traps.
+ */
+export function fillFetchTlb(h: Cpu, vLo: number, vHi: number): boolean {
+  if (h.debugHit !== 0 || h.trapsTaken >= h.trapLimit) return false;
+  const pa = translate(h, vLo, vHi, ACC_FETCH);
+  if (pa < h.ramBase || pa + 2 > h.ramBase + h.ramSize) return false;
+  tlbInsert(h, ACC_FETCH, vLo, vHi, pa);
+  const fi = (((vLo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
+  const fTag = h.tlbTag[ACC_FETCH];
+  return fTag[fi] === ((vLo & ~0xfff) | h.fetchTag) && fTag[fi + TLB_HI] === vHi;
+}
+
+/**
  * fetchSlow's result, the raw instruction bits (16 or 32). Passed in an
  * Int32Array, as the pc is (Cpu.pcLo): with V8's pointer compression (the
  * browser's) a 32-bit value returned or passed is a heap number whenever it

@@ -998,6 +998,24 @@ test('between blocks the interpreter goes through jumps to cold code, counting v
   assert.equal(run(0).n, 1000);
 });
 
+test('where the fetch TLB lost the page of a block, the dispatcher fills it and the block runs from its start', () => {
+  // A loop at CODE + 4, compiled at its first visit, then the TLBs flushed (as SFENCE.VMA or a
+  // privilege change does) with the pc at the loop's head.
+  const words = [lui(5, 8), addi(6, 6, 1), addi(5, 5, -1), encB(1, 5, 0, -8), SPIN];
+  const m = build(words, 'translate');
+  const code = m.cpu.code;
+  assert.equal(m.cpu.run(1 + 3 * 10), 1 + 3 * 10);
+  assert.ok(code.compiled > 0);
+  assert.equal(m.cpu.pcLo, (CODE + 4) | 0);
+  const interpreted = code.interpreted;
+  m.cpu.flushTlb();
+  assert.equal(m.cpu.run(300), 300);
+  // Not one instruction interpreted (before: the head's instruction, to fill the TLB, and
+  // the rest of its basic block, where no block starts).
+  assert.equal(code.interpreted, interpreted);
+  assert.equal(m.cpu.pcLo, (CODE + 4) | 0);
+});
+
 test('code queued for compiling is compiled once batchWait instructions are interpreted, even within one long run', () => {
   // A loop of three instructions from CODE + 4, taken 32,768 times: hot at its tenth visit,
   // then queued alone (the batch never fills), and interpreted until the wait is over.
