@@ -164,11 +164,13 @@ export function storeSlow(
  * instruction (its fetch fills the TLB) and then the rest of that basic
  * block, a block's entry being only at its start: about 30 k times in a
  * boot, after SFENCE.VMA, privilege changes and new pages. False where the
- * fetch would fault or stop, or the page is not RAM the TLB may hold
- * (breakpoints: tlbInsert): the interpreter does it then, and traps.
+ * fetch would fault or stop, or the page is not RAM, or a breakpoint or
+ * watchpoint is set: the interpreter does the instruction then (and traps).
  */
 export function fillFetchTlb(h: Cpu, vLo: number, vHi: number): boolean {
-  if (h.debugHit !== 0 || h.trapsTaken >= h.trapLimit) return false;
+  // With breakpoints or watchpoints set, the interpreter's checks come first (a breakpoint
+  // stops before the fetch's walk, which may set an A bit).
+  if (h.debugHit !== 0 || h.trapsTaken >= h.trapLimit || h.bpCount + h.wpCount !== 0) return false;
   const pa = translate(h, vLo, vHi, ACC_FETCH);
   if (pa < h.ramBase || pa + 2 > h.ramBase + h.ramSize) return false;
   tlbInsert(h, ACC_FETCH, vLo, vHi, pa);
