@@ -264,18 +264,28 @@ export function translate(h: Cpu, vLo: number, vHi: number, access: number): num
   return -1;
 }
 
-/** Insert a RAM page into TLB `access`, when the page is RAM. */
-export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, paddr: number): void {
+/**
+ * Insert a RAM page into TLB `access`, when the page is RAM and may be
+ * cached there (not for stores to watched, page-table or code pages, nor
+ * on pages with breakpoints or watchpoints); whether it did.
+ */
+export function tlbInsert(
+  h: Cpu,
+  access: number,
+  vLo: number,
+  vHi: number,
+  paddr: number,
+): boolean {
   const page = paddr - (paddr % 4096);
-  if (page < h.ramBase || page + 4096 > h.ramBase + h.ramSize) return;
+  if (page < h.ramBase || page + 4096 > h.ramBase + h.ramSize) return false;
   // A write is coming (every slow store passes here; AMOs and SC see atomicWrote): blocks compiled from
   // this page are stale from now on.
   if (access === ACC_WRITE) h.code.pageWritten((page - h.ramBase) / 4096);
   // Stores to the watched page take the slow path, which stops the slice after them.
-  if (access === ACC_WRITE && page - h.ramBase === h.watchPage) return;
+  if (access === ACC_WRITE && page - h.ramBase === h.watchPage) return false;
   // Stores to page-table pages take the slow path, which drops the translations built on them.
-  if (access === ACC_WRITE && h.ptPage[(page - h.ramBase) / 4096] !== 0) return;
-  if (h.bpCount + h.wpCount !== 0 && debugPage(h, vLo, vHi, access === ACC_FETCH)) return;
+  if (access === ACC_WRITE && h.ptPage[(page - h.ramBase) / 4096] !== 0) return false;
+  if (h.bpCount + h.wpCount !== 0 && debugPage(h, vLo, vHi, access === ACC_FETCH)) return false;
   const i = slotOf(h, vLo, access);
   const tag = h.tlbTag[access],
     offs = h.tlbOff[access];
@@ -295,6 +305,7 @@ export function tlbInsert(h: Cpu, access: number, vLo: number, vHi: number, padd
     h.dirtyPages[(page - h.ramBase) >>> 12] = 1;
     h.wtlbGen[(page - h.ramBase) >>> 12] = h.wtlbEpoch;
   }
+  return true;
 }
 
 /**

@@ -172,11 +172,7 @@ export function fillFetchTlb(h: Cpu, vLo: number, vHi: number): boolean {
   // stops before the fetch's walk, which may set an A bit).
   if (h.debugHit !== 0 || h.trapsTaken >= h.trapLimit || h.bpCount + h.wpCount !== 0) return false;
   const pa = translate(h, vLo, vHi, ACC_FETCH);
-  if (pa < h.ramBase || pa + 2 > h.ramBase + h.ramSize) return false;
-  tlbInsert(h, ACC_FETCH, vLo, vHi, pa);
-  const fi = (((vLo >>> 12) ^ h.fetchSalt) & TLB_MASK) << 2;
-  const fTag = h.tlbTag[ACC_FETCH];
-  return fTag[fi] === ((vLo & ~0xfff) | h.fetchTag) && fTag[fi + TLB_HI] === vHi;
+  return pa >= 0 && tlbInsert(h, ACC_FETCH, vLo, vHi, pa);
 }
 
 /**
