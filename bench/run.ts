@@ -15,6 +15,8 @@
  *   npm run bench -- --only soak [soak options]   (bench/soak.ts; not part of the full run)
  *   npm run bench -- --only instructions [--workload W] [--vs DIR]   (bench/instructions.ts:
  *     host instructions under callgrind; not part of the full run)
+ *   npm run bench -- --only wasm-calls   (bench/wasm-calls.ts: what V8 charges for each way from
+ *     one block function to another; not part of the full run)
  */
 import { benchScale } from './scale.js';
 import { spawn, spawnSync } from 'node:child_process';
@@ -219,6 +221,10 @@ if (!only || only === 'browser')
 if (only === 'instructions') {
   const { benchInstructions } = await import('./instructions.js');
   await benchInstructions(process.argv.slice(2));
+}
+if (only === 'wasm-calls') {
+  const { benchWasmCalls } = await import('./wasm-calls.js');
+  benchWasmCalls();
 }
 if (only === 'soak') {
   const { soakMain } = await import('./soak.js');

@@ -18,8 +18,10 @@ export const enum W {
   br_if = 0x0d,
   br_table = 0x0e,
   return_ = 0x0f,
+  call = 0x10,
   call_indirect = 0x11,
   return_call = 0x12,
+  return_call_indirect = 0x13,
   drop = 0x1a,
   select = 0x1b,
   local_get = 0x20,
@@ -225,32 +227,54 @@ export interface WasmFunction {
   body: Uint8Array;
 }
 
+/** A function a module imports as "m".`name`, of type (params) -> (results). */
+export interface WasmImport {
+  name: string;
+  params: number[];
+  results: number[];
+}
+
 /**
  * Writes a module straight into one buffer: functions of one type (type 0)
  * that import memory "m"."mem" — and with `table`, a function table
- * "m"."tab" for call_indirect — exported as "0", "1", …. Sizes are written
- * as 5-byte LEB128 (the format allows the padding), patched once known, so
- * nothing is copied. Reused from module to module.
+ * "m"."tab" for call_indirect; with `imports`, those functions (types 1,
+ * 2, …, and function indices 0, 1, … before the module's own) — exported
+ * as "0", "1", …. Sizes are written as 5-byte LEB128 (the format allows
+ * the padding), patched once known, so nothing is copied. Reused from
+ * module to module.
  */
 export class ModuleWriter {
   readonly b = new Bytes(1 << 16);
   private codeSize = 0;
   private fnSize = 0;
 
-  begin(params: number[], results: number[], count: number, table = false): void {
+  begin(
+    params: number[],
+    results: number[],
+    count: number,
+    table = false,
+    imports: readonly WasmImport[] = [],
+  ): void {
     const b = this.b;
     b.len = 0;
     b.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-    // type section: one function type
+    // type section: the functions' type, then each import's
     let at = this.openSection(1);
-    b.u32(1).byte(0x60).u32(params.length).bytes(params).u32(results.length).bytes(results);
+    b.u32(1 + imports.length);
+    for (const t of [{ params, results }, ...imports])
+      b.byte(0x60).u32(t.params.length).bytes(t.params).u32(t.results.length).bytes(t.results);
     this.closeSection(at);
-    // imports: the memory (min 1 page, no maximum: the machine's has one), the table
+    // imports: the memory (min 1 page, no maximum: the machine's has one), the table, the functions
     at = this.openSection(2);
-    b.u32(table ? 2 : 1);
+    b.u32((table ? 2 : 1) + imports.length);
     b.u32(1).byte(0x6d).u32(3).bytes([0x6d, 0x65, 0x6d]).byte(0x02).byte(0x00).u32(1);
     if (table)
       b.u32(1).byte(0x6d).u32(3).bytes([0x74, 0x61, 0x62]).byte(0x01).byte(0x70).byte(0x00).u32(0);
+    imports.forEach((f, k) => {
+      b.u32(1).byte(0x6d).u32(f.name.length);
+      for (let c = 0; c < f.name.length; c++) b.byte(f.name.charCodeAt(c));
+      b.byte(0x00).u32(1 + k);
+    });
     this.closeSection(at);
     at = this.openSection(3);
     b.u32(count);
@@ -262,7 +286,7 @@ export class ModuleWriter {
       const name = String(i);
       b.u32(name.length);
       for (let k = 0; k < name.length; k++) b.byte(name.charCodeAt(k));
-      b.byte(0x00).u32(i);
+      b.byte(0x00).u32(imports.length + i);
     }
     this.closeSection(at);
     this.codeSize = this.openSection(10);
