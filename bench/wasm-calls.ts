@@ -21,7 +21,7 @@
  *
  *   npm run bench -- --only wasm-calls
  */
-import { Bytes, ModuleWriter, T_I32, W, wasmModule } from '../src/cpu/wasm-writer.js';
+import { Bytes, ModuleWriter, T_I32, T_VOID, W, wasmModule } from '../src/cpu/wasm-writer.js';
 
 const HOPS = 10_000_000;
 const ROUNDS = 5;
@@ -51,7 +51,7 @@ function work(b: Bytes): void {
 
 /** Return acc once no hops are left. */
 function stopAtZero(b: Bytes): void {
-  b.get(1).op(W.i32_eqz).byte(W.if_).byte(0x40).get(2).op(W.return_).op(W.end);
+  b.get(1).op(W.i32_eqz).byte(W.if_).byte(T_VOID).get(2).op(W.return_).op(W.end);
 }
 
 /** Push the arguments for the successor (next[idx], read from memory at idx * 4). */
@@ -110,7 +110,7 @@ function measure(k: number): [string, number][] {
 
   // The block loop: a call_indirect site in its own module, over functions that return.
   const loopBody = body((b) => {
-    b.byte(W.loop).byte(0x40);
+    b.byte(W.loop).byte(T_VOID);
     b.get(0).get(1).get(2).get(3).get(4).get(0).byte(W.call_indirect).u32(0).u32(0).set(2);
     b.get(0).i32(2).op(W.i32_shl).mem(W.i32_load, 2, 0).set(0);
     b.get(1).i32(1).op(W.i32_sub).tee(1).byte(W.br_if).u32(0);
