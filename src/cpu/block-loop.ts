@@ -87,14 +87,15 @@ function loopBody(): Uint8Array {
     .op(W.i32_ne)
     .op(W.i32_or);
   b.byte(W.br_if).u32(1);
-  // code cache slot
+  // the code cache: the slot of the pc (not of the offset: its loads need not wait for the
+  // TLB's; code-cache.ts) must hold a block starting at the offset the TLB gives
   b.get(TI)
     .mem(W.i32_load, 2, fetchTlb + 4 * TLB_OFF)
     .get(PCL)
     .i32(4095)
     .op(W.i32_and);
-  b.op(W.i32_add).tee(OFF);
-  b.i32(1).op(W.i32_shr_u).i32(CACHE_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(SLOT);
+  b.op(W.i32_add).set(OFF);
+  b.get(PCL).i32(1).op(W.i32_shr_u).i32(CACHE_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(SLOT);
   b.get(SLOT).mem(W.i32_load, 2, HM_CACHE_KEY).get(OFF).op(W.i32_ne).byte(W.br_if).u32(1);
   // a block that fits in the budget (a marker of length 0 never does its part)
   b.get(SLOT).mem(W.i32_load, 2, HM_CACHE_ENTRY).set(E);

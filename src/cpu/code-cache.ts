@@ -17,10 +17,20 @@
  * stale block can therefore never run (v86 flags and invalidates its code
  * pages the same way), and FENCE.I has nothing to do.
  *
- * Lookup goes through a direct-mapped table in the machine's memory (slot =
- * offset / 2 modulo its size; see hart-memory.ts), which the block loop in
- * WebAssembly reads, in front of a Map of every live block; the hot
- * counters share the slots, so a collision only makes a block hot sooner.
+ * Lookup goes through a direct-mapped table in the machine's memory, which
+ * the block loop in WebAssembly reads, in front of a Map of every live
+ * block. A slot holds a block's RAM offset (its key) and entry; the loop
+ * looks in the slot of the virtual pc (pc / 2 modulo the table's size) and
+ * takes the block only if the key is the offset the fetch TLB gives, so
+ * where a block sits is only a hint. Indexed by the RAM offset, the slot
+ * waited on the fetch TLB's load; by the pc, both loads go at once: awk
+ * and gzip, whose loops turn every 20-30 instructions, ran 4-7% faster
+ * (stop 50). A block is put in the slots of the pc it was compiled at and
+ * of its offset (the interpreter looks there: interpreter.ts), and, found
+ * at another pc (the page mapped twice, a new process's ASLR), in that
+ * pc's; a dropped one is taken out of every slot with its page offset.
+ * The hot counters are per slot of the RAM offset, so a collision only
+ * makes a block hot sooner.
  * Block functions sit in one function table, where the loop calls them.
  * A region's function starts at any of its basic blocks, so each basic
  * block is a block here too (`shared`: the one at the region's entry owns
@@ -188,9 +198,9 @@ export class CodeCache {
     return this.queue.length !== 0 && this.untilDue() <= 0;
   }
 
-  /** The block at RAM offset `off`, if one was compiled (and puts it in its slot). */
-  find(off: number): Block | undefined {
-    const slot = (off >>> 1) & CACHE_MASK;
+  /** The block at RAM offset `off`, if one was compiled (and puts it in the slot of virtual pc `va`). */
+  find(off: number, va: number): Block | undefined {
+    const slot = (va >>> 1) & CACHE_MASK;
     if (this.key[slot] === off) return this.block[slot];
     // Blocks live only on code pages: most misses (code not compiled yet) end here.
     if (this.codePage[off >>> 12] === 0) return undefined;
@@ -214,11 +224,13 @@ export class CodeCache {
     return i;
   }
 
-  /** Add a freshly compiled block; its page becomes a code page. */
-  add(h: Cpu, b: Block): void {
+  /** Add a freshly compiled block, found at virtual pc `va`; its page becomes a code page. */
+  add(h: Cpu, b: Block, va: number): void {
     this.all.set(b.off, b);
     if (!b.shared) this.functions++;
+    // The loop looks in the virtual pc's slot; the interpreter looks in the offset's too.
     this.fill((b.off >>> 1) & CACHE_MASK, b);
+    this.fill((va >>> 1) & CACHE_MASK, b);
     // A marker (nothing translatable here) is watched too: the page may yet receive code.
     this.alsoOn(h, b.off >>> 12, b);
   }
@@ -281,11 +293,12 @@ export class CodeCache {
     // Dropped already, through another of its pages.
     if (this.all.get(b.off) !== b) return;
     this.all.delete(b.off);
-    const slot = (b.off >>> 1) & CACHE_MASK;
-    if (this.key[slot] === b.off) {
-      this.key[slot] = -1;
-      this.block[slot] = undefined;
-    }
+    // From the slot of every virtual pc with the block's page offset (see find).
+    for (let slot = (b.off & 4095) >>> 1; slot < CACHE_SIZE; slot += 4096 >>> 1)
+      if (this.key[slot] === b.off) {
+        this.key[slot] = -1;
+        this.block[slot] = undefined;
+      }
     if (b.index !== 0 && !b.shared) {
       this.table!.set(b.index, null);
       this.freeIndex.push(b.index);

@@ -74,7 +74,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
       // interpreted instruction (it traps).
       if (fTag[ti] === ((pcLo & ~0xfff) | h.fetchTag) && fTag[ti + TLB_HI] === hart32[1]) {
         const off = fOff[ti + TLB_OFF] + (pcLo & 0xfff);
-        let b = code.find(off);
+        let b = code.find(off, pcLo);
         if (b === undefined) {
           const slot = (off >>> 1) & CACHE_MASK;
           if (++hits[slot] === hot) {
@@ -84,7 +84,7 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
             code.queueVa.push(pcLo, hart32[1]);
             if (code.queue.length >= code.batch || code.batchDue()) {
               compileQueued(h);
-              b = code.find(off);
+              b = code.find(off, pcLo);
             }
           } else if (hits[slot] > hot) hits[slot] = hot;
         }
@@ -128,6 +128,8 @@ export function compileQueued(h: Cpu): void {
   const offs: number[] = [];
   const regions: Region[] = [];
   const codeAts: CodeAt[] = [];
+  // The virtual page each region was found at (its blocks go in the code cache's slots there).
+  const pageVas: number[] = [];
   // Where the regions of this batch start basic blocks: a queued entry there needs no region of its own.
   const leaders = new Set<number>();
   const compiledAt = (o: number): boolean => code.all.has(o) || leaders.has(o);
@@ -157,11 +159,12 @@ export function compileQueued(h: Cpu): void {
     };
     const region = scanRegion(h.ram16, off, code.maxBlock, compiledAt, codeAt, takenHot);
     if (region === undefined) {
-      code.add(h, { off, len: 0, run: undefined, index: 0, bb: 0, shared: false });
+      code.add(h, { off, len: 0, run: undefined, index: 0, bb: 0, shared: false }, vaLo);
       continue;
     }
     region.secondWay = code.secondWayOn[off >>> 12] !== 0;
     offs.push(off);
+    pageVas.push(vaLo & ~0xfff);
     regions.push(region);
     codeAts.push(codeAt);
     for (const bb of region.blocks) leaders.add(off + bb.at[0]);
@@ -188,7 +191,7 @@ export function compileQueued(h: Cpu): void {
       // Each block of the region is listed under the pages of its inlined callees too, and
       // those of the regions it chains to (compileBlocks): a write to one drops the whole region.
       const place = (b: Block) => {
-        code.add(h, b);
+        code.add(h, b, pageVas[i] | (b.off & 0xfff));
         for (const page of r.pages) code.alsoOn(h, page, b);
       };
       place({ off: offs[i], len: entryLength(r), run, index, bb: r.entry, shared: false });

@@ -83,7 +83,8 @@ export function enterSlice(h: Cpu): boolean {
  * translator's dispatcher, see dispatch.ts) it also returns right after a
  * taken branch or jump, or a fall through into the next page, to where a
  * block may start: on a page the fetch TLB does not map, or at
- * an offset whose code cache slot is taken (a block, maybe behind another),
+ * an address whose code cache slot is taken (a block, maybe behind another)
+ * or whose offset's slot holds a block there (code-cache.ts),
  * or whose visits reach `hotAfter` (queued for compiling). Other visits it
  * counts, as the dispatcher would, and goes on: a return to the dispatcher
  * cost more than the few instructions between jumps in cold code. Sets
@@ -837,7 +838,7 @@ export function interpret(h: Cpu, max: number, hotAfter: number): number {
         off = (fOff[ti + TLB_OFF] + (pcLo & 0xfff)) | 0;
       }
       const slot = (off >>> 1) & CACHE_MASK;
-      if (cacheKey[slot] !== -1) break;
+      if (cacheKey[(pcLo >>> 1) & CACHE_MASK] !== -1 || cacheKey[slot] === off) break;
       // Past hotAfter: queued already, and the dispatcher would only send it back.
       const visits = cacheHits[slot];
       if (visits < hotAfter) {

@@ -1343,3 +1343,59 @@ test('the block loop counts the regions it enters (CodeCache.regionEntries)', ()
   assert.equal(m.cpu.run(10_000), 10_000);
   assert.equal(code.regionEntries - before, 1);
 });
+
+test('code mapped at two virtual addresses runs its blocks at both (the loop looks blocks up by the virtual pc), and a write to it drops them at both', () => {
+  // One physical page of code at VA 0x1000 and VA 0x3000, whose code cache slots differ
+  // (slot = virtual pc / 2): a loop of 50 turns, then a spin.
+  const PA = 0x80200000;
+  const loop = (k: number) => [
+    addi(28, 0, 50),
+    addi(29, 29, k),
+    addi(28, 28, -1),
+    blt(0, 28, -8),
+    SPIN,
+  ];
+  assert.notEqual((0x1000 >>> 1) & CACHE_MASK, (0x3000 >>> 1) & CACHE_MASK);
+  const runs = (['translate', 'interp'] as const).map((engine) => {
+    const m = build([SPIN], engine, (m) => {
+      writeWords(m, PA, loop(1));
+      sv39Code(m, { 1: PA, 3: PA });
+    });
+    const code = m.cpu.code;
+    const seen: number[][] = [];
+    const at = (va: number, steps: number) => {
+      m.cpu.setPc(va, 0);
+      const [compiled, inBlocks] = [code.compiled, code.insnsInBlocks];
+      step(m, steps);
+      seen.push([
+        m.cpu.regs[29 * 2],
+        m.cpu.icount,
+        code.compiled - compiled,
+        code.insnsInBlocks - inBlocks,
+      ]);
+    };
+    at(0x1000, 1 + 3 * 50);
+    at(0x3000, 1 + 3 * 50);
+    // A device (or the debugger) rewrites the loop's body: it now adds 1000.
+    writeWords(m, PA + 4, [addi(29, 29, 1000)]);
+    at(0x3000, 1 + 3 * 50);
+    at(0x1000, 1 + 3 * 50);
+    return seen;
+  });
+  const [tr, ref] = runs;
+  assert.deepEqual(
+    tr.map(([sum, icount]) => [sum, icount]),
+    ref.map(([sum, icount]) => [sum, icount]),
+  );
+  assert.equal(tr[3][0], 2 * 50 + 2 * 50 * 1000, 'the new code ran at both addresses');
+  // At the second address the blocks compiled at the first run: nothing compiled again,
+  // and all but a few instructions in blocks.
+  assert.equal(tr[1][2], 0, 'compiled again at the alias');
+  assert.ok(
+    tr[1][3] >= 3 * 50 - 3,
+    `${tr[1][3]} of ${1 + 3 * 50} instructions in blocks at the alias`,
+  );
+  // After the write, compiled anew once, and the new blocks serve both addresses.
+  assert.ok(tr[2][2] > 0, 'the rewritten page was compiled again');
+  assert.equal(tr[3][2], 0, 'compiled again at the other address');
+});
