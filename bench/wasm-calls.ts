@@ -25,7 +25,7 @@ import { Bytes, ModuleWriter, T_I32, T_VOID, W, wasmModule } from '../src/cpu/wa
 
 const HOPS = 10_000_000;
 const ROUNDS = 5;
-/** The blocks' function type: five i32 parameters, an i32 result (translate-wasm.ts BLOCK_PARAMS). */
+/** Five i32 parameters, as the blocks' (translate-wasm.ts BLOCK_PARAMS), and an i32 result. */
 const P = [T_I32, T_I32, T_I32, T_I32, T_I32];
 const R = [T_I32];
 type Fn = (idx: number, hops: number, acc: number, a: number, b: number) => number;

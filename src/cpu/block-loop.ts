@@ -8,11 +8,13 @@
  * Each turn does what dispatch.ts would: the fetch TLB must map the pc (so
  * the page is executable now and holds no breakpoint), the code cache's
  * slot must hold a block starting at that RAM offset, and the block must
- * fit in what is left of the budget. Otherwise, or when a block stops
- * before an instruction the interpreter must do, the loop returns, leaving
- * in HM_FLAGS whether the interpreter must go next (LOOP_INTERPRET), and in
- * HM_ENTRIES how many regions it entered (a local until then: a count per
- * turn in memory would cost a load and a store each).
+ * fit in what is left of the budget. A block returns the next pc, which the
+ * loop keeps in locals. Otherwise, or when a block stops before an
+ * instruction the interpreter must do, the loop returns, leaving the pc in
+ * the hart area, in HM_FLAGS whether the interpreter must go next
+ * (LOOP_INTERPRET), and in HM_ENTRIES how many regions it entered (a local
+ * until then: a count per turn in memory would cost a load and a store
+ * each).
  */
 import { ACC_FETCH, TLB_HI, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
 import {
@@ -29,7 +31,7 @@ import { ENTRY_BB_BITS, ENTRY_INDEX_SHIFT, ENTRY_LEN_BITS } from './code-cache.j
 import { TLB_MASK } from './mmu.js';
 import { EXIT_INTERPRET } from './block-writer.js';
 import { BB_SHIFT, BLOCK_PARAMS, BLOCK_RESULTS } from './translate-wasm.js';
-import { Bytes, T_I32, T_VOID, W, wasmModule } from './wasm-writer.js';
+import { Bytes, T_I32, T_I64, T_VOID, W, wasmModule } from './wasm-writer.js';
 
 /** The HM_FLAGS bit: a block stopped before an instruction for the interpreter. */
 export const LOOP_INTERPRET = EXIT_INTERPRET;
@@ -42,8 +44,8 @@ export type BlockLoop = (
   unused2?: 0,
 ) => number;
 
-// params: 0 budget, 1 fetchTag, 2 dataTag, 3 and 4 unused (the loop has the blocks' type, type 0
-// of call_indirect)
+// params: 0 budget, 1 fetchTag, 2 dataTag, 3 and 4 unused (the blocks' parameters, and an i32
+// result: the blocks' type, type 0 of call_indirect, returns the next pc too)
 const N = 5,
   PCL = 6,
   PCH = 7,
@@ -54,7 +56,8 @@ const N = 5,
   OFF = 13,
   LEN = 14,
   SALT = 15, // the fetch TLB's slot salt (tlbSalt) * 16
-  TURNS = 16; // regions entered (HM_ENTRIES)
+  TURNS = 16, // regions entered (HM_ENTRIES)
+  PC64 = 17; // i64: the next pc, as a block returns it
 
 function loopBody(): Uint8Array {
   const b = new Bytes();
@@ -63,12 +66,12 @@ function loopBody(): Uint8Array {
     .i32(TLB_SALT_MUL << 4)
     .op(W.i32_mul)
     .set(SALT);
-  b.byte(W.block).byte(T_VOID); // $out
-  b.byte(W.loop).byte(T_VOID); // $top
   b.i32(0).mem(W.i32_load, 2, HM_PC).set(PCL);
   b.i32(0)
     .mem(W.i32_load, 2, HM_PC + 4)
     .set(PCH);
+  b.byte(W.block).byte(T_VOID); // $out
+  b.byte(W.loop).byte(T_VOID); // $top
   // fetch TLB: the record at ((VPN ^ salt) & TLB_MASK) * 16, its tag the page's address with the tag bits
   const fetchTlb = tlbOffset(ACC_FETCH);
   b.get(PCL)
@@ -118,11 +121,18 @@ function loopBody(): Uint8Array {
   b.i32(0); // carry: nothing before it (block-writer.ts ChainTarget)
   b.get(E).i32(ENTRY_INDEX_SHIFT).op(W.i32_shr_u);
   b.byte(W.call_indirect).u32(0).u32(0).set(R);
+  // the next pc, in a register rather than through the hart area
+  b.tee(PC64).op(W.i32_wrap_i64).set(PCL);
+  b.get(PC64).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).set(PCH);
   b.get(TURNS).i32(1).op(W.i32_add).set(TURNS);
   b.get(N).get(R).i32(2).op(W.i32_shr_u).op(W.i32_add).set(N);
   b.get(R).i32(EXIT_INTERPRET).op(W.i32_and).op(W.i32_eqz).byte(W.br_if).u32(0);
   b.op(W.end); // loop
   b.op(W.end); // block
+  b.i32(0).get(PCL).mem(W.i32_store, 2, HM_PC);
+  b.i32(0)
+    .get(PCH)
+    .mem(W.i32_store, 2, HM_PC + 4);
   // flags: the last block's EXIT_INTERPRET
   b.i32(0).get(R).i32(EXIT_INTERPRET).op(W.i32_and).mem(W.i32_store, 2, HM_FLAGS);
   b.i32(0).get(TURNS).mem(W.i32_store, 2, HM_ENTRIES);
@@ -135,8 +145,17 @@ export function makeBlockLoop(memory: WebAssembly.Memory, table: WebAssembly.Tab
   const bytes = wasmModule(
     BLOCK_PARAMS,
     BLOCK_RESULTS,
-    [{ locals: [[12, T_I32]], body: loopBody() }],
+    [
+      {
+        locals: [
+          [12, T_I32],
+          [1, T_I64],
+        ],
+        body: loopBody(),
+      },
+    ],
     true,
+    { params: BLOCK_PARAMS, results: [T_I32] },
   );
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {
     m: { mem: memory, tab: table },

@@ -102,8 +102,8 @@ export class Cpu {
    */
   readonly regs: Int32Array;
   /**
-   * The pc, in the hart area (HM_PC, where blocks take it and leave the next
-   * one). Kept in an Int32Array, not in fields: V8 with pointer compression
+   * The pc, in the hart area (HM_PC, where the block loop takes it and leaves
+   * the next one). Kept in an Int32Array, not in fields: V8 with pointer compression
    * (the browser's) holds only 31-bit integers unboxed, and a kernel address's
    * low word as a field value or an argument became a heap number (an
    * allocation) or made optimized code bail out ("not a Smi").
@@ -213,7 +213,7 @@ export class Cpu {
   /** Their second ways, laid out alike (mmu.ts tlbInsert, secondWay). */
   readonly tlbTag2: Int32Array[];
   readonly tlbOff2: Uint32Array[];
-  /** The hart area of the machine's memory as words (HM_PC is where blocks leave the next pc). */
+  /** The hart area of the machine's memory as words (HM_PC is where the block loop leaves the next pc). */
   readonly hart32: Int32Array;
   /**
    * TLB tags carry, in the page offset's bits, the privilege they were

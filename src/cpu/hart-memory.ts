@@ -11,7 +11,7 @@
  */
 import { TLB_SIZE } from './mmu.js';
 
-/** The pc, the hart's own (Cpu.pcLo/pcHi): where a block starts and leaves the next one (8 bytes, little-endian: low word first). */
+/** The pc, the hart's own (Cpu.pcLo/pcHi): where the block loop starts and leaves the next one (8 bytes, little-endian: low word first). */
 export const HM_PC = 0;
 /** What the block loop saw (LOOP_INTERPRET, block-loop.ts). */
 export const HM_FLAGS = 8;

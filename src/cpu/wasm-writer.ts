@@ -227,11 +227,15 @@ export interface WasmFunction {
   body: Uint8Array;
 }
 
-/** A function a module imports as "m".`name`, of type (params) -> (results). */
-export interface WasmImport {
-  name: string;
+/** A function type: (params) -> (results). */
+export interface FunctionType {
   params: number[];
   results: number[];
+}
+
+/** A function a module imports as "m".`name`, of type (params) -> (results). */
+export interface WasmImport extends FunctionType {
+  name: string;
 }
 
 /**
@@ -254,14 +258,17 @@ export class ModuleWriter {
     count: number,
     table = false,
     imports: readonly WasmImport[] = [],
+    own?: FunctionType,
   ): void {
     const b = this.b;
     b.len = 0;
     b.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-    // type section: the functions' type, then each import's
+    // type section: type 0, then each import's, then the functions' own (if not type 0)
     let at = this.openSection(1);
-    b.u32(1 + imports.length);
-    for (const t of [{ params, results }, ...imports])
+    const types: FunctionType[] = [{ params, results }, ...imports];
+    if (own !== undefined) types.push(own);
+    b.u32(types.length);
+    for (const t of types)
       b.byte(0x60).u32(t.params.length).bytes(t.params).u32(t.results.length).bytes(t.results);
     this.closeSection(at);
     // imports: the memory (min 1 page, no maximum: the machine's has one), the table, the functions
@@ -278,7 +285,7 @@ export class ModuleWriter {
     this.closeSection(at);
     at = this.openSection(3);
     b.u32(count);
-    for (let i = 0; i < count; i++) b.byte(0);
+    for (let i = 0; i < count; i++) b.u32(own === undefined ? 0 : types.length - 1);
     this.closeSection(at);
     at = this.openSection(7);
     b.u32(count);
@@ -335,9 +342,10 @@ export function wasmModule(
   results: number[],
   funcs: WasmFunction[],
   table = false,
+  own?: FunctionType,
 ): Uint8Array {
   const m = new ModuleWriter();
-  m.begin(params, results, funcs.length, table);
+  m.begin(params, results, funcs.length, table, [], own);
   for (const f of funcs) {
     m.beginFunction(f.locals);
     m.b.bytes(f.body);

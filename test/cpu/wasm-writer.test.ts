@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Bytes, ModuleWriter, T_I32, W, wasmModule } from '../../src/cpu/wasm-writer.js';
+import { Bytes, ModuleWriter, T_I32, T_I64, W, wasmModule } from '../../src/cpu/wasm-writer.js';
 
 type Fn = (x: number) => number;
 
@@ -57,4 +57,45 @@ test("imported functions come first in the index space: the module's own follow,
   assert.equal(Object.keys(inst.exports).sort().join(), '0,1');
   assert.equal((inst.exports['0'] as Fn)(20), 41);
   assert.equal((inst.exports['1'] as Fn)(20), 42);
+});
+
+test('functions of a type of their own call, through the table, functions of type 0 that return two values', () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const table = new WebAssembly.Table({ initial: 1, element: 'anyfunc' });
+  // Type 0: (i32) -> (i64, i32), as blocks return the next pc and a count.
+  const pair = wasmModule(
+    [T_I32],
+    [T_I64, T_I32],
+    [
+      {
+        locals: [],
+        body: fn((b) => b.get(0).op(W.i64_extend_i32_u).i64(100).op(W.i64_add).get(0)),
+      },
+    ],
+  );
+  const callee = new WebAssembly.Instance(new WebAssembly.Module(pair as Uint8Array<ArrayBuffer>), {
+    m: { mem: memory },
+  });
+  table.set(0, callee.exports['0'] as Fn);
+  // Its own type (i32) -> (i32), as the block loop: the pair's i64 minus its i32, through call_indirect.
+  const bytes = wasmModule(
+    [T_I32],
+    [T_I64, T_I32],
+    [
+      {
+        locals: [[1, T_I32]],
+        body: fn((b) => {
+          b.get(0).i32(0).byte(W.call_indirect).u32(0).u32(0).set(1);
+          b.op(W.i32_wrap_i64).get(1).op(W.i32_sub);
+        }),
+      },
+    ],
+    true,
+    { params: [T_I32], results: [T_I32] },
+  );
+  assert.ok(WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>));
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {
+    m: { mem: memory, tab: table },
+  });
+  assert.equal((inst.exports['0'] as Fn)(7), 100);
 });
