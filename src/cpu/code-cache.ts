@@ -293,7 +293,8 @@ export class CodeCache {
     // Dropped already, through another of its pages.
     if (this.all.get(b.off) !== b) return;
     this.all.delete(b.off);
-    // From the slot of every virtual pc with the block's page offset (see find).
+    // From the slot of every virtual pc with the block's page offset (see find): the slot's
+    // low 11 bits are that offset's, the rest (CACHE_BITS - 11) the virtual page's.
     for (let slot = (b.off & 4095) >>> 1; slot < CACHE_SIZE; slot += 4096 >>> 1)
       if (this.key[slot] === b.off) {
         this.key[slot] = -1;

@@ -243,7 +243,10 @@ export interface WasmImport extends FunctionType {
  * that import memory "m"."mem" — and with `table`, a function table
  * "m"."tab" for call_indirect; with `imports`, those functions (types 1,
  * 2, …, and function indices 0, 1, … before the module's own) — exported
- * as "0", "1", …. Sizes are written as 5-byte LEB128 (the format allows
+ * as "0", "1", …. With `own`, the functions are of that type instead (the
+ * last), and type 0 is only call_indirect's (the block loop calls blocks
+ * of type 0 and is called from JavaScript as another type). Sizes are
+ * written as 5-byte LEB128 (the format allows
  * the padding), patched once known, so nothing is copied. Reused from
  * module to module.
  */
