@@ -125,6 +125,13 @@ export class Bytes extends GrowableBytes {
     return this;
   }
 
+  /** A name as the format writes one: its length, then its bytes (ASCII here). */
+  name(s: string): this {
+    this.u32(s.length);
+    for (let k = 0; k < s.length; k++) this.byte(s.charCodeAt(k));
+    return this;
+  }
+
   bytes(b: Uint8Array | readonly number[]): this {
     this.append(b);
     return this;
@@ -246,9 +253,8 @@ export interface WasmImport extends FunctionType {
  * as "0", "1", …. With `own`, the functions are of that type instead (the
  * last), and type 0 is only call_indirect's (the block loop calls blocks
  * of type 0 and is called from JavaScript as another type). Sizes are
- * written as 5-byte LEB128 (the format allows
- * the padding), patched once known, so nothing is copied. Reused from
- * module to module.
+ * written as 5-byte LEB128 (the format allows the padding), patched once
+ * known, so nothing is copied. Reused from module to module.
  */
 export class ModuleWriter {
   readonly b = new Bytes(1 << 16);
@@ -277,13 +283,13 @@ export class ModuleWriter {
     // imports: the memory (min 1 page, no maximum: the machine's has one), the table, the functions
     at = this.openSection(2);
     b.u32((table ? 2 : 1) + imports.length);
-    b.u32(1).byte(0x6d).u32(3).bytes([0x6d, 0x65, 0x6d]).byte(0x02).byte(0x00).u32(1);
-    if (table)
-      b.u32(1).byte(0x6d).u32(3).bytes([0x74, 0x61, 0x62]).byte(0x01).byte(0x70).byte(0x00).u32(0);
+    b.name('m').name('mem').byte(0x02).byte(0x00).u32(1);
+    if (table) b.name('m').name('tab').byte(0x01).byte(0x70).byte(0x00).u32(0);
     imports.forEach((f, k) => {
-      b.u32(1).byte(0x6d).u32(f.name.length);
-      for (let c = 0; c < f.name.length; c++) b.byte(f.name.charCodeAt(c));
-      b.byte(0x00).u32(1 + k);
+      b.name('m')
+        .name(f.name)
+        .byte(0x00)
+        .u32(1 + k);
     });
     this.closeSection(at);
     at = this.openSection(3);
@@ -292,12 +298,10 @@ export class ModuleWriter {
     this.closeSection(at);
     at = this.openSection(7);
     b.u32(count);
-    for (let i = 0; i < count; i++) {
-      const name = String(i);
-      b.u32(name.length);
-      for (let k = 0; k < name.length; k++) b.byte(name.charCodeAt(k));
-      b.byte(0x00).u32(imports.length + i);
-    }
+    for (let i = 0; i < count; i++)
+      b.name(String(i))
+        .byte(0x00)
+        .u32(imports.length + i);
     this.closeSection(at);
     this.codeSize = this.openSection(10);
     b.u32(count);
