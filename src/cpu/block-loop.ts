@@ -16,7 +16,7 @@
  * until then: a count per turn in memory would cost a load and a store
  * each).
  */
-import { ACC_FETCH, TLB_HI, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
+import { ACC_FETCH, TLB_HI, TLB_OFF, TLB_SALT_BYTES_PER_TAG } from './hart-constants.js';
 import {
   CACHE_MASK,
   HM_CACHE_ENTRY,
@@ -62,10 +62,7 @@ const N = 5,
 function loopBody(): Uint8Array {
   const b = new Bytes();
   b.i32(0).get(1).mem(W.i32_store, 2, HM_FETCH_TAG);
-  b.get(1)
-    .i32(TLB_SALT_MUL << 4)
-    .op(W.i32_mul)
-    .set(SALT);
+  b.get(1).i32(TLB_SALT_BYTES_PER_TAG).op(W.i32_mul).set(SALT);
   b.i32(0).mem(W.i32_load, 2, HM_PC).set(PCL);
   b.i32(0)
     .mem(W.i32_load, 2, HM_PC + 4)

@@ -8,7 +8,7 @@
  */
 import type { Decoded } from './decode.js';
 import type { CodeAt, InlineCall } from './scan-region.js';
-import { ACC_FETCH, TLB_OFF, TLB_SALT_MUL } from './hart-constants.js';
+import { ACC_FETCH, TLB_OFF, TLB_SALT_BYTES_PER_TAG, alignMask } from './hart-constants.js';
 import {
   HM_FETCH_TAG,
   HM_MSTATUS,
@@ -201,7 +201,7 @@ export class BlockWriter {
       .i32(0)
       .mem(W.i32_load, 2, HM_FETCH_TAG)
       .tee(V)
-      .i32(TLB_SALT_MUL << 4)
+      .i32(TLB_SALT_BYTES_PER_TAG)
       .op(W.i32_mul)
       .op(W.i32_xor)
       .i32(TLB_MASK << 4)
@@ -375,23 +375,21 @@ export class BlockWriter {
 
   /**
    * Push whether the TLB record at I does not hold the page of the address
-   * in A for this run's tag bits, or the address (L its low word) is not
-   * `size`-aligned. The page with the tag bits is computed ('keep': and kept
-   * in B, which is free during a lookup) or taken from B ('kept').
+   * in A for this run's tag bits, or the address is not `size`-aligned: one
+   * compare, as the low bits a misaligned address has set are clear in
+   * every tag (hart-constants.ts alignMask). The address so masked, with
+   * the tag bits, is computed ('keep': and kept in B, which is free during a
+   * lookup) or taken from B ('kept').
    */
   private tagMisses(acc: number, size: number, page: 'compute' | 'keep' | 'kept'): void {
     const b = this.b;
     b.get(I).mem(W.i64_load, 3, tlbOffset(acc));
     if (page === 'kept') b.get(B);
     else {
-      b.get(A).i64(-4096).op(W.i64_and).get(TAG64).op(W.i64_or);
+      b.get(A).i64(alignMask(size)).op(W.i64_and).get(TAG64).op(W.i64_or);
       if (page === 'keep') b.tee(B);
     }
     b.op(W.i64_ne);
-    if (size > 1) {
-      b.get(L);
-      this.orMisaligned(size);
-    }
   }
 
   /** OR into the exit condition under it whether the address on top is not `size`-aligned. */

@@ -29,7 +29,7 @@ import type { Bus } from '../machine/bus.js';
 import type { VirtualClock } from '../machine/clock.js';
 import { FpUnit } from './fpu.js';
 import { CSR, MENVCFG_STCE_HI } from './csr-numbers.js';
-import { PRIV_M, TWO32, tlbSalt } from './hart-constants.js';
+import { PRIV_M, TAG_PRIV_SHIFT, TWO32, tlbSalt } from './hart-constants.js';
 import {
   PT_LIST_SIZE,
   SPACE_SLOTS,
@@ -221,16 +221,16 @@ export class Cpu {
    * so a trap, an xRET or an mstatus write need not flush: `dataTag` is the
    * current data accesses' (see updateTags in trap.ts).
    */
-  dataTag = PRIV_M;
+  dataTag = PRIV_M << TAG_PRIV_SHIFT;
   /** The fetch TLB's tag bits: privilege and address space (see updateTags in trap.ts). */
-  fetchTag = PRIV_M;
+  fetchTag = PRIV_M << TAG_PRIV_SHIFT;
   /** The TLB slot salts of dataTag and fetchTag (tlbSalt). */
-  dataSalt = tlbSalt(PRIV_M);
-  fetchSalt = tlbSalt(PRIV_M);
+  dataSalt = tlbSalt(PRIV_M << TAG_PRIV_SHIFT);
+  fetchSalt = tlbSalt(PRIV_M << TAG_PRIV_SHIFT);
   /**
    * Address spaces the TLBs hold entries of: satp's mode and root page
    * (mode * 2^44 + PPN) per slot, -1 for none. The current slot is in the
-   * tags' bits 4-6 (spaceTag), so a satp write back to a recent root
+   * tags' bits 7-9 (spaceTag), so a satp write back to a recent root
    * finds its entries again instead of flushing (see selectAddressSpace).
    */
   readonly spaceRoots = new Float64Array(SPACE_SLOTS).fill(-1);

@@ -280,11 +280,8 @@ export function interpret(h: Cpu, max: number, hotAfter: number): number {
           illegal = true;
           break;
         }
-        if (
-          rTag[ti] === ((aLo & ~0xfff) | dTag) &&
-          rTag[ti + TLB_HI] === aHi &&
-          (aLo & (size - 1)) === 0
-        ) {
+        // The page, the tag bits and the alignment in one compare (hart-constants.ts alignMask).
+        if (rTag[ti] === ((aLo & (-4096 | (size - 1))) | dTag) && rTag[ti + TLB_HI] === aHi) {
           const off = rOff[ti + TLB_OFF] + (aLo & 0xfff);
           switch (f3) {
             case 0:
@@ -369,11 +366,7 @@ export function interpret(h: Cpu, max: number, hotAfter: number): number {
         const ti = (((aLo >>> 12) ^ dSalt) & TLB_MASK) << 2;
         const size = 1 << f3;
         const sLo = regs[rs2 << 1];
-        if (
-          wTag[ti] === ((aLo & ~0xfff) | dTag) &&
-          wTag[ti + TLB_HI] === aHi &&
-          (aLo & (size - 1)) === 0
-        ) {
+        if (wTag[ti] === ((aLo & (-4096 | (size - 1))) | dTag) && wTag[ti + TLB_HI] === aHi) {
           const off = wOff[ti + TLB_OFF] + (aLo & 0xfff);
           switch (f3) {
             case 0:

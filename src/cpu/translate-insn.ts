@@ -6,7 +6,7 @@
  * instructions are translate-fp.ts's.
  */
 import { Op, type Decoded } from './decode.js';
-import { ACC_READ, ACC_WRITE } from './hart-constants.js';
+import { ACC_READ, ACC_WRITE, TAG_PRIV_SHIFT } from './hart-constants.js';
 import { HART_AREA, HM_MIE, HM_MIP, HM_MSTATUS, HM_RES } from './hart-memory.js';
 import { MSTATUS_FS, MSTATUS_SIE, SSTATUS_MASK } from './csr-numbers.js';
 import { writeFp, writeFpLoadStore } from './translate-fp.js';
@@ -161,7 +161,10 @@ function writeAmo(w: BlockWriter, x: Decoded, i: number, d: number): void {
  */
 function writeSstatus(w: BlockWriter, x: Decoded, i: number, d: number): void {
   const b = w.b;
-  b.get(DTAG).i32(3).op(W.i32_and).op(W.i32_eqz); // the privilege (hart-constants.ts)
+  b.get(DTAG)
+    .i32(3 << TAG_PRIV_SHIFT)
+    .op(W.i32_and)
+    .op(W.i32_eqz); // the privilege (hart-constants.ts)
   if (x.op === Op.CSRRS && x.rs1 !== 0) {
     // csrs: only SIE among the writable bits, and no interrupt pending and enabled
     // (the interpreter would look for one after the write).

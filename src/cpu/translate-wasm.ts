@@ -49,7 +49,7 @@
  */
 import { Op, type Decoded } from './decode.js';
 import { endsInReturn, isBranch, type CodeAt, type Region } from './scan-region.js';
-import { TLB_SALT_MUL } from './hart-constants.js';
+import { TLB_SALT_BYTES_PER_TAG } from './hart-constants.js';
 import { HM_CHAINS, HM_X } from './hart-memory.js';
 import { FP_LOCALS } from './translate-fp.js';
 import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule } from './wasm-writer.js';
@@ -208,10 +208,7 @@ export function writeRegion(
     .i32((1 << BB_SHIFT) - 1)
     .op(W.i32_and)
     .set(DTAG);
-  b.get(DTAG)
-    .i32(TLB_SALT_MUL << 4)
-    .op(W.i32_mul)
-    .set(SALT);
+  b.get(DTAG).i32(TLB_SALT_BYTES_PER_TAG).op(W.i32_mul).set(SALT);
   b.get(DTAG).op(W.i64_extend_i32_u).set(TAG64);
   // Every register used is loaded: one written only part of the way is written back whole.
   for (let x = 1; x < 32; x++) {

@@ -19,7 +19,15 @@ import {
   MSTATUS_SPP,
   MSTATUS_SUM,
 } from './csr-numbers.js';
-import { EXC_WATCH_STOP, PRIV_M, PRIV_S, TAG_MXR, TAG_SUM, tlbSalt } from './hart-constants.js';
+import {
+  EXC_WATCH_STOP,
+  PRIV_M,
+  PRIV_S,
+  TAG_MXR,
+  TAG_PRIV_SHIFT,
+  TAG_SUM,
+  tlbSalt,
+} from './hart-constants.js';
 
 export function timeNow(h: Cpu): number {
   return h.clock.ticksAt(h.icount);
@@ -112,8 +120,8 @@ export function setPriv(h: Cpu, p: number): void {
 
 /**
  * Recompute the TLBs' tag bits (hart-constants.ts). Data: the effective data
- * privilege (MPRV/MPP considered) in bits 0-1, mstatus.SUM in bit 2 and MXR
- * in bit 3; fetch: the privilege; both: the address-space slot in bits 4-6.
+ * privilege (MPRV/MPP considered) in bits 3-4, mstatus.SUM in bit 5 and MXR
+ * in bit 6; fetch: the privilege; both: the address-space slot in bits 7-9.
  * Every input of a walk is in the tag, so changing one selects other
  * entries instead of flushing (Linux toggles SUM around every user copy and
  * writes satp at every switch between processes).
@@ -123,11 +131,11 @@ export function updateTags(h: Cpu): void {
   let p = h.priv;
   if (p === PRIV_M && (ms & MSTATUS_MPRV) !== 0) p = (ms & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
   h.dataTag =
-    p |
+    (p << TAG_PRIV_SHIFT) |
     ((ms & MSTATUS_SUM) !== 0 ? TAG_SUM : 0) |
     ((ms & MSTATUS_MXR) !== 0 ? TAG_MXR : 0) |
     h.spaceTag;
-  h.fetchTag = h.priv | h.spaceTag;
+  h.fetchTag = (h.priv << TAG_PRIV_SHIFT) | h.spaceTag;
   h.dataSalt = tlbSalt(h.dataTag);
   h.fetchSalt = tlbSalt(h.fetchTag);
 }
