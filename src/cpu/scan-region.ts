@@ -133,15 +133,16 @@ function translatable(x: Decoded): boolean {
     }
     case Op.CSRRS:
     case Op.CSRRCI:
-      return sstatusAccess(x);
-    case Op.FP:
-      return fpTranslatable(x.insn);
-    case Op.ILLEGAL:
-    case Op.SYSTEM:
+      return sstatusAccess(x) || fpCsrAccess(x);
     case Op.CSRRW:
     case Op.CSRRC:
     case Op.CSRRWI:
     case Op.CSRRSI:
+      return fpCsrAccess(x);
+    case Op.FP:
+      return fpTranslatable(x.insn);
+    case Op.ILLEGAL:
+    case Op.SYSTEM:
     case Op.MULH:
     case Op.MULHSU:
     case Op.MULHU:
@@ -162,6 +163,19 @@ function translatable(x: Decoded): boolean {
 export function sstatusAccess(x: Decoded): boolean {
   if (x.imm !== CSR.sstatus) return false;
   return x.op === Op.CSRRS || (x.op === Op.CSRRCI && (x.rs1 & ~MSTATUS_SIE) === 0);
+}
+
+/**
+ * Any access to fflags, frm or fcsr (frflags, fsflags, frrm, fsrm, frcsr,
+ * fscsr and their immediate forms), which a block does itself in the hart
+ * area (HM_FFLAGS, HM_FRM) as FP instructions do: musl's number formatting
+ * saves, clears and restores the flags and reads the rounding mode for
+ * every number it prints. They are user-level CSRs that no interrupt,
+ * privilege or TLB tag depends on; with mstatus.FS Off the block leaves
+ * them to the interpreter, which raises the illegal instruction.
+ */
+export function fpCsrAccess(x: Decoded): boolean {
+  return x.imm === CSR.fflags || x.imm === CSR.frm || x.imm === CSR.fcsr;
 }
 
 /** A conditional branch (BEQ … BGEU)? */

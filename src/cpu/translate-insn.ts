@@ -6,9 +6,10 @@
  * instructions are translate-fp.ts's.
  */
 import { Op, type Decoded } from './decode.js';
+import { fpCsrAccess } from './scan-region.js';
 import { ACC_READ, ACC_WRITE, TAG_PRIV_SHIFT } from './hart-constants.js';
-import { HART_AREA, HM_MIE, HM_MIP, HM_MSTATUS, HM_RES } from './hart-memory.js';
-import { MSTATUS_FS, MSTATUS_SIE, SSTATUS_MASK } from './csr-numbers.js';
+import { HART_AREA, HM_FFLAGS, HM_FRM, HM_MIE, HM_MIP, HM_MSTATUS, HM_RES } from './hart-memory.js';
+import { CSR, MSTATUS_FS, MSTATUS_SIE, SSTATUS_MASK } from './csr-numbers.js';
 import { writeFp, writeFpLoadStore } from './translate-fp.js';
 import { T_I32, T_I64, W } from './wasm-writer.js';
 import { A, B, DTAG, FP, L, V, type BlockWriter } from './block-writer.js';
@@ -200,6 +201,52 @@ function writeSstatus(w: BlockWriter, x: Decoded, i: number, d: number): void {
   w.put(x.rd);
 }
 
+/**
+ * An access to fflags, frm or fcsr (scan-region.ts fpCsrAccess), as csr.ts
+ * reads and writes them: with mstatus.FS Off, the interpreter does it (it
+ * raises the illegal instruction); a write (csrrw always, csrrs and csrrc
+ * with a source other than x0 or 0) keeps the bits the CSR has and makes FS
+ * Dirty; rd gets the value before.
+ */
+function writeFpCsr(w: BlockWriter, x: Decoded, i: number, d: number): void {
+  const b = w.b;
+  const num = x.imm;
+  w.fpEnter(i, d);
+  // The value before, in L.
+  if (num === CSR.fflags) b.i32(0).mem(W.i32_load, 2, HM_FFLAGS);
+  else if (num === CSR.frm) b.i32(0).mem(W.i32_load, 2, HM_FRM);
+  else {
+    b.i32(0).mem(W.i32_load, 2, HM_FRM).i32(5).op(W.i32_shl);
+    b.i32(0).mem(W.i32_load, 2, HM_FFLAGS).op(W.i32_or);
+  }
+  b.set(L);
+  const imm = x.op === Op.CSRRWI || x.op === Op.CSRRSI || x.op === Op.CSRRCI;
+  const kind =
+    x.op === Op.CSRRW || x.op === Op.CSRRWI ? 1 : x.op === Op.CSRRS || x.op === Op.CSRRSI ? 2 : 3;
+  if (kind === 1 || x.rs1 !== 0) {
+    // The new value, in V: the source (a register's low word, or the 5-bit immediate) as is,
+    // or set into the value before, or cleared from it.
+    if (imm) b.i32(x.rs1);
+    else {
+      w.get(x.rs1);
+      b.op(W.i32_wrap_i64);
+    }
+    if (kind === 2) b.get(L).op(W.i32_or);
+    else if (kind === 3) b.i32(-1).op(W.i32_xor).get(L).op(W.i32_and);
+    b.set(V);
+    if (num !== CSR.frm) b.i32(0).get(V).i32(0x1f).op(W.i32_and).mem(W.i32_store, 2, HM_FFLAGS);
+    if (num !== CSR.fflags) {
+      b.i32(0).get(V);
+      if (num === CSR.fcsr) b.i32(5).op(W.i32_shr_u);
+      b.i32(7).op(W.i32_and).mem(W.i32_store, 2, HM_FRM);
+    }
+    w.fpWrote();
+  }
+  if (x.rd === 0) return;
+  b.get(L).op(W.i64_extend_i32_u);
+  w.put(x.rd);
+}
+
 /** Divisions and remainders with RISC-V's results for a zero divisor and overflow (unpriv spec 13.2). */
 function writeDivide(w: BlockWriter, x: Decoded): void {
   const b = w.b;
@@ -329,9 +376,15 @@ export function writeInsn(w: BlockWriter, x: Decoded, i: number, d: number): voi
     case Op.FP:
       writeFp(w, x, i, d, FP);
       return;
+    case Op.CSRRW:
     case Op.CSRRS:
+    case Op.CSRRC:
+    case Op.CSRRWI:
+    case Op.CSRRSI:
     case Op.CSRRCI:
-      writeSstatus(w, x, i, d);
+      // The accesses scan-region.ts lets into blocks: sstatus's, and the FP CSRs'.
+      if (fpCsrAccess(x)) writeFpCsr(w, x, i, d);
+      else writeSstatus(w, x, i, d);
       return;
     case Op.SLTI:
     case Op.SLTIU:

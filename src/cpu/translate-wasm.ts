@@ -109,13 +109,17 @@ function readMask(x: Decoded): number {
     case Op.AUIPC:
     case Op.JAL:
     case Op.FENCE:
+    case Op.CSRRWI:
+    case Op.CSRRSI:
     case Op.CSRRCI:
       return 0;
     case Op.JALR:
     case Op.LOAD:
     case Op.FLOAD: // the FP registers are not in locals (HM_F)
     case Op.FSTORE:
+    case Op.CSRRW:
     case Op.CSRRS:
+    case Op.CSRRC:
     case Op.ADDI:
     case Op.SLTI:
     case Op.SLTIU:

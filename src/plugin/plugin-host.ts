@@ -71,6 +71,9 @@ const INPUT_KINDS: Partial<Record<EventType, InputEvent['kind']>> = {
   [EventType.DiskError]: 'disk-error',
 };
 
+/** CSRs translated blocks write themselves, without the csrWrite hook (see needsInterpreter). */
+const BLOCK_WRITTEN_CSRS = [CSR.sstatus, CSR.mstatus, CSR.fflags, CSR.frm, CSR.fcsr];
+
 const u64 = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 
 interface Loaded {
@@ -129,13 +132,11 @@ export class PluginHost {
 
   /**
    * Whether the replay must run on the interpreter: blocks write sstatus's
-   * SIE bit themselves (translate-insn.ts), so a plugin watching sstatus
-   * writes would miss those on the translator.
+   * SIE bit, fflags, frm and fcsr themselves (translate-insn.ts), so a
+   * plugin watching those writes would miss them on the translator.
    */
   get needsInterpreter(): boolean {
-    return this.csrWrites.some(
-      (s) => !s.csrs || s.csrs.has(CSR.sstatus) || s.csrs.has(CSR.mstatus),
-    );
+    return this.csrWrites.some((s) => !s.csrs || BLOCK_WRITTEN_CSRS.some((c) => s.csrs!.has(c)));
   }
 
   /**

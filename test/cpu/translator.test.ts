@@ -442,11 +442,18 @@ function randomFpInsn(rng: Prng): number[] {
         ],
         add(SUM, SUM, xd),
       ];
-    case 11:
-      // the flags read (then cleared now and then), a rounding mode written
-      return rng.int(2)
-        ? [csrrs(xd, CSR.fflags, 0), add(SUM, SUM, xd)]
-        : [addi(27, 0, rng.int(8)), encI(OP_SYSTEM, 1, 0, 27, rng.int(2) ? CSR.frm : CSR.fflags)];
+    case 11: {
+      // fflags, frm or fcsr, every form (blocks do them): read, written from a register or a
+      // 5-bit immediate, bits set or cleared; the source x0 or 0 now and then (a read only)
+      const csr = [CSR.fflags, CSR.frm, CSR.fcsr][rng.int(3)];
+      const f3 = 1 + rng.int(3) + (rng.int(2) ? 4 : 0);
+      const src = f3 >= 5 ? rng.int(32) : rng.int(4) === 0 ? 0 : 27;
+      return [
+        addi(27, 0, rng.int(2048) - 1024),
+        encI(OP_SYSTEM, f3, rng.int(4) === 0 ? 0 : xd, src, csr),
+        add(SUM, SUM, xd),
+      ];
+    }
     default:
       return [encR(0x43 + 4 * rng.int(4), rm, (rng.int(32) << 2) | fmt, rd, rs1, rs2)];
   }
@@ -691,6 +698,50 @@ test('sstatus in blocks: U-mode traps, and setting SIE takes a pending interrupt
         `${mode}: the sstatus accesses ran in blocks (${c.interpreted} interpreted)`,
       );
     } else assert.equal(m.cpu.pcLo >>> 0, endsAt >>> 0, `${mode}: trapped to its vector`);
+  }
+});
+
+test('fflags, frm and fcsr accesses run in blocks; with mstatus.FS Off they trap as illegal', () => {
+  // musl's printf saves, clears and restores the flags and reads the rounding mode around
+  // each number: frflags, fsflags, frrm, fsrm, fscsr and the immediate forms, in a loop.
+  const words = [
+    addi(7, 0, 0x7e), // a fcsr value: frm 3, flags 0x1e
+    encI(OP_SYSTEM, 2, 5, 0, CSR.fflags), // frflags x5
+    encI(OP_SYSTEM, 1, 0, 7, CSR.fflags), // fsflags x7 (flags 0x1e)
+    encI(OP_SYSTEM, 2, 6, 0, CSR.frm), // frrm x6
+    encI(OP_SYSTEM, 5, 8, 2, CSR.frm), // fsrmi x8, 2
+    encI(OP_SYSTEM, 1, 9, 7, CSR.fcsr), // fscsr x9, x7 (frm 3)
+    encI(OP_SYSTEM, 7, 10, 6, CSR.fflags), // csrrci x10, fflags, 6
+    encI(OP_SYSTEM, 6, 11, 1, CSR.fcsr), // csrrsi x11, fcsr, 1
+    encI(OP_SYSTEM, 3, 12, 8, CSR.frm), // csrrc x12, frm, x8
+    add(13, 5, 6),
+    encJ(0, -10 * 4),
+  ];
+  const cases: [string, number, number][] = [
+    ['S, FS Dirty', PRIV_S, 3],
+    ['S, FS Initial (a write makes it Dirty)', PRIV_S, 1],
+    ['S, FS Off', PRIV_S, 0],
+  ];
+  for (const [mode, priv, fs] of cases) {
+    const init = (m: BareMachine) => {
+      enter(m, priv);
+      m.cpu.mstatus = (m.cpu.mstatus & ~(3 << 13)) | (fs << 13);
+    };
+    const why = agree(words, [40, 1, 3, 5, 2, 7, 100], init);
+    assert.equal(why, undefined, `${mode}: ${why}`);
+    const m = build(words, 'translate', init);
+    step(m, 400);
+    const c = m.cpu.code;
+    if (fs === 0) {
+      // (Not delegated: the illegal instruction goes to M-mode's handler.)
+      assert.equal(m.cpu.pcLo >>> 0, MTRAP >>> 0, `${mode}: trapped to its vector`);
+      continue;
+    }
+    assert.ok(
+      c.insnsInBlocks > 300 && c.interpreted <= words.length,
+      `${mode}: the accesses ran in blocks (${c.interpreted} interpreted)`,
+    );
+    assert.equal((m.cpu.mstatus >>> 13) & 3, 3, `${mode}: FS Dirty`);
   }
 });
 
