@@ -482,8 +482,18 @@ export class BlockWriter {
    * block loop checks a block's own page.
    */
   calleeCheck(call: InlineCall, i: number, d: number, callee: number): void {
-    this.pcPlus(callee);
-    this.fetchMisses(call.page);
+    this.pageCheck(call.page, callee, i, d);
+  }
+
+  /**
+   * Before instruction i (at d): leave there, for the interpreter, unless
+   * the fetch TLB maps the virtual address `at` bytes from the entry to RAM
+   * page `page` now (an inlined callee's page, or the next page, where an
+   * instruction's upper half is: scan-region.ts Crossing).
+   */
+  pageCheck(page: number, at: number, i: number, d: number): void {
+    this.pcPlus(at);
+    this.fetchMisses(page);
     this.if_();
     this.exitBefore(i, d);
     this.end();

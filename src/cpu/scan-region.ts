@@ -69,6 +69,21 @@ export interface BasicBlock {
   takenStops: boolean;
   /** Calls whose callee is inlined in this block (see InlineCall), in order. */
   calls?: InlineCall[];
+  /** Its last instruction crosses into the next virtual page (see Crossing). */
+  crossing?: Crossing;
+}
+
+/**
+ * A 32-bit instruction at page offset 4094, whose upper half is the first
+ * halfword of the next virtual page, found in RAM page `page` through the
+ * mapping when it was compiled (CodeAt). It is the last of its basic block
+ * (the region's trace leaves the page after it). The block checks before it
+ * that the fetch TLB still maps the next page there, and leaves for the
+ * interpreter otherwise (block-writer.ts pageCheck); the region is dropped
+ * when that page is written (Region.pages).
+ */
+export interface Crossing {
+  page: number;
 }
 
 /**
@@ -108,7 +123,11 @@ export interface Region {
   entryPo: number;
   /** Instructions in all blocks. */
   insns: number;
-  /** RAM pages of inlined callees other than the region's own (see InlineCall). */
+  /**
+   * RAM pages other than the region's own that its code comes from: inlined
+   * callees' (see InlineCall), and the upper half of an instruction that
+   * crosses the page's end (see Crossing).
+   */
   pages: number[];
   /** Its loads and stores look in the TLBs' second ways too (code-cache.ts secondWayOn). */
   secondWay?: boolean;
@@ -230,6 +249,30 @@ function decodeAt(ram16: Uint16Array, page: number, p: number): Decoded | undefi
     raw = raw | (ram16[(page + p + 2) >>> 1] << 16) | 0;
   }
   return decode(raw);
+}
+
+/** The RAM page crossingAt last found the next virtual page in. */
+let crossed = -1;
+
+/**
+ * The 32-bit instruction at offset 4094 of the page at RAM offset `page`,
+ * its upper half taken from where the next virtual page (`next` bytes from
+ * the region's entry) is in RAM now (`codeAt`); undefined when nothing maps
+ * it or the halfword there does not start a 32-bit instruction. Sets
+ * `crossed` to that RAM page.
+ */
+function crossingAt(
+  ram16: Uint16Array,
+  page: number,
+  codeAt: CodeAt | undefined,
+  next: number,
+): Decoded | undefined {
+  const low = ram16[(page + 4094) >>> 1];
+  if ((low & 3) !== 3 || codeAt === undefined) return undefined;
+  const c = codeAt(next);
+  if (c < 0 || (c & 4095) !== 0) return undefined;
+  crossed = c >>> 12;
+  return decode(low | (ram16[c >>> 1] << 16) | 0);
 }
 
 /**
@@ -357,6 +400,7 @@ export function scanRegion(
   const cuts: number[] = [];
   const pages: number[] = [];
   let returnAt = -1; // where the last inlined call returns
+  let crossPage = -1; // the RAM page of the upper half of the instruction at 4094 (Crossing)
   let through = -1; // compiled code the trace goes through (loopsBackTo)
   let total = 0;
   let lo = 2048,
@@ -409,10 +453,24 @@ export function scanRegion(
         } else cuts.push(p);
         break;
       }
-      const x = decodeAt(ram16, page, p);
-      if (x === undefined) break; // it crosses the page's end
+      let x = decodeAt(ram16, page, p);
+      if (x === undefined) {
+        // It crosses the page's end: its upper half is where the next virtual page is in RAM
+        // now. Only an instruction that does not jump (the trace leaves the page after it).
+        x = crossingAt(ram16, page, codeAt, 4096 - entryPo);
+        if (
+          x === undefined ||
+          !translatable(x) ||
+          isBranch(x) ||
+          x.op === Op.JAL ||
+          x.op === Op.JALR
+        )
+          break;
+        crossPage = crossed;
+      }
       const wide = x.len === 4;
-      if (wide && (cover[h + 1] & 3) !== 0) break; // its upper half overlaps code decoded already
+      // Its upper half overlaps code decoded already.
+      if (wide && h + 1 < 2048 && (cover[h + 1] & 3) !== 0) break;
       if (!translatable(x)) {
         cover[h] |= STOP;
         break;
@@ -421,7 +479,7 @@ export function scanRegion(
       cover[h] |= HALF_START;
       if (h < lo) lo = h;
       if (h > hi) hi = h;
-      if (wide) cover[h + 1] |= HALF_TAIL;
+      if (wide && h + 1 < 2048) cover[h + 1] |= HALF_TAIL;
       total++;
       if (x.op === Op.JAL && x.rd !== 0 && codeAt !== undefined && p + 4 < 4096) {
         // A call: inline the callee if it is a short leaf (leafAt), and go on after the JAL.
@@ -500,6 +558,10 @@ export function scanRegion(
     cur.insns.push(x);
     cur.at.push(s - entryPo);
     curEnd = s + x.len;
+    if (curEnd > 4096) {
+      cur.crossing = { page: crossPage };
+      if (crossPage !== page >>> 12 && pages.indexOf(crossPage) < 0) pages.push(crossPage);
+    }
     const callee = calleeAt[h];
     if (callee !== undefined) {
       // (Listed here, where a cut has taken back the calls it cut off.)

@@ -340,6 +340,9 @@ function writeBasicBlock(w: BlockWriter, r: Region, k: number): void {
       }
       if (i === call.i && call.away) w.calleeCheck(call, i, bb.at[i], bb.at[i + 1]);
     }
+    // An instruction whose upper half is on the next page: that page still where it was.
+    if (i === n - 1 && bb.crossing !== undefined)
+      w.pageCheck(bb.crossing.page, 4096 - r.entryPo, i, bb.at[i]);
     writeInsn(w, bb.insns[i], i, bb.at[i]);
     w.wrote(writeMask(bb.insns[i]));
   }

@@ -1257,6 +1257,61 @@ test('under Sv39, a callee whose page is mapped elsewhere after compiling runs f
   assert.ok(results[0][1] > 100 * 20, 'the new mapping was used');
 });
 
+test('an instruction that crosses into the next page runs in a block; that page rewritten, or mapped elsewhere, is seen at once', () => {
+  // Under Sv39, VA 0x1000 → PA PAGE1, VA 0x2000 → PA PAGE2 (then PAGE3). The loop's
+  // `addi x10, x10, k` sits at VA 0x1ffe: its lower half ends PAGE1, its upper half starts
+  // the next virtual page; after it, on that page, the loop's branch back.
+  const PAGE1 = 0x80200000,
+    PAGE2 = 0x80205000,
+    PAGE3 = 0x80206000;
+  const lo = (w: number) => w & 0xffff,
+    hi = (w: number) => w >>> 16;
+  const C_NOP = 0x0001,
+    C_J_SELF = 0xa001;
+  const crossing = (k: number) => addi(10, 10, k);
+  const back = blt(0, 28, 0x1ff0 - 0x2002);
+  const page2 = (k: number) => [hi(crossing(k)) | (lo(back) << 16), hi(back) | (C_J_SELF << 16)];
+  const init = (m: BareMachine) => {
+    writeWords(m, PAGE1, [addi(28, 0, 60), encJ(0, 0xff0 - 4)]);
+    writeWords(m, PAGE1 + 0xff0, [
+      addi(29, 29, 1),
+      addi(28, 28, -1),
+      addi(0, 0, 0),
+      C_NOP | (lo(crossing(1)) << 16),
+    ]);
+    writeWords(m, PAGE2, page2(1));
+    writeWords(m, PAGE3, page2(100));
+    sv39Code(m, { 1: PAGE1, 2: PAGE2 });
+  };
+  const crossAt = (PAGE1 + 0xffe - RAM_BASE) | 0;
+  for (const change of ['rewritten', 'remapped'] as const) {
+    const results = (['translate', 'interp'] as const).map((engine) => {
+      const m = build([SPIN], engine, init);
+      m.cpu.code.hotAfter = 4;
+      step(m, 100);
+      if (engine === 'translate') {
+        const b = [...m.cpu.code.all.values()].find(
+          (x) =>
+            x.off <= crossAt &&
+            x.len > 0 &&
+            (m.cpu.code.byPage.get((PAGE2 - RAM_BASE) >>> 12) ?? []).includes(x),
+        );
+        assert.ok(b !== undefined, `${change}: a block holds the crossing instruction`);
+      }
+      if (change === 'rewritten') writeWords(m, PAGE2, page2(10));
+      else remapCode(m, 2, PAGE3);
+      step(m, 400);
+      return [m.cpu.regs[10 * 2], m.cpu.regs[28 * 2], m.cpu.regs[29 * 2], m.cpu.icount];
+    });
+    assert.deepEqual(results[0], results[1], change);
+    assert.equal(results[0][1], 0, `${change}: the loop ran to its end`);
+    assert.ok(
+      results[0][0] > (change === 'rewritten' ? 10 : 100) * 20,
+      `${change}: the new upper half was used`,
+    );
+  }
+});
+
 /**
  * A loop whose halves are on two pages (CODE, and CODE + AWAY, reached by
  * jumps), compiled in one batch: each half's jump to the other chains.
