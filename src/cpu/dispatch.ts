@@ -29,9 +29,22 @@ import { fillFetchTlb } from './slow-access.js';
 import { TLB_MASK } from './mmu.js';
 import { LOOP_INTERPRET, makeBlockLoop, type BlockLoop } from './block-loop.js';
 import { compileBlocks, MAX_ROOM, type BlockFn } from './translate-wasm.js';
+import type { FpCall } from './translate-fp.js';
 import { entryLength, scanRegion, type CodeAt, type Region } from './scan-region.js';
 
 const loops = new WeakMap<Cpu, BlockLoop>();
+
+/** Each hart's FpCall for its block modules: the interpreter's FP unit on its registers. */
+const fpCalls = new WeakMap<Cpu, FpCall>();
+function fpCallOf(h: Cpu): FpCall {
+  let f = fpCalls.get(h);
+  if (f === undefined) {
+    const fpu = h.fpu,
+      regs = h.regs;
+    fpCalls.set(h, (f = (insn) => (fpu.execute(insn, regs) ? 1 : 0)));
+  }
+  return f;
+}
 
 /** Regions compiled at most per batch because the region before them was cut for size. */
 const MAX_FOLLOW = 64;
@@ -182,7 +195,7 @@ export function compileQueued(h: Cpu): void {
   code.queue.length = 0;
   code.queueVa.length = 0;
   if (regions.length !== 0) {
-    const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions, offs, codeAts);
+    const runs: BlockFn[] = compileBlocks(h.bus.memory!, regions, offs, codeAts, fpCallOf(h));
     code.modules++;
     for (let i = 0; i < runs.length; i++) {
       const r = regions[i];

@@ -36,7 +36,6 @@
  */
 import { Op, decode, type Decoded } from './decode.js';
 import { CSR, MSTATUS_SIE } from './csr-numbers.js';
-import { fpTranslatable } from './translate-fp.js';
 
 /**
  * Instructions at most in one basic block, but for an inlined callee's
@@ -159,7 +158,8 @@ function translatable(x: Decoded): boolean {
     case Op.CSRRSI:
       return fpCsrAccess(x);
     case Op.FP:
-      return fpTranslatable(x.insn);
+      // Those a block does not do itself it calls the interpreter's code for (translate-fp.ts FpCall).
+      return true;
     case Op.ILLEGAL:
     case Op.SYSTEM:
     case Op.MULH:

@@ -7,13 +7,17 @@
  * multiply, divide and truncating conversions of doubles in the range where
  * the host's round-to-nearest-even result is the RISC-V one and the only
  * flag it can raise is inexact, which an exact error term tells (TwoSum,
- * Dekker's product: fpu.ts uses the same). Everything else — a NaN or an
- * infinity among the operands, a result that overflows or is tiny (the
- * underflow flag), a rounding mode other than to nearest, an operand out of
- * the range where the error term is exact, single-precision arithmetic,
- * fused multiply-adds — leaves the block before the instruction, and the
- * interpreter does it. A workload that uses doubles (awk's numbers) then
- * stays in its blocks instead of leaving them at every FP instruction.
+ * Dekker's product: fpu.ts uses the same). Within those instructions,
+ * everything else — a NaN or an infinity among the operands, a result that
+ * overflows or is tiny (the underflow flag), a rounding mode other than to
+ * nearest, an operand out of the range where the error term is exact —
+ * leaves the block before the instruction, and the interpreter does it.
+ * The other instructions (single-precision arithmetic, fused multiply-adds,
+ * square roots, min and max, fclass, other conversions) the block hands to
+ * fpu.ts itself, through a function its module imports (FpCall), without
+ * leaving: awk's `%` (an fnmsub.d) and musl's number formatting (an
+ * fmadd.d) each cost a block exit, a turn of the dispatcher and an
+ * interpreted instruction before.
  *
  * The FP registers, fflags and frm are in the hart area (HM_F, HM_FFLAGS,
  * HM_FRM); every instruction done here makes mstatus.FS Dirty, as the
@@ -21,7 +25,7 @@
  */
 import { Op, type Decoded } from './decode.js';
 import { ACC_READ, ACC_WRITE } from './hart-constants.js';
-import { HART_AREA, HM_F, HM_FFLAGS, HM_FRM } from './hart-memory.js';
+import { HART_AREA, HM_F, HM_FFLAGS, HM_FRM, HM_X } from './hart-memory.js';
 import type { BlockWriter } from './block-writer.js';
 import { T_F64, T_I64, W, type Bytes } from './wasm-writer.js';
 
@@ -47,6 +51,58 @@ const MUL_LO = 2 ** -400,
 const MIN_NORMAL = 2 ** -1022;
 /** Veltkamp's splitter, 2^27 + 1. */
 const SPLIT = 134217729;
+
+/**
+ * The function a block module imports to do an FP instruction it does not
+ * do itself (FP_CALL): fpu.ts's, on the same registers and flags (the hart
+ * area), so the block need not leave for the interpreter. Given the
+ * instruction, it returns 1 when done, 0 when the instruction is illegal
+ * (a reserved format, rounding mode or function), in which case it changed
+ * nothing.
+ */
+export type FpCall = (insn: number) => number;
+
+/** The function index of the imported FpCall in a block module (its only import). */
+export const FP_CALL = 0;
+
+/** Whether an FP instruction (OP-FP or a fused multiply-add) reads an integer register (rs1). */
+function readsX(insn: number): boolean {
+  if ((insn & 0x7f) !== 0x53) return false;
+  const funct5 = insn >>> 27;
+  return funct5 === 26 || funct5 === 30; // FCVT.S/D.W/L, FMV.W/D.X
+}
+
+/** Whether it writes an integer register (rd). */
+function writesX(insn: number): boolean {
+  if ((insn & 0x7f) !== 0x53) return false;
+  const funct5 = insn >>> 27;
+  return funct5 === 20 || funct5 === 24 || funct5 === 28; // compares, FCVT.W/L, FMV.X and FCLASS
+}
+
+/**
+ * An FP instruction the block does not do itself, through FpCall: the
+ * integer register it reads stored to the hart area first (the block keeps
+ * registers in locals), the one it writes loaded back after. Illegal, it
+ * leaves for the interpreter, which raises the exception.
+ */
+function writeFpCall(w: BlockWriter, x: Decoded, i: number, d: number): void {
+  const b = w.b;
+  w.fpEnter(i, d);
+  if (readsX(x.insn) && x.rs1 !== 0) {
+    b.i32(0);
+    w.get(x.rs1);
+    b.mem(W.i64_store, 3, HM_X + 8 * x.rs1);
+  }
+  b.i32(x.insn).byte(W.call).u32(FP_CALL).op(W.i32_eqz);
+  w.if_();
+  w.exitBefore(i, d);
+  w.end();
+  if (writesX(x.insn) && x.rd !== 0) {
+    b.i32(0).mem(W.i64_load, 3, HM_X + 8 * x.rd);
+    w.put(x.rd);
+  }
+  w.fpWrote();
+}
 
 /** Whether a block does this OP-FP instruction (its `insn`) itself; the rest leave to the interpreter. */
 export function fpTranslatable(insn: number): boolean {
@@ -177,6 +233,10 @@ export function writeFpLoadStore(
  * block, at byte d), its locals from `base` (FP_LOCALS).
  */
 export function writeFp(w: BlockWriter, x: Decoded, i: number, d: number, base: number): void {
+  if (!fpTranslatable(x.insn)) {
+    writeFpCall(w, x, i, d);
+    return;
+  }
   const b = w.b;
   const insn = x.insn;
   const funct5 = insn >>> 27;

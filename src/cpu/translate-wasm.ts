@@ -51,8 +51,16 @@ import { Op, type Decoded } from './decode.js';
 import { endsInReturn, isBranch, type CodeAt, type Region } from './scan-region.js';
 import { TLB_SALT_BYTES_PER_TAG } from './hart-constants.js';
 import { HM_CHAINS, HM_X } from './hart-memory.js';
-import { FP_LOCALS } from './translate-fp.js';
-import { ModuleWriter, T_I32, T_I64, T_VOID, W, wasmModule } from './wasm-writer.js';
+import { FP_CALL, FP_LOCALS, type FpCall } from './translate-fp.js';
+import {
+  ModuleWriter,
+  T_I32,
+  T_I64,
+  T_VOID,
+  W,
+  wasmModule,
+  type WasmImport,
+} from './wasm-writer.js';
 import {
   BlockWriter,
   CARRY,
@@ -317,7 +325,7 @@ function writeChains(w: BlockWriter): void {
       .i32(t.bb << BB_SHIFT)
       .op(W.i32_or);
     b.get(ROOM).get(RET);
-    b.byte(W.return_call).u32(t.fn);
+    b.byte(W.return_call).u32(BLOCK_IMPORTS.length + t.fn);
   }
   b.op(W.end); // $ret
 }
@@ -419,6 +427,15 @@ export const BLOCK_RESULTS = [T_I64, T_I32];
 
 const writer = new ModuleWriter();
 
+/**
+ * What a block module imports besides the memory: FP instructions the
+ * blocks do not do themselves (translate-fp.ts FpCall, function FP_CALL).
+ * Its own functions come after these.
+ */
+const BLOCK_IMPORTS: readonly WasmImport[] = [{ name: 'fp', params: [T_I32], results: [T_I32] }];
+if (BLOCK_IMPORTS.length !== 1 || FP_CALL !== 0)
+  throw new Error('translate-wasm: the FP call is the one import');
+
 /** The basic blocks of `regions` (entered at RAM offsets `offs`) by RAM offset: the first region's where two start one. */
 function chainTargets(regions: Region[], offs: readonly number[]): Map<number, ChainTarget> {
   const at = new Map<number, ChainTarget>();
@@ -466,8 +483,9 @@ export function compileBlocks(
   regions: Region[],
   offs?: readonly number[],
   codeAt?: readonly CodeAt[],
+  fpCall: FpCall = () => 0,
 ): BlockFn[] {
-  writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length);
+  writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length, false, BLOCK_IMPORTS);
   const targets = offs && canTailCall ? chainTargets(regions, offs) : undefined;
   const chained: number[][] = [];
   regions.forEach((r, i) => {
@@ -478,7 +496,7 @@ export function compileBlocks(
   const inst = new WebAssembly.Instance(
     new WebAssembly.Module(writer.finish() as Uint8Array<ArrayBuffer>),
     {
-      m: { mem: memory },
+      m: { mem: memory, fp: fpCall },
     },
   );
   const out: BlockFn[] = [];

@@ -531,6 +531,41 @@ test('FP code runs in blocks: a loop of double arithmetic leaves its block for n
   assert.ok(m.cpu.fpu.fflags & 1, 'inexact raised (1/1000 is not a double)');
 });
 
+test('FP instructions blocks do not do themselves (fused multiply-adds, singles, square roots, fclass) run in blocks through fpu.ts', () => {
+  // x5 = 500 turns; f1 = 1.5, f2 = 3; each turn: fmadd.d, fnmsub.d, fsqrt.d, fadd.s, fmin.d,
+  // fcvt.s.d, fclass.d (an integer result), fcvt.d.l (an integer source), summed.
+  const words = [
+    addi(5, 0, 500),
+    encR(0x53, 0, (26 << 2) | 1, 2, 5, 0), // fcvt.d.w f2, x5
+    encR(0x53, 0, (3 << 2) | 1, 1, 2, 2), // fdiv.d f1, f2, f2 (1.0)
+    encR(0x43, 7, (3 << 2) | 1, 3, 1, 2), // loop: fmadd.d f3, f1, f2, f3 (rs3 = f3)
+    encR(0x4b, 0, (1 << 2) | 1, 4, 3, 1), // fnmsub.d f4, f3, f1, f0
+    encR(0x53, 0, (11 << 2) | 1, 5, 3, 0), // fsqrt.d f5, f3
+    encR(0x53, 0, (0 << 2) | 0, 6, 4, 4), // fadd.s f6, f4, f4
+    encR(0x53, 0, (5 << 2) | 1, 7, 5, 3), // fmin.d f7, f5, f3
+    encR(0x53, 0, (8 << 2) | 0, 8, 7, 1), // fcvt.s.d f8, f7
+    encR(0x53, 1, (28 << 2) | 1, 6, 8, 0), // fclass.d x6, f8
+    add(SUM, SUM, 6),
+    encR(0x53, 0, (26 << 2) | 1, 9, SUM, 2), // fcvt.d.l f9, SUM
+    addi(5, 5, -1),
+    encB(1, 5, 0, -11 * 4), // bne x5, x0, loop
+    SPIN,
+  ];
+  const init = (m: BareMachine) => {
+    m.cpu.mstatus |= 3 << 13;
+  };
+  const why = agree(words, [100, 1000, 5000, 20000], init);
+  assert.equal(why, undefined, why);
+  const m = build(words, 'translate', init);
+  step(m, 10000);
+  assert.equal(m.cpu.pcLo, (CODE + 14 * 4) | 0, 'the loop ran to its end');
+  const c = m.cpu.code;
+  assert.ok(
+    c.insnsInBlocks > 5000 && c.interpreted < 100,
+    `${c.insnsInBlocks} instructions in blocks, ${c.interpreted} interpreted`,
+  );
+});
+
 test('a full code cache is emptied and refilled, and the translator still agrees with the interpreter', (t) => {
   const rng = testRng(t);
   let flushes = 0;
