@@ -494,6 +494,23 @@ test('random FP programs: the translator and the interpreter agree at every step
   }
 });
 
+/**
+ * An FP loop ending in SPIN, FS Dirty: both engines agree at every slice,
+ * and the translator's machine, after `steps`, is at the SPIN.
+ */
+function fpLoop(words: number[], steps: number, setup?: (m: BareMachine) => void): BareMachine {
+  const init = (m: BareMachine) => {
+    setup?.(m);
+    m.cpu.mstatus |= 3 << 13;
+  };
+  const why = agree(words, [100, 1000, 5000, 20000], init);
+  assert.equal(why, undefined, why);
+  const m = build(words, 'translate', init);
+  step(m, steps);
+  assert.equal(m.cpu.pcLo, (CODE + 4 * (words.length - 1)) | 0, 'the loop ran to its end');
+  return m;
+}
+
 test('FP code runs in blocks: a loop of double arithmetic leaves its block for no instruction', () => {
   // f1 = 0.5, f2 = 3; x5 = 1000 turns of f3 = f3 * f2 + f1 (FMUL, FADD), f3 /= f2, FEQ, FSD, FLD.
   const words = [
@@ -514,15 +531,7 @@ test('FP code runs in blocks: a loop of double arithmetic leaves its block for n
     encB(1, 5, 0, -11 * 4), // bne x5, x0, loop
     SPIN,
   ];
-  const init = (m: BareMachine) => {
-    setX(m, BASE, BigInt(DATA));
-    m.cpu.mstatus |= 3 << 13;
-  };
-  const why = agree(words, [100, 1000, 5000, 20000], init);
-  assert.equal(why, undefined, why);
-  const m = build(words, 'translate', init);
-  step(m, 20000);
-  assert.equal(m.cpu.pcLo, (CODE + 15 * 4) | 0, 'the loop ran to its end');
+  const m = fpLoop(words, 20000, (m) => setX(m, BASE, BigInt(DATA)));
   // Compiled at its first visit, the loop's 12 instructions x 1000 turns run in blocks.
   assert.ok(
     m.cpu.code.insnsInBlocks > 11_000,
@@ -551,15 +560,7 @@ test('FP instructions blocks do not do themselves (fused multiply-adds, singles,
     encB(1, 5, 0, -11 * 4), // bne x5, x0, loop
     SPIN,
   ];
-  const init = (m: BareMachine) => {
-    m.cpu.mstatus |= 3 << 13;
-  };
-  const why = agree(words, [100, 1000, 5000, 20000], init);
-  assert.equal(why, undefined, why);
-  const m = build(words, 'translate', init);
-  step(m, 10000);
-  assert.equal(m.cpu.pcLo, (CODE + 14 * 4) | 0, 'the loop ran to its end');
-  const c = m.cpu.code;
+  const c = fpLoop(words, 10000).cpu.code;
   assert.ok(
     c.insnsInBlocks > 5000 && c.interpreted < 100,
     `${c.insnsInBlocks} instructions in blocks, ${c.interpreted} interpreted`,
