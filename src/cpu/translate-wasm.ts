@@ -51,7 +51,7 @@ import { Op, type Decoded } from './decode.js';
 import { endsInReturn, isBranch, type CodeAt, type Region } from './scan-region.js';
 import { TLB_SALT_BYTES_PER_TAG } from './hart-constants.js';
 import { HM_CHAINS, HM_X } from './hart-memory.js';
-import { FP_CALL, FP_LOCALS, type FpCall } from './translate-fp.js';
+import { FP_CALL, FP_LOCALS, fpTranslatable, type FpCall } from './translate-fp.js';
 import {
   ModuleWriter,
   T_I32,
@@ -325,7 +325,7 @@ function writeChains(w: BlockWriter): void {
       .i32(t.bb << BB_SHIFT)
       .op(W.i32_or);
     b.get(ROOM).get(RET);
-    b.byte(W.return_call).u32(BLOCK_IMPORTS.length + t.fn);
+    b.byte(W.return_call).u32(fnBase + t.fn);
   }
   b.op(W.end); // $ret
 }
@@ -428,12 +428,17 @@ export const BLOCK_RESULTS = [T_I64, T_I32];
 const writer = new ModuleWriter();
 
 /**
- * What a block module imports besides the memory: FP instructions the
- * blocks do not do themselves (translate-fp.ts FpCall, function FP_CALL).
- * Its own functions come after these.
+ * What a block module imports besides the memory, when one of its regions
+ * has an FP instruction the blocks do not do themselves: the function that
+ * does it (translate-fp.ts FpCall, function FP_CALL). Only then: V8
+ * compiles a wrapper for an imported JavaScript function in every module
+ * that imports one, which cost a boot's 88 modules 15-20 ms. The module's
+ * own functions come after its imports (fnBase).
  */
-const BLOCK_IMPORTS: readonly WasmImport[] = [{ name: 'fp', params: [T_I32], results: [T_I32] }];
-if (BLOCK_IMPORTS.length !== 1 || FP_CALL !== 0)
+const FP_IMPORTS: readonly WasmImport[] = [{ name: 'fp', params: [T_I32], results: [T_I32] }];
+/** The function index of the module being written's first region (after its imports). */
+let fnBase = 0;
+if (FP_IMPORTS.length !== 1 || FP_CALL !== 0)
   throw new Error('translate-wasm: the FP call is the one import');
 
 /** The basic blocks of `regions` (entered at RAM offsets `offs`) by RAM offset: the first region's where two start one. */
@@ -478,6 +483,11 @@ function closePages(regions: Region[], offs: readonly number[], chained: number[
  * (`codeAt`, for exits to other pages), their exits chain (ChainTarget),
  * and each region's `pages` grow by those of the regions it chains to.
  */
+/** Whether a region has an FP instruction its block hands to fpu.ts (translate-fp.ts FpCall). */
+function callsFp(r: Region): boolean {
+  return r.blocks.some((bb) => bb.insns.some((x) => x.op === Op.FP && !fpTranslatable(x.insn)));
+}
+
 export function compileBlocks(
   memory: WebAssembly.Memory,
   regions: Region[],
@@ -485,7 +495,9 @@ export function compileBlocks(
   codeAt?: readonly CodeAt[],
   fpCall: FpCall = () => 0,
 ): BlockFn[] {
-  writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length, false, BLOCK_IMPORTS);
+  const imports = regions.some(callsFp) ? FP_IMPORTS : [];
+  fnBase = imports.length;
+  writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length, false, imports);
   const targets = offs && canTailCall ? chainTargets(regions, offs) : undefined;
   const chained: number[][] = [];
   regions.forEach((r, i) => {
@@ -496,7 +508,7 @@ export function compileBlocks(
   const inst = new WebAssembly.Instance(
     new WebAssembly.Module(writer.finish() as Uint8Array<ArrayBuffer>),
     {
-      m: { mem: memory, fp: fpCall },
+      m: imports.length !== 0 ? { mem: memory, fp: fpCall } : { mem: memory },
     },
   );
   const out: BlockFn[] = [];
