@@ -251,28 +251,16 @@ function decodeAt(ram16: Uint16Array, page: number, p: number): Decoded | undefi
   return decode(raw);
 }
 
-/** The RAM page crossingAt last found the next virtual page in. */
-let crossed = -1;
-
 /**
  * The 32-bit instruction at offset 4094 of the page at RAM offset `page`,
- * its upper half taken from where the next virtual page (`next` bytes from
- * the region's entry) is in RAM now (`codeAt`); undefined when nothing maps
- * it or the halfword there does not start a 32-bit instruction. Sets
- * `crossed` to that RAM page.
+ * its upper half the first halfword of the RAM page at offset `next` (where
+ * the next virtual page is now); undefined when the halfword at 4094 does
+ * not start a 32-bit instruction.
  */
-function crossingAt(
-  ram16: Uint16Array,
-  page: number,
-  codeAt: CodeAt | undefined,
-  next: number,
-): Decoded | undefined {
+function crossingAt(ram16: Uint16Array, page: number, next: number): Decoded | undefined {
   const low = ram16[(page + 4094) >>> 1];
-  if ((low & 3) !== 3 || codeAt === undefined) return undefined;
-  const c = codeAt(next);
-  if (c < 0 || (c & 4095) !== 0) return undefined;
-  crossed = c >>> 12;
-  return decode(low | (ram16[c >>> 1] << 16) | 0);
+  if ((low & 3) !== 3) return undefined;
+  return decode(low | (ram16[next >>> 1] << 16) | 0);
 }
 
 /**
@@ -399,6 +387,10 @@ export function scanRegion(
   const work = [entryPo];
   const cuts: number[] = [];
   const pages: number[] = [];
+  /** List a RAM page the region's code comes from besides its own (Region.pages). */
+  const addPage = (p: number) => {
+    if (p !== page >>> 12 && pages.indexOf(p) < 0) pages.push(p);
+  };
   let returnAt = -1; // where the last inlined call returns
   let crossPage = -1; // the RAM page of the upper half of the instruction at 4094 (Crossing)
   let through = -1; // compiled code the trace goes through (loopsBackTo)
@@ -457,7 +449,8 @@ export function scanRegion(
       if (x === undefined) {
         // It crosses the page's end: its upper half is where the next virtual page is in RAM
         // now. Only an instruction that does not jump (the trace leaves the page after it).
-        x = crossingAt(ram16, page, codeAt, 4096 - entryPo);
+        const next = codeAt === undefined ? -1 : codeAt(4096 - entryPo);
+        x = next >= 0 && (next & 4095) === 0 ? crossingAt(ram16, page, next) : undefined;
         if (
           x === undefined ||
           !translatable(x) ||
@@ -466,7 +459,7 @@ export function scanRegion(
           x.op === Op.JALR
         )
           break;
-        crossPage = crossed;
+        crossPage = next >>> 12;
       }
       const wide = x.len === 4;
       // Its upper half overlaps code decoded already.
@@ -560,12 +553,12 @@ export function scanRegion(
     curEnd = s + x.len;
     if (curEnd > 4096) {
       cur.crossing = { page: crossPage };
-      if (crossPage !== page >>> 12 && pages.indexOf(crossPage) < 0) pages.push(crossPage);
+      addPage(crossPage);
     }
     const callee = calleeAt[h];
     if (callee !== undefined) {
       // (Listed here, where a cut has taken back the calls it cut off.)
-      if (callee.page !== page >>> 12 && pages.indexOf(callee.page) < 0) pages.push(callee.page);
+      addPage(callee.page);
       (cur.calls ??= []).push({
         i: cur.insns.length - 1,
         n: callee.insns.length,

@@ -104,6 +104,11 @@ function writeFpCall(w: BlockWriter, x: Decoded, i: number, d: number): void {
   w.fpWrote();
 }
 
+/** Whether a block hands this FP instruction to fpu.ts (FpCall) rather than doing it itself. */
+export function fpCalls(x: Decoded): boolean {
+  return x.op === Op.FP && !fpTranslatable(x.insn);
+}
+
 /** Whether a block does this OP-FP instruction (its `insn`) itself; the rest leave to the interpreter. */
 export function fpTranslatable(insn: number): boolean {
   if ((insn & 0x7f) !== 0x53) return false; // fused multiply-adds
@@ -233,7 +238,7 @@ export function writeFpLoadStore(
  * block, at byte d), its locals from `base` (FP_LOCALS).
  */
 export function writeFp(w: BlockWriter, x: Decoded, i: number, d: number, base: number): void {
-  if (!fpTranslatable(x.insn)) {
+  if (fpCalls(x)) {
     writeFpCall(w, x, i, d);
     return;
   }

@@ -51,7 +51,7 @@ import { Op, type Decoded } from './decode.js';
 import { endsInReturn, isBranch, type CodeAt, type Region } from './scan-region.js';
 import { TLB_SALT_BYTES_PER_TAG } from './hart-constants.js';
 import { HM_CHAINS, HM_X } from './hart-memory.js';
-import { FP_CALL, FP_LOCALS, fpTranslatable, type FpCall } from './translate-fp.js';
+import { FP_LOCALS, fpCalls, type FpCall } from './translate-fp.js';
 import {
   ModuleWriter,
   T_I32,
@@ -438,8 +438,6 @@ const writer = new ModuleWriter();
 const FP_IMPORTS: readonly WasmImport[] = [{ name: 'fp', params: [T_I32], results: [T_I32] }];
 /** The function index of the module being written's first region (after its imports). */
 let fnBase = 0;
-if (FP_IMPORTS.length !== 1 || FP_CALL !== 0)
-  throw new Error('translate-wasm: the FP call is the one import');
 
 /** The basic blocks of `regions` (entered at RAM offsets `offs`) by RAM offset: the first region's where two start one. */
 function chainTargets(regions: Region[], offs: readonly number[]): Map<number, ChainTarget> {
@@ -485,7 +483,7 @@ function closePages(regions: Region[], offs: readonly number[], chained: number[
  */
 /** Whether a region has an FP instruction its block hands to fpu.ts (translate-fp.ts FpCall). */
 function callsFp(r: Region): boolean {
-  return r.blocks.some((bb) => bb.insns.some((x) => x.op === Op.FP && !fpTranslatable(x.insn)));
+  return r.blocks.some((bb) => bb.insns.some(fpCalls));
 }
 
 export function compileBlocks(
