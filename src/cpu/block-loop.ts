@@ -29,12 +29,14 @@ import {
 } from './hart-memory.js';
 import { ENTRY_BB_BITS, ENTRY_INDEX_SHIFT, ENTRY_LEN_BITS } from './code-cache.js';
 import { TLB_MASK } from './mmu.js';
-import { EXIT_INTERPRET } from './block-writer.js';
+import { EXIT_INTERPRET, EXIT_MEMO_MISS } from './block-writer.js';
 import { BB_SHIFT, BLOCK_PARAMS, BLOCK_RESULTS } from './translate-wasm.js';
 import { Bytes, T_I32, T_I64, T_VOID, W, wasmModule } from './wasm-writer.js';
 
-/** The HM_FLAGS bit: a block stopped before an instruction for the interpreter. */
+/** The HM_FLAGS bits: a block stopped before an instruction for the interpreter, */
 export const LOOP_INTERPRET = EXIT_INTERPRET;
+/** at an access its memo's page did not hold (block-writer.ts access). */
+export const LOOP_MEMO_MISS = EXIT_MEMO_MISS;
 
 export type BlockLoop = (
   budget: number,
@@ -130,8 +132,12 @@ function loopBody(): Uint8Array {
   b.i32(0)
     .get(PCH)
     .mem(W.i32_store, 2, HM_PC + 4);
-  // flags: the last block's EXIT_INTERPRET
-  b.i32(0).get(R).i32(EXIT_INTERPRET).op(W.i32_and).mem(W.i32_store, 2, HM_FLAGS);
+  // flags: the last block's EXIT_INTERPRET and EXIT_MEMO_MISS
+  b.i32(0)
+    .get(R)
+    .i32(EXIT_INTERPRET | EXIT_MEMO_MISS)
+    .op(W.i32_and)
+    .mem(W.i32_store, 2, HM_FLAGS);
   b.i32(0).get(TURNS).mem(W.i32_store, 2, HM_ENTRIES);
   b.get(N);
   return b.result();

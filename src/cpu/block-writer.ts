@@ -22,8 +22,10 @@ import { TLB_MASK } from './mmu.js';
 import { FP_LOCALS } from './translate-fp.js';
 import { T_I32, T_I64, T_VOID, W, type Bytes } from './wasm-writer.js';
 
-/** The bit of a block's result besides the count (count = result >>> 2). */
+/** The bits of a block's result besides the count (count = result >>> 2): it stopped for the interpreter, */
 export const EXIT_INTERPRET = 1;
+/** and (with EXIT_INTERPRET) at an access its memo's page did not hold (BlockWriter.access). */
+export const EXIT_MEMO_MISS = 2;
 
 // Locals: params 0 pcLo, 1 pcHi, 2 dTag, 3 room (instructions the block may retire), 4 carry;
 // then these.
@@ -159,6 +161,8 @@ export class BlockWriter {
 
   /** Loads and stores look in the TLBs' second ways too (Region.secondWay). */
   secondWay = false;
+  /** An access its memo's page does not hold looks its own up (Region.lookupOnMemoMiss). */
+  lookupOnMemoMiss = false;
 
   /** The chains this region's exits take (writeChains), in the order of their numbers. */
   readonly chains: ChainTarget[] = [];
@@ -404,7 +408,13 @@ export class BlockWriter {
    * Push the RAM offset of the access at rs1 + imm; branch out to the
    * interpreter before it on a TLB miss or misalignment. With `memo`
    * (loads and stores), an earlier access through rs1 in this basic block
-   * stands in for the TLB lookup when this one is in the same page.
+   * stands in for the TLB lookup when this one is in the same page. When it
+   * is not (a stack frame across a page's end: a function whose prologue
+   * does so at a fixed depth does so at every call), the block leaves for
+   * the interpreter, saying why (EXIT_MEMO_MISS); a page whose blocks do so
+   * often is compiled again with the lookup there instead
+   * (lookupOnMemoMiss: code-cache.ts memoMiss). Not always, as it makes a
+   * boot's modules a fifth larger (V8's compile time).
    */
   access(x: Decoded, i: number, d: number, acc: number, size: number, memo = false): void {
     const b = this.b;
@@ -427,14 +437,46 @@ export class BlockWriter {
         b.get(m.local).i32(delta).op(W.i32_add);
         this.orMisaligned(size);
       }
-      this.if_();
-      this.exitBefore(i, d);
-      this.end();
+      if (!this.lookupOnMemoMiss) {
+        this.if_();
+        this.exitAt(d, i * 4 + EXIT_INTERPRET + EXIT_MEMO_MISS);
+        this.end();
+        b.get(m.local).i32(delta).op(W.i32_add);
+        return;
+      }
+      // Otherwise the lookup itself, which leaves on a TLB miss or misalignment. The memo
+      // stays: its local still holds the earlier access's offset.
+      b.byte(W.if_).byte(T_I32);
+      this.ifs++;
+      this.lookup(reg, x.imm, i, d, acc, size);
+      b.op(W.else_);
       b.get(m.local).i32(delta).op(W.i32_add);
+      this.end();
       return;
     }
+    this.lookup(reg, x.imm, i, d, acc, size);
+    if (memo && reg !== 0) {
+      // Kept for later accesses through rs1 (the oldest kept one makes room).
+      const k = this.memoNext++ % MEMOS;
+      for (const e of this.memo) if (e.reg === reg && e.acc === acc) e.reg = 0;
+      const e = this.memo[k];
+      e.reg = reg;
+      e.imm = x.imm;
+      e.acc = acc;
+      e.size = size;
+      b.tee(e.local);
+    }
+  }
+
+  /**
+   * Push the RAM offset of the access at reg + imm, through the TLB; branch
+   * out to the interpreter before instruction i (at d) on a miss or
+   * misalignment. Leaves the address in A and its low word in L.
+   */
+  private lookup(reg: number, imm: number, i: number, d: number, acc: number, size: number): void {
+    const b = this.b;
     this.get(reg);
-    if (x.imm !== 0) b.i64(x.imm).op(W.i64_add);
+    if (imm !== 0) b.i64(imm).op(W.i64_add);
     b.tee(A).op(W.i32_wrap_i64).tee(L);
     // The record's offset, ((VPN ^ salt) & TLB_MASK) * 16: the address's bits 8-11 are masked off.
     b.i32(8)
@@ -461,17 +503,6 @@ export class BlockWriter {
     // RAM offset of the access: the TLB's page offset plus the page offset of the address.
     b.get(I).mem(W.i32_load, 2, tlbOffset(acc) + 4 * TLB_OFF);
     b.get(L).i32(4095).op(W.i32_and).op(W.i32_add);
-    if (memo && reg !== 0) {
-      // Kept for later accesses through rs1 (the oldest kept one makes room).
-      const k = this.memoNext++ % MEMOS;
-      for (const e of this.memo) if (e.reg === reg && e.acc === acc) e.reg = 0;
-      const e = this.memo[k];
-      e.reg = reg;
-      e.imm = x.imm;
-      e.acc = acc;
-      e.size = size;
-      b.tee(e.local);
-    }
   }
 
   /**

@@ -69,8 +69,9 @@ export const ENTRY_BB_BITS = 7;
 export const ENTRY_INDEX_SHIFT = ENTRY_LEN_BITS + ENTRY_BB_BITS;
 
 /**
- * secondWayHit's window: a page's stops count toward `secondWayAfter`
- * until there have been this many on all pages; then every count restarts.
+ * The window of secondWayHit and memoMiss: a page's stops count toward
+ * `secondWayAfter` (`memoMissAfter`) until there have been this many of
+ * both kinds on all pages; then every count restarts.
  */
 export const SECOND_WAY_WINDOW = 65536;
 
@@ -155,6 +156,16 @@ export class CodeCache {
   private secondWayWindow = 0;
   /** Such stops on a page, within SECOND_WAY_WINDOW on all pages, that turn its second-way lookups on. */
   secondWayAfter = 4096;
+  /**
+   * 1: blocks compiled from this RAM page look the page up where an access
+   * leaves the page of the earlier access it would reuse (block-writer.ts
+   * access), for good (memoMiss).
+   */
+  readonly lookupOnMemoMiss: Uint8Array;
+  /** Per RAM page, its blocks' stops at such accesses in this window. */
+  private readonly memoMissStops: Uint16Array;
+  /** Such stops on a page, within the window, that turn its lookups there on. */
+  memoMissAfter = 4096;
   /** The functions of live blocks, for call_indirect; index 0 stays empty. */
   readonly table: WebAssembly.Table | undefined;
   private readonly freeIndex: number[] = [];
@@ -178,6 +189,8 @@ export class CodeCache {
     this.codePage = new Uint8Array(ramPages);
     this.secondWayOn = new Uint8Array(ramPages);
     this.secondWayStops = new Uint16Array(ramPages);
+    this.lookupOnMemoMiss = new Uint8Array(ramPages);
+    this.memoMissStops = new Uint16Array(ramPages);
     this.key = memory
       ? new Int32Array(memory, HM_CACHE_KEY, CACHE_SIZE)
       : new Int32Array(CACHE_SIZE);
@@ -268,13 +281,32 @@ export class CodeCache {
    * blocks are dropped and compiled again.
    */
   secondWayHit(page: number): void {
-    if (this.secondWayOn[page] !== 0) return;
+    this.carefulStop(page, this.secondWayOn, this.secondWayStops, this.secondWayAfter);
+  }
+
+  /**
+   * A block of RAM page `page` stopped before a load or store that left
+   * the page of the earlier access through the same register it would
+   * reuse (block-writer.ts access): a stack frame across a page's end. A
+   * function called at the same depth over and over does that at every
+   * call (busybox ash's evaluator, in a shell loop: 60 stops a turn). A
+   * page whose blocks stopped so `memoMissAfter` times in the window gets
+   * the lookup there: its blocks are dropped and compiled again.
+   */
+  memoMiss(page: number): void {
+    this.carefulStop(page, this.lookupOnMemoMiss, this.memoMissStops, this.memoMissAfter);
+  }
+
+  /** A stop that code compiled more carefully (`on`) would not make, counted in `stops`. */
+  private carefulStop(page: number, on: Uint8Array, stops: Uint16Array, after: number): void {
+    if (on[page] !== 0) return;
     if (++this.secondWayWindow === SECOND_WAY_WINDOW) {
       this.secondWayWindow = 0;
       this.secondWayStops.fill(0);
+      this.memoMissStops.fill(0);
     }
-    if (++this.secondWayStops[page] < this.secondWayAfter) return;
-    this.secondWayOn[page] = 1;
+    if (++stops[page] < after) return;
+    on[page] = 1;
     this.pageWritten(page);
   }
 

@@ -27,7 +27,7 @@ import { CACHE_MASK, HM_CHAINS, HM_ENTRIES } from './hart-memory.js';
 import { enterSlice, interpret } from './interpreter.js';
 import { fillFetchTlb } from './slow-access.js';
 import { TLB_MASK } from './mmu.js';
-import { LOOP_INTERPRET, makeBlockLoop, type BlockLoop } from './block-loop.js';
+import { LOOP_INTERPRET, LOOP_MEMO_MISS, makeBlockLoop, type BlockLoop } from './block-loop.js';
 import { compileBlocks, MAX_ROOM, type BlockFn } from './translate-wasm.js';
 import type { FpCall } from './translate-fp.js';
 import { entryLength, scanRegion, type CodeAt, type Region } from './scan-region.js';
@@ -119,10 +119,17 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     const secondWayHits = h.secondWayHits,
       pcHi = hart32[1];
     const ran = interpret(h, step, hot);
-    // A block that stopped before an access the TLB's second way held (code-cache.ts).
-    if (h.secondWayHits !== secondWayHits && (flags & LOOP_INTERPRET) !== 0) {
+    // A block that stopped before an access the TLB's second way held, or one its memo's page
+    // did not (code-cache.ts).
+    if (
+      (flags & LOOP_MEMO_MISS) !== 0 ||
+      (h.secondWayHits !== secondWayHits && (flags & LOOP_INTERPRET) !== 0)
+    ) {
       const off = peekTranslate(h, pcLo, pcHi, true) - h.ramBase;
-      if (off >= 0 && off < h.ramSize) code.secondWayHit(off >>> 12);
+      if (off >= 0 && off < h.ramSize) {
+        if (h.secondWayHits !== secondWayHits) code.secondWayHit(off >>> 12);
+        else code.memoMiss(off >>> 12);
+      }
     }
     n += ran;
     code.interpreted += ran;
@@ -176,6 +183,7 @@ export function compileQueued(h: Cpu): void {
       continue;
     }
     region.secondWay = code.secondWayOn[off >>> 12] !== 0;
+    region.lookupOnMemoMiss = code.lookupOnMemoMiss[off >>> 12] !== 0;
     offs.push(off);
     pageVas.push(vaLo & ~0xfff);
     regions.push(region);

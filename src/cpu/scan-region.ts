@@ -130,6 +130,8 @@ export interface Region {
   pages: number[];
   /** Its loads and stores look in the TLBs' second ways too (code-cache.ts secondWayOn). */
   secondWay?: boolean;
+  /** An access that leaves its memo's page looks its own up (code-cache.ts lookupOnMemoMiss). */
+  lookupOnMemoMiss?: boolean;
   /**
    * Page offsets where the trace went on but the region had no room left
    * (maxInsns): the code there runs whenever the region runs to its end,

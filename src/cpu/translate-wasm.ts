@@ -202,6 +202,7 @@ export function writeRegion(
   const w = blockWriter;
   w.reset(r.entryPo, targets, off - r.entryPo, codeAt);
   w.secondWay = r.secondWay === true;
+  w.lookupOnMemoMiss = r.lookupOnMemoMiss === true;
   let next = FP + (fp ? FP_COUNT : 0);
   const first = next;
   for (let x = 1; x < 32; x++) if (((used >>> x) & 1) !== 0) w.reg[x] = next++;

@@ -885,6 +885,38 @@ test("two pages in one TLB slot: a loop between them runs in blocks, from the sl
   );
 });
 
+test("a frame across a page's end: once its blocks have stopped there `memoMissAfter` times, they look the other page up and run on", () => {
+  // Each turn stores and loads on both sides of a page's end through one register, as the
+  // prologue and epilogue of a function whose stack frame crosses it do: the second access of
+  // each kind cannot reuse the first one's lookup (block-writer.ts access), and the block left
+  // for the interpreter there at every turn.
+  const FRAME = DATA + 0x1000 - 8;
+  const body = [
+    sd(SUM, BASE, 0),
+    sd(LOOP, BASE, 8),
+    ld(11, BASE, 0),
+    ld(12, BASE, 8),
+    add(SUM, SUM, 11),
+    add(SUM, SUM, 12),
+    addi(LOOP, LOOP, -1),
+  ];
+  const words = [addi(LOOP, 0, 500), ...body, blt(0, LOOP, -4 * body.length), SPIN];
+  const init = (m: BareMachine) => {
+    setX(m, BASE, BigInt(FRAME));
+    m.cpu.code.memoMissAfter = 16;
+  };
+  const why = agree(words, [1, 7, 50, 300, 1000, 3000], init);
+  assert.equal(why, undefined, why);
+  const m = build(words, 'translate', init);
+  step(m, 4100);
+  assert.equal(m.cpu.regs[LOOP * 2], 0, 'the loop ran to its end');
+  assert.equal(m.cpu.code.lookupOnMemoMiss[(CODE - RAM_BASE) >>> 12], 1, 'the code page looks up');
+  assert.ok(
+    m.cpu.code.insnsInBlocks > 3700,
+    `${m.cpu.code.insnsInBlocks} of 4,100 instructions in blocks`,
+  );
+});
+
 test("a compiled page's write-TLB entry in the slot's second way goes with the first's: a store there is seen at once", () => {
   // PATCHED (on its own page) is written once, then a page in the same TLB slot pushes its
   // write entry to the second way, then it is called and compiled. The loop then patches
