@@ -9,9 +9,11 @@
  * Then device throughput (bench/devices.ts) and record/replay figures
  * (bench/record-replay.ts).
  * and time travel (bench/time-travel.ts), and the web app in Chromium (bench/browser.ts).
- *   npm run bench [-- --only cpu|qemu|whole|devices|record|qemu-rr|time-travel|scale|browser]
+ *   npm run bench [-- --only cpu|qemu|whole|shell|devices|record|qemu-rr|time-travel|scale|browser]
  *   npm run bench -- --only whole [--pairs N]   (bench/whole-process.ts: vmrs run against QEMU
  *     as whole processes, boot + sha256sum + poweroff, N interleaved pairs, 8 by default)
+ *   npm run bench -- --only shell [--pairs N]   (bench/shell-workloads.ts: forks, a shell loop,
+ *     sort, gzip, text tools typed into vmrs run and QEMU, N interleaved pairs, 3 by default)
  *   npm run bench -- --only soak [soak options]   (bench/soak.ts; not part of the full run)
  *   npm run bench -- --only instructions [--workload W] [--vs DIR]   (bench/instructions.ts:
  *     host instructions under callgrind; not part of the full run)
@@ -19,6 +21,7 @@
  *     one block function to another; not part of the full run)
  */
 import { benchScale } from './scale.js';
+import { benchShellWorkloads } from './shell-workloads.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -201,12 +204,15 @@ if (!only || only === 'cpu' || only === 'boot' || only === 'workload') {
   await benchVmrs('interp');
 }
 if (!only || only === 'qemu') await benchQemu();
-if (!only || only === 'whole') {
+/** `--pairs N`, or `dflt` without it. */
+function pairsArg(dflt: number): number {
   const at = process.argv.indexOf('--pairs');
-  const pairs = at > 0 ? Number(process.argv[at + 1]) : 8;
+  const pairs = at > 0 ? Number(process.argv[at + 1]) : dflt;
   if (!Number.isSafeInteger(pairs) || pairs < 1) throw new Error('--pairs needs a whole number');
-  await benchWholeProcess(pairs);
+  return pairs;
 }
+if (!only || only === 'whole') await benchWholeProcess(pairsArg(8));
+if (!only || only === 'shell') await benchShellWorkloads(pairsArg(3));
 if (!only || only === 'devices') await benchDevices();
 if (!only || only === 'record') await benchRecordReplay();
 if (only === 'qemu-rr') await qemuRecord();
