@@ -332,14 +332,22 @@ test('random programs: the translator and the interpreter agree at every step', 
     const words = randomProgram(rng, 40 + rng.int(200));
     const values = Array.from({ length: 30 }, () => randomValue(rng));
     const data = Array.from({ length: 4096 }, () => rng.u32() | 0);
+    // Every other program: a block whose access leaves its memo's page (loads and stores go
+    // either side of DATA's start) is compiled again at once with the lookup there.
+    const lookupOnMemoMiss = p % 2 === 1;
     const init = (m: BareMachine) => {
       values.forEach((v, i) => i > 0 && setX(m, i, v));
       setX(m, BASE, BigInt(DATA));
       writeWords(m, DATA - 0x1000, data);
+      if (lookupOnMemoMiss) m.cpu.code.memoMissAfter = 1;
     };
     const slices = Array.from({ length: 20 + rng.int(40) }, () => 20 + rng.int(300));
     const why = agree(words, slices, init);
-    assert.equal(why, undefined, `program ${p} (${words.length} instructions): ${why}`);
+    assert.equal(
+      why,
+      undefined,
+      `program ${p} (${words.length} instructions, lookupOnMemoMiss ${lookupOnMemoMiss}): ${why}`,
+    );
   }
 });
 
