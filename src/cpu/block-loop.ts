@@ -97,7 +97,7 @@ function loopBody(): Uint8Array {
     .i32(4095)
     .op(W.i32_and);
   b.op(W.i32_add).set(OFF);
-  b.get(PCL).i32(1).op(W.i32_shr_u).i32(CACHE_MASK).op(W.i32_and).i32(2).op(W.i32_shl).set(SLOT);
+  b.get(PCL).i32(1).op(W.i32_shr_u).i32(CACHE_MASK).op(W.i32_and).i32(3).op(W.i32_shl).set(SLOT);
   b.get(SLOT).mem(W.i32_load, 2, HM_CACHE_KEY).get(OFF).op(W.i32_ne).byte(W.br_if).u32(1);
   // a block that fits in the budget (a marker of length 0 never does its part)
   b.get(SLOT).mem(W.i32_load, 2, HM_CACHE_ENTRY).set(E);

@@ -37,7 +37,7 @@
  * the function); all of them are on the region's page, so they go together.
  */
 import type { Cpu } from './cpu.js';
-import { CACHE_MASK, CACHE_SIZE, HM_CACHE_ENTRY, HM_CACHE_KEY } from './hart-memory.js';
+import { CACHE_MASK, CACHE_SIZE, HM_CACHE } from './hart-memory.js';
 import { evictFromWriteTlb } from './mmu.js';
 import type { BlockFn } from './translate-wasm.js';
 import { MAX_REGION } from './scan-region.js';
@@ -76,10 +76,11 @@ export const ENTRY_INDEX_SHIFT = ENTRY_LEN_BITS + ENTRY_BB_BITS;
 export const SECOND_WAY_WINDOW = 65536;
 
 export class CodeCache {
-  /** RAM offset held by each slot (-1: none). */
-  readonly key: Int32Array;
-  /** Each slot's entry (ENTRY_INDEX_SHIFT). */
-  readonly entry: Int32Array;
+  /**
+   * Slot s: at 2s the RAM offset it holds (-1: none), at 2s + 1 its entry
+   * (ENTRY_INDEX_SHIFT), read only where the offset matches.
+   */
+  readonly slots: Int32Array;
   readonly block: (Block | undefined)[] = new Array<Block | undefined>(CACHE_SIZE).fill(undefined);
   /**
    * Visits to a slot's offset while it has no block: the dispatcher's
@@ -191,13 +192,10 @@ export class CodeCache {
     this.secondWayStops = new Uint16Array(ramPages);
     this.lookupOnMemoMiss = new Uint8Array(ramPages);
     this.memoMissStops = new Uint16Array(ramPages);
-    this.key = memory
-      ? new Int32Array(memory, HM_CACHE_KEY, CACHE_SIZE)
-      : new Int32Array(CACHE_SIZE);
-    this.entry = memory
-      ? new Int32Array(memory, HM_CACHE_ENTRY, CACHE_SIZE)
-      : new Int32Array(CACHE_SIZE);
-    this.key.fill(-1);
+    this.slots = memory
+      ? new Int32Array(memory, HM_CACHE, 2 * CACHE_SIZE)
+      : new Int32Array(2 * CACHE_SIZE);
+    this.slots.fill(-1);
     this.table = memory ? new WebAssembly.Table({ element: 'anyfunc', initial: 1024 }) : undefined;
   }
 
@@ -214,7 +212,7 @@ export class CodeCache {
   /** The block at RAM offset `off`, if one was compiled (and puts it in the slot of virtual pc `va`). */
   find(off: number, va: number): Block | undefined {
     const slot = (va >>> 1) & CACHE_MASK;
-    if (this.key[slot] === off) return this.block[slot];
+    if (this.slots[slot << 1] === off) return this.block[slot];
     // Blocks live only on code pages: most misses (code not compiled yet) end here.
     if (this.codePage[off >>> 12] === 0) return undefined;
     const b = this.all.get(off);
@@ -223,8 +221,8 @@ export class CodeCache {
   }
 
   private fill(slot: number, b: Block): void {
-    this.key[slot] = b.off;
-    this.entry[slot] = (b.index << ENTRY_INDEX_SHIFT) | (b.bb << ENTRY_LEN_BITS) | b.len;
+    this.slots[slot << 1] = b.off;
+    this.slots[(slot << 1) | 1] = (b.index << ENTRY_INDEX_SHIFT) | (b.bb << ENTRY_LEN_BITS) | b.len;
     this.block[slot] = b;
   }
 
@@ -328,8 +326,8 @@ export class CodeCache {
     // From the slot of every virtual pc with the block's page offset (see find): the slot's
     // low 11 bits are that offset's, the rest (CACHE_BITS - 11) the virtual page's.
     for (let slot = (b.off & 4095) >>> 1; slot < CACHE_SIZE; slot += 4096 >>> 1)
-      if (this.key[slot] === b.off) {
-        this.key[slot] = -1;
+      if (this.slots[slot << 1] === b.off) {
+        this.slots[slot << 1] = -1;
         this.block[slot] = undefined;
       }
     if (b.index !== 0 && !b.shared) {

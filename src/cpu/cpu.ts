@@ -312,11 +312,12 @@ export class Cpu {
   /** Translated blocks and the code pages they came from. */
   readonly code: CodeCache;
   /**
-   * The code cache's slot keys and visit counters, for the interpreter's
-   * look at a jump's target (interpreter.ts): typed arrays reached from the
-   * hart, not through the CodeCache, whose hidden class V8 may change.
+   * The code cache's slots (keys at even indices) and visit counters, for
+   * the interpreter's look at a jump's target (interpreter.ts): typed
+   * arrays reached from the hart, not through the CodeCache, whose hidden
+   * class V8 may change.
    */
-  readonly cacheKey: Int32Array;
+  readonly cacheSlots: Int32Array;
   readonly cacheHits: Uint16Array;
   /** Set by interpret() when it returned for a reason that ends the slice (see dispatch.ts). */
   stopped = false;
@@ -348,7 +349,7 @@ export class Cpu {
     this.ptPage = new Uint8Array(bus.ramSize / 4096);
     this.wtlbGen = new Int32Array(bus.ramSize / 4096);
     this.code = new CodeCache(bus.ramSize / 4096, mem);
-    this.cacheKey = this.code.key;
+    this.cacheSlots = this.code.slots;
     this.cacheHits = this.code.hits;
     // Devices, the debugger and loaders write RAM behind the hart's back.
     bus.onDmaWrite = (paddr, len) => this.externalWrite(paddr, len);

@@ -102,7 +102,7 @@ export function interpret(h: Cpu, max: number, hotAfter: number): number {
   const wTag = h.tlbTag[ACC_WRITE],
     wOff = h.tlbOff[ACC_WRITE];
   const bus = h.bus;
-  const cacheKey = h.cacheKey,
+  const cacheSlots = h.cacheSlots,
     cacheHits = h.cacheHits;
   const hart32 = h.hart32;
   const fTag = h.tlbTag[ACC_FETCH],
@@ -831,7 +831,8 @@ export function interpret(h: Cpu, max: number, hotAfter: number): number {
         off = (fOff[ti + TLB_OFF] + (pcLo & 0xfff)) | 0;
       }
       const slot = (off >>> 1) & CACHE_MASK;
-      if (cacheKey[(pcLo >>> 1) & CACHE_MASK] !== -1 || cacheKey[slot] === off) break;
+      if (cacheSlots[((pcLo >>> 1) & CACHE_MASK) << 1] !== -1 || cacheSlots[slot << 1] === off)
+        break;
       // Past hotAfter: queued already, and the dispatcher would only send it back.
       const visits = cacheHits[slot];
       if (visits < hotAfter) {

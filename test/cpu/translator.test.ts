@@ -1127,7 +1127,7 @@ test('between blocks the interpreter goes through jumps to cold code, counting v
   assert.equal(cold.m.cpu.code.hits[slot], 9);
   assert.equal(cold.m.cpu.pcLo, (CODE + 4) | 0);
   // A block there (the slot holds its offset): back at the first jump.
-  const block = run(10, (m) => (m.cpu.code.key[slot] = 4));
+  const block = run(10, (m) => (m.cpu.code.slots[2 * slot] = 4));
   assert.equal(block.n, 1 + 3);
   // Queued already (visits at hotAfter): nothing for the dispatcher to do there, so on
   // through the loop, to the jump-to-self after it, which becomes hot at its tenth visit.
@@ -1198,7 +1198,7 @@ test('falling through into the next page, the interpreter stops where a block is
   assert.equal(cold.m.cpu.code.hits[slot], 1);
   assert.equal(cold.n, 1 + 12 + 10);
   // A block there: back to the dispatcher at the page's first instruction.
-  const block = run((m) => (m.cpu.code.key[slot] = 0x1000));
+  const block = run((m) => (m.cpu.code.slots[2 * slot] = 0x1000));
   assert.equal(block.n, 1 + 4);
   assert.equal(block.m.cpu.pcLo, (CODE + 0x1000) | 0);
   // Its tenth visit makes it hot: back too, for the dispatcher to queue it.
