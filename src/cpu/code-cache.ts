@@ -73,7 +73,7 @@ export const ENTRY_INDEX_SHIFT = ENTRY_LEN_BITS + ENTRY_BB_BITS;
  * `secondWayAfter` (`memoMissAfter`) until there have been this many of
  * both kinds on all pages; then every count restarts.
  */
-export const SECOND_WAY_WINDOW = 65536;
+export const CAREFUL_WINDOW = 65536;
 
 export class CodeCache {
   /**
@@ -152,10 +152,11 @@ export class CodeCache {
    * same program's (secondWayHit).
    */
   readonly secondWayOn: Uint8Array;
-  /** Per RAM page, its blocks' stops on second-way hits in this window; the window's count. */
+  /** Per RAM page, its blocks' stops on second-way hits in this window. */
   private readonly secondWayStops: Uint16Array;
-  private secondWayWindow = 0;
-  /** Such stops on a page, within SECOND_WAY_WINDOW on all pages, that turn its second-way lookups on. */
+  /** Stops of both kinds (second way, memo miss) on all pages in this window (CAREFUL_WINDOW). */
+  private carefulWindow = 0;
+  /** Such stops on a page, within CAREFUL_WINDOW on all pages, that turn its second-way lookups on. */
   secondWayAfter = 4096;
   /**
    * 1: blocks compiled from this RAM page look the page up where an access
@@ -275,7 +276,7 @@ export class CodeCache {
    * otherwise it is rare (a boot: about 7,000 such stops, 1,750 at most on
    * one page). Looking in both ways inline would cost every module a tenth
    * more code (V8's compile time), so only a page whose blocks stopped so
-   * `secondWayAfter` times within SECOND_WAY_WINDOW stops gets it: its
+   * `secondWayAfter` times within CAREFUL_WINDOW stops gets it: its
    * blocks are dropped and compiled again.
    */
   secondWayHit(page: number): void {
@@ -298,8 +299,8 @@ export class CodeCache {
   /** A stop that code compiled more carefully (`on`) would not make, counted in `stops`. */
   private carefulStop(page: number, on: Uint8Array, stops: Uint16Array, after: number): void {
     if (on[page] !== 0) return;
-    if (++this.secondWayWindow === SECOND_WAY_WINDOW) {
-      this.secondWayWindow = 0;
+    if (++this.carefulWindow === CAREFUL_WINDOW) {
+      this.carefulWindow = 0;
       this.secondWayStops.fill(0);
       this.memoMissStops.fill(0);
     }
