@@ -69,9 +69,9 @@ export const ENTRY_BB_BITS = 7;
 export const ENTRY_INDEX_SHIFT = ENTRY_LEN_BITS + ENTRY_BB_BITS;
 
 /**
- * The window of secondWayHit and memoMiss: a page's stops count toward
- * `secondWayAfter` (`memoMissAfter`) until there have been this many of
- * both kinds on all pages; then every count restarts.
+ * The window of secondWayHit (and, apart, of memoMiss): a page's stops
+ * count toward `secondWayAfter` (`memoMissAfter`) until there have been
+ * this many of the kind on all pages; then every count of it restarts.
  */
 export const CAREFUL_WINDOW = 65536;
 
@@ -154,8 +154,8 @@ export class CodeCache {
   readonly secondWayOn: Uint8Array;
   /** Per RAM page, its blocks' stops on second-way hits in this window. */
   private readonly secondWayStops: Uint16Array;
-  /** Stops of both kinds (second way, memo miss) on all pages in this window (CAREFUL_WINDOW). */
-  private carefulWindow = 0;
+  /** Stops of each kind (second way, memo miss) on all pages in its window (CAREFUL_WINDOW). */
+  private readonly carefulWindows = new Int32Array(2);
   /** Such stops on a page, within CAREFUL_WINDOW on all pages, that turn its second-way lookups on. */
   secondWayAfter = 4096;
   /**
@@ -164,9 +164,9 @@ export class CodeCache {
    * access), for good (memoMiss).
    */
   readonly lookupOnMemoMiss: Uint8Array;
-  /** Per RAM page, its blocks' stops at such accesses in this window. */
+  /** Per RAM page, its blocks' stops at such accesses in their window. */
   private readonly memoMissStops: Uint16Array;
-  /** Such stops on a page, within the window, that turn its lookups there on. */
+  /** Such stops on a page, within CAREFUL_WINDOW of them on all pages, that turn its lookups there on. */
   memoMissAfter = 4096;
   /** The functions of live blocks, for call_indirect; index 0 stays empty. */
   readonly table: WebAssembly.Table | undefined;
@@ -280,7 +280,7 @@ export class CodeCache {
    * blocks are dropped and compiled again.
    */
   secondWayHit(page: number): void {
-    this.carefulStop(page, this.secondWayOn, this.secondWayStops, this.secondWayAfter);
+    this.carefulStop(page, this.secondWayOn, this.secondWayStops, this.secondWayAfter, 0);
   }
 
   /**
@@ -293,16 +293,21 @@ export class CodeCache {
    * the lookup there: its blocks are dropped and compiled again.
    */
   memoMiss(page: number): void {
-    this.carefulStop(page, this.lookupOnMemoMiss, this.memoMissStops, this.memoMissAfter);
+    this.carefulStop(page, this.lookupOnMemoMiss, this.memoMissStops, this.memoMissAfter, 1);
   }
 
-  /** A stop that code compiled more carefully (`on`) would not make, counted in `stops`. */
-  private carefulStop(page: number, on: Uint8Array, stops: Uint16Array, after: number): void {
+  /** A stop that code compiled more carefully (`on`) would not make, counted in `stops` (window `w`). */
+  private carefulStop(
+    page: number,
+    on: Uint8Array,
+    stops: Uint16Array,
+    after: number,
+    w: number,
+  ): void {
     if (on[page] !== 0) return;
-    if (++this.carefulWindow === CAREFUL_WINDOW) {
-      this.carefulWindow = 0;
-      this.secondWayStops.fill(0);
-      this.memoMissStops.fill(0);
+    if (++this.carefulWindows[w] === CAREFUL_WINDOW) {
+      this.carefulWindows[w] = 0;
+      stops.fill(0);
     }
     if (++stops[page] < after) return;
     on[page] = 1;
