@@ -11,17 +11,8 @@
  * access), or a guest path one engine takes much longer over.
  *   npm run bench -- --only shell [--pairs N]   (3 pairs by default)
  */
-import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
-import { ensureDefaultGuest } from '../src/host/default-guest.js';
-import {
-  PROMPT,
-  VMRS,
-  median,
-  fmt,
-  runSession,
-  type SessionResult,
-  type Step,
-} from './cli-session.js';
+import { PROMPT, median, fmt, runSession, type SessionResult, type Step } from './cli-session.js';
+import { pairsWithQemu } from './qemu-pairs.js';
 
 export const SHELL_WORKLOADS: readonly { name: string; cmd: string }[] = [
   {
@@ -68,23 +59,9 @@ async function session(command: string, args: string[]): Promise<number[]> {
 }
 
 export async function benchShellWorkloads(pairs = 3): Promise<void> {
-  if (!qemuAvailable()) {
-    console.log('shell workloads  (qemu-system-riscv64 not installed: skipped)');
-    return;
-  }
-  const g = await ensureDefaultGuest({});
-  const qemuArgs = qemuVirtArgs(g.kernel, g.initrd);
-  const vmrs: number[][] = [];
-  const qemu: number[][] = [];
-  for (let i = 0; i < pairs; i++) {
-    if (i % 2 === 0) {
-      vmrs.push(await session(VMRS, ['run']));
-      qemu.push(await session(QEMU_BINARY, qemuArgs));
-    } else {
-      qemu.push(await session(QEMU_BINARY, qemuArgs));
-      vmrs.push(await session(VMRS, ['run']));
-    }
-  }
+  const runs = await pairsWithQemu('shell workloads', pairs, session);
+  if (!runs) return;
+  const { vmrs, qemu } = runs;
   SHELL_WORKLOADS.forEach((w, k) => {
     const v = vmrs.map((t) => t[k]);
     const q = qemu.map((t) => t[k]);

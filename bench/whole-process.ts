@@ -7,9 +7,8 @@
  * host falls on both.
  *   npm run bench -- --only whole [--pairs N]   (8 pairs by default)
  */
-import { QEMU_BINARY, qemuAvailable, qemuVirtArgs } from '../src/host/qemu.js';
-import { ensureDefaultGuest } from '../src/host/default-guest.js';
-import { PROMPT, VMRS, runSession, spread, type SessionResult, type Step } from './cli-session.js';
+import { PROMPT, runSession, spread, type SessionResult, type Step } from './cli-session.js';
+import { pairsWithQemu } from './qemu-pairs.js';
 
 const WORKLOAD =
   'dd if=/dev/zero bs=64k count=64 2>/dev/null | sha256sum; echo WORKLOAD-$((40+2))\n';
@@ -31,23 +30,9 @@ async function session(command: string, args: string[]): Promise<SessionResult> 
 }
 
 export async function benchWholeProcess(pairs = 8): Promise<void> {
-  if (!qemuAvailable()) {
-    console.log('whole process  (qemu-system-riscv64 not installed: skipped)');
-    return;
-  }
-  const g = await ensureDefaultGuest({});
-  const qemuArgs = qemuVirtArgs(g.kernel, g.initrd);
-  const vmrs: SessionResult[] = [];
-  const qemu: SessionResult[] = [];
-  for (let i = 0; i < pairs; i++) {
-    if (i % 2 === 0) {
-      vmrs.push(await session(VMRS, ['run']));
-      qemu.push(await session(QEMU_BINARY, qemuArgs));
-    } else {
-      qemu.push(await session(QEMU_BINARY, qemuArgs));
-      vmrs.push(await session(VMRS, ['run']));
-    }
-  }
+  const runs = await pairsWithQemu('whole process', pairs, session);
+  if (!runs) return;
+  const { vmrs, qemu } = runs;
   const wall = (rs: SessionResult[]) => rs.map((r) => r.wallSeconds);
   const mark = (rs: SessionResult[], name: string) => rs.map((r) => r.marks[name]);
   for (const [name, rs] of [
