@@ -121,13 +121,11 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
     const ran = interpret(h, step, hot);
     // A block that stopped before an access the TLB's second way held, or one its memo's page
     // did not (code-cache.ts).
-    if (
-      (flags & LOOP_MEMO_MISS) !== 0 ||
-      (h.secondWayHits !== secondWayHits && (flags & LOOP_INTERPRET) !== 0)
-    ) {
+    const secondWay = h.secondWayHits !== secondWayHits && (flags & LOOP_INTERPRET) !== 0;
+    if (secondWay || (flags & LOOP_MEMO_MISS) !== 0) {
       const off = peekTranslate(h, pcLo, pcHi, true) - h.ramBase;
       if (off >= 0 && off < h.ramSize) {
-        if (h.secondWayHits !== secondWayHits) code.secondWayHit(off >>> 12);
+        if (secondWay) code.secondWayHit(off >>> 12);
         else code.memoMiss(off >>> 12);
       }
     }

@@ -326,7 +326,7 @@ function writeChains(w: BlockWriter): void {
       .i32(t.bb << BB_SHIFT)
       .op(W.i32_or);
     b.get(ROOM).get(RET);
-    b.byte(W.return_call).u32(fnBase + t.fn);
+    b.byte(W.return_call).u32(writer.firstFunction + t.fn);
   }
   b.op(W.end); // $ret
 }
@@ -434,11 +434,14 @@ const writer = new ModuleWriter();
  * does it (translate-fp.ts FpCall, function FP_CALL). Only then: V8
  * compiles a wrapper for an imported JavaScript function in every module
  * that imports one, which cost a boot's 88 modules 15-20 ms. The module's
- * own functions come after its imports (fnBase).
+ * own functions come after its imports (ModuleWriter.firstFunction).
  */
 const FP_IMPORTS: readonly WasmImport[] = [{ name: 'fp', params: [T_I32], results: [T_I32] }];
-/** The function index of the module being written's first region (after its imports). */
-let fnBase = 0;
+
+/** Whether a region has an FP instruction its block hands to fpu.ts (translate-fp.ts FpCall). */
+function callsFp(r: Region): boolean {
+  return r.blocks.some((bb) => bb.insns.some(fpCalls));
+}
 
 /** The basic blocks of `regions` (entered at RAM offsets `offs`) by RAM offset: the first region's where two start one. */
 function chainTargets(regions: Region[], offs: readonly number[]): Map<number, ChainTarget> {
@@ -482,11 +485,6 @@ function closePages(regions: Region[], offs: readonly number[], chained: number[
  * (`codeAt`, for exits to other pages), their exits chain (ChainTarget),
  * and each region's `pages` grow by those of the regions it chains to.
  */
-/** Whether a region has an FP instruction its block hands to fpu.ts (translate-fp.ts FpCall). */
-function callsFp(r: Region): boolean {
-  return r.blocks.some((bb) => bb.insns.some(fpCalls));
-}
-
 export function compileBlocks(
   memory: WebAssembly.Memory,
   regions: Region[],
@@ -495,7 +493,6 @@ export function compileBlocks(
   fpCall: FpCall = () => 0,
 ): BlockFn[] {
   const imports = regions.some(callsFp) ? FP_IMPORTS : [];
-  fnBase = imports.length;
   writer.begin(BLOCK_PARAMS, BLOCK_RESULTS, regions.length, false, imports);
   const targets = offs && canTailCall ? chainTargets(regions, offs) : undefined;
   const chained: number[][] = [];

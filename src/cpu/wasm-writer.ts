@@ -260,6 +260,8 @@ export class ModuleWriter {
   readonly b = new Bytes(1 << 16);
   private codeSize = 0;
   private fnSize = 0;
+  /** The function index of the module's first own function (its imported functions come first). */
+  firstFunction = 0;
 
   begin(
     params: number[],
@@ -271,6 +273,7 @@ export class ModuleWriter {
   ): void {
     const b = this.b;
     b.len = 0;
+    this.firstFunction = imports.length;
     b.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     // type section: type 0, then each import's, then the functions' own (if not type 0)
     let at = this.openSection(1);
@@ -301,7 +304,7 @@ export class ModuleWriter {
     for (let i = 0; i < count; i++)
       b.name(String(i))
         .byte(0x00)
-        .u32(imports.length + i);
+        .u32(this.firstFunction + i);
     this.closeSection(at);
     this.codeSize = this.openSection(10);
     b.u32(count);
