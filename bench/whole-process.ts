@@ -9,6 +9,7 @@
  */
 import { PROMPT, runSession, spread, type SessionResult, type Step } from './cli-session.js';
 import { pairsWithQemu } from './qemu-pairs.js';
+import { hotProfileOff } from '../src/host/hot-profile.js';
 
 const WORKLOAD =
   'dd if=/dev/zero bs=64k count=64 2>/dev/null | sha256sum; echo WORKLOAD-$((40+2))\n';
@@ -47,6 +48,11 @@ export async function benchWholeProcess(pairs = 8): Promise<void> {
           ' s',
         )}`,
     );
+  // As a user's second run and later: seeded from the last run of the same images
+  // (src/host/hot-profile.ts), unless VMRS_NO_HOT_PROFILE=1 asks for a first run's figures.
+  console.log(
+    `whole process  vmrs's hot-code profile: ${hotProfileOff() ? 'off (VMRS_NO_HOT_PROFILE=1)' : 'on (kept from the runs before)'}`,
+  );
   const ratios = vmrs.map((r, i) => r.wallSeconds / qemu[i].wallSeconds);
   console.log(
     `whole process  boot + sha256sum + poweroff, vmrs over QEMU, ${pairs} interleaved pairs: ` +

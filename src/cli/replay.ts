@@ -18,6 +18,7 @@ import { openSnapshot } from './run.js';
 import { VMRS_VERSION } from './version.js';
 import { EventType, type RecordedEvent } from '../replay/events.js';
 import { decodeDiskError } from '../replay/disk-gate.js';
+import { HotProfile } from '../host/hot-profile.js';
 import { chooseEngine, engineStats } from './engine-option.js';
 import { RecordingFormatError, type ParsedRecording } from '../replay/log-format.js';
 import type { CheckpointInfo } from '../replay/checkpoint-chunk.js';
@@ -208,6 +209,9 @@ async function replay(
     }
     replayer.pauseAt(to);
   }
+  // Seeds from the last run of these images (after any restore, which empties the code cache).
+  const hotProfile =
+    vm.cpu.engine === 'translate' && !debug.session ? HotProfile.open(vm) : undefined;
   const t0 = performance.now();
   const startThread = threadTimes();
   for (;;) {
@@ -235,6 +239,7 @@ async function replay(
       continue;
     }
     const secs = (performance.now() - t0) / 1000;
+    hotProfile?.save();
     const insns = vm.cpu.icount;
     if (opts.stats)
       process.stderr.write(

@@ -34,6 +34,7 @@ import {
 import { configFromDescription, describeMachine } from './machine-description.js';
 import { VMRS_VERSION } from './version.js';
 import { LiveDebugSession } from './debug-session.js';
+import { HotProfile } from '../host/hot-profile.js';
 import { chooseEngine, engineStats } from './engine-option.js';
 
 export interface MachineOptions {
@@ -348,6 +349,8 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
     }
     gate.attach(vm);
     recorder?.attach(vm);
+    // After a snapshot's restore (which empties the code cache): seeds from the last run.
+    const hotProfile = vm.cpu.engine === 'translate' ? HotProfile.open(vm) : undefined;
     plugins?.install();
     if (plugins?.wantsInputs) gate.onInput = (ev) => plugins.input(ev);
     let lastFlush = performance.now();
@@ -402,6 +405,7 @@ export async function runCommand(opts: MachineOptions, record?: RecordMode): Pro
         throw e;
       }
       debug?.target.exited(`the guest stopped (${exit.kind})`);
+      hotProfile?.save();
       console.flush();
       if (plugins) {
         await plugins.end({ icount: vm.cpu.icount, state: exit.kind });

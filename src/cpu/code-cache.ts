@@ -41,6 +41,7 @@ import { CACHE_MASK, CACHE_SIZE, HM_CACHE } from './hart-memory.js';
 import { evictFromWriteTlb } from './mmu.js';
 import type { BlockFn } from './translate-wasm.js';
 import { MAX_REGION } from './scan-region.js';
+import { CompiledLog, type HotSeeds } from './hot-seeds.js';
 
 /** One translated block. */
 export interface Block {
@@ -87,6 +88,10 @@ export class CodeCache {
    * lookups, and the interpreter's taken jumps there (interpreter.ts).
    */
   readonly hits = new Uint16Array(CACHE_SIZE);
+  /** Counters seeded from an earlier run of the same images (hot-seeds.ts), if any. */
+  seeds: HotSeeds | undefined;
+  /** Every block compiled so far, for the next run's seeds. */
+  readonly compiledLog = new CompiledLog();
   /**
    * Visits to a block start before it is compiled; blocks compiled per
    * module; instructions the interpreter runs while the oldest waits, at

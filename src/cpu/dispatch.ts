@@ -90,7 +90,9 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
         let b = code.find(off, pcLo);
         if (b === undefined) {
           const slot = (off >>> 1) & CACHE_MASK;
-          if (++hits[slot] === hot) {
+          if (++hits[slot] === hot && code.seeds !== undefined && !code.seeds.holds(off, h.ram8))
+            hits[slot] = 1; // seeded for other code than this (hot-seeds.ts): count afresh
+          else if (hits[slot] === hot) {
             // Queued; the counter stays at `hot` until the batch is compiled.
             if (code.queue.length === 0) code.queuedAt = code.interpreted;
             code.queue.push(off);
@@ -211,6 +213,7 @@ export function compileQueued(h: Cpu): void {
       // those of the regions it chains to (compileBlocks): a write to one drops the whole region.
       const place = (b: Block) => {
         code.add(h, b, pageVas[i] | (b.off & 0xfff));
+        code.compiledLog.note(b.off, b.shared, h.ram8);
         for (const page of r.pages) code.alsoOn(h, page, b);
       };
       place({ off: offs[i], len: entryLength(r), run, index, bb: r.entry, shared: false });

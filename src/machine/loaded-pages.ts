@@ -19,7 +19,7 @@ export class LoadedPages {
   /** Page → the spans that touch it, in load order (built at the first question). */
   private byPage: Map<number, LoadedSpan[]> | undefined;
 
-  constructor(private readonly spans: readonly LoadedSpan[]) {}
+  constructor(readonly spans: readonly LoadedSpan[]) {}
 
   private index(): Map<number, LoadedSpan[]> {
     if (this.byPage) return this.byPage;
