@@ -9,6 +9,8 @@
  */
 import { openReplayAsync, type OpenReplayOptions, type OpenedReplay } from './open-replay.js';
 import { chooseEngine } from './engine-option.js';
+import { readHotSeeds } from '../host/hot-profile.js';
+import type { HotSeeds } from '../cpu/hot-seeds.js';
 import { RecordingFormatError, type ParsedRecording } from '../replay/log-format.js';
 import { SnapshotError } from '../snapshot/state.js';
 import type { ReplayStatus } from '../replay/replayer.js';
@@ -108,6 +110,8 @@ export class SegmentMachine {
   private opened: OpenedReplay | undefined;
   private file = '';
   private fresh = false;
+  /** The images' hot-code profile (src/host/hot-profile.ts), for each segment's start. */
+  private seeds: HotSeeds | undefined;
 
   /** `hear` says who hears the guest's console and the frames it sends (by default nobody). */
   constructor(
@@ -129,8 +133,19 @@ export class SegmentMachine {
       });
       this.file = file;
       this.fresh = true;
+      this.seeds = readHotSeeds(this.opened.vm);
     }
     return this.opened;
+  }
+
+  /**
+   * Seed the code cache's hot counters for a segment about to run (a
+   * checkpoint's restore may have emptied the cache): code that turned hot
+   * in the images' last run is compiled at its first visit.
+   */
+  seed(): void {
+    const vm = this.opened?.vm;
+    if (vm && this.seeds && vm.cpu.engine === 'translate') this.seeds.apply(vm.cpu.code);
   }
 
   /** The machine ran (it is no longer at the recording's start). */
@@ -240,6 +255,7 @@ async function replaySegment(
         details: st.divergence.details,
       });
   }
+  machine.seed();
   const digests0 = replayer.digestsChecked;
   replayer.pauseBeforeEvent(seg.toEvent ?? Infinity);
   observer?.attach(opened, seg);

@@ -84,6 +84,17 @@ export function decodeHotProfile(bytes: Uint8Array): Uint32Array | undefined {
   return t;
 }
 
+/** The seeds of `vm`'s images' profile, read only (a verifying worker's: it never writes one). */
+export function readHotSeeds(vm: VirtMachine): HotSeeds | undefined {
+  if (hotProfileOff()) return undefined;
+  try {
+    const triples = decodeHotProfile(readFileSync(hotProfilePath(hotProfileKey(vm))));
+    return triples && new HotSeeds(triples, vm.bus.ram8.length);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A machine's profile: seeded from the file now, written back by save() after the run. */
 export class HotProfile {
   /** The file's seeds as this run found them (kept, after this run's own, by save()). */
