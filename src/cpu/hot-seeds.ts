@@ -11,11 +11,12 @@
  *
  * A seed is only a hint, and nothing the guest can see depends on it:
  * which code runs compiled and which interpreted never changes a result
- * (DESIGN rules 8 and 10: the engines agree instruction by instruction). A seed that is wrong (a
- * program loaded at another offset this time) would have cold code
- * compiled at its first visit, so each entry carries a fingerprint of the
- * code it was compiled from: where the bytes there now differ, the
- * dispatcher counts the visits from 1 as for any code (`holds`).
+ * (DESIGN rules 8 and 10: the engines agree instruction by instruction).
+ * A seed that is wrong (a program loaded at another offset this time)
+ * would have cold code compiled at its first visit, so each entry carries
+ * a fingerprint of the code it was compiled from: where the bytes there
+ * now differ, the dispatcher counts the visits from 1 as for any code
+ * (`holds`).
  */
 import type { CodeCache } from './code-cache.js';
 import { CACHE_MASK } from './hart-memory.js';
@@ -40,18 +41,18 @@ export function codeFingerprint(ram8: Uint8Array, off: number): number {
  * flags), each offset once, in the order they were first compiled.
  */
 export class CompiledLog {
-  private readonly at = new Map<number, number>();
+  private readonly seen = new Set<number>();
   private readonly words: number[] = [];
 
   /** Block at `off` compiled from the bytes in `ram8`; `inner`: not its region's entry. */
   note(off: number, inner: boolean, ram8: Uint8Array): void {
-    if (this.at.has(off) || this.at.size >= MAX_SEEDS) return;
-    this.at.set(off, this.words.length);
+    if (this.seen.has(off) || this.seen.size >= MAX_SEEDS) return;
+    this.seen.add(off);
     this.words.push(off, codeFingerprint(ram8, off), inner ? SEED_INNER : 0);
   }
 
   get size(): number {
-    return this.at.size;
+    return this.seen.size;
   }
 
   /** (offset, fingerprint, flags) triples. */

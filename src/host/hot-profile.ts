@@ -27,17 +27,17 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { cacheRoot } from './default-guest.js';
 import { crc32 } from '../replay/crc32.js';
 import { HotSeeds, MAX_SEEDS } from '../cpu/hot-seeds.js';
 import type { VirtMachine } from '../machine/virt.js';
 
 const MAGIC = 'VMRSHOT\0';
-/** Profiles kept at most (one per set of images); the least recently written go first. */
-const MAX_PROFILES = 64;
 const VERSION = 1;
 const HEAD = 16;
+/** Profiles kept at most (one per set of images); the least recently written go first. */
+const MAX_PROFILES = 64;
 
 /** Profiles are off for this process (VMRS_NO_HOT_PROFILE=1). */
 export const hotProfileOff = (): boolean => !!process.env.VMRS_NO_HOT_PROFILE;
@@ -84,15 +84,20 @@ export function decodeHotProfile(bytes: Uint8Array): Uint32Array | undefined {
   return t;
 }
 
+/** The triples in the file at `path`; undefined for none, an unreadable one or a damaged one. */
+function readTriples(path: string): Uint32Array | undefined {
+  try {
+    return decodeHotProfile(readFileSync(path));
+  } catch {
+    return undefined; // none yet, or unreadable: the run goes as a first one
+  }
+}
+
 /** The seeds of `vm`'s images' profile, read only (a verifying worker's: it never writes one). */
 export function readHotSeeds(vm: VirtMachine): HotSeeds | undefined {
   if (hotProfileOff()) return undefined;
-  try {
-    const triples = decodeHotProfile(readFileSync(hotProfilePath(hotProfileKey(vm))));
-    return triples && new HotSeeds(triples, vm.bus.ram8.length);
-  } catch {
-    return undefined;
-  }
+  const triples = readTriples(hotProfilePath(hotProfileKey(vm)));
+  return triples && new HotSeeds(triples, vm.bus.ram8.length);
 }
 
 /** A machine's profile: seeded from the file now, written back by save() after the run. */
@@ -109,13 +114,7 @@ export class HotProfile {
   static open(vm: VirtMachine): HotProfile | undefined {
     if (hotProfileOff()) return undefined;
     const profile = new HotProfile(vm, hotProfilePath(hotProfileKey(vm)));
-    let bytes: Uint8Array | undefined;
-    try {
-      bytes = readFileSync(profile.path);
-    } catch {
-      bytes = undefined; // none yet, or unreadable: the run goes as a first one
-    }
-    const triples = bytes && decodeHotProfile(bytes);
+    const triples = readTriples(profile.path);
     if (triples) new HotSeeds(triples, vm.bus.ram8.length).apply(vm.cpu.code);
     profile.before = triples;
     return profile;
@@ -142,22 +141,27 @@ export class HotProfile {
     all.set(kept, mine.length);
     const tmp = `${this.path}.tmp-${process.pid}`;
     try {
-      mkdirSync(join(this.path, '..'), { recursive: true });
+      mkdirSync(dirname(this.path), { recursive: true });
       writeFileSync(tmp, encodeHotProfile(all));
       renameSync(tmp, this.path);
-      pruneProfiles(join(this.path, '..'));
+      pruneProfiles(dirname(this.path));
     } catch {
-      // A read-only cache: the next run starts cold, as without profiles.
+      // A read-only or full cache: the next run starts cold, as without profiles.
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never made
+      }
     }
   }
 }
 
-/** Delete the oldest profiles past MAX_PROFILES (images tried once, test runs' own). */
-function pruneProfiles(dir: string): void {
+/** Delete the least recently written profiles in `dir` past `keep` (images tried once, test runs' own). */
+export function pruneProfiles(dir: string, keep = MAX_PROFILES): void {
   const names = readdirSync(dir).filter((n) => n.endsWith('.bin'));
-  if (names.length <= MAX_PROFILES) return;
+  if (names.length <= keep) return;
   const byAge = names
     .map((n) => ({ n, t: statSync(join(dir, n)).mtimeMs }))
     .sort((a, b) => a.t - b.t);
-  for (const { n } of byAge.slice(0, names.length - MAX_PROFILES)) unlinkSync(join(dir, n));
+  for (const { n } of byAge.slice(0, names.length - keep)) unlinkSync(join(dir, n));
 }

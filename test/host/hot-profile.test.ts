@@ -5,7 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeHotProfile, encodeHotProfile } from '../../src/host/hot-profile.js';
+import { mkdtempSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeHotProfile, encodeHotProfile, pruneProfiles } from '../../src/host/hot-profile.js';
 import { MAX_SEEDS } from '../../src/cpu/hot-seeds.js';
 import { withSeed } from '../helpers/seed.js';
 
@@ -44,3 +47,25 @@ test(
     }
   }),
 );
+
+test('past the bound, the least recently written profiles go, and nothing else in the folder', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmrs-hot-prune-'));
+  for (let i = 0; i < 10; i++) {
+    const f = join(dir, `p${i}.bin`);
+    writeFileSync(f, 'x');
+    utimesSync(f, 1000 + i, 1000 + i); // p0 the oldest
+  }
+  writeFileSync(join(dir, 'p99.bin.tmp-1'), 'x'); // another process's write in progress
+  pruneProfiles(dir, 6);
+  assert.deepEqual(readdirSync(dir).sort(), [
+    'p4.bin',
+    'p5.bin',
+    'p6.bin',
+    'p7.bin',
+    'p8.bin',
+    'p9.bin',
+    'p99.bin.tmp-1',
+  ]);
+  pruneProfiles(dir, 6);
+  assert.equal(readdirSync(dir).length, 7);
+});
