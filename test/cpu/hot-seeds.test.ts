@@ -56,6 +56,9 @@ test('the compiled log keeps each offset once, with its fingerprint and whether 
   assert.equal(big.size, MAX_SEEDS);
 });
 
+/** A seed for the code at `off` in `r` as it is now. */
+const seed = (r: Uint8Array, off: number, flags = 0) => [off, codeFingerprint(r, off), flags];
+
 function seeded(r: Uint8Array, triples: number[]) {
   const code = new CodeCache(RAM >>> 12, undefined);
   const seeds = new HotSeeds(Uint32Array.from(triples), RAM);
@@ -66,18 +69,10 @@ function seeded(r: Uint8Array, triples: number[]) {
 test('seeds raise entries to one visit short of hot and inner blocks to takenHot, never lower', () => {
   const r = ram();
   const { code } = seeded(r, [
-    0x100,
-    codeFingerprint(r, 0x100),
-    0,
-    0x200,
-    codeFingerprint(r, 0x200),
-    SEED_INNER,
-    RAM + 0x300, // past RAM: skipped
-    0,
-    0,
-    0x501, // odd: no instruction starts there
-    0,
-    0,
+    ...seed(r, 0x100),
+    ...seed(r, 0x200, SEED_INNER),
+    ...[RAM + 0x300, 0, 0], // past RAM: skipped
+    ...[0x501, 0, 0], // odd: no instruction starts there
   ]);
   assert.equal(code.hits[slot(0x100)], code.hotAfter - 1);
   assert.equal(code.hits[slot(0x200)], code.takenHot);
@@ -91,17 +86,7 @@ test('seeds raise entries to one visit short of hot and inner blocks to takenHot
 
 test('a seed holds only for the code it was made from, and is looked at once', () => {
   const r = ram();
-  const { seeds } = seeded(r, [
-    0x100,
-    codeFingerprint(r, 0x100),
-    0,
-    0x400,
-    codeFingerprint(r, 0x400),
-    0,
-    0x800,
-    codeFingerprint(r, 0x800),
-    0,
-  ]);
+  const { seeds } = seeded(r, [...seed(r, 0x100), ...seed(r, 0x400), ...seed(r, 0x800)]);
   assert.equal(seeds.holds(0x100, r), true, 'the same bytes at the same offset');
   assert.equal(seeds.holds(0x2000, r), true, 'an offset in a slot no seed is in');
   r[0x400 + 3] ^= 0x40;
