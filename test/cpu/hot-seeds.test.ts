@@ -12,6 +12,7 @@ import {
   HotSeeds,
   MAX_SEEDS,
   SEED_INNER,
+  SEED_VISITS,
   codeFingerprint,
 } from '../../src/cpu/hot-seeds.js';
 
@@ -66,7 +67,7 @@ function seeded(r: Uint8Array, triples: number[]) {
   return { code, seeds };
 }
 
-test('seeds raise entries to one visit short of hot and inner blocks to takenHot, never lower', () => {
+test('seeds raise entries to SEED_VISITS short of hot and inner blocks to takenHot, never lower', () => {
   const r = ram();
   const { code } = seeded(r, [
     ...seed(r, 0x100),
@@ -74,14 +75,14 @@ test('seeds raise entries to one visit short of hot and inner blocks to takenHot
     ...[RAM + 0x300, 0, 0], // past RAM: skipped
     ...[0x501, 0, 0], // odd: no instruction starts there
   ]);
-  assert.equal(code.hits[slot(0x100)], code.hotAfter - 1);
+  assert.equal(code.hits[slot(0x100)], code.hotAfter - SEED_VISITS);
   assert.equal(code.hits[slot(0x200)], code.takenHot);
   assert.equal(code.hits[slot(RAM + 0x300)], 0);
   assert.equal(code.hits[slot(0x501)], 0);
   assert.ok(code.seeds !== undefined);
   // An inner seed does not lower an entry's in the same slot.
   const both = seeded(r, [0x100, 0, 0, 0x100 + CACHE_SIZE * 2, 0, SEED_INNER]).code;
-  assert.equal(both.hits[slot(0x100)], both.hotAfter - 1);
+  assert.equal(both.hits[slot(0x100)], both.hotAfter - SEED_VISITS);
 });
 
 test('a seed holds only for the code it was made from, and is looked at once', () => {
