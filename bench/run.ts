@@ -26,7 +26,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { hasV8PoolOption, v8PoolOption } from '../src/host/v8-pool.js';
-import { VirtMachine } from '../src/machine/virt.js';
+import { VirtMachine, type VirtConfig } from '../src/machine/virt.js';
 import type { Engine } from '../src/cpu/cpu.js';
 import { machineConfig } from '../src/cli/run.js';
 import { warmUpInterpreter } from '../src/machine/jit-warmup.js';
@@ -87,6 +87,18 @@ interface TranslationCounters {
   icount: number;
 }
 
+/** A machine's counters before it runs. */
+const ZERO_COUNTERS: TranslationCounters = {
+  compiled: 0,
+  compileMs: 0,
+  invalidations: 0,
+  modules: 0,
+  insnsInBlocks: 0,
+  regionEntries: 0,
+  chained: 0,
+  icount: 0,
+};
+
 function counters(vm: VirtMachine): TranslationCounters {
   const c = vm.cpu.code;
   return {
@@ -101,6 +113,18 @@ function counters(vm: VirtMachine): TranslationCounters {
   };
 }
 
+/** A new machine on `engine`, booted to the shell prompt; the boot's wall time. */
+function bootToPrompt(cfg: VirtConfig, engine: Engine) {
+  const out = { text: '' };
+  const vm = new VirtMachine(cfg, (b) => {
+    out.text += String.fromCharCode(b);
+  });
+  vm.cpu.engine = engine;
+  const t0 = performance.now();
+  runUntil(vm, out, (s) => /[#$] $/.test(s));
+  return { vm, out, seconds: (performance.now() - t0) / 1000 };
+}
+
 async function benchVmrs(engine: Engine): Promise<void> {
   const cfg = await machineConfig({ memory: '256M', insnsPerTick: '10' }, (s) =>
     process.stderr.write(`[vmrs] ${s}\n`),
@@ -113,24 +137,14 @@ async function benchVmrs(engine: Engine): Promise<void> {
   console.log(
     `${tag} interpreter warm-up  : ${fmt(w.instructions / 1e6, 2)} M instructions, ${fmt(performance.now() - tw, 0)} ms`,
   );
-  const out = { text: '' };
-  const vm = new VirtMachine(cfg, (b) => {
-    out.text += String.fromCharCode(b);
-  });
-  vm.cpu.engine = engine;
-  const promptSeen = (s: string) => /[#$] $/.test(s);
-  let before = counters(vm);
-  let t0 = performance.now();
-  runUntil(vm, out, promptSeen);
-  let dt = (performance.now() - t0) / 1000;
-  const bootSeconds = dt;
+  const { vm, out, seconds: bootSeconds } = bootToPrompt(cfg, engine);
   const bootInsns = vm.cpu.icount;
   console.log(
-    `${tag} boot to shell prompt : ${fmt(bootInsns / 1e6)} M instructions, ${fmt(dt, 2)} s, ` +
-      `${fmt(bootInsns / dt / 1e6)} MIPS (guest time ${fmt(vm.now() / 1e7, 2)} s)`,
+    `${tag} boot to shell prompt : ${fmt(bootInsns / 1e6)} M instructions, ${fmt(bootSeconds, 2)} s, ` +
+      `${fmt(bootInsns / bootSeconds / 1e6)} MIPS (guest time ${fmt(vm.now() / 1e7, 2)} s)`,
   );
   if (engine === 'translate')
-    console.log(`${tag}   translation: ${translationCost(vm, dt, before)}`);
+    console.log(`${tag}   translation: ${translationCost(vm, bootSeconds, ZERO_COUNTERS)}`);
   // Each workload twice: its first run compiles its code (and the kernel's it reaches); the
   // second is the steady state, that code compiled (QEMU's translation cache likewise).
   for (const wl of WORKLOADS)
@@ -138,10 +152,10 @@ async function benchVmrs(engine: Engine): Promise<void> {
       out.text = '';
       vm.queueConsoleInput(new TextEncoder().encode(wl.cmd + '\n'));
       const i0 = vm.cpu.icount;
-      before = counters(vm);
-      t0 = performance.now();
+      const before = counters(vm);
+      const t0 = performance.now();
       runUntil(vm, out, (s) => s.includes(WORKLOAD_DONE));
-      dt = (performance.now() - t0) / 1000;
+      const dt = (performance.now() - t0) / 1000;
       const n = vm.cpu.icount - i0;
       console.log(
         `${tag} workload (${wl.name}, ${run}): ${fmt(n / 1e6)} M instructions, ${fmt(dt, 2)} s, ${fmt(n / dt / 1e6)} MIPS`,
@@ -160,18 +174,8 @@ async function benchVmrs(engine: Engine): Promise<void> {
  * beyond this one is a process's warm-up, which no process keeps for the
  * next (Node 20 cannot store optimized code or compiled WebAssembly).
  */
-function bootAgain(
-  cfg: Awaited<ReturnType<typeof machineConfig>>,
-  tag: string,
-  first: number,
-): void {
-  const out = { text: '' };
-  const vm = new VirtMachine(cfg, (b) => {
-    out.text += String.fromCharCode(b);
-  });
-  const t0 = performance.now();
-  runUntil(vm, out, (s) => /[#$] $/.test(s));
-  const dt = (performance.now() - t0) / 1000;
+function bootAgain(cfg: VirtConfig, tag: string, first: number): void {
+  const { vm, seconds: dt } = bootToPrompt(cfg, 'translate');
   const c = vm.cpu.code;
   console.log(
     `${tag} boot again, same process: ${fmt(dt, 2)} s against ${fmt(first, 2)} s the first time; ` +

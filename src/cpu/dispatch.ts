@@ -90,18 +90,21 @@ export function runTranslated(h: Cpu, maxInsns: number): number {
         let b = code.find(off, pcLo);
         if (b === undefined) {
           const slot = (off >>> 1) & CACHE_MASK;
-          if (++hits[slot] === hot && code.seeds !== undefined && !code.seeds.holds(off, h.ram8))
-            hits[slot] = 1; // seeded for other code than this (hot-seeds.ts): count afresh
-          else if (hits[slot] === hot) {
-            // Queued; the counter stays at `hot` until the batch is compiled.
-            if (code.queue.length === 0) code.queuedAt = code.interpreted;
-            code.queue.push(off);
-            code.queueVa.push(pcLo, hart32[1]);
-            if (code.queue.length >= code.batch || code.batchDue()) {
-              compileQueued(h);
-              b = code.find(off, pcLo);
+          const visits = ++hits[slot];
+          if (visits === hot) {
+            if (code.seeds !== undefined && !code.seeds.holds(off, h.ram8))
+              hits[slot] = 1; // seeded for other code than this (hot-seeds.ts): count afresh
+            else {
+              // Queued; the counter stays at `hot` until the batch is compiled.
+              if (code.queue.length === 0) code.queuedAt = code.interpreted;
+              code.queue.push(off);
+              code.queueVa.push(pcLo, hart32[1]);
+              if (code.queue.length >= code.batch || code.batchDue()) {
+                compileQueued(h);
+                b = code.find(off, pcLo);
+              }
             }
-          } else if (hits[slot] > hot) hits[slot] = hot;
+          } else if (visits > hot) hits[slot] = hot;
         }
         if (b === undefined) {
           step = max - n; // not compiled (yet)

@@ -102,8 +102,8 @@ export function readHotSeeds(vm: VirtMachine): HotSeeds | undefined {
 
 /** A machine's profile: seeded from the file now, written back by save() after the run. */
 export class HotProfile {
-  /** The file's seeds as this run found them. */
-  private before: Uint32Array | undefined;
+  /** Blocks in the file as this run found it. */
+  private before = 0;
 
   private constructor(
     private readonly vm: VirtMachine,
@@ -116,7 +116,7 @@ export class HotProfile {
     const profile = new HotProfile(vm, hotProfilePath(hotProfileKey(vm)));
     const triples = readTriples(profile.path);
     if (triples) new HotSeeds(triples, vm.bus.ram8.length).apply(vm.cpu.code);
-    profile.before = triples;
+    profile.before = triples ? triples.length / 3 : 0;
     return profile;
   }
 
@@ -131,12 +131,11 @@ export class HotProfile {
    */
   save(): void {
     const log = this.vm.cpu.code.compiledLog;
-    if (log.size === 0 || log.size * 2 < (this.before?.length ?? 0) / 3) return;
-    const all = log.triples();
+    if (log.size === 0 || log.size * 2 < this.before) return;
     const tmp = `${this.path}.tmp-${process.pid}`;
     try {
       mkdirSync(dirname(this.path), { recursive: true });
-      writeFileSync(tmp, encodeHotProfile(all));
+      writeFileSync(tmp, encodeHotProfile(log.triples()));
       renameSync(tmp, this.path);
       pruneProfiles(dirname(this.path));
     } catch {
